@@ -1,0 +1,446 @@
+"""Optimal bipartite assignment: maximum-weight matching, dense and sparse.
+
+Two entry points, numpy in and numpy out:
+
+- :func:`max_weight_matching` takes an ``n x m`` score matrix and an optional ``n x m`` mask
+  of allowed pairs;
+- :func:`max_weight_matching_sparse` takes candidate lists ``(rows, cols, weights)`` and never
+  builds an ``n x m`` matrix.
+
+Both return an int64 array of shape ``(k, 2)``: the matched ``(row, col)`` pairs, sorted by row.
+:func:`matching_total` sums the scores of such pairs.
+
+Objective
+---------
+With ``max_cardinality=True`` (the default) the matching has the **most pairs** possible among
+the allowed pairs and, among all matchings of that size, the **highest total score**. Scores may
+be negative: a maximum-cardinality matching takes its pairs whatever their sign.
+
+With ``max_cardinality=False`` the matching has the highest total score, whatever its size.
+Pairs whose score is ``<= 0`` are never matched (they cannot raise the total, and leaving them
+out makes the answer canonical); nor are pairs whose positive score rounds to zero on the grid
+below (they are worth less than half a grid step).
+
+Guarantee: optimal, exactly, for the scores rounded to the grid
+---------------------------------------------------------------
+The solver works in int64 (OR-Tools' cost-scaling assignment algorithm, Goldberg and Kennedy).
+Scores are rounded onto a uniform grid of ``L + 1`` levels spanning the allowed scores
+(``[min, max]`` with ``max_cardinality=True``; ``[0, max]`` otherwise), so one grid step is
+``(max - min) / L``. The returned matching is an exact optimum for the rounded scores; for the
+original scores its total is within ``k * step`` of the optimum (``k`` pairs, each rounded by
+at most half a step). Cardinality is never approximated: it is enforced structurally, not by a
+big-M cost.
+
+``L`` depends only on the shape ``(n, m)``, so the dense and the sparse variants solve the same
+rounded problem. It is the largest value for which OR-Tools proves that its integer arithmetic
+cannot overflow, capped at ``2**30`` (finer grids only slow the solver down):
+
+    budget = (2**63 - 1) // (4 * (n + m + 1)**2)
+    L      = min(2**30, (budget - T) // S)
+
+where ``S`` and ``T`` are the tie-break multiplier and range below (``S = 1``, ``T = 0`` when the
+tie-break is off). In practice: ``L = 2**30`` (a step of about ``1e-9`` of the score range) up to
+about 16,000 rows plus columns, and about ``2.3e8`` levels at 50,000 per side.
+:func:`grid_levels` reports ``(L, tie_break)`` for a shape.
+
+Ties
+----
+Among the optimal matchings of the rounded problem, the solver prefers, in this order: the
+fewest pairs (this only matters with ``max_cardinality=False``), then the smallest
+``sum(|row - col|)`` -- so, for example, a matrix of equal scores gives the diagonal pairs
+``(i, i)``. This is exact: each pair's cost is ``-(q * S) + 1 + |row - col|`` with
+``S = 1 + min(n, m) * max(n, m)``, so the tie-break can never outweigh one grid step. The
+tie-break is on when it still leaves at least ``2**24`` grid levels, which holds up to about
+430 per side for square problems. Remaining ties, and all ties on larger problems, are settled
+by the solver: the same input gives the same output on every platform (the algorithm is
+integer-only and single-threaded) for a given OR-Tools version, but that choice is not
+documented by OR-Tools and may change between versions.
+
+Method
+------
+1. Maximum cardinality (only when a pair is forbidden and ``max_cardinality=True``): a unit-
+   capacity max flow (OR-Tools push-relabel) gives a maximum matching and, from the residual
+   graph, the canonical minimum vertex cover ``K`` (rows not reachable from a free row by an
+   alternating path, plus columns that are). Every vertex of ``K`` is matched in every
+   maximum matching and no maximum matching pairs two vertices of ``K``; conversely a matching
+   that covers ``K`` and never pairs two of its vertices has ``|K|`` pairs, the maximum. So
+   maximising weight over matchings that cover ``K`` (with pairs inside ``K`` removed) is
+   exactly "most pairs, then highest total".
+2. A square, always-feasible assignment problem solved by
+   ``ortools.graph.python.linear_sum_assignment.SimpleLinearSumAssignment``. Either the
+   "transpose" construction -- row ``i`` may take its own dummy column unless it is in ``K``,
+   column ``j`` its own dummy row unless it is in ``K``, and dummy row ``j`` meets dummy column
+   ``i`` exactly when ``(i, j)`` is a real pair (``2E + n + m`` arcs, linear in the input) -- or,
+   when every row (column) is matched in every maximum matching, padding with ``|m - n|`` dummy
+   rows (columns) joined to the vertices that may stay unmatched, whichever has fewer arcs.
+   A complete square problem needs neither.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+from ortools.graph.python import linear_sum_assignment, max_flow
+
+__all__ = [
+    "grid_levels",
+    "matching_total",
+    "max_weight_matching",
+    "max_weight_matching_sparse",
+]
+
+IntPairs = NDArray[np.int64]
+
+_INT64_MAX = 2**63 - 1
+_MAX_LEVELS = 2**30
+_MIN_TIE_BREAK_LEVELS = 2**24
+# Below this the rounding would be too coarse to call the result optimal; only reached around
+# 10**6 rows plus columns.
+_MIN_LEVELS = 2**16
+# Node indices are int32 in OR-Tools; n + m real and dummy nodes plus a source and a sink.
+_MAX_SIDE_TOTAL = 2**31 - 3
+
+
+@dataclass(frozen=True)
+class _Grid:
+    """How scores become int64 costs for a problem of a given shape."""
+
+    levels: int  # L: the score range is split into L steps
+    multiplier: int  # S: grid level q costs -q * S
+    tie_break: bool  # whether 1 + |row - col| is added to each pair's cost
+
+
+def _grid(n: int, m: int) -> _Grid:
+    # OR-Tools multiplies costs by (nodes per side + 1) and bounds prices by about
+    # 3 * nodes * that; it refuses (POSSIBLE_OVERFLOW) above 2**63 / (3 * N**2). The largest
+    # problem built here has N = n + m nodes per side, and 4 leaves a margin.
+    budget = _INT64_MAX // (4 * (n + m + 1) ** 2)
+    t_max = max(n, m)
+    multiplier = 1 + min(n, m) * t_max
+    levels = (budget - t_max) // multiplier
+    if levels >= _MIN_TIE_BREAK_LEVELS:
+        return _Grid(min(levels, _MAX_LEVELS), multiplier, True)
+    levels = min(budget, _MAX_LEVELS)
+    if levels < _MIN_LEVELS:
+        raise ValueError(
+            f"Problem too large for exact int64 assignment: {n} rows and {m} columns leave "
+            f"only {levels} score levels (need {_MIN_LEVELS}). Split the problem, or pass "
+            "candidate lists for a smaller subproblem."
+        )
+    return _Grid(levels, 1, False)
+
+
+def grid_levels(n: int, m: int) -> tuple[int, bool]:
+    """Return ``(L, tie_break)`` for an ``n x m`` problem (see the module docstring).
+
+    ``L`` is the number of grid steps the score range is rounded to; ``tie_break`` says whether
+    ties are broken by the documented rule (fewest pairs, then smallest ``sum(|row - col|)``).
+    """
+    grid = _grid(int(n), int(m))
+    return grid.levels, grid.tie_break
+
+
+def _empty() -> IntPairs:
+    return np.zeros((0, 2), dtype=np.int64)
+
+
+def _check_shape(n: int, m: int) -> None:
+    if n < 0 or m < 0:
+        raise ValueError(f"shape must be non-negative, got ({n}, {m})")
+    if n + m > _MAX_SIDE_TOTAL:
+        raise ValueError(f"shape ({n}, {m}) too large: rows plus columns must be < 2**31 - 2")
+
+
+def _check_finite(weights: NDArray[np.float64], what: str) -> None:
+    if not np.isfinite(weights).all():
+        bad = np.flatnonzero(~np.isfinite(weights))
+        raise ValueError(
+            f"{what} must be finite (no NaN or inf) on allowed pairs; "
+            f"{bad.size} are not, first at flat position {int(bad[0])}. "
+            "Mark such pairs as forbidden instead."
+        )
+
+
+def max_weight_matching(
+    scores: ArrayLike,
+    allowed: ArrayLike | None = None,
+    *,
+    max_cardinality: bool = True,
+) -> IntPairs:
+    """Return an optimal matching of an ``n x m`` score matrix as ``(k, 2)`` (row, col) pairs.
+
+    Args:
+        scores: ``n x m`` real scores (higher is better); ``n != m`` is fine. Must be finite
+            wherever the pair is allowed (entries of forbidden pairs are ignored).
+        allowed: optional ``n x m`` boolean mask; ``False`` forbids the pair. ``None`` allows
+            all pairs.
+        max_cardinality: if true, the most pairs first, then the highest total score; if false,
+            the highest total score (pairs scoring ``<= 0`` are never taken).
+
+    Returns:
+        int64 array of shape ``(k, 2)``, sorted by row. Optimal exactly for the scores rounded
+        to the grid described in the module docstring; ties broken as documented there.
+
+    Raises:
+        ValueError: ``scores`` is not 2-D, ``allowed`` has another shape, or an allowed score is
+            NaN or infinite.
+        TypeError: ``allowed`` is not boolean.
+    """
+    s = np.asarray(scores, dtype=np.float64)
+    if s.ndim != 2:
+        raise ValueError(f"scores must be a 2-D (n x m) array, got {s.ndim} dimension(s)")
+    n, m = s.shape
+    _check_shape(n, m)
+    mask: NDArray[np.bool_] | None = None
+    if allowed is not None:
+        mask = np.asarray(allowed)
+        if mask.dtype != np.bool_:
+            raise TypeError(
+                f"allowed must be a boolean mask, got dtype {mask.dtype}; "
+                "use e.g. `allowed.astype(bool)` if that is what you mean"
+            )
+        if mask.shape != s.shape:
+            raise ValueError(
+                f"allowed has shape {mask.shape} but scores has shape {s.shape}; they must match"
+            )
+        if mask.all():
+            mask = None
+    if n == 0 or m == 0:
+        return _empty()
+
+    if mask is None:
+        _check_finite(s, "scores")
+        rows = np.repeat(np.arange(n, dtype=np.int32), m)
+        cols = np.tile(np.arange(m, dtype=np.int32), n)
+        weights = s.reshape(-1)
+    else:
+        r64, c64 = np.nonzero(mask)
+        if r64.size == 0:
+            return _empty()
+        weights = s[r64, c64]
+        _check_finite(weights, "scores")
+        rows, cols = r64.astype(np.int32), c64.astype(np.int32)
+    return _solve(rows, cols, weights, n, m, max_cardinality=max_cardinality, complete=mask is None)
+
+
+def max_weight_matching_sparse(
+    rows: ArrayLike,
+    cols: ArrayLike,
+    weights: ArrayLike,
+    shape: tuple[int, int],
+    *,
+    max_cardinality: bool = True,
+) -> IntPairs:
+    """Return an optimal matching over candidate pairs, without building an ``n x m`` matrix.
+
+    Args:
+        rows, cols: 1-D integer arrays of equal length: candidate pair ``e`` is
+            ``(rows[e], cols[e])`` with ``0 <= rows[e] < n`` and ``0 <= cols[e] < m``. Pairs not
+            listed are forbidden.
+        weights: 1-D finite float scores, one per candidate pair.
+        shape: ``(n, m)``, the numbers of rows and columns.
+        max_cardinality: as in :func:`max_weight_matching`.
+
+    A pair listed more than once keeps its highest weight.
+
+    Returns:
+        int64 array of shape ``(k, 2)``, sorted by row: exactly the matching
+        :func:`max_weight_matching` returns for the equivalent dense input (same rounding grid,
+        same arcs in the same order), whatever the order of the candidates.
+
+    Raises:
+        ValueError: arrays of different lengths or not 1-D, indices out of range, non-integer
+            indices, NaN or infinite weights, a negative shape.
+    """
+    n, m = (int(x) for x in shape)
+    _check_shape(n, m)
+    r = np.asarray(rows)
+    c = np.asarray(cols)
+    w = np.asarray(weights, dtype=np.float64)
+    if r.ndim != 1 or c.ndim != 1 or w.ndim != 1:
+        raise ValueError("rows, cols and weights must be 1-D arrays")
+    if not (r.size == c.size == w.size):
+        raise ValueError(
+            f"rows, cols and weights must have equal lengths, got {r.size}, {c.size}, {w.size}"
+        )
+    if r.size == 0:
+        return _empty()
+    for name, idx, bound in (("rows", r, n), ("cols", c, m)):
+        if not np.issubdtype(idx.dtype, np.integer):
+            raise ValueError(f"{name} must hold integers, got dtype {idx.dtype}")
+        lo, hi = int(idx.min()), int(idx.max())
+        if lo < 0 or hi >= bound:
+            raise ValueError(
+                f"{name} must lie in [0, {bound}) for shape {(n, m)}; "
+                f"found values from {lo} to {hi}"
+            )
+    _check_finite(w, "weights")
+
+    # Put the pairs in (row, col) order, keeping the highest weight of each: the solver then
+    # sees the same arcs, in the same order, as for the equivalent dense input, so both give
+    # the same matching whatever order the candidates came in. Skip the sort when the pairs
+    # are already strictly increasing, the common way candidate lists are built.
+    key = r.astype(np.int64) * m + c.astype(np.int64)
+    if key.size > 1 and not bool(np.all(key[1:] > key[:-1])):
+        order = np.lexsort((w, key))
+        key_sorted = key[order]
+        last = np.ones(key_sorted.size, dtype=bool)
+        last[:-1] = key_sorted[1:] != key_sorted[:-1]
+        pick = order[last]
+        r, c, w = r[pick], c[pick], w[pick]
+    return _solve(
+        r.astype(np.int32),
+        c.astype(np.int32),
+        w,
+        n,
+        m,
+        max_cardinality=max_cardinality,
+        complete=False,
+    )
+
+
+def matching_total(scores: ArrayLike, pairs: ArrayLike) -> float:
+    """Return the total score of ``pairs`` (a ``(k, 2)`` array of (row, col)) in ``scores``."""
+    s = np.asarray(scores, dtype=np.float64)
+    p = np.asarray(pairs, dtype=np.int64).reshape(-1, 2)
+    if s.ndim != 2:
+        raise ValueError(f"scores must be a 2-D array, got {s.ndim} dimension(s)")
+    return float(np.sum(s[p[:, 0], p[:, 1]]))
+
+
+def _quantise(x: NDArray[np.float64], span: float, levels: int) -> NDArray[np.int64]:
+    """Round ``x`` in ``[0, span]`` to integer grid levels ``0..levels``."""
+    if span <= 0.0:
+        return np.zeros(x.shape, dtype=np.int64)
+    scale = levels / span
+    # A span so small that levels / span overflows needs the slower two-step form.
+    q = x * scale if np.isfinite(scale) else (x / span) * levels
+    np.rint(q, out=q)
+    np.clip(q, 0, levels, out=q)
+    return q.astype(np.int64)
+
+
+def _essential(
+    rows: NDArray[np.int32], cols: NDArray[np.int32], n: int, m: int
+) -> tuple[NDArray[np.bool_], NDArray[np.bool_]]:
+    """Rows and columns matched in every maximum matching (the canonical vertex cover).
+
+    A unit-capacity max flow source -> rows -> columns -> sink is a maximum matching; the nodes
+    reachable from the source in its residual graph are the free rows and everything they reach
+    by alternating paths. That set does not depend on which maximum matching the flow found.
+    """
+    source, sink = n + m, n + m + 1
+    tails = np.concatenate(
+        [rows, np.full(n, source, dtype=np.int32), np.arange(n, n + m, dtype=np.int32)]
+    )
+    heads = np.concatenate(
+        [cols + np.int32(n), np.arange(n, dtype=np.int32), np.full(m, sink, dtype=np.int32)]
+    )
+    flow = max_flow.SimpleMaxFlow()
+    flow.add_arcs_with_capacity(tails, heads, np.ones(tails.size, dtype=np.int64))
+    status = flow.solve(source, sink)
+    if status != flow.OPTIMAL:
+        raise RuntimeError(f"OR-Tools max flow failed with status {status!r}")
+    reach = np.zeros(n + m + 2, dtype=bool)
+    reach[np.asarray(flow.get_source_side_min_cut(), dtype=np.int64)] = True
+    return ~reach[:n], reach[n : n + m]
+
+
+def _solve(
+    rows: NDArray[np.int32],
+    cols: NDArray[np.int32],
+    weights: NDArray[np.float64],
+    n: int,
+    m: int,
+    *,
+    max_cardinality: bool,
+    complete: bool,
+) -> IntPairs:
+    grid = _grid(n, m)
+    if max_cardinality:
+        lo = float(weights.min())
+        q = _quantise(weights - lo, float(weights.max()) - lo, grid.levels)
+    else:
+        positive = weights > 0.0
+        if not positive.any():
+            return _empty()
+        hi = float(weights[positive].max())
+        q = _quantise(np.where(positive, weights, 0.0), hi, grid.levels)
+        # Pairs worth nothing on the grid never improve the total.
+        keep = q > 0
+        rows, cols, q = rows[keep], cols[keep], q[keep]
+
+    cost = q
+    cost *= -grid.multiplier
+    if grid.tie_break:
+        # Fewest pairs, then pairs near the diagonal; sum over any matching < multiplier.
+        cost += 1 + np.abs(rows.astype(np.int64) - cols.astype(np.int64))
+
+    if not max_cardinality:
+        must_rows = np.zeros(n, dtype=bool)
+        must_cols = np.zeros(m, dtype=bool)
+    elif complete:
+        # Complete bipartite graph: the smaller side is always fully matched.
+        must_rows = np.full(n, n <= m)
+        must_cols = np.full(m, n > m)
+    else:
+        must_rows, must_cols = _essential(rows, cols, n, m)
+        # No maximum matching pairs two essential vertices (see module docstring).
+        keep = ~(must_rows[rows] & must_cols[cols])
+        if not keep.all():
+            rows, cols, cost = rows[keep], cols[keep], cost[keep]
+    return _assign(rows, cols, cost, n, m, must_rows, must_cols)
+
+
+def _assign(
+    rows: NDArray[np.int32],
+    cols: NDArray[np.int32],
+    cost: NDArray[np.int64],
+    n: int,
+    m: int,
+    must_rows: NDArray[np.bool_],
+    must_cols: NDArray[np.bool_],
+) -> IntPairs:
+    """Min-cost matching covering every ``must`` vertex, via a square perfect assignment."""
+    free_rows = np.flatnonzero(~must_rows).astype(np.int32)
+    free_cols = np.flatnonzero(~must_cols).astype(np.int32)
+    transpose_arcs = rows.size + free_rows.size + free_cols.size
+    pad_rows_arcs = (m - n) * free_cols.size if must_rows.all() else -1
+    pad_cols_arcs = (n - m) * free_rows.size if must_cols.all() else -1
+    options = [a for a in (pad_rows_arcs, pad_cols_arcs) if a >= 0]
+    best_pad = min(options) if options else -1
+
+    if best_pad >= 0 and best_pad <= transpose_arcs:
+        if best_pad == pad_rows_arcs:
+            # Every row is matched: dummy rows n..m-1 absorb the columns left unmatched.
+            extra = m - n
+            tails = np.concatenate(
+                [rows, np.repeat(np.arange(n, m, dtype=np.int32), free_cols.size)]
+            )
+            heads = np.concatenate([cols, np.tile(free_cols, extra)])
+        else:
+            # Every column is matched: dummy columns m..n-1 absorb the unmatched rows.
+            extra = n - m
+            tails = np.concatenate([rows, np.tile(free_rows, extra)])
+            heads = np.concatenate(
+                [cols, np.repeat(np.arange(m, n, dtype=np.int32), free_rows.size)]
+            )
+        costs = np.concatenate([cost, np.zeros(tails.size - cost.size, dtype=np.int64)])
+    else:
+        # Transpose construction on (n + m) x (n + m): dummy row n + j, dummy column m + i.
+        tails = np.concatenate([rows, cols + np.int32(n), free_rows, free_cols + np.int32(n)])
+        heads = np.concatenate([cols, rows + np.int32(m), free_rows + np.int32(m), free_cols])
+        costs = np.concatenate([cost, np.zeros(tails.size - cost.size, dtype=np.int64)])
+
+    solver = linear_sum_assignment.SimpleLinearSumAssignment()
+    solver.add_arcs_with_cost(tails, heads, costs)
+    status = solver.solve()
+    if status != solver.OPTIMAL:
+        # The construction always admits a perfect assignment and the grid keeps costs inside
+        # the range OR-Tools proves safe, so this is a bug, never a property of the input.
+        raise RuntimeError(f"OR-Tools assignment failed with status {status!r}")
+    mates = np.fromiter((solver.right_mate(i) for i in range(n)), dtype=np.int64, count=n)
+    matched = np.flatnonzero(mates < m)
+    return np.column_stack([matched, mates[matched]]).astype(np.int64, copy=False)
