@@ -1,0 +1,232 @@
+"""The `matcher` command line.
+
+Exit codes (DESIGN.md §5): 0 solved; 1 internal error; 2 usage error; 3 invalid input;
+4 proven infeasible; 5 nothing found within the time limit.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import sys
+from collections.abc import Callable
+from functools import wraps
+from pathlib import Path
+from typing import Any, NoReturn, TypeVar
+
+import click
+from rich.console import Console
+
+from matcher.output import (
+    OutputError,
+    print_table,
+    solution_csv,
+    solution_json,
+    write_atomic,
+)
+from matcher.schema import Instance
+from matcher.scoring import CRITERIA, compatibility
+from matcher.solution import Solution
+from matcher.validation import InstanceError, load_instance
+
+EXIT_OK, EXIT_INTERNAL, EXIT_USAGE, EXIT_INVALID, EXIT_INFEASIBLE, EXIT_TIMEOUT = range(6)
+
+F = TypeVar("F", bound=Callable[..., Any])
+err = Console(stderr=True, highlight=False)
+
+
+def _fail(message: str, code: int) -> NoReturn:
+    err.print(f"[red]error:[/red] {message}", markup=True, soft_wrap=True)
+    sys.exit(code)
+
+
+def _guard(fn: F) -> F:
+    """Turn known errors into messages and exit codes; tracebacks only with --debug."""
+
+    @wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        debug = bool(kwargs.get("debug"))
+        try:
+            return fn(*args, **kwargs)
+        except InstanceError as exc:
+            err.print(str(exc), markup=False, soft_wrap=True)
+            err.print("Fix the listed fields and run `matcher validate` again.", markup=False)
+            sys.exit(EXIT_INVALID)
+        except OutputError as exc:
+            _fail(str(exc), EXIT_USAGE)
+        except (SystemExit, click.exceptions.Exit, click.ClickException):
+            raise
+        except Exception as exc:  # the last resort: say so, keep the traceback for --debug
+            if debug:
+                raise
+            _fail(
+                f"internal error ({type(exc).__name__}): {exc}. This is a bug in matcher; "
+                "re-run with --debug for the traceback and report it.",
+                EXIT_INTERNAL,
+            )
+
+    return wrapper  # type: ignore[return-value]
+
+
+def _emit(text: str, output: Path | None, inputs: list[Path]) -> None:
+    if output is None:
+        click.echo(text, nl=False)
+    else:
+        write_atomic(output, text, protect=inputs)
+        err.print(f"wrote {output}", markup=False)
+
+
+debug_option = click.option("--debug", is_flag=True, help="Show tracebacks on errors.")
+output_option = click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write to this file (atomically) instead of standard output.",
+)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="matcher")
+def main() -> None:
+    """Form collaborative pairs, place them in cohorts and action-learning sets."""
+
+
+@main.command()
+@click.argument("instance", type=click.Path(path_type=Path))
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["table", "json", "csv"]),
+    default="table",
+    show_default=True,
+)
+@output_option
+@click.option("--seed", type=int, default=0, show_default=True, help="Random seed.")
+@click.option(
+    "--time-limit",
+    type=click.FloatRange(min=0.01),
+    default=None,
+    help="Seconds for the whole solve (default: no limit).",
+)
+@click.option(
+    "--timings",
+    is_flag=True,
+    help="Record wall time in the output (makes JSON differ between runs).",
+)
+@debug_option
+@_guard
+def solve(
+    instance: Path,
+    fmt: str,
+    output: Path | None,
+    seed: int,
+    time_limit: float | None,
+    timings: bool,
+    debug: bool,
+) -> None:
+    """Solve INSTANCE: pair, place and group, then verify the plan."""
+    from matcher.solve import solve as run_solve
+    from matcher.verify import verify
+
+    data = load_instance(instance)
+    solution = run_solve(data, seed=seed, time_limit=time_limit, deterministic=not timings)
+    report = verify(data, solution)
+    if not report.ok:
+        _fail(f"{instance}: the plan failed verification (a bug):\n{report}", EXIT_INTERNAL)
+    if fmt == "json":
+        _emit(solution_json(solution), output, [instance])
+    elif fmt == "csv":
+        _emit(solution_csv(solution), output, [instance])
+    elif output is not None:
+        console = Console(record=True, width=140, file=io.StringIO())
+        print_table(solution, console)
+        _emit(console.export_text(), output, [instance])
+    else:
+        print_table(solution, Console())
+    _exit_for(solution, instance)
+
+
+def _exit_for(solution: Solution, instance: Path) -> None:
+    if solution.status == "infeasible":
+        _fail(
+            f"{instance}: no plan meets the hard rules. {'; '.join(solution.run.notes)}",
+            EXIT_INFEASIBLE,
+        )
+    if solution.status == "timeout":
+        _fail(f"{instance}: nothing found within the time limit; raise --time-limit.", EXIT_TIMEOUT)
+
+
+@main.command()
+@click.argument("instance", type=click.Path(path_type=Path))
+@debug_option
+@_guard
+def validate(instance: Path, debug: bool) -> None:
+    """Check INSTANCE and list every problem (exit 3 if any)."""
+    data = load_instance(instance)
+    lone = sum(p.partner is None for p in data.participants)
+    click.echo(
+        f"{instance}: valid ({len(data.participants)} participants, {lone} applied alone, "
+        f"{len(data.cohorts)} cohorts)"
+    )
+
+
+def instance_json_schema() -> dict[str, Any]:
+    return Instance.model_json_schema()
+
+
+def solution_json_schema() -> dict[str, Any]:
+    return Solution.model_json_schema()
+
+
+@main.command()
+@click.option("--solution", is_flag=True, help="Print the solution schema instead.")
+@output_option
+@debug_option
+@_guard
+def schema(solution: bool, output: Path | None, debug: bool) -> None:
+    """Print the JSON Schema of instance files (or of solutions)."""
+    doc = solution_json_schema() if solution else instance_json_schema()
+    _emit(json.dumps(doc, indent=2, sort_keys=True) + "\n", output, [])
+
+
+@main.command()
+@click.argument("instance", type=click.Path(path_type=Path))
+@click.option(
+    "--format", "fmt", type=click.Choice(["csv", "json"]), default="csv", show_default=True
+)
+@click.option(
+    "--all",
+    "include_preformed",
+    is_flag=True,
+    help="Include people who applied as pre-formed pairs.",
+)
+@output_option
+@debug_option
+@_guard
+def scores(
+    instance: Path, fmt: str, include_preformed: bool, output: Path | None, debug: bool
+) -> None:
+    """Write the patient-leader × professional compatibility scores of INSTANCE."""
+    data = load_instance(instance)
+    comp = compatibility(data, include_preformed=include_preformed)
+    if fmt == "json":
+        doc = {
+            "instance": data.name,
+            "rows": comp.row_ids,
+            "columns": comp.col_ids,
+            "scores": comp.scores.round(6).tolist(),
+            "forbidden": comp.forbidden.tolist(),
+            "breakdown": {k: comp.breakdown[k].round(6).tolist() for k in CRITERIA},
+        }
+        text = json.dumps(doc, indent=1) + "\n"
+    else:
+        lines = ["patient_leader,professional,score,forbidden," + ",".join(CRITERIA)]
+        for i, a in enumerate(comp.row_ids):
+            for j, b in enumerate(comp.col_ids):
+                parts = ",".join(f"{comp.breakdown[k][i, j]:.6f}" for k in CRITERIA)
+                lines.append(
+                    f"{a},{b},{comp.scores[i, j]:.6f},{str(bool(comp.forbidden[i, j])).lower()},"
+                    f"{parts}"
+                )
+        text = "\n".join(lines) + "\n"
+    _emit(text, output, [instance])

@@ -1,0 +1,87 @@
+"""Plain-language reasons: why a pair was formed, why someone was left unmatched."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from matcher.schema import Instance, Participant
+from matcher.scoring import Compatibility, active_weights, tag
+
+
+def pair_reasons(
+    instance: Instance, a: Participant, b: Participant, breakdown: dict[str, float], k: int = 3
+) -> list[str]:
+    """The ``k`` criteria that contribute most to the pair's score, in words."""
+    weights = active_weights(instance)
+    n_cohorts = len(instance.cohorts)
+    phrases: list[tuple[float, str]] = []
+    shared = sorted({tag(t) for t in a.interests} & {tag(t) for t in b.interests})
+    if shared:
+        phrases.append(
+            (
+                weights["interests"] * breakdown["interests"],
+                "shared interests: " + ", ".join(shared),
+            )
+        )
+    topics_a, topics_b = {tag(t) for t in a.project_topics}, {tag(t) for t in b.project_topics}
+    held_a = {tag(t) for t in a.interests} | topics_a
+    held_b = {tag(t) for t in b.interests} | topics_b
+    fit = sorted((topics_a & held_b) | (topics_b & held_a))
+    if fit:
+        phrases.append(
+            (weights["project"] * breakdown["project"], "project fit: " + ", ".join(fit))
+        )
+    if breakdown["system"] > 0 and weights["system"] > 0:
+        phrases.append((weights["system"] * breakdown["system"], f"same local system ({a.system})"))
+    if breakdown["organisation"] > 0 and a.organisation != b.organisation:
+        phrases.append(
+            (weights["organisation"] * breakdown["organisation"], "different organisations")
+        )
+    common = round(breakdown["availability"] * n_cohorts)
+    if common:
+        phrases.append(
+            (
+                weights["availability"] * breakdown["availability"],
+                f"both can attend {common} of {n_cohorts} cohorts",
+            )
+        )
+    phrases.sort(key=lambda t: -t[0])
+    return [text for _, text in phrases[:k]]
+
+
+def unmatched_reason(
+    compat: Compatibility, allowed: np.ndarray, index: int, *, is_row: bool, min_score: float
+) -> str:
+    """Why lone person ``index`` (a row = patient leader, or a column = professional) is alone."""
+    other = "clinician or manager" if is_row else "patient leader"
+    others = "clinicians or managers" if is_row else "patient leaders"
+    sl = (index, slice(None)) if is_row else (slice(None), index)
+    n_other = compat.scores.shape[1] if is_row else compat.scores.shape[0]
+    if n_other == 0:
+        return f"no lone {other} applied"
+    del other
+    if allowed[sl].any():
+        n_rows, n_cols = compat.scores.shape
+        conflicts = int(compat.conflict[sl].sum())
+        extra = (
+            f"; {conflicts} other{'s' if conflicts != 1 else ''} declared a conflict"
+            if (conflicts)
+            else ""
+        )
+        return (
+            f"all {int(allowed[sl].sum())} compatible lone {others} were paired with others"
+            f"{extra}; pairing differently would give fewer pairs or a lower total score "
+            f"({n_rows} lone patient leaders, {n_cols} lone clinicians/managers)"
+        )
+    counts = {
+        "share no cohort in a mode both can attend": int((compat.common_cohorts[sl] == 0).sum()),
+        "are declared conflicts": int(compat.conflict[sl].sum()),
+    }
+    rest = compat.forbidden[sl] & ~compat.conflict[sl] & (compat.common_cohorts[sl] > 0)
+    if rest.any():
+        counts["are excluded by the organisation or local-system rule"] = int(rest.sum())
+    low = ~compat.forbidden[sl] & (compat.scores[sl] < min_score)
+    if low.any():
+        counts[f"score below the minimum {min_score:g}"] = int(low.sum())
+    parts = [f"{n} {text}" for text, n in counts.items() if n]
+    return f"no lone {others} can be paired: of {n_other}, " + "; ".join(parts)

@@ -1,0 +1,130 @@
+"""Writing results: atomic files, JSON, CSV and the terminal table."""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+import tempfile
+from pathlib import Path
+
+from rich import box
+from rich.console import Console
+from rich.table import Table
+
+from matcher.solution import Solution
+
+
+class OutputError(Exception):
+    """The output cannot be written where asked."""
+
+
+def write_atomic(path: str | Path, text: str, *, protect: list[Path] | None = None) -> None:
+    """Write ``text`` to ``path`` via a temporary file and a rename, so a crash never leaves a
+    half-written file. Refuses to write over any of the ``protect`` paths (the inputs)."""
+    target = Path(path)
+    for p in protect or []:
+        if target.exists() and p.exists() and target.resolve() == p.resolve():
+            raise OutputError(f"{target}: refusing to overwrite the input file; choose another -o")
+    directory = target.parent if str(target.parent) else Path(".")
+    if not directory.is_dir():
+        raise OutputError(f"{target}: directory {directory} does not exist")
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=directory)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
+            fh.write(text)
+        os.replace(tmp, target)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def solution_json(solution: Solution) -> str:
+    return solution.model_dump_json(indent=2) + "\n"
+
+
+def solution_csv(solution: Solution) -> str:
+    """One row per pair, then one per unmatched participant (spreadsheet friendly)."""
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(
+        [
+            "pair",
+            "patient_leader",
+            "partner",
+            "preformed",
+            "score",
+            "cohort",
+            "learning_set",
+            "waitlisted",
+            "reasons",
+        ]
+    )
+    waitlisted = {x.pair: x.reason for x in solution.waitlist}
+    for p in solution.pairs:
+        w.writerow(
+            [
+                p.id,
+                p.patient_leader,
+                p.partner,
+                "yes" if p.preformed else "no",
+                f"{p.score:.4f}",
+                p.cohort or "",
+                p.learning_set or "",
+                waitlisted.get(p.id, ""),
+                "; ".join(p.reasons),
+            ]
+        )
+    for u in solution.unmatched:
+        w.writerow(["", u.participant, "", "", "", "", "", "", "unmatched: " + u.reason])
+    return buf.getvalue()
+
+
+def print_table(solution: Solution, console: Console) -> None:
+    """The human-readable plan."""
+    console.print(f"[bold]{solution.summary()}[/bold]")
+    table = Table(title="Pairs", box=box.SIMPLE_HEAD, pad_edge=False)
+    for col in ("pair", "leader", "partner", "kind", "score", "cohort", "set"):
+        table.add_column(col, no_wrap=True)
+    table.add_column("strongest reasons", overflow="fold", min_width=30)
+    for p in solution.pairs:
+        table.add_row(
+            p.id,
+            p.patient_leader,
+            p.partner,
+            "pre" if p.preformed else "new",
+            f"{p.score:.2f}",
+            p.cohort or "-",
+            p.learning_set or "-",
+            "; ".join(p.reasons[:2]),
+        )
+    console.print(table)
+    if solution.cohorts is not None:
+        sets_by_cohort: dict[str, list[str]] = {}
+        for s in solution.learning_sets or []:
+            sets_by_cohort.setdefault(s.cohort, []).append(
+                f"{s.id}: "
+                + ", ".join(s.pairs)
+                + (f" (diversity {s.diversity:.2f})" if s.diversity is not None else "")
+            )
+        ct = Table(title="Cohorts and action-learning sets", box=box.SIMPLE_HEAD)
+        for col in ("cohort", "pairs", "sets"):
+            ct.add_column(col, overflow="fold")
+        for c in solution.cohorts:
+            cap = f"/{c.capacity_pairs}" if c.capacity_pairs is not None else ""
+            ct.add_row(c.id, f"{len(c.pairs)}{cap}", "\n".join(sets_by_cohort.get(c.id, [])))
+        console.print(ct)
+    if solution.waitlist:
+        wt = Table(title="Wait-list", box=box.SIMPLE_HEAD)
+        wt.add_column("pair")
+        wt.add_column("reason", overflow="fold")
+        for x in solution.waitlist:
+            wt.add_row(x.pair, x.reason)
+        console.print(wt)
+    if solution.unmatched:
+        ut = Table(title="Unmatched", box=box.SIMPLE_HEAD)
+        ut.add_column("participant")
+        ut.add_column("reason", overflow="fold")
+        for u in solution.unmatched:
+            ut.add_row(u.participant, u.reason)
+        console.print(ut)

@@ -1,0 +1,215 @@
+"""Cohort placement, solved together with the pairing of lone applicants.
+
+Priorities, in order (lexicographic):
+
+(a) the most pairs placed in a cohort (people on the programme);
+(b) the most pairs formed (the rest are wait-listed with the reason);
+(c) pairing quality: the total compatibility score of the lone pairs;
+(d) cohort preferences met, then balance (the fullest cohort as empty as possible).
+
+A pair may go only to a cohort both members can attend in full and in a mode both can attend,
+at most ``capacity_pairs`` per cohort, and each cohort's pair count must split into
+``s`` sets within ``set_size`` with no set holding two pairs that share an organisation (hard
+rule) or two people with a declared conflict: so an organisation may have at most ``s`` pairs
+in a cohort, and two conflicting pairs need ``s >= 2``.
+
+Guarantee. First the *decomposition*: an optimal matching of the lone applicants (most pairs,
+then highest total) and then an exact CP-SAT placement of all pairs. If that places every pair,
+no plan can place or form more pairs nor score higher (the matching is optimal on (b)-(c) and
+(a) is at its ceiling), so the plan is optimal on (a)-(c) and on (d) for that pairing. Otherwise
+the *joint* CP-SAT model chooses pairs and cohorts together over every allowed lone pair; its
+status (optimal, or feasible with the bound) is reported.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+
+from ortools.sat.python import cp_model
+
+from matcher.schema import Instance, Participant
+from matcher.scoring import can_attend
+
+SCORE_SCALE = 1000  # scores are integers in CP-SAT: 3 decimals are kept
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """A pair that may be formed: ``fixed`` ones are always formed (pre-formed pairs, or pairs
+    an earlier stage chose); the others are optional lone pairs."""
+
+    patient_leader: str
+    partner: str
+    fixed: bool
+    score: float
+    cohorts: tuple[int, ...]  # indices of the cohorts both can attend
+
+
+@dataclass(frozen=True)
+class Placement:
+    """Which candidates are formed, and where each formed pair is placed (None = wait-list)."""
+
+    formed: list[int]
+    cohort_of: dict[int, int | None]
+    sets_in: dict[int, int]  # cohort index -> number of action-learning sets planned
+    status: str  # optimal | feasible | infeasible | timeout
+    objective: float | None
+    bound: float | None
+
+
+def set_counts(lo: int, hi: int, n: int) -> list[int]:
+    """Numbers of sets ``s`` into which ``n`` pairs split with ``lo..hi`` pairs per set."""
+    return [s for s in range(0, n + 1) if s * lo <= n <= s * hi]
+
+
+def splittable(lo: int, hi: int, n: int) -> bool:
+    return bool(set_counts(lo, hi, n))
+
+
+def common_cohorts(instance: Instance, a: Participant, b: Participant) -> tuple[int, ...]:
+    return tuple(k for k, c in enumerate(instance.cohorts) if can_attend(a, c) and can_attend(b, c))
+
+
+def solve_placement(
+    instance: Instance,
+    candidates: list[Candidate],
+    *,
+    seed: int = 0,
+    time_limit: float | None = None,
+    deterministic: bool = True,
+) -> Placement:
+    """Choose the formed pairs among ``candidates`` and their cohorts (see module docstring).
+
+    Fixed candidates are always formed; the others are formed at most once per
+    person. With ``deterministic``, CP-SAT runs one worker with a fixed seed and a
+    deterministic-time budget, so the result does not depend on machine load.
+    """
+    people = instance.participants_by_id()
+    cohorts = instance.cohorts
+    model = cp_model.CpModel()
+
+    # Formed: pre-formed pairs are always formed; a lone pair at most once per person.
+    formed = {
+        k: (model.new_constant(1) if c.fixed else model.new_bool_var(f"x{k}"))
+        for k, c in enumerate(candidates)
+    }
+    by_person: dict[str, list[int]] = defaultdict(list)
+    for k, c in enumerate(candidates):
+        by_person[c.patient_leader].append(k)
+        by_person[c.partner].append(k)
+    for ks in by_person.values():
+        if len(ks) > 1:
+            model.add_at_most_one(formed[k] for k in ks)
+
+    # Placed: a formed pair goes to at most one cohort that both members can attend in full.
+    placed: dict[tuple[int, int], cp_model.IntVar] = {}
+    for k, c in enumerate(candidates):
+        ys = [placed.setdefault((k, q), model.new_bool_var(f"y{k}_{q}")) for q in c.cohorts]
+        if ys:
+            model.add(sum(ys) <= formed[k])
+
+    in_cohort: dict[int, list[int]] = defaultdict(list)
+    for k, q in placed:
+        in_cohort[q].append(k)
+
+    n_sets: dict[int, cp_model.IntVar] = {}
+    for q, cohort in enumerate(cohorts):
+        ks = in_cohort.get(q, [])
+        ys = [placed[k, q] for k in ks]
+        cap = min(cohort.capacity_pairs, len(ks))
+        lo, hi = cohort.set_size.min_pairs, cohort.set_size.max_pairs
+        # Capacity, and a pair count that splits into sets of lo..hi pairs.
+        count = model.new_int_var(0, cap, f"n{q}")
+        model.add(count == sum(ys))
+        s = model.new_int_var(0, max(1, cap // lo + 1), f"s{q}")
+        model.add(lo * s <= count)
+        model.add(count <= hi * s)
+        n_sets[q] = s
+        # Never two pairs sharing an organisation in one set: at most s pairs per organisation.
+        if instance.rules.one_organisation_per_set == "hard":
+            by_org: dict[str, list[int]] = defaultdict(list)
+            for k in ks:
+                c = candidates[k]
+                for org in {people[c.patient_leader].organisation, people[c.partner].organisation}:
+                    by_org[org].append(k)
+            for org_ks in by_org.values():
+                if len(org_ks) > 1:
+                    model.add(sum(placed[k, q] for k in org_ks) <= s)
+        # Declared conflicts never share a set: two conflicting pairs in a cohort need s >= 2.
+        two_sets = model.new_bool_var(f"two_sets{q}")
+        model.add(s >= 2).only_enforce_if(two_sets)
+        member_pairs: dict[str, list[int]] = defaultdict(list)
+        for k in ks:
+            member_pairs[candidates[k].patient_leader].append(k)
+            member_pairs[candidates[k].partner].append(k)
+        conflicts = {
+            tuple(sorted((pid, other)))
+            for pid in member_pairs
+            for other in people[pid].avoid
+            if other in member_pairs
+        }
+        for u, v in sorted(conflicts):
+            model.add(
+                sum(placed[k, q] for k in member_pairs[u])
+                + sum(placed[k, q] for k in member_pairs[v])
+                <= 1 + two_sets
+            )
+
+    # Objective: lexicographic (a) placed, (b) formed, (c) quality, (d) preferences, balance.
+    n = len(candidates)
+    fullest = model.new_int_var(0, 100, "fullest")
+    for q, cohort in enumerate(cohorts):
+        if cohort.capacity_pairs > 0 and in_cohort.get(q):
+            fill = sum(placed[k, q] for k in in_cohort[q])
+            model.add(100 * fill <= fullest * cohort.capacity_pairs)
+    prefer_terms = []
+    for (k, q), y in placed.items():
+        c = candidates[k]
+        hits = sum(
+            cohorts[q].id in people[pid].preferred_cohorts for pid in (c.patient_leader, c.partner)
+        )
+        if hits:
+            prefer_terms.append(hits * y)
+    level_d_max = 100 + 2 * n
+    level_d = sum(prefer_terms) + 100 - fullest  # in [0, level_d_max]
+    quality = sum(
+        round(c.score * SCORE_SCALE) * formed[k] for k, c in enumerate(candidates) if not c.fixed
+    )
+    quality_max = SCORE_SCALE * n
+    w_c = level_d_max + 1
+    w_b = w_c * (quality_max + 1)
+    w_a = w_b * (n + 1)
+    model.maximize(
+        w_a * sum(placed.values()) + w_b * sum(formed.values()) + w_c * quality + level_d
+    )
+
+    solver = cp_model.CpSolver()
+    solver.parameters.random_seed = seed
+    if deterministic:
+        solver.parameters.num_workers = 1
+        if time_limit is not None:
+            solver.parameters.max_deterministic_time = time_limit
+    else:
+        solver.parameters.num_workers = 2
+        if time_limit is not None:
+            solver.parameters.max_time_in_seconds = time_limit
+    code = solver.solve(model)
+    if code == cp_model.INFEASIBLE:
+        return Placement([], {}, {}, "infeasible", None, None)
+    if code not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
+        return Placement([], {}, {}, "timeout", None, None)
+
+    chosen = [k for k in range(n) if solver.value(formed[k])]
+    cohort_of: dict[int, int | None] = {k: None for k in chosen}
+    for (k, q), y in placed.items():
+        if solver.value(y):
+            cohort_of[k] = q
+    return Placement(
+        formed=chosen,
+        cohort_of=cohort_of,
+        sets_in={q: solver.value(s) for q, s in n_sets.items()},
+        status="optimal" if code == cp_model.OPTIMAL else "feasible",
+        objective=solver.objective_value,
+        bound=solver.best_objective_bound,
+    )

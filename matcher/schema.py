@@ -1,0 +1,160 @@
+"""Instance schema (schema_version "1"): the file format programme teams write.
+
+The pydantic models here check *shape* (types, enumerations, unknown fields, dates,
+non-negative numbers). Cross-references between records (duplicate IDs, partners, cohort
+and conflict IDs) are checked in :mod:`matcher.validation`, which reports every problem in
+one run together with the shape errors.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+SCHEMA_VERSION = "1"
+
+Role = Literal["patient_leader", "clinician", "manager"]
+AttendanceMode = Literal["in_person", "online"]
+CohortMode = Literal["in_person", "online", "blended"]
+PROFESSIONAL_ROLES: frozenset[str] = frozenset({"clinician", "manager"})
+
+
+class _Strict(BaseModel):
+    """Base: unknown fields are an error, so typos fail loudly."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class SetSize(_Strict):
+    """Size bounds of the action-learning sets in a cohort, in pairs."""
+
+    min_pairs: int = Field(3, ge=1, description="Fewest pairs in one set.")
+    max_pairs: int = Field(4, ge=1, description="Most pairs in one set.")
+
+
+class Cohort(_Strict):
+    """An intake with fixed workshop dates, a mode and a capacity in pairs."""
+
+    id: str = Field(min_length=1)
+    name: str = ""
+    sessions: list[dt.date] = Field(
+        min_length=1, description="Workshop dates (ISO 8601). Attending a cohort means all of them."
+    )
+    capacity_pairs: int = Field(ge=0, description="Most pairs the cohort can take.")
+    mode: CohortMode = Field(
+        description="in_person, online, or blended (blended needs both modes)."
+    )
+    set_size: SetSize = Field(default_factory=SetSize)
+    venue: str | None = None
+
+
+class Participant(_Strict):
+    """One applicant. Holds functional needs only (e.g. online only), never diagnoses."""
+
+    id: str = Field(min_length=1)
+    role: Role
+    organisation: str = Field(min_length=1)
+    organisation_type: str = Field(min_length=1)
+    system: str = Field(min_length=1, description="Local system (STP footprint in 2016).")
+    interests: list[str] = Field(default_factory=list)
+    project_topics: list[str] = Field(default_factory=list)
+    available_cohorts: list[str] | None = Field(
+        None, description="Cohorts this person can attend in full; absent means all."
+    )
+    attendance: list[AttendanceMode] | None = Field(
+        None, min_length=1, description="Modes this person can attend; absent means both."
+    )
+    partner: str | None = Field(None, description="ID of a pre-formed partner (mutual).")
+    avoid: list[str] = Field(
+        default_factory=list,
+        description="Declared conflicts: never paired with, never in one set with, these IDs.",
+    )
+    preferred_cohorts: list[str] = Field(
+        default_factory=list, description="Soft preference among available cohorts."
+    )
+
+    @property
+    def is_patient_leader(self) -> bool:
+        return self.role == "patient_leader"
+
+
+class Rules(_Strict):
+    """Policy switches, with defaults that suit most intakes."""
+
+    same_organisation: Literal["allow", "avoid", "forbid"] = Field(
+        "avoid",
+        description=(
+            "Pairing two people from one organisation: allow (no effect), avoid (scores 0 on the "
+            "organisation criterion) or forbid (never paired)."
+        ),
+    )
+    local_system: Literal["require", "prefer", "ignore"] = Field(
+        "prefer",
+        description=(
+            "Pairing across local systems: require (same system only), prefer (same system "
+            "scores 1, else 0) or ignore (criterion dropped)."
+        ),
+    )
+    one_organisation_per_set: Literal["hard", "soft"] = Field(
+        "hard",
+        description=(
+            "Two pairs sharing an organisation in one action-learning set: hard (never) or soft "
+            "(allowed at a penalty)."
+        ),
+    )
+    set_diversity: Literal["total", "least_first"] = Field(
+        "total",
+        description=(
+            "Action-learning sets: maximise the total diversity, or the least diverse set "
+            "first (then the total)."
+        ),
+    )
+    min_score: float = Field(
+        0.0, ge=0.0, le=1.0, description="Lone applicants are only paired at or above this score."
+    )
+
+
+class Weights(_Strict):
+    """Weight of each compatibility criterion; the score is the weighted mean."""
+
+    interests: float = Field(0.30, ge=0.0)
+    project: float = Field(0.25, ge=0.0)
+    organisation: float = Field(0.10, ge=0.0)
+    system: float = Field(0.20, ge=0.0)
+    availability: float = Field(0.15, ge=0.0)
+
+    @model_validator(mode="after")
+    def _not_all_zero(self) -> Weights:
+        if sum(self.model_dump().values()) <= 0:
+            raise ValueError("at least one weight must be positive")
+        return self
+
+
+class DiversityWeights(_Strict):
+    """Weights of the pairwise distance used to make action-learning sets diverse."""
+
+    organisation_type: float = Field(1.0, ge=0.0)
+    system: float = Field(1.0, ge=0.0)
+    role_mix: float = Field(0.5, ge=0.0)
+    interests: float = Field(1.0, ge=0.0)
+
+
+class Instance(_Strict):
+    """A whole intake: cohorts, participants, rules and weights."""
+
+    schema_version: Literal["1"]
+    name: str = Field(min_length=1)
+    description: str = ""
+    cohorts: list[Cohort] = Field(min_length=1)
+    participants: list[Participant]
+    rules: Rules = Field(default_factory=Rules)
+    weights: Weights = Field(default_factory=Weights)
+    diversity: DiversityWeights = Field(default_factory=DiversityWeights)
+
+    def participants_by_id(self) -> dict[str, Participant]:
+        return {p.id: p for p in self.participants}
+
+    def cohorts_by_id(self) -> dict[str, Cohort]:
+        return {c.id: c for c in self.cohorts}

@@ -1,0 +1,293 @@
+"""The solve pipeline: validated instance → pairs → cohorts → action-learning sets → solution.
+
+The caller verifies the solution (:func:`matcher.verify.verify`); the CLI always does.
+"""
+
+from __future__ import annotations
+
+import time
+from importlib.metadata import PackageNotFoundError, version
+
+import numpy as np
+
+from matcher.explain import pair_reasons, unmatched_reason
+from matcher.learning_sets import form_sets
+from matcher.pairing import Pairing, pair_lone_applicants, preformed_pairs
+from matcher.placement import Candidate, Placement, common_cohorts, solve_placement
+from matcher.schema import Instance
+from matcher.scoring import CRITERIA, pair_compatibility
+from matcher.solution import (
+    CohortPlan,
+    LearningSet,
+    Pair,
+    RunInfo,
+    Solution,
+    Status,
+    Unmatched,
+    Waitlisted,
+)
+
+#: Above this many (lone pair × cohort) variables the joint pairing-and-placement model is not
+#: attempted; the decomposition's plan is returned as ``feasible`` with a note.
+JOINT_MODEL_MAX_VARS = 200_000
+
+
+def matcher_version() -> str:
+    try:
+        return version("matcher")
+    except PackageNotFoundError:  # running from a source tree
+        return "0+unknown"
+
+
+def _candidates(
+    instance: Instance, pairs: list[tuple[str, str]], scores: list[float], *, fixed: bool
+) -> list[Candidate]:
+    people = instance.participants_by_id()
+    return [
+        Candidate(a, b, fixed, s, common_cohorts(instance, people[a], people[b]))
+        for (a, b), s in zip(pairs, scores, strict=True)
+    ]
+
+
+def _place(
+    instance: Instance,
+    pairing: Pairing,
+    *,
+    seed: int,
+    time_limit: float | None,
+    deterministic: bool,
+) -> tuple[list[Candidate], Placement, list[str]]:
+    """Decomposition first; the joint model when it leaves pairs unplaced (module docs of
+    :mod:`matcher.placement`)."""
+    notes: list[str] = []
+    pre = [(a, b) for a, b, _ in preformed_pairs(instance)]
+    comp = pairing.compat
+    rows, cols = pairing.matched_rows, pairing.matched_cols
+    matched = [(comp.row_ids[i], comp.col_ids[j]) for i, j in zip(rows, cols, strict=True)]
+    fixed = _candidates(instance, pre, [0.0] * len(pre), fixed=True) + _candidates(
+        instance,
+        matched,
+        [float(comp.scores[i, j]) for i, j in zip(rows, cols, strict=True)],
+        fixed=True,
+    )
+    placement = solve_placement(
+        instance, fixed, seed=seed, time_limit=time_limit, deterministic=deterministic
+    )
+    all_placed = all(q is not None for q in placement.cohort_of.values())
+    if placement.status not in ("optimal", "feasible") or all_placed:
+        notes.append("decomposition: optimal matching, then exact placement of every pair")
+        return fixed, placement, notes
+
+    ii, jj = np.nonzero(pairing.allowed)
+    lone = [(comp.row_ids[i], comp.col_ids[j]) for i, j in zip(ii, jj, strict=True)]
+    lone_candidates = _candidates(
+        instance,
+        lone,
+        [float(comp.scores[i, j]) for i, j in zip(ii, jj, strict=True)],
+        fixed=False,
+    )
+    size = sum(len(c.cohorts) for c in lone_candidates)
+    if size > JOINT_MODEL_MAX_VARS:
+        notes.append(
+            f"joint pairing-and-placement model skipped ({size} variables > "
+            f"{JOINT_MODEL_MAX_VARS}); plan from the decomposition, not proven optimal"
+        )
+        return (
+            fixed,
+            Placement(
+                placement.formed,
+                placement.cohort_of,
+                placement.sets_in,
+                "feasible",
+                placement.objective,
+                None,
+            ),
+            notes,
+        )
+    candidates = fixed[: len(pre)] + lone_candidates
+    joint = solve_placement(
+        instance, candidates, seed=seed, time_limit=time_limit, deterministic=deterministic
+    )
+    if joint.status not in ("optimal", "feasible"):
+        notes.append("joint model found nothing in the time limit; plan from the decomposition")
+        return (
+            fixed,
+            Placement(
+                placement.formed,
+                placement.cohort_of,
+                placement.sets_in,
+                "feasible",
+                placement.objective,
+                None,
+            ),
+            notes,
+        )
+    notes.append("joint pairing-and-placement model (CP-SAT): some pairs could not all be placed")
+    return candidates, joint, notes
+
+
+def _waitlist_reason(instance: Instance, cand: Candidate, fill: dict[int, int]) -> str:
+    cohorts = instance.cohorts
+    if not cand.cohorts:
+        return "no cohort that both members can attend in full, in a mode both can attend"
+    parts = []
+    for q in cand.cohorts:
+        c, n = cohorts[q], fill.get(q, 0)
+        parts.append(
+            f"{c.id}, which is full ({n} of {c.capacity_pairs})"
+            if n >= c.capacity_pairs
+            else f"{c.id} ({n} of {c.capacity_pairs})"
+        )
+    head = "both can attend only " if len(parts) == 1 else "both can attend "
+    text = head + "; ".join(parts)
+    if any(fill.get(q, 0) < cohorts[q].capacity_pairs for q in cand.cohorts):
+        text += (
+            "; adding this pair would break the action-learning-set rules (set sizes, one "
+            "organisation per set, declared conflicts) or displace a pair that has fewer options"
+        )
+    return text
+
+
+def solve(
+    instance: Instance,
+    *,
+    seed: int = 0,
+    time_limit: float | None = None,
+    objective: str = "total",
+    deterministic: bool = True,
+) -> Solution:
+    """Pair the lone applicants, place every pair in a cohort, split cohorts into sets.
+
+    Guarantees are in :mod:`matcher.placement` (pairing and placement) and
+    :mod:`matcher.learning_sets` (sets); ``status`` is ``optimal`` only when every stage proved
+    optimality. With ``deterministic`` (the default) the result is a function of the instance
+    and the seed alone: solvers run on deterministic budgets (``time_limit`` then bounds CP-SAT's
+    deterministic time) and wall time is not recorded (``run.time_s`` is null), so repeated runs
+    give byte-identical JSON.
+    """
+    start = time.perf_counter()
+    people = instance.participants_by_id()
+    pairing = pair_lone_applicants(instance)
+    candidates, placement, notes = _place(
+        instance, pairing, seed=seed, time_limit=time_limit, deterministic=deterministic
+    )
+    order = {p.id: k for k, p in enumerate(instance.participants)}
+    preformed_ids = {(a, b) for a, b, _ in preformed_pairs(instance)}
+    formed = sorted(
+        placement.formed,
+        key=lambda k: (
+            (candidates[k].patient_leader, candidates[k].partner) not in preformed_ids,
+            order[candidates[k].patient_leader],
+        ),
+    )
+    width = max(2, len(str(len(formed))))
+    pair_id = {k: f"pair-{n:0{width}d}" for n, k in enumerate(formed, start=1)}
+
+    records: dict[int, Pair] = {}
+    for k in formed:
+        c = candidates[k]
+        a, b = people[c.patient_leader], people[c.partner]
+        pc = pair_compatibility(instance, a, b)
+        breakdown = {name: round(float(pc.breakdown[name][0, 0]), 6) for name in CRITERIA}
+        q = placement.cohort_of.get(k)
+        records[k] = Pair(
+            id=pair_id[k],
+            patient_leader=a.id,
+            partner=b.id,
+            score=round(float(pc.scores[0, 0]), 6),
+            preformed=(a.id, b.id) in preformed_ids,
+            cohort=instance.cohorts[q].id if q is not None else None,
+            breakdown=breakdown,
+            reasons=pair_reasons(instance, a, b, breakdown),
+        )
+
+    fill = {
+        q: sum(1 for k in formed if placement.cohort_of.get(k) == q)
+        for q in range(len(instance.cohorts))
+    }
+    waitlist = [
+        Waitlisted(pair=pair_id[k], reason=_waitlist_reason(instance, candidates[k], fill))
+        for k in formed
+        if placement.cohort_of.get(k) is None
+    ]
+
+    statuses: list[str] = [placement.status]
+    cohort_plans: list[CohortPlan] = []
+    sets_out: list[LearningSet] = []
+    for q, cohort in enumerate(instance.cohorts):
+        ks = [k for k in formed if placement.cohort_of.get(k) == q]
+        duos = [(people[candidates[k].patient_leader], people[candidates[k].partner]) for k in ks]
+        result = form_sets(
+            instance, cohort, duos, seed=seed, time_limit=time_limit, deterministic=deterministic
+        )
+        statuses.append(result.status)
+        for i, why in result.dropped.items():
+            k = ks[i]
+            records[k] = records[k].model_copy(update={"cohort": None})
+            waitlist.append(Waitlisted(pair=pair_id[k], reason=why))
+        for s_no, (members, div) in enumerate(zip(result.sets, result.diversity, strict=True), 1):
+            set_id = f"{cohort.id}-s{s_no}"
+            for i in members:
+                records[ks[i]] = records[ks[i]].model_copy(update={"learning_set": set_id})
+            sets_out.append(
+                LearningSet(
+                    id=set_id,
+                    cohort=cohort.id,
+                    pairs=[pair_id[ks[i]] for i in members],
+                    diversity=round(div, 6),
+                )
+            )
+        placed = [pair_id[k] for k in ks if records[k].cohort is not None]
+        cohort_plans.append(
+            CohortPlan(id=cohort.id, pairs=placed, capacity_pairs=cohort.capacity_pairs)
+        )
+
+    formed_people = {
+        x for k in formed for x in (candidates[k].patient_leader, candidates[k].partner)
+    }
+    unmatched = _unmatched(instance, pairing, formed_people)
+    status: Status
+    if placement.status == "timeout":
+        status = "timeout"
+    elif formed and not any(r.cohort for r in records.values()):
+        status = "infeasible"
+        notes.append("no pair can be placed in any cohort: check capacities, dates and modes")
+    elif all(s == "optimal" for s in statuses):
+        status = "optimal"
+    else:
+        status = "feasible"
+    return Solution(
+        instance=instance.name,
+        status=status,
+        pairs=[records[k] for k in formed],
+        unmatched=unmatched,
+        waitlist=sorted(waitlist, key=lambda w: w.pair),
+        cohorts=cohort_plans,
+        learning_sets=sets_out,
+        run=RunInfo(
+            solver="matching (OR-Tools assignment) + placement (CP-SAT) + sets (MDGP)",
+            objective=objective,
+            seed=seed,
+            time_s=None if deterministic else round(time.perf_counter() - start, 3),
+            version=matcher_version(),
+            time_limit=time_limit,
+            notes=notes,
+        ),
+    )
+
+
+def _unmatched(instance: Instance, pairing: Pairing, formed_people: set[str]) -> list[Unmatched]:
+    compat = pairing.compat
+    rows = {pid: i for i, pid in enumerate(compat.row_ids)}
+    cols = {pid: j for j, pid in enumerate(compat.col_ids)}
+    out = []
+    for p in instance.participants:
+        if p.id in formed_people:
+            continue
+        is_row = p.id in rows
+        index = rows[p.id] if is_row else cols[p.id]
+        reason = unmatched_reason(
+            compat, pairing.allowed, index, is_row=is_row, min_score=instance.rules.min_score
+        )
+        out.append(Unmatched(participant=p.id, reason=reason))
+    return out

@@ -1,0 +1,279 @@
+"""Load and validate instance files, reporting every problem in one run.
+
+Shape errors come from pydantic (:mod:`matcher.schema`); cross-reference errors (duplicate
+IDs, partners, unknown cohort or conflict IDs, impossible set sizes) are checked here on the
+raw JSON so that both kinds are reported together. Every problem carries its JSON path and the
+IDs involved; messages hold IDs only, never names or other personal data.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+
+from matcher.schema import PROFESSIONAL_ROLES, SCHEMA_VERSION, Instance
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing wrong with an instance file."""
+
+    path: str
+    message: str
+    ids: tuple[str, ...] = ()
+
+    def __str__(self) -> str:
+        return f"{self.path}: {self.message}"
+
+
+@dataclass
+class InstanceError(Exception):
+    """The instance file cannot be used; ``problems`` lists every reason."""
+
+    source: str
+    problems: list[Problem] = field(default_factory=list)
+
+    def __str__(self) -> str:
+        n = len(self.problems)
+        head = f"{self.source}: {n} problem{'s' if n != 1 else ''} found"
+        return "\n".join([head, *(f"  - {p}" for p in self.problems)])
+
+
+def load_instance(path: str | Path) -> Instance:
+    """Read and validate an instance file. Raises :class:`InstanceError` listing every problem."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise InstanceError(str(path), [Problem("$", "file not found")]) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InstanceError(str(path), [Problem("$", f"cannot read file: {exc}")]) from None
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise InstanceError(
+            str(path),
+            [Problem("$", f"not valid JSON: {exc.msg} at line {exc.lineno}, column {exc.colno}")],
+        ) from None
+    return parse_instance(data, source=str(path))
+
+
+def parse_instance(data: Any, *, source: str = "<instance>") -> Instance:
+    """Validate already-parsed JSON data. Raises :class:`InstanceError` listing every problem."""
+    problems = check_instance_data(data)
+    if problems:
+        raise InstanceError(source, problems)
+    return Instance.model_validate(data)
+
+
+def check_instance_data(data: Any) -> list[Problem]:
+    """Every problem in ``data`` (shape and cross-references), in file order."""
+    if not isinstance(data, dict):
+        return [Problem("$", "the top level must be a JSON object")]
+    version = data.get("schema_version")
+    if version != SCHEMA_VERSION:
+        # Nothing else can be trusted under another schema version.
+        return [
+            Problem(
+                "schema_version",
+                f"unsupported schema version {version!r}; this matcher reads {SCHEMA_VERSION!r}",
+            )
+        ]
+    problems = _shape_problems(data)
+    problems.extend(_reference_problems(data))
+    seen: set[tuple[str, str]] = set()
+    unique = []
+    for p in problems:
+        key = (p.path, p.message)
+        if key not in seen:
+            seen.add(key)
+            unique.append(p)
+    return unique
+
+
+_ECHO_INPUT = ("literal", "date", "greater", "less", "int", "float", "bool")
+
+
+def _json_path(loc: tuple[int | str, ...], data: Any) -> str:
+    """Render a pydantic location as a JSON path, naming the record's ID where known."""
+    out = ""
+    node = data
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+            node = node[part] if isinstance(node, list) and 0 <= part < len(node) else None
+            if isinstance(node, dict) and isinstance(node.get("id"), str):
+                out += f"(id {node['id']})"
+        else:
+            out += f".{part}" if out else str(part)
+            node = node.get(part) if isinstance(node, dict) else None
+    return out or "$"
+
+
+def _shape_problems(data: dict[str, Any]) -> list[Problem]:
+    try:
+        Instance.model_validate(data)
+    except ValidationError as exc:
+        problems = []
+        for err in exc.errors(include_url=False):
+            loc = tuple(err["loc"])
+            msg = err["msg"]
+            if err["type"] == "extra_forbidden":
+                msg = "unknown field (check the spelling; see `matcher schema`)"
+            elif err["type"] == "missing":
+                msg = "required field is missing"
+            elif err["type"].startswith(_ECHO_INPUT) and isinstance(err.get("input"), str | int):
+                # Echo only enumerations, dates and numbers: free text may be personal.
+                msg = f"{msg} (got {str(err['input'])[:40]!r})"
+            problems.append(Problem(_json_path(loc, data), msg))
+        return problems
+    return []
+
+
+def _records(data: dict[str, Any], key: str) -> Iterator[tuple[int, dict[str, Any]]]:
+    items = data.get(key)
+    if isinstance(items, list):
+        for i, item in enumerate(items):
+            if isinstance(item, dict):
+                yield i, item
+
+
+def _ids(items: Any) -> list[str]:
+    return [x for x in items if isinstance(x, str)] if isinstance(items, list) else []
+
+
+def _reference_problems(data: dict[str, Any]) -> list[Problem]:
+    problems: list[Problem] = []
+    cohorts = list(_records(data, "cohorts"))
+    people = list(_records(data, "participants"))
+
+    for key, records in (("cohorts", cohorts), ("participants", people)):
+        counts = Counter(r.get("id") for _, r in records if isinstance(r.get("id"), str))
+        for i, r in records:
+            rid = r.get("id")
+            if isinstance(rid, str) and counts[rid] > 1:
+                clash = [j for j, q in records if q.get("id") == rid]
+                problems.append(
+                    Problem(
+                        f"{key}[{i}](id {rid}).id",
+                        f"duplicate ID {rid!r} (records {clash})",
+                        (rid,),
+                    )
+                )
+
+    cohort_ids = {r["id"] for _, r in cohorts if isinstance(r.get("id"), str)}
+    for i, c in cohorts:
+        where = f"cohorts[{i}](id {c.get('id')})"
+        size = c.get("set_size")
+        if isinstance(size, dict):
+            lo, hi = size.get("min_pairs", 3), size.get("max_pairs", 4)
+            if isinstance(lo, int) and isinstance(hi, int) and lo > hi:
+                problems.append(
+                    Problem(
+                        f"{where}.set_size",
+                        f"impossible set size: min_pairs {lo} is above max_pairs {hi}",
+                        (str(c.get("id")),),
+                    )
+                )
+        sessions = _ids(c.get("sessions"))
+        dupes = sorted(d for d, n in Counter(sessions).items() if n > 1)
+        if dupes:
+            problems.append(
+                Problem(f"{where}.sessions", f"session dates repeated: {', '.join(dupes)}")
+            )
+
+    roles = {r["id"]: r.get("role") for _, r in people if isinstance(r.get("id"), str)}
+    partners = {r["id"]: r.get("partner") for _, r in people if isinstance(r.get("id"), str)}
+    for i, p in people:
+        pid = p.get("id")
+        where = f"participants[{i}](id {pid})"
+        for j, cid in enumerate(_ids(p.get("available_cohorts"))):
+            if cid not in cohort_ids:
+                problems.append(
+                    Problem(
+                        f"{where}.available_cohorts[{j}]",
+                        f"unknown cohort {cid!r} (cohorts are: {', '.join(sorted(cohort_ids))})",
+                        (str(pid), cid),
+                    )
+                )
+        for j, cid in enumerate(_ids(p.get("preferred_cohorts"))):
+            if cid not in cohort_ids:
+                problems.append(
+                    Problem(
+                        f"{where}.preferred_cohorts[{j}]",
+                        f"unknown cohort {cid!r}",
+                        (str(pid), cid),
+                    )
+                )
+        for j, other in enumerate(_ids(p.get("avoid"))):
+            if other not in roles:
+                problems.append(
+                    Problem(
+                        f"{where}.avoid[{j}]",
+                        f"unknown participant {other!r}",
+                        (str(pid), other),
+                    )
+                )
+            elif other == pid:
+                problems.append(
+                    Problem(f"{where}.avoid[{j}]", "a participant cannot avoid themselves", (pid,))
+                )
+            elif other == p.get("partner"):
+                problems.append(
+                    Problem(
+                        f"{where}.avoid[{j}]",
+                        f"contradiction: {pid} declares a conflict with their own pre-formed "
+                        f"partner {other}; remove one of the two",
+                        (str(pid), other),
+                    )
+                )
+        partner = p.get("partner")
+        if not isinstance(partner, str):
+            continue
+        if partner == pid:
+            problems.append(Problem(f"{where}.partner", "a participant cannot partner themselves"))
+        elif partner not in roles:
+            problems.append(
+                Problem(
+                    f"{where}.partner",
+                    f"unknown participant {partner!r}",
+                    (str(pid), partner),
+                )
+            )
+        else:
+            back = partners.get(partner)
+            if back != pid:
+                problems.append(
+                    Problem(
+                        f"{where}.partner",
+                        f"not mutual: {pid} names {partner} as partner, but {partner} names "
+                        f"{back if back else 'nobody'}",
+                        (str(pid), partner),
+                    )
+                )
+            mine, theirs = p.get("role"), roles.get(partner)
+            if mine == "patient_leader" and theirs == "patient_leader":
+                problems.append(
+                    Problem(
+                        f"{where}.partner",
+                        f"{pid} and {partner} are both patient leaders; a pair is one patient "
+                        "leader with one clinician or manager",
+                        (str(pid), partner),
+                    )
+                )
+            elif mine in PROFESSIONAL_ROLES and theirs in PROFESSIONAL_ROLES:
+                problems.append(
+                    Problem(
+                        f"{where}.partner",
+                        f"{pid} and {partner} are both professionals ({mine}, {theirs}); a pair "
+                        "is one patient leader with one clinician or manager",
+                        (str(pid), partner),
+                    )
+                )
+    return problems

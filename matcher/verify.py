@@ -1,0 +1,257 @@
+"""The independent checker: re-checks every hard rule of a solution against its instance.
+
+Written apart from the solvers and from the vectorised scoring in :mod:`matcher.scoring`: it
+recomputes each pair's score from the instance with plain set arithmetic, so a bug in either
+path shows up as a disagreement. Every solve path runs through it in the tests.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+
+from matcher.schema import Cohort, Instance, Participant
+from matcher.solution import Solution
+
+TOLERANCE = 1e-6
+
+
+@dataclass
+class Report:
+    """Violations found by :func:`verify`; ``ok`` when there are none."""
+
+    violations: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.violations
+
+    def __str__(self) -> str:
+        if self.ok:
+            return "solution verified: every hard rule holds and every score recomputes"
+        return "\n".join(["solution violates:", *(f"  - {v}" for v in self.violations)])
+
+
+class VerificationError(AssertionError):
+    """A solution breaks a hard rule or misreports a score."""
+
+
+def _norm(items: list[str]) -> set[str]:
+    return {" ".join(t.split()).casefold() for t in items}
+
+
+def _attends(p: Participant, c: Cohort) -> bool:
+    if p.available_cohorts is not None and c.id not in p.available_cohorts:
+        return False
+    modes = {"in_person", "online"} if p.attendance is None else set(p.attendance)
+    if c.mode == "blended":
+        return modes == {"in_person", "online"}
+    return c.mode in modes
+
+
+def recompute_score(instance: Instance, a: Participant, b: Participant) -> dict[str, float]:
+    """Each criterion of the pair (a, b), plus ``"score"``, from the instance alone."""
+    ia, ib = _norm(a.interests), _norm(b.interests)
+    ta, tb = _norm(a.project_topics), _norm(b.project_topics)
+    union = ia | ib
+    parts = {"interests": len(ia & ib) / len(union) if union else 0.0}
+    n_topics = len(ta) + len(tb)
+    parts["project"] = (len(ta & (ib | tb)) + len(tb & (ia | ta))) / n_topics if n_topics else 0.0
+    same_org = a.organisation == b.organisation
+    parts["organisation"] = 0.0 if same_org and instance.rules.same_organisation != "allow" else 1.0
+    parts["system"] = 1.0 if a.system == b.system else 0.0
+    both = sum(1 for c in instance.cohorts if _attends(a, c) and _attends(b, c))
+    parts["availability"] = both / len(instance.cohorts)
+    w = instance.weights.model_dump()
+    if instance.rules.local_system == "ignore":
+        w["system"] = 0.0
+    parts["score"] = sum(w[k] * parts[k] for k in w) / sum(w.values())
+    return parts
+
+
+def _pair_rule_breaks(instance: Instance, a: Participant, b: Participant) -> list[str]:
+    """Hard pairing rules broken by pairing ``a`` with ``b`` (lone applicants)."""
+    out = []
+    if b.id in a.avoid or a.id in b.avoid:
+        out.append("declared conflict")
+    if instance.rules.same_organisation == "forbid" and a.organisation == b.organisation:
+        out.append(f"same organisation {a.organisation} (forbidden by the rules)")
+    if instance.rules.local_system == "require" and a.system != b.system:
+        out.append("different local systems (the rules require the same)")
+    if not any(_attends(a, c) and _attends(b, c) for c in instance.cohorts):
+        out.append("no cohort both can attend in full")
+    return out
+
+
+def verify(instance: Instance, solution: Solution) -> Report:
+    """Check ``solution`` against every hard rule of ``instance`` and recompute its scores."""
+    v: list[str] = []
+    people = instance.participants_by_id()
+    cohorts = instance.cohorts_by_id()
+
+    # Every participant appears exactly once: in a pair or in `unmatched`.
+    seen = Counter(
+        [x for p in solution.pairs for x in (p.patient_leader, p.partner)]
+        + [u.participant for u in solution.unmatched]
+    )
+    for pid, n in sorted(seen.items()):
+        if pid not in people:
+            v.append(f"{pid}: not a participant of the instance")
+        elif n > 1:
+            v.append(f"{pid}: appears {n} times (pairs and unmatched)")
+    for pid in people:
+        if pid not in seen:
+            v.append(f"{pid}: missing (neither paired nor unmatched)")
+
+    pair_ids = Counter(p.id for p in solution.pairs)
+    v += [f"{pid}: duplicate pair ID" for pid, n in pair_ids.items() if n > 1]
+
+    # Pre-formed pairs are kept, never split or re-paired.
+    by_pair = {(p.patient_leader, p.partner): p for p in solution.pairs}
+    for person in instance.participants:
+        if person.role == "patient_leader" and person.partner is not None:
+            kept = by_pair.get((person.id, person.partner))
+            if kept is None:
+                v.append(f"pre-formed pair {person.id}+{person.partner} was not kept")
+            elif not kept.preformed:
+                v.append(f"{kept.id}: pre-formed pair not marked preformed")
+
+    for pair in solution.pairs:
+        a, b = people.get(pair.patient_leader), people.get(pair.partner)
+        if a is None or b is None:
+            continue
+        if a.role != "patient_leader":
+            v.append(f"{pair.id}: {a.id} is a {a.role}, not a patient leader")
+        if b.role == "patient_leader":
+            v.append(f"{pair.id}: partner {b.id} is a patient leader, not a clinician or manager")
+        if pair.preformed and (a.partner != b.id or b.partner != a.id):
+            v.append(f"{pair.id}: marked pre-formed but {a.id} and {b.id} did not apply together")
+        if not pair.preformed:
+            if a.partner is not None or b.partner is not None:
+                v.append(f"{pair.id}: re-pairs someone who applied with a partner")
+            for why in _pair_rule_breaks(instance, a, b):
+                v.append(f"{pair.id} ({a.id}+{b.id}): {why}")
+        parts = recompute_score(instance, a, b)
+        if not pair.preformed and parts["score"] < instance.rules.min_score - TOLERANCE:
+            v.append(f"{pair.id}: score {parts['score']:.4f} below rules.min_score")
+        if abs(parts["score"] - pair.score) > TOLERANCE:
+            v.append(f"{pair.id}: score {pair.score} but recomputes to {parts['score']:.6f}")
+        for k, value in pair.breakdown.items():
+            if k not in parts or abs(parts[k] - value) > TOLERANCE:
+                v.append(f"{pair.id}: breakdown {k}={value} but recomputes to {parts.get(k)}")
+
+    # Maximality: two unmatched lone people who could have been paired are a missed pair.
+    alone = [people[u.participant] for u in solution.unmatched if u.participant in people]
+    alone_pl = [p for p in alone if p.role == "patient_leader" and p.partner is None]
+    alone_pr = [p for p in alone if p.role != "patient_leader" and p.partner is None]
+    for a in alone_pl:
+        for b in alone_pr:
+            if not _pair_rule_breaks(instance, a, b) and (
+                recompute_score(instance, a, b)["score"] >= instance.rules.min_score
+            ):
+                v.append(f"{a.id} and {b.id} are both unmatched but could be paired")
+
+    v += _check_schedule(instance, solution, people, cohorts)
+    return Report(v)
+
+
+def _check_schedule(
+    instance: Instance,
+    solution: Solution,
+    people: dict[str, Participant],
+    cohorts: dict[str, Cohort],
+) -> list[str]:
+    """Cohort placement, wait-list and action-learning-set rules."""
+    v: list[str] = []
+    waitlisted = Counter(w.pair for w in solution.waitlist)
+    pairs = {p.id: p for p in solution.pairs}
+    for pid, n in waitlisted.items():
+        if pid not in pairs:
+            v.append(f"waitlist: unknown pair {pid}")
+        elif n > 1:
+            v.append(f"waitlist: {pid} listed {n} times")
+        elif pairs[pid].cohort is not None:
+            v.append(f"waitlist: {pid} is placed in {pairs[pid].cohort} and also wait-listed")
+    if solution.cohorts is None:
+        for p in solution.pairs:
+            if p.cohort is not None or p.learning_set is not None:
+                v.append(f"{p.id}: has a cohort or set but the solution lists no cohorts")
+        return v
+
+    for p in solution.pairs:
+        if p.cohort is None:
+            if p.id not in waitlisted:
+                v.append(f"{p.id}: not placed in a cohort and not on the wait-list")
+            continue
+        cohort = cohorts.get(p.cohort)
+        if cohort is None:
+            v.append(f"{p.id}: unknown cohort {p.cohort}")
+            continue
+        for member in (p.patient_leader, p.partner):
+            person = people.get(member)
+            if person is not None and not _attends(person, cohort):
+                v.append(f"{p.id}: {member} cannot attend cohort {cohort.id} in full")
+
+    listed: Counter[str] = Counter()
+    for plan in solution.cohorts:
+        cohort = cohorts.get(plan.id)
+        if cohort is None:
+            v.append(f"cohorts: unknown cohort {plan.id}")
+            continue
+        if len(plan.pairs) > cohort.capacity_pairs:
+            v.append(
+                f"cohort {plan.id}: {len(plan.pairs)} pairs over capacity {cohort.capacity_pairs}"
+            )
+        for pid in plan.pairs:
+            listed[pid] += 1
+            if pid not in pairs or pairs[pid].cohort != plan.id:
+                v.append(f"cohort {plan.id}: lists {pid}, whose cohort is not {plan.id}")
+    for p in solution.pairs:
+        if p.cohort is not None and listed[p.id] != 1:
+            v.append(f"{p.id}: listed {listed[p.id]} times in the cohort plans")
+
+    if solution.learning_sets is None:
+        return v
+    in_set: Counter[str] = Counter()
+    for s in solution.learning_sets:
+        cohort = cohorts.get(s.cohort)
+        if cohort is None:
+            v.append(f"set {s.id}: unknown cohort {s.cohort}")
+            continue
+        size = cohort.set_size
+        if not size.min_pairs <= len(s.pairs) <= size.max_pairs:
+            v.append(f"set {s.id}: {len(s.pairs)} pairs, outside {size.min_pairs}-{size.max_pairs}")
+        members: list[Participant] = []
+        orgs: Counter[str] = Counter()
+        for pid in s.pairs:
+            in_set[pid] += 1
+            pair = pairs.get(pid)
+            if pair is None or pair.cohort != s.cohort:
+                v.append(f"set {s.id}: pair {pid} is not in cohort {s.cohort}")
+                continue
+            if pair.learning_set != s.id:
+                v.append(f"set {s.id}: pair {pid} names set {pair.learning_set}")
+            duo = [people[x] for x in (pair.patient_leader, pair.partner) if x in people]
+            members += duo
+            for org in {m.organisation for m in duo}:
+                orgs[org] += 1
+        if instance.rules.one_organisation_per_set == "hard":
+            for org, n in sorted(orgs.items()):
+                if n > 1:
+                    v.append(f"set {s.id}: {n} pairs from one organisation ({org})")
+        ids = {m.id for m in members}
+        for m in members:
+            for other in m.avoid:
+                if other in ids:
+                    v.append(f"set {s.id}: declared conflict {m.id} / {other} in one set")
+    for p in solution.pairs:
+        if p.cohort is not None and in_set[p.id] != 1:
+            v.append(f"{p.id}: in {in_set[p.id]} action-learning sets (should be 1)")
+    return v
+
+
+def check(instance: Instance, solution: Solution) -> None:
+    """Raise :class:`VerificationError` when :func:`verify` finds any violation."""
+    report = verify(instance, solution)
+    if not report.ok:
+        raise VerificationError(str(report))

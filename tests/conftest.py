@@ -1,0 +1,93 @@
+"""Shared fixtures: a tiny hand-checkable intake and helpers to write instance files."""
+
+from __future__ import annotations
+
+import copy
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+MAY2016 = REPO / "instances" / "may2016.json"
+
+
+def person(pid: str, role: str, org: str, **kw: Any) -> dict[str, Any]:
+    base: dict[str, Any] = {
+        "id": pid,
+        "role": role,
+        "organisation": org,
+        "organisation_type": kw.pop("organisation_type", "ccg"),
+        "system": kw.pop("system", "surrey-heartlands"),
+        "interests": kw.pop("interests", []),
+        "project_topics": kw.pop("project_topics", []),
+        "partner": kw.pop("partner", None),
+        "avoid": kw.pop("avoid", []),
+    }
+    base.update(kw)
+    return base
+
+
+def tiny_data() -> dict[str, Any]:
+    """Two cohorts (one online), one pre-formed pair, three lone patient leaders and two lone
+    professionals. pl3 can attend online only and no lone professional can: pl3 is unmatched.
+    pl1 and pr1 share two interests and a system; pl2 and pr2 share one interest."""
+    return {
+        "schema_version": "1",
+        "name": "tiny",
+        "cohorts": [
+            {
+                "id": "c1",
+                "sessions": ["2016-05-12", "2016-06-16"],
+                "capacity_pairs": 4,
+                "mode": "in_person",
+                "set_size": {"min_pairs": 1, "max_pairs": 4},
+            },
+            {
+                "id": "c2",
+                "sessions": ["2016-05-19"],
+                "capacity_pairs": 4,
+                "mode": "online",
+                "set_size": {"min_pairs": 1, "max_pairs": 4},
+            },
+        ],
+        "participants": [
+            person("pl0", "patient_leader", "hw-a", partner="pr0", interests=["carers"]),
+            person("pr0", "clinician", "trust-a", partner="pl0", interests=["carers"]),
+            person("pl1", "patient_leader", "ppg-b", interests=["diabetes", "frailty"]),
+            person("pl2", "patient_leader", "hw-c", interests=["dementia"], system="frimley"),
+            person(
+                "pl3",
+                "patient_leader",
+                "hw-d",
+                attendance=["online"],
+                interests=["diabetes", "frailty"],
+            ),
+            person(
+                "pr1",
+                "manager",
+                "ccg-e",
+                interests=["diabetes", "frailty"],
+                attendance=["in_person"],
+            ),
+            person(
+                "pr2",
+                "clinician",
+                "trust-f",
+                interests=["dementia", "maternity"],
+                attendance=["in_person"],
+            ),
+        ],
+    }
+
+
+@pytest.fixture
+def tiny() -> dict[str, Any]:
+    return copy.deepcopy(tiny_data())
+
+
+def write(tmp_path: Path, data: Any, name: str = "inst.json") -> Path:
+    path = tmp_path / name
+    path.write_text(data if isinstance(data, str) else json.dumps(data), encoding="utf-8")
+    return path
