@@ -65,10 +65,7 @@ def scipy_oracle(
     else:
         profit = np.where(allowed, np.maximum(scores, 0.0), 0.0)
     r, c = linear_sum_assignment(profit, maximize=True)
-    if max_cardinality:
-        keep = allowed[r, c]
-    else:
-        keep = allowed[r, c] & (scores[r, c] > 0)
+    keep = allowed[r, c] if max_cardinality else allowed[r, c] & (scores[r, c] > 0)
     return int(keep.sum()), float(scores[r[keep], c[keep]].sum())
 
 
@@ -185,7 +182,7 @@ def test_no_mask_equals_all_true_mask_and_transpose(
     pairs = max_weight_matching(scores)
     assert_valid(pairs, everything)
     assert len(pairs) == min(scores.shape)
-    card, total = scipy_oracle(scores, everything, max_cardinality=True)
+    _, total = scipy_oracle(scores, everything, max_cardinality=True)
     assert matching_total(scores, pairs) == pytest.approx(total, abs=TOL)
     flipped = max_weight_matching(scores.T)
     assert matching_total(scores.T, flipped) == pytest.approx(total, abs=TOL)
