@@ -1,0 +1,340 @@
+"""The solve pipeline end to end: pairs, cohorts, sets; every rule feasible and infeasible;
+every solution through the independent verifier."""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from matcher import compatibility, load_instance, parse_instance, solve, verify
+from matcher.solution import Solution
+from matcher.verify import recompute_score
+from tests.conftest import MAY2016, person, tiny_data
+
+Data = dict[str, Any]
+
+
+def run(data: Data, **kw: Any) -> tuple[Any, Solution]:
+    inst = parse_instance(data)
+    sol = solve(inst, **kw)
+    report = verify(inst, sol)
+    assert report.ok, str(report)
+    return inst, sol
+
+
+def partner_of(sol: Solution, pid: str) -> str | None:
+    for p in sol.pairs:
+        if p.patient_leader == pid:
+            return p.partner
+        if p.partner == pid:
+            return p.patient_leader
+    return None
+
+
+def cohort(cid: str, cap: int, mode: str = "in_person", lo: int = 1, hi: int = 4) -> Data:
+    return {
+        "id": cid,
+        "sessions": ["2016-05-12"],
+        "capacity_pairs": cap,
+        "mode": mode,
+        "set_size": {"min_pairs": lo, "max_pairs": hi},
+    }
+
+
+def instance(cohorts: list[Data], people: list[Data], **extra: Any) -> Data:
+    return {"schema_version": "1", "name": "t", "cohorts": cohorts, "participants": people, **extra}
+
+
+# --- the reference instance ---------------------------------------------------------------
+
+
+def test_may2016_full_plan_verified() -> None:
+    inst = load_instance(MAY2016)
+    sol = solve(inst)
+    assert verify(inst, sol).ok
+    assert sol.status == "optimal"
+    assert len(sol.pairs) == 24 and sum(p.preformed for p in sol.pairs) == 17
+    assert {u.participant for u in sol.unmatched} == {"pl18", "pl23", "pl27", "pl28"}
+    pl18 = next(u for u in sol.unmatched if u.participant == "pl18")
+    assert "share no cohort" in pl18.reason
+    assert all(p.cohort and p.learning_set for p in sol.pairs)
+    assert sol.cohorts is not None and sol.learning_sets is not None
+    for s in sol.learning_sets:
+        assert 3 <= len(s.pairs) <= 4
+    assert sol.waitlist == []
+
+
+def test_may2016_deterministic_json() -> None:
+    inst = load_instance(MAY2016)
+    first = solve(inst, seed=7).model_dump_json()
+    assert solve(inst, seed=7).model_dump_json() == first
+
+
+def test_vectorised_scores_match_independent_recomputation() -> None:
+    inst = load_instance(MAY2016)
+    comp = compatibility(inst, include_preformed=True)
+    people = inst.participants_by_id()
+    for i, a in enumerate(comp.row_ids):
+        for j, b in enumerate(comp.col_ids):
+            parts = recompute_score(inst, people[a], people[b])
+            assert comp.scores[i, j] == pytest.approx(parts["score"], abs=1e-12)
+            for k, arr in comp.breakdown.items():
+                assert arr[i, j] == pytest.approx(parts[k], abs=1e-12)
+
+
+# --- pairing rules: a feasible and an infeasible case each -----------------------------------
+
+
+def test_tiny_pairs_best_partners() -> None:
+    _, sol = run(tiny_data())
+    assert partner_of(sol, "pl1") == "pr1"
+    assert partner_of(sol, "pl2") == "pr2"
+    assert partner_of(sol, "pl0") == "pr0"  # pre-formed kept
+    assert [u.participant for u in sol.unmatched] == ["pl3"]
+    assert "share no cohort" in sol.unmatched[0].reason
+
+
+def test_declared_conflict_never_paired() -> None:
+    data = tiny_data()
+    data["participants"][5]["avoid"] = ["pl1"]  # pr1 avoids pl1
+    _, sol = run(data)
+    assert partner_of(sol, "pl1") != "pr1"
+
+
+@pytest.mark.parametrize(
+    ("policy", "paired"), [("allow", True), ("avoid", True), ("forbid", False)]
+)
+def test_same_organisation_policy(policy: str, paired: bool) -> None:
+    people = [person("a", "patient_leader", "org"), person("b", "clinician", "org")]
+    _, sol = run(instance([cohort("c1", 2)], people, rules={"same_organisation": policy}))
+    assert (partner_of(sol, "a") == "b") is paired
+    if policy == "avoid":
+        assert sol.pairs[0].breakdown["organisation"] == 0.0
+
+
+@pytest.mark.parametrize(
+    ("policy", "paired"), [("require", False), ("prefer", True), ("ignore", True)]
+)
+def test_local_system_policy(policy: str, paired: bool) -> None:
+    people = [
+        person("a", "patient_leader", "o1", system="s1"),
+        person("b", "manager", "o2", system="s2"),
+    ]
+    _, sol = run(instance([cohort("c1", 2)], people, rules={"local_system": policy}))
+    assert (partner_of(sol, "a") == "b") is paired
+
+
+def test_no_common_cohort_or_mode_is_forbidden() -> None:
+    people = [
+        person("a", "patient_leader", "o1", attendance=["online"]),
+        person("b", "manager", "o2", attendance=["in_person"]),
+    ]
+    _, sol = run(instance([cohort("c1", 2, "blended"), cohort("c2", 2, "online")], people))
+    assert sol.pairs == []
+    people[1]["attendance"] = ["online"]
+    _, sol = run(instance([cohort("c1", 2, "blended"), cohort("c2", 2, "online")], people))
+    assert sol.pairs[0].cohort == "c2"
+
+
+def test_min_score_rule() -> None:
+    people = [
+        person("a", "patient_leader", "o1", interests=["x"]),
+        person("b", "manager", "o2", interests=["y"]),
+    ]
+    _, sol = run(instance([cohort("c1", 2)], people, rules={"min_score": 0.99}))
+    assert sol.pairs == [] and len(sol.unmatched) == 2
+    assert "below the minimum" in sol.unmatched[0].reason
+
+
+# --- placement rules ------------------------------------------------------------------------
+
+
+def lone_pairs(k: int, **kw: Any) -> list[Data]:
+    out = []
+    for i in range(k):
+        out.append(person(f"a{i}", "patient_leader", f"pl-org{i}", partner=f"b{i}", **kw))
+        out.append(person(f"b{i}", "clinician", f"pr-org{i}", partner=f"a{i}", **kw))
+    return out
+
+
+def test_capacity_waitlists_with_reason() -> None:
+    _, sol = run(instance([cohort("c1", 2)], lone_pairs(3)))
+    assert sum(p.cohort == "c1" for p in sol.pairs) == 2
+    assert len(sol.waitlist) == 1
+    assert "c1, which is full (2 of 2)" in sol.waitlist[0].reason
+    _, sol = run(instance([cohort("c1", 3)], lone_pairs(3)))
+    assert sol.waitlist == []
+
+
+def test_cohort_count_must_split_into_sets() -> None:
+    # 5 pairs cannot form sets of 3-4: one waits, 4 form one set.
+    _, sol = run(instance([cohort("c1", 8, lo=3, hi=4)], lone_pairs(5)))
+    assert len(sol.waitlist) == 1
+    assert sol.learning_sets is not None and [len(s.pairs) for s in sol.learning_sets] == [4]
+    _, sol = run(instance([cohort("c1", 8, lo=3, hi=4)], lone_pairs(6)))
+    assert sol.waitlist == [] and sorted(len(s.pairs) for s in sol.learning_sets or []) == [3, 3]
+
+
+def test_joint_model_beats_best_score_pairing_when_it_cannot_be_placed() -> None:
+    # Best-score pairing {a1-b1, a2-b2} needs c1 twice (capacity 1). {a1-b2, a2-b1} places both.
+    people = [
+        person("a1", "patient_leader", "o1", interests=["x"], available_cohorts=["c1"]),
+        person("a2", "patient_leader", "o2", interests=["y"]),
+        person("b1", "clinician", "o3", interests=["x"]),
+        person("b2", "clinician", "o4", interests=["y"], available_cohorts=["c1"]),
+    ]
+    _, sol = run(instance([cohort("c1", 1, lo=1, hi=1), cohort("c2", 1, lo=1, hi=1)], people))
+    assert len(sol.pairs) == 2 and sol.waitlist == []
+    assert partner_of(sol, "a1") == "b2"
+    assert any("joint" in n for n in sol.run.notes)
+
+
+# --- action-learning-set rules ----------------------------------------------------------------
+
+
+def test_one_organisation_per_set() -> None:
+    people = lone_pairs(6)
+    for k in (0, 2):  # pairs 0 and 2 share the clinician's organisation
+        people[2 * k + 1]["organisation"] = "big-trust"
+    _, sol = run(instance([cohort("c1", 8, lo=3, hi=3)], people))
+    assert sol.waitlist == []
+    sets = {p.patient_leader: p.learning_set for p in sol.pairs}
+    assert sets["a0"] != sets["a2"]
+
+
+def test_one_organisation_per_set_infeasible_is_exit_4_status() -> None:
+    people = lone_pairs(3)
+    for k in range(3):
+        people[2 * k + 1]["organisation"] = "big-trust"
+    _, sol = run(instance([cohort("c1", 8, lo=3, hi=4)], people))
+    assert sol.status == "infeasible"
+    assert len(sol.waitlist) == 3
+
+
+def test_soft_organisation_rule_allows_sharing() -> None:
+    people = lone_pairs(3)
+    for k in range(3):
+        people[2 * k + 1]["organisation"] = "big-trust"
+    _, sol = run(
+        instance([cohort("c1", 8, lo=3, hi=4)], people, rules={"one_organisation_per_set": "soft"})
+    )
+    assert sol.status == "optimal" and sol.waitlist == []
+
+
+def test_conflicting_pairs_never_share_a_set() -> None:
+    people = lone_pairs(4)
+    people[0]["avoid"] = ["b1"]  # a0 (pair 0) declares a conflict with b1 (pair 1)
+    _, sol = run(instance([cohort("c1", 8, lo=2, hi=4)], people))
+    sets = {p.patient_leader: p.learning_set for p in sol.pairs}
+    assert sets["a0"] != sets["a1"]
+    assert sol.waitlist == []
+    # with sets of exactly 4 pairs they cannot be separated: the plan leaves one pair out
+    _, sol = run(instance([cohort("c1", 8, lo=4, hi=4)], lone_pairs(4)))
+    assert sol.waitlist == []
+    _, sol = run(instance([cohort("c1", 8, lo=4, hi=4)], people))
+    assert sol.status == "infeasible" and len(sol.waitlist) == 4
+
+
+def test_least_first_diversity_option_verified() -> None:
+    inst = load_instance(MAY2016)
+    data = inst.model_dump(mode="json")
+    data["rules"]["set_diversity"] = "least_first"
+    _, sol = run(data)
+    base = solve(inst)
+    least = min(s.diversity or 0 for s in sol.learning_sets or [])
+    least_base = min(s.diversity or 0 for s in base.learning_sets or [])
+    assert least >= least_base - 1e-9
+
+
+# --- verifier catches broken solutions -------------------------------------------------------
+
+
+def test_verifier_catches_violations() -> None:
+    inst = load_instance(MAY2016)
+    good = solve(inst)
+    bad = good.model_copy(deep=True)
+    bad.pairs[0].score += 0.1
+    assert any("recomputes" in v for v in verify(inst, bad).violations)
+    bad = good.model_copy(deep=True)
+    bad.pairs[20].partner, bad.pairs[21].partner = bad.pairs[21].partner, bad.pairs[20].partner
+    assert not verify(inst, bad).ok
+    bad = good.model_copy(deep=True)
+    bad.unmatched.pop()
+    assert any("missing" in v for v in verify(inst, bad).violations)
+    bad = good.model_copy(deep=True)
+    bad.pairs[0].preformed = False
+    assert not verify(inst, bad).ok
+    bad = good.model_copy(deep=True)
+    bad.pairs[0].cohort = "c2" if bad.pairs[0].cohort != "c2" else "c1"
+    assert not verify(inst, bad).ok
+
+
+# --- random instances: generate -> solve -> verify ---------------------------------------
+
+
+@st.composite
+def random_instances(draw: st.DrawFn) -> Data:
+    n_cohorts = draw(st.integers(1, 3))
+    cohorts = [
+        cohort(
+            f"c{k}",
+            draw(st.integers(0, 6)),
+            draw(st.sampled_from(["in_person", "online", "blended"])),
+            lo=draw(st.integers(1, 3)),
+            hi=4,
+        )
+        for k in range(n_cohorts)
+    ]
+    topics = ["carers", "diabetes", "frailty", "dementia", "maternity"]
+    n = draw(st.integers(0, 14))
+    people: list[Data] = []
+    for i in range(n):
+        role = draw(st.sampled_from(["patient_leader", "clinician", "manager"]))
+        people.append(
+            person(
+                f"p{i}",
+                role,
+                f"org{draw(st.integers(0, 4))}",
+                system=f"s{draw(st.integers(0, 2))}",
+                interests=draw(st.lists(st.sampled_from(topics), max_size=3, unique=True)),
+                project_topics=draw(st.lists(st.sampled_from(topics), max_size=2, unique=True)),
+                available_cohorts=draw(
+                    st.none() | st.lists(st.sampled_from([c["id"] for c in cohorts]), unique=True)
+                ),
+                attendance=draw(st.none() | st.sampled_from([["online"], ["in_person"]])),
+            )
+        )
+    pls = [p for p in people if p["role"] == "patient_leader"]
+    prs = [p for p in people if p["role"] != "patient_leader"]
+    for a, b in list(zip(pls, prs, strict=False))[: draw(st.integers(0, 3))]:
+        a["partner"], b["partner"] = b["id"], a["id"]
+    for p in people:
+        others = [q["id"] for q in people if q["id"] not in (p["id"], p["partner"])]
+        if others and draw(st.booleans()):
+            p["avoid"] = [draw(st.sampled_from(others))]
+    rules = {
+        "same_organisation": draw(st.sampled_from(["allow", "avoid", "forbid"])),
+        "local_system": draw(st.sampled_from(["require", "prefer", "ignore"])),
+        "one_organisation_per_set": draw(st.sampled_from(["hard", "soft"])),
+    }
+    return instance(cohorts, people, rules=rules)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(random_instances())
+def test_random_instances_solve_and_verify(data: Data) -> None:
+    inst, sol = run(copy.deepcopy(data))
+    assert sol.status in ("optimal", "feasible", "infeasible")
+    # the number of pairs formed is the maximum possible: lone pairs are an optimal matching
+    comp = compatibility(inst)
+    allowed = ~comp.forbidden
+    if allowed.size:
+        assert len([p for p in sol.pairs if not p.preformed]) <= int(
+            min(allowed.any(axis=1).sum(), allowed.any(axis=0).sum())
+        )
+    assert np.isfinite([p.score for p in sol.pairs]).all()
