@@ -177,29 +177,31 @@ def _group(
 ) -> GroupingResult | None:
     """Best grouping over the feasible numbers of sets (fewest first), or None if none."""
     n = d.shape[0]
-    # Deterministic mode runs on an iteration budget; the time limit is then only a cap.
+    # Deterministic mode runs on an iteration budget; the time limit is then only a safety cap
+    # (if it bites, the result can vary run to run). Otherwise the search is anytime.
     iters = max(20_000, 400 * n) if deterministic else None
     for s in set_counts(lo, hi, n):  # fewest sets first: larger sets hold more diverse pairs
+        bounds = [(lo, hi)] * s
+        cl = links or None
         try:
             if instance.rules.set_diversity == "least_first":
                 return maximin_groups(
-                    d,
-                    [(lo, hi)] * s,
-                    cannot_link=links or None,
-                    seed=seed,
-                    time_limit=time_limit,
-                    max_iters=iters,
+                    d, bounds, cannot_link=cl, seed=seed, time_limit=time_limit, max_iters=iters
                 )
             return diverse_groups(
-                d,
-                [(lo, hi)] * s,
-                cannot_link=links or None,
-                seed=seed,
-                time_limit=None if deterministic else time_limit,
-                max_iters=iters,
+                d, bounds, cannot_link=cl, seed=seed, time_limit=time_limit, max_iters=iters
             )
-        except (GroupingInfeasible, GroupingNotFound):
+        except GroupingInfeasible:
             continue
+        except GroupingNotFound:
+            # The time limit ran out before any grouping was found: take the heuristic's first
+            # feasible grouping on a small budget rather than return nothing.
+            try:
+                return diverse_groups(
+                    d, bounds, cannot_link=cl, seed=seed, method="heuristic", max_iters=10 * n
+                )
+            except (GroupingInfeasible, GroupingNotFound):
+                continue
     return None
 
 

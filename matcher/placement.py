@@ -198,6 +198,8 @@ def solve_placement(
     if code == cp_model.INFEASIBLE:
         return Placement([], {}, {}, "infeasible", None, None)
     if code not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
+        if all(c.fixed for c in candidates):
+            return greedy_placement(instance, candidates)
         return Placement([], {}, {}, "timeout", None, None)
 
     chosen = [k for k in range(n) if solver.value(formed[k])]
@@ -213,3 +215,55 @@ def solve_placement(
         objective=solver.objective_value,
         bound=solver.best_objective_bound,
     )
+
+
+def _cohort_ok(instance: Instance, q: int, members: list[Candidate]) -> bool:
+    """The placement rules of one cohort: capacity, a count that splits into sets, at most ``s``
+    pairs per organisation, and two sets when conflicting pairs share the cohort."""
+    cohort = instance.cohorts[q]
+    n = len(members)
+    if n > cohort.capacity_pairs:
+        return False
+    counts = set_counts(cohort.set_size.min_pairs, cohort.set_size.max_pairs, n)
+    if not counts:
+        return False
+    people = instance.participants_by_id()
+    need = 1
+    if instance.rules.one_organisation_per_set == "hard":
+        by_org: dict[str, int] = defaultdict(int)
+        for c in members:
+            for org in {people[c.patient_leader].organisation, people[c.partner].organisation}:
+                by_org[org] += 1
+        need = max(by_org.values(), default=1)
+    ids = {x for c in members for x in (c.patient_leader, c.partner)}
+    if any(other in ids for pid in ids for other in people[pid].avoid):
+        need = max(need, 2)
+    return max(counts) >= need
+
+
+def greedy_placement(instance: Instance, candidates: list[Candidate]) -> Placement:
+    """A quick feasible placement of fixed pairs, for when CP-SAT finds nothing in time.
+
+    Pairs with the fewest cohort options go first, each to the cohort with the most room where
+    the cohort rules (:func:`_cohort_ok`) can still be met; then each cohort drops its
+    last-placed pairs until its rules hold. No optimality claim: status ``feasible``.
+    """
+    order = sorted(range(len(candidates)), key=lambda k: (len(candidates[k].cohorts), k))
+    members: dict[int, list[int]] = defaultdict(list)
+    for k in order:
+        options = [
+            q for q in candidates[k].cohorts if len(members[q]) < instance.cohorts[q].capacity_pairs
+        ]
+        if options:
+            q = max(
+                options, key=lambda q: (instance.cohorts[q].capacity_pairs - len(members[q]), -q)
+            )
+            members[q].append(k)
+    for q, ks in members.items():
+        while ks and not _cohort_ok(instance, q, [candidates[k] for k in ks]):
+            ks.pop()
+    cohort_of: dict[int, int | None] = {k: None for k in range(len(candidates))}
+    for q, ks in members.items():
+        for k in ks:
+            cohort_of[k] = q
+    return Placement(list(range(len(candidates))), cohort_of, {}, "feasible", None, None)

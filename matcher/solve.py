@@ -32,6 +32,30 @@ from matcher.solution import (
 JOINT_MODEL_MAX_VARS = 200_000
 
 
+class Deadline:
+    """The whole solve's time limit, handed out to the stages in turn.
+
+    Placement gets half and the cohorts' sets share the other half. In deterministic mode the
+    shares are fixed fractions of the limit (never read off the clock), so the budgets, and with
+    them the results, do not depend on machine load.
+    """
+
+    def __init__(self, limit: float | None, *, deterministic: bool) -> None:
+        self.limit = limit
+        self.deterministic = deterministic
+        self.start = time.perf_counter()
+
+    def share(self, fraction: float, stages_left: int = 1) -> float | None:
+        """Seconds for the next stage: ``fraction`` of the limit (deterministic), or of what is
+        left split over ``stages_left`` stages (at least 10 ms)."""
+        if self.limit is None:
+            return None
+        if self.deterministic:
+            return max(0.01, self.limit * fraction)
+        left = self.limit - (time.perf_counter() - self.start)
+        return max(0.01, left / max(stages_left, 1))
+
+
 def matcher_version() -> str:
     try:
         return version("matcher")
@@ -165,11 +189,15 @@ def solve(
     deterministic time) and wall time is not recorded (``run.time_s`` is null), so repeated runs
     give byte-identical JSON.
     """
-    start = time.perf_counter()
+    deadline = Deadline(time_limit, deterministic=deterministic)
     people = instance.participants_by_id()
     pairing = pair_lone_applicants(instance)
     candidates, placement, notes = _place(
-        instance, pairing, seed=seed, time_limit=time_limit, deterministic=deterministic
+        instance,
+        pairing,
+        seed=seed,
+        time_limit=deadline.share(0.5, 2),
+        deterministic=deterministic,
     )
     order = {p.id: k for k, p in enumerate(instance.participants)}
     preformed_ids = {(a, b) for a, b, _ in preformed_pairs(instance)}
@@ -218,7 +246,12 @@ def solve(
         ks = [k for k in formed if placement.cohort_of.get(k) == q]
         duos = [(people[candidates[k].patient_leader], people[candidates[k].partner]) for k in ks]
         result = form_sets(
-            instance, cohort, duos, seed=seed, time_limit=time_limit, deterministic=deterministic
+            instance,
+            cohort,
+            duos,
+            seed=seed,
+            time_limit=deadline.share(0.5 / len(instance.cohorts), len(instance.cohorts) - q),
+            deterministic=deterministic,
         )
         statuses.append(result.status)
         for i, why in result.dropped.items():
@@ -268,7 +301,7 @@ def solve(
             solver="matching (OR-Tools assignment) + placement (CP-SAT) + sets (MDGP)",
             objective=objective,
             seed=seed,
-            time_s=None if deterministic else round(time.perf_counter() - start, 3),
+            time_s=None if deterministic else round(time.perf_counter() - deadline.start, 3),
             version=matcher_version(),
             time_limit=time_limit,
             notes=notes,

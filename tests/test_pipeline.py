@@ -338,3 +338,12 @@ def test_random_instances_solve_and_verify(data: Data) -> None:
             min(allowed.any(axis=1).sum(), allowed.any(axis=0).sum())
         )
     assert np.isfinite([p.score for p in sol.pairs]).all()
+
+
+@pytest.mark.parametrize("deterministic", [True, False])
+def test_tiny_time_limit_never_crashes(deterministic: bool) -> None:
+    inst = load_instance(MAY2016)
+    sol = solve(inst, time_limit=0.05, deterministic=deterministic)
+    assert verify(inst, sol).ok
+    assert sol.status in ("optimal", "feasible")
+    assert sol.run.time_limit == 0.05
