@@ -109,6 +109,20 @@ def main() -> None:
     help="Seconds for the whole solve (default: no limit).",
 )
 @click.option(
+    "--objective",
+    type=click.Choice(["total", "fair", "stable"]),
+    default="total",
+    show_default=True,
+    help="Pairing objective: total score, fair (best worst pair first), or stable.",
+)
+@click.option(
+    "--proposer",
+    type=click.Choice(["patient_leader", "professional"]),
+    default="patient_leader",
+    show_default=True,
+    help="Proposing side for --objective stable.",
+)
+@click.option(
     "--timings",
     is_flag=True,
     help="Record wall time in the output (makes JSON differ between runs).",
@@ -121,6 +135,8 @@ def solve(
     output: Path | None,
     seed: int,
     time_limit: float | None,
+    objective: str,
+    proposer: str,
     timings: bool,
     debug: bool,
 ) -> None:
@@ -129,7 +145,14 @@ def solve(
     from matcher.verify import verify
 
     data = load_instance(instance)
-    solution = run_solve(data, seed=seed, time_limit=time_limit, deterministic=not timings)
+    solution = run_solve(
+        data,
+        seed=seed,
+        time_limit=time_limit,
+        objective=objective,
+        proposer=proposer,
+        deterministic=not timings,
+    )
     report = verify(data, solution)
     if not report.ok:
         _fail(f"{instance}: the plan failed verification (a bug):\n{report}", EXIT_INTERNAL)

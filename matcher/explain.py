@@ -49,8 +49,23 @@ def pair_reasons(
     return [text for _, text in phrases[:k]]
 
 
+#: How each objective chose among the compatible partners, for "why unmatched" messages.
+CHOICE = {
+    "total": "pairing differently would give fewer pairs or a lower total score",
+    "fair": "pairing differently would give fewer pairs or a worse lowest pair score",
+    "stable": "each is paired with someone they rank higher, or who ranks them higher "
+    "(stable matching)",
+}
+
+
 def unmatched_reason(
-    compat: Compatibility, allowed: np.ndarray, index: int, *, is_row: bool, min_score: float
+    objective: str,
+    compat: Compatibility,
+    allowed: np.ndarray,
+    index: int,
+    *,
+    is_row: bool,
+    min_score: float,
 ) -> str:
     """Why lone person ``index`` (a row = patient leader, or a column = professional) is alone."""
     other = "clinician or manager" if is_row else "patient leader"
@@ -70,7 +85,7 @@ def unmatched_reason(
         )
         return (
             f"all {int(allowed[sl].sum())} compatible lone {others} were paired with others"
-            f"{extra}; pairing differently would give fewer pairs or a lower total score "
+            f"{extra}; {CHOICE[objective]} "
             f"({n_rows} lone patient leaders, {n_cols} lone clinicians/managers)"
         )
     counts = {

@@ -71,6 +71,13 @@ class Participant(_Strict):
         default_factory=list,
         description="Declared conflicts: never paired with, never in one set with, these IDs.",
     )
+    preferences: list[str] | None = Field(
+        None,
+        description=(
+            "Optional ranked partner preferences (IDs of the other side, most preferred first), "
+            "used by the stable objective; absent means preferences follow the scores."
+        ),
+    )
     preferred_cohorts: list[str] = Field(
         default_factory=list, description="Soft preference among available cohorts."
     )

@@ -12,6 +12,7 @@ import numpy as np
 
 from matcher.explain import pair_reasons, unmatched_reason
 from matcher.learning_sets import form_sets
+from matcher.metrics import solution_metrics
 from matcher.pairing import Pairing, pair_lone_applicants, preformed_pairs
 from matcher.placement import Candidate, Placement, common_cohorts, solve_placement
 from matcher.schema import Instance
@@ -102,7 +103,16 @@ def _place(
         notes.append("decomposition: optimal matching, then exact placement of every pair")
         return fixed, placement, notes
 
-    ii, jj = np.nonzero(pairing.allowed)
+    if pairing.objective == "stable":
+        notes.append(
+            "stable objective: pairs the cohorts cannot take are wait-listed rather than "
+            "re-paired (re-pairing would create blocking pairs)"
+        )
+        return fixed, placement, notes
+    allowed = pairing.allowed
+    if pairing.bottleneck is not None:  # fair: never re-pair below the proven worst pair
+        allowed = allowed & (comp.scores >= pairing.bottleneck)
+    ii, jj = np.nonzero(allowed)
     lone = [(comp.row_ids[i], comp.col_ids[j]) for i, j in zip(ii, jj, strict=True)]
     lone_candidates = _candidates(
         instance,
@@ -178,6 +188,7 @@ def solve(
     seed: int = 0,
     time_limit: float | None = None,
     objective: str = "total",
+    proposer: str = "patient_leader",
     deterministic: bool = True,
 ) -> Solution:
     """Pair the lone applicants, place every pair in a cohort, split cohorts into sets.
@@ -191,7 +202,7 @@ def solve(
     """
     deadline = Deadline(time_limit, deterministic=deterministic)
     people = instance.participants_by_id()
-    pairing = pair_lone_applicants(instance)
+    pairing = pair_lone_applicants(instance, objective=objective, proposer=proposer)
     candidates, placement, notes = _place(
         instance,
         pairing,
@@ -289,7 +300,7 @@ def solve(
         status = "optimal"
     else:
         status = "feasible"
-    return Solution(
+    solution = Solution(
         instance=instance.name,
         status=status,
         pairs=[records[k] for k in formed],
@@ -307,6 +318,7 @@ def solve(
             notes=notes,
         ),
     )
+    return solution.model_copy(update={"metrics": solution_metrics(instance, solution)})
 
 
 def _unmatched(instance: Instance, pairing: Pairing, formed_people: set[str]) -> list[Unmatched]:
@@ -320,7 +332,12 @@ def _unmatched(instance: Instance, pairing: Pairing, formed_people: set[str]) ->
         is_row = p.id in rows
         index = rows[p.id] if is_row else cols[p.id]
         reason = unmatched_reason(
-            compat, pairing.allowed, index, is_row=is_row, min_score=instance.rules.min_score
+            pairing.objective,
+            compat,
+            pairing.allowed,
+            index,
+            is_row=is_row,
+            min_score=instance.rules.min_score,
         )
         out.append(Unmatched(participant=p.id, reason=reason))
     return out

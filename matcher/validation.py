@@ -233,6 +233,24 @@ def _reference_problems(data: dict[str, Any]) -> list[Problem]:
                         (str(pid), other),
                     )
                 )
+        for j, other in enumerate(_ids(p.get("preferences"))):
+            if other not in roles:
+                problems.append(
+                    Problem(
+                        f"{where}.preferences[{j}]",
+                        f"unknown participant {other!r}",
+                        (str(pid), other),
+                    )
+                )
+            elif (roles[other] == "patient_leader") == (p.get("role") == "patient_leader"):
+                problems.append(
+                    Problem(
+                        f"{where}.preferences[{j}]",
+                        f"{other} is on the same side as {pid}; preferences name possible "
+                        "partners (patient leader <-> clinician or manager)",
+                        (str(pid), other),
+                    )
+                )
         partner = p.get("partner")
         if not isinstance(partner, str):
             continue

@@ -1,0 +1,179 @@
+"""Quality metrics of a solution, computed from the instance and the solution alone.
+
+Every figure is documented in :func:`solution_metrics`. Group breakdowns (by role,
+organisation type, local system) suppress groups of fewer than ``MIN_GROUP`` people, so that
+no figure describes an identifiable handful of participants.
+"""
+
+from __future__ import annotations
+
+import statistics
+from collections import defaultdict
+from typing import Any
+
+import numpy as np
+
+from matcher.schema import Instance
+from matcher.scoring import compatibility
+from matcher.solution import Pair, Solution
+
+#: Groups smaller than this are reported as suppressed.
+MIN_GROUP = 5
+TOP_K = 3
+
+
+def _stats(values: list[float]) -> dict[str, float | int | None]:
+    if not values:
+        return {"count": 0, "total": 0.0, "mean": None, "median": None, "min": None}
+    return {
+        "count": len(values),
+        "total": round(sum(values), 6),
+        "mean": round(statistics.fmean(values), 6),
+        "median": round(statistics.median(values), 6),
+        "min": round(min(values), 6),
+    }
+
+
+def _in_top_k(row: np.ndarray, chosen: int, k: int = TOP_K) -> bool:
+    """Whether ``row[chosen]`` is among the ``k`` best finite values (ties count as in)."""
+    finite = row[np.isfinite(row)]
+    if finite.size == 0:
+        return False
+    kth = np.sort(finite)[::-1][min(k, finite.size) - 1]
+    return bool(row[chosen] >= kth - 1e-12)
+
+
+def blocking_pairs(instance: Instance, solution: Solution) -> list[tuple[str, str]]:
+    """Lone patient leader and professional who could be paired and would both rather be
+    together than with their partner (or alone), preferences taken from the scores.
+
+    Only people who applied alone count: pre-formed pairs are fixed by the programme.
+    """
+    comp = compatibility(instance)
+    partner: dict[str, str] = {}
+    for p in solution.pairs:
+        partner[p.patient_leader], partner[p.partner] = p.partner, p.patient_leader
+    rows = {pid: i for i, pid in enumerate(comp.row_ids)}
+    cols = {pid: j for j, pid in enumerate(comp.col_ids)}
+    allowed = ~comp.forbidden & (comp.scores >= instance.rules.min_score)
+    n, m = comp.scores.shape
+    cur_row = np.full(n, -np.inf)
+    cur_col = np.full(m, -np.inf)
+    for i, pid in enumerate(comp.row_ids):
+        if pid in partner and partner[pid] in cols:
+            cur_row[i] = comp.scores[i, cols[partner[pid]]]
+    for j, pid in enumerate(comp.col_ids):
+        if pid in partner and partner[pid] in rows:
+            cur_col[j] = comp.scores[rows[partner[pid]], j]
+    eps = 1e-9
+    block = (
+        allowed & (comp.scores > cur_row[:, None] + eps) & (comp.scores > cur_col[None, :] + eps)
+    )
+    ii, jj = np.nonzero(block)
+    return [(comp.row_ids[i], comp.col_ids[j]) for i, j in zip(ii, jj, strict=True)]
+
+
+def solution_metrics(instance: Instance, solution: Solution) -> dict[str, Any]:
+    """Quality figures of ``solution``.
+
+    - ``people``: per side (patient leaders, professionals): participants, paired, placed in a
+      cohort, wait-listed (paired but no cohort), unmatched.
+    - ``scores``: count, total, mean, median and minimum pair score, for all pairs and for the
+      pairs formed from lone applicants.
+    - ``top3_share``: share of lone applicants who were paired who got one of their
+      ``TOP_K`` highest-scoring allowed candidates.
+    - ``blocking_pairs``: number of lone pairs who would both rather be together
+      (:func:`blocking_pairs`).
+    - ``by_role`` / ``by_organisation_type`` / ``by_system``: mean pair score of the people in
+      each group (groups under ``MIN_GROUP`` people are suppressed).
+    - ``sets``: number of sets, mean and least set diversity.
+    - ``cohort_fill``: pairs placed, capacity and fill ratio per cohort.
+    """
+    people = instance.participants_by_id()
+    pair_of: dict[str, Pair] = {}
+    for p in solution.pairs:
+        pair_of[p.patient_leader] = pair_of[p.partner] = p
+    waitlisted = {w.pair for w in solution.waitlist}
+
+    sides: dict[str, dict[str, int]] = {}
+    for side, members in (
+        ("patient_leaders", [p for p in instance.participants if p.role == "patient_leader"]),
+        ("professionals", [p for p in instance.participants if p.role != "patient_leader"]),
+    ):
+        paired = [p for p in members if p.id in pair_of]
+        sides[side] = {
+            "participants": len(members),
+            "paired": len(paired),
+            "placed": sum(1 for p in paired if pair_of[p.id].cohort is not None),
+            "waitlisted": sum(1 for p in paired if pair_of[p.id].id in waitlisted),
+            "unmatched": len(members) - len(paired),
+        }
+
+    comp = compatibility(instance)
+    allowed = ~comp.forbidden & (comp.scores >= instance.rules.min_score)
+    masked = np.where(allowed, comp.scores, -np.inf)
+    row_index = {pid: i for i, pid in enumerate(comp.row_ids)}
+    col_index = {pid: j for j, pid in enumerate(comp.col_ids)}
+    hits: list[bool] = []
+    for ids, own, other, mat in (
+        (comp.row_ids, row_index, col_index, masked),
+        (comp.col_ids, col_index, row_index, masked.T),
+    ):
+        for pid in ids:
+            pair = pair_of.get(pid)
+            if pair is None:
+                continue
+            mate = pair.partner if pair.patient_leader == pid else pair.patient_leader
+            if mate not in other:
+                continue
+            hits.append(_in_top_k(mat[own[pid]], other[mate]))
+
+    groups: dict[str, dict[str, list[float]]] = {
+        "by_role": defaultdict(list),
+        "by_organisation_type": defaultdict(list),
+        "by_system": defaultdict(list),
+    }
+    for pid, p in pair_of.items():
+        person = people[pid]
+        groups["by_role"][person.role].append(p.score)
+        groups["by_organisation_type"][person.organisation_type].append(p.score)
+        groups["by_system"][person.system].append(p.score)
+    breakdown = {
+        name: {
+            key: (
+                {"people": len(v), "mean_score": round(statistics.fmean(v), 6)}
+                if len(v) >= MIN_GROUP
+                else {"people": f"<{MIN_GROUP}", "mean_score": "suppressed"}
+            )
+            for key, v in sorted(g.items())
+        }
+        for name, g in groups.items()
+    }
+
+    diversities = [s.diversity for s in solution.learning_sets or [] if s.diversity is not None]
+    fill = {
+        c.id: {
+            "pairs": len(plan.pairs),
+            "capacity": c.capacity_pairs,
+            "fill": round(len(plan.pairs) / c.capacity_pairs, 4) if c.capacity_pairs else None,
+        }
+        for c in instance.cohorts
+        for plan in solution.cohorts or []
+        if plan.id == c.id
+    }
+    return {
+        "people": sides,
+        "scores": {
+            "all_pairs": _stats([p.score for p in solution.pairs]),
+            "lone_pairs": _stats([p.score for p in solution.pairs if not p.preformed]),
+        },
+        "top3_share": round(sum(hits) / len(hits), 4) if hits else None,
+        "blocking_pairs": len(blocking_pairs(instance, solution)),
+        **breakdown,
+        "sets": {
+            "count": len(solution.learning_sets or []),
+            "mean_diversity": round(statistics.fmean(diversities), 6) if diversities else None,
+            "least_diversity": round(min(diversities), 6) if diversities else None,
+        },
+        "cohort_fill": fill,
+    }
