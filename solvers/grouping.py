@@ -26,6 +26,7 @@ Python: identical results, roughly two orders of magnitude slower.
 from __future__ import annotations
 
 import itertools
+import math
 import time
 import types
 from collections.abc import Callable, Sequence
@@ -443,29 +444,40 @@ def _solve_exact(
     # Redundant counting rules that tighten the relaxation a lot (n = 12: 30 s -> 0.7 s): a
     # member of g is together with size(g) - 1 others, a non-member with none, and g holds
     # size(g) * (size(g) - 1) / 2 pairs.
+    sizes: list[Any] = []
+    pair_counts: list[Any] = []
     for g in range(n_groups):
         lo, hi = int(p.lo[g]), int(p.hi[g])
         size = model.new_int_var(lo, hi, f"size_{g}")
+        sizes.append(size)
         model.add(sum(x[i][g] for i in range(n)) == size)
         for i in range(n):
             partners = sum(together[i, j, g] for j in range(n) if (i, j, g) in together)
             model.add(partners == size - 1).only_enforce_if(x[i][g])
             model.add(partners == 0).only_enforce_if(x[i][g].Not())
         pairs = model.new_int_var(lo * (lo - 1) // 2, hi * (hi - 1) // 2, f"pairs_{g}")
+        pair_counts.append(pairs)
         model.add_element(size - lo, [s * (s - 1) // 2 for s in range(lo, hi + 1)], pairs)
         model.add(sum(y for (i, j, h), y in together.items() if h == g and i < j) == pairs)
     model.maximize(sum(terms))
 
-    if n > AUTO_EXACT_MAX_N:  # a heuristic start helps CP-SAT on mid-sized instances
-        try:
-            hint = _solve_heuristic(
-                p, time_limit=None, seed=seed, max_iters=max(2_000, 50 * n), start=start
-            ).labels
-            for i in range(n):
-                for g in range(n_groups):
-                    model.add_hint(x[i][g], bool(hint[i] == g))
-        except GroupingNotFound:
-            pass
+    hint: IntArray | None = None
+    if n > AUTO_EXACT_MAX_N:
+        # A complete hint from a short, deterministic heuristic run: CP-SAT starts from it and
+        # it is returned if CP-SAT finds nothing better within the time limit.
+        hint = _solve_heuristic(
+            p, time_limit=None, seed=seed, max_iters=max(2_000, 50 * n), start=start
+        ).labels
+        for i in range(n):
+            for g in range(n_groups):
+                model.add_hint(x[i][g], bool(hint[i] == g))
+        for (i, j, g), y in together.items():
+            if i < j:
+                model.add_hint(y, bool(hint[i] == g and hint[j] == g))
+        counts = np.bincount(hint, minlength=n_groups)
+        for g in range(n_groups):
+            model.add_hint(sizes[g], int(counts[g]))
+            model.add_hint(pair_counts[g], int(counts[g] * (counts[g] - 1) // 2))
 
     solver = cp_model.CpSolver()
     solver.parameters.num_workers = num_workers
@@ -481,17 +493,26 @@ def _solve_exact(
             "No grouping meets every size bound and cannot-link pair (proven by CP-SAT). Try "
             "raising maximum sizes, adding groups, or dropping cannot-link pairs."
         )
-    if code not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
+    if code in (cp_model.OPTIMAL, cp_model.FEASIBLE):
+        labels = np.array(
+            [next(g for g in range(n_groups) if solver.boolean_value(x[i][g])) for i in range(n)],
+            dtype=np.int64,
+        )
+    elif hint is not None:
+        labels = hint
+    else:
         raise GroupingNotFound(
             f"No feasible grouping found within the time limit ({time_limit} s). Try a longer "
             "time limit or method='heuristic'."
         )
-    labels = np.array(
-        [next(g for g in range(n_groups) if solver.boolean_value(x[i][g])) for i in range(n)],
-        dtype=np.int64,
-    )
-    bound = float(solver.best_objective_bound) / scale
-    if not exact_ints:
+    if hint is not None and grouping_objective(p.d, hint) > grouping_objective(p.d, labels):
+        labels = hint
+    # Without a CP-SAT solution (only the hint) the reported objective bound is meaningless.
+    found = code in (cp_model.OPTIMAL, cp_model.FEASIBLE)
+    bound: float | None = float(solver.best_objective_bound) / scale if found else None
+    if bound is None or not math.isfinite(bound):
+        bound = None
+    elif not exact_ints:
         # Widen by the largest total rounding error over pairs that can share a group.
         max_pairs = float(sum(int(h) * (int(h) - 1) // 2 for h in p.hi))
         bound += max_pairs * 0.5 / scale

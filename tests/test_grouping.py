@@ -1,0 +1,406 @@
+"""Tests for solvers.grouping (maximally diverse grouping with size bounds and cannot-link pairs).
+
+Every solve is re-checked by ``verify`` below, written independently of the solver: it checks
+the size bounds and cannot-link pairs and recomputes the objective with plain loops.
+"""
+
+from __future__ import annotations
+
+import csv
+import itertools
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import solvers.grouping as grouping
+from solvers.grouping import (
+    GroupingInfeasible,
+    GroupingResult,
+    diverse_groups,
+    grouping_objective,
+)
+
+DATA = Path(__file__).resolve().parent / "data" / "mdgp"
+SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "benchmarks" / "mdgp"
+
+#: Proven optima (exhaustive DP; see tests/data/mdgp/README.md).
+OPTIMA = {
+    "RanReal_n010_ss_01": 1427.845,
+    "RanReal_n010_ds_01": 1437.807,
+    "Geo_n010_ss_10": 3752.033,
+    "RanReal_n012_ss_01": 956.430,
+    "RanReal_n012_ds_01": 1050.349,
+    "RanInt_n012_ss_03": 993.000,
+}
+
+
+def load_mdgplib(path: Path) -> tuple[np.ndarray, list[tuple[int, int]]]:
+    """Read an MDGPLIB file: header ``M G ss|ds a1 b1 ...``, then ``i j d`` lines."""
+    lines = path.read_text().split("\n")
+    head = lines[0].split()
+    n, n_groups = int(head[0]), int(head[1])
+    bounds = [(int(head[3 + 2 * g]), int(head[4 + 2 * g])) for g in range(n_groups)]
+    d = np.zeros((n, n))
+    for line in lines[1:]:
+        parts = line.split()
+        if len(parts) == 3:
+            i, j, v = int(parts[0]), int(parts[1]), float(parts[2])
+            d[i, j] = d[j, i] = v
+    return d, bounds
+
+
+def verify(
+    distance: np.ndarray,
+    bounds: list[tuple[int, int]],
+    result: GroupingResult,
+    cannot_link: list[tuple[int, int]] | None = None,
+) -> None:
+    """Independent check of hard rules and of the reported objective."""
+    labels = [int(v) for v in result.labels]
+    n = distance.shape[0]
+    assert len(labels) == n
+    for g, (lo, hi) in enumerate(bounds):
+        size = labels.count(g)
+        assert lo <= size <= hi, f"group {g} has {size} members, bounds ({lo}, {hi})"
+    assert all(0 <= v < len(bounds) for v in labels)
+    for i, j in cannot_link or []:
+        assert labels[i] != labels[j], f"cannot-link pair ({i}, {j}) shares group {labels[i]}"
+    total = 0.0
+    for i in range(n):
+        for j in range(i + 1, n):
+            if labels[i] == labels[j]:
+                total += float(distance[i, j])
+    assert result.objective == pytest.approx(total, rel=1e-9, abs=1e-9)
+    if result.bound is not None:
+        assert result.objective <= result.bound + 1e-6 * max(1.0, abs(result.bound))
+
+
+def brute_force(
+    distance: np.ndarray,
+    bounds: list[tuple[int, int]],
+    cannot_link: list[tuple[int, int]] | None = None,
+) -> float | None:
+    """Best objective over all labelings (None if none is feasible)."""
+    n = distance.shape[0]
+    best: float | None = None
+    for labels in itertools.product(range(len(bounds)), repeat=n):
+        if any(not lo <= labels.count(g) <= hi for g, (lo, hi) in enumerate(bounds)):
+            continue
+        if any(labels[i] == labels[j] for i, j in cannot_link or []):
+            continue
+        value = grouping_objective(distance, np.array(labels))
+        if best is None or value > best:
+            best = value
+    return best
+
+
+def random_instance(
+    rng: np.random.Generator, n: int, n_groups: int
+) -> tuple[np.ndarray, list[tuple[int, int]]]:
+    """Random symmetric distances and random bounds that admit n elements."""
+    d = rng.uniform(0, 100, (n, n))
+    d = np.round((d + d.T) / 2, 3)
+    while True:
+        lo = rng.integers(0, n // n_groups + 1, n_groups)
+        hi = lo + rng.integers(0, 3, n_groups)
+        if lo.sum() <= n <= hi.sum():
+            return d, [(int(a), int(b)) for a, b in zip(lo, hi, strict=True)]
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _warm_numba() -> None:
+    """Compile (or load from cache) the heuristic kernel once, so timings below are fair."""
+    d = np.ones((4, 4))
+    diverse_groups(d, [(2, 2), (2, 2)], method="heuristic", max_iters=1)
+
+
+# --------------------------------------------------------------------------------------------
+# Objective
+# --------------------------------------------------------------------------------------------
+
+
+def test_objective_counts_each_unordered_pair_once_and_ignores_diagonal() -> None:
+    """Groups {0, 1} and {2}: only d[0, 1] = 5 counts; the diagonal (99) never does."""
+    d = np.array([[99.0, 5.0, 1.0], [5.0, 99.0, 2.0], [1.0, 2.0, 99.0]])
+    assert grouping_objective(d, [0, 0, 1]) == 5.0
+    assert grouping_objective(d, [0, 0, 0]) == 8.0
+
+
+# --------------------------------------------------------------------------------------------
+# MDGPLIB instances with proven optima
+# --------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", sorted(OPTIMA))
+def test_mdgplib_exact_hits_proven_optimum(name: str) -> None:
+    d, bounds = load_mdgplib(DATA / f"{name}.txt")
+    result = diverse_groups(d, bounds, method="exact")
+    verify(d, bounds, result)
+    assert result.status == "optimal"
+    assert result.objective == pytest.approx(OPTIMA[name], abs=2e-3)
+    assert result.bound == pytest.approx(result.objective, abs=1e-6)
+
+
+@pytest.mark.parametrize("name", sorted(OPTIMA))
+def test_mdgplib_heuristic_small_budget_hits_proven_optimum(name: str) -> None:
+    d, bounds = load_mdgplib(DATA / f"{name}.txt")
+    result = diverse_groups(d, bounds, method="heuristic", max_iters=3000, seed=1)
+    verify(d, bounds, result)
+    assert result.objective == pytest.approx(OPTIMA[name], abs=2e-3)
+    assert result.bound is None and result.status == "feasible"
+
+
+def test_auto_uses_exact_for_tiny_and_heuristic_for_larger() -> None:
+    d, bounds = load_mdgplib(DATA / "RanReal_n010_ss_01.txt")
+    assert diverse_groups(d, bounds).method == "exact"
+    rng = np.random.default_rng(3)
+    big = rng.uniform(0, 1, (30, 30))
+    big = big + big.T
+    assert diverse_groups(big, [(10, 10)] * 3, max_iters=100).method == "heuristic"
+
+
+@pytest.mark.skipif(not SHARED.exists(), reason="shared MDGP benchmark dir absent")
+def test_shared_n120_instance_heuristic_close_to_reference() -> None:
+    """One second on RanReal_n120_ss_01 lands within 1% of the TPSDP reference value."""
+    d, bounds = load_mdgplib(SHARED / "instances" / "RanReal_n120_ss_01.txt")
+    with (SHARED / "best_known.csv").open() as f:
+        ref = {r["instance"]: float(r["best_value"]) for r in csv.DictReader(f)}
+    result = diverse_groups(d, bounds, time_limit=1.0)
+    verify(d, bounds, result)
+    assert result.objective >= 0.99 * ref["RanReal_n120_ss_01"]
+
+
+# --------------------------------------------------------------------------------------------
+# Exact and heuristic against brute force on tiny random cases
+# --------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("case", range(8))
+def test_exact_matches_brute_force(case: int) -> None:
+    rng = np.random.default_rng(100 + case)
+    n, n_groups = int(rng.integers(4, 8)), int(rng.integers(2, 4))
+    d, bounds = random_instance(rng, n, n_groups)
+    if case % 2:  # also negative distances: the model must then force "together" both ways
+        d = d - 50.0
+        np.fill_diagonal(d, 0.0)
+    result = diverse_groups(d, bounds, method="exact")
+    verify(d, bounds, result)
+    assert result.status == "optimal"
+    assert result.objective == pytest.approx(brute_force(d, bounds), abs=1e-6)
+
+
+@pytest.mark.parametrize("case", range(6))
+def test_exact_with_cannot_link_matches_brute_force(case: int) -> None:
+    rng = np.random.default_rng(200 + case)
+    n = 7
+    d, bounds = random_instance(rng, n, 3)
+    pairs = [(int(i), int(j)) for i, j in itertools.combinations(range(n), 2)]
+    cannot = [pairs[k] for k in rng.choice(len(pairs), 4, replace=False)]
+    best = brute_force(d, bounds, cannot)
+    if best is None:
+        with pytest.raises(GroupingInfeasible):
+            diverse_groups(d, bounds, cannot_link=cannot, method="exact")
+        return
+    for method in ("exact", "heuristic"):
+        result = diverse_groups(d, bounds, cannot_link=cannot, method=method, max_iters=500)
+        verify(d, bounds, result, cannot)
+        assert result.objective == pytest.approx(best, abs=1e-6), method
+
+
+@settings(max_examples=15, deadline=None)
+@given(
+    seed=st.integers(0, 10_000),
+    n=st.integers(2, 6),
+    n_groups=st.integers(1, 3),
+)
+def test_property_solve_then_verify(seed: int, n: int, n_groups: int) -> None:
+    """Generate -> solve (both methods) -> verify; exact equals brute force."""
+    rng = np.random.default_rng(seed)
+    d, bounds = random_instance(rng, n, n_groups)
+    best = brute_force(d, bounds)
+    exact = diverse_groups(d, bounds, method="exact")
+    verify(d, bounds, exact)
+    assert exact.objective == pytest.approx(best, abs=1e-6)
+    heur = diverse_groups(d, bounds, method="heuristic", max_iters=300, seed=seed)
+    verify(d, bounds, heur)
+    assert heur.objective == pytest.approx(best, abs=1e-6)
+
+
+@pytest.mark.parametrize("case", range(5))
+def test_heuristic_matches_exact_on_small_random(case: int) -> None:
+    """n = 10..12: the heuristic with 3000 iterations finds the CP-SAT optimum (tolerance 0)."""
+    rng = np.random.default_rng(300 + case)
+    d, bounds = random_instance(rng, int(rng.integers(10, 13)), int(rng.integers(2, 5)))
+    exact = diverse_groups(d, bounds, method="exact")
+    heur = diverse_groups(d, bounds, method="heuristic", max_iters=3000, seed=case)
+    verify(d, bounds, exact)
+    verify(d, bounds, heur)
+    assert exact.status == "optimal"
+    assert heur.objective == pytest.approx(exact.objective, abs=1e-6)
+
+
+# --------------------------------------------------------------------------------------------
+# Hard rules: bounds and cannot-link
+# --------------------------------------------------------------------------------------------
+
+
+def test_heuristic_respects_cannot_link_and_bounds_on_mid_size() -> None:
+    rng = np.random.default_rng(7)
+    n = 60
+    d = rng.uniform(0, 10, (n, n))
+    d = d + d.T
+    bounds = [(8, 12), (10, 10), (0, 15), (9, 14), (5, 20)]
+    # Make the forbidden pairs the most attractive ones, so the search is tempted.
+    iu = np.triu_indices(n, 1)
+    top = np.argsort(-d[iu])[:80]
+    cannot = [(int(iu[0][k]), int(iu[1][k])) for k in top]
+    result = diverse_groups(d, bounds, cannot_link=cannot, max_iters=3000, seed=2)
+    verify(d, bounds, result, cannot)
+
+
+def test_group_with_min_zero_may_be_empty_and_others_may_not() -> None:
+    """All distances negative: the best plan uses small groups; a min-0 group may stay empty."""
+    d = -np.ones((6, 6))
+    bounds = [(2, 6), (2, 6), (0, 6), (0, 0)]
+    for method in ("exact", "heuristic"):
+        result = diverse_groups(d, bounds, method=method, max_iters=500)
+        verify(d, bounds, result)
+        assert np.count_nonzero(result.labels == 3) == 0
+
+
+def test_single_group_and_empty_input() -> None:
+    d = np.arange(9, dtype=float).reshape(3, 3)
+    d = d + d.T
+    result = diverse_groups(d, [(0, 5)], method="heuristic")
+    verify(d, [(0, 5)], result)
+    assert list(result.labels) == [0, 0, 0]
+    empty = diverse_groups(np.zeros((0, 0)), [(0, 3)])
+    assert empty.labels.shape == (0,) and empty.objective == 0.0
+
+
+def test_labels_are_canonical_for_interchangeable_groups() -> None:
+    """Groups with equal bounds are numbered in order of their smallest element."""
+    d, bounds = load_mdgplib(DATA / "RanReal_n012_ss_01.txt")
+    for method in ("exact", "heuristic"):
+        labels = list(diverse_groups(d, bounds, method=method, max_iters=500).labels)
+        firsts = [labels.index(g) for g in range(4)]
+        assert firsts == sorted(firsts)
+
+
+def test_result_is_immutable_and_input_untouched() -> None:
+    rng = np.random.default_rng(0)
+    d = rng.uniform(0, 1, (8, 8))
+    d = d + d.T
+    original = d.copy()
+    result = diverse_groups(d, [(4, 4), (4, 4)])
+    np.testing.assert_array_equal(d, original)
+    with pytest.raises(ValueError):
+        result.labels[0] = 1
+    assert "optimal" in result.summary()
+
+
+# --------------------------------------------------------------------------------------------
+# Infeasible and invalid inputs
+# --------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("bounds", "cannot", "message"),
+    [
+        ([(3, 4), (3, 4)], None, "minimums add up to 6"),
+        ([(1, 2), (1, 2)], None, "maximums add up to 4"),
+        ([(0, 5), (0, 5)], [(0, 1), (1, 2), (0, 2)], "Elements [0, 1, 2]"),
+        # 0 cannot be with anyone, but every group needs 2 or more members.
+        ([(2, 3), (2, 3)], [(0, 1), (0, 2), (0, 3), (0, 4)], "proven by CP-SAT"),
+    ],
+)
+@pytest.mark.parametrize("method", ["exact", "heuristic"])
+def test_infeasible_inputs_raise_with_reason(
+    bounds: list[tuple[int, int]], cannot: list[tuple[int, int]] | None, message: str, method: str
+) -> None:
+    d = np.ones((5, 5))
+    with pytest.raises(GroupingInfeasible, match=message.replace("[", r"\[").replace("]", r"\]")):
+        diverse_groups(d, bounds, cannot_link=cannot, method=method)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("distance", "bounds", "kwargs", "message"),
+    [
+        (np.ones((2, 3)), [(1, 2)], {}, "square"),
+        (np.array([[0.0, 1.0], [2.0, 0.0]]), [(1, 2)], {}, "symmetric"),
+        (np.ones((2, 2)), [(2, 1)], {}, "invalid"),
+        (np.ones((2, 2)), [], {}, "empty"),
+        (np.ones((2, 2)), [(0, 2)], {"cannot_link": [(0, 5)]}, "out of range"),
+        (np.ones((2, 2)), [(0, 2)], {"cannot_link": [(1, 1)]}, "itself"),
+        (np.ones((2, 2)), [(0, 2)], {"method": "fast"}, "valid methods"),
+        (np.full((2, 2), np.nan), [(0, 2)], {}, "finite"),
+    ],
+)
+def test_invalid_inputs_raise_value_error(
+    distance: np.ndarray, bounds: list[tuple[int, int]], kwargs: dict[str, object], message: str
+) -> None:
+    with pytest.raises(ValueError, match=message):
+        diverse_groups(distance, bounds, **kwargs)  # type: ignore[arg-type]
+
+
+# --------------------------------------------------------------------------------------------
+# Determinism and time limits
+# --------------------------------------------------------------------------------------------
+
+
+def test_same_seed_and_max_iters_give_identical_labels() -> None:
+    rng = np.random.default_rng(11)
+    n = 60
+    d = rng.uniform(0, 100, (n, n))
+    d = np.round(d + d.T)  # integer distances: many ties, exercising the random tie-breaks
+    bounds = [(8, 12), (9, 11), (10, 14), (10, 10), (6, 16)]
+    runs = [diverse_groups(d, bounds, seed=5, max_iters=4000) for _ in range(2)]
+    assert runs[0].labels.tobytes() == runs[1].labels.tobytes()
+    assert runs[0].objective == runs[1].objective
+    other = diverse_groups(d, bounds, seed=6, max_iters=4000)
+    verify(d, bounds, other)
+
+
+def test_plain_python_kernel_gives_the_same_result_as_numba(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Without numba the same code runs uncompiled: identical labels, just slower."""
+    rng = np.random.default_rng(12)
+    n = 16
+    d = np.round(rng.uniform(0, 100, (n, n)), 1)
+    d = d + d.T
+    bounds = [(3, 6), (4, 4), (2, 7), (3, 5)]
+    compiled = diverse_groups(d, bounds, method="heuristic", max_iters=300, seed=3)
+    monkeypatch.setattr(grouping, "_KERNEL", grouping._tabu_steps)
+    plain = diverse_groups(d, bounds, method="heuristic", max_iters=300, seed=3)
+    assert compiled.labels.tobytes() == plain.labels.tobytes()
+
+
+def test_heuristic_honours_time_limit() -> None:
+    rng = np.random.default_rng(13)
+    n = 150
+    d = rng.uniform(0, 100, (n, n))
+    d = d + d.T
+    start = time.perf_counter()
+    result = diverse_groups(d, [(15, 15)] * 10, time_limit=0.5, method="heuristic")
+    elapsed = time.perf_counter() - start
+    verify(d, [(15, 15)] * 10, result)
+    assert elapsed < 0.5 + 0.35
+    assert result.iterations is not None and result.iterations > 0
+
+
+def test_exact_honours_time_limit_and_reports_bound() -> None:
+    d, bounds = load_mdgplib(DATA / "RanReal_n012_ds_01.txt")
+    big = np.kron(np.ones((3, 3)), d) + np.random.default_rng(0).uniform(0, 1, (36, 36))
+    big = (big + big.T) / 2
+    bounds36 = [(lo * 3, hi * 3) for lo, hi in bounds]
+    start = time.perf_counter()
+    result = diverse_groups(big, bounds36, method="exact", time_limit=1.5)
+    assert time.perf_counter() - start < 1.5 + 2.0  # model building + heuristic hint overhead
+    verify(big, bounds36, result)
+    assert result.status in ("optimal", "feasible")
+    assert result.objective >= 0.9 * 3 * 3 * 1050.349  # at least near the tiled optimum
