@@ -23,17 +23,19 @@ below (they are worth less than half a grid step).
 
 Guarantee: optimal, exactly, for the scores rounded to the grid
 ---------------------------------------------------------------
-The solver works in int64 (OR-Tools' cost-scaling assignment algorithm, Goldberg and Kennedy).
+The solvers work in int64 (OR-Tools' cost-scaling assignment and min-cost-flow algorithms).
 Scores are rounded onto a uniform grid of ``L + 1`` levels spanning the allowed scores
 (``[min, max]`` with ``max_cardinality=True``; ``[0, max]`` otherwise), so one grid step is
 ``(max - min) / L``. The returned matching is an exact optimum for the rounded scores; for the
 original scores its total is within ``k * step`` of the optimum (``k`` pairs, each rounded by
-at most half a step). Cardinality is never approximated: it is enforced structurally, not by a
+at most half a step). Cardinality is never approximated: it is enforced as a flow value, not by a
 big-M cost.
 
 ``L`` depends only on the shape ``(n, m)``, so the dense and the sparse variants solve the same
-rounded problem. It is the largest value for which OR-Tools proves that its integer arithmetic
-cannot overflow, capped at ``2**30`` (finer grids only slow the solver down):
+rounded problem. It keeps every cost inside the range for which OR-Tools proves that its integer
+arithmetic cannot overflow (for the assignment solver, whose bound is the tighter one: about
+``2**63 / (3 N**2)`` for ``N`` nodes per side), capped at ``2**30`` (finer grids only slow the
+solver down):
 
     budget = (2**63 - 1) // (4 * (n + m + 1)**2)
     L      = min(2**30, (budget - T) // S)
@@ -58,22 +60,22 @@ documented by OR-Tools and may change between versions.
 
 Method
 ------
-1. Maximum cardinality (only when a pair is forbidden and ``max_cardinality=True``): a unit-
-   capacity max flow (OR-Tools push-relabel) gives a maximum matching and, from the residual
-   graph, the canonical minimum vertex cover ``K`` (rows not reachable from a free row by an
-   alternating path, plus columns that are). Every vertex of ``K`` is matched in every
-   maximum matching and no maximum matching pairs two vertices of ``K``; conversely a matching
-   that covers ``K`` and never pairs two of its vertices has ``|K|`` pairs, the maximum. So
-   maximising weight over matchings that cover ``K`` (with pairs inside ``K`` removed) is
-   exactly "most pairs, then highest total".
-2. A square, always-feasible assignment problem solved by
-   ``ortools.graph.python.linear_sum_assignment.SimpleLinearSumAssignment``. Either the
-   "transpose" construction -- row ``i`` may take its own dummy column unless it is in ``K``,
-   column ``j`` its own dummy row unless it is in ``K``, and dummy row ``j`` meets dummy column
-   ``i`` exactly when ``(i, j)`` is a real pair (``2E + n + m`` arcs, linear in the input) -- or,
-   when every row (column) is matched in every maximum matching, padding with ``|m - n|`` dummy
-   rows (columns) joined to the vertices that may stay unmatched, whichever has fewer arcs.
-   A complete square problem needs neither.
+With ``max_cardinality=True`` the size ``k`` of a maximum matching is known for a complete
+matrix (``min(n, m)``) and otherwise computed by a unit-capacity max flow (OR-Tools push-
+relabel). Then:
+
+- a square problem with a perfect matching (``n == m == k``) goes to OR-Tools'
+  ``SimpleLinearSumAssignment`` (cost-scaling assignment, Goldberg and Kennedy), on the
+  candidate arcs only;
+- anything else -- rectangular, or square without a perfect matching -- goes to OR-Tools'
+  ``SimpleMinCostFlow`` on source -> rows -> columns -> sink with unit capacities and exactly
+  ``k`` units of flow: a minimum-cost flow of value ``k`` is a maximum-cardinality matching of
+  maximum rounded score.
+
+With ``max_cardinality=False`` the same network gets a zero-cost source -> sink bypass so units
+may skip the matching. No big-M cost is used anywhere, so the whole int64 range goes to the score
+grid. (Padding the assignment problem with dummy rows/columns was tried and rejected: OR-Tools'
+assignment solver is very slow on the many equal-cost dummy arcs -- minutes on 50,000 x 60,000.)
 """
 
 from __future__ import annotations
@@ -82,7 +84,7 @@ from dataclasses import dataclass
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
-from ortools.graph.python import linear_sum_assignment, max_flow
+from ortools.graph.python import linear_sum_assignment, max_flow, min_cost_flow
 
 __all__ = [
     "grid_levels",
@@ -113,9 +115,10 @@ class _Grid:
 
 
 def _grid(n: int, m: int) -> _Grid:
-    # OR-Tools multiplies costs by (nodes per side + 1) and bounds prices by about
-    # 3 * nodes * that; it refuses (POSSIBLE_OVERFLOW) above 2**63 / (3 * N**2). The largest
-    # problem built here has N = n + m nodes per side, and 4 leaves a margin.
+    # OR-Tools' assignment solver multiplies costs by (nodes per side + 1) and bounds prices by
+    # about 3 * nodes * that; it refuses (POSSIBLE_OVERFLOW) above 2**63 / (3 * N**2). Its
+    # min-cost flow is only linear in the node count, far looser. Using N = n + m (more than
+    # either solver sees) and 4 leaves a margin and makes L depend on the shape alone.
     budget = _INT64_MAX // (4 * (n + m + 1) ** 2)
     t_max = max(n, m)
     multiplier = 1 + min(n, m) * t_max
@@ -322,15 +325,8 @@ def _quantise(x: NDArray[np.float64], span: float, levels: int) -> NDArray[np.in
     return q.astype(np.int64)
 
 
-def _essential(
-    rows: NDArray[np.int32], cols: NDArray[np.int32], n: int, m: int
-) -> tuple[NDArray[np.bool_], NDArray[np.bool_]]:
-    """Rows and columns matched in every maximum matching (the canonical vertex cover).
-
-    A unit-capacity max flow source -> rows -> columns -> sink is a maximum matching; the nodes
-    reachable from the source in its residual graph are the free rows and everything they reach
-    by alternating paths. That set does not depend on which maximum matching the flow found.
-    """
+def _max_matching_size(rows: NDArray[np.int32], cols: NDArray[np.int32], n: int, m: int) -> int:
+    """Size of a maximum matching: unit-capacity max flow source -> rows -> columns -> sink."""
     source, sink = n + m, n + m + 1
     tails = np.concatenate(
         [rows, np.full(n, source, dtype=np.int32), np.arange(n, n + m, dtype=np.int32)]
@@ -343,9 +339,7 @@ def _essential(
     status = flow.solve(source, sink)
     if status != flow.OPTIMAL:
         raise RuntimeError(f"OR-Tools max flow failed with status {status!r}")
-    reach = np.zeros(n + m + 2, dtype=bool)
-    reach[np.asarray(flow.get_source_side_min_cut(), dtype=np.int64)] = True
-    return ~reach[:n], reach[n : n + m]
+    return int(flow.optimal_flow())
 
 
 def _solve(
@@ -379,68 +373,72 @@ def _solve(
         cost += 1 + np.abs(rows.astype(np.int64) - cols.astype(np.int64))
 
     if not max_cardinality:
-        must_rows = np.zeros(n, dtype=bool)
-        must_cols = np.zeros(m, dtype=bool)
-    elif complete:
-        # Complete bipartite graph: the smaller side is always fully matched.
-        must_rows = np.full(n, n <= m)
-        must_cols = np.full(m, n > m)
-    else:
-        must_rows, must_cols = _essential(rows, cols, n, m)
-        # No maximum matching pairs two essential vertices (see module docstring).
-        keep = ~(must_rows[rows] & must_cols[cols])
-        if not keep.all():
-            rows, cols, cost = rows[keep], cols[keep], cost[keep]
-    return _assign(rows, cols, cost, n, m, must_rows, must_cols)
+        return _min_cost_flow(rows, cols, cost, n, m, pairs=None)
+    size = min(n, m) if complete else _max_matching_size(rows, cols, n, m)
+    if n == m == size:
+        return _perfect_assignment(rows, cols, cost, n)
+    return _min_cost_flow(rows, cols, cost, n, m, pairs=size)
 
 
-def _assign(
+def _perfect_assignment(
+    rows: NDArray[np.int32], cols: NDArray[np.int32], cost: NDArray[np.int64], n: int
+) -> IntPairs:
+    """Min-cost perfect matching of a square problem known to have one (OR-Tools LSA)."""
+    solver = linear_sum_assignment.SimpleLinearSumAssignment()
+    solver.add_arcs_with_cost(rows, cols, cost)
+    status = solver.solve()
+    if status != solver.OPTIMAL:
+        # A perfect matching exists and the grid keeps costs inside the range OR-Tools
+        # proves safe, so this is a bug, never a property of the input.
+        raise RuntimeError(f"OR-Tools assignment failed with status {status!r}")
+    mates = np.fromiter((solver.right_mate(i) for i in range(n)), dtype=np.int64, count=n)
+    return np.column_stack([np.arange(n, dtype=np.int64), mates])
+
+
+def _min_cost_flow(
     rows: NDArray[np.int32],
     cols: NDArray[np.int32],
     cost: NDArray[np.int64],
     n: int,
     m: int,
-    must_rows: NDArray[np.bool_],
-    must_cols: NDArray[np.bool_],
+    *,
+    pairs: int | None,
 ) -> IntPairs:
-    """Min-cost matching covering every ``must`` vertex, via a square perfect assignment."""
-    free_rows = np.flatnonzero(~must_rows).astype(np.int32)
-    free_cols = np.flatnonzero(~must_cols).astype(np.int32)
-    transpose_arcs = rows.size + free_rows.size + free_cols.size
-    pad_rows_arcs = (m - n) * free_cols.size if must_rows.all() else -1
-    pad_cols_arcs = (n - m) * free_rows.size if must_cols.all() else -1
-    options = [a for a in (pad_rows_arcs, pad_cols_arcs) if a >= 0]
-    best_pad = min(options) if options else -1
+    """Min-cost matching with exactly ``pairs`` pairs, or of any size if ``pairs`` is None.
 
-    if best_pad >= 0 and best_pad <= transpose_arcs:
-        if best_pad == pad_rows_arcs:
-            # Every row is matched: dummy rows n..m-1 absorb the columns left unmatched.
-            extra = m - n
-            tails = np.concatenate(
-                [rows, np.repeat(np.arange(n, m, dtype=np.int32), free_cols.size)]
-            )
-            heads = np.concatenate([cols, np.tile(free_cols, extra)])
-        else:
-            # Every column is matched: dummy columns m..n-1 absorb the unmatched rows.
-            extra = n - m
-            tails = np.concatenate([rows, np.tile(free_rows, extra)])
-            heads = np.concatenate(
-                [cols, np.repeat(np.arange(m, n, dtype=np.int32), free_rows.size)]
-            )
-        costs = np.concatenate([cost, np.zeros(tails.size - cost.size, dtype=np.int64)])
-    else:
-        # Transpose construction on (n + m) x (n + m): dummy row n + j, dummy column m + i.
-        tails = np.concatenate([rows, cols + np.int32(n), free_rows, free_cols + np.int32(n)])
-        heads = np.concatenate([cols, rows + np.int32(m), free_rows + np.int32(m), free_cols])
-        costs = np.concatenate([cost, np.zeros(tails.size - cost.size, dtype=np.int64)])
+    Network: source -> each row -> its candidate columns -> sink, unit capacities. With a fixed
+    size the source sends exactly ``pairs`` units; otherwise a zero-cost source -> sink bypass
+    lets units skip the matching, so only pairs of negative cost are worth taking.
+    """
+    source, sink = n + m, n + m + 1
+    units = min(n, m) if pairs is None else pairs
+    if units == 0 or rows.size == 0:
+        return _empty()
+    tail_parts = [rows, np.full(n, source, dtype=np.int32), np.arange(n, n + m, dtype=np.int32)]
+    head_parts = [
+        cols + np.int32(n),
+        np.arange(n, dtype=np.int32),
+        np.full(m, sink, dtype=np.int32),
+    ]
+    if pairs is None:
+        tail_parts.append(np.array([source], dtype=np.int32))
+        head_parts.append(np.array([sink], dtype=np.int32))
+    tails = np.concatenate(tail_parts)
+    heads = np.concatenate(head_parts)
+    capacities = np.ones(tails.size, dtype=np.int64)
+    capacities[-1] = units if pairs is None else 1
+    costs = np.concatenate([cost, np.zeros(tails.size - cost.size, dtype=np.int64)])
 
-    solver = linear_sum_assignment.SimpleLinearSumAssignment()
-    solver.add_arcs_with_cost(tails, heads, costs)
-    status = solver.solve()
-    if status != solver.OPTIMAL:
-        # The construction always admits a perfect assignment and the grid keeps costs inside
-        # the range OR-Tools proves safe, so this is a bug, never a property of the input.
-        raise RuntimeError(f"OR-Tools assignment failed with status {status!r}")
-    mates = np.fromiter((solver.right_mate(i) for i in range(n)), dtype=np.int64, count=n)
-    matched = np.flatnonzero(mates < m)
-    return np.column_stack([matched, mates[matched]]).astype(np.int64, copy=False)
+    flow = min_cost_flow.SimpleMinCostFlow()
+    flow.add_arcs_with_capacity_and_unit_cost(tails, heads, capacities, costs)
+    flow.set_nodes_supplies(
+        np.array([source, sink], dtype=np.int32), np.array([units, -units], dtype=np.int64)
+    )
+    status = flow.solve()
+    if status != flow.OPTIMAL:
+        # ``units`` never exceeds the maximum matching size and the grid keeps costs inside
+        # the range OR-Tools accepts, so this is a bug, never a property of the input.
+        raise RuntimeError(f"OR-Tools min cost flow failed with status {status!r}")
+    used = np.flatnonzero(flow.flows(np.arange(rows.size, dtype=np.int32)))
+    pairs_out = np.column_stack([rows[used].astype(np.int64), cols[used].astype(np.int64)])
+    return pairs_out[np.argsort(pairs_out[:, 0], kind="stable")]
