@@ -364,7 +364,9 @@ def _solve(
         q = _quantise(np.where(positive, weights, 0.0), hi, grid.levels)
         # Pairs worth nothing on the grid never improve the total.
         keep = q > 0
-        rows, cols, q = rows[keep], cols[keep], q[keep]
+        if not keep.all():
+            rows, cols, q = rows[keep], cols[keep], q[keep]
+            complete = False
 
     cost = q
     cost *= -grid.multiplier
@@ -372,12 +374,60 @@ def _solve(
         # Fewest pairs, then pairs near the diagonal; sum over any matching < multiplier.
         cost += 1 + np.abs(rows.astype(np.int64) - cols.astype(np.int64))
 
+    if n != m:
+        rows, cols, cost = _prune(rows, cols, cost, n, m, complete=complete)
     if not max_cardinality:
         return _min_cost_flow(rows, cols, cost, n, m, pairs=None)
     size = min(n, m) if complete else _max_matching_size(rows, cols, n, m)
     if n == m == size:
         return _perfect_assignment(rows, cols, cost, n)
     return _min_cost_flow(rows, cols, cost, n, m, pairs=size)
+
+
+def _cheapest_per_row(cost_matrix: NDArray[np.int64], keep_count: int) -> NDArray[np.bool_]:
+    """Mask of the ``keep_count`` cheapest entries of each row, ties to the lower column."""
+    kth = np.partition(cost_matrix, keep_count - 1, axis=1)[:, keep_count - 1 : keep_count]
+    keep = cost_matrix < kth
+    ties = cost_matrix == kth
+    room = keep_count - keep.sum(axis=1, keepdims=True)
+    keep |= ties & (np.cumsum(ties, axis=1) <= room)
+    return keep
+
+
+def _prune(
+    rows: NDArray[np.int32],
+    cols: NDArray[np.int32],
+    cost: NDArray[np.int64],
+    n: int,
+    m: int,
+    *,
+    complete: bool,
+) -> tuple[NDArray[np.int32], NDArray[np.int32], NDArray[np.int64]]:
+    """Drop arcs no optimal matching needs: a row keeps its ``n`` cheapest (ties: lower column).
+
+    If row i were matched outside its n cheapest columns, one of those is free (only n - 1
+    other rows), and moving i there keeps the size and does not raise the cost. Symmetrically
+    a column keeps its ``m`` cheapest rows. Kept arcs stay in their (row, col) order, and the
+    kept set is defined by costs alone, so dense and sparse inputs still give the same arcs.
+    """
+    if complete:
+        if n < m:
+            keep = _cheapest_per_row(cost.reshape(n, m), n).reshape(-1)
+        else:
+            keep = _cheapest_per_row(cost.reshape(n, m).T, m).T.reshape(-1)
+        return rows[keep], cols[keep], cost[keep]
+    # A row can have more than n candidates only when n < m, a column more than m only when
+    # n > m; ``limit`` is both the number of vertices on the pruned side and the bound.
+    side, other, limit = (rows, cols, n) if n < m else (cols, rows, m)
+    degree = np.bincount(side, minlength=limit)
+    if not bool((degree > limit).any()):
+        return rows, cols, cost
+    order = np.lexsort((other, cost, side))
+    group_start = np.concatenate([[0], np.cumsum(degree)[:-1]])
+    rank = np.empty(order.size, dtype=np.int64)
+    rank[order] = np.arange(order.size) - np.repeat(group_start, degree)
+    keep = rank < limit
+    return rows[keep], cols[keep], cost[keep]
 
 
 def _perfect_assignment(

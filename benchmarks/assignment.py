@@ -1,0 +1,251 @@
+"""Speed and memory benchmark: solvers.assignment against scipy and raw OR-Tools.
+
+Run from the repository root (scipy is a test dependency, used here only as a reference)::
+
+    python benchmarks/assignment.py                # all cases, markdown table on stdout
+    python benchmarks/assignment.py --quick        # the small cases only
+    python benchmarks/assignment.py --case dense-2000 --method ours   # one measurement, JSON
+
+Every (case, method) runs in its own subprocess, one after another, so peak memory
+(``ru_maxrss``) is measured separately and only one CPU-heavy process runs at a time. Times are
+wall-clock seconds for the whole call (input checks, arc construction, solve, extraction),
+best of ``--repeat`` runs inside that subprocess. ``rss_base`` is the peak RSS once the
+interpreter, libraries and input data are in memory; ``rss_peak`` is the peak at the end; their
+difference is what the solve itself added.
+
+Cases (random scores uniform in [0, 1), fixed seeds):
+
+- ``dense-N`` / ``dense-NxM``: complete score matrix, no mask.
+- ``dense-2000-masked``: 2000 x 2000 with 10% of pairs forbidden (our max-flow path; scipy gets
+  forbidden pairs as a -1e9 penalty, which is only equivalent because a perfect matching exists).
+- ``sparse-50k``: 50,000 per side, 20 distinct random candidate columns per row (~1M arcs).
+- ``sparse-50k-unbalanced``: 50,000 rows x 60,000 columns, same candidates (no perfect
+  assignment exists, so this exercises the general construction; raw OR-Tools and scipy's
+  full-matching routine cannot take it as is).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import resource
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+ROOT = Path(__file__).resolve().parent.parent
+SCIPY_SPARSE_TIMEOUT_S = 60.0
+
+Dense = tuple[NDArray[np.float64], NDArray[np.bool_] | None]
+Sparse = tuple[NDArray[np.int64], NDArray[np.int64], NDArray[np.float64], tuple[int, int]]
+
+
+def _dense(n: int, m: int, forbidden: float = 0.0) -> Dense:
+    rng = np.random.default_rng(20160512)
+    scores = rng.random((n, m))
+    allowed = rng.random((n, m)) >= forbidden if forbidden > 0 else None
+    return scores, allowed
+
+
+def _sparse(n: int, m: int, per_row: int = 20) -> Sparse:
+    """``per_row`` distinct random columns for every row, sorted by (row, col)."""
+    rng = np.random.default_rng(20160616)
+    rows = np.repeat(np.arange(n, dtype=np.int64), per_row)
+    cols = rng.integers(0, m, size=n * per_row)
+    key = np.unique(rows * m + cols)
+    # Top up rows that lost candidates to collisions so every row keeps exactly per_row.
+    while key.size < n * per_row:
+        counts = np.bincount(key // m, minlength=n)
+        short = np.repeat(np.arange(n), per_row - counts)
+        key = np.unique(np.concatenate([key, short * m + rng.integers(0, m, size=short.size)]))
+    rows, cols = np.divmod(key, m)
+    return rows, cols, rng.random(rows.size), (n, m)
+
+
+CASES: dict[str, Callable[[], Any]] = {
+    "dense-1000": lambda: _dense(1000, 1000),
+    "dense-2000": lambda: _dense(2000, 2000),
+    "dense-5000": lambda: _dense(5000, 5000),
+    "dense-1000x2000": lambda: _dense(1000, 2000),
+    "dense-2000-masked": lambda: _dense(2000, 2000, forbidden=0.1),
+    "sparse-50k": lambda: _sparse(50_000, 50_000),
+    "sparse-50k-unbalanced": lambda: _sparse(50_000, 60_000),
+}
+
+QUICK = ["dense-1000", "dense-1000x2000", "sparse-50k"]
+
+
+def _ours_dense(data: Dense) -> tuple[int, float]:
+    from solvers.assignment import matching_total, max_weight_matching
+
+    scores, allowed = data
+    pairs = max_weight_matching(scores, allowed)
+    return len(pairs), matching_total(scores, pairs)
+
+
+def _scipy_dense(data: Dense) -> tuple[int, float]:
+    from scipy.optimize import linear_sum_assignment
+
+    scores, allowed = data
+    profit = scores if allowed is None else np.where(allowed, scores, -1e9)
+    r, c = linear_sum_assignment(profit, maximize=True)
+    if allowed is not None:
+        keep = allowed[r, c]
+        r, c = r[keep], c[keep]
+    return len(r), float(scores[r, c].sum())
+
+
+def _ours_sparse(data: Sparse) -> tuple[int, float]:
+    from solvers.assignment import max_weight_matching_sparse
+
+    rows, cols, weights, shape = data
+    pairs = max_weight_matching_sparse(rows, cols, weights, shape)
+    # Totals from the candidate list (pairs are unique, sorted keys): no dense matrix anywhere.
+    key = rows * shape[1] + cols
+    idx = np.searchsorted(key, pairs[:, 0] * shape[1] + pairs[:, 1])
+    return len(pairs), float(weights[idx].sum())
+
+
+def _ortools_sparse(data: Sparse) -> tuple[int, float]:
+    """Raw SimpleLinearSumAssignment on the arcs, scores scaled by 1e6 (needs a square,
+    perfectly matchable input; no cardinality handling, no checks)."""
+    from ortools.graph.python import linear_sum_assignment
+
+    rows, cols, weights, shape = data
+    solver = linear_sum_assignment.SimpleLinearSumAssignment()
+    costs = -np.rint(weights * 1e6).astype(np.int64)
+    solver.add_arcs_with_cost(rows.astype(np.int32), cols.astype(np.int32), costs)
+    status = solver.solve()
+    if status != solver.OPTIMAL:
+        raise RuntimeError(f"OR-Tools status {status!r}")
+    mates = np.array([solver.right_mate(i) for i in range(shape[0])], dtype=np.int64)
+    key = rows * shape[1] + cols
+    idx = np.searchsorted(key, np.arange(shape[0]) * shape[1] + mates)
+    return len(mates), float(weights[idx].sum())
+
+
+def _scipy_sparse(data: Sparse) -> tuple[int, float]:
+    from scipy.sparse import csr_matrix
+    from scipy.sparse.csgraph import min_weight_full_bipartite_matching
+
+    rows, cols, weights, shape = data
+    # Shift by 1 so no weight is an explicit zero (scipy treats zeros as absent edges).
+    graph = csr_matrix((weights + 1.0, (rows, cols)), shape=shape)
+    r, c = min_weight_full_bipartite_matching(graph, maximize=True)
+    return len(r), float(np.asarray(graph[r, c]).sum() - len(r))
+
+
+METHODS: dict[str, dict[str, Callable[[Any], tuple[int, float]]]] = {
+    "dense": {"ours": _ours_dense, "scipy": _scipy_dense},
+    "sparse": {"ours": _ours_sparse, "ortools": _ortools_sparse, "scipy": _scipy_sparse},
+}
+
+
+def _kind(case: str) -> str:
+    return case.split("-")[0]
+
+
+def _methods(case: str) -> list[str]:
+    if case == "sparse-50k-unbalanced":
+        return ["ours"]
+    return list(METHODS[_kind(case)])
+
+
+def _peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0  # KiB on Linux
+
+
+def measure(case: str, method: str, repeat: int) -> dict[str, Any]:
+    """Run one (case, method) in this process and return its figures."""
+    sys.path.insert(0, str(ROOT))
+    fn = METHODS[_kind(case)][method]
+    # Import the solver's libraries before the baseline so it only counts the solve.
+    import ortools.graph.python.linear_sum_assignment  # noqa: F401
+
+    data = CASES[case]()
+    base = _peak_rss_mb()
+    best = float("inf")
+    result: tuple[int, float] = (0, 0.0)
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        result = fn(data)
+        best = min(best, time.perf_counter() - t0)
+    return {
+        "case": case,
+        "method": method,
+        "time_s": best,
+        "pairs": result[0],
+        "total": result[1],
+        "rss_base_mb": base,
+        "rss_peak_mb": _peak_rss_mb(),
+    }
+
+
+def _run_child(case: str, method: str, repeat: int, timeout: float | None) -> dict[str, Any]:
+    cmd = [sys.executable, __file__, "--case", case, "--method", method, "--repeat", str(repeat)]
+    try:
+        out = subprocess.run(
+            cmd, capture_output=True, text=True, check=True, timeout=timeout, cwd=ROOT
+        )
+    except subprocess.TimeoutExpired:
+        return {"case": case, "method": method, "skipped": f"> {timeout:.0f} s"}
+    return dict(json.loads(out.stdout.strip().splitlines()[-1]))
+
+
+def _table(results: list[dict[str, Any]]) -> str:
+    lines = [
+        "| case | method | time (s) | ours / ref | pairs | total | peak RSS (MB) "
+        "| solve adds (MB) |",
+        "|---|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    ours = {r["case"]: r for r in results if r["method"] == "ours" and "time_s" in r}
+    for r in results:
+        if "skipped" in r:
+            lines.append(f"| {r['case']} | {r['method']} | skipped ({r['skipped']}) |||||")
+            continue
+        mine = ours.get(r["case"])
+        ratio = (
+            "" if r["method"] == "ours" or mine is None else f"{mine['time_s'] / r['time_s']:.2f}"
+        )
+        lines.append(
+            f"| {r['case']} | {r['method']} | {r['time_s']:.2f} | {ratio} | {r['pairs']} | "
+            f"{r['total']:.4f} | {r['rss_peak_mb']:.0f} | "
+            f"{r['rss_peak_mb'] - r['rss_base_mb']:.0f} |"
+        )
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--case", choices=sorted(CASES))
+    parser.add_argument("--method", choices=["ours", "scipy", "ortools"])
+    parser.add_argument("--repeat", type=int, default=None, help="best of N runs per case")
+    parser.add_argument("--quick", action="store_true", help="small cases only")
+    args = parser.parse_args()
+
+    if args.case and args.method:
+        print(json.dumps(measure(args.case, args.method, args.repeat or 1)))
+        return
+
+    cases = [args.case] if args.case else (QUICK if args.quick else list(CASES))
+    results = []
+    for case in cases:
+        repeat = args.repeat or (1 if case in ("dense-5000",) else 3)
+        for method in _methods(case):
+            timeout = SCIPY_SPARSE_TIMEOUT_S if (method == "scipy" and "sparse" in case) else None
+            r = _run_child(case, method, 1 if timeout else repeat, timeout)
+            print(json.dumps(r), file=sys.stderr, flush=True)
+            results.append(r)
+    print(f"python {platform.python_version()}, numpy {np.__version__}, {platform.machine()}\n")
+    print(_table(results))
+
+
+if __name__ == "__main__":
+    main()
