@@ -72,6 +72,11 @@ relabel). Then:
   ``k`` units of flow: a minimum-cost flow of value ``k`` is a maximum-cardinality matching of
   maximum rounded score.
 
+On rectangular input a row (if ``n < m``; a column if ``n > m``) first keeps only its ``n``
+(``m``) cheapest arcs, ties to the lower index: if it were matched elsewhere, one of those would
+be free and no worse. The kept set depends on the rounded costs only, so dense and sparse inputs
+keep the same arcs.
+
 With ``max_cardinality=False`` the same network gets a zero-cost source -> sink bypass so units
 may skip the matching. No big-M cost is used anywhere, so the whole int64 range goes to the score
 grid. (Padding the assignment problem with dummy rows/columns was tried and rejected: OR-Tools'
