@@ -42,7 +42,7 @@ solver down):
 
 where ``S`` and ``T`` are the tie-break multiplier and range below (``S = 1``, ``T = 0`` when the
 tie-break is off). In practice: ``L = 2**30`` (a step of about ``1e-9`` of the score range) up to
-about 16,000 rows plus columns, and about ``2.3e8`` levels at 50,000 per side.
+about 46,000 rows plus columns, and about ``2.3e8`` levels at 50,000 per side.
 :func:`grid_levels` reports ``(L, tie_break)`` for a shape.
 
 Ties
