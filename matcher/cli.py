@@ -253,3 +253,62 @@ def scores(
                 )
         text = "\n".join(lines) + "\n"
     _emit(text, output, [instance])
+
+
+@main.command()
+@click.option(
+    "--participants",
+    "-n",
+    type=click.IntRange(2, 20_000),
+    required=True,
+    help="Number of participants (2-20,000).",
+)
+@click.option(
+    "--cohorts",
+    type=click.IntRange(1, 50),
+    default=None,
+    help="Number of cohorts (default: participants // 50, 1-50).",
+)
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option(
+    "--preformed-share",
+    type=click.FloatRange(0, 1),
+    default=0.6,
+    show_default=True,
+    help="Share of participants who arrive as pre-formed pairs.",
+)
+@click.option(
+    "--lone-patient-share",
+    type=click.FloatRange(0.01, 0.99),
+    default=0.6,
+    show_default=True,
+    help="Share of lone applicants who are patient leaders.",
+)
+@click.option("--name", default=None, help="Instance name (default synthetic-n<N>-s<SEED>).")
+@output_option
+@debug_option
+@_guard
+def generate(
+    participants: int,
+    cohorts: int | None,
+    seed: int,
+    preformed_share: float,
+    lone_patient_share: float,
+    name: str | None,
+    output: Path | None,
+    debug: bool,
+) -> None:
+    """Write a seeded synthetic instance (distributions documented in matcher/generate.py)."""
+    from matcher.generate import generate_instance
+    from matcher.validation import parse_instance
+
+    data = generate_instance(
+        participants,
+        cohorts=cohorts,
+        seed=seed,
+        preformed_share=preformed_share,
+        lone_patient_share=lone_patient_share,
+        name=name,
+    )
+    parse_instance(data, source="generated instance")  # never write an invalid file
+    _emit(json.dumps(data, indent=1) + "\n", output, [])

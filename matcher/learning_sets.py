@@ -179,7 +179,7 @@ def _group(
     n = d.shape[0]
     # Deterministic mode runs on an iteration budget; the time limit is then only a safety cap
     # (if it bites, the result can vary run to run). Otherwise the search is anytime.
-    iters = max(20_000, 400 * n) if deterministic else None
+    iters = max(20_000, 400 * n)
     for s in set_counts(lo, hi, n):  # fewest sets first: larger sets hold more diverse pairs
         bounds = [(lo, hi)] * s
         cl = links or None

@@ -17,8 +17,12 @@ Guarantee. First the *decomposition*: an optimal matching of the lone applicants
 then highest total) and then an exact CP-SAT placement of all pairs. If that places every pair,
 no plan can place or form more pairs nor score higher (the matching is optimal on (b)-(c) and
 (a) is at its ceiling), so the plan is optimal on (a)-(c) and on (d) for that pairing. Otherwise
-the *joint* CP-SAT model chooses pairs and cohorts together over every allowed lone pair; its
-status (optimal, or feasible with the bound) is reported.
+the *joint* CP-SAT model chooses pairs and cohorts together over every allowed lone pair.
+
+The levels are optimised one after another (each held at its optimum while the next is
+optimised, the previous plan as the hint). ``status`` is about (a)-(c): ``optimal`` when each
+was proven. Level (d) is best effort within ``BALANCE_BUDGET`` seconds; whether it was proven
+is reported separately (``balance_proven``).
 """
 
 from __future__ import annotations
@@ -32,6 +36,8 @@ from matcher.schema import Instance, Participant
 from matcher.scoring import can_attend
 
 SCORE_SCALE = 1000  # scores are integers in CP-SAT: 3 decimals are kept
+#: Seconds (deterministic time in deterministic mode) for level (d), preferences and balance.
+BALANCE_BUDGET = 2.0
 
 
 @dataclass(frozen=True)
@@ -53,9 +59,10 @@ class Placement:
     formed: list[int]
     cohort_of: dict[int, int | None]
     sets_in: dict[int, int]  # cohort index -> number of action-learning sets planned
-    status: str  # optimal | feasible | infeasible | timeout
+    status: str  # optimal | feasible | infeasible | timeout: about levels (a)-(c)
     objective: float | None
     bound: float | None
+    balance_proven: bool = False
 
 
 def set_counts(lo: int, hi: int, n: int) -> list[int]:
@@ -156,7 +163,7 @@ def solve_placement(
                 <= 1 + two_sets
             )
 
-    # Objective: lexicographic (a) placed, (b) formed, (c) quality, (d) preferences, balance.
+    # Objective, lexicographic: (a) placed, (b) formed, (c) quality, (d) preferences and balance.
     n = len(candidates)
     fullest = model.new_int_var(0, 100, "fullest")
     for q, cohort in enumerate(cohorts):
@@ -171,50 +178,104 @@ def solve_placement(
         )
         if hits:
             prefer_terms.append(hits * y)
-    level_d_max = 100 + 2 * n
-    level_d = sum(prefer_terms) + 100 - fullest  # in [0, level_d_max]
     quality = sum(
         round(c.score * SCORE_SCALE) * formed[k] for k, c in enumerate(candidates) if not c.fixed
     )
-    quality_max = SCORE_SCALE * n
-    w_c = level_d_max + 1
-    w_b = w_c * (quality_max + 1)
-    w_a = w_b * (n + 1)
-    model.maximize(
-        w_a * sum(placed.values()) + w_b * sum(formed.values()) + w_c * quality + level_d
+    optional = any(not c.fixed for c in candidates)
+    # A simple ceiling on (a), stated so that CP-SAT stops as soon as a plan reaches it: each
+    # cohort's capacity, the fixed pairs that have a cohort, and at most one lone pair per
+    # lone patient leader (and per professional).
+    lone_rows = {c.patient_leader for c in candidates if not c.fixed and c.cohorts}
+    lone_cols = {c.partner for c in candidates if not c.fixed and c.cohorts}
+    ceiling = min(
+        sum(
+            min(cohort.capacity_pairs, len(in_cohort.get(q, [])))
+            for q, cohort in enumerate(cohorts)
+        ),
+        sum(1 for c in candidates if c.fixed and c.cohorts) + min(len(lone_rows), len(lone_cols)),
     )
+    model.add(sum(placed.values()) <= ceiling)
+    levels: list[tuple[str, cp_model.LinearExprT, float | None]] = [
+        ("placed", sum(placed.values()), time_limit),
+    ]
+    ceilings = {"placed": ceiling}
+    if optional:
+        levels += [("formed", sum(formed.values()), time_limit), ("quality", quality, time_limit)]
+    # (d) is best effort: a short budget of its own, whatever the time limit.
+    d_cap = BALANCE_BUDGET if time_limit is None else min(BALANCE_BUDGET, time_limit)
+    levels.append(("balance", (2 * n + 1) * (100 - fullest) + sum(prefer_terms), d_cap))
 
     solver = cp_model.CpSolver()
     solver.parameters.random_seed = seed
-    if deterministic:
-        solver.parameters.num_workers = 1
-        if time_limit is not None:
-            solver.parameters.max_deterministic_time = time_limit
-    else:
-        solver.parameters.num_workers = 2
-        if time_limit is not None:
-            solver.parameters.max_time_in_seconds = time_limit
-    code = solver.solve(model)
-    if code == cp_model.INFEASIBLE:
-        return Placement([], {}, {}, "infeasible", None, None)
-    if code not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
+    solver.parameters.num_workers = 1 if deterministic else 2
+    values: dict[str, int] = {}
+    proven: dict[str, bool] = {}
+    variables = [*placed.values(), *(formed[k] for k, c in enumerate(candidates) if not c.fixed)]
+    solved = False
+    for name, expr, budget in levels:
+        # Optimise each level in turn, holding the levels above at their optimum; the previous
+        # solution is the hint, so every stage starts from a feasible plan.
+        model.maximize(expr)
+        if budget is not None:
+            # Deterministic mode counts CP-SAT's deterministic time, so the plan does not
+            # depend on machine load; the wall-clock cap (a few times the budget) only guards
+            # against a very slow machine.
+            if deterministic:
+                solver.parameters.max_deterministic_time = budget
+                solver.parameters.max_time_in_seconds = 4 * budget
+            else:
+                solver.parameters.max_time_in_seconds = budget
+        stopper = _StopAt(ceilings.get(name))
+        code = solver.solve(model, stopper)
+        if code == cp_model.MODEL_INVALID:  # a bug in this model: say what CP-SAT says
+            raise RuntimeError(f"placement model invalid: {model.validate()}")
+        if code not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
+            break
+        solved = True
+        values[name] = round(solver.objective_value)
+        # Reaching the ceiling is a proof too (CP-SAT's own bound is often looser).
+        proven[name] = code == cp_model.OPTIMAL or stopper.reached
+        hint = [(var, solver.value(var)) for var in variables]
+        model.clear_hints()
+        for var, value in hint:
+            model.add_hint(var, value)
+        model.add(expr >= values[name])
+        chosen = [k for k in range(n) if solver.value(formed[k])]
+        cohort_of: dict[int, int | None] = {k: None for k in chosen}
+        for (k, q), y in placed.items():
+            if solver.value(y):
+                cohort_of[k] = q
+        sets_in = {q: solver.value(s) for q, s in n_sets.items()}
+    if not solved:
+        if code == cp_model.INFEASIBLE:
+            return Placement([], {}, {}, "infeasible", None, None)
         if all(c.fixed for c in candidates):
             return greedy_placement(instance, candidates)
         return Placement([], {}, {}, "timeout", None, None)
-
-    chosen = [k for k in range(n) if solver.value(formed[k])]
-    cohort_of: dict[int, int | None] = {k: None for k in chosen}
-    for (k, q), y in placed.items():
-        if solver.value(y):
-            cohort_of[k] = q
+    top = [name for name, _, _ in levels if name != "balance"]
     return Placement(
         formed=chosen,
         cohort_of=cohort_of,
-        sets_in={q: solver.value(s) for q, s in n_sets.items()},
-        status="optimal" if code == cp_model.OPTIMAL else "feasible",
-        objective=solver.objective_value,
-        bound=solver.best_objective_bound,
+        sets_in=sets_in,
+        status="optimal" if all(proven.get(k, False) for k in top) else "feasible",
+        objective=float(values.get("placed", 0)),
+        bound=None,
+        balance_proven=proven.get("balance", False),
     )
+
+
+class _StopAt(cp_model.CpSolverSolutionCallback):
+    """Stops the search once the objective reaches a known ceiling (then it is optimal)."""
+
+    def __init__(self, ceiling: int | None) -> None:
+        super().__init__()
+        self.ceiling = ceiling
+        self.reached = False
+
+    def on_solution_callback(self) -> None:
+        if self.ceiling is not None and self.objective_value >= self.ceiling - 0.5:
+            self.reached = True
+            self.stop_search()
 
 
 def _cohort_ok(instance: Instance, q: int, members: list[Candidate]) -> bool:

@@ -357,14 +357,20 @@ def diverse_groups(
 
     if p.n == 0:
         return _finish(
-            p, np.zeros(0, np.int64), bound=0.0, status="optimal", method="exact", seed=seed,
+            p,
+            np.zeros(0, np.int64),
+            bound=0.0,
+            status="optimal",
+            method="exact",
+            seed=seed,
             start=start,
         )
     if method == "auto":
         method = "exact" if p.n <= AUTO_EXACT_MAX_N else "heuristic"
     if method == "exact":
-        return _solve_exact(p, time_limit=time_limit, seed=seed, num_workers=num_workers,
-                            start=start)
+        return _solve_exact(
+            p, time_limit=time_limit, seed=seed, num_workers=num_workers, start=start
+        )
     return _solve_heuristic(p, time_limit=time_limit, seed=seed, max_iters=max_iters, start=start)
 
 
@@ -526,8 +532,14 @@ def _solve_exact(
 
 def _replace_bound(r: GroupingResult, bound: float) -> GroupingResult:
     return GroupingResult(
-        labels=r.labels, objective=r.objective, bound=bound, status=r.status, method=r.method,
-        seed=r.seed, time_s=r.time_s, iterations=r.iterations,
+        labels=r.labels,
+        objective=r.objective,
+        bound=bound,
+        status=r.status,
+        method=r.method,
+        seed=r.seed,
+        time_s=r.time_s,
+        iterations=r.iterations,
     )
 
 
@@ -647,8 +659,16 @@ def _solve_heuristic(
         budget = 10.0 if time_limit is None else time_limit - (time.perf_counter() - start)
         labels0 = _cpsat_start(p, seed=seed, time_limit=budget)
     if p.n_groups == 1:
-        return _finish(p, labels0, bound=None, status="optimal", method="heuristic", seed=seed,
-                       start=start, iterations=0)
+        return _finish(
+            p,
+            labels0,
+            bound=None,
+            status="optimal",
+            method="heuristic",
+            seed=seed,
+            start=start,
+            iterations=0,
+        )
 
     kernel = _tabu_kernel()
     state = _TabuState.create(p, labels0, rng)
@@ -660,9 +680,23 @@ def _solve_heuristic(
             break
         steps = int(min(chunk, budget - state.iterations))
         t0 = time.perf_counter()
-        stuck = kernel(p.d, p.lo, p.hi, p.cl, state.has_cl, state.labels, state.sizes, state.m,
-                       state.c, state.tabu, state.best_labels, state.floats, state.ints,
-                       state.params, steps)
+        stuck = kernel(
+            p.d,
+            p.lo,
+            p.hi,
+            p.cl,
+            state.has_cl,
+            state.labels,
+            state.sizes,
+            state.m,
+            state.c,
+            state.tabu,
+            state.best_labels,
+            state.floats,
+            state.ints,
+            state.params,
+            steps,
+        )
         if stuck:
             break
         # Aim for ~20 ms between clock checks; chunking never changes the result.
@@ -671,8 +705,16 @@ def _solve_heuristic(
             chunk = min(chunk * 2, 1 << 20)
         elif elapsed > 0.04:
             chunk = max(1, chunk // 2)
-    return _finish(p, state.best_labels, bound=None, status="feasible", method="heuristic",
-                   seed=seed, start=start, iterations=state.iterations)
+    return _finish(
+        p,
+        state.best_labels,
+        bound=None,
+        status="feasible",
+        method="heuristic",
+        seed=seed,
+        start=start,
+        iterations=state.iterations,
+    )
 
 
 @dataclass
@@ -762,8 +804,15 @@ def _rand_below(ints: IntArray, k: int) -> int:
 
 
 def _move(
-    d: FloatArray, cl: NDArray[np.bool_], has_cl: bool, labels: IntArray, sizes: IntArray,
-    m: FloatArray, c: IntArray, i: int, b: int,
+    d: FloatArray,
+    cl: NDArray[np.bool_],
+    has_cl: bool,
+    labels: IntArray,
+    sizes: IntArray,
+    m: FloatArray,
+    c: IntArray,
+    i: int,
+    b: int,
 ) -> None:
     a = labels[i]
     n = d.shape[0]
@@ -781,9 +830,21 @@ def _move(
 
 
 def _tabu_steps(
-    d: FloatArray, lo: IntArray, hi: IntArray, cl: NDArray[np.bool_], has_cl: bool,
-    labels: IntArray, sizes: IntArray, m: FloatArray, c: IntArray, tabu: IntArray,
-    best_labels: IntArray, floats: FloatArray, ints: IntArray, params: IntArray, steps: int,
+    d: FloatArray,
+    lo: IntArray,
+    hi: IntArray,
+    cl: NDArray[np.bool_],
+    has_cl: bool,
+    labels: IntArray,
+    sizes: IntArray,
+    m: FloatArray,
+    c: IntArray,
+    tabu: IntArray,
+    best_labels: IntArray,
+    floats: FloatArray,
+    ints: IntArray,
+    params: IntArray,
+    steps: int,
 ) -> bool:
     """Run ``steps`` iterations of iterated tabu search; return True if no move exists at all.
 
@@ -890,15 +951,40 @@ def _tabu_steps(
         else:
             ints[1] += 1
         if ints[1] >= depth:
-            _perturb(d, lo, hi, cl, has_cl, labels, sizes, m, c, tabu, best_labels, floats,
-                     ints, strength)
+            _perturb(
+                d,
+                lo,
+                hi,
+                cl,
+                has_cl,
+                labels,
+                sizes,
+                m,
+                c,
+                tabu,
+                best_labels,
+                floats,
+                ints,
+                strength,
+            )
     return False
 
 
 def _perturb(
-    d: FloatArray, lo: IntArray, hi: IntArray, cl: NDArray[np.bool_], has_cl: bool,
-    labels: IntArray, sizes: IntArray, m: FloatArray, c: IntArray, tabu: IntArray,
-    best_labels: IntArray, floats: FloatArray, ints: IntArray, strength: int,
+    d: FloatArray,
+    lo: IntArray,
+    hi: IntArray,
+    cl: NDArray[np.bool_],
+    has_cl: bool,
+    labels: IntArray,
+    sizes: IntArray,
+    m: FloatArray,
+    c: IntArray,
+    tabu: IntArray,
+    best_labels: IntArray,
+    floats: FloatArray,
+    ints: IntArray,
+    strength: int,
 ) -> None:
     """Restart from the overall best and apply ``strength`` random feasible swaps/relocations."""
     n = d.shape[0]
