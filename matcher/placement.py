@@ -28,16 +28,17 @@ is reported separately (``balance_proven``).
 from __future__ import annotations
 
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from ortools.sat.python import cp_model
 
-from matcher.schema import Instance, Participant
-from matcher.scoring import can_attend
+from matcher.schema import Instance
 
 SCORE_SCALE = 1000  # scores are integers in CP-SAT: 3 decimals are kept
 #: Seconds (deterministic time in deterministic mode) for level (d), preferences and balance.
 BALANCE_BUDGET = 2.0
+#: Seconds per level (a)-(c) when the caller sets no time limit.
+DEFAULT_BUDGET = 20.0
 
 
 @dataclass(frozen=True)
@@ -72,10 +73,6 @@ def set_counts(lo: int, hi: int, n: int) -> list[int]:
 
 def splittable(lo: int, hi: int, n: int) -> bool:
     return bool(set_counts(lo, hi, n))
-
-
-def common_cohorts(instance: Instance, a: Participant, b: Participant) -> tuple[int, ...]:
-    return tuple(k for k, c in enumerate(instance.cohorts) if can_attend(a, c) and can_attend(b, c))
 
 
 def solve_placement(
@@ -182,29 +179,26 @@ def solve_placement(
         round(c.score * SCORE_SCALE) * formed[k] for k, c in enumerate(candidates) if not c.fixed
     )
     optional = any(not c.fixed for c in candidates)
-    # A simple ceiling on (a), stated so that CP-SAT stops as soon as a plan reaches it: each
-    # cohort's capacity, the fixed pairs that have a cohort, and at most one lone pair per
-    # lone patient leader (and per professional).
-    lone_rows = {c.patient_leader for c in candidates if not c.fixed and c.cohorts}
-    lone_cols = {c.partner for c in candidates if not c.fixed and c.cohorts}
-    ceiling = min(
-        sum(
-            min(cohort.capacity_pairs, len(in_cohort.get(q, [])))
-            for q, cohort in enumerate(cohorts)
-        ),
-        sum(1 for c in candidates if c.fixed and c.cohorts) + min(len(lone_rows), len(lone_cols)),
-    )
+    # A ceiling on (a), stated so that CP-SAT stops as soon as a plan reaches it (CP-SAT's own
+    # bound is often looser): a max flow of pairs into cohorts whose capacity is cut to the
+    # largest count that splits into sets; lone pairs count as at most one per lone person.
+    ceiling = _placement_ceiling(instance, candidates)
     model.add(sum(placed.values()) <= ceiling)
-    levels: list[tuple[str, cp_model.LinearExprT, float | None]] = [
-        ("placed", sum(placed.values()), time_limit),
+    budget = DEFAULT_BUDGET if time_limit is None else time_limit
+    levels: list[tuple[str, cp_model.LinearExprT, float]] = [
+        ("placed", sum(placed.values()), budget),
     ]
     ceilings = {"placed": ceiling}
     if optional:
-        levels += [("formed", sum(formed.values()), time_limit), ("quality", quality, time_limit)]
+        levels += [("formed", sum(formed.values()), budget), ("quality", quality, budget)]
     # (d) is best effort: a short budget of its own, whatever the time limit.
-    d_cap = BALANCE_BUDGET if time_limit is None else min(BALANCE_BUDGET, time_limit)
+    d_cap = min(BALANCE_BUDGET, budget)
     levels.append(("balance", (2 * n + 1) * (100 - fullest) + sum(prefer_terms), d_cap))
 
+    start = None if optional else greedy_placement(instance, candidates)
+    if start is not None:  # start from the greedy plan: CP-SAT then only has to improve it
+        for (k, q), y in placed.items():
+            model.add_hint(y, start.cohort_of.get(k) == q)
     solver = cp_model.CpSolver()
     solver.parameters.random_seed = seed
     solver.parameters.num_workers = 1 if deterministic else 2
@@ -212,19 +206,25 @@ def solve_placement(
     proven: dict[str, bool] = {}
     variables = [*placed.values(), *(formed[k] for k, c in enumerate(candidates) if not c.fixed)]
     solved = False
-    for name, expr, budget in levels:
+    greedy_at_ceiling = (
+        start is not None and sum(q is not None for q in start.cohort_of.values()) >= ceiling
+    )
+    if greedy_at_ceiling:  # the greedy plan already places the most pairs possible
+        model.add(sum(placed.values()) >= ceiling)
+        levels = levels[1:]
+        values["placed"], proven["placed"] = ceiling, True
+    for name, expr, level_budget in levels:
         # Optimise each level in turn, holding the levels above at their optimum; the previous
         # solution is the hint, so every stage starts from a feasible plan.
         model.maximize(expr)
-        if budget is not None:
-            # Deterministic mode counts CP-SAT's deterministic time, so the plan does not
-            # depend on machine load; the wall-clock cap (a few times the budget) only guards
-            # against a very slow machine.
-            if deterministic:
-                solver.parameters.max_deterministic_time = budget
-                solver.parameters.max_time_in_seconds = 4 * budget
-            else:
-                solver.parameters.max_time_in_seconds = budget
+        # Deterministic mode counts CP-SAT's deterministic time, so the plan does not depend on
+        # machine load; the wall-clock cap (a few times the budget) only guards against a very
+        # slow machine.
+        if deterministic:
+            solver.parameters.max_deterministic_time = level_budget
+            solver.parameters.max_time_in_seconds = 4 * level_budget
+        else:
+            solver.parameters.max_time_in_seconds = level_budget
         stopper = _StopAt(ceilings.get(name))
         code = solver.solve(model, stopper)
         if code == cp_model.MODEL_INVALID:  # a bug in this model: say what CP-SAT says
@@ -247,6 +247,8 @@ def solve_placement(
                 cohort_of[k] = q
         sets_in = {q: solver.value(s) for q, s in n_sets.items()}
     if not solved:
+        if start is not None and greedy_at_ceiling:
+            return replace(start, status="optimal")
         if code == cp_model.INFEASIBLE:
             return Placement([], {}, {}, "infeasible", None, None)
         if all(c.fixed for c in candidates):
@@ -262,6 +264,35 @@ def solve_placement(
         bound=None,
         balance_proven=proven.get("balance", False),
     )
+
+
+def _placement_ceiling(instance: Instance, candidates: list[Candidate]) -> int:
+    """An upper bound on the number of pairs placed (see :func:`solve_placement`)."""
+    from ortools.graph.python import max_flow
+
+    cohorts = instance.cohorts
+    fixed = [c for c in candidates if c.fixed and c.cohorts]
+    lone_rows = {c.patient_leader for c in candidates if not c.fixed and c.cohorts}
+    lone_cols = {c.partner for c in candidates if not c.fixed and c.cohorts}
+    lone = min(len(lone_rows), len(lone_cols))
+    room = []
+    for cohort in cohorts:
+        lo, hi = cohort.set_size.min_pairs, cohort.set_size.max_pairs
+        fits = [k for k in range(cohort.capacity_pairs + 1) if set_counts(lo, hi, k)]
+        room.append(max(fits))
+    if lone:  # lone pairs may go anywhere: only the total room and head count bound them
+        return min(sum(room), len(fixed) + lone)
+    flow = max_flow.SimpleMaxFlow()
+    source, sink = 0, 1
+    for k, c in enumerate(fixed):
+        flow.add_arc_with_capacity(source, 2 + k, 1)
+        for q in c.cohorts:
+            flow.add_arc_with_capacity(2 + k, 2 + len(fixed) + q, 1)
+    for q, r in enumerate(room):
+        flow.add_arc_with_capacity(2 + len(fixed) + q, sink, r)
+    if not fixed or flow.solve(source, sink) != flow.OPTIMAL:
+        return min(sum(room), len(fixed))
+    return int(flow.optimal_flow())
 
 
 class _StopAt(cp_model.CpSolverSolutionCallback):

@@ -14,9 +14,9 @@ from matcher.explain import pair_reasons, unmatched_reason
 from matcher.learning_sets import form_sets
 from matcher.metrics import solution_metrics
 from matcher.pairing import Pairing, pair_lone_applicants, preformed_pairs
-from matcher.placement import Candidate, Placement, common_cohorts, solve_placement
+from matcher.placement import Candidate, Placement, solve_placement
 from matcher.schema import Instance
-from matcher.scoring import CRITERIA, pair_compatibility
+from matcher.scoring import CRITERIA, attendance_matrix, pair_compatibility
 from matcher.solution import (
     CohortPlan,
     LearningSet,
@@ -67,9 +67,10 @@ def matcher_version() -> str:
 def _candidates(
     instance: Instance, pairs: list[tuple[str, str]], scores: list[float], *, fixed: bool
 ) -> list[Candidate]:
-    people = instance.participants_by_id()
+    index = {p.id: i for i, p in enumerate(instance.participants)}
+    attend = attendance_matrix(instance, instance.participants)
     return [
-        Candidate(a, b, fixed, s, common_cohorts(instance, people[a], people[b]))
+        Candidate(a, b, fixed, s, tuple(np.flatnonzero(attend[index[a]] & attend[index[b]])))
         for (a, b), s in zip(pairs, scores, strict=True)
     ]
 
@@ -112,15 +113,7 @@ def _place(
     allowed = pairing.allowed
     if pairing.bottleneck is not None:  # fair: never re-pair below the proven worst pair
         allowed = allowed & (comp.scores >= pairing.bottleneck)
-    ii, jj = np.nonzero(allowed)
-    lone = [(comp.row_ids[i], comp.col_ids[j]) for i, j in zip(ii, jj, strict=True)]
-    lone_candidates = _candidates(
-        instance,
-        lone,
-        [float(comp.scores[i, j]) for i, j in zip(ii, jj, strict=True)],
-        fixed=False,
-    )
-    size = sum(len(c.cohorts) for c in lone_candidates)
+    size = int(comp.common_cohorts[allowed].sum())  # one variable per (lone pair, cohort)
     if size > JOINT_MODEL_MAX_VARS:
         notes.append(
             f"joint pairing-and-placement model skipped ({size} variables > "
@@ -138,6 +131,14 @@ def _place(
             ),
             notes,
         )
+    ii, jj = np.nonzero(allowed)
+    lone = [(comp.row_ids[i], comp.col_ids[j]) for i, j in zip(ii, jj, strict=True)]
+    lone_candidates = _candidates(
+        instance,
+        lone,
+        [float(comp.scores[i, j]) for i, j in zip(ii, jj, strict=True)],
+        fixed=False,
+    )
     candidates = fixed[: len(pre)] + lone_candidates
     joint = solve_placement(
         instance, candidates, seed=seed, time_limit=time_limit, deterministic=deterministic
