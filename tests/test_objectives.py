@@ -1,0 +1,189 @@
+"""Pairing objectives (total, fair, stable) against brute force and oracles; metrics."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from scipy.optimize import linear_sum_assignment
+
+from matcher import load_instance, parse_instance, solve, verify
+from matcher.metrics import MIN_GROUP, blocking_pairs
+from matcher.pairing import TIE_TOLERANCE, _fair, _total, pair_lone_applicants
+from tests.conftest import MAY2016, person
+from tests.test_pipeline import cohort, instance
+
+
+def all_matchings(allowed: np.ndarray) -> list[list[tuple[int, int]]]:
+    n, m = allowed.shape
+    out: list[list[tuple[int, int]]] = []
+
+    def extend(i: int, used: frozenset[int], cur: list[tuple[int, int]]) -> None:
+        if i == n:
+            out.append(list(cur))
+            return
+        extend(i + 1, used, cur)
+        for j in range(m):
+            if allowed[i, j] and j not in used:
+                extend(i + 1, used | {j}, [*cur, (i, j)])
+
+    extend(0, frozenset(), [])
+    return out
+
+
+matrices = st.integers(0, 5).flatmap(
+    lambda n: st.integers(0, 5).flatmap(
+        lambda m: st.tuples(
+            st.lists(
+                st.sampled_from([0.0, 0.25, 0.5, 0.75, 1.0]), min_size=n * m, max_size=n * m
+            ).map(lambda v: np.array(v).reshape(n, m)),
+            st.lists(st.booleans(), min_size=n * m, max_size=n * m).map(
+                lambda v: np.array(v, dtype=bool).reshape(n, m)
+            ),
+        )
+    )
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(matrices)
+def test_fair_is_lexicographic_optimum(case: tuple[np.ndarray, np.ndarray]) -> None:
+    scores, allowed = case
+    got, floor = _fair(scores, allowed)
+    cands = all_matchings(allowed)
+    best_k = max(len(c) for c in cands)
+    top = [c for c in cands if len(c) == best_k]
+    best_min = max((min(scores[i, j] for i, j in c) if c else np.inf) for c in top)
+    top = [c for c in top if (min(scores[i, j] for i, j in c) if c else np.inf) == best_min]
+    best_total = max(sum(scores[i, j] for i, j in c) for c in top)
+    assert len(got) == best_k
+    if best_k:
+        assert min(scores[i, j] for i, j in got) == best_min == floor
+    total = sum(scores[i, j] for i, j in got)
+    assert total == pytest.approx(best_total, abs=best_k * TIE_TOLERANCE + 1e-9)
+    assert all(allowed[i, j] for i, j in got)
+
+
+@settings(max_examples=200, deadline=None)
+@given(matrices)
+def test_total_against_scipy(case: tuple[np.ndarray, np.ndarray]) -> None:
+    scores, allowed = case
+    got = _total(scores, allowed)
+    cands = all_matchings(allowed)
+    best_k = max(len(c) for c in cands)
+    assert len(got) == best_k
+    if allowed.any():
+        # scipy oracle: a forbidden pair costs more than any max-cardinality gain
+        big = 1e6
+        cost = np.where(allowed, -(scores + big), 0.0)
+        r, c = linear_sum_assignment(cost)
+        ref = sum(scores[i, j] for i, j in zip(r, c, strict=True) if allowed[i, j])
+        assert sum(scores[i, j] for i, j in got) == pytest.approx(
+            ref, abs=best_k * TIE_TOLERANCE + 1e-9
+        )
+
+
+def _instance_from(scores_people: list[dict[str, Any]], **extra: Any) -> Any:
+    return parse_instance(instance([cohort("c1", 20, lo=1, hi=4)], scores_people, **extra))
+
+
+def test_stable_has_no_blocking_pairs_and_honours_stated_preferences() -> None:
+    people = [
+        person("a1", "patient_leader", "o1", interests=["x", "y"], preferences=["b2", "b1"]),
+        person("a2", "patient_leader", "o2", interests=["z"]),
+        person("b1", "clinician", "o3", interests=["x", "y"]),
+        person("b2", "clinician", "o4", interests=["z"], preferences=["a1", "a2"]),
+    ]
+    inst = _instance_from(people)
+    total = solve(inst, objective="total")
+    stable = solve(inst, objective="stable")
+    assert verify(inst, stable).ok
+    pairs = {(p.patient_leader, p.partner) for p in stable.pairs}
+    assert ("a1", "b2") in pairs  # mutual first choices, whatever the scores say
+    assert {(p.patient_leader, p.partner) for p in total.pairs} == {("a1", "b1"), ("a2", "b2")}
+
+
+@pytest.mark.parametrize("proposer", ["patient_leader", "professional"])
+def test_stable_on_generated_instance(proposer: str) -> None:
+    from matcher.generate import generate_instance
+
+    inst = parse_instance(generate_instance(120, seed=3))
+    sol = solve(inst, objective="stable", proposer=proposer)
+    assert verify(inst, sol).ok
+    assert sol.metrics["blocking_pairs"] == 0
+    assert blocking_pairs(inst, sol) == []
+
+
+def test_objectives_on_may2016_and_prices() -> None:
+    inst = load_instance(MAY2016)
+    sols = {o: solve(inst, objective=o) for o in ("total", "fair", "stable")}
+    for o, sol in sols.items():
+        assert verify(inst, sol).ok, o
+        assert sol.run.objective == o
+    lone = {o: s.metrics["scores"]["lone_pairs"] for o, s in sols.items()}
+    assert lone["total"]["total"] >= lone["fair"]["total"] - 1e-9
+    assert lone["total"]["total"] >= lone["stable"]["total"] - 1e-9
+    assert (lone["fair"]["min"] or 0) >= (lone["total"]["min"] or 0) - 1e-9
+    assert lone["fair"]["count"] == lone["total"]["count"]
+
+
+def test_unknown_objective_lists_valid_names() -> None:
+    inst = load_instance(MAY2016)
+    with pytest.raises(ValueError, match="total, fair, stable"):
+        pair_lone_applicants(inst, objective="best")
+
+
+# --- metrics ------------------------------------------------------------------------------
+
+
+def test_metrics_hand_checked() -> None:
+    inst = load_instance(MAY2016)
+    sol = solve(inst)
+    m = sol.metrics
+    assert m["people"]["patient_leaders"] == {
+        "participants": 28,
+        "paired": 24,
+        "placed": 24,
+        "waitlisted": 0,
+        "unmatched": 4,
+    }
+    assert m["people"]["professionals"]["unmatched"] == 0
+    scores = [p.score for p in sol.pairs]
+    assert m["scores"]["all_pairs"]["mean"] == pytest.approx(np.mean(scores), abs=1e-6)
+    assert m["scores"]["all_pairs"]["min"] == pytest.approx(min(scores))
+    assert m["cohort_fill"]["c1"]["capacity"] == 12
+    assert m["sets"]["count"] == len(sol.learning_sets or [])
+    for group in m["by_system"].values():
+        assert group["mean_score"] == "suppressed" or group["people"] >= MIN_GROUP
+    assert 0 <= m["top3_share"] <= 1
+
+
+def test_blocking_pair_counted() -> None:
+    people = [
+        person("a1", "patient_leader", "o1", interests=["x"]),
+        person("a2", "patient_leader", "o2", interests=["y"]),
+        person("b1", "clinician", "o3", interests=["x"]),
+        person("b2", "clinician", "o4", interests=["y"]),
+    ]
+    inst = _instance_from(people)
+    sol = solve(inst)
+    assert blocking_pairs(inst, sol) == []
+    swapped = sol.model_copy(deep=True)
+    swapped.pairs[0].partner, swapped.pairs[1].partner = "b2", "b1"
+    assert set(blocking_pairs(inst, swapped)) == {("a1", "b1"), ("a2", "b2")}
+
+
+def test_top3_share_counts_ties() -> None:
+    people = [person(f"a{i}", "patient_leader", f"o{i}") for i in range(5)] + [
+        person(f"b{i}", "clinician", f"q{i}") for i in range(5)
+    ]
+    sol = solve(_instance_from(people))
+    assert sol.metrics["top3_share"] == 1.0  # all scores equal: everyone got a top choice
+
+
+def test_brute_force_helper_sanity() -> None:
+    assert len(all_matchings(np.ones((2, 2), dtype=bool))) == 7  # incl. the empty matching
+    assert all_matchings(np.zeros((1, 1), dtype=bool)) == [[]]
