@@ -312,3 +312,150 @@ def generate(
     )
     parse_instance(data, source="generated instance")  # never write an invalid file
     _emit(json.dumps(data, indent=1) + "\n", output, [])
+
+
+from matcher.bench import EXECUTORS, OBJECTIVES  # noqa: E402  (kept with the bench command)
+
+
+@main.command()
+@click.argument("instances", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option(
+    "--objective",
+    "objectives",
+    type=click.Choice(OBJECTIVES),
+    multiple=True,
+    help="Pairing objective to run (repeat for several; default: all three).",
+)
+@click.option(
+    "--seeds",
+    type=click.IntRange(min=1),
+    default=3,
+    show_default=True,
+    help="Run seeds 0..N-1.",
+)
+@click.option(
+    "--jobs",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Runs in parallel (default: the number of CPU cores; each run uses one core).",
+)
+@click.option(
+    "--executor",
+    type=click.Choice(list(EXECUTORS)),
+    default="local",
+    show_default=True,
+    help="Where runs execute: local processes, or a Dask cluster (pip install '.[dask]').",
+)
+@click.option(
+    "--scheduler",
+    default=None,
+    metavar="ADDR",
+    help="Dask scheduler address (e.g. tcp://host:8786); without it, a local Dask cluster.",
+)
+@output_option
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["csv", "json"]),
+    default=None,
+    help="Format of -o (default: from its extension, .csv or .json).",
+)
+@click.option(
+    "--cohorts-output",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Also write one row per cohort of each run (.csv or .json).",
+)
+@debug_option
+@_guard
+def bench(
+    instances: tuple[Path, ...],
+    objectives: tuple[str, ...],
+    seeds: int,
+    jobs: int | None,
+    executor: str,
+    scheduler: str | None,
+    output: Path | None,
+    fmt: str | None,
+    cohorts_output: Path | None,
+    debug: bool,
+) -> None:
+    """Run INSTANCE... × objectives × seeds; compare intakes and the cohorts within each.
+
+    Every plan is verified; a run that fails verification is shown in red and makes the
+    command exit 1 (after writing the outputs).
+    """
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
+
+    from matcher.bench import (
+        COHORT_COLUMNS,
+        RUN_COLUMNS,
+        ExecutorUnavailable,
+        bench_tables,
+        rows_csv,
+        run_bench,
+    )
+
+    def file_format(path: Path, given: str | None, option: str) -> str:
+        if given:
+            return given
+        suffix = path.suffix.lower().lstrip(".")
+        if suffix in ("csv", "json"):
+            return suffix
+        raise click.UsageError(f"{option} {path}: name it .csv or .json, or pass --format")
+
+    out_fmt = file_format(output, fmt, "-o") if output else None
+    cohorts_fmt = file_format(cohorts_output, None, "--cohorts-output") if cohorts_output else None
+    if output and cohorts_output and output.resolve() == cohorts_output.resolve():
+        raise click.UsageError("-o and --cohorts-output name the same file")
+    if scheduler and executor != "dask":
+        raise click.UsageError("--scheduler needs --executor dask")
+    inputs = list(instances)
+
+    def run(progress: Callable[[int, int], None] | None) -> Any:
+        try:
+            return run_bench(
+                inputs,
+                objectives or OBJECTIVES,
+                seeds,
+                executor=executor,
+                scheduler=scheduler,
+                jobs=jobs,
+                progress=progress,
+            )
+        except ExecutorUnavailable as exc:
+            raise click.UsageError(str(exc)) from exc
+
+    if sys.stderr.isatty():
+        columns = (*Progress.get_default_columns()[:1], BarColumn(), MofNCompleteColumn())
+        with Progress(*columns, TimeElapsedColumn(), console=err, transient=True) as bar:
+            task = bar.add_task("benchmark runs", total=None)
+            result = run(lambda done, total: bar.update(task, completed=done, total=total))
+    else:
+        result = run(None)
+
+    if output is not None:
+        if out_fmt == "json":
+            text = json.dumps(result.to_json(), indent=1) + "\n"
+        else:
+            text = rows_csv(result.runs, RUN_COLUMNS)
+        _emit(text, output, inputs)
+    if cohorts_output is not None:
+        if cohorts_fmt == "json":
+            text = json.dumps(result.cohorts, indent=1) + "\n"
+        else:
+            text = rows_csv(result.cohorts, COHORT_COLUMNS)
+        _emit(text, cohorts_output, inputs)
+
+    # Off a terminal (a pipe, a file) the tables are not squeezed into 80 columns.
+    console = Console() if sys.stdout.isatty() else Console(width=200)
+    for table in bench_tables(result):
+        console.print(table)
+    bad = [r for r in result.runs if not r["verified"]]
+    if bad:
+        listed = ", ".join(f"{r['file']} {r['objective']} seed {r['seed']}" for r in bad)
+        _fail(
+            f"{len(bad)} run(s) failed verification (a bug in matcher): {listed}; re-run "
+            "`matcher solve FILE --objective OBJ --seed N` on one of them to see the violations",
+            EXIT_INTERNAL,
+        )
