@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import numpy as np
-
+from matcher.pairing import SideStats
 from matcher.schema import Instance, Participant
-from matcher.scoring import Compatibility, active_weights, tag
+from matcher.scoring import active_weights, tag
 
 
 def pair_reasons(
@@ -60,43 +59,39 @@ CHOICE = {
 
 def unmatched_reason(
     objective: str,
-    compat: Compatibility,
-    allowed: np.ndarray,
+    stats: SideStats,
     index: int,
     *,
     is_row: bool,
+    n_rows: int,
+    n_cols: int,
     min_score: float,
 ) -> str:
-    """Why lone person ``index`` (a row = patient leader, or a column = professional) is alone."""
+    """Why lone person ``index`` (a row = patient leader, or a column = professional) is alone,
+    from the per-person counts gathered while scoring (:class:`matcher.pairing.SideStats`)."""
     other = "clinician or manager" if is_row else "patient leader"
     others = "clinicians or managers" if is_row else "patient leaders"
-    sl = (index, slice(None)) if is_row else (slice(None), index)
-    n_other = compat.scores.shape[1] if is_row else compat.scores.shape[0]
+    n_other = n_cols if is_row else n_rows
     if n_other == 0:
         return f"no lone {other} applied"
-    del other
-    if allowed[sl].any():
-        n_rows, n_cols = compat.scores.shape
-        conflicts = int(compat.conflict[sl].sum())
+    allowed = int(stats.allowed[index])
+    conflicts = int(stats.conflict[index])
+    if allowed:
         extra = (
             f"; {conflicts} other{'s' if conflicts != 1 else ''} declared a conflict"
-            if (conflicts)
+            if conflicts
             else ""
         )
         return (
-            f"all {int(allowed[sl].sum())} compatible lone {others} were paired with others"
+            f"all {allowed} compatible lone {others} were paired with others"
             f"{extra}; {CHOICE[objective]} "
             f"({n_rows} lone patient leaders, {n_cols} lone clinicians/managers)"
         )
     counts = {
-        "share no cohort in a mode both can attend": int((compat.common_cohorts[sl] == 0).sum()),
-        "are declared conflicts": int(compat.conflict[sl].sum()),
+        "share no cohort in a mode both can attend": int(stats.no_cohort[index]),
+        "are declared conflicts": conflicts,
+        "are excluded by the organisation or local-system rule": int(stats.rule[index]),
+        f"score below the minimum {min_score:g}": int(stats.low[index]),
     }
-    rest = compat.forbidden[sl] & ~compat.conflict[sl] & (compat.common_cohorts[sl] > 0)
-    if rest.any():
-        counts["are excluded by the organisation or local-system rule"] = int(rest.sum())
-    low = ~compat.forbidden[sl] & (compat.scores[sl] < min_score)
-    if low.any():
-        counts[f"score below the minimum {min_score:g}"] = int(low.sum())
     parts = [f"{n} {text}" for text, n in counts.items() if n]
     return f"no lone {others} can be paired: of {n_other}, " + "; ".join(parts)

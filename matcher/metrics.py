@@ -13,13 +13,13 @@ from typing import Any
 
 import numpy as np
 
+from matcher.pairing import LoneScan, scan_lone
 from matcher.schema import Instance
-from matcher.scoring import compatibility
+from matcher.scoring import iter_blocks, lone_sides, pair_scores
 from matcher.solution import Pair, Solution
 
 #: Groups smaller than this are reported as suppressed.
 MIN_GROUP = 5
-TOP_K = 3
 
 
 def _stats(values: list[float]) -> dict[str, float | int | None]:
@@ -34,54 +34,44 @@ def _stats(values: list[float]) -> dict[str, float | int | None]:
     }
 
 
-def _in_top_k(row: np.ndarray, chosen: int, k: int = TOP_K) -> bool:
-    """Whether ``row[chosen]`` is among the ``k`` best finite values (ties count as in)."""
-    finite = row[np.isfinite(row)]
-    if finite.size == 0:
-        return False
-    kth = np.sort(finite)[::-1][min(k, finite.size) - 1]
-    return bool(row[chosen] >= kth - 1e-12)
-
-
 def blocking_pairs(instance: Instance, solution: Solution) -> list[tuple[str, str]]:
     """Lone patient leader and professional who could be paired and would both rather be
     together than with their partner (or alone), preferences taken from the scores.
 
-    Only people who applied alone count: pre-formed pairs are fixed by the programme.
+    Only people who applied alone count: pre-formed pairs are fixed by the programme. Scored
+    block by block, so memory stays bounded on large intakes.
     """
-    comp = compatibility(instance)
+    a, b = lone_sides(instance)
     partner: dict[str, str] = {}
     for p in solution.pairs:
         partner[p.patient_leader], partner[p.partner] = p.partner, p.patient_leader
-    rows = {pid: i for i, pid in enumerate(comp.row_ids)}
-    cols = {pid: j for j, pid in enumerate(comp.col_ids)}
-    allowed = ~comp.forbidden & (comp.scores >= instance.rules.min_score)
-    n, m = comp.scores.shape
-    cur_row = np.full(n, -np.inf)
-    cur_col = np.full(m, -np.inf)
-    for i, pid in enumerate(comp.row_ids):
-        if pid in partner and partner[pid] in cols:
-            cur_row[i] = comp.scores[i, cols[partner[pid]]]
-    for j, pid in enumerate(comp.col_ids):
-        if pid in partner and partner[pid] in rows:
-            cur_col[j] = comp.scores[rows[partner[pid]], j]
+    lone_pairs = [(x, partner[x]) for x in a.ids if partner.get(x) in b.index]
+    current = dict(zip(lone_pairs, pair_scores(instance, lone_pairs)[0].tolist(), strict=True))
+    cur_row = np.array([current.get((x, partner.get(x, "")), -np.inf) for x in a.ids])
+    cur_col = np.array([current.get((partner.get(y, ""), y), -np.inf) for y in b.ids])
     eps = 1e-9
-    block = (
-        allowed & (comp.scores > cur_row[:, None] + eps) & (comp.scores > cur_col[None, :] + eps)
-    )
-    ii, jj = np.nonzero(block)
-    return [(comp.row_ids[i], comp.col_ids[j]) for i, j in zip(ii, jj, strict=True)]
+    out: list[tuple[str, str]] = []
+    for start, comp in iter_blocks(instance, a, b):
+        rows = cur_row[start : start + comp.scores.shape[0]]
+        allowed = ~comp.forbidden & (comp.scores >= instance.rules.min_score)
+        block = allowed & (comp.scores > rows[:, None] + eps) & (comp.scores > cur_col + eps)
+        ii, jj = np.nonzero(block)
+        out += [(a.ids[start + i], b.ids[j]) for i, j in zip(ii, jj, strict=True)]
+    return out
 
 
-def solution_metrics(instance: Instance, solution: Solution) -> dict[str, Any]:
+def solution_metrics(
+    instance: Instance, solution: Solution, scan: LoneScan | None = None
+) -> dict[str, Any]:
     """Quality figures of ``solution``.
 
     - ``people``: per side (patient leaders, professionals): participants, paired, placed in a
       cohort, wait-listed (paired but no cohort), unmatched.
     - ``scores``: count, total, mean, median and minimum pair score, for all pairs and for the
       pairs formed from lone applicants.
-    - ``top3_share``: share of lone applicants who were paired who got one of their
-      ``TOP_K`` highest-scoring allowed candidates.
+    - ``top3_share``: share of the lone applicants who were paired who got one of their
+      ``TOP_K`` highest-scoring allowed candidates (ties with the third count as top 3).
+      ``scan`` (from the pairing) saves scoring the intake again.
     - ``blocking_pairs``: number of lone pairs who would both rather be together
       (:func:`blocking_pairs`).
     - ``by_role`` / ``by_organisation_type`` / ``by_system``: mean pair score of the people in
@@ -109,24 +99,25 @@ def solution_metrics(instance: Instance, solution: Solution) -> dict[str, Any]:
             "unmatched": len(members) - len(paired),
         }
 
-    comp = compatibility(instance)
-    allowed = ~comp.forbidden & (comp.scores >= instance.rules.min_score)
-    masked = np.where(allowed, comp.scores, -np.inf)
-    row_index = {pid: i for i, pid in enumerate(comp.row_ids)}
-    col_index = {pid: j for j, pid in enumerate(comp.col_ids)}
+    if scan is None:
+        scan = scan_lone(instance, candidates=False)
     hits: list[bool] = []
-    for ids, own, other, mat in (
-        (comp.row_ids, row_index, col_index, masked),
-        (comp.col_ids, col_index, row_index, masked.T),
-    ):
-        for pid in ids:
+    for own, stats in ((scan.rows, scan.row_stats), (scan.cols, scan.col_stats)):
+        mates = []
+        for pid in own.ids:
             pair = pair_of.get(pid)
-            if pair is None:
-                continue
-            mate = pair.partner if pair.patient_leader == pid else pair.patient_leader
-            if mate not in other:
-                continue
-            hits.append(_in_top_k(mat[own[pid]], other[mate]))
+            if pair is not None and not pair.preformed:
+                mates.append(
+                    (pid, pair.partner if pair.patient_leader == pid else pair.patient_leader)
+                )
+        if not mates:
+            continue
+        duo = [(x, y) if own is scan.rows else (y, x) for x, y in mates]
+        got = pair_scores(instance, duo)[0]
+        for (pid, _), score in zip(mates, got.tolist(), strict=True):
+            top = stats.top[own.index[pid]]
+            finite = top[np.isfinite(top)]
+            hits.append(bool(finite.size) and score >= finite[-1] - 1e-12)
 
     groups: dict[str, dict[str, list[float]]] = {
         "by_role": defaultdict(list),

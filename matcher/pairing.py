@@ -5,9 +5,9 @@ Objectives (``--objective``), all over the lone pairs that no hard rule forbids 
 
 ``total`` (default)
     The most pairs, then the highest total score: an exact maximum-weight matching
-    (:func:`solvers.assignment.max_weight_matching`). Between matchings whose totals differ by
-    less than ``TIE_TOLERANCE`` per pair, the one whose pairs rank each other higher is preferred
-    (fewer blocking pairs, as a tie-break: not a guarantee).
+    (:mod:`solvers.assignment`). Between matchings whose totals differ by less than
+    ``TIE_TOLERANCE`` per pair, the one whose pairs rank each other higher is preferred (fewer
+    blocking pairs, as a tie-break: not a guarantee).
 ``fair``
     The most pairs, then the best possible *worst* pair (egalitarian), then the highest total.
     Exact: the bottleneck is found by a binary search over the distinct scores, each step a
@@ -18,24 +18,163 @@ Objectives (``--objective``), all over the lone pairs that no hard rule forbids 
     person's stated ranked ``preferences`` when given (only allowed partners count; unlisted
     allowed partners follow in score order), otherwise their scores. A stable matching may have
     fewer pairs than the ``total`` one; the price is reported in the metrics.
+
+Scale. The lone applicants are scored in blocks of rows (:func:`matcher.scoring.iter_blocks`),
+so memory stays bounded. Up to ``DENSE_MAX_CELLS`` lone patient-leader × professional pairs,
+every allowed pair is a candidate and the guarantees above are exact. Beyond that, each person
+keeps their ``CANDIDATES_PER_PERSON`` best allowed partners (the union over both sides) and the
+objective is optimised over those candidates; a final greedy pass pairs any two people still
+alone who are allowed together, so no two unmatched people could have been paired. The
+benchmark in ``benchmarks/results/scaling.md`` measures the score this gives up.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 from numpy.typing import NDArray
 
 from matcher.schema import Instance
-from matcher.scoring import Compatibility, compatibility
-from solvers.assignment import max_weight_matching
+from matcher.scoring import Side, iter_blocks, lone_sides, sides
+from solvers.assignment import max_weight_matching_sparse
 
 OBJECTIVES: tuple[str, ...] = ("total", "fair", "stable")
 PROPOSERS: tuple[str, ...] = ("patient_leader", "professional")
 
 #: Score differences below this, per pair, count as ties for the `total` tie-break.
 TIE_TOLERANCE = 1e-6
+#: Above this many lone (patient leader, professional) pairs, pairing uses candidate lists.
+DENSE_MAX_CELLS = 4_000_000
+#: Candidate partners kept per person on large intakes.
+CANDIDATES_PER_PERSON = 20
+#: Top-k used by the "paired with one of their top candidates" metric.
+TOP_K = 3
+
+IntArray = NDArray[np.int64]
+FloatArray = NDArray[np.float64]
+
+
+@dataclass
+class SideStats:
+    """Per person on one lone side: why they may have no partner, and their top-k scores."""
+
+    allowed: IntArray
+    no_cohort: IntArray
+    conflict: IntArray
+    rule: IntArray
+    low: IntArray
+    top: FloatArray  # n x TOP_K best allowed scores, descending, -inf padded
+
+    @classmethod
+    def empty(cls, n: int) -> SideStats:
+        z = np.zeros(n, dtype=np.int64)
+        return cls(z.copy(), z.copy(), z.copy(), z.copy(), z.copy(), np.full((n, TOP_K), -np.inf))
+
+
+@dataclass
+class LoneScan:
+    """One pass over all lone pairs: candidate pairs and per-person statistics."""
+
+    rows: Side
+    cols: Side
+    cand_rows: IntArray
+    cand_cols: IntArray
+    cand_scores: FloatArray
+    row_stats: SideStats
+    col_stats: SideStats
+    dense: bool
+    notes: list[str] = field(default_factory=list)
+
+
+def _top_merge(best: FloatArray, new: FloatArray, k: int) -> FloatArray:
+    """Per row, the k largest of ``best`` and ``new`` (both n x ·), descending."""
+    both = np.concatenate([best, new], axis=1)
+    if both.shape[1] > k:
+        both = -np.partition(-both, k - 1, axis=1)[:, :k]
+    return -np.sort(-both, axis=1)
+
+
+def scan_lone(
+    instance: Instance, *, candidates: bool = True, per_person: int = CANDIDATES_PER_PERSON
+) -> LoneScan:
+    """Score every lone pair block by block; keep candidates (all allowed pairs when the intake
+    is small, else each person's ``per_person`` best) and per-person statistics."""
+    a, b = lone_sides(instance)
+    n, m = len(a.ids), len(b.ids)
+    dense = n * m <= DENSE_MAX_CELLS
+    min_score = instance.rules.min_score
+    rs, cs = SideStats.empty(n), SideStats.empty(m)
+    kept_r: list[IntArray] = []
+    kept_c: list[IntArray] = []
+    kept_s: list[FloatArray] = []
+    # running best per column: (score, row) of its per_person best candidates
+    col_best_s = np.full((per_person, m), -np.inf)
+    col_best_r = np.full((per_person, m), -1, dtype=np.int64)
+    for start, comp in iter_blocks(instance, a, b):
+        rows_here = comp.scores.shape[0]
+        allowed = ~comp.forbidden & (comp.scores >= min_score)
+        no_cohort = comp.common_cohorts == 0
+        rule = comp.forbidden & ~comp.conflict & ~no_cohort
+        low = ~comp.forbidden & (comp.scores < min_score)
+        sl = slice(start, start + rows_here)
+        for stats, axis in ((rs, 1), (cs, 0)):
+            target = sl if axis == 1 else slice(None)
+            stats.allowed[target] += allowed.sum(axis)
+            stats.no_cohort[target] += no_cohort.sum(axis)
+            stats.conflict[target] += comp.conflict.sum(axis)
+            stats.rule[target] += rule.sum(axis)
+            stats.low[target] += low.sum(axis)
+        masked = np.where(allowed, comp.scores, -np.inf)
+        rs.top[sl] = _top_merge(rs.top[sl], masked, TOP_K)
+        cs.top = _top_merge(cs.top, masked.T, TOP_K)
+        if not candidates:
+            continue
+        if dense:
+            ii, jj = np.nonzero(allowed)
+            kept_r.append(ii + start)
+            kept_c.append(jj)
+            kept_s.append(comp.scores[ii, jj])
+            continue
+        # each row's per_person best allowed columns
+        k = min(per_person, m)
+        top_j = np.argpartition(-masked, k - 1, axis=1)[:, :k]
+        top_v = np.take_along_axis(masked, top_j, axis=1)
+        ok = np.isfinite(top_v)
+        kept_r.append((np.nonzero(ok)[0] + start).astype(np.int64))
+        kept_c.append(top_j[ok].astype(np.int64))
+        kept_s.append(top_v[ok])
+        # merge this block into each column's running best rows
+        ks = min(per_person, rows_here)
+        top_i = np.argpartition(-masked, ks - 1, axis=0)[:ks]
+        both_s = np.concatenate([col_best_s, np.take_along_axis(masked, top_i, axis=0)])
+        both_r = np.concatenate([col_best_r, top_i + start])
+        pick = np.argpartition(-both_s, per_person - 1, axis=0)[:per_person]
+        col_best_s = np.take_along_axis(both_s, pick, axis=0)
+        col_best_r = np.take_along_axis(both_r, pick, axis=0)
+    if candidates and not dense:
+        ok = np.isfinite(col_best_s)
+        jj = np.broadcast_to(np.arange(m), col_best_s.shape)
+        kept_r.append(col_best_r[ok])
+        kept_c.append(jj[ok].astype(np.int64))
+        kept_s.append(col_best_s[ok])
+    if kept_r:
+        r = np.concatenate(kept_r)
+        c = np.concatenate(kept_c)
+        sc = np.concatenate(kept_s)
+        key = r * max(m, 1) + c
+        key, first = np.unique(key, return_index=True)
+        r, c, sc = r[first], c[first], sc[first]
+    else:
+        r = c = np.zeros(0, dtype=np.int64)
+        sc = np.zeros(0)
+    notes = []
+    if not dense and candidates:
+        notes.append(
+            f"large intake ({n} x {m} lone pairs): paired over each person's "
+            f"{per_person} best candidates ({len(r)} pairs), optimal among those"
+        )
+    return LoneScan(a, b, r, c, sc, rs, cs, dense, notes)
 
 
 @dataclass(frozen=True)
@@ -43,12 +182,20 @@ class Pairing:
     """Pairs as (patient leader ID, professional ID, pre-formed?), plus the lone-side data."""
 
     pairs: list[tuple[str, str, bool]]
-    compat: Compatibility
-    allowed: NDArray[np.bool_]
-    matched_rows: NDArray[np.int64]
-    matched_cols: NDArray[np.int64]
+    scan: LoneScan
+    matched_rows: IntArray
+    matched_cols: IntArray
     objective: str
     bottleneck: float | None = None
+    exact: bool = True
+
+    @property
+    def row_ids(self) -> list[str]:
+        return self.scan.rows.ids
+
+    @property
+    def col_ids(self) -> list[str]:
+        return self.scan.cols.ids
 
 
 def preformed_pairs(instance: Instance) -> list[tuple[str, str, bool]]:
@@ -60,91 +207,87 @@ def preformed_pairs(instance: Instance) -> list[tuple[str, str, bool]]:
     ]
 
 
-def allowed_mask(instance: Instance, compat: Compatibility) -> NDArray[np.bool_]:
-    """Lone pairs that the hard rules and the minimum score allow."""
-    return ~compat.forbidden & (compat.scores >= instance.rules.min_score)
+def _ranks(rows: IntArray, cols: IntArray, scores: FloatArray) -> FloatArray:
+    """Rank of each candidate in its row's list plus in its column's list (0 = best; ties by
+    index)."""
+    out = np.zeros(len(rows))
+    for own, other in ((rows, cols), (cols, rows)):
+        order = np.lexsort((other, -scores, own))
+        sorted_own = own[order]
+        starts = np.r_[0, np.flatnonzero(np.diff(sorted_own)) + 1]
+        first = np.repeat(starts, np.diff(np.r_[starts, len(order)]))
+        rank = np.empty(len(order))
+        rank[order] = np.arange(len(order)) - first
+        out += rank
+    return out
 
 
-def _ranks(scores: NDArray[np.float64], allowed: NDArray[np.bool_]) -> NDArray[np.float64]:
-    """``r[i, j]``: rank of ``j`` in row ``i``'s list plus rank of ``i`` in column ``j``'s list
-    (0 = best; ties broken by index), over allowed pairs."""
-    masked = np.where(allowed, scores, -np.inf)
-    n, m = scores.shape
-    row_rank = np.empty((n, m))
-    col_rank = np.empty((n, m))
-    if n and m:
-        order = np.argsort(-masked, axis=1, kind="stable")
-        np.put_along_axis(row_rank, order, np.arange(m, dtype=float)[None, :].repeat(n, 0), 1)
-        order = np.argsort(-masked, axis=0, kind="stable")
-        np.put_along_axis(col_rank, order, np.arange(n, dtype=float)[:, None].repeat(m, 1), 0)
-    return row_rank + col_rank
-
-
-def _total(scores: NDArray[np.float64], allowed: NDArray[np.bool_]) -> NDArray[np.int64]:
-    n, m = scores.shape
-    if n == 0 or m == 0:
+def _match(rows: IntArray, cols: IntArray, weights: FloatArray, shape: tuple[int, int]) -> IntArray:
+    if len(rows) == 0:
         return np.zeros((0, 2), dtype=np.int64)
+    return max_weight_matching_sparse(rows, cols, weights, shape, max_cardinality=True)
+
+
+def _total(rows: IntArray, cols: IntArray, scores: FloatArray, shape: tuple[int, int]) -> IntArray:
+    """Most pairs, then the highest total, over the candidate pairs (rows[k], cols[k])."""
     # Tie-break: a bonus below TIE_TOLERANCE for pairs that rank each other high.
-    bonus = TIE_TOLERANCE * (1.0 - _ranks(scores, allowed) / (n + m))
-    return max_weight_matching(scores + bonus, allowed, max_cardinality=True)
+    bonus = TIE_TOLERANCE * (1.0 - _ranks(rows, cols, scores) / max(sum(shape), 1))
+    return _match(rows, cols, scores + bonus, shape)
 
 
 def _fair(
-    scores: NDArray[np.float64], allowed: NDArray[np.bool_]
-) -> tuple[NDArray[np.int64], float | None]:
+    rows: IntArray, cols: IntArray, scores: FloatArray, shape: tuple[int, int]
+) -> tuple[IntArray, float | None]:
     """Most pairs, then the highest worst pair, then the highest total."""
-    if not allowed.any():
+    if len(rows) == 0:
         return np.zeros((0, 2), dtype=np.int64), None
-    ones = np.ones_like(scores)
-    target = len(max_weight_matching(ones, allowed, max_cardinality=True))
-    levels = np.unique(scores[allowed])
+    ones = np.ones(len(rows))
+    target = len(_match(rows, cols, ones, shape))
+    levels = np.unique(scores)
     lo, hi = 0, len(levels) - 1  # levels[lo] always achieves the target cardinality
     while lo < hi:
         mid = (lo + hi + 1) // 2
-        ok = allowed & (scores >= levels[mid])
-        if len(max_weight_matching(ones, ok, max_cardinality=True)) == target:
+        keep = scores >= levels[mid]
+        if len(_match(rows[keep], cols[keep], ones[keep], shape)) == target:
             lo = mid
         else:
             hi = mid - 1
     floor = float(levels[lo])
-    return _total(scores, allowed & (scores >= floor)), floor
+    keep = scores >= floor
+    return _total(rows[keep], cols[keep], scores[keep], shape), floor
 
 
-def _preference_lists(
-    instance: Instance, compat: Compatibility, allowed: NDArray[np.bool_]
-) -> tuple[list[list[int]], list[list[int]]]:
-    """Ranked index lists for rows and columns: stated preferences first, then by score."""
-    people = instance.participants_by_id()
-    col_index = {pid: j for j, pid in enumerate(compat.col_ids)}
-    row_index = {pid: i for i, pid in enumerate(compat.row_ids)}
+def _preference_lists(instance: Instance, scan: LoneScan) -> tuple[list[IntArray], list[IntArray]]:
+    """Ranked candidate lists for rows and columns: stated preferences first, then by score."""
+    r, c, s = scan.cand_rows, scan.cand_cols, scan.cand_scores
 
-    def lists(
-        ids: list[str],
-        index_other: dict[str, int],
-        mat: NDArray[np.float64],
-        ok: NDArray[np.bool_],
-    ) -> list[list[int]]:
+    def lists(own: IntArray, other: IntArray, people: Side, others: Side) -> list[IntArray]:
+        order = np.lexsort((other, -s, own))
+        bounds = np.searchsorted(own[order], np.arange(len(people.ids) + 1))
         out = []
-        for i, pid in enumerate(ids):
-            stated = [index_other[x] for x in people[pid].preferences or [] if x in index_other]
-            stated = [j for j in dict.fromkeys(stated) if ok[i, j]]
-            rest = [int(j) for j in np.argsort(-mat[i], kind="stable") if ok[i, j]]
-            seen = set(stated)
-            out.append(stated + [j for j in rest if j not in seen])
+        for i, person in enumerate(people.people):
+            ranked = other[order[bounds[i] : bounds[i + 1]]]
+            if person.preferences:
+                allowed = set(ranked.tolist())
+                stated = [
+                    others.index[x]
+                    for x in dict.fromkeys(person.preferences)
+                    if x in others.index and others.index[x] in allowed
+                ]
+                seen = set(stated)
+                ranked = np.array(
+                    stated + [j for j in ranked.tolist() if j not in seen], dtype=np.int64
+                )
+            out.append(ranked)
         return out
 
-    return (
-        lists(compat.row_ids, col_index, compat.scores, allowed),
-        lists(compat.col_ids, row_index, compat.scores.T, allowed.T),
-    )
+    return lists(r, c, scan.rows, scan.cols), lists(c, r, scan.cols, scan.rows)
 
 
-def _stable(
-    instance: Instance, compat: Compatibility, allowed: NDArray[np.bool_], proposer: str
-) -> NDArray[np.int64]:
+def _stable(instance: Instance, scan: LoneScan, proposer: str) -> IntArray:
     from solvers.stable import gale_shapley
 
-    row_prefs, col_prefs = _preference_lists(instance, compat, allowed)
+    row_prefs, col_prefs = _preference_lists(instance, scan)
     if proposer == "patient_leader":
         match = gale_shapley(row_prefs, col_prefs)
         pairs = [(i, int(j)) for i, j in enumerate(match) if j >= 0]
@@ -152,6 +295,37 @@ def _stable(
         match = gale_shapley(col_prefs, row_prefs)
         pairs = sorted((int(i), j) for j, i in enumerate(match) if i >= 0)
     return np.array(pairs, dtype=np.int64).reshape(-1, 2)
+
+
+def _complete_greedily(instance: Instance, scan: LoneScan, matched: IntArray) -> IntArray:
+    """Pair any two people still alone who are allowed together, best score first, so the
+    matching is maximal over *all* allowed pairs, not only the candidates."""
+    free_r = np.setdiff1d(np.arange(len(scan.rows.ids)), matched[:, 0])
+    free_c = np.setdiff1d(np.arange(len(scan.cols.ids)), matched[:, 1])
+    if len(free_r) == 0 or len(free_c) == 0:
+        return matched
+    a, b = sides(
+        instance,
+        [scan.rows.people[i] for i in free_r],
+        [scan.cols.people[j] for j in free_c],
+    )
+    found: list[tuple[float, int, int]] = []
+    for start, comp in iter_blocks(instance, a, b):
+        ok = ~comp.forbidden & (comp.scores >= instance.rules.min_score)
+        ii, jj = np.nonzero(ok)
+        found += zip(comp.scores[ii, jj].tolist(), (ii + start).tolist(), jj.tolist(), strict=True)
+    used_r: set[int] = set()
+    used_c: set[int] = set()
+    extra = []
+    for _, i, j in sorted(found, key=lambda t: (-t[0], t[1], t[2])):
+        if i not in used_r and j not in used_c:
+            used_r.add(i)
+            used_c.add(j)
+            extra.append((int(free_r[i]), int(free_c[j])))
+    if not extra:
+        return matched
+    out = np.concatenate([matched, np.array(extra, dtype=np.int64)])
+    return out[np.argsort(out[:, 0], kind="stable")]
 
 
 def pair_lone_applicants(
@@ -162,24 +336,31 @@ def pair_lone_applicants(
         raise ValueError(f"unknown objective {objective!r}; choose from {', '.join(OBJECTIVES)}")
     if proposer not in PROPOSERS:
         raise ValueError(f"unknown proposer {proposer!r}; choose from {', '.join(PROPOSERS)}")
-    compat = compatibility(instance)
-    allowed = allowed_mask(instance, compat)
+    scan = scan_lone(instance)
     bottleneck = None
+    cands = (
+        scan.cand_rows,
+        scan.cand_cols,
+        scan.cand_scores,
+        (len(scan.rows.ids), len(scan.cols.ids)),
+    )
     if objective == "total":
-        matched = _total(compat.scores, allowed)
+        matched = _total(*cands)
     elif objective == "fair":
-        matched, bottleneck = _fair(compat.scores, allowed)
+        matched, bottleneck = _fair(*cands)
     else:
-        matched = _stable(instance, compat, allowed, proposer)
+        matched = _stable(instance, scan, proposer)
+    if not scan.dense:
+        matched = _complete_greedily(instance, scan, matched)
     pairs = preformed_pairs(instance) + [
-        (compat.row_ids[i], compat.col_ids[j], False) for i, j in matched
+        (scan.rows.ids[i], scan.cols.ids[j], False) for i, j in matched
     ]
     return Pairing(
         pairs=pairs,
-        compat=compat,
-        allowed=allowed,
+        scan=scan,
         matched_rows=matched[:, 0].astype(np.int64),
         matched_cols=matched[:, 1].astype(np.int64),
         objective=objective,
         bottleneck=bottleneck,
+        exact=scan.dense,
     )

@@ -27,6 +27,7 @@ attend in full, in a mode both can attend.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -94,31 +95,92 @@ def _incidence(lists: list[list[str]], vocab: dict[str, int]) -> NDArray[np.floa
     return out
 
 
-def compatibility(instance: Instance, *, include_preformed: bool = False) -> Compatibility:
-    """Score every patient leader against every professional.
+@dataclass(frozen=True)
+class Side:
+    """One side's features, coded in a space shared with the other side."""
 
-    By default only people who applied alone are included (pre-formed pairs are kept as they
-    are); ``include_preformed=True`` scores everyone.
-    """
-    keep = [p for p in instance.participants if include_preformed or p.partner is None]
-    rows = [p for p in keep if p.role == "patient_leader"]
-    cols = [p for p in keep if p.role != "patient_leader"]
-    return _compatibility(instance, rows, cols)
+    people: list[Participant]
+    ids: list[str]
+    index: dict[str, int]
+    interests: NDArray[np.float64]  # n x V incidence
+    topics: NDArray[np.float64]  # n x V incidence
+    organisation: NDArray[np.int64]
+    system: NDArray[np.int64]
+    attend: NDArray[np.int64]  # n x C, 1 = can attend that cohort in full
 
 
-def _compatibility(
+def sides(
     instance: Instance, rows: list[Participant], cols: list[Participant]
-) -> Compatibility:
-    n, m = len(rows), len(cols)
+) -> tuple[Side, Side]:
+    """Feature arrays of both sides (shared tag vocabulary and organisation/system codes)."""
     vocab: dict[str, int] = {}
+    orgs: dict[str, int] = {}
+    systems: dict[str, int] = {}
     for p in (*rows, *cols):
         for t in (*p.interests, *p.project_topics):
             vocab.setdefault(tag(t), len(vocab))
+        orgs.setdefault(p.organisation, len(orgs))
+        systems.setdefault(p.system, len(systems))
 
-    ia = _incidence([p.interests for p in rows], vocab)
-    ib = _incidence([p.interests for p in cols], vocab)
-    ta = _incidence([p.project_topics for p in rows], vocab)
-    tb = _incidence([p.project_topics for p in cols], vocab)
+    def side(people: list[Participant]) -> Side:
+        return Side(
+            people=people,
+            ids=[p.id for p in people],
+            index={p.id: i for i, p in enumerate(people)},
+            interests=_incidence([p.interests for p in people], vocab),
+            topics=_incidence([p.project_topics for p in people], vocab),
+            organisation=np.array([orgs[p.organisation] for p in people], dtype=np.int64),
+            system=np.array([systems[p.system] for p in people], dtype=np.int64),
+            attend=attendance_matrix(instance, people).astype(np.int64),
+        )
+
+    return side(rows), side(cols)
+
+
+def lone_sides(instance: Instance, *, include_preformed: bool = False) -> tuple[Side, Side]:
+    """Patient leaders (rows) and professionals (columns), by default only lone applicants."""
+    keep = [p for p in instance.participants if include_preformed or p.partner is None]
+    rows = [p for p in keep if p.role == "patient_leader"]
+    cols = [p for p in keep if p.role != "patient_leader"]
+    return sides(instance, rows, cols)
+
+
+def compatibility(instance: Instance, *, include_preformed: bool = False) -> Compatibility:
+    """Score every patient leader against every professional (a dense matrix).
+
+    By default only people who applied alone are included (pre-formed pairs are kept as they
+    are); ``include_preformed=True`` scores everyone. For large intakes use
+    :func:`iter_blocks`, which never holds the whole matrix.
+    """
+    a, b = lone_sides(instance, include_preformed=include_preformed)
+    return block(instance, a, b, 0, len(a.ids))
+
+
+def iter_blocks(
+    instance: Instance, a: Side, b: Side, *, max_cells: int = 2_000_000
+) -> Iterator[tuple[int, Compatibility]]:
+    """The compatibility of ``a`` × ``b`` in blocks of whole rows, ``(first row, block)``, each
+    of at most about ``max_cells`` entries: memory stays bounded whatever the intake's size."""
+    step = max(1, max_cells // max(len(b.ids), 1))
+    for start in range(0, len(a.ids), step):
+        yield start, block(instance, a, b, start, min(start + step, len(a.ids)))
+
+
+def _weighted(instance: Instance, breakdown: dict[str, NDArray[np.float64]]) -> NDArray[np.float64]:
+    weights = active_weights(instance)
+    total_w = sum(weights.values())
+    out = np.zeros_like(breakdown["interests"])
+    for k in CRITERIA:
+        if weights[k]:
+            out += weights[k] * breakdown[k]
+    return out / total_w
+
+
+def block(instance: Instance, a: Side, b: Side, start: int, stop: int) -> Compatibility:
+    """Compatibility of rows ``start:stop`` of ``a`` with every row of ``b``."""
+    ia, ta = a.interests[start:stop], a.topics[start:stop]
+    ib, tb = b.interests, b.topics
+    n, m = ia.shape[0], ib.shape[0]
 
     inter = ia @ ib.T
     union = ia.sum(1)[:, None] + ib.sum(1)[None, :] - inter
@@ -130,50 +192,31 @@ def _compatibility(
     n_topics = ta.sum(1)[:, None] + tb.sum(1)[None, :]
     project = np.divide(covered, n_topics, out=np.zeros((n, m)), where=n_topics > 0)
 
-    org_code = {o: k for k, o in enumerate(sorted({p.organisation for p in (*rows, *cols)}))}
-    sys_code = {s: k for k, s in enumerate(sorted({p.system for p in (*rows, *cols)}))}
-    same_org = (
-        np.array([org_code[p.organisation] for p in rows])[:, None]
-        == np.array([org_code[p.organisation] for p in cols])[None, :]
-    ).reshape(n, m)
-    same_sys = (
-        np.array([sys_code[p.system] for p in rows])[:, None]
-        == np.array([sys_code[p.system] for p in cols])[None, :]
-    ).reshape(n, m)
-
+    same_org = a.organisation[start:stop, None] == b.organisation[None, :]
+    same_sys = a.system[start:stop, None] == b.system[None, :]
     rules = instance.rules
     organisation = np.ones((n, m))
     if rules.same_organisation != "allow":
         organisation[same_org] = 0.0
-    system = same_sys.astype(np.float64)
-
-    att_a = attendance_matrix(instance, rows).astype(np.int64)
-    att_b = attendance_matrix(instance, cols).astype(np.int64)
-    common = att_a @ att_b.T
-    availability = common / max(len(instance.cohorts), 1)
-
+    common = a.attend[start:stop] @ b.attend.T
     breakdown = {
         "interests": interests,
         "project": project,
         "organisation": organisation,
-        "system": system,
-        "availability": availability,
+        "system": same_sys.astype(np.float64),
+        "availability": common / max(len(instance.cohorts), 1),
     }
-    weights = active_weights(instance)
-    total_w = sum(weights.values())
-    scores = sum((weights[k] * breakdown[k] for k in CRITERIA), start=np.zeros((n, m))) / total_w
 
-    row_index = {p.id: i for i, p in enumerate(rows)}
-    col_index = {p.id: j for j, p in enumerate(cols)}
     conflict = np.zeros((n, m), dtype=bool)
-    for i, p in enumerate(rows):
+    for i, p in enumerate(a.people[start:stop]):
         for other in p.avoid:
-            if other in col_index:
-                conflict[i, col_index[other]] = True
-    for j, q in enumerate(cols):
+            if other in b.index:
+                conflict[i, b.index[other]] = True
+    for j, q in enumerate(b.people):
         for other in q.avoid:
-            if other in row_index:
-                conflict[row_index[other], j] = True
+            row = a.index.get(other)
+            if row is not None and start <= row < stop:
+                conflict[row - start, j] = True
 
     forbidden = conflict | (common == 0)
     if rules.same_organisation == "forbid":
@@ -182,9 +225,9 @@ def _compatibility(
         forbidden |= ~same_sys
 
     return Compatibility(
-        row_ids=[p.id for p in rows],
-        col_ids=[p.id for p in cols],
-        scores=scores,
+        row_ids=a.ids[start:stop],
+        col_ids=b.ids,
+        scores=_weighted(instance, breakdown),
         forbidden=forbidden,
         breakdown=breakdown,
         conflict=conflict,
@@ -194,6 +237,27 @@ def _compatibility(
     )
 
 
-def pair_compatibility(instance: Instance, a: Participant, b: Participant) -> Compatibility:
-    """The 1×1 compatibility of one patient leader ``a`` with one professional ``b``."""
-    return _compatibility(instance, [a], [b])
+def pair_scores(
+    instance: Instance, pairs: list[tuple[str, str]]
+) -> tuple[NDArray[np.float64], dict[str, NDArray[np.float64]]]:
+    """Score and breakdown of each (patient leader, professional) pair, element by element."""
+    people = instance.participants_by_id()
+    a, b = sides(instance, [people[x] for x, _ in pairs], [people[y] for _, y in pairs])
+    inter = (a.interests * b.interests).sum(1)
+    union = a.interests.sum(1) + b.interests.sum(1) - inter
+    held_a = np.minimum(a.interests + a.topics, 1.0)
+    held_b = np.minimum(b.interests + b.topics, 1.0)
+    covered = (a.topics * held_b).sum(1) + (held_a * b.topics).sum(1)
+    n_topics = a.topics.sum(1) + b.topics.sum(1)
+    same_org = a.organisation == b.organisation
+    k = len(pairs)
+    breakdown = {
+        "interests": np.divide(inter, union, out=np.zeros(k), where=union > 0),
+        "project": np.divide(covered, n_topics, out=np.zeros(k), where=n_topics > 0),
+        "organisation": np.where(
+            same_org & (instance.rules.same_organisation != "allow"), 0.0, 1.0
+        ),
+        "system": (a.system == b.system).astype(np.float64),
+        "availability": (a.attend * b.attend).sum(1) / max(len(instance.cohorts), 1),
+    }
+    return _weighted(instance, breakdown), breakdown

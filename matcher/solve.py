@@ -16,7 +16,7 @@ from matcher.metrics import solution_metrics
 from matcher.pairing import Pairing, pair_lone_applicants, preformed_pairs
 from matcher.placement import Candidate, Placement, solve_placement
 from matcher.schema import Instance
-from matcher.scoring import CRITERIA, attendance_matrix, pair_compatibility
+from matcher.scoring import CRITERIA, attendance_matrix, pair_scores
 from matcher.solution import (
     CohortPlan,
     LearningSet,
@@ -85,16 +85,14 @@ def _place(
 ) -> tuple[list[Candidate], Placement, list[str]]:
     """Decomposition first; the joint model when it leaves pairs unplaced (module docs of
     :mod:`matcher.placement`)."""
-    notes: list[str] = []
+    notes: list[str] = list(pairing.scan.notes)
     pre = [(a, b) for a, b, _ in preformed_pairs(instance)]
-    comp = pairing.compat
+    scan = pairing.scan
     rows, cols = pairing.matched_rows, pairing.matched_cols
-    matched = [(comp.row_ids[i], comp.col_ids[j]) for i, j in zip(rows, cols, strict=True)]
+    matched = [(scan.rows.ids[i], scan.cols.ids[j]) for i, j in zip(rows, cols, strict=True)]
+    matched_scores = pair_scores(instance, matched)[0].tolist()
     fixed = _candidates(instance, pre, [0.0] * len(pre), fixed=True) + _candidates(
-        instance,
-        matched,
-        [float(comp.scores[i, j]) for i, j in zip(rows, cols, strict=True)],
-        fixed=True,
+        instance, matched, matched_scores, fixed=True
     )
     placement = solve_placement(
         instance, fixed, seed=seed, time_limit=time_limit, deterministic=deterministic
@@ -110,10 +108,12 @@ def _place(
             "re-paired (re-pairing would create blocking pairs)"
         )
         return fixed, placement, notes
-    allowed = pairing.allowed
+    r, c, sc = scan.cand_rows, scan.cand_cols, scan.cand_scores
     if pairing.bottleneck is not None:  # fair: never re-pair below the proven worst pair
-        allowed = allowed & (comp.scores >= pairing.bottleneck)
-    size = int(comp.common_cohorts[allowed].sum())  # one variable per (lone pair, cohort)
+        keep = sc >= pairing.bottleneck
+        r, c, sc = r[keep], c[keep], sc[keep]
+    # one variable per (lone pair, cohort both can attend)
+    size = int((scan.rows.attend[r] * scan.cols.attend[c]).sum())
     if size > JOINT_MODEL_MAX_VARS:
         notes.append(
             f"joint pairing-and-placement model skipped ({size} variables > "
@@ -131,14 +131,8 @@ def _place(
             ),
             notes,
         )
-    ii, jj = np.nonzero(allowed)
-    lone = [(comp.row_ids[i], comp.col_ids[j]) for i, j in zip(ii, jj, strict=True)]
-    lone_candidates = _candidates(
-        instance,
-        lone,
-        [float(comp.scores[i, j]) for i, j in zip(ii, jj, strict=True)],
-        fixed=False,
-    )
+    lone = [(scan.rows.ids[i], scan.cols.ids[j]) for i, j in zip(r, c, strict=True)]
+    lone_candidates = _candidates(instance, lone, sc.tolist(), fixed=False)
     candidates = fixed[: len(pre)] + lone_candidates
     joint = solve_placement(
         instance, candidates, seed=seed, time_limit=time_limit, deterministic=deterministic
@@ -224,17 +218,19 @@ def solve(
     pair_id = {k: f"pair-{n:0{width}d}" for n, k in enumerate(formed, start=1)}
 
     records: dict[int, Pair] = {}
-    for k in formed:
+    all_scores, all_parts = pair_scores(
+        instance, [(candidates[k].patient_leader, candidates[k].partner) for k in formed]
+    )
+    for n_pair, k in enumerate(formed):
         c = candidates[k]
         a, b = people[c.patient_leader], people[c.partner]
-        pc = pair_compatibility(instance, a, b)
-        breakdown = {name: round(float(pc.breakdown[name][0, 0]), 6) for name in CRITERIA}
+        breakdown = {name: round(float(all_parts[name][n_pair]), 6) for name in CRITERIA}
         q = placement.cohort_of.get(k)
         records[k] = Pair(
             id=pair_id[k],
             patient_leader=a.id,
             partner=b.id,
-            score=round(float(pc.scores[0, 0]), 6),
+            score=round(float(all_scores[n_pair]), 6),
             preformed=(a.id, b.id) in preformed_ids,
             cohort=instance.cohorts[q].id if q is not None else None,
             breakdown=breakdown,
@@ -297,7 +293,7 @@ def solve(
     elif formed and not any(r.cohort for r in records.values()):
         status = "infeasible"
         notes.append("no pair can be placed in any cohort: check capacities, dates and modes")
-    elif all(s == "optimal" for s in statuses):
+    elif pairing.exact and all(s == "optimal" for s in statuses):
         status = "optimal"
     else:
         status = "feasible"
@@ -319,25 +315,25 @@ def solve(
             notes=notes,
         ),
     )
-    return solution.model_copy(update={"metrics": solution_metrics(instance, solution)})
+    metrics = solution_metrics(instance, solution, pairing.scan)
+    return solution.model_copy(update={"metrics": metrics})
 
 
 def _unmatched(instance: Instance, pairing: Pairing, formed_people: set[str]) -> list[Unmatched]:
-    compat = pairing.compat
-    rows = {pid: i for i, pid in enumerate(compat.row_ids)}
-    cols = {pid: j for j, pid in enumerate(compat.col_ids)}
+    scan = pairing.scan
     out = []
     for p in instance.participants:
         if p.id in formed_people:
             continue
-        is_row = p.id in rows
-        index = rows[p.id] if is_row else cols[p.id]
+        is_row = p.id in scan.rows.index
+        index = scan.rows.index[p.id] if is_row else scan.cols.index[p.id]
         reason = unmatched_reason(
             pairing.objective,
-            compat,
-            pairing.allowed,
+            scan.row_stats if is_row else scan.col_stats,
             index,
             is_row=is_row,
+            n_rows=len(scan.rows.ids),
+            n_cols=len(scan.cols.ids),
             min_score=instance.rules.min_score,
         )
         out.append(Unmatched(participant=p.id, reason=reason))
