@@ -55,6 +55,9 @@ class RunInfo(_Out):
     objective: str
     seed: int
     time_s: float | None = None
+    stages: dict[str, float] | None = Field(
+        None, description="Wall seconds per stage (only with timings on)."
+    )
     version: str
     time_limit: float | None = None
     bound: float | None = None

@@ -46,6 +46,9 @@ class Deadline:
         self.deterministic = deterministic
         self.start = time.perf_counter()
 
+    def elapsed(self) -> float:
+        return time.perf_counter() - self.start
+
     def share(self, fraction: float, stages_left: int = 1) -> float | None:
         """Seconds for the next stage: ``fraction`` of the limit (deterministic), or of what is
         left split over ``stages_left`` stages (at least 10 ms)."""
@@ -197,7 +200,9 @@ def solve(
     """
     deadline = Deadline(time_limit, deterministic=deterministic)
     people = instance.participants_by_id()
+    stages: dict[str, float] = {}
     pairing = pair_lone_applicants(instance, objective=objective, proposer=proposer)
+    stages["pairing"] = deadline.elapsed()
     candidates, placement, notes = _place(
         instance,
         pairing,
@@ -250,6 +255,7 @@ def solve(
     statuses: list[str] = [placement.status]
     cohort_plans: list[CohortPlan] = []
     sets_out: list[LearningSet] = []
+    stages["placement"] = deadline.elapsed() - sum(stages.values())
     for q, cohort in enumerate(instance.cohorts):
         ks = [k for k in formed if placement.cohort_of.get(k) == q]
         duos = [(people[candidates[k].patient_leader], people[candidates[k].partner]) for k in ks]
@@ -283,6 +289,7 @@ def solve(
             CohortPlan(id=cohort.id, pairs=placed, capacity_pairs=cohort.capacity_pairs)
         )
 
+    stages["learning_sets"] = deadline.elapsed() - sum(stages.values())
     formed_people = {
         x for k in formed for x in (candidates[k].patient_leader, candidates[k].partner)
     }
@@ -309,14 +316,22 @@ def solve(
             solver="matching (OR-Tools assignment) + placement (CP-SAT) + sets (MDGP)",
             objective=objective,
             seed=seed,
-            time_s=None if deterministic else round(time.perf_counter() - deadline.start, 3),
             version=matcher_version(),
             time_limit=time_limit,
             notes=notes,
         ),
     )
     metrics = solution_metrics(instance, solution, pairing.scan)
-    return solution.model_copy(update={"metrics": metrics})
+    stages["metrics"] = deadline.elapsed() - sum(stages.values())
+    if deterministic:
+        return solution.model_copy(update={"metrics": metrics})
+    run = solution.run.model_copy(
+        update={
+            "time_s": round(deadline.elapsed(), 3),
+            "stages": {k: round(v, 3) for k, v in stages.items()},
+        }
+    )
+    return solution.model_copy(update={"metrics": metrics, "run": run})
 
 
 def _unmatched(instance: Instance, pairing: Pairing, formed_people: set[str]) -> list[Unmatched]:
