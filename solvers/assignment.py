@@ -23,19 +23,20 @@ below (they are worth less than half a grid step).
 
 Guarantee: optimal, exactly, for the scores rounded to the grid
 ---------------------------------------------------------------
-The solvers work in int64 (OR-Tools' cost-scaling assignment and min-cost-flow algorithms).
-Scores are rounded onto a uniform grid of ``L + 1`` levels spanning the allowed scores
+The solvers work in int64 (OR-Tools' cost-scaling assignment and min-cost-flow algorithms, and
+this module's own shortest-augmenting-path code for complete matrices; see Method). Scores are
+rounded onto a uniform grid of ``L + 1`` levels spanning the allowed scores
 (``[min, max]`` with ``max_cardinality=True``; ``[0, max]`` otherwise), so one grid step is
 ``(max - min) / L``. The returned matching is an exact optimum for the rounded scores; for the
 original scores its total is within ``k * step`` of the optimum (``k`` pairs, each rounded by
 at most half a step). Cardinality is never approximated: it is enforced as a flow value, not by a
 big-M cost.
 
-``L`` depends only on the shape ``(n, m)``, so the dense and the sparse variants solve the same
-rounded problem. It keeps every cost inside the range for which OR-Tools proves that its integer
-arithmetic cannot overflow (for the assignment solver, whose bound is the tighter one: about
-``2**63 / (3 N**2)`` for ``N`` nodes per side), capped at ``2**30`` (finer grids only slow the
-solver down):
+``L`` depends only on the shape ``(n, m)``, so the dense and the sparse variants, and all the
+solvers below, solve the same rounded problem. It keeps every cost inside the range for which
+OR-Tools proves that its integer arithmetic cannot overflow (for the assignment solver, whose
+bound is the tighter one: about ``2**63 / (3 N**2)`` for ``N`` nodes per side), capped at
+``2**30`` (finer grids only slow the solver down):
 
     budget = (2**63 - 1) // (4 * (n + m + 1)**2)
     L      = min(2**30, (budget - T) // S)
@@ -47,21 +48,49 @@ about 46,000 rows plus columns, and about ``2.3e8`` levels at 50,000 per side.
 
 Ties
 ----
-Among the optimal matchings of the rounded problem, the solver prefers, in this order: the
-fewest pairs (this only matters with ``max_cardinality=False``), then the smallest
-``sum(|row - col|)`` -- so, for example, a matrix of equal scores gives the diagonal pairs
-``(i, i)``. This is exact: each pair's cost is ``-(q * S) + 1 + |row - col|`` with
+Among the optimal matchings of the rounded problem, the solver prefers the smallest
+``pairs + sum(|row - col|)``. With ``max_cardinality=True`` the number of pairs is fixed, so this
+is the smallest ``sum(|row - col|)``; with ``max_cardinality=False`` it usually means fewer pairs
+first, but not always (3 pairs at distance 2 tie with 2 pairs at distance 3). For example, a
+matrix of equal scores gives the diagonal pairs ``(i, i)``. This is exact: each pair's cost is
+``-(q * S) + 1 + |row - col|`` with
 ``S = 1 + min(n, m) * max(n, m)``, so the tie-break can never outweigh one grid step. The
 tie-break is on when it still leaves at least ``2**24`` grid levels, which holds up to about
 430 per side for square problems. Remaining ties, and all ties on larger problems, are settled
-by the solver: the same input gives the same output on every platform (the algorithm is
-integer-only and single-threaded) for a given OR-Tools version, but that choice is not
-documented by OR-Tools and may change between versions.
+by the solver: the same input gives the same output on every platform (every algorithm here is
+integer-only and single-threaded). On a complete matrix (no pair forbidden) that solver is this
+module's own code, so the choice only changes if this module does; otherwise it is OR-Tools', for
+a given OR-Tools version, and not documented by OR-Tools (it may change between versions).
 
 Method
 ------
-With ``max_cardinality=True`` the size ``k`` of a maximum matching is known for a complete
-matrix (``min(n, m)``) and otherwise computed by a unit-capacity max flow (OR-Tools push-
+**Complete matrices** (dense input with no pair forbidden: ``allowed`` is ``None`` or all true,
+or a candidate list naming all ``n * m`` pairs) are solved without OR-Tools, by successive
+shortest augmenting paths -- the Jonker-Volgenant method in the rectangular form of Crouse
+(2016, "On implementing 2D rectangular assignment algorithms"), compiled with numba when it is
+installed (imported lazily, on the first such call; compiled code is cached on disk; without
+numba the same code runs as plain Python, with identical results). The rounded int64 costs above,
+tie-break term included, go into one matrix -- int32 when they fit, which is always the case
+once the tie-break is off -- built in row blocks and transposed if ``n > m``, so that rows are
+the smaller side. Each row in turn then gets a Dijkstra search over reduced costs to the nearest
+free column, and the path is flipped; every matching so far is a min-cost one for its rows, so
+the last one is an exact optimum of the rounded problem: a matching of ``min(n, m)`` pairs (the
+maximum cardinality of a complete matrix) with the same rounded total, and the same tie-break
+value while the tie-break is on, as the OR-Tools paths below would return. Integer arithmetic
+only; the duals stay within a small multiple of ``min(n, m) * max|cost|``, which is below
+``2**63 / (n + m)`` on this grid.
+
+With ``max_cardinality=False`` a complete matrix is solved the same way, with pairs that round to
+level 0 costing 0 instead of being left out, and the zero-cost pairs of the answer dropped. This
+is exact: every pair that rounds above 0 has a negative cost (``-q * S + 1 + |row - col| < 0``
+as ``S = 1 + min(n, m) * max(n, m) > 1 + |row - col|``; ``-q < 0`` without the tie-break),
+any matching extends to a full assignment by zero-cost pairs (the matrix is complete) at the same
+cost, and dropping the zero-cost pairs of a full assignment gives a matching of the same cost; so
+minimum-cost full assignments and minimum-cost matchings correspond, with equal costs, and the
+tie-break (``pairs + sum(|row - col|)``) is part of that cost.
+
+Everything else (some pair forbidden) goes to OR-Tools. With ``max_cardinality=True`` the size
+``k`` of a maximum matching is computed by a unit-capacity max flow (OR-Tools push-
 relabel). Then:
 
 - a square problem with a perfect matching (``n == m == k``) goes to OR-Tools'
@@ -85,7 +114,9 @@ assignment solver is very slow on the many equal-cost dummy arcs -- minutes on 5
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
@@ -144,7 +175,7 @@ def grid_levels(n: int, m: int) -> tuple[int, bool]:
     """Return ``(L, tie_break)`` for an ``n x m`` problem (see the module docstring).
 
     ``L`` is the number of grid steps the score range is rounded to; ``tie_break`` says whether
-    ties are broken by the documented rule (fewest pairs, then smallest ``sum(|row - col|)``).
+    ties are broken by the documented rule (smallest ``pairs + sum(|row - col|)``).
     """
     grid = _grid(int(n), int(m))
     return grid.levels, grid.tie_break
@@ -220,17 +251,14 @@ def max_weight_matching(
 
     if mask is None:
         _check_finite(s, "scores")
-        rows = np.repeat(np.arange(n, dtype=np.int32), m)
-        cols = np.tile(np.arange(m, dtype=np.int32), n)
-        weights = s.reshape(-1)
-    else:
-        r64, c64 = np.nonzero(mask)
-        if r64.size == 0:
-            return _empty()
-        weights = s[r64, c64]
-        _check_finite(weights, "scores")
-        rows, cols = r64.astype(np.int32), c64.astype(np.int32)
-    return _solve(rows, cols, weights, n, m, max_cardinality=max_cardinality, complete=mask is None)
+        return _solve_complete(s, max_cardinality=max_cardinality)
+    r64, c64 = np.nonzero(mask)
+    if r64.size == 0:
+        return _empty()
+    weights = s[r64, c64]
+    _check_finite(weights, "scores")
+    rows, cols = r64.astype(np.int32), c64.astype(np.int32)
+    return _solve(rows, cols, weights, n, m, max_cardinality=max_cardinality, complete=False)
 
 
 def max_weight_matching_sparse(
@@ -298,6 +326,10 @@ def max_weight_matching_sparse(
         last[:-1] = key_sorted[1:] != key_sorted[:-1]
         pick = order[last]
         r, c, w = r[pick], c[pick], w[pick]
+    if w.size == n * m:
+        # Every pair is listed (the pairs are distinct and in (row, col) order): this is the
+        # dense problem, so solve it the way the dense input is solved.
+        return _solve_complete(w.reshape(n, m), max_cardinality=max_cardinality)
     return _solve(
         r.astype(np.int32),
         c.astype(np.int32),
@@ -497,3 +529,169 @@ def _min_cost_flow(
     used = np.flatnonzero(flow.flows(np.arange(rows.size, dtype=np.int32)))
     pairs_out = np.column_stack([rows[used].astype(np.int64), cols[used].astype(np.int64)])
     return pairs_out[np.argsort(pairs_out[:, 0], kind="stable")]
+
+
+# ---------------------------------------------------------------------------------------------
+# Complete (dense, nothing forbidden) problems: shortest augmenting paths on the integer costs
+# ---------------------------------------------------------------------------------------------
+
+# Scores rounded per block of about this many entries: bounded temporary memory.
+_BLOCK_ENTRIES = 2**20
+
+
+def _solve_complete(s: NDArray[np.float64], *, max_cardinality: bool) -> IntPairs:
+    """Optimal matching of a complete ``n x m`` problem (no pair forbidden, finite scores).
+
+    Same rounded integer costs as :func:`_solve` (same grid, same tie-break term), solved by
+    :func:`_shortest_augmenting_paths` on the (transposed if ``n > m``) cost matrix. With
+    ``max_cardinality=False``, pairs worth nothing on the grid cost 0 instead of being
+    forbidden and are dropped from the answer (see the module docstring for why this is exact).
+    """
+    n, m = s.shape
+    grid = _grid(n, m)
+    if max_cardinality:
+        lo = float(s.min())
+        span = float(s.max()) - lo
+    else:
+        lo = 0.0
+        span = float(s.max())
+        if span <= 0.0:
+            return _empty()
+    transpose = n > m
+    bound = grid.levels * grid.multiplier + (1 + max(n, m) if grid.tie_break else 0)
+    dtype = np.int32 if bound <= np.iinfo(np.int32).max else np.int64
+    cost = np.empty((m, n) if transpose else (n, m), dtype=dtype)
+    block = max(1, _BLOCK_ENTRIES // max(m, 1))
+    for i0 in range(0, n, block):
+        i1 = min(n, i0 + block)
+        x = s[i0:i1]
+        if max_cardinality:
+            q = _quantise(x - lo, span, grid.levels)
+        else:
+            # Exactly the values _solve rounds: non-positive scores count as 0.
+            q = _quantise(np.where(x > 0.0, x, 0.0), span, grid.levels)
+        c = q * -grid.multiplier
+        if grid.tie_break:
+            c += 1 + np.abs(np.arange(i0, i1, dtype=np.int64)[:, None] - np.arange(m))
+        if not max_cardinality:
+            c[q == 0] = 0
+        if transpose:
+            cost[:, i0:i1] = c.T
+        else:
+            cost[i0:i1] = c
+    mate = _assignment_kernel()(cost)
+    if transpose:
+        rows, cols = mate, np.arange(m, dtype=np.int64)
+    else:
+        rows, cols = np.arange(n, dtype=np.int64), mate
+    pairs = np.column_stack([rows, cols])
+    if not max_cardinality:
+        # Zero-cost pairs only pad the assignment; every taken pair has negative cost.
+        pairs = pairs[cost[np.arange(mate.size), mate] < 0]
+    if transpose:
+        pairs = pairs[np.argsort(pairs[:, 0], kind="stable")]
+    return pairs
+
+
+_KERNEL: Callable[[NDArray[np.integer[Any]]], NDArray[np.int64]] | None = None
+
+
+def _assignment_kernel() -> Callable[[NDArray[np.integer[Any]]], NDArray[np.int64]]:
+    """The compiled kernel (numba, cached on disk), or the plain-Python one without numba."""
+    global _KERNEL
+    if _KERNEL is None:
+        try:
+            from numba import njit
+        except ImportError:  # pragma: no cover - numba is installed in CI
+            _KERNEL = _shortest_augmenting_paths
+        else:
+            # Imported here, so that importing this module never imports numba.
+            _KERNEL = njit(cache=True, nogil=True)(_shortest_augmenting_paths)
+    return _KERNEL
+
+
+def _shortest_augmenting_paths(cost: NDArray[np.integer[Any]]) -> NDArray[np.int64]:
+    """Min-cost assignment of every row of an ``nr x nc`` integer matrix, ``nr <= nc``.
+
+    Returns ``mate``: row ``i`` gets column ``mate[i]``. Successive shortest augmenting paths
+    (Jonker and Volgenant 1987; the rectangular form of Crouse 2016): rows enter one at a time;
+    for each, a Dijkstra search over the reduced costs ``cost[i, j] - u[i] - v[j]`` (all
+    ``>= 0``) finds a cheapest alternating path from the new row to a free column, the duals are
+    updated so that the path's arcs have reduced cost 0, and the path is flipped. After row
+    ``r`` the matching of rows ``0..r`` is a min-cost one, so the last is optimal. Columns never
+    reached keep ``v = 0 >= v`` of every other column, which is what makes the rectangular
+    case optimal too.
+
+    Integer arithmetic only (exact: duals stay within a small multiple of ``nr * max|cost|``,
+    far inside int64 for the grids of this module). Written in the numba-compatible subset of
+    Python, so the compiled and the plain version give identical results. Ties: among equally
+    short paths the search takes a free column first, then the first in its scan order.
+    """
+    nr, nc = cost.shape
+    inf = _INT64_MAX
+    u = np.zeros(nr, dtype=np.int64)
+    v = np.zeros(nc, dtype=np.int64)
+    mate = np.full(nr, -1, dtype=np.int64)  # column of each row
+    owner = np.full(nc, -1, dtype=np.int64)  # row of each column
+    pred = np.full(nc, -1, dtype=np.int64)  # row before each column on the shortest path
+    dist = np.empty(nc, dtype=np.int64)
+    todo = np.empty(nc, dtype=np.int64)  # columns not yet reached, first `n_todo` entries
+    seen_rows = np.empty(nr, dtype=np.int64)
+    seen_cols = np.empty(nc, dtype=np.int64)
+    for start in range(nr):
+        for j in range(nc):
+            dist[j] = inf
+            todo[j] = j
+        n_todo = nc
+        n_rows = 0
+        n_cols = 0
+        reach = 0  # distance of the last column reached
+        i = start
+        sink = -1
+        while sink < 0:
+            seen_rows[n_rows] = i
+            n_rows += 1
+            base = reach - u[i]
+            lowest = inf
+            best = -1
+            best_free = False
+            for t in range(n_todo):
+                j = todo[t]
+                d = base + cost[i, j] - v[j]
+                if d < dist[j]:
+                    dist[j] = d
+                    pred[j] = i
+                d = dist[j]
+                if d < lowest or (d == lowest and not best_free and owner[j] < 0):
+                    lowest = d
+                    best = t
+                    best_free = owner[j] < 0
+            reach = lowest
+            j = todo[best]
+            n_todo -= 1
+            todo[best] = todo[n_todo]
+            seen_cols[n_cols] = j
+            n_cols += 1
+            if owner[j] < 0:
+                sink = j
+            else:
+                i = owner[j]
+        # Duals: every reached row and column moves by how much closer than `reach` it was.
+        u[start] += reach
+        for t in range(1, n_rows):
+            i = seen_rows[t]
+            u[i] += reach - dist[mate[i]]
+        for t in range(n_cols):
+            j = seen_cols[t]
+            v[j] -= reach - dist[j]
+        # Flip the path.
+        j = sink
+        while True:
+            i = pred[j]
+            owner[j] = i
+            nxt = mate[i]
+            mate[i] = j
+            j = nxt
+            if i == start:
+                break
+    return mate

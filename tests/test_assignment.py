@@ -13,6 +13,10 @@ from scipy.sparse import csr_matrix
 from scipy.sparse.csgraph import maximum_bipartite_matching
 
 from solvers.assignment import (
+    _assignment_kernel,
+    _shortest_augmenting_paths,
+    _solve,
+    _solve_complete,
     grid_levels,
     matching_total,
     max_weight_matching,
@@ -321,6 +325,115 @@ def test_grid_levels() -> None:
     assert not tie_break and 2**27 < levels < 2**30
     with pytest.raises(ValueError, match="too large"):
         grid_levels(3_000_000, 3_000_000)
+
+
+# ---------------------------------------------------------------------------------------------
+# Complete (dense, unmasked) fast path against the OR-Tools path and scipy
+# ---------------------------------------------------------------------------------------------
+
+
+def ortools_complete(scores: NDArray[np.float64], max_card: bool) -> NDArray[np.int64]:
+    """The general (OR-Tools) path forced on a complete problem."""
+    n, m = scores.shape
+    rows = np.repeat(np.arange(n, dtype=np.int32), m)
+    cols = np.tile(np.arange(m, dtype=np.int32), n)
+    return _solve(rows, cols, scores.reshape(-1), n, m, max_cardinality=max_card, complete=True)
+
+
+def tie_cost(pairs: NDArray[np.int64]) -> int:
+    """The documented tie-break quantity: pairs + sum(|row - col|)."""
+    return len(pairs) + int(np.abs(pairs[:, 0] - pairs[:, 1]).sum())
+
+
+@st.composite
+def dense_instances(draw: st.DrawFn) -> NDArray[np.float64]:
+    n = draw(st.integers(1, 14))
+    m = draw(st.integers(1, 14))
+    seed = draw(st.integers(0, 2**32 - 1))
+    kind = draw(st.sampled_from(["ties", "coarse", "fine"]))
+    rng = np.random.default_rng(seed)
+    if kind == "ties":  # heavy ties: a handful of integer values
+        return rng.integers(-1, draw(st.integers(1, 3)), size=(n, m)).astype(np.float64)
+    if kind == "coarse":
+        return rng.integers(-8, 9, size=(n, m)) / 4
+    return rng.uniform(-10, 10, size=(n, m))
+
+
+@settings(max_examples=300, deadline=None)
+@given(dense_instances(), st.booleans())
+def test_fast_path_agrees_with_ortools_path_and_scipy(
+    scores: NDArray[np.float64], max_card: bool
+) -> None:
+    """Same rounded problem, same tie-break: equal totals and pairs + sum(|row - col|)."""
+    everything = np.ones(scores.shape, dtype=bool)
+    fast = _solve_complete(scores, max_cardinality=max_card)
+    slow = ortools_complete(scores, max_card)
+    assert_valid(fast, everything)
+    assert_valid(slow, everything)
+    total = matching_total(scores, fast)
+    assert total == pytest.approx(matching_total(scores, slow), abs=TOL)
+    _, total_sp = scipy_oracle(scores, everything, max_cardinality=max_card)
+    assert total == pytest.approx(total_sp, abs=TOL)
+    if max_card:
+        assert len(fast) == min(scores.shape)
+    else:
+        assert np.all(scores[fast[:, 0], fast[:, 1]] > 0)
+    # The tie-break is on at these sizes: the smallest pairs + sum(|row - col|).
+    assert grid_levels(*scores.shape)[1]
+    assert tie_cost(fast) == tie_cost(slow)
+    # Transposing the input transposes the problem (the fast path solves it the other way up).
+    flipped = _solve_complete(scores.T.copy(), max_cardinality=max_card)
+    assert matching_total(scores.T, flipped) == pytest.approx(total, abs=TOL)
+    assert tie_cost(flipped) == tie_cost(fast)
+
+
+@pytest.mark.parametrize("shape", [(150, 260), (260, 150), (200, 200)])
+@pytest.mark.parametrize("max_card", [True, False])
+def test_fast_path_tie_break_on_larger_tied_instances(
+    shape: tuple[int, int], max_card: bool
+) -> None:
+    rng = np.random.default_rng(sum(shape))
+    scores = rng.integers(-1, 3, size=shape).astype(np.float64)
+    assert grid_levels(*shape)[1]
+    fast = max_weight_matching(scores, max_cardinality=max_card)
+    slow = ortools_complete(scores, max_card)
+    assert matching_total(scores, fast) == matching_total(scores, slow)
+    assert tie_cost(fast) == tie_cost(slow)
+
+
+@pytest.mark.parametrize("shape", [(600, 900), (900, 600)])
+def test_fast_path_without_tie_break_against_scipy(shape: tuple[int, int]) -> None:
+    rng = np.random.default_rng(11)
+    everything = np.ones(shape, dtype=bool)
+    for scores in (rng.random(shape), rng.integers(0, 3, size=shape).astype(np.float64)):
+        assert not grid_levels(*shape)[1]
+        for max_card in (True, False):
+            pairs = max_weight_matching(scores, max_cardinality=max_card)
+            assert_valid(pairs, everything)
+            _, total = scipy_oracle(scores, everything, max_cardinality=max_card)
+            assert matching_total(scores, pairs) == pytest.approx(total, abs=TOL)
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    st.integers(1, 9),
+    st.integers(0, 6),
+    st.integers(0, 2**32 - 1),
+    st.sampled_from([np.int32, np.int64]),
+    st.sampled_from([2, 5, 10**9]),
+)
+def test_pure_python_kernel_equals_compiled(
+    rows: int, extra: int, seed: int, dtype: type[np.integer], spread: int
+) -> None:
+    """The fallback without numba gives exactly the compiled kernel's assignment."""
+    cost = np.random.default_rng(seed).integers(-spread, spread, size=(rows, rows + extra))
+    cost = cost.astype(dtype)
+    plain = _shortest_augmenting_paths(cost)
+    compiled = _assignment_kernel()(cost)
+    np.testing.assert_array_equal(plain, compiled)
+    assert len(set(plain.tolist())) == rows
+    r, c = linear_sum_assignment(cost.astype(np.float64))
+    assert int(cost[np.arange(rows), plain].sum()) == int(cost[r, c].sum())
 
 
 # ---------------------------------------------------------------------------------------------
