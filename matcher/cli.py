@@ -6,6 +6,7 @@ Exit codes (DESIGN.md §5): 0 solved; 1 internal error; 2 usage error; 3 invalid
 
 from __future__ import annotations
 
+import csv
 import io
 import json
 import sys
@@ -243,15 +244,21 @@ def scores(
         }
         text = json.dumps(doc, indent=1) + "\n"
     else:
-        lines = ["patient_leader,professional,score,forbidden," + ",".join(CRITERIA)]
+        buf = io.StringIO()
+        out = csv.writer(buf, lineterminator="\n")  # quotes IDs holding commas or quotes
+        out.writerow(["patient_leader", "professional", "score", "forbidden", *CRITERIA])
         for i, a in enumerate(comp.row_ids):
             for j, b in enumerate(comp.col_ids):
-                parts = ",".join(f"{comp.breakdown[k][i, j]:.6f}" for k in CRITERIA)
-                lines.append(
-                    f"{a},{b},{comp.scores[i, j]:.6f},{str(bool(comp.forbidden[i, j])).lower()},"
-                    f"{parts}"
+                out.writerow(
+                    [
+                        a,
+                        b,
+                        f"{comp.scores[i, j]:.6f}",
+                        str(bool(comp.forbidden[i, j])).lower(),
+                        *(f"{comp.breakdown[k][i, j]:.6f}" for k in CRITERIA),
+                    ]
                 )
-        text = "\n".join(lines) + "\n"
+        text = buf.getvalue()
     _emit(text, output, [instance])
 
 

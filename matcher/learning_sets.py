@@ -197,14 +197,17 @@ def _group(
                 return maximin_groups(
                     d, bounds, cannot_link=cl, seed=seed, time_limit=time_limit, max_iters=iters
                 )
+            exact = n <= EXACT_MAX_PAIRS
             return diverse_groups(
                 d,
                 bounds,
                 cannot_link=cl,
                 seed=seed,
-                time_limit=time_limit,
+                # deterministic: the exact model (at most EXACT_MAX_PAIRS pairs) runs to proof,
+                # the heuristic on its iteration budget with the time limit only as a cap
+                time_limit=None if deterministic and exact else time_limit,
                 max_iters=iters,
-                method="exact" if n <= EXACT_MAX_PAIRS else "heuristic",
+                method="exact" if exact else "heuristic",
             )
         except GroupingInfeasible:
             continue
@@ -273,6 +276,11 @@ def _drop_reason(
             "the fewest pairs were moved out"
         )
     blocked = sum(1 for i, j in links if k in (i, j))
+    if blocked == 0:
+        return (
+            f"left out of cohort {cohort.id} so that the other pairs split into sets of "
+            f"{lo}-{hi} under the one-organisation-per-set and conflict rules ({n} pairs)"
+        )
     return (
         f"in cohort {cohort.id} the one-organisation-per-set and conflict rules leave no "
         f"set for this pair (it shares an organisation or a conflict with {blocked} of the "

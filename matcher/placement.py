@@ -37,8 +37,10 @@ from matcher.schema import Instance
 SCORE_SCALE = 1000  # scores are integers in CP-SAT: 3 decimals are kept
 #: Seconds (deterministic time in deterministic mode) for level (d), preferences and balance.
 BALANCE_BUDGET = 2.0
+#: Joint models with more placement variables than this skip CP-SAT's presolve.
+PRESOLVE_MAX_VARS = 5_000
 #: Seconds per level (a)-(c) when the caller sets no time limit.
-DEFAULT_BUDGET = 20.0
+DEFAULT_BUDGET = 5.0
 
 
 @dataclass(frozen=True)
@@ -71,10 +73,6 @@ def set_counts(lo: int, hi: int, n: int) -> list[int]:
     return [s for s in range(0, n + 1) if s * lo <= n <= s * hi]
 
 
-def splittable(lo: int, hi: int, n: int) -> bool:
-    return bool(set_counts(lo, hi, n))
-
-
 def solve_placement(
     instance: Instance,
     candidates: list[Candidate],
@@ -82,8 +80,12 @@ def solve_placement(
     seed: int = 0,
     time_limit: float | None = None,
     deterministic: bool = True,
+    hint: dict[tuple[str, str], int | None] | None = None,
 ) -> Placement:
     """Choose the formed pairs among ``candidates`` and their cohorts (see module docstring).
+
+    ``hint`` maps (patient leader, professional) of a known plan to its cohort (or None):
+    CP-SAT starts from it (the joint model starts from the decomposition's plan).
 
     Fixed candidates are always formed; the others are formed at most once per
     person. With ``deterministic``, CP-SAT runs one worker with a fixed seed and a
@@ -118,6 +120,8 @@ def solve_placement(
         in_cohort[q].append(k)
 
     n_sets: dict[int, cp_model.IntVar] = {}
+    counts_of: dict[int, cp_model.IntVar] = {}
+    two_of: dict[int, cp_model.IntVar] = {}
     for q, cohort in enumerate(cohorts):
         ks = in_cohort.get(q, [])
         ys = [placed[k, q] for k in ks]
@@ -130,6 +134,7 @@ def solve_placement(
         model.add(lo * s <= count)
         model.add(count <= hi * s)
         n_sets[q] = s
+        counts_of[q] = count
         # Never two pairs sharing an organisation in one set: at most s pairs per organisation.
         if instance.rules.one_organisation_per_set == "hard":
             by_org: dict[str, list[int]] = defaultdict(list)
@@ -137,11 +142,12 @@ def solve_placement(
                 c = candidates[k]
                 for org in {people[c.patient_leader].organisation, people[c.partner].organisation}:
                     by_org[org].append(k)
-            for org_ks in by_org.values():
+            for _, org_ks in sorted(by_org.items()):
                 if len(org_ks) > 1:
                     model.add(sum(placed[k, q] for k in org_ks) <= s)
         # Declared conflicts never share a set: two conflicting pairs in a cohort need s >= 2.
         two_sets = model.new_bool_var(f"two_sets{q}")
+        two_of[q] = two_sets
         model.add(s >= 2).only_enforce_if(two_sets)
         member_pairs: dict[str, list[int]] = defaultdict(list)
         for k in ks:
@@ -199,12 +205,48 @@ def solve_placement(
     if start is not None:  # start from the greedy plan: CP-SAT then only has to improve it
         for (k, q), y in placed.items():
             model.add_hint(y, start.cohort_of.get(k) == q)
+    elif hint is not None:
+        # A complete hint (every variable), so CP-SAT starts from a feasible plan at once.
+        per_cohort: dict[int, int] = defaultdict(int)
+        for k, c in enumerate(candidates):
+            key = (c.patient_leader, c.partner)
+            if not c.fixed:
+                model.add_hint(formed[k], key in hint)
+            for q in c.cohorts:
+                on = key in hint and hint[key] == q
+                model.add_hint(placed[k, q], on)
+                per_cohort[q] += on
+        top = 0
+        for q, cohort in enumerate(cohorts):
+            if q not in counts_of:
+                continue
+            k_q = per_cohort.get(q, 0)
+            options = set_counts(cohort.set_size.min_pairs, cohort.set_size.max_pairs, k_q)
+            s_q = max(options) if options else 0
+            model.add_hint(counts_of[q], k_q)
+            model.add_hint(n_sets[q], s_q)
+            model.add_hint(two_of[q], s_q >= 2)
+            if cohort.capacity_pairs and in_cohort.get(q):
+                top = max(top, -(-100 * k_q // cohort.capacity_pairs))
+        model.add_hint(fullest, top)
     solver = cp_model.CpSolver()
     solver.parameters.random_seed = seed
+    if optional and len(placed) > PRESOLVE_MAX_VARS:
+        # Measured: on ~27k variables presolve alone outlasts a 5 s budget; without it the
+        # search starts from the hint at once.
+        solver.parameters.cp_model_presolve = False
     solver.parameters.num_workers = 1 if deterministic else 2
     values: dict[str, int] = {}
     proven: dict[str, bool] = {}
-    variables = [*placed.values(), *(formed[k] for k, c in enumerate(candidates) if not c.fixed)]
+    # every decision variable, so the plan handed from one level to the next is a complete hint
+    variables = [
+        *placed.values(),
+        *(formed[k] for k, c in enumerate(candidates) if not c.fixed),
+        *counts_of.values(),
+        *n_sets.values(),
+        *two_of.values(),
+        fullest,
+    ]
     solved = False
     greedy_at_ceiling = (
         start is not None and sum(q is not None for q in start.cohort_of.values()) >= ceiling
@@ -218,11 +260,11 @@ def solve_placement(
         # solution is the hint, so every stage starts from a feasible plan.
         model.maximize(expr)
         # Deterministic mode counts CP-SAT's deterministic time, so the plan does not depend on
-        # machine load; the wall-clock cap (a few times the budget) only guards against a very
-        # slow machine.
+        # machine load; the wall-clock cap (twice the budget) only guards against a slow
+        # machine (if it bites, the plan may vary run to run).
         if deterministic:
             solver.parameters.max_deterministic_time = level_budget
-            solver.parameters.max_time_in_seconds = 4 * level_budget
+            solver.parameters.max_time_in_seconds = 2 * level_budget
         else:
             solver.parameters.max_time_in_seconds = level_budget
         stopper = _StopAt(ceilings.get(name))
@@ -235,9 +277,9 @@ def solve_placement(
         values[name] = round(solver.objective_value)
         # Reaching the ceiling is a proof too (CP-SAT's own bound is often looser).
         proven[name] = code == cp_model.OPTIMAL or stopper.reached
-        hint = [(var, solver.value(var)) for var in variables]
+        best = [(var, solver.value(var)) for var in variables]
         model.clear_hints()
-        for var, value in hint:
+        for var, value in best:
             model.add_hint(var, value)
         model.add(expr >= values[name])
         chosen = [k for k in range(n) if solver.value(formed[k])]
@@ -254,12 +296,12 @@ def solve_placement(
         if all(c.fixed for c in candidates):
             return greedy_placement(instance, candidates)
         return Placement([], {}, {}, "timeout", None, None)
-    top = [name for name, _, _ in levels if name != "balance"]
+    upper = [name for name, _, _ in levels if name != "balance"]
     return Placement(
         formed=chosen,
         cohort_of=cohort_of,
         sets_in=sets_in,
-        status="optimal" if all(proven.get(k, False) for k in top) else "feasible",
+        status="optimal" if all(proven.get(k, False) for k in upper) else "feasible",
         objective=float(values.get("placed", 0)),
         bound=None,
         balance_proven=proven.get("balance", False),
@@ -278,8 +320,9 @@ def _placement_ceiling(instance: Instance, candidates: list[Candidate]) -> int:
     room = []
     for cohort in cohorts:
         lo, hi = cohort.set_size.min_pairs, cohort.set_size.max_pairs
-        fits = [k for k in range(cohort.capacity_pairs + 1) if set_counts(lo, hi, k)]
-        room.append(max(fits))
+        # the largest count up to capacity (and up to the pairs there are) that splits into sets
+        top = min(cohort.capacity_pairs, len(candidates))
+        room.append(next((k for k in range(top, -1, -1) if set_counts(lo, hi, k)), 0))
     if lone:  # lone pairs may go anywhere: only the total room and head count bound them
         return min(sum(room), len(fixed) + lone)
     flow = max_flow.SimpleMaxFlow()

@@ -30,8 +30,8 @@ class _Strict(BaseModel):
 class SetSize(_Strict):
     """Size bounds of the action-learning sets in a cohort, in pairs."""
 
-    min_pairs: int = Field(3, ge=1, description="Fewest pairs in one set.")
-    max_pairs: int = Field(4, ge=1, description="Most pairs in one set.")
+    min_pairs: int = Field(3, ge=1, le=1_000, description="Fewest pairs in one set.")
+    max_pairs: int = Field(4, ge=1, le=1_000, description="Most pairs in one set.")
 
 
 class Cohort(_Strict):
@@ -42,7 +42,7 @@ class Cohort(_Strict):
     sessions: list[dt.date] = Field(
         min_length=1, description="Workshop dates (ISO 8601). Attending a cohort means all of them."
     )
-    capacity_pairs: int = Field(ge=0, description="Most pairs the cohort can take.")
+    capacity_pairs: int = Field(ge=0, le=100_000, description="Most pairs the cohort can take.")
     mode: CohortMode = Field(
         description="in_person, online, or blended (blended needs both modes)."
     )
@@ -126,11 +126,11 @@ class Rules(_Strict):
 class Weights(_Strict):
     """Weight of each compatibility criterion; the score is the weighted mean."""
 
-    interests: float = Field(0.30, ge=0.0)
-    project: float = Field(0.25, ge=0.0)
-    organisation: float = Field(0.10, ge=0.0)
-    system: float = Field(0.20, ge=0.0)
-    availability: float = Field(0.15, ge=0.0)
+    interests: float = Field(0.30, ge=0.0, le=1000.0, allow_inf_nan=False)
+    project: float = Field(0.25, ge=0.0, le=1000.0, allow_inf_nan=False)
+    organisation: float = Field(0.10, ge=0.0, le=1000.0, allow_inf_nan=False)
+    system: float = Field(0.20, ge=0.0, le=1000.0, allow_inf_nan=False)
+    availability: float = Field(0.15, ge=0.0, le=1000.0, allow_inf_nan=False)
 
     @model_validator(mode="after")
     def _not_all_zero(self) -> Weights:
@@ -142,10 +142,10 @@ class Weights(_Strict):
 class DiversityWeights(_Strict):
     """Weights of the pairwise distance used to make action-learning sets diverse."""
 
-    organisation_type: float = Field(1.0, ge=0.0)
-    system: float = Field(1.0, ge=0.0)
-    role_mix: float = Field(0.5, ge=0.0)
-    interests: float = Field(1.0, ge=0.0)
+    organisation_type: float = Field(1.0, ge=0.0, le=1000.0, allow_inf_nan=False)
+    system: float = Field(1.0, ge=0.0, le=1000.0, allow_inf_nan=False)
+    role_mix: float = Field(0.5, ge=0.0, le=1000.0, allow_inf_nan=False)
+    interests: float = Field(1.0, ge=0.0, le=1000.0, allow_inf_nan=False)
 
 
 class Instance(_Strict):

@@ -6,6 +6,7 @@ The caller verifies the solution (:func:`matcher.verify.verify`); the CLI always
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 from importlib.metadata import PackageNotFoundError, version
 
 import numpy as np
@@ -30,7 +31,7 @@ from matcher.solution import (
 
 #: Above this many (lone pair × cohort) variables the joint pairing-and-placement model is not
 #: attempted; the decomposition's plan is returned as ``feasible`` with a note.
-JOINT_MODEL_MAX_VARS = 200_000
+JOINT_MODEL_MAX_VARS = 20_000
 
 
 class Deadline:
@@ -101,16 +102,23 @@ def _place(
         instance, fixed, seed=seed, time_limit=time_limit, deterministic=deterministic
     )
     all_placed = all(q is not None for q in placement.cohort_of.values())
-    if placement.status not in ("optimal", "feasible") or all_placed:
+    if all_placed:
         notes.append("decomposition: optimal matching, then exact placement of every pair")
         return fixed, placement, notes
-
+    if placement.status not in ("optimal", "feasible"):
+        return fixed, placement, notes
     if pairing.objective == "stable":
         notes.append(
             "stable objective: pairs the cohorts cannot take are wait-listed rather than "
-            "re-paired (re-pairing would create blocking pairs)"
+            "re-paired (re-pairing would create blocking pairs); not proven to place the most"
         )
-        return fixed, placement, notes
+        return fixed, replace(placement, status="feasible"), notes
+    if not pairing.exact:
+        notes.append(
+            "joint pairing-and-placement model skipped on candidate lists; plan from the "
+            "decomposition, not proven optimal"
+        )
+        return fixed, replace(placement, status="feasible"), notes
     r, c, sc = scan.cand_rows, scan.cand_cols, scan.cand_scores
     if pairing.bottleneck is not None:  # fair: never re-pair below the proven worst pair
         keep = sc >= pairing.bottleneck
@@ -124,34 +132,26 @@ def _place(
         )
         return (
             fixed,
-            Placement(
-                placement.formed,
-                placement.cohort_of,
-                placement.sets_in,
-                "feasible",
-                placement.objective,
-                None,
-            ),
+            replace(placement, status="feasible"),
             notes,
         )
     lone = [(scan.rows.ids[i], scan.cols.ids[j]) for i, j in zip(r, c, strict=True)]
     lone_candidates = _candidates(instance, lone, sc.tolist(), fixed=False)
     candidates = fixed[: len(pre)] + lone_candidates
+    start = {(fixed[k].patient_leader, fixed[k].partner): q for k, q in placement.cohort_of.items()}
     joint = solve_placement(
-        instance, candidates, seed=seed, time_limit=time_limit, deterministic=deterministic
+        instance,
+        candidates,
+        seed=seed,
+        time_limit=time_limit,
+        deterministic=deterministic,
+        hint=start,
     )
     if joint.status not in ("optimal", "feasible"):
         notes.append("joint model found nothing in the time limit; plan from the decomposition")
         return (
             fixed,
-            Placement(
-                placement.formed,
-                placement.cohort_of,
-                placement.sets_in,
-                "feasible",
-                placement.objective,
-                None,
-            ),
+            replace(placement, status="feasible"),
             notes,
         )
     notes.append("joint pairing-and-placement model (CP-SAT): some pairs could not all be placed")
@@ -267,7 +267,8 @@ def solve(
             time_limit=deadline.share(0.5 / len(instance.cohorts), len(instance.cohorts) - q),
             deterministic=deterministic,
         )
-        statuses.append(result.status)
+        # Pairs left out of the sets after placement: the plan is no longer proven best.
+        statuses.append("feasible" if result.dropped else result.status)
         for i, why in result.dropped.items():
             k = ks[i]
             records[k] = records[k].model_copy(update={"cohort": None})
@@ -297,7 +298,13 @@ def solve(
     status: Status
     if placement.status == "timeout":
         status = "timeout"
-    elif formed and not any(r.cohort for r in records.values()):
+    elif (
+        formed
+        and not any(r.cohort for r in records.values())
+        and placement.status == "optimal"
+        and not any("joint" in n and "skipped" in n for n in notes)
+    ):
+        # Proven: the most pairs that can be placed is zero.
         status = "infeasible"
         notes.append("no pair can be placed in any cohort: check capacities, dates and modes")
     elif pairing.exact and all(s == "optimal" for s in statuses):

@@ -9,6 +9,7 @@ IDs involved; messages hold IDs only, never names or other personal data.
 from __future__ import annotations
 
 import json
+import re
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -97,7 +98,10 @@ def check_instance_data(data: Any) -> list[Problem]:
     return unique
 
 
-_ECHO_INPUT = ("literal", "date", "greater", "less", "int", "float", "bool")
+#: Error types whose offending value is echoed: dates and numbers only, and only when the value
+#: looks like one (free text in any field may be personal, e.g. a name typed into `role`).
+_ECHO_INPUT = ("date", "greater", "less", "int", "float")
+_LOOKS_SAFE = re.compile(r"^[0-9TZ:+.\-]{1,32}$")
 
 
 def _json_path(loc: tuple[int | str, ...], data: Any) -> str:
@@ -128,9 +132,8 @@ def _shape_problems(data: dict[str, Any]) -> list[Problem]:
                 msg = "unknown field (check the spelling; see `matcher schema`)"
             elif err["type"] == "missing":
                 msg = "required field is missing"
-            elif err["type"].startswith(_ECHO_INPUT) and isinstance(err.get("input"), str | int):
-                # Echo only enumerations, dates and numbers: free text may be personal.
-                msg = f"{msg} (got {str(err['input'])[:40]!r})"
+            elif err["type"].startswith(_ECHO_INPUT) and _LOOKS_SAFE.match(str(err.get("input"))):
+                msg = f"{msg} (got {err['input']!r})"
             problems.append(Problem(_json_path(loc, data), msg))
         return problems
     return []
@@ -181,6 +184,18 @@ def _reference_problems(data: dict[str, Any]) -> list[Problem]:
                         (str(c.get("id")),),
                     )
                 )
+        cap = c.get("capacity_pairs")
+        lo_pairs = size.get("min_pairs", 3) if isinstance(size, dict) else 3
+        if isinstance(cap, int) and isinstance(lo_pairs, int) and 0 < cap < lo_pairs:
+            problems.append(
+                Problem(
+                    f"{where}.capacity_pairs",
+                    f"capacity {cap} is below the smallest set ({lo_pairs} pairs): the cohort "
+                    "could never run; raise the capacity or lower set_size.min_pairs "
+                    "(capacity 0 closes a cohort)",
+                    (str(c.get("id")),),
+                )
+            )
         sessions = _ids(c.get("sessions"))
         dupes = sorted(d for d, n in Counter(sessions).items() if n > 1)
         if dupes:
@@ -193,6 +208,16 @@ def _reference_problems(data: dict[str, Any]) -> list[Problem]:
     for i, p in people:
         pid = p.get("id")
         where = f"participants[{i}](id {pid})"
+        for key in ("interests", "project_topics"):
+            for j, item in enumerate(_ids(p.get(key))):
+                if not item.strip():
+                    problems.append(Problem(f"{where}.{key}[{j}]", "empty entry", (str(pid),)))
+        for key in ("avoid", "available_cohorts"):
+            repeated = sorted(x for x, k in Counter(_ids(p.get(key))).items() if k > 1)
+            if repeated:
+                problems.append(
+                    Problem(f"{where}.{key}", f"repeated: {', '.join(repeated)}", (str(pid),))
+                )
         for j, cid in enumerate(_ids(p.get("available_cohorts"))):
             if cid not in cohort_ids:
                 problems.append(

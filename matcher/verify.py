@@ -132,12 +132,15 @@ def verify(instance: Instance, solution: Solution) -> Report:
             for why in _pair_rule_breaks(instance, a, b):
                 v.append(f"{pair.id} ({a.id}+{b.id}): {why}")
         parts = recompute_score(instance, a, b)
-        if not pair.preformed and parts["score"] < instance.rules.min_score - TOLERANCE:
+        if not pair.preformed and not parts["score"] >= instance.rules.min_score - TOLERANCE:
             v.append(f"{pair.id}: score {parts['score']:.4f} below rules.min_score")
-        if abs(parts["score"] - pair.score) > TOLERANCE:
+        # written as `not (... <= tol)` so that a NaN anywhere is a violation
+        if not abs(parts["score"] - pair.score) <= TOLERANCE:
             v.append(f"{pair.id}: score {pair.score} but recomputes to {parts['score']:.6f}")
+        if set(pair.breakdown) != set(parts) - {"score"}:
+            v.append(f"{pair.id}: breakdown criteria {sorted(pair.breakdown)} are not the five")
         for k, value in pair.breakdown.items():
-            if k not in parts or abs(parts[k] - value) > TOLERANCE:
+            if k not in parts or not abs(parts[k] - value) <= TOLERANCE:
                 v.append(f"{pair.id}: breakdown {k}={value} but recomputes to {parts.get(k)}")
 
     # Maximality: two unmatched lone people who could have been paired are a missed pair.
@@ -192,16 +195,19 @@ def _check_schedule(
             if person is not None and not _attends(person, cohort):
                 v.append(f"{p.id}: {member} cannot attend cohort {cohort.id} in full")
 
+    plan_ids = Counter(plan.id for plan in solution.cohorts)
+    v += [f"cohorts: {cid} listed {n} times" for cid, n in sorted(plan_ids.items()) if n > 1]
+    # Capacity counted from the pairs themselves, whatever the cohort plans say.
+    placed_in = Counter(p.cohort for p in solution.pairs if p.cohort is not None)
+    for cid, n in sorted(placed_in.items()):
+        if cid in cohorts and n > cohorts[cid].capacity_pairs:
+            v.append(f"cohort {cid}: {n} pairs over capacity {cohorts[cid].capacity_pairs}")
     listed: Counter[str] = Counter()
     for plan in solution.cohorts:
         cohort = cohorts.get(plan.id)
         if cohort is None:
             v.append(f"cohorts: unknown cohort {plan.id}")
             continue
-        if len(plan.pairs) > cohort.capacity_pairs:
-            v.append(
-                f"cohort {plan.id}: {len(plan.pairs)} pairs over capacity {cohort.capacity_pairs}"
-            )
         for pid in plan.pairs:
             listed[pid] += 1
             if pid not in pairs or pairs[pid].cohort != plan.id:
@@ -211,7 +217,17 @@ def _check_schedule(
             v.append(f"{p.id}: listed {listed[p.id]} times in the cohort plans")
 
     if solution.learning_sets is None:
+        v += [
+            f"{p.id}: names set {p.learning_set} but the solution lists no sets"
+            for p in solution.pairs
+            if p.learning_set is not None
+        ]
         return v
+    set_ids = Counter(s.id for s in solution.learning_sets)
+    v += [f"sets: {sid} listed {n} times" for sid, n in sorted(set_ids.items()) if n > 1]
+    for p in solution.pairs:
+        if p.cohort is None and p.learning_set is not None:
+            v.append(f"{p.id}: wait-listed but names set {p.learning_set}")
     in_set: Counter[str] = Counter()
     for s in solution.learning_sets:
         cohort = cohorts.get(s.cohort)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import copy
 from typing import Any
 
+import networkx as nx
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -233,7 +234,8 @@ def test_conflicting_pairs_never_share_a_set() -> None:
     sets = {p.patient_leader: p.learning_set for p in sol.pairs}
     assert sets["a0"] != sets["a1"]
     assert sol.waitlist == []
-    # with sets of exactly 4 pairs they cannot be separated: the plan leaves one pair out
+    # with sets of exactly 4 pairs they cannot be separated, and 3 pairs cannot form a set of 4:
+    # no pair can be placed at all
     _, sol = run(instance([cohort("c1", 8, lo=4, hi=4)], lone_pairs(4)))
     assert sol.waitlist == []
     _, sol = run(instance([cohort("c1", 8, lo=4, hi=4)], people))
@@ -280,16 +282,12 @@ def test_verifier_catches_violations() -> None:
 @st.composite
 def random_instances(draw: st.DrawFn) -> Data:
     n_cohorts = draw(st.integers(1, 3))
-    cohorts = [
-        cohort(
-            f"c{k}",
-            draw(st.integers(0, 6)),
-            draw(st.sampled_from(["in_person", "online", "blended"])),
-            lo=draw(st.integers(1, 3)),
-            hi=4,
-        )
-        for k in range(n_cohorts)
-    ]
+    cohorts = []
+    for k in range(n_cohorts):
+        lo = draw(st.integers(1, 3))
+        cap = draw(st.sampled_from([0, *range(lo, 7)]))  # 0 closes a cohort; else >= one set
+        mode = draw(st.sampled_from(["in_person", "online", "blended"]))
+        cohorts.append(cohort(f"c{k}", cap, mode, lo=lo, hi=4))
     topics = ["carers", "diabetes", "frailty", "dementia", "maternity"]
     n = draw(st.integers(0, 14))
     people: list[Data] = []
@@ -330,13 +328,13 @@ def random_instances(draw: st.DrawFn) -> Data:
 def test_random_instances_solve_and_verify(data: Data) -> None:
     inst, sol = run(copy.deepcopy(data))
     assert sol.status in ("optimal", "feasible", "infeasible")
-    # the number of pairs formed is the maximum possible: lone pairs are an optimal matching
+    # the number of lone pairs formed is the maximum possible (networkx maximum matching)
     comp = compatibility(inst)
-    allowed = ~comp.forbidden
-    if allowed.size:
-        assert len([p for p in sol.pairs if not p.preformed]) <= int(
-            min(allowed.any(axis=1).sum(), allowed.any(axis=0).sum())
-        )
+    allowed = ~comp.forbidden & (comp.scores >= inst.rules.min_score)
+    g = nx.Graph()
+    g.add_edges_from((("r", i), ("c", j)) for i, j in zip(*np.nonzero(allowed), strict=True))
+    most = len(nx.max_weight_matching(g, maxcardinality=True))
+    assert len([p for p in sol.pairs if not p.preformed]) == most
     assert np.isfinite([p.score for p in sol.pairs]).all()
 
 
@@ -347,3 +345,66 @@ def test_tiny_time_limit_never_crashes(deterministic: bool) -> None:
     assert verify(inst, sol).ok
     assert sol.status in ("optimal", "feasible")
     assert sol.run.time_limit == 0.05
+
+
+def test_verifier_catches_schedule_violations() -> None:
+    import math
+
+    from matcher.solution import CohortPlan
+
+    inst = load_instance(MAY2016)
+    good = solve(inst)
+    # capacity split over two plans of the same cohort
+    bad = good.model_copy(deep=True)
+    c3 = [p for p in bad.pairs if p.cohort == "c3"]
+    for p in c3[:2]:
+        p.cohort = "c2"
+    assert bad.cohorts is not None
+    bad.cohorts.append(CohortPlan(id="c2", pairs=[p.id for p in c3[:2]]))
+    assert any("over capacity" in v or "listed 2 times" in v for v in verify(inst, bad).violations)
+    # NaN score
+    bad = good.model_copy(deep=True)
+    bad.pairs[0].score = math.nan
+    assert any("recomputes" in v for v in verify(inst, bad).violations)
+    # one organisation per set: pair-02..05 share frimley-health-ft (see instances/README.md)
+    bad = good.model_copy(deep=True)
+    assert bad.learning_sets is not None
+    sets = {s.id: s for s in bad.learning_sets}
+    by_id = {p.id: p for p in bad.pairs}
+    a, b = by_id["pair-02"], by_id["pair-03"]
+    if a.learning_set != b.learning_set:
+        sa, sb = sets[a.learning_set or ""], sets[b.learning_set or ""]
+        mate = next(x for x in sb.pairs if x != b.id)
+        sa.pairs[sa.pairs.index(a.id)], sb.pairs[sb.pairs.index(mate)] = mate, a.id
+        by_id[mate].learning_set, a.learning_set = a.learning_set, b.learning_set
+        by_id[mate].cohort, a.cohort = a.cohort, b.cohort
+        assert any("from one organisation" in v for v in verify(inst, bad).violations)
+    # set size
+    bad = good.model_copy(deep=True)
+    assert bad.learning_sets is not None
+    moved = bad.learning_sets[0].pairs.pop()
+    assert not verify(inst, bad).ok
+    # wait-listed pair still naming a set
+    bad = good.model_copy(deep=True)
+    bad.pairs[0].cohort = None
+    assert any(
+        "wait-listed but names set" in v or "not on the wait-list" in v
+        for v in verify(inst, bad).violations
+    )
+    del moved
+
+
+def test_sets_dropping_pairs_is_not_reported_optimal() -> None:
+    """Regression: a triangle of conflicts needs three sets; the placement model only knows it
+    needs two, so the sets stage leaves pairs out. The plan must then say `feasible`."""
+    people = lone_pairs(7)
+    people[0]["avoid"] = ["a1", "a2"]
+    people[2]["avoid"] = ["a2"]
+    people[6]["preferred_cohorts"] = ["c2"]
+    _, sol = run(instance([cohort("c1", 6, lo=3, hi=3), cohort("c2", 1, lo=1, hi=1)], people))
+    if sol.waitlist:
+        assert sol.status == "feasible"
+        assert all(
+            "left out" in w.reason or "full" in w.reason or "cannot" in w.reason
+            for w in sol.waitlist
+        )

@@ -88,16 +88,20 @@ CASES: list[tuple[str, Callable[[Data], None], list[str]]] = [
         _set(["cohorts", 0, "sessions"], ["2016-02-30"]),
         ["cohorts[0](id c1).sessions[0]", "2016-02-30"],
     ),
-    ("bad mode", _set(["cohorts", 0, "mode"], "hybrid"), ["cohorts[0](id c1).mode", "hybrid"]),
+    (
+        "bad mode",
+        _set(["cohorts", 0, "mode"], "hybrid"),
+        ["cohorts[0](id c1).mode", "'in_person', 'online' or 'blended'"],
+    ),
     (
         "bad attendance mode",
         _set(["participants", 2, "attendance"], ["zoom"]),
-        ["participants[2](id pl1).attendance[0]", "zoom"],
+        ["participants[2](id pl1).attendance[0]", "'in_person' or 'online'"],
     ),
     (
         "bad role",
         _set(["participants", 2, "role"], "doctor"),
-        ["participants[2](id pl1).role", "doctor"],
+        ["participants[2](id pl1).role", "'patient_leader', 'clinician' or 'manager'"],
     ),
     (
         "impossible set size",
@@ -140,7 +144,7 @@ CASES: list[tuple[str, Callable[[Data], None], list[str]]] = [
     (
         "bad rule value",
         _set(["rules"], {"same_organisation": "sometimes"}),
-        ["rules.same_organisation", "sometimes"],
+        ["rules.same_organisation", "'allow', 'avoid' or 'forbid'"],
     ),
 ]
 
@@ -214,6 +218,24 @@ def test_instance_error_lists_problems(tmp_path: Path, tiny: Data) -> None:
         load_instance(write(tmp_path, tiny))
     assert len(info.value.problems) == 1
     assert "zz9" in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        (["participants", 2, "role"], "Jane Smith"),
+        (["cohorts", 0, "capacity_pairs"], "Jane Smith"),
+        (["cohorts", 0, "sessions"], ["Jane Smith"]),
+        (["cohorts", 0, "mode"], "Jane Smith"),
+    ],
+)
+def test_free_text_in_any_field_is_never_echoed(
+    tmp_path: Path, tiny: Data, field: list[Any], value: Any
+) -> None:
+    _set(field, value)(tiny)
+    result = CliRunner().invoke(main, ["validate", str(write(tmp_path, tiny))])
+    assert result.exit_code == 3
+    assert "Jane" not in result.output
 
 
 def test_messages_hold_ids_not_personal_text(tmp_path: Path, tiny: Data) -> None:
