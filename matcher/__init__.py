@@ -7,14 +7,37 @@ Public surface::
     solution = solve(instance, seed=0)
     assert verify(instance, solution).ok
     print(solution.model_dump_json(indent=2))
+
+Names are imported on first use (PEP 562), so `matcher validate` does not pay for the solvers.
 """
 
-from matcher.schema import Instance
-from matcher.scoring import Compatibility, compatibility
-from matcher.solution import Solution
-from matcher.solve import solve
-from matcher.validation import InstanceError, Problem, load_instance, parse_instance
+from __future__ import annotations
+
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
+
+# `verify` is both a submodule and the checker function: bind the function eagerly so that
+# importing the submodule elsewhere never shadows it (it only needs the schema).
 from matcher.verify import Report, verify
+
+if TYPE_CHECKING:
+    from matcher.pipeline import solve
+    from matcher.schema import Instance
+    from matcher.scoring import Compatibility, compatibility
+    from matcher.solution import Solution
+    from matcher.validation import InstanceError, Problem, load_instance, parse_instance
+
+_EXPORTS = {
+    "Compatibility": "matcher.scoring",
+    "Instance": "matcher.schema",
+    "InstanceError": "matcher.validation",
+    "Problem": "matcher.validation",
+    "Solution": "matcher.solution",
+    "compatibility": "matcher.scoring",
+    "load_instance": "matcher.validation",
+    "parse_instance": "matcher.validation",
+    "solve": "matcher.pipeline",
+}
 
 __all__ = [
     "Compatibility",
@@ -29,3 +52,10 @@ __all__ = [
     "solve",
     "verify",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'matcher' has no attribute {name!r}")
+    return getattr(import_module(module), name)

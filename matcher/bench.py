@@ -186,7 +186,7 @@ def run_task(task: Task | tuple[str, str, int]) -> dict[str, Any]:
     verified; ``verified`` is ``False`` (and ``violations`` counts the broken rules) when
     :func:`matcher.verify` finds anything, so a bad plan shows up in every output.
     """
-    from matcher.solve import solve
+    from matcher.pipeline import solve
     from matcher.validation import load_instance
     from matcher.verify import verify
 

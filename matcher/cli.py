@@ -142,7 +142,7 @@ def solve(
     debug: bool,
 ) -> None:
     """Solve INSTANCE: pair, place and group, then verify the plan."""
-    from matcher.solve import solve as run_solve
+    from matcher.pipeline import solve as run_solve
     from matcher.verify import verify
 
     data = load_instance(instance)
