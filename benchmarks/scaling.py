@@ -163,7 +163,8 @@ def main() -> None:
         print(
             f"| {r['n']} | {r['status']} | {r['pairs']} | {r['waitlisted']} | "
             f"{r['unmatched']} | {r['time_s']:.2f} | {r['peak_mb']:.0f} | {r['verified']} | "
-            f"{f(r.get('ours_pairing_s'))} | {f(r.get('scipy_lsa_s'))} | "
+            f"{f(r.get('ours_pairing_s'))} | {f(r.get('ours_matching_s'))} | "
+            f"{f(r.get('scipy_lsa_s'))} | "
             f"{f(r.get('networkx_s'))} | {lost} |"
         )
     print(f"\nfitted growth exponent (time ~ n^k, sizes >= 200): k = {slope:.2f}")

@@ -31,7 +31,7 @@ from matcher.solution import (
 
 #: Above this many (lone pair × cohort) variables the joint pairing-and-placement model is not
 #: attempted; the decomposition's plan is returned as ``feasible`` with a note.
-JOINT_MODEL_MAX_VARS = 20_000
+JOINT_MODEL_MAX_VARS = 5_000
 
 
 class Deadline:
