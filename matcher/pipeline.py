@@ -10,6 +10,7 @@ from dataclasses import replace
 from importlib.metadata import PackageNotFoundError, version
 
 import numpy as np
+from numpy.typing import NDArray
 
 from matcher.explain import pair_reasons, unmatched_reason
 from matcher.learning_sets import form_sets
@@ -32,6 +33,10 @@ from matcher.solution import (
 #: Above this many (lone pair × cohort) variables the joint pairing-and-placement model is not
 #: attempted; the decomposition's plan is returned as ``feasible`` with a note.
 JOINT_MODEL_MAX_VARS = 5_000
+#: Largest repair model (lone pair × cohort variables) attempted.
+REPAIR_MAX_VARS = 10_000
+#: Seconds per level for the repair model (deterministic time in deterministic mode).
+REPAIR_BUDGET = 2.0
 
 
 class Deadline:
@@ -130,11 +135,22 @@ def _place(
             f"joint pairing-and-placement model skipped ({size} variables > "
             f"{JOINT_MODEL_MAX_VARS}); plan from the decomposition, not proven optimal"
         )
-        return (
+        repaired = _repair(
+            instance,
+            pairing,
             fixed,
-            replace(placement, status="feasible"),
-            notes,
+            placement,
+            (r, c, sc),
+            len(pre),
+            seed=seed,
+            time_limit=time_limit,
+            deterministic=deterministic,
         )
+        if repaired is not None:
+            cands, better, note = repaired
+            notes.append(note)
+            return cands, replace(better, status="feasible"), notes
+        return fixed, replace(placement, status="feasible"), notes
     lone = [(scan.rows.ids[i], scan.cols.ids[j]) for i, j in zip(r, c, strict=True)]
     lone_candidates = _candidates(instance, lone, sc.tolist(), fixed=False)
     candidates = fixed[: len(pre)] + lone_candidates
@@ -156,6 +172,84 @@ def _place(
         )
     notes.append("joint pairing-and-placement model (CP-SAT): some pairs could not all be placed")
     return candidates, joint, notes
+
+
+def _repair(
+    instance: Instance,
+    pairing: Pairing,
+    fixed: list[Candidate],
+    placement: Placement,
+    lone_edges: tuple[NDArray[np.int64], NDArray[np.int64], NDArray[np.float64]],
+    n_pre: int,
+    *,
+    seed: int,
+    time_limit: float | None,
+    deterministic: bool,
+) -> tuple[list[Candidate], Placement, str] | None:
+    """A smaller joint model when the whole one is too big: everyone who applied alone and is
+    not in a placed pair (unmatched, or in a pair no cohort took), and the placed lone pairs
+    one of whose members could pair with them, may be re-paired; other pairs stay formed
+    (their cohorts may still change). Starts from the decomposition's plan, so it never places
+    fewer pairs. None when even this model is too big or finds nothing."""
+    scan = pairing.scan
+    r_all, c_all, sc_all = lone_edges
+    placed_all = {k for k, q in placement.cohort_of.items() if q is not None}
+    for hop in (True, False):  # with the one-hop neighbourhood first, then without if too big
+        placed = set(placed_all)
+        busy = {x for k in placed for x in (fixed[k].patient_leader, fixed[k].partner)}
+        free_r = np.array([pid not in busy for pid in scan.rows.ids], dtype=bool)
+        free_c = np.array([pid not in busy for pid in scan.cols.ids], dtype=bool)
+        r, c = r_all, c_all
+        if hop and len(r):
+            # a placed lone pair one of whose members could pair with a free person is opened
+            # up too (both members may be re-paired), so pairs can swap partners
+            pair_of = {
+                x: k
+                for k in placed
+                if k >= n_pre
+                for x in (fixed[k].patient_leader, fixed[k].partner)
+            }
+            touch = free_r[r] ^ free_c[c]
+            ends = [scan.rows.ids[i] for i in r[touch & ~free_r[r]]]
+            ends += [scan.cols.ids[j] for j in c[touch & ~free_c[c]]]
+            opened = {pair_of[x] for x in ends if x in pair_of}
+            for k in opened:
+                free_r[scan.rows.index[fixed[k].patient_leader]] = True
+                free_c[scan.cols.index[fixed[k].partner]] = True
+            placed -= opened
+        keep = free_r[r] & free_c[c] if len(r) else np.zeros(0, dtype=bool)
+        r, c, sc = r[keep], c[keep], sc_all[keep]
+        size = int((scan.rows.attend[r] * scan.cols.attend[c]).sum())
+        if 0 < size <= REPAIR_MAX_VARS:
+            break
+    else:
+        return None
+    kept = [f for k, f in enumerate(fixed) if k < n_pre or k in placed]
+    edges = [(scan.rows.ids[i], scan.cols.ids[j]) for i, j in zip(r, c, strict=True)]
+    candidates = kept + _candidates(instance, edges, sc.tolist(), fixed=False)
+    start = {(f.patient_leader, f.partner): placement.cohort_of[k] for k, f in enumerate(fixed)}
+    budget = REPAIR_BUDGET if time_limit is None else min(REPAIR_BUDGET, time_limit)
+    result = solve_placement(
+        instance,
+        candidates,
+        seed=seed,
+        time_limit=budget,
+        deterministic=deterministic,
+        hint=start,
+    )
+    if result.status not in ("optimal", "feasible"):
+        return None
+    before = len(placed_all)
+    after = sum(q is not None for q in result.cohort_of.values())
+    if after < before:  # cannot happen from a feasible hint, but never accept a worse plan
+        return None
+    free = int(free_r.sum() + free_c.sum())
+    return (
+        candidates,
+        result,
+        f"repair model: {free} people not in a placed pair could be re-paired ({size} "
+        f"variables); pairs placed {before} -> {after}",
+    )
 
 
 def _waitlist_reason(instance: Instance, cand: Candidate, fill: dict[int, int]) -> str:

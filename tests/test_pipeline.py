@@ -408,3 +408,21 @@ def test_sets_dropping_pairs_is_not_reported_optimal() -> None:
             "left out" in w.reason or "full" in w.reason or "cannot" in w.reason
             for w in sol.waitlist
         )
+
+
+def test_repair_model_when_joint_model_is_too_big(monkeypatch: pytest.MonkeyPatch) -> None:
+    """With the whole joint model ruled out by size, the repair model re-pairs the people no
+    cohort took and still finds the plan that places both pairs."""
+    import matcher.pipeline as pipeline
+
+    monkeypatch.setattr(pipeline, "JOINT_MODEL_MAX_VARS", 0)
+    people = [
+        person("a1", "patient_leader", "o1", interests=["x"], available_cohorts=["c1"]),
+        person("a2", "patient_leader", "o2", interests=["y"]),
+        person("b1", "clinician", "o3", interests=["x"]),
+        person("b2", "clinician", "o4", interests=["y"], available_cohorts=["c1"]),
+    ]
+    _, sol = run(instance([cohort("c1", 1, lo=1, hi=1), cohort("c2", 1, lo=1, hi=1)], people))
+    assert len(sol.pairs) == 2 and sol.waitlist == []
+    assert sol.status == "feasible"  # not proven: the whole joint model did not run
+    assert any("repair model" in n and "1 -> 2" in n for n in sol.run.notes)
