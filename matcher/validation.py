@@ -218,24 +218,17 @@ def _reference_problems(data: dict[str, Any]) -> list[Problem]:
                 problems.append(
                     Problem(f"{where}.{key}", f"repeated: {', '.join(repeated)}", (str(pid),))
                 )
-        for j, cid in enumerate(_ids(p.get("available_cohorts"))):
-            if cid not in cohort_ids:
-                problems.append(
-                    Problem(
-                        f"{where}.available_cohorts[{j}]",
-                        f"unknown cohort {cid!r} (cohorts are: {', '.join(sorted(cohort_ids))})",
-                        (str(pid), cid),
+        for key in ("available_cohorts", "preferred_cohorts"):
+            for j, cid in enumerate(_ids(p.get(key))):
+                if cid not in cohort_ids:
+                    problems.append(
+                        Problem(
+                            f"{where}.{key}[{j}]",
+                            f"unknown cohort {cid!r} (cohorts are: "
+                            f"{', '.join(sorted(cohort_ids))})",
+                            (str(pid), cid),
+                        )
                     )
-                )
-        for j, cid in enumerate(_ids(p.get("preferred_cohorts"))):
-            if cid not in cohort_ids:
-                problems.append(
-                    Problem(
-                        f"{where}.preferred_cohorts[{j}]",
-                        f"unknown cohort {cid!r}",
-                        (str(pid), cid),
-                    )
-                )
         for j, other in enumerate(_ids(p.get("avoid"))):
             if other not in roles:
                 problems.append(

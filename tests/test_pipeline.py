@@ -181,14 +181,19 @@ def test_cohort_count_must_split_into_sets() -> None:
     assert sol.waitlist == [] and sorted(len(s.pairs) for s in sol.learning_sets or []) == [3, 3]
 
 
-def test_joint_model_beats_best_score_pairing_when_it_cannot_be_placed() -> None:
-    # Best-score pairing {a1-b1, a2-b2} needs c1 twice (capacity 1). {a1-b2, a2-b1} places both.
-    people = [
+def crossed_pairs() -> list[Data]:
+    """Best-score pairing {a1-b1, a2-b2} needs c1 twice; {a1-b2, a2-b1} places both."""
+    return [
         person("a1", "patient_leader", "o1", interests=["x"], available_cohorts=["c1"]),
         person("a2", "patient_leader", "o2", interests=["y"]),
         person("b1", "clinician", "o3", interests=["x"]),
         person("b2", "clinician", "o4", interests=["y"], available_cohorts=["c1"]),
     ]
+
+
+def test_joint_model_beats_best_score_pairing_when_it_cannot_be_placed() -> None:
+    # Best-score pairing {a1-b1, a2-b2} needs c1 twice (capacity 1). {a1-b2, a2-b1} places both.
+    people = crossed_pairs()
     _, sol = run(instance([cohort("c1", 1, lo=1, hi=1), cohort("c2", 1, lo=1, hi=1)], people))
     assert len(sol.pairs) == 2 and sol.waitlist == []
     assert partner_of(sol, "a1") == "b2"
@@ -416,12 +421,7 @@ def test_repair_model_when_joint_model_is_too_big(monkeypatch: pytest.MonkeyPatc
     import matcher.pipeline as pipeline
 
     monkeypatch.setattr(pipeline, "JOINT_MODEL_MAX_VARS", 0)
-    people = [
-        person("a1", "patient_leader", "o1", interests=["x"], available_cohorts=["c1"]),
-        person("a2", "patient_leader", "o2", interests=["y"]),
-        person("b1", "clinician", "o3", interests=["x"]),
-        person("b2", "clinician", "o4", interests=["y"], available_cohorts=["c1"]),
-    ]
+    people = crossed_pairs()
     _, sol = run(instance([cohort("c1", 1, lo=1, hi=1), cohort("c2", 1, lo=1, hi=1)], people))
     assert len(sol.pairs) == 2 and sol.waitlist == []
     assert sol.status == "feasible"  # not proven: the whole joint model did not run
