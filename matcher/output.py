@@ -114,17 +114,19 @@ def print_table(solution: Solution, console: Console) -> None:
             cap = f"/{c.capacity_pairs}" if c.capacity_pairs is not None else ""
             ct.add_row(c.id, f"{len(c.pairs)}{cap}", "\n".join(sets_by_cohort.get(c.id, [])))
         console.print(ct)
-    if solution.waitlist:
-        wt = Table(title="Wait-list", box=box.SIMPLE_HEAD)
-        wt.add_column("pair")
-        wt.add_column("reason", overflow="fold")
-        for x in solution.waitlist:
-            wt.add_row(x.pair, x.reason)
-        console.print(wt)
-    if solution.unmatched:
-        ut = Table(title="Unmatched", box=box.SIMPLE_HEAD)
-        ut.add_column("participant")
-        ut.add_column("reason", overflow="fold")
-        for u in solution.unmatched:
-            ut.add_row(u.participant, u.reason)
-        console.print(ut)
+    _print_reasons(console, "Wait-list", "pair", [(x.pair, x.reason) for x in solution.waitlist])
+    _print_reasons(
+        console, "Unmatched", "participant", [(u.participant, u.reason) for u in solution.unmatched]
+    )
+
+
+def _print_reasons(console: Console, title: str, key: str, rows: list[tuple[str, str]]) -> None:
+    """A two-column table of IDs and reasons (nothing when there are no rows)."""
+    if not rows:
+        return
+    table = Table(title=title, box=box.SIMPLE_HEAD)
+    table.add_column(key)
+    table.add_column("reason", overflow="fold")
+    for ident, reason in rows:
+        table.add_row(ident, reason)
+    console.print(table)

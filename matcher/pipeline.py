@@ -153,17 +153,17 @@ def _place(
             notes.append(note)
             return cands, replace(better, status="feasible"), notes
         return fixed, replace(placement, status="feasible"), notes
-    lone = [(scan.rows.ids[i], scan.cols.ids[j]) for i, j in zip(r, c, strict=True)]
-    lone_candidates = _candidates(instance, lone, sc.tolist(), fixed=False)
-    candidates = fixed[: len(pre)] + lone_candidates
-    start = {(fixed[k].patient_leader, fixed[k].partner): q for k, q in placement.cohort_of.items()}
-    joint = solve_placement(
+    # The whole joint model: only the pre-formed pairs are fixed; every allowed lone pair is open.
+    candidates, joint = _replan(
         instance,
-        candidates,
+        pairing,
+        fixed,
+        placement,
+        fixed[: len(pre)],
+        (r, c, sc),
         seed=seed,
         time_limit=time_limit,
         deterministic=deterministic,
-        hint=start,
     )
     if joint.status not in ("optimal", "feasible"):
         notes.append("joint model found nothing in the time limit; plan from the decomposition")
@@ -174,6 +174,37 @@ def _place(
         )
     notes.append("joint pairing-and-placement model (CP-SAT): some pairs could not all be placed")
     return candidates, joint, notes
+
+
+def _replan(
+    instance: Instance,
+    pairing: Pairing,
+    fixed: list[Candidate],
+    placement: Placement,
+    kept: list[Candidate],
+    lone_edges: tuple[NDArray[np.int64], NDArray[np.int64], NDArray[np.float64]],
+    *,
+    seed: int,
+    time_limit: float | None,
+    deterministic: bool,
+) -> tuple[list[Candidate], Placement]:
+    """Pairs and cohorts chosen together: the ``kept`` pairs stay formed, the lone pairs
+    ``lone_edges`` (row, column, score indices into the scan) are open; CP-SAT starts from the
+    decomposition's plan (``fixed`` placed as in ``placement``)."""
+    scan = pairing.scan
+    r, c, sc = lone_edges
+    edges = [(scan.rows.ids[i], scan.cols.ids[j]) for i, j in zip(r, c, strict=True)]
+    candidates = kept + _candidates(instance, edges, sc.tolist(), fixed=False)
+    start = {(f.patient_leader, f.partner): placement.cohort_of[k] for k, f in enumerate(fixed)}
+    result = solve_placement(
+        instance,
+        candidates,
+        seed=seed,
+        time_limit=time_limit,
+        deterministic=deterministic,
+        hint=start,
+    )
+    return candidates, result
 
 
 def _repair(
@@ -227,17 +258,17 @@ def _repair(
     else:
         return None
     kept = [f for k, f in enumerate(fixed) if k < n_pre or k in placed]
-    edges = [(scan.rows.ids[i], scan.cols.ids[j]) for i, j in zip(r, c, strict=True)]
-    candidates = kept + _candidates(instance, edges, sc.tolist(), fixed=False)
-    start = {(f.patient_leader, f.partner): placement.cohort_of[k] for k, f in enumerate(fixed)}
     budget = REPAIR_BUDGET if time_limit is None else min(REPAIR_BUDGET, time_limit)
-    result = solve_placement(
+    candidates, result = _replan(
         instance,
-        candidates,
+        pairing,
+        fixed,
+        placement,
+        kept,
+        (r, c, sc),
         seed=seed,
         time_limit=budget,
         deterministic=deterministic,
-        hint=start,
     )
     if result.status not in ("optimal", "feasible"):
         return None
