@@ -36,9 +36,9 @@ JOINT_MODEL_MAX_VARS = 5_000
 #: Largest repair model (lone pair × cohort variables) attempted.
 REPAIR_MAX_VARS = 10_000
 #: Seconds per level for the repair model (deterministic time in deterministic mode). Measured
-#: on a 500-participant intake: 2 s left the re-paired pairs at mean score 0.51 (400 blocking
-#: pairs), 6 s reached 0.57 (85) for 2 s more wall time.
-REPAIR_BUDGET = 6.0
+#: on a 500-participant intake (deterministic, no wall-clock cap): 3 s -> 30 s wall, lone mean
+#: score 0.543, 348 blocking pairs; 6 s -> 55 s wall, 0.546, 296. Both wait-list 6 pairs.
+REPAIR_BUDGET = 3.0
 
 
 class Deadline:
@@ -187,6 +187,7 @@ def _replan(
     seed: int,
     time_limit: float | None,
     deterministic: bool,
+    default_budget: float = 0.0,
 ) -> tuple[list[Candidate], Placement]:
     """Pairs and cohorts chosen together: the ``kept`` pairs stay formed, the lone pairs
     ``lone_edges`` (row, column, score indices into the scan) are open; CP-SAT starts from the
@@ -203,6 +204,7 @@ def _replan(
         time_limit=time_limit,
         deterministic=deterministic,
         hint=start,
+        default_budget=default_budget,
     )
     return candidates, result
 
@@ -258,7 +260,6 @@ def _repair(
     else:
         return None
     kept = [f for k, f in enumerate(fixed) if k < n_pre or k in placed]
-    budget = REPAIR_BUDGET if time_limit is None else min(REPAIR_BUDGET, time_limit)
     candidates, result = _replan(
         instance,
         pairing,
@@ -267,8 +268,9 @@ def _repair(
         kept,
         (r, c, sc),
         seed=seed,
-        time_limit=budget,
+        time_limit=None if time_limit is None else min(REPAIR_BUDGET, time_limit),
         deterministic=deterministic,
+        default_budget=REPAIR_BUDGET,
     )
     if result.status not in ("optimal", "feasible"):
         return None

@@ -81,8 +81,12 @@ def solve_placement(
     time_limit: float | None = None,
     deterministic: bool = True,
     hint: dict[tuple[str, str], int | None] | None = None,
+    default_budget: float = 0.0,
 ) -> Placement:
     """Choose the formed pairs among ``candidates`` and their cohorts (see module docstring).
+
+    Each level (a)-(c) gets ``time_limit`` seconds, or ``default_budget`` (``DEFAULT_BUDGET``
+    when 0) when the caller set none.
 
     ``hint`` maps (patient leader, professional) of a known plan to its cohort (or None):
     CP-SAT starts from it (the joint model starts from the decomposition's plan).
@@ -190,7 +194,7 @@ def solve_placement(
     # largest count that splits into sets; lone pairs count as at most one per lone person.
     ceiling = _placement_ceiling(instance, candidates)
     model.add(sum(placed.values()) <= ceiling)
-    budget = DEFAULT_BUDGET if time_limit is None else time_limit
+    budget = (default_budget or DEFAULT_BUDGET) if time_limit is None else time_limit
     levels: list[tuple[str, cp_model.LinearExprT, float]] = [
         ("placed", sum(placed.values()), budget),
     ]
@@ -260,11 +264,14 @@ def solve_placement(
         # solution is the hint, so every stage starts from a feasible plan.
         model.maximize(expr)
         # Deterministic mode counts CP-SAT's deterministic time, so the plan does not depend on
-        # machine load; the wall-clock cap (twice the budget) only guards against a slow
-        # machine (if it bites, the plan may vary run to run).
+        # machine load. Only a time limit the caller set adds a wall-clock cap (twice the
+        # budget): if it bites, the plan may vary run to run. (Measured: deterministic time
+        # runs up to ~3x slower than wall time here, so a cap on our own default budgets bit
+        # routinely and made default runs irreproducible.)
         if deterministic:
             solver.parameters.max_deterministic_time = level_budget
-            solver.parameters.max_time_in_seconds = 2 * level_budget
+            if time_limit is not None:
+                solver.parameters.max_time_in_seconds = 2 * level_budget
         else:
             solver.parameters.max_time_in_seconds = level_budget
         stopper = _StopAt(ceilings.get(name))
