@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 SCHEMA_VERSION = "1"
 
 Role = Literal["patient_leader", "clinician", "manager"]
+ParticipantStatus = Literal["active", "withdrawn"]
 AttendanceMode = Literal["in_person", "online"]
 CohortMode = Literal["in_person", "online", "blended"]
 PROFESSIONAL_ROLES: frozenset[str] = frozenset({"clinician", "manager"})
@@ -54,6 +55,26 @@ class Participant(_Strict):
     """One applicant. Holds functional needs only (e.g. online only), never diagnoses."""
 
     id: str = Field(min_length=1)
+    status: ParticipantStatus = Field(
+        "active",
+        description=(
+            "active (default) or withdrawn. A withdrawn person takes no part: other records may "
+            "still name them, and their pre-formed partner becomes a lone applicant."
+        ),
+    )
+    name: str | None = Field(
+        None,
+        max_length=200,
+        description=(
+            "Personal data, optional: shown only in outputs meant for people (table, XLSX, "
+            "HTML) and dropped by --redact; never in logs, errors or the JSON plan."
+        ),
+    )
+    email: str | None = Field(
+        None,
+        max_length=320,
+        description="Personal data, optional; treated like `name`.",
+    )
     role: Role
     organisation: str = Field(min_length=1)
     organisation_type: str = Field(min_length=1)
@@ -85,6 +106,19 @@ class Participant(_Strict):
     @property
     def is_patient_leader(self) -> bool:
         return self.role == "patient_leader"
+
+    @property
+    def active(self) -> bool:
+        return self.status == "active"
+
+
+class Lock(_Strict):
+    """A decision already taken: this pair is formed (and placed in ``cohort`` when given),
+    whatever the objective."""
+
+    patient_leader: str = Field(min_length=1, description="ID of the patient leader.")
+    partner: str = Field(min_length=1, description="ID of the clinician or manager.")
+    cohort: str | None = Field(None, description="Cohort the pair is placed in (optional).")
 
 
 class Rules(_Strict):
@@ -159,6 +193,20 @@ class Instance(_Strict):
     rules: Rules = Field(default_factory=Rules)
     weights: Weights = Field(default_factory=Weights)
     diversity: DiversityWeights = Field(default_factory=DiversityWeights)
+    locks: list[Lock] = Field(
+        default_factory=list,
+        description=(
+            "Pairs already agreed, kept exactly (with their cohort when given). A lock that "
+            "breaks a hard rule is an input error."
+        ),
+    )
+    forbidden_pairs: list[tuple[str, str]] = Field(
+        default_factory=list,
+        description=(
+            "Pairs of IDs (patient leader, clinician or manager, either order) never to be "
+            "paired; unlike `avoid` they may share an action-learning set."
+        ),
+    )
 
     def participants_by_id(self) -> dict[str, Participant]:
         return {p.id: p for p in self.participants}
