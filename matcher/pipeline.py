@@ -12,11 +12,13 @@ from importlib.metadata import PackageNotFoundError, version
 import numpy as np
 from numpy.typing import NDArray
 
+from matcher.errors import NoPlanInTime
 from matcher.explain import pair_reasons, unmatched_reason
 from matcher.learning_sets import form_sets
 from matcher.metrics import solution_metrics
 from matcher.pairing import Pairing, pair_lone_applicants, preformed_pairs
 from matcher.placement import Candidate, Placement, solve_placement
+from matcher.progress import ProgressCallback, Reporter
 from matcher.schema import Instance
 from matcher.scoring import CRITERIA, attendance_matrix, pair_scores
 from matcher.solution import (
@@ -317,6 +319,7 @@ def solve(
     objective: str = "total",
     proposer: str = "patient_leader",
     deterministic: bool = True,
+    progress: ProgressCallback | None = None,
 ) -> Solution:
     """Pair the lone applicants, place every pair in a cohort, split cohorts into sets.
 
@@ -328,10 +331,14 @@ def solve(
     give byte-identical JSON.
     """
     deadline = Deadline(time_limit, deterministic=deterministic)
+    reporter = Reporter(progress)
     people = instance.participants_by_id()
     stages: dict[str, float] = {}
+    reporter.report("pairing", 0.0, f"pairing {len(instance.participants)} participants")
     pairing = pair_lone_applicants(instance, objective=objective, proposer=proposer)
     stages["pairing"] = deadline.elapsed()
+    if not reporter.report("placement", 0.0, f"placing {len(pairing.pairs)} pairs"):
+        raise NoPlanInTime("the solve was cancelled before any plan was found")
     candidates, placement, notes = _place(
         instance,
         pairing,
@@ -386,6 +393,9 @@ def solve(
     sets_out: list[LearningSet] = []
     stages["placement"] = deadline.elapsed() - sum(stages.values())
     for q, cohort in enumerate(instance.cohorts):
+        reporter.report(
+            "learning_sets", q / len(instance.cohorts), f"action-learning sets of {cohort.id}"
+        )
         ks = [k for k in formed if placement.cohort_of.get(k) == q]
         duos = [(people[candidates[k].patient_leader], people[candidates[k].partner]) for k in ks]
         result = form_sets(

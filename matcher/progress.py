@@ -30,3 +30,21 @@ class ProgressEvent:
 
 #: A progress callback: return ``False`` to stop the solve early (``None`` or ``True``: go on).
 ProgressCallback = Callable[[ProgressEvent], bool | None]
+
+
+class Reporter:
+    """Hands events to the caller's callback and remembers a request to stop.
+
+    Thread-safe enough for its use: the flag only ever goes from False to True.
+    """
+
+    def __init__(self, callback: ProgressCallback | None) -> None:
+        self.callback = callback
+        self.cancelled = False
+
+    def report(self, stage: Stage, fraction: float | None, message: str) -> bool:
+        """Send one event; False once the caller has asked to stop."""
+        if self.callback is not None and not self.cancelled:
+            if self.callback(ProgressEvent(stage, fraction, message)) is False:
+                self.cancelled = True
+        return not self.cancelled
