@@ -44,7 +44,10 @@ class Reporter:
 
     def report(self, stage: Stage, fraction: float | None, message: str) -> bool:
         """Send one event; False once the caller has asked to stop."""
-        if self.callback is not None and not self.cancelled:
-            if self.callback(ProgressEvent(stage, fraction, message)) is False:
-                self.cancelled = True
+        if (
+            self.callback is not None
+            and not self.cancelled
+            and self.callback(ProgressEvent(stage, fraction, message)) is False
+        ):
+            self.cancelled = True
         return not self.cancelled
