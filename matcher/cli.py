@@ -18,6 +18,7 @@ from typing import Any, NoReturn, TypeVar
 import click
 from rich.console import Console
 
+from matcher.errors import Infeasible, MatcherError
 from matcher.output import (
     OutputError,
     print_table,
@@ -55,6 +56,18 @@ def _guard(fn: F) -> F:
             sys.exit(EXIT_INVALID)
         except OutputError as exc:
             _fail(str(exc), EXIT_USAGE)
+        except Infeasible as exc:
+            err.print(
+                f"error: {exc.source or 'instance'}: no plan meets the hard rules: {exc}",
+                markup=False,
+                soft_wrap=True,
+            )
+            sys.exit(EXIT_INFEASIBLE)
+        except MatcherError as exc:
+            if debug and exc.exit_code == EXIT_INTERNAL:
+                raise
+            err.print(f"error: {exc}", markup=False, soft_wrap=True)
+            sys.exit(exc.exit_code)
         except (SystemExit, click.exceptions.Exit, click.ClickException):
             raise
         except Exception as exc:  # the last resort: say so, keep the traceback for --debug
@@ -128,6 +141,12 @@ def main() -> None:
     is_flag=True,
     help="Record wall time in the output (makes JSON differ between runs).",
 )
+@click.option(
+    "--previous",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="An earlier plan (JSON) to change as little as possible; the plan lists the changes.",
+)
 @debug_option
 @_guard
 def solve(
@@ -139,22 +158,29 @@ def solve(
     objective: str,
     proposer: str,
     timings: bool,
+    previous: Path | None,
     debug: bool,
 ) -> None:
     """Solve INSTANCE: pair, place and group, then verify the plan."""
     from matcher.pipeline import solve as run_solve
+    from matcher.replan import load_previous
     from matcher.verify import verify
 
     data = load_instance(instance)
-    solution = run_solve(
-        data,
-        seed=seed,
-        time_limit=time_limit,
-        objective=objective,
-        proposer=proposer,
-        deterministic=not timings,
-    )
-    report = verify(data, solution)
+    try:
+        solution = run_solve(
+            data,
+            seed=seed,
+            time_limit=time_limit,
+            objective=objective,
+            proposer=proposer,
+            deterministic=not timings,
+            previous=previous,
+        )
+    except Infeasible as exc:
+        exc.source = str(instance)
+        raise
+    report = verify(data, solution, previous=load_previous(previous) if previous else None)
     if not report.ok:
         _fail(f"{instance}: the plan failed verification (a bug):\n{report}", EXIT_INTERNAL)
     if fmt == "json":
@@ -167,17 +193,6 @@ def solve(
         _emit(console.export_text(), output, [instance])
     else:
         print_table(solution, Console())
-    _exit_for(solution, instance)
-
-
-def _exit_for(solution: Solution, instance: Path) -> None:
-    if solution.status == "infeasible":
-        _fail(
-            f"{instance}: no plan meets the hard rules. {'; '.join(solution.run.notes)}",
-            EXIT_INFEASIBLE,
-        )
-    if solution.status == "timeout":
-        _fail(f"{instance}: nothing found within the time limit; raise --time-limit.", EXIT_TIMEOUT)
 
 
 @main.command()

@@ -90,7 +90,9 @@ def unmatched_reason(
     counts = {
         "share no cohort in a mode both can attend": int(stats.no_cohort[index]),
         "are declared conflicts": conflicts,
-        "are excluded by the organisation or local-system rule": int(stats.rule[index]),
+        "are excluded by the organisation or local-system rule or a forbidden pair": int(
+            stats.rule[index]
+        ),
         f"score below the minimum {min_score:g}": int(stats.low[index]),
     }
     parts = [f"{n} {text}" for text, n in counts.items() if n]
