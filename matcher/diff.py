@@ -47,6 +47,8 @@ class _Reasons:
             if instance is not None
             else {}
         )
+        self.old_cohort = {_key(p): p.cohort for p in old.pairs}
+        self.old_sets = {s.id: len(s.pairs) for s in old.learning_sets or []}
         self.new_partner = {}
         for p in new.pairs:
             self.new_partner[p.patient_leader] = p.partner
@@ -79,6 +81,13 @@ class _Reasons:
             lock = (pid, other) if pid == a else (other, pid)
             if other is not None and lock in self.locked:
                 return f"{pid} is locked with {other}"
+        was = self.old_cohort.get(key)
+        cohort = self.cohorts.get(was or "")
+        if cohort is not None and cohort.capacity_pairs < self.old_fill.get(cohort.id, 0):
+            return (
+                f"{cohort.id} shrank to {cohort.capacity_pairs} pairs; the two were re-paired "
+                "so that the most pairs are placed"
+            )
         if not self.new.pairs or all(_key(p) != key for p in self.new.pairs):
             placed_before = sum(self.old_fill.values())
             placed_now = sum(1 for p in self.new.pairs if p.cohort is not None)
@@ -98,7 +107,11 @@ class _Reasons:
                 )
             else:
                 why = self.gone(was)
-                freed.append(f"{pid}'s partner {was} " + (why.split(" ", 1)[1] if why else "moved"))
+                freed.append(
+                    f"{pid}'s partner {was} " + why.split(" ", 1)[1]
+                    if why
+                    else f"{pid} was re-paired (was with {was})"
+                )
         return "; ".join(freed)
 
     def _in_old(self, pid: str) -> bool:
@@ -126,15 +139,23 @@ class _Reasons:
             return f"{before} cannot take it under the set rules with the other pairs"
         return f"moved so that more pairs are placed, or to keep the set rules in {before}"
 
-    def moved_set(self, before: str, kept_before: int) -> str:
+    def moved_set(self, before: str, after: str | None, kept: Counter[str]) -> str:
         if self.instance is None:
             return "placed in another set"
-        cohort_id = before.rsplit("-s", 1)[0]
-        cohort = self.cohorts.get(cohort_id)
-        if cohort is not None and kept_before < cohort.set_size.min_pairs:
+        cohort = self.cohorts.get(before.rsplit("-s", 1)[0])
+        if cohort is None:
+            return "placed in another set"
+        lo, hi = cohort.set_size.min_pairs, cohort.set_size.max_pairs
+        if kept[before] < lo:
             return (
-                f"set {before} kept only {kept_before} of its pairs, below the minimum of "
-                f"{cohort.set_size.min_pairs}"
+                f"set {before} was broken up: only {kept[before]} of its pairs remain in "
+                f"{cohort.id}, below the minimum of {lo}"
+            )
+        if after in self.old_sets and kept[after] < lo:
+            return f"moved to {after}, which had fallen to {kept[after]} pairs (minimum {lo})"
+        if after not in self.old_sets:
+            return (
+                f"moved to the new set {after}: the cohort's pairs no longer fit sets of {lo}-{hi}"
             )
         return "sets re-formed around the pairs that joined or left the cohort"
 
@@ -183,11 +204,11 @@ def plan_changes(
                 )
             )
     kept = [key for key in new_by if key in old_by]
-    # how many of each old set's pairs stayed in it
+    # how many of each old set's pairs are still in its cohort
     stayed_in: Counter[str] = Counter(
         old_by[k].learning_set
         for k in kept
-        if old_by[k].learning_set is not None and old_by[k].learning_set == new_by[k].learning_set
+        if old_by[k].learning_set is not None and old_by[k].cohort == new_by[k].cohort
     )
     moved_cohort = moved_set = newly_waitlisted = 0
     for key in kept:
@@ -218,7 +239,7 @@ def plan_changes(
                     participants=list(key),
                     before=a.learning_set,
                     after=b.learning_set,
-                    reason=why.moved_set(a.learning_set or "", stayed_in[a.learning_set or ""]),
+                    reason=why.moved_set(a.learning_set or "", b.learning_set, stayed_in),
                 )
             )
     was_unmatched = {u.participant for u in old.unmatched}
