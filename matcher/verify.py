@@ -54,8 +54,8 @@ _RULES = (
     ("outside", "set_size"),
     ("diversity", "set_diversity"),
     ("status", "status"),
+    (" ID", "pair_ids"),
     ("change", "changes"),
-    ("ID", "pair_ids"),
 )
 
 
