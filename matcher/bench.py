@@ -37,7 +37,7 @@ import uuid
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, NamedTuple, Protocol
+from typing import Any, NamedTuple, Protocol, cast
 
 OBJECTIVES = ("total", "fair", "stable")
 
@@ -186,14 +186,14 @@ def run_task(task: Task | tuple[str, str, int]) -> dict[str, Any]:
     verified; ``verified`` is ``False`` (and ``violations`` counts the broken rules) when
     :func:`matcher.verify` finds anything, so a bad plan shows up in every output.
     """
-    from matcher.pipeline import solve
+    from matcher.pipeline import Objective, solve
     from matcher.validation import load_instance
     from matcher.verify import verify
 
     path, objective, seed = task
     instance = load_instance(path)
     start = time.perf_counter()
-    solution = solve(instance, seed=seed, objective=objective, deterministic=True)
+    solution = solve(instance, seed=seed, objective=cast(Objective, objective), deterministic=True)
     elapsed = time.perf_counter() - start
     report = verify(instance, solution)
 

@@ -13,7 +13,7 @@ import sys
 from collections.abc import Callable
 from functools import wraps
 from pathlib import Path
-from typing import Any, NoReturn, TypeVar
+from typing import Any, NoReturn, TypeVar, cast
 
 import click
 from rich.console import Console
@@ -162,6 +162,7 @@ def solve(
     debug: bool,
 ) -> None:
     """Solve INSTANCE: pair, place and group, then verify the plan."""
+    from matcher.pipeline import Objective, Proposer
     from matcher.pipeline import solve as run_solve
     from matcher.replan import load_previous
     from matcher.verify import verify
@@ -172,8 +173,8 @@ def solve(
             data,
             seed=seed,
             time_limit=time_limit,
-            objective=objective,
-            proposer=proposer,
+            objective=cast(Objective, objective),
+            proposer=cast(Proposer, proposer),
             deterministic=not timings,
             previous=previous,
         )

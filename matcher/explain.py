@@ -293,7 +293,7 @@ def why(
         and (mine is None or p.id not in (mine.patient_leader, mine.partner))
     ]
     keys = [(x, p.id) if me.role == "patient_leader" else (p.id, x) for p in others]
-    scores = pair_scores(instance, keys)[0] if keys else []
+    scores: list[float] = pair_scores(instance, keys)[0].tolist() if keys else []
     ranked = sorted(zip(others, scores, strict=True), key=lambda t: (-t[1], t[0].id))
     alternatives = []
     for other, score in ranked:

@@ -641,9 +641,9 @@ def _solve(
         if kept is not None:
             fresh = iter(new_set_ids(cohort, len(kept.sets), used_set_ids))
             named = [(sid or next(fresh), members) for sid, members in kept.sets]
-            div = pair_distance(eff, duos)
+            dist = pair_distance(eff, duos)
             result_sets = [
-                (sid, members, _mean_distance(div, members)) for sid, members in sorted(named)
+                (sid, members, _mean_distance(dist, members)) for sid, members in sorted(named)
             ]
             dropped: dict[int, str] = {}
             set_outcomes.append("optimal" if kept.proven else "feasible")

@@ -10,7 +10,7 @@ Status = Literal["optimal", "feasible", "infeasible", "timeout"]
 
 
 class _Out(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", frozen=True)
 
 
 class Pair(_Out):

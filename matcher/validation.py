@@ -389,10 +389,10 @@ def _lock_and_forbid_references(
                     (a, b),
                 )
             )
-        key = frozenset((a, b))
-        if key in seen:
-            problems.append(Problem(where, f"repeats forbidden_pairs[{seen[key]}]", (a, b)))
-        seen.setdefault(key, i)
+        both = frozenset((a, b))
+        if both in seen:
+            problems.append(Problem(where, f"repeats forbidden_pairs[{seen[both]}]", (a, b)))
+        seen.setdefault(both, i)
         if partners.get(a) == b and status.get(a) != "withdrawn" and status.get(b) != "withdrawn":
             problems.append(
                 Problem(
