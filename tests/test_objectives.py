@@ -178,8 +178,14 @@ def test_blocking_pair_counted() -> None:
     inst = _instance_from(people)
     sol = solve(inst)
     assert blocking_pairs(inst, sol) == []
-    swapped = sol.model_copy(deep=True)
-    swapped.pairs[0].partner, swapped.pairs[1].partner = "b2", "b1"
+    swapped = sol.model_copy(
+        update={
+            "pairs": [
+                sol.pairs[0].model_copy(update={"partner": "b2"}),
+                sol.pairs[1].model_copy(update={"partner": "b1"}),
+            ]
+        }
+    )
     assert set(blocking_pairs(inst, swapped)) == {("a1", "b1"), ("a2", "b2")}
 
 
