@@ -39,7 +39,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NamedTuple, Protocol, cast
 
-OBJECTIVES = ("total", "fair", "stable")
+from matcher.objectives import OBJECTIVES, Objective
 
 #: Columns of a run row, in CSV order.
 RUN_COLUMNS = (
@@ -186,7 +186,7 @@ def run_task(task: Task | tuple[str, str, int]) -> dict[str, Any]:
     verified; ``verified`` is ``False`` (and ``violations`` counts the broken rules) when
     :func:`matcher.verify` finds anything, so a bad plan shows up in every output.
     """
-    from matcher.pipeline import Objective, solve
+    from matcher.pipeline import solve
     from matcher.validation import load_instance
     from matcher.verify import verify
 

@@ -19,6 +19,7 @@ import click
 from rich.console import Console
 
 from matcher.errors import Infeasible, InvalidParameter, MatcherError
+from matcher.objectives import OBJECTIVES, PROPOSERS, Objective, Proposer
 from matcher.output import (
     OutputError,
     print_table,
@@ -124,14 +125,14 @@ def main() -> None:
 )
 @click.option(
     "--objective",
-    type=click.Choice(["total", "fair", "stable"]),
+    type=click.Choice(OBJECTIVES),
     default="total",
     show_default=True,
     help="Pairing objective: total score, fair (best worst pair first), or stable.",
 )
 @click.option(
     "--proposer",
-    type=click.Choice(["patient_leader", "professional"]),
+    type=click.Choice(PROPOSERS),
     default="patient_leader",
     show_default=True,
     help="Proposing side for --objective stable.",
@@ -162,7 +163,6 @@ def solve(
     debug: bool,
 ) -> None:
     """Solve INSTANCE: pair, place and group, then verify the plan."""
-    from matcher.pipeline import Objective, Proposer
     from matcher.pipeline import solve as run_solve
     from matcher.replan import load_previous
     from matcher.verify import verify
@@ -459,7 +459,7 @@ def generate(
     _emit(json.dumps(data, indent=1) + "\n", output, [])
 
 
-from matcher.bench import EXECUTORS, OBJECTIVES  # noqa: E402  (kept with the bench command)
+from matcher.bench import EXECUTORS  # noqa: E402  (kept with the bench command)
 
 
 @main.command()

@@ -451,9 +451,9 @@ def test_sets_dropping_pairs_is_not_reported_optimal() -> None:
 def test_repair_model_when_joint_model_is_too_big(monkeypatch: pytest.MonkeyPatch) -> None:
     """With the whole joint model ruled out by size, the repair model re-pairs the people no
     cohort took and still finds the plan that places both pairs."""
-    import matcher.pipeline as pipeline
+    import matcher.strategy as strategy
 
-    monkeypatch.setattr(pipeline, "JOINT_MODEL_MAX_VARS", 0)
+    monkeypatch.setattr(strategy, "JOINT_MODEL_MAX_VARS", 0)
     people = crossed_pairs()
     _, sol = run(instance([cohort("c1", 1, lo=1, hi=1), cohort("c2", 1, lo=1, hi=1)], people))
     assert len(sol.pairs) == 2 and sol.waitlist == []
