@@ -34,6 +34,7 @@ is reported separately (``balance_proven``).
 from __future__ import annotations
 
 import threading
+import time
 from collections import defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
@@ -261,9 +262,15 @@ class Stop:
         self.cancelled = False
 
     def remaining(self) -> float | None:
-        import time
-
         return None if self.deadline is None else max(0.0, self.deadline - time.monotonic())
+
+    def within(self, seconds: float | None) -> Stop:
+        """A stop for one stage: at most ``seconds`` from now (and never past this one's
+        deadline), cancelled with this one."""
+        if seconds is None:
+            return self
+        until = time.monotonic() + seconds
+        return Stop(until if self.deadline is None else min(until, self.deadline), self.tick)
 
     def check(self, message: str) -> bool:
         """False once the caller has cancelled (or the deadline passed)."""
@@ -336,6 +343,12 @@ def solve_placement(
     deterministic-time budget, so the result does not depend on machine load.
     """
     replan = replan or Replan()
+    if stop is not None and not stop.check("placement: start"):
+        # out of time (or cancelled) before the model is even built
+        cancelled = stop.cancelled
+        if all(c.fixed for c in candidates) and not replan.must_place:
+            return replace(greedy_placement(instance, candidates), cancelled=cancelled)
+        return Placement([], {}, {}, "timeout", None, None, cancelled=cancelled)
     people = instance.participants_by_id()
     cohorts = instance.cohorts
     model, v, _ = _build(instance, candidates, replan.must_place)

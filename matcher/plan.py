@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import logging
 import time
+from dataclasses import replace
 from importlib.metadata import PackageNotFoundError, version
 
 import numpy as np
@@ -110,6 +111,9 @@ def make_plan(
     if not reporter.report("placement", 0.0, f"placing {len(pairing.pairs)} pairs"):
         raise NoPlanInTime("the solve was cancelled before any plan was found")
     minimal = True
+    left = stop.remaining()
+    # placement may use most of what is left; the sets keep the rest
+    job = replace(job, stop=stop.within(None if left is None else PLACEMENT_SHARE * left))
     if prev is None:
         candidates, placement, notes = place(job, pairing, time_limit=deadline.share(0.5, 2))
     else:
@@ -128,12 +132,13 @@ def make_plan(
         notes.append("cancelled by the caller: the best plan found so far, not proven best")
     stages["placement"] = deadline.elapsed() - sum(stages.values())
 
+    order = _order(eff)
     formed = sorted(
         placement.formed,
         key=lambda k: (
             (candidates[k].patient_leader, candidates[k].partner) not in prepared.preformed,
             (candidates[k].patient_leader, candidates[k].partner) not in prepared.locks,
-            _order(eff)[candidates[k].patient_leader],
+            order[candidates[k].patient_leader],
         ),
     )
     keys = [(candidates[k].patient_leader, candidates[k].partner) for k in formed]
@@ -181,6 +186,9 @@ def make_plan(
         ks = [k for k in formed if placement.cohort_of.get(k) == q]
         duos = [(people[candidates[k].patient_leader], people[candidates[k].partner]) for k in ks]
         share = deadline.share(0.5 / len(eff.cohorts), len(eff.cohorts) - q)
+        left = stop.remaining()
+        if left is not None and share is not None:  # never past the wall-clock limit
+            share = max(0.01, min(share, left / (len(eff.cohorts) - q)))
         before = [
             before_sets[key].learning_set
             if (key := (candidates[k].patient_leader, candidates[k].partner)) in before_sets
@@ -324,6 +332,8 @@ def make_plan(
 
 #: Share of the time limit the searches may use; the rest is kept for building the output.
 RESERVE = 0.85
+#: Share of the searches' remaining time that placement may use (the sets get the rest).
+PLACEMENT_SHARE = 0.6
 
 
 def _order(instance: Instance) -> dict[str, int]:

@@ -33,7 +33,6 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
-from matcher.rules import can_attend
 from matcher.schema import Instance, Participant
 
 CRITERIA: tuple[str, ...] = ("interests", "project", "organisation", "system", "availability")
@@ -45,10 +44,28 @@ def tag(text: str) -> str:
 
 
 def attendance_matrix(instance: Instance, people: list[Participant]) -> NDArray[np.bool_]:
-    """``A[i, c]``: person ``i`` can attend cohort ``c`` (in instance order) in full."""
-    return np.array(
-        [[can_attend(p, c) for c in instance.cohorts] for p in people], dtype=bool
-    ).reshape(len(people), len(instance.cohorts))
+    """``A[i, c]``: person ``i`` can attend cohort ``c`` (in instance order) in full.
+
+    The rule of :func:`matcher.rules.can_attend`, vectorised over cohorts: only the listed
+    ``available_cohorts``, and no cohort whose mode needs a mode the person cannot attend
+    (``blended`` needs both)."""
+    cohorts = instance.cohorts
+    index = {c.id: q for q, c in enumerate(cohorts)}
+    needs_in_person = np.array([c.mode != "online" for c in cohorts], dtype=bool)
+    needs_online = np.array([c.mode != "in_person" for c in cohorts], dtype=bool)
+    out = np.ones((len(people), len(cohorts)), dtype=bool)
+    for i, p in enumerate(people):
+        row = out[i]
+        if p.available_cohorts is not None:
+            listed = np.zeros(len(cohorts), dtype=bool)
+            listed[[index[c] for c in p.available_cohorts if c in index]] = True
+            row &= listed
+        if p.attendance is not None:
+            if "in_person" not in p.attendance:
+                row &= ~needs_in_person
+            if "online" not in p.attendance:
+                row &= ~needs_online
+    return out
 
 
 def active_weights(instance: Instance) -> dict[str, float]:
