@@ -44,7 +44,7 @@ from ortools.sat.python import cp_model
 from matcher.errors import MatcherError
 from matcher.progress import TICK_S
 from matcher.rules import set_counts
-from matcher.schema import Instance
+from matcher.schema import Instance, Participant
 
 SCORE_SCALE = 1000  # scores are integers in CP-SAT: 3 decimals are kept
 #: Seconds (deterministic time in deterministic mode) for level (d), preferences and balance.
@@ -582,7 +582,12 @@ class _StopAt(cp_model.CpSolverSolutionCallback):
             self.stop_search()
 
 
-def _cohort_ok(instance: Instance, q: int, members: list[Candidate]) -> bool:
+def _cohort_ok(
+    instance: Instance,
+    q: int,
+    members: list[Candidate],
+    people: dict[str, Participant] | None = None,
+) -> bool:
     """The placement rules of one cohort: capacity, a count that splits into sets, at most ``s``
     pairs per organisation, and two sets when conflicting pairs share the cohort."""
     cohort = instance.cohorts[q]
@@ -592,7 +597,7 @@ def _cohort_ok(instance: Instance, q: int, members: list[Candidate]) -> bool:
     counts = set_counts(cohort.set_size.min_pairs, cohort.set_size.max_pairs, n)
     if not counts:
         return False
-    people = instance.participants_by_id()
+    people = people if people is not None else instance.participants_by_id()
     need = 1
     if instance.rules.one_organisation_per_set == "hard":
         by_org: dict[str, int] = defaultdict(int)
@@ -604,6 +609,38 @@ def _cohort_ok(instance: Instance, q: int, members: list[Candidate]) -> bool:
     if any(other in ids for pid in ids for other in people[pid].avoid):
         need = max(need, 2)
     return max(counts) >= need
+
+
+def feasible_hint(
+    instance: Instance,
+    candidates: list[Candidate],
+    wanted: dict[tuple[str, str], int | None],
+    must_place: frozenset[int] = frozenset(),
+) -> dict[tuple[str, str], int | None]:
+    """A plan close to ``wanted`` (pair -> cohort, e.g. the previous plan) that meets the cohort
+    rules (:func:`_cohort_ok`): locked pairs in their cohort first, then the wanted placements,
+    each cohort dropping its last pairs until its rules hold. Fixed candidates are always in it
+    (placed or not), so CP-SAT starts from a feasible plan."""
+    people = instance.participants_by_id()
+    members: dict[int, list[int]] = defaultdict(list)
+    for k, c in enumerate(candidates):
+        key = (c.patient_leader, c.partner)
+        q = c.cohorts[0] if k in must_place and c.cohorts else wanted.get(key)
+        if q is not None and q in c.cohorts:
+            members[q].append(k)
+    for q, ks in members.items():
+        ks.sort(key=lambda k: k not in must_place)  # locks stay longest
+        while ks and not _cohort_ok(instance, q, [candidates[k] for k in ks], people):
+            ks.pop()
+    hint: dict[tuple[str, str], int | None] = {
+        (c.patient_leader, c.partner): None
+        for c in candidates
+        if c.fixed or (c.patient_leader, c.partner) in wanted
+    }
+    for q, ks in members.items():
+        for k in ks:
+            hint[candidates[k].patient_leader, candidates[k].partner] = q
+    return hint
 
 
 def greedy_placement(instance: Instance, candidates: list[Candidate]) -> Placement:

@@ -25,6 +25,7 @@ from matcher.placement import (
     Placement,
     Replan,
     Stop,
+    feasible_hint,
     solve_placement,
 )
 from matcher.prepare import Prepared
@@ -252,7 +253,12 @@ def place_against(
         },
         must_place=must_place(job, candidates).must_place,
     )
-    hint = {key: cohort_index.get(p.cohort or "") for key, p in before.items() if key in index}
+    hint = feasible_hint(
+        eff,
+        candidates,
+        {key: cohort_index.get(p.cohort or "") for key, p in before.items() if key in index},
+        spec.must_place,
+    )
     placement = solve_placement(
         eff,
         candidates,
