@@ -523,12 +523,15 @@ def _cell(value: Any) -> str:
 
 
 def rows_csv(rows: Sequence[Row], columns: Sequence[str]) -> str:
-    """``rows`` as CSV with a header of ``columns`` (empty cells for ``None``)."""
+    """``rows`` as CSV with a header of ``columns`` (empty cells for ``None``; file names and
+    IDs through :func:`matcher.text.csv_cell`, so no cell runs as a spreadsheet formula)."""
+    from matcher.text import csv_cell
+
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
-    w.writerow(columns)
+    w.writerow([csv_cell(c) for c in columns])
     for r in rows:
-        w.writerow([_cell(r.get(c)) for c in columns])
+        w.writerow([csv_cell(_cell(r.get(c))) for c in columns])
     return buf.getvalue()
 
 
