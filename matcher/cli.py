@@ -170,15 +170,30 @@ def _raise_interrupted(signum: int, frame: Any) -> None:
 def _signals_interrupt() -> Iterator[None]:
     """SIGINT, SIGTERM and SIGHUP raise :class:`Interrupted` in the main thread while a command
     runs (outside the main thread, e.g. an embedding tool, the handlers are left alone)."""
+    global _handlers_active
     if threading.current_thread() is not threading.main_thread():
         yield
         return
     previous = {s: signal.signal(s, _raise_interrupted) for s in EXIT_SIGNAL}
+    _handlers_active = True
     try:
         yield
     finally:
+        _handlers_active = False
         for s, handler in previous.items():
             signal.signal(s, handler)
+
+
+_handlers_active = False
+
+
+def _reclaim_signals() -> None:
+    """Install our handlers again. CP-SAT, unless told otherwise (``catch_sigint_signal``),
+    puts its own SIGINT handler in place while it searches (it stops the search and carries
+    on: a different plan, exit 0) and leaves SIG_DFL behind; the wait loop undoes that."""
+    if _handlers_active and threading.current_thread() is threading.main_thread():
+        for s in EXIT_SIGNAL:
+            signal.signal(s, _raise_interrupted)
 
 
 def _end_interrupted(exc: Interrupted) -> NoReturn:
@@ -192,9 +207,9 @@ def _cancellable(work: Callable[[ProgressCallback], T]) -> T:
     """Run ``work(progress)`` in a worker thread so that a signal stops it within a second.
 
     The main thread waits in short joins, so the signal handler runs at once; it then asks the
-    solve to stop (the progress callback returns False) and waits CANCEL_GRACE_S for it. A solve
-    stuck in native code past that is abandoned: the process ends with ``os._exit`` after
-    removing temporary files, so nothing can hang it."""
+    solve to stop (the progress callback returns False), waits CANCEL_GRACE_S for it, and ends
+    the process with ``os._exit`` after removing temporary files: a solve stuck in native code
+    can never hang it, and nothing of the cancelled solve is written."""
     stop = threading.Event()
     box: dict[str, Any] = {}
 
@@ -208,18 +223,20 @@ def _cancellable(work: Callable[[ProgressCallback], T]) -> T:
     worker.start()
     try:
         while worker.is_alive():
+            _reclaim_signals()
             worker.join(0.1)
+        _reclaim_signals()
     except Interrupted as exc:
         stop.set()
         worker.join(CANCEL_GRACE_S)
-        if worker.is_alive():
-            remove_pending()
-            name = signal.Signals(exc.signum).name
-            _say(f"interrupted ({name}); stopped, nothing written", prefix="")
-            with suppress(Exception):
-                sys.stderr.flush()
-            os._exit(exc.exit_code)
-        raise
+        remove_pending()
+        name = signal.Signals(exc.signum).name
+        _say(f"interrupted ({name}); stopped, nothing written", prefix="")
+        with suppress(Exception):
+            sys.stderr.flush()
+        # Not sys.exit: native solver threads still winding down can abort the interpreter's
+        # shutdown (std::terminate); nothing is left to write or clean up.
+        os._exit(exc.exit_code)
     if "error" in box:
         raise box["error"]
     return cast(T, box["value"])
@@ -277,6 +294,15 @@ def _emit(text: str, output: Path | None, inputs: list[Path]) -> None:
     else:
         write_atomic(output, text, protect=inputs)
         _say(f"wrote {visible(output)}", prefix="")
+
+
+class _StdoutConsole(Console):
+    """Rich's console for standard output, except that a reader closing the pipe ends the run
+    through :func:`_guard` (quietly, exit 0) instead of rich's own exit 1."""
+
+    def on_broken_pipe(self) -> None:
+        self.quiet = True
+        raise BrokenPipeError
 
 
 class OutputPath(click.Path):
@@ -401,7 +427,7 @@ def solve(
         _emit(console.export_text(), output, [instance])
     else:
         with _writing_stdout():
-            print_table(solution, Console())
+            print_table(solution, _StdoutConsole())
     _exit_for(solution, instance)
 
 

@@ -61,6 +61,21 @@ def _in_system_tree(path: Path) -> bool:
     return any(text == t or text.startswith(t + "/") for t in _SYSTEM_TREES)
 
 
+def _link_chain(raw: str) -> list[Path]:
+    """``raw`` and every path its symlinks lead through, made absolute (a link to
+    /proc/self/fd/1 must be seen as such, not only as the file that fd happens to be)."""
+    hops = [Path(os.path.abspath(raw))]
+    for _ in range(40):  # the kernel's own limit on a chain of links
+        here = hops[-1]
+        parent = Path(os.path.realpath(here.parent))
+        try:
+            link = os.readlink(parent / here.name)
+        except OSError:  # not a link (or missing): the chain ends here
+            break
+        hops.append(Path(os.path.abspath(parent / link)))
+    return hops
+
+
 def check_destination(
     path: str | Path, *, protect: Sequence[str | Path] = (), probe: bool = True
 ) -> Path:
@@ -77,9 +92,12 @@ def check_destination(
         raise OutputError("the output path is empty; give a file name, e.g. -o plan.json")
     if raw.endswith(("/", os.sep)):
         raise OutputError(f"{_shown(raw)} names a directory; give a file name inside it")
+    for hop in _link_chain(raw):
+        if _in_system_tree(hop):
+            raise OutputError(f"{_shown(raw)}: refusing to write under /{hop.parts[1]}/")
     target = Path(os.path.realpath(raw))  # follow symlinks: write the file they point to
     if _in_system_tree(target):
-        raise OutputError(f"{_shown(raw)}: refusing to write under {target.parts[1]!s}/")
+        raise OutputError(f"{_shown(raw)}: refusing to write under /{target.parts[1]}/")
     try:
         st: os.stat_result | None = os.stat(target)
     except FileNotFoundError:
