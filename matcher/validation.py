@@ -15,7 +15,7 @@ import re
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeGuard
 
 from pydantic import ValidationError
 
@@ -155,7 +155,7 @@ def _echo(value: Any) -> str:
     return f"(a {type(value).__name__} value, not shown)"
 
 
-def _is_int(value: Any) -> bool:
+def _is_int(value: Any) -> TypeGuard[int]:
     """An integer, and not a boolean (JSON ``true`` is not a number)."""
     return isinstance(value, int) and not isinstance(value, bool)
 
