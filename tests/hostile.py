@@ -22,6 +22,8 @@ the canary never reaches stderr.
 
 Run ``python -m tests.hostile --seed 0 --count 40`` to print one JSON line per case and a last
 line with the process's peak RSS; :mod:`tests.test_hostile` runs it and checks every line.
+``python -m tests.hostile --count 1200 --summary 100`` runs the full corpus in child processes
+of 100 cases and prints the figures recorded in ``benchmarks/results/hostile.md``.
 """
 
 from __future__ import annotations
@@ -30,11 +32,14 @@ import argparse
 import codecs
 import copy
 import json
+import os
 import random
 import resource
+import subprocess
 import sys
 import tempfile
 import time
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -494,12 +499,67 @@ def problems_of(result: dict[str, Any]) -> list[str]:
     return out
 
 
+def run_corpus(seed: int, count: int, chunk: int) -> tuple[list[dict[str, Any]], list[int]]:
+    """Run cases 0..count-1 in child processes of ``chunk`` cases each (this module's
+    ``main``); the results, and the peak RSS (KB) of each child."""
+    env = dict(os.environ, PYTHONPATH=str(REPO))
+    results: list[dict[str, Any]] = []
+    peaks: list[int] = []
+    for start in range(0, count, chunk):
+        stop = min(count, start + chunk)
+        args = ["--seed", str(seed), "--start", str(start), "--count", str(stop)]
+        done = subprocess.run(
+            [sys.executable, "-m", "tests.hostile", *args],
+            env=env,
+            cwd=REPO,
+            capture_output=True,
+            text=True,
+            timeout=60 + 60 * (stop - start),
+        )
+        if done.returncode != 0:
+            raise RuntimeError(f"corpus child failed: {done.stderr[-2000:]}")
+        lines = [json.loads(line) for line in done.stdout.splitlines()]
+        results += lines[:-1]
+        peaks.append(lines[-1]["maxrss_kb"])
+    return results, peaks
+
+
+def summary(results: list[dict[str, Any]], peaks: list[int], wall_s: float) -> dict[str, Any]:
+    """The figures recorded in benchmarks/results/hostile.md."""
+    categories = sorted({r["category"] for r in results})
+    return {
+        "cases": len(results),
+        "wall_s": round(wall_s, 1),
+        "exit_codes": dict(sorted(Counter(r["exit"] for r in results).items())),
+        "exit_codes_by_class": {
+            c: dict(sorted(Counter(r["exit"] for r in results if r["category"] == c).items()))
+            for c in categories
+        },
+        "failing_cases": {r["case"]: problems_of(r) for r in results if problems_of(r)},
+        "max_stderr_bytes": max(r["stderr_bytes"] for r in results),
+        "max_rss_mb_per_child": round(max(peaks) / 1024),
+        "slowest_case_s": max(r["seconds"] for r in results),
+    }
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--count", type=int, default=40, help="run cases start..count-1")
     parser.add_argument("--start", type=int, default=0)
+    parser.add_argument(
+        "--summary",
+        type=int,
+        metavar="CHUNK",
+        default=None,
+        help="run 0..count-1 in child processes of CHUNK cases and print the figures",
+    )
     ns = parser.parse_args(argv)
+    if ns.summary:
+        t0 = time.perf_counter()
+        results, peaks = run_corpus(ns.seed, ns.count, ns.summary)
+        print(json.dumps(summary(results, peaks, time.perf_counter() - t0), indent=1))
+        return
     with tempfile.TemporaryDirectory(prefix="hostile-") as tmp:
         for case in make_cases(ns.seed, ns.count, ns.start):
             result = run_case(case, Path(tmp))

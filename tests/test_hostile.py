@@ -25,7 +25,7 @@ from matcher.cli import main
 from matcher.errors import InvalidInstance
 from matcher.validation import InstanceError, load_instance
 from tests.conftest import MAY2016, REPO, tiny_data, write
-from tests.hostile import CANARY, problems_of
+from tests.hostile import CANARY, problems_of, run_corpus
 
 SUBPROCESS_ENV = dict(os.environ, PYTHONPATH=str(REPO))
 
@@ -294,33 +294,11 @@ def test_d3_signal_ends_a_solve_within_a_second(
 # --- the fuzz corpus ----------------------------------------------------------------------------
 
 
-def run_corpus(seed: int, count: int, chunk: int) -> tuple[list[dict[str, Any]], list[int]]:
-    """Run cases 0..count-1 in child processes of ``chunk`` cases; results and peak RSS (KB) of
-    each child."""
-    results: list[dict[str, Any]] = []
-    peaks: list[int] = []
-    for start in range(0, count, chunk):
-        stop = min(count, start + chunk)
-        args = ["--seed", str(seed), "--start", str(start), "--count", str(stop)]
-        done = subprocess.run(
-            [sys.executable, "-m", "tests.hostile", *args],
-            env=SUBPROCESS_ENV,
-            cwd=REPO,
-            capture_output=True,
-            text=True,
-            timeout=60 + 60 * (stop - start),
-        )
-        assert done.returncode == 0, done.stderr[-2000:]
-        lines = [json.loads(line) for line in done.stdout.splitlines()]
-        results += lines[:-1]
-        peaks.append(lines[-1]["maxrss_kb"])
-    return results, peaks
-
-
 def assert_corpus(results: list[dict[str, Any]], peaks: list[int], count: int) -> None:
     assert len(results) == count
     bad = {r["case"]: problems_of(r) for r in results if problems_of(r)}
     assert not bad, bad
+    assert max(r["stderr_bytes"] for r in results) < 64 * 1024
     assert max(peaks) < 1_500_000, peaks  # KB, per child of many cases
     codes = Counter(r["exit"] for r in results)
     assert set(codes) <= {0, 2, 3, 4, 5}
