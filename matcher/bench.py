@@ -554,6 +554,8 @@ def bench_tables(result: BenchResult) -> list[Any]:
     from rich import box
     from rich.table import Table
 
+    from matcher.text import cell
+
     runs = Table(
         title="Benchmark: mean across seeds (± sample std)",
         box=box.SIMPLE_HEAD,
@@ -579,7 +581,7 @@ def bench_tables(result: BenchResult) -> list[Any]:
     for r in result.summary():
         ok = r["verified"] == r["runs"]
         runs.add_row(
-            r["instance"],
+            cell(r["instance"]),  # instance names and cohort IDs come from the files
             r["objective"],
             f"{r['verified']}/{r['runs']}" if ok else f"[bold red]{r['verified']}/{r['runs']}[/]",
             _mean_std(r, "time_s", ".2f"),
@@ -614,8 +616,8 @@ def bench_tables(result: BenchResult) -> list[Any]:
         for f, rs in multi.items():
             for k, r in enumerate(rs):
                 cohorts.add_row(
-                    r["instance"],
-                    r["cohort"],
+                    cell(r["instance"]),
+                    cell(r["cohort"]),
                     r["objective"],
                     _fmt(r["pairs"], ".1f"),
                     _fmt(r["capacity"], "d"),
