@@ -523,12 +523,15 @@ def _cell(value: Any) -> str:
 
 
 def rows_csv(rows: Sequence[Row], columns: Sequence[str]) -> str:
-    """``rows`` as CSV with a header of ``columns`` (empty cells for ``None``)."""
+    """``rows`` as CSV with a header of ``columns`` (empty cells for ``None``; file names and
+    IDs through :func:`matcher.text.csv_cell`, so no cell runs as a spreadsheet formula)."""
+    from matcher.text import csv_cell
+
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
-    w.writerow(columns)
+    w.writerow([csv_cell(c) for c in columns])
     for r in rows:
-        w.writerow([_cell(r.get(c)) for c in columns])
+        w.writerow([csv_cell(_cell(r.get(c))) for c in columns])
     return buf.getvalue()
 
 
@@ -550,6 +553,8 @@ def bench_tables(result: BenchResult) -> list[Any]:
     instance with more than one cohort, its cohorts side by side."""
     from rich import box
     from rich.table import Table
+
+    from matcher.text import cell
 
     runs = Table(
         title="Benchmark: mean across seeds (± sample std)",
@@ -576,7 +581,7 @@ def bench_tables(result: BenchResult) -> list[Any]:
     for r in result.summary():
         ok = r["verified"] == r["runs"]
         runs.add_row(
-            r["instance"],
+            cell(r["instance"]),  # instance names and cohort IDs come from the files
             r["objective"],
             f"{r['verified']}/{r['runs']}" if ok else f"[bold red]{r['verified']}/{r['runs']}[/]",
             _mean_std(r, "time_s", ".2f"),
@@ -611,8 +616,8 @@ def bench_tables(result: BenchResult) -> list[Any]:
         for f, rs in multi.items():
             for k, r in enumerate(rs):
                 cohorts.add_row(
-                    r["instance"],
-                    r["cohort"],
+                    cell(r["instance"]),
+                    cell(r["cohort"]),
                     r["objective"],
                     _fmt(r["pairs"], ".1f"),
                     _fmt(r["capacity"], "d"),

@@ -6,76 +6,340 @@ Exit codes (DESIGN.md §5): 0 solved; 1 internal error; 2 usage error; 3 invalid
 
 from __future__ import annotations
 
-import csv
 import io
 import json
+import os
+import signal
 import sys
-from collections.abc import Callable
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, suppress
 from functools import wraps
+from itertools import chain
 from pathlib import Path
 from typing import Any, NoReturn, TypeVar, cast
 
 import click
 from rich.console import Console
+from rich.text import Text
 
-from matcher.errors import Infeasible, InvalidParameter, MatcherError
+from matcher.errors import (
+    MAX_PROBLEMS_SHOWN,
+    Infeasible,
+    InvalidInstance,
+    InvalidParameter,
+    MatcherError,
+)
 from matcher.objectives import OBJECTIVES, PROPOSERS, Objective, Proposer
 from matcher.output import (
     OutputError,
+    check_destination,
+    csv_text,
     print_table,
+    remove_pending,
     solution_csv,
     solution_json,
     write_atomic,
 )
+from matcher.progress import ProgressCallback, ProgressEvent
 from matcher.schema import Instance
 from matcher.scoring import CRITERIA, compatibility
 from matcher.solution import Solution
-from matcher.validation import InstanceError, load_instance
+from matcher.text import cut, visible, visible_lines
+from matcher.validation import load_instance
 
 EXIT_OK, EXIT_INTERNAL, EXIT_USAGE, EXIT_INVALID, EXIT_INFEASIBLE, EXIT_TIMEOUT = range(6)
+#: Exit codes for the signals that end a run: 128 + the signal number, as shells report them.
+EXIT_SIGNAL = {signal.SIGHUP: 129, signal.SIGINT: 130, signal.SIGTERM: 143}
+#: Seconds a cancelled solve gets to return before the process ends without it.
+CANCEL_GRACE_S = 0.8
+#: Longest line of an error message (one problem); longer ones are cut with their length.
+MAX_LINE = 300
+#: Longest error message printed; the rest is cut with its length.
+MAX_MESSAGE = 8_000
+#: Largest --seed: CP-SAT takes a 32-bit seed.
+MAX_SEED = 2**31 - 1
 
 F = TypeVar("F", bound=Callable[..., Any])
+T = TypeVar("T")
 err = Console(stderr=True, highlight=False)
 
 
+class Interrupted(BaseException):
+    """SIGINT, SIGTERM or SIGHUP arrived (raised in the main thread by the handler)."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.signum = signum
+
+    @property
+    def exit_code(self) -> int:
+        return EXIT_SIGNAL.get(signal.Signals(self.signum), 128 + self.signum)
+
+
+def _say(message: str, *, prefix: str = "error: ") -> None:
+    """Print a message on stderr with every control character shown escaped, never as markup;
+    the program's own line breaks are kept and the whole is cut at MAX_MESSAGE characters."""
+    body = visible_lines(cut(message, MAX_MESSAGE))
+    text = Text(prefix, style="red") + Text(body) if prefix else Text(body)
+    err.print(text, soft_wrap=True)
+
+
 def _fail(message: str, code: int) -> NoReturn:
-    err.print(f"[red]error:[/red] {message}", markup=True, soft_wrap=True)
+    _say(message)
     sys.exit(code)
 
 
+def _invalid_message(exc: InvalidInstance) -> str:
+    """The problems of an invalid file, at most MAX_PROBLEMS_SHOWN of them, each on one line of
+    at most MAX_LINE characters, then the count of the rest."""
+    n = len(exc.problems)
+    lines = [f"{visible(exc.source)}: {n} problem{'s' if n != 1 else ''} found"]
+    lines += [f"  - {visible(str(p), MAX_LINE)}" for p in exc.problems[:MAX_PROBLEMS_SHOWN]]
+    if n > MAX_PROBLEMS_SHOWN:
+        lines.append(f"  ... and {n - MAX_PROBLEMS_SHOWN:,} more")
+    return "\n".join(lines)
+
+
+def _quiet_stdout() -> None:
+    """Point file descriptor 1 at /dev/null so the interpreter's final flush cannot fail."""
+    try:
+        fd = sys.stdout.fileno()
+    except (AttributeError, ValueError, OSError):
+        return
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, fd)
+    os.close(devnull)
+
+
+@contextmanager
+def _writing_stdout() -> Iterator[None]:
+    """Writes to standard output: a write error (closed, /dev/full) is an OutputError; a reader
+    that went away (`| head`) raises BrokenPipeError, which ends the run quietly."""
+    if sys.stdout is None:
+        raise OutputError("standard output is closed; write the result to a file with -o FILE")
+    try:
+        yield
+        sys.stdout.flush()
+    except BrokenPipeError:
+        raise
+    except OSError as exc:
+        _quiet_stdout()
+        raise OutputError(
+            f"cannot write to standard output ({exc.strerror or exc}); nothing usable was "
+            "written: use -o FILE"
+        ) from None
+
+
+def _stdout_usable() -> None:
+    """Fail before any work when the result would go to a closed standard output."""
+    if sys.stdout is None:
+        raise OutputError("standard output is closed; write the result to a file with -o FILE")
+    try:
+        fd = sys.stdout.fileno()
+    except (AttributeError, ValueError, OSError):
+        return  # not a real file (a test runner's buffer): nothing to check
+    try:
+        os.fstat(fd)
+    except OSError:
+        raise OutputError(
+            "standard output is closed; write the result to a file with -o FILE"
+        ) from None
+
+
+#: Keyword arguments of commands that name output files (checked before the command runs).
+_OUTPUT_PARAMS = ("output", "cohorts_output")
+
+
+def _paths(value: Any) -> list[Path]:
+    if isinstance(value, Path):
+        return [value]
+    if isinstance(value, tuple | list):
+        return [v for v in value if isinstance(v, Path)]
+    return []
+
+
+def _preflight(kwargs: dict[str, Any]) -> None:
+    """Check every output destination (and standard output) before any work starts."""
+    inputs = [p for k, v in kwargs.items() if k not in _OUTPUT_PARAMS for p in _paths(v)]
+    outputs = [kwargs[k] for k in _OUTPUT_PARAMS if kwargs.get(k) is not None]
+    for out in outputs:
+        check_destination(out, protect=inputs)
+    if kwargs.get("output") is None:
+        _stdout_usable()
+
+
+#: The last exit signal received: a library that turns the Interrupted exception into
+#: another one (an import guarded by `except Exception`) must not make Ctrl-C an internal error.
+_received: list[int] = []
+
+
+def _raise_interrupted(signum: int, frame: Any) -> None:
+    _received.append(signum)
+    raise Interrupted(signum)
+
+
+@contextmanager
+def _signals_interrupt() -> Iterator[None]:
+    """SIGINT, SIGTERM and SIGHUP raise :class:`Interrupted` in the main thread while a command
+    runs (outside the main thread, e.g. an embedding tool, the handlers are left alone)."""
+    global _handlers_active
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = {s: signal.signal(s, _raise_interrupted) for s in EXIT_SIGNAL}
+    _handlers_active = True
+    try:
+        yield
+    finally:
+        _handlers_active = False
+        for s, handler in previous.items():
+            signal.signal(s, handler)
+
+
+_handlers_active = False
+
+
+def _reclaim_signals() -> None:
+    """Install our handlers again. CP-SAT, unless told otherwise (``catch_sigint_signal``),
+    puts its own SIGINT handler in place while it searches (it stops the search and carries
+    on: a different plan, exit 0) and leaves SIG_DFL behind; the wait loop undoes that."""
+    if _handlers_active and threading.current_thread() is threading.main_thread():
+        for s in EXIT_SIGNAL:
+            signal.signal(s, _raise_interrupted)
+
+
+def _end_interrupted(exc: Interrupted) -> NoReturn:
+    remove_pending()
+    name = signal.Signals(exc.signum).name
+    _say(f"interrupted ({name}); stopped, nothing written", prefix="")
+    sys.exit(exc.exit_code)
+
+
+#: A progress bar appears on a terminal once a solve has run this long (seconds).
+PROGRESS_AFTER_S = 2.0
+
+
+def _cancellable(work: Callable[[ProgressCallback], T], *, show_progress: bool = False) -> T:
+    """Run ``work(progress)`` in a worker thread so that a signal stops it within a second.
+
+    The main thread waits in short joins, so the signal handler runs at once; it then asks the
+    solve to stop (the progress callback returns False), waits CANCEL_GRACE_S for it, and ends
+    the process with ``os._exit`` after removing temporary files: a solve stuck in native code
+    can never hang it, and nothing of the cancelled solve is written. With ``show_progress``
+    (a terminal on stderr), a transient progress bar shows the stage once the solve has run
+    ``PROGRESS_AFTER_S`` seconds."""
+    stop = threading.Event()
+    box: dict[str, Any] = {}
+    latest: list[ProgressEvent] = []
+
+    def progress(event: ProgressEvent) -> bool:
+        latest[:] = [event]
+        return not stop.is_set()
+
+    def target() -> None:
+        try:
+            box["value"] = work(progress)
+        except BaseException as exc:  # handed to the main thread
+            box["error"] = exc
+
+    worker = threading.Thread(target=target, name="matcher-solve", daemon=True)
+    started = time.monotonic()
+    worker.start()
+    bar: Any = None
+    task: Any = None
+    try:
+        while worker.is_alive():
+            _reclaim_signals()
+            worker.join(0.1)
+            if show_progress and time.monotonic() - started >= PROGRESS_AFTER_S and latest:
+                if bar is None:
+                    from rich.progress import BarColumn, Progress, TimeElapsedColumn
+
+                    bar = Progress(
+                        *Progress.get_default_columns()[:1],
+                        BarColumn(),
+                        TimeElapsedColumn(),
+                        console=err,
+                        transient=True,
+                    )
+                    bar.start()
+                    task = bar.add_task("solving", total=1.0)
+                event = latest[0]
+                stage = event.stage.replace("_", " ")
+                bar.update(
+                    task,
+                    description=f"{stage}: {visible(event.message, limit=60)}",
+                    completed=event.fraction or 0.0,
+                )
+        _reclaim_signals()
+    except Interrupted as exc:
+        stop.set()
+        if bar is not None:
+            bar.stop()
+        worker.join(CANCEL_GRACE_S)
+        remove_pending()
+        name = signal.Signals(exc.signum).name
+        _say(f"interrupted ({name}); stopped, nothing written", prefix="")
+        with suppress(Exception):
+            sys.stderr.flush()
+        # Not sys.exit: native solver threads still winding down can abort the interpreter's
+        # shutdown (std::terminate); nothing is left to write or clean up.
+        os._exit(exc.exit_code)
+    finally:
+        if bar is not None:
+            bar.stop()
+    if "error" in box:
+        raise box["error"]
+    return cast(T, box["value"])
+
+
 def _guard(fn: F) -> F:
-    """Turn known errors into messages and exit codes; tracebacks only with --debug."""
+    """Turn known errors into messages and exit codes; tracebacks only with --debug.
+
+    Before the command runs, every output destination is checked (exit 2); while it runs,
+    SIGINT/SIGTERM end it with exit 130/143 and no output; a reader closing the pipe ends it
+    quietly."""
 
     @wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         debug = bool(kwargs.get("debug"))
         try:
-            return fn(*args, **kwargs)
-        except InstanceError as exc:
-            err.print(str(exc), markup=False, soft_wrap=True)
-            err.print("Fix the listed fields and run `matcher validate` again.", markup=False)
+            with _signals_interrupt():
+                _preflight(kwargs)
+                return fn(*args, **kwargs)
+        except Interrupted as exc:
+            _end_interrupted(exc)
+        except InvalidInstance as exc:
+            _say(_invalid_message(exc), prefix="")
+            _say("Fix the listed fields and run `matcher validate` again.", prefix="")
             sys.exit(EXIT_INVALID)
         except OutputError as exc:
             _fail(str(exc), EXIT_USAGE)
         except Infeasible as exc:
-            err.print(
-                f"error: {exc.source or 'instance'}: no plan meets the hard rules: {exc}",
-                markup=False,
-                soft_wrap=True,
+            _fail(
+                f"{visible(exc.source or 'instance')}: no plan meets the hard rules: {exc}",
+                EXIT_INFEASIBLE,
             )
-            sys.exit(EXIT_INFEASIBLE)
         except MatcherError as exc:
             if debug and exc.exit_code == EXIT_INTERNAL:
                 raise
-            err.print(f"error: {exc}", markup=False, soft_wrap=True)
-            sys.exit(exc.exit_code)
+            _fail(str(exc), exc.exit_code)
+        except BrokenPipeError:
+            # The reader went away (`matcher solve ... | head`): it has what it wanted.
+            _quiet_stdout()
+            sys.exit(EXIT_OK)
         except (SystemExit, click.exceptions.Exit, click.ClickException):
             raise
         except Exception as exc:  # the last resort: say so, keep the traceback for --debug
+            if _received:  # a signal arrived and something re-raised it as another error
+                _end_interrupted(Interrupted(_received[-1]))
             if debug:
                 raise
+            # The exception's text is not shown: it may quote input values (personal data).
             _fail(
-                f"internal error ({type(exc).__name__}): {exc}. This is a bug in matcher; "
+                f"internal error ({type(exc).__name__}). This is a bug in matcher; "
                 "re-run with --debug for the traceback and report it.",
                 EXIT_INTERNAL,
             )
@@ -85,17 +349,46 @@ def _guard(fn: F) -> F:
 
 def _emit(text: str, output: Path | None, inputs: list[Path]) -> None:
     if output is None:
-        click.echo(text, nl=False)
+        with _writing_stdout():
+            click.echo(text, nl=False)
     else:
         write_atomic(output, text, protect=inputs)
-        err.print(f"wrote {output}", markup=False)
+        _say(f"wrote {visible(output)}", prefix="")
+
+
+class _StdoutConsole(Console):
+    """Rich's console for standard output, except that a reader closing the pipe ends the run
+    through :func:`_guard` (quietly, exit 0) instead of rich's own exit 1."""
+
+    def on_broken_pipe(self) -> None:
+        self.quiet = True
+        raise BrokenPipeError
+
+
+class OutputPath(click.Path):
+    """An output file name; an empty name or one ending in "/" (a directory) is refused here,
+    everything else about the destination by :func:`matcher.output.check_destination` before
+    the command runs."""
+
+    def __init__(self) -> None:
+        super().__init__(dir_okay=False, path_type=Path)
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        if isinstance(value, Path):
+            return value
+        raw = os.fspath(value)
+        if raw == "":
+            self.fail("the output path is empty; give a file name, e.g. -o plan.json", param, ctx)
+        if raw.endswith(("/", os.sep)):
+            self.fail(f"{visible(raw)} names a directory; give a file name inside it", param, ctx)
+        return Path(raw)
 
 
 debug_option = click.option("--debug", is_flag=True, help="Show tracebacks on errors.")
 output_option = click.option(
     "-o",
     "--output",
-    type=click.Path(dir_okay=False, path_type=Path),
+    type=OutputPath(),
     help="Write to this file (atomically) instead of standard output.",
 )
 
@@ -116,7 +409,13 @@ def main() -> None:
     show_default=True,
 )
 @output_option
-@click.option("--seed", type=int, default=0, show_default=True, help="Random seed.")
+@click.option(
+    "--seed",
+    type=click.IntRange(0, MAX_SEED),
+    default=0,
+    show_default=True,
+    help="Random seed (0 to 2^31-1).",
+)
 @click.option(
     "--time-limit",
     type=click.FloatRange(min=0.01),
@@ -168,22 +467,31 @@ def solve(
     from matcher.verify import verify
 
     data = load_instance(instance)
+    if not any(p.active for p in data.participants):
+        _say(f"{visible(instance)}: no active participants; the plan is empty", prefix="warning: ")
+    before = load_previous(previous) if previous is not None else None
     try:
-        solution = run_solve(
-            data,
-            seed=seed,
-            time_limit=time_limit,
-            objective=cast(Objective, objective),
-            proposer=cast(Proposer, proposer),
-            deterministic=not timings,
-            previous=previous,
+        solution = _cancellable(
+            lambda progress: run_solve(
+                data,
+                seed=seed,
+                time_limit=time_limit,
+                objective=cast(Objective, objective),
+                proposer=cast(Proposer, proposer),
+                deterministic=not timings,
+                previous=before,
+                progress=progress,
+            ),
+            show_progress=err.is_terminal,
         )
     except Infeasible as exc:
         exc.source = str(instance)
         raise
-    report = verify(data, solution, previous=load_previous(previous) if previous else None)
+    report = verify(data, solution, previous=before)
     if not report.ok:
-        _fail(f"{instance}: the plan failed verification (a bug):\n{report}", EXIT_INTERNAL)
+        _fail(
+            f"{visible(instance)}: the plan failed verification (a bug):\n{report}", EXIT_INTERNAL
+        )
     if fmt == "json":
         _emit(solution_json(solution), output, [instance])
     elif fmt == "csv":
@@ -193,7 +501,8 @@ def solve(
         print_table(solution, console)
         _emit(console.export_text(), output, [instance])
     else:
-        print_table(solution, Console())
+        with _writing_stdout():
+            print_table(solution, _StdoutConsole())
 
 
 @main.command()
@@ -204,10 +513,11 @@ def validate(instance: Path, debug: bool) -> None:
     """Check INSTANCE and list every problem (exit 3 if any)."""
     data = load_instance(instance)
     lone = sum(p.partner is None for p in data.participants)
-    click.echo(
-        f"{instance}: valid ({len(data.participants)} participants, {lone} applied alone, "
-        f"{len(data.cohorts)} cohorts)"
-    )
+    with _writing_stdout():
+        click.echo(
+            f"{visible(instance)}: valid ({len(data.participants)} participants, {lone} applied "
+            f"alone, {len(data.cohorts)} cohorts)"
+        )
 
 
 @main.command()
@@ -382,12 +692,11 @@ def scores(
         }
         text = json.dumps(doc, indent=1) + "\n"
     else:
-        buf = io.StringIO()
-        out = csv.writer(buf, lineterminator="\n")  # quotes IDs holding commas or quotes
-        out.writerow(["patient_leader", "professional", "score", "forbidden", *CRITERIA])
-        for i, a in enumerate(comp.row_ids):
-            for j, b in enumerate(comp.col_ids):
-                out.writerow(
+        header = ["patient_leader", "professional", "score", "forbidden", *CRITERIA]
+        text = csv_text(
+            chain(
+                [header],
+                (
                     [
                         a,
                         b,
@@ -395,8 +704,11 @@ def scores(
                         str(bool(comp.forbidden[i, j])).lower(),
                         *(f"{comp.breakdown[k][i, j]:.6f}" for k in CRITERIA),
                     ]
-                )
-        text = buf.getvalue()
+                    for i, a in enumerate(comp.row_ids)
+                    for j, b in enumerate(comp.col_ids)
+                ),
+            )
+        )
     _emit(text, output, [instance])
 
 
@@ -507,7 +819,7 @@ from matcher.bench import EXECUTORS  # noqa: E402  (kept with the bench command)
 )
 @click.option(
     "--cohorts-output",
-    type=click.Path(dir_okay=False, path_type=Path),
+    type=OutputPath(),
     default=None,
     help="Also write one row per cohort of each run (.csv or .json).",
 )

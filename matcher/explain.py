@@ -90,15 +90,23 @@ def unmatched_reason(
             f"{extra}; {CHOICE[objective]} "
             f"({n_rows} lone patient leaders, {n_cols} lone clinicians/managers)"
         )
+    # (singular, plural) wording of each cause, so that one person reads "1 is ...".
     counts = {
-        "share no cohort in a mode both can attend": int(stats.no_cohort[index]),
-        "are declared conflicts": conflicts,
-        "are excluded by the organisation or local-system rule or a forbidden pair": int(
-            stats.rule[index]
-        ),
-        f"score below the minimum {min_score:g}": int(stats.low[index]),
+        (
+            "shares no cohort in a mode both can attend",
+            "share no cohort in a mode both can attend",
+        ): int(stats.no_cohort[index]),
+        ("is a declared conflict", "are declared conflicts"): conflicts,
+        (
+            "is excluded by the organisation or local-system rule or a forbidden pair",
+            "are excluded by the organisation or local-system rule or a forbidden pair",
+        ): int(stats.rule[index]),
+        (
+            f"scores below the minimum {min_score:g}",
+            f"score below the minimum {min_score:g}",
+        ): int(stats.low[index]),
     }
-    parts = [f"{n} {text}" for text, n in counts.items() if n]
+    parts = [f"{n} {one if n == 1 else many}" for (one, many), n in counts.items() if n]
     return f"no lone {others} can be paired: of {n_other}, " + "; ".join(parts)
 
 

@@ -9,9 +9,18 @@ one run together with the shape errors.
 from __future__ import annotations
 
 import datetime as dt
-from typing import Literal
+import re
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationInfo,
+    model_validator,
+)
 
 SCHEMA_VERSION = "1"
 #: Validation context meaning "cross-references already checked" (by :mod:`matcher.validation`,
@@ -26,6 +35,31 @@ CohortMode = Literal["in_person", "online", "blended"]
 PROFESSIONAL_ROLES: frozenset[str] = frozenset({"clinician", "manager"})
 
 
+#: Session dates are accepted from this year to that one (a typo such as 0001-01-01 or 20216
+#: fails loudly instead of placing nobody).
+MIN_YEAR, MAX_YEAR = 2000, 2100
+_ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+
+
+def _iso_date_text(value: object) -> object:
+    """A session date is written as an ISO string (YYYY-MM-DD): never a number (a timestamp
+    such as 1463011200 would be read as a date in 2016 without a word)."""
+    if isinstance(value, dt.date):  # built in Python, not read from a file
+        return value
+    if not isinstance(value, str) or not _ISO_DATE.match(value):
+        raise ValueError("a date must be written as a string YYYY-MM-DD")
+    return value
+
+
+def _sane_year(value: dt.date) -> dt.date:
+    if not MIN_YEAR <= value.year <= MAX_YEAR:
+        raise ValueError(f"the year must be between {MIN_YEAR} and {MAX_YEAR}")
+    return value
+
+
+SessionDate = Annotated[dt.date, BeforeValidator(_iso_date_text), AfterValidator(_sane_year)]
+
+
 class _Strict(BaseModel):
     """Base: unknown fields are an error, so typos fail loudly."""
 
@@ -35,8 +69,8 @@ class _Strict(BaseModel):
 class SetSize(_Strict):
     """Size bounds of the action-learning sets in a cohort, in pairs."""
 
-    min_pairs: int = Field(3, ge=1, le=1_000, description="Fewest pairs in one set.")
-    max_pairs: int = Field(4, ge=1, le=1_000, description="Most pairs in one set.")
+    min_pairs: int = Field(3, ge=1, le=1_000, strict=True, description="Fewest pairs in one set.")
+    max_pairs: int = Field(4, ge=1, le=1_000, strict=True, description="Most pairs in one set.")
 
 
 class Cohort(_Strict):
@@ -44,10 +78,12 @@ class Cohort(_Strict):
 
     id: str = Field(min_length=1)
     name: str = ""
-    sessions: list[dt.date] = Field(
+    sessions: list[SessionDate] = Field(
         min_length=1, description="Workshop dates (ISO 8601). Attending a cohort means all of them."
     )
-    capacity_pairs: int = Field(ge=0, le=100_000, description="Most pairs the cohort can take.")
+    capacity_pairs: int = Field(
+        ge=0, le=100_000, strict=True, description="Most pairs the cohort can take."
+    )
     mode: CohortMode = Field(
         description="in_person, online, or blended (blended needs both modes)."
     )
@@ -157,18 +193,22 @@ class Rules(_Strict):
         ),
     )
     min_score: float = Field(
-        0.0, ge=0.0, le=1.0, description="Lone applicants are only paired at or above this score."
+        0.0,
+        ge=0.0,
+        le=1.0,
+        strict=True,
+        description="Lone applicants are only paired at or above this score.",
     )
 
 
 class Weights(_Strict):
     """Weight of each compatibility criterion; the score is the weighted mean."""
 
-    interests: float = Field(0.30, ge=0.0, le=1000.0, allow_inf_nan=False)
-    project: float = Field(0.25, ge=0.0, le=1000.0, allow_inf_nan=False)
-    organisation: float = Field(0.10, ge=0.0, le=1000.0, allow_inf_nan=False)
-    system: float = Field(0.20, ge=0.0, le=1000.0, allow_inf_nan=False)
-    availability: float = Field(0.15, ge=0.0, le=1000.0, allow_inf_nan=False)
+    interests: float = Field(0.30, ge=0.0, le=1000.0, allow_inf_nan=False, strict=True)
+    project: float = Field(0.25, ge=0.0, le=1000.0, allow_inf_nan=False, strict=True)
+    organisation: float = Field(0.10, ge=0.0, le=1000.0, allow_inf_nan=False, strict=True)
+    system: float = Field(0.20, ge=0.0, le=1000.0, allow_inf_nan=False, strict=True)
+    availability: float = Field(0.15, ge=0.0, le=1000.0, allow_inf_nan=False, strict=True)
 
     @model_validator(mode="after")
     def _not_all_zero(self) -> Weights:
@@ -180,10 +220,10 @@ class Weights(_Strict):
 class DiversityWeights(_Strict):
     """Weights of the pairwise distance used to make action-learning sets diverse."""
 
-    organisation_type: float = Field(1.0, ge=0.0, le=1000.0, allow_inf_nan=False)
-    system: float = Field(1.0, ge=0.0, le=1000.0, allow_inf_nan=False)
-    role_mix: float = Field(0.5, ge=0.0, le=1000.0, allow_inf_nan=False)
-    interests: float = Field(1.0, ge=0.0, le=1000.0, allow_inf_nan=False)
+    organisation_type: float = Field(1.0, ge=0.0, le=1000.0, allow_inf_nan=False, strict=True)
+    system: float = Field(1.0, ge=0.0, le=1000.0, allow_inf_nan=False, strict=True)
+    role_mix: float = Field(0.5, ge=0.0, le=1000.0, allow_inf_nan=False, strict=True)
+    interests: float = Field(1.0, ge=0.0, le=1000.0, allow_inf_nan=False, strict=True)
 
 
 class Instance(_Strict):
