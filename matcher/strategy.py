@@ -253,12 +253,26 @@ def place_against(
         },
         must_place=must_place(job, candidates).must_place,
     )
-    hint = feasible_hint(
-        eff,
-        candidates,
-        {key: cohort_index.get(p.cohort or "") for key, p in before.items() if key in index},
-        spec.must_place,
-    )
+    wanted = {key: cohort_index.get(p.cohort or "") for key, p in before.items() if key in index}
+    # the fresh matching's pairs of people the previous plan leaves free, each in the cohort
+    # with the most room, so that CP-SAT starts from a plan that places as many as it can
+    busy = {x for key in wanted for x in key}
+    room = {q: c.capacity_pairs for q, c in enumerate(eff.cohorts)}
+    for q in wanted.values():
+        if q is not None:
+            room[q] -= 1
+    for i, j in zip(pairing.matched_rows, pairing.matched_cols, strict=True):
+        key = (scan.rows.ids[i], scan.cols.ids[j])
+        if key not in index or key[0] in busy or key[1] in busy:
+            continue
+        options = candidates[index[key]].cohorts
+        best = max(options, key=lambda q: (room[q], -q), default=None)
+        if best is not None and room[best] > 0:
+            room[best] -= 1
+            wanted[key] = best
+        else:
+            wanted[key] = None
+    hint = feasible_hint(eff, candidates, wanted, spec.must_place)
     placement = solve_placement(
         eff,
         candidates,
