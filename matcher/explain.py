@@ -32,7 +32,7 @@ def pair_reasons(
         )
     if breakdown["system"] > 0 and weights["system"] > 0:
         phrases.append((weights["system"] * breakdown["system"], f"same local system ({a.system})"))
-    if breakdown["organisation"] > 0 and a.organisation != b.organisation:
+    if breakdown["organisation"] > 0 and tag(a.organisation) != tag(b.organisation):
         phrases.append(
             (weights["organisation"] * breakdown["organisation"], "different organisations")
         )

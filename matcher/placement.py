@@ -33,6 +33,7 @@ from dataclasses import dataclass, replace
 from ortools.sat.python import cp_model
 
 from matcher.schema import Instance
+from matcher.scoring import tag
 
 SCORE_SCALE = 1000  # scores are integers in CP-SAT: 3 decimals are kept
 #: Seconds (deterministic time in deterministic mode) for level (d), preferences and balance.
@@ -144,7 +145,7 @@ def solve_placement(
             by_org: dict[str, list[int]] = defaultdict(list)
             for k in ks:
                 c = candidates[k]
-                for org in {people[c.patient_leader].organisation, people[c.partner].organisation}:
+                for org in {tag(people[x].organisation) for x in (c.patient_leader, c.partner)}:
                     by_org[org].append(k)
             for _, org_ks in sorted(by_org.items()):
                 if len(org_ks) > 1:
@@ -374,7 +375,7 @@ def _cohort_ok(instance: Instance, q: int, members: list[Candidate]) -> bool:
     if instance.rules.one_organisation_per_set == "hard":
         by_org: dict[str, int] = defaultdict(int)
         for c in members:
-            for org in {people[c.patient_leader].organisation, people[c.partner].organisation}:
+            for org in {tag(people[x].organisation) for x in (c.patient_leader, c.partner)}:
                 by_org[org] += 1
         need = max(by_org.values(), default=1)
     ids = {x for c in members for x in (c.patient_leader, c.partner)}

@@ -7,6 +7,7 @@ path shows up as a disagreement. Every solve path runs through it in the tests.
 
 from __future__ import annotations
 
+import unicodedata
 from collections import Counter
 from dataclasses import dataclass, field
 
@@ -36,8 +37,17 @@ class VerificationError(AssertionError):
     """A solution breaks a hard rule or misreports a score."""
 
 
+def _same(text: str) -> str:
+    """Category values are one value when equal after NFKC, case-folding and turning every run
+    of spaces, punctuation and underscores into one space (stated again here, apart from
+    :mod:`matcher.normalise`, so the two can check each other)."""
+    folded = unicodedata.normalize("NFKC", text).casefold()
+    words = "".join(ch if ch.isalnum() else " " for ch in folded).split()
+    return " ".join(words) if words else " ".join(folded.split())
+
+
 def _norm(items: list[str]) -> set[str]:
-    return {" ".join(t.split()).casefold() for t in items}
+    return {_same(t) for t in items}
 
 
 def _attends(p: Participant, c: Cohort) -> bool:
@@ -57,9 +67,9 @@ def recompute_score(instance: Instance, a: Participant, b: Participant) -> dict[
     parts = {"interests": len(ia & ib) / len(union) if union else 0.0}
     n_topics = len(ta) + len(tb)
     parts["project"] = (len(ta & (ib | tb)) + len(tb & (ia | ta))) / n_topics if n_topics else 0.0
-    same_org = a.organisation == b.organisation
+    same_org = _same(a.organisation) == _same(b.organisation)
     parts["organisation"] = 0.0 if same_org and instance.rules.same_organisation != "allow" else 1.0
-    parts["system"] = 1.0 if a.system == b.system else 0.0
+    parts["system"] = 1.0 if _same(a.system) == _same(b.system) else 0.0
     both = sum(1 for c in instance.cohorts if _attends(a, c) and _attends(b, c))
     parts["availability"] = both / len(instance.cohorts)
     w = instance.weights.model_dump()
@@ -74,9 +84,11 @@ def _pair_rule_breaks(instance: Instance, a: Participant, b: Participant) -> lis
     out = []
     if b.id in a.avoid or a.id in b.avoid:
         out.append("declared conflict")
-    if instance.rules.same_organisation == "forbid" and a.organisation == b.organisation:
+    if instance.rules.same_organisation == "forbid" and _same(a.organisation) == _same(
+        b.organisation
+    ):
         out.append(f"same organisation {a.organisation} (forbidden by the rules)")
-    if instance.rules.local_system == "require" and a.system != b.system:
+    if instance.rules.local_system == "require" and _same(a.system) != _same(b.system):
         out.append("different local systems (the rules require the same)")
     if not any(_attends(a, c) and _attends(b, c) for c in instance.cohorts):
         out.append("no cohort both can attend in full")
@@ -249,7 +261,7 @@ def _check_schedule(
                 v.append(f"set {s.id}: pair {pid} names set {pair.learning_set}")
             duo = [people[x] for x in (pair.patient_leader, pair.partner) if x in people]
             members += duo
-            for org in {m.organisation for m in duo}:
+            for org in {_same(m.organisation) for m in duo}:
                 orgs[org] += 1
         if instance.rules.one_organisation_per_set == "hard":
             for org, n in sorted(orgs.items()):
