@@ -7,12 +7,16 @@ import io
 import os
 import tempfile
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from rich import box
 from rich.console import Console
 from rich.table import Table
 
 from matcher.solution import Solution
+
+if TYPE_CHECKING:
+    from matcher.plan_view import PlanView
 
 
 class OutputError(Exception):
@@ -80,21 +84,32 @@ def solution_csv(solution: Solution) -> str:
     return buf.getvalue()
 
 
-def print_table(solution: Solution, console: Console) -> None:
-    """The human-readable plan."""
+def _who(view: PlanView | None, pid: str) -> str:
+    """``pl01 Alex Example`` / ``Healthwatch · hw-surrey`` under it (the ID alone without view)."""
+    if view is None or pid not in view.people:
+        return pid
+    p = view.person(pid)
+    return f"{p.label}\n{p.role}, {p.organisation}"
+
+
+def print_table(solution: Solution, console: Console, view: PlanView | None = None) -> None:
+    """The human-readable plan; with ``view``, names, roles, organisations and cohort names
+    stand next to the IDs. Every column wraps at spaces and folds a word too long for it, so
+    nothing is cut off at any width, on a terminal or in a pipe."""
     console.print(f"[bold]{solution.summary()}[/bold]")
     table = Table(title="Pairs", box=box.SIMPLE_HEAD, pad_edge=False)
-    for col in ("pair", "leader", "partner", "kind", "score", "cohort", "set"):
-        table.add_column(col, no_wrap=True)
-    table.add_column("strongest reasons", overflow="fold", min_width=30)
+    for col in ("pair", "patient leader", "partner", "kind", "score", "cohort", "set"):
+        table.add_column(col, overflow="fold")
+    table.add_column("strongest reasons", overflow="fold")
     for p in solution.pairs:
+        cohort = view.cohort(p.cohort) if view is not None else None
         table.add_row(
             p.id,
-            p.patient_leader,
-            p.partner,
+            _who(view, p.patient_leader),
+            _who(view, p.partner),
             "pre" if p.preformed else "new",
             f"{p.score:.2f}",
-            p.cohort or "-",
+            f"{p.cohort}\n{cohort.name}" if cohort and cohort.name else (p.cohort or "-"),
             p.learning_set or "-",
             "; ".join(p.reasons[:2]),
         )
@@ -112,11 +127,16 @@ def print_table(solution: Solution, console: Console) -> None:
             ct.add_column(col, overflow="fold")
         for c in solution.cohorts:
             cap = f"/{c.capacity_pairs}" if c.capacity_pairs is not None else ""
-            ct.add_row(c.id, f"{len(c.pairs)}{cap}", "\n".join(sets_by_cohort.get(c.id, [])))
+            about = view.cohort(c.id) if view is not None else None
+            label = f"{about.label}\n{about.when}" if about is not None else c.id
+            ct.add_row(label, f"{len(c.pairs)}{cap}", "\n".join(sets_by_cohort.get(c.id, [])))
         console.print(ct)
     _print_reasons(console, "Wait-list", "pair", [(x.pair, x.reason) for x in solution.waitlist])
     _print_reasons(
-        console, "Unmatched", "participant", [(u.participant, u.reason) for u in solution.unmatched]
+        console,
+        "Unmatched",
+        "participant",
+        [(_who(view, u.participant), u.reason) for u in solution.unmatched],
     )
 
 
@@ -125,7 +145,7 @@ def _print_reasons(console: Console, title: str, key: str, rows: list[tuple[str,
     if not rows:
         return
     table = Table(title=title, box=box.SIMPLE_HEAD)
-    table.add_column(key)
+    table.add_column(key, overflow="fold")
     table.add_column("reason", overflow="fold")
     for ident, reason in rows:
         table.add_row(ident, reason)

@@ -1,0 +1,249 @@
+"""The plan as one self-contained HTML page for a programme team (``matcher report``,
+``matcher solve -o plan.html``).
+
+The page makes no network request: styles are inline, charts are inline SVG drawn by
+matplotlib with text as paths (no fonts to fetch), and there is no script. It reads the plan
+in words, one card per cohort (dates, venue, sets and members), the pairs with score bars and
+reasons, the unmatched and wait-listed with reasons, and charts: the score distribution, score
+by cohort, mean score by organisation type, role and local system (groups under
+:data:`MIN_GROUP` people suppressed) and set diversity. Colours are the Okabe-Ito palette
+(distinguishable with colour-blindness) and every chart has a text alternative. Print CSS lays
+it out for A4.
+
+Everything shown is escaped by Jinja2's autoescaping; names and emails come only from
+:class:`~matcher.plan_view.PlanView` and are left out with ``redact``.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+import statistics
+from collections import defaultdict
+from dataclasses import dataclass
+from typing import Any
+
+from matcher.plan_view import CRITERION_LABELS, PlanView
+from matcher.scoring import CRITERIA
+
+#: Okabe & Ito (2008) colour-blind-safe palette.
+OKABE_ITO = ("#0072B2", "#E69F00", "#009E73", "#D55E00", "#56B4E9", "#CC79A7", "#F0E442", "#000000")
+#: Groups with fewer people are not charted (small groups could identify people).
+MIN_GROUP = 5
+#: Most bars in one chart (the largest groups are kept, the rest counted in the caption).
+MAX_BARS = 25
+
+
+@dataclass(frozen=True)
+class Chart:
+    title: str
+    alt: str
+    svg: str
+    note: str = ""
+
+
+def _env() -> Any:
+    from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
+
+    return Environment(
+        loader=PackageLoader("matcher", "templates"),
+        autoescape=select_autoescape(["html", "j2"], default_for_string=True),
+        undefined=StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+
+
+def plan_report(view: PlanView) -> str:
+    """The page's HTML."""
+    s = view.solution
+    cohorts = []
+    for plan in s.cohorts or []:
+        c = view.cohorts[plan.id]
+        sets = []
+        by_set: dict[str, list[str]] = defaultdict(list)
+        for pid in plan.pairs:
+            by_set[view.pairs[pid].learning_set or "(no set)"].append(pid)
+        diversity = {x.id: x.diversity for x in s.learning_sets or []}
+        for set_id, pids in sorted(by_set.items()):
+            sets.append(
+                {
+                    "id": set_id,
+                    "diversity": diversity.get(set_id),
+                    "pairs": [(view.pairs[p], *view.members(view.pairs[p])) for p in pids],
+                }
+            )
+        cohorts.append({"plan": plan, "about": c, "sets": sets})
+    pairs = [(p, *view.members(p), view.cohort(p.cohort)) for p in s.pairs]
+    return str(
+        _env()
+        .get_template("plan.html.j2")
+        .render(
+            title=f"Plan for {s.instance}",
+            view=view,
+            solution=s,
+            summary=view.summary_sentences(),
+            cohorts=cohorts,
+            pairs=pairs,
+            unmatched=[(u, view.person(u.participant)) for u in s.unmatched],
+            waitlist=[(w, *view.members(view.pairs[w.pair])) for w in s.waitlist],
+            charts=plan_charts(view),
+            criteria=[(k, CRITERION_LABELS[k]) for k in CRITERIA],
+            redacted=view.redact,
+        )
+    )
+
+
+# --------------------------------------------------------------------------- charts
+
+
+def _svg(fig: Any) -> str:
+    """A figure as inline SVG: no XML prolog, no comments, text as paths, stable IDs."""
+    import matplotlib
+
+    buf = io.StringIO()
+    with matplotlib.rc_context({"svg.fonttype": "path", "svg.hashsalt": "matcher"}):
+        fig.savefig(buf, format="svg", metadata={"Date": None}, bbox_inches="tight")
+    text = buf.getvalue()
+    text = text[text.index("<svg") :]
+    return re.sub(r"<!--.*?-->\s*", "", text, flags=re.S)
+
+
+def _figure(height: float = 2.8) -> Any:
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(7.0, height), dpi=72)
+    ax = fig.add_subplot()
+    ax.spines[["top", "right"]].set_visible(False)
+    return fig, ax
+
+
+def _label(text: str) -> str:
+    """Chart labels are plain text (a '$' would start mathtext)."""
+    text = text.replace("$", r"\$")
+    return text if len(text) <= 40 else text[:39] + "…"
+
+
+def _bars(title: str, groups: dict[str, list[float]], what: str) -> Chart | None:
+    """Mean score per group, groups under MIN_GROUP people suppressed."""
+    kept = {k: v for k, v in groups.items() if len(v) >= MIN_GROUP}
+    hidden = len(groups) - len(kept)
+    if not kept:
+        return None
+    order = sorted(kept, key=lambda k: (-len(kept[k]), k))[:MAX_BARS]
+    cut = len(kept) - len(order)
+    order.sort(key=lambda k: statistics.fmean(kept[k]))
+    means = [statistics.fmean(kept[k]) for k in order]
+    fig, ax = _figure(0.9 + 0.28 * len(order))
+    ax.barh(range(len(order)), means, color=OKABE_ITO[0])
+    ax.set_yticks(range(len(order)), [f"{_label(k)} ({len(kept[k])})" for k in order])
+    ax.set_xlim(0, 1)
+    ax.set_xlabel("mean pair score (0 to 1); people per group in brackets")
+    for i, m in enumerate(means):
+        ax.text(min(m + 0.01, 0.93), i, f"{m:.2f}", va="center", fontsize=8)
+    notes = []
+    if hidden:
+        notes.append(f"{hidden} groups with fewer than {MIN_GROUP} people are not shown")
+    if cut:
+        notes.append(f"{cut} smaller groups are not shown")
+    best, worst = order[-1], order[0]
+    alt = (
+        f"Bar chart of mean pair score by {what} for {len(order)} groups: highest "
+        f"{best} at {statistics.fmean(kept[best]):.2f}, lowest {worst} at "
+        f"{statistics.fmean(kept[worst]):.2f}."
+    )
+    return Chart(title, alt, _svg(fig), "; ".join(notes))
+
+
+def plan_charts(view: PlanView) -> list[Chart]:
+    """The report's charts, in page order (a chart with no data is left out)."""
+    s = view.solution
+    charts: list[Chart] = []
+    if s.pairs:
+        matched = [p.score for p in s.pairs if not p.preformed]
+        together = [p.score for p in s.pairs if p.preformed]
+        fig, ax = _figure()
+        bins = [i / 20 for i in range(21)]
+        ax.hist(
+            [together, matched],
+            bins=bins,
+            stacked=True,
+            color=[OKABE_ITO[1], OKABE_ITO[0]],
+            label=["applied together", "matched"],
+        )
+        ax.set_xlabel("pair score (0 to 1)")
+        ax.set_ylabel("pairs")
+        ax.legend(frameon=False)
+        scores = [p.score for p in s.pairs]
+        charts.append(
+            Chart(
+                "Score distribution",
+                f"Histogram of {len(scores)} pair scores ({len(matched)} matched, "
+                f"{len(together)} applied together): median {statistics.median(scores):.2f}, "
+                f"lowest {min(scores):.2f}, highest {max(scores):.2f}.",
+                _svg(fig),
+            )
+        )
+    by_cohort: dict[str, list[float]] = defaultdict(list)
+    for p in s.pairs:
+        if p.cohort:
+            by_cohort[p.cohort].append(p.score)
+    if by_cohort:
+        order = [c for c in view.cohorts if c in by_cohort][: MAX_BARS * 2]
+        fig, ax = _figure(0.9 + 0.28 * len(order))
+        ax.boxplot(
+            [by_cohort[c] for c in order],
+            vert=False,
+            widths=0.6,
+            patch_artist=True,
+            boxprops={"facecolor": OKABE_ITO[4]},
+            medianprops={"color": OKABE_ITO[7]},
+        )
+        ax.set_yticks(range(1, len(order) + 1), [_label(c) for c in order])
+        ax.invert_yaxis()
+        ax.set_xlim(0, 1)
+        ax.set_xlabel("pair score (0 to 1): box = middle half, line = median")
+        medians = {c: statistics.median(by_cohort[c]) for c in order}
+        charts.append(
+            Chart(
+                "Score by cohort",
+                f"Box plot of pair scores in {len(order)} cohorts; medians from "
+                f"{min(medians.values()):.2f} to {max(medians.values()):.2f}.",
+                _svg(fig),
+            )
+        )
+    groups: dict[str, dict[str, list[float]]] = {
+        "organisation type": defaultdict(list),
+        "role": defaultdict(list),
+        "local system": defaultdict(list),
+    }
+    spelling: dict[str, str] = {}
+    for p in s.pairs:
+        for person in view.members(p):
+            for what, value in (
+                ("organisation type", person.organisation_type),
+                ("role", person.role),
+                ("local system", person.system),
+            ):
+                key = view.group_key(value)
+                spelling.setdefault(key, value)
+                groups[what][spelling[key]].append(p.score)
+    for what, g in groups.items():
+        chart = _bars(f"Mean score by {what}", g, what)
+        if chart is not None:
+            charts.append(chart)
+    diversity = [x.diversity for x in s.learning_sets or [] if x.diversity is not None]
+    if diversity:
+        fig, ax = _figure()
+        ax.hist(diversity, bins=min(20, max(len(set(diversity)), 1)), color=OKABE_ITO[2])
+        ax.set_xlabel("set diversity (higher = more mixed; see docs/scoring.md)")
+        ax.set_ylabel("sets")
+        charts.append(
+            Chart(
+                "Set diversity",
+                f"Histogram of the diversity of {len(diversity)} action-learning sets: "
+                f"median {statistics.median(diversity):.2f}, lowest {min(diversity):.2f}.",
+                _svg(fig),
+            )
+        )
+    return charts
