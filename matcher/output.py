@@ -95,8 +95,44 @@ def _who(view: PlanView | None, pid: str) -> str:
 def print_table(solution: Solution, console: Console, view: PlanView | None = None) -> None:
     """The human-readable plan; with ``view``, names, roles, organisations and cohort names
     stand next to the IDs. Every column wraps at spaces and folds a word too long for it, so
-    nothing is cut off at any width, on a terminal or in a pipe."""
+    nothing is cut off at any width, on a terminal or in a pipe. Below 100 columns (a narrow
+    terminal; a pipe is 80) each pair is a short block of lines instead of a table row."""
     console.print(f"[bold]{solution.summary()}[/bold]")
+    if console.width < NARROW:
+        _print_pairs_stacked(solution, console, view)
+    else:
+        _print_pairs_table(solution, console, view)
+    _print_cohorts(solution, console, view)
+    _print_reasons(console, "Wait-list", "pair", [(x.pair, x.reason) for x in solution.waitlist])
+    _print_reasons(
+        console,
+        "Unmatched",
+        "participant",
+        [(_who(view, u.participant), u.reason) for u in solution.unmatched],
+    )
+
+
+#: Narrower consoles get the pairs as blocks of lines, not as a table of 8 columns.
+NARROW = 100
+
+
+def _print_pairs_stacked(solution: Solution, console: Console, view: PlanView | None) -> None:
+    console.print("\n[bold]Pairs[/bold]")
+    for p in solution.pairs:
+        cohort = view.cohort(p.cohort) if view is not None else None
+        where = f"{p.cohort} {cohort.name}".strip() if cohort else (p.cohort or "no cohort")
+        lines = [
+            f"{p.id}  score {p.score:.2f}  {'applied together' if p.preformed else 'matched'}"
+            f"  {where}  set {p.learning_set or '-'}",
+            "  patient leader: " + _who(view, p.patient_leader).replace("\n", ", "),
+            "  partner: " + _who(view, p.partner).replace("\n", ", "),
+            "  reasons: " + "; ".join(p.reasons[:2]),
+        ]
+        for line in lines:
+            console.print(line, markup=False, highlight=False)
+
+
+def _print_pairs_table(solution: Solution, console: Console, view: PlanView | None) -> None:
     table = Table(title="Pairs", box=box.SIMPLE_HEAD, pad_edge=False)
     for col in ("pair", "patient leader", "partner", "kind", "score", "cohort", "set"):
         table.add_column(col, overflow="fold")
@@ -114,6 +150,9 @@ def print_table(solution: Solution, console: Console, view: PlanView | None = No
             "; ".join(p.reasons[:2]),
         )
     console.print(table)
+
+
+def _print_cohorts(solution: Solution, console: Console, view: PlanView | None) -> None:
     if solution.cohorts is not None:
         sets_by_cohort: dict[str, list[str]] = {}
         for s in solution.learning_sets or []:
@@ -131,13 +170,6 @@ def print_table(solution: Solution, console: Console, view: PlanView | None = No
             label = f"{about.label}\n{about.when}" if about is not None else c.id
             ct.add_row(label, f"{len(c.pairs)}{cap}", "\n".join(sets_by_cohort.get(c.id, [])))
         console.print(ct)
-    _print_reasons(console, "Wait-list", "pair", [(x.pair, x.reason) for x in solution.waitlist])
-    _print_reasons(
-        console,
-        "Unmatched",
-        "participant",
-        [(_who(view, u.participant), u.reason) for u in solution.unmatched],
-    )
 
 
 def _print_reasons(console: Console, title: str, key: str, rows: list[tuple[str, str]]) -> None:

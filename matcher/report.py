@@ -16,6 +16,7 @@ Everything shown is escaped by Jinja2's autoescaping; names and emails come only
 
 from __future__ import annotations
 
+import hashlib
 import io
 import re
 import statistics
@@ -98,15 +99,18 @@ def plan_report(view: PlanView) -> str:
 
 
 def _svg(fig: Any) -> str:
-    """A figure as inline SVG: no XML prolog, no comments, text as paths, stable IDs."""
+    """A figure as inline SVG: no XML prolog, no comments, text as paths, stable IDs made
+    unique on the page (each chart's IDs carry a prefix taken from its own content)."""
     import matplotlib
 
     buf = io.StringIO()
     with matplotlib.rc_context({"svg.fonttype": "path", "svg.hashsalt": "matcher"}):
         fig.savefig(buf, format="svg", metadata={"Date": None}, bbox_inches="tight")
     text = buf.getvalue()
-    text = text[text.index("<svg") :]
-    return re.sub(r"<!--.*?-->\s*", "", text, flags=re.S)
+    text = re.sub(r"<!--.*?-->\s*", "", text[text.index("<svg") :], flags=re.S)
+    prefix = "g" + hashlib.sha1(text.encode()).hexdigest()[:8] + "-"
+    text = re.sub(r'\bid="', f'id="{prefix}', text)
+    return re.sub(r'(url\(#|href="#)', rf"\g<1>{prefix}", text)
 
 
 def _figure(height: float = 2.8) -> Any:
@@ -193,7 +197,7 @@ def plan_charts(view: PlanView) -> list[Chart]:
         fig, ax = _figure(0.9 + 0.28 * len(order))
         ax.boxplot(
             [by_cohort[c] for c in order],
-            vert=False,
+            orientation="horizontal",
             widths=0.6,
             patch_artist=True,
             boxprops={"facecolor": OKABE_ITO[4]},
