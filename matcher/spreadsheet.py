@@ -672,10 +672,17 @@ def read_workbook(
     path = Path(path)
     reader = _Reader(str(path), mapping or Mapping())
     try:
-        book = load_workbook(path, read_only=True, data_only=True)
+        # A file object, not the name: openpyxl refuses names not ending in .xlsx, and a
+        # workbook saved as intake.json is still a workbook.
+        handle = path.open("rb")
     except FileNotFoundError:
         raise InvalidInstance(str(path), [Problem("$", "file not found")]) from None
+    except OSError as exc:
+        raise InvalidInstance(str(path), [Problem("$", f"cannot read: {exc.strerror}")]) from None
+    try:
+        book = load_workbook(handle, read_only=True, data_only=True)
     except Exception as exc:  # openpyxl raises many kinds for a damaged file
+        handle.close()
         raise InvalidInstance(
             str(path), [Problem("$", f"not a readable XLSX workbook ({type(exc).__name__})")]
         ) from None
@@ -699,6 +706,7 @@ def read_workbook(
             reader.rules(by_key["rules"], book[by_key["rules"]].iter_rows(values_only=True), data)
     finally:
         book.close()
+        handle.close()
     out = _finish(reader, data)
     if warnings is not None:
         warnings.extend(reader.warnings)
