@@ -239,8 +239,8 @@ def plan_charts(view: PlanView) -> list[Chart]:
     diversity = [x.diversity for x in s.learning_sets or [] if x.diversity is not None]
     if diversity:
         fig, ax = _figure()
-        ax.hist(diversity, bins=min(20, max(len(set(diversity)), 1)), color=OKABE_ITO[2])
-        ax.set_xlabel("set diversity (higher = more mixed; see docs/scoring.md)")
+        ax.hist(diversity, bins=[i / 20 for i in range(21)], color=OKABE_ITO[2])
+        ax.set_xlabel("set diversity: mean distance between its pairs (0 alike, 1 all different)")
         ax.set_ylabel("sets")
         charts.append(
             Chart(
