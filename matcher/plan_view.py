@@ -88,6 +88,9 @@ class PlanView:
         self.cohorts = {c.id: self._cohort(c) for c in instance.cohorts}
         self.pairs = {p.id: p for p in solution.pairs}
         self.waitlisted = {w.pair: w.reason for w in solution.waitlist}
+        #: Whether any name / email is shown (their columns are left out otherwise).
+        self.has_names = any(p.name for p in self.people.values())
+        self.has_emails = any(p.email for p in self.people.values())
         self.sets_by_cohort: dict[str, list[str]] = defaultdict(list)
         for s in solution.learning_sets or []:
             self.sets_by_cohort[s.cohort].append(s.id)
@@ -122,14 +125,6 @@ class PlanView:
 
     def members(self, pair: Pair) -> tuple[PersonView, PersonView]:
         return self.people[pair.patient_leader], self.people[pair.partner]
-
-    @property
-    def has_names(self) -> bool:
-        return any(p.name for p in self.people.values())
-
-    @property
-    def has_emails(self) -> bool:
-        return any(p.email for p in self.people.values())
 
     def summary_sentences(self) -> list[str]:
         """The plan in words, for the Summary sheet and the report's first section."""

@@ -105,7 +105,7 @@ def _svg(fig: Any) -> str:
 
     buf = io.StringIO()
     with matplotlib.rc_context({"svg.fonttype": "path", "svg.hashsalt": "matcher"}):
-        fig.savefig(buf, format="svg", metadata={"Date": None}, bbox_inches="tight")
+        fig.savefig(buf, format="svg", metadata={"Date": None})
     text = buf.getvalue()
     text = re.sub(r"<!--.*?-->\s*", "", text[text.index("<svg") :], flags=re.S)
     prefix = "g" + hashlib.sha1(text.encode()).hexdigest()[:8] + "-"
@@ -116,7 +116,7 @@ def _svg(fig: Any) -> str:
 def _figure(height: float = 2.8) -> Any:
     from matplotlib.figure import Figure
 
-    fig = Figure(figsize=(7.0, height), dpi=72)
+    fig = Figure(figsize=(7.0, height), dpi=72, layout="constrained")
     ax = fig.add_subplot()
     ax.spines[["top", "right"]].set_visible(False)
     return fig, ax

@@ -81,7 +81,7 @@ PARTICIPANT_COLUMNS: tuple[Column, ...] = (
            "mental health; carers"),
     Column("project_topics", "Project topics", "list", False, ("project topic", "topics"),
            "Topics of the local project they bring (same separators).", "carers"),
-    Column("available_cohorts", "Available cohorts", "list_or_all", False,
+    Column("available_cohorts", "Available cohorts", "ids_or_all", False,
            ("cohorts available", "available"),
            "Cohort IDs they can attend in full (every date). Empty means all cohorts.",
            "c1"),
@@ -91,9 +91,9 @@ PARTICIPANT_COLUMNS: tuple[Column, ...] = (
     Column("partner", "Partner", "id_or_none", False, ("partner id", "pre-formed partner"),
            "ID of the partner they applied with (both rows must name each other). Empty if "
            "they applied alone.", ""),
-    Column("avoid", "Avoid", "list", False, ("do not pair with", "conflicts"),
+    Column("avoid", "Avoid", "ids", False, ("do not pair with", "conflicts"),
            "IDs of people they must never be paired or grouped with.", ""),
-    Column("preferred_cohorts", "Preferred cohorts", "list", False, ("cohort preference",),
+    Column("preferred_cohorts", "Preferred cohorts", "ids", False, ("cohort preference",),
            "Cohort IDs they would prefer (a soft wish among the available ones).", "c1"),
     Column("status", "Status", "status", False, ("withdrawn",),
            "Active (default when empty) or Withdrawn. A withdrawn person takes no part.",
@@ -264,7 +264,14 @@ def _id(v: Any) -> str:
     text = _text(v)
     if any(c in text for c in ";,\n"):
         raise _CellError("holds several values; one ID expected")
+    if any(c.isspace() for c in text):
+        # Most likely a name typed where an ID belongs: say so without repeating it.
+        raise _CellError("not an ID (IDs have no spaces): write the ID, not a name")
     return text
+
+
+def _id_list(v: Any) -> list[str]:
+    return [_id(item) for item in _items(v)]
 
 
 def _role(v: Any) -> str:
@@ -372,7 +379,8 @@ _PARSERS: dict[str, Callable[[Any], Any]] = {
     "role": _role,
     "status": _status,
     "list": _items,
-    "list_or_all": _items,
+    "ids": _id_list,
+    "ids_or_all": _id_list,
     "modes": _modes,
     "cohort_mode": lambda v: _mode(_text(v), ("in_person", "online", "blended")),
     "dates": _dates,
@@ -381,7 +389,7 @@ _PARSERS: dict[str, Callable[[Any], Any]] = {
 }
 
 #: Value for an empty cell (absent key = field left to its default).
-_EMPTY: dict[str, Any] = {"id_or_none": None, "list": [], "list_or_all": None}
+_EMPTY: dict[str, Any] = {"id_or_none": None, "list": [], "ids": [], "ids_or_all": None}
 
 
 # --------------------------------------------------------------------------- mapping file

@@ -393,3 +393,14 @@ def test_validate_warns_on_stderr(tmp_path: Path) -> None:
     done = run_cli("validate", path)
     assert done.returncode == 0
     assert "warning: local system 'Surrey Heartland' (pl1) looks like" in done.stderr
+
+
+def test_name_typed_as_partner_is_not_echoed(tmp_path: Path) -> None:
+    """Regression guard: a name typed in the Partner or Avoid column is reported as 'not an
+    ID' at its cell; the instance checks never get to print it as an unknown participant."""
+    people = [row[:] for row in PEOPLE]
+    people[0][9] = "Bob Two"
+    with pytest.raises(InvalidInstance) as caught:
+        read_workbook(workbook(tmp_path, people, COHORTS))
+    assert [p.path for p in caught.value.problems] == ["Participants!row 2, column 'Partner'"]
+    assert "not an ID" in str(caught.value) and "Bob" not in str(caught.value)
