@@ -455,6 +455,14 @@ from matcher.bench import EXECUTORS, OBJECTIVES  # noqa: E402  (kept with the be
     default=None,
     help="Also write one row per cohort of each run (.csv or .json).",
 )
+@click.option(
+    "--report",
+    "report_output",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Also write an HTML report (.html): objectives and seeds side by side, quality per "
+    "cohort, price of fairness and stability.",
+)
 @debug_option
 @_guard
 def bench(
@@ -468,6 +476,7 @@ def bench(
     fmt: str | None,
     cohorts_output: Path | None,
     debug: bool,
+    report_output: Path | None = None,
 ) -> None:
     """Run INSTANCE... × objectives × seeds; compare intakes and the cohorts within each.
 
@@ -497,6 +506,8 @@ def bench(
     cohorts_fmt = file_format(cohorts_output, None, "--cohorts-output") if cohorts_output else None
     if output and cohorts_output and output.resolve() == cohorts_output.resolve():
         raise click.UsageError("-o and --cohorts-output name the same file")
+    if report_output is not None and report_output.suffix.lower() not in (".html", ".htm"):
+        raise click.UsageError(f"--report {report_output}: name the report .html")
     if scheduler and executor != "dask":
         raise click.UsageError("--scheduler needs --executor dask")
     inputs = list(instances)
@@ -535,6 +546,10 @@ def bench(
         else:
             text = rows_csv(result.cohorts, COHORT_COLUMNS)
         _emit(text, cohorts_output, inputs)
+    if report_output is not None:
+        from matcher.report import bench_report
+
+        _emit(bench_report(result), report_output, inputs)
 
     # Off a terminal (a pipe, a file) the tables are not squeezed into 80 columns.
     console = Console() if sys.stdout.isatty() else Console(width=200)

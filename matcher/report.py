@@ -251,3 +251,96 @@ def plan_charts(view: PlanView) -> list[Chart]:
             )
         )
     return charts
+
+
+# --------------------------------------------------------------------------- benchmarks
+
+
+def bench_report(result: Any) -> str:
+    """The page of a :class:`matcher.bench.BenchResult`: objectives and seeds side by side,
+    the price of fairness and of stability, and quality per cohort."""
+    runs = result.runs
+    objectives = list(dict.fromkeys(r["objective"] for r in runs))
+    instances = list(dict.fromkeys((r["file"], r["instance"]) for r in runs))
+    side_by_side = []
+    for file, name in instances:
+        for seed in sorted({r["seed"] for r in runs if r["file"] == file}):
+            cells = {r["objective"]: r for r in runs if r["file"] == file and r["seed"] == seed}
+            side_by_side.append({"instance": name, "seed": seed, "cells": cells})
+    return str(
+        _env()
+        .get_template("bench.html.j2")
+        .render(
+            title="Benchmark report",
+            summary=result.summary(),
+            cohorts=result.cohort_summary(),
+            objectives=objectives,
+            side_by_side=side_by_side,
+            prices=[r for r in runs if r["price_of_fairness"] is not None
+                    or r["price_of_stability"] is not None],
+            failed=[r for r in runs if not r["verified"]],
+            charts=bench_charts(result, objectives),
+        )
+    )  # fmt: skip
+
+
+def bench_charts(result: Any, objectives: list[str]) -> list[Chart]:
+    """Mean pair score per cohort and objective (one chart per intake), and the price of
+    fairness and stability per intake."""
+    import numpy as np
+
+    charts: list[Chart] = []
+    cohort_rows = result.cohort_summary()
+    for file in dict.fromkeys(r["file"] for r in cohort_rows):
+        rows = [r for r in cohort_rows if r["file"] == file and r["score_mean"] is not None]
+        cohorts = list(dict.fromkeys(r["cohort"] for r in rows))[: MAX_BARS * 2]
+        if not cohorts:
+            continue
+        fig, ax = _figure(1.2 + 0.35 * len(cohorts))
+        height = 0.8 / max(len(objectives), 1)
+        for k, objective in enumerate(objectives):
+            values = {r["cohort"]: r["score_mean"] for r in rows if r["objective"] == objective}
+            y = np.arange(len(cohorts)) + k * height
+            ax.barh(y, [values.get(c, 0.0) or 0.0 for c in cohorts], height,
+                    color=OKABE_ITO[k % len(OKABE_ITO)], label=objective)  # fmt: skip
+        ax.set_yticks(np.arange(len(cohorts)) + 0.4 - height / 2, [_label(c) for c in cohorts])
+        ax.invert_yaxis()
+        ax.set_xlim(0, 1)
+        ax.set_xlabel("mean pair score in the cohort (0 to 1), mean over seeds")
+        ax.legend(frameon=False, loc="lower right")
+        name = rows[0]["instance"]
+        charts.append(
+            Chart(
+                f"Quality per cohort: {name}",
+                f"Grouped bar chart of the mean pair score in each of {len(cohorts)} cohorts of "
+                f"{name}, one bar per objective ({', '.join(objectives)}).",
+                _svg(fig),
+            )
+        )
+    prices: dict[str, dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
+    for r in result.runs:
+        for key in ("price_of_fairness", "price_of_stability"):
+            if r[key] is not None:
+                prices[r["instance"]][key].append(float(r[key]))
+    if prices:
+        names = list(prices)
+        fig, ax = _figure(1.2 + 0.4 * len(names))
+        top = max((v for n in names for vs in prices[n].values() for v in vs), default=0.0)
+        ax.set_xlim(0, max(top * 1.15, 0.05))
+        for k, key in enumerate(("price_of_fairness", "price_of_stability")):
+            lost = [statistics.fmean(prices[n][key]) if prices[n][key] else 0.0 for n in names]
+            ax.barh(np.arange(len(names)) + k * 0.4, lost, 0.4, color=OKABE_ITO[k + 1],
+                    label=key.replace("_", " "))  # fmt: skip
+        ax.set_yticks(np.arange(len(names)) + 0.2, [_label(n) for n in names])
+        ax.invert_yaxis()
+        ax.set_xlabel("share of the total score given up against the total objective")
+        ax.legend(frameon=False, loc="lower right")
+        charts.append(
+            Chart(
+                "Price of fairness and of stability",
+                "Bar chart, per intake, of the share of total pair score the fair and the "
+                "stable objectives give up against the total objective (mean over seeds).",
+                _svg(fig),
+            )
+        )
+    return charts

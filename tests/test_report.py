@@ -257,3 +257,20 @@ def test_report_command_matches_solve_html(tmp_path: Path) -> None:
     assert (tmp_path / "report.html").read_bytes() == page.read_bytes()
     wrong = run_cli("report", plan, REPO / "instances" / "nov2016.json")
     assert wrong.returncode == 3 and "not 'nov2016'" in wrong.stderr
+
+
+def test_bench_report_page(tmp_path: Path) -> None:
+    """`matcher bench --report` writes one self-contained page with the objectives and seeds
+    side by side, the price of fairness, and quality per cohort; a non-.html name is exit 2."""
+    page = tmp_path / "bench.html"
+    args = ["bench", MAY2016, "--seeds", "1", "--jobs", "1", "--objective", "total"]
+    done = run_cli(*args, "--objective", "fair", "--report", page)
+    assert done.returncode == 0, done.stderr
+    html = page.read_text(encoding="utf-8")
+    for heading in ("Objectives and seeds side by side", "Price of fairness and stability",
+                    "Quality per cohort"):  # fmt: skip
+        assert f">{heading}</h2>" in html
+    assert html.count("<tr><td>may2016</td><td>c") == 6  # 3 cohorts x 2 objectives
+    assert '<td>fair</td><td class="num">0</td><td class="num">0.000</td>' in html
+    assert not re.search(r"""(src|href)\s*=\s*["']?(https?:|//)""", html)
+    assert run_cli(*args, "--report", tmp_path / "bench.pdf").returncode == 2
