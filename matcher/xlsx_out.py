@@ -153,7 +153,7 @@ def plan_workbook(view: PlanView) -> bytes:
              *(round(p.breakdown.get(k, 0.0), 4) for k in CRITERIA)]
             for p in s.pairs
         ],
-        number_format={"Score": "0.00", **{CRITERION_LABELS[k]: "0.00" for k in CRITERIA}},
+        number_format={"Score": "0.00"},
     )  # fmt: skip
     book.properties.created = FIXED_TIME
     book.properties.modified = FIXED_TIME
