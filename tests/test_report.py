@@ -231,7 +231,8 @@ def run_cli(*args: str | Path, cwd: Path | None = None) -> subprocess.CompletedP
 
 
 def test_solve_picks_the_format_from_the_suffix(tmp_path: Path) -> None:
-    """-o plan.xlsx writes a workbook, -o plan.html a page, -o plan.pdf is a usage error
+    """Regression (plan.csv got a text table): -o plan.xlsx writes a workbook, -o plan.html a
+    page, -o plan.csv CSV; -o plan.pdf is a usage error
     (exit 2) and writes nothing; --format table with -o plan.xlsx is refused too."""
     xlsx, html = tmp_path / "plan.xlsx", tmp_path / "plan.html"
     done = run_cli("solve", MAY2016, "-o", xlsx)
@@ -240,6 +241,9 @@ def test_solve_picks_the_format_from_the_suffix(tmp_path: Path) -> None:
     done = run_cli("solve", MAY2016, "-o", html)
     assert done.returncode == 0, done.stderr
     assert html.read_text(encoding="utf-8").startswith("<!DOCTYPE html>")
+    done = run_cli("solve", MAY2016, "-o", tmp_path / "plan.csv")  # was: a text table
+    assert done.returncode == 0
+    assert (tmp_path / "plan.csv").read_text(encoding="utf-8").startswith("pair,patient_leader")
     for args in (["-o", tmp_path / "plan.pdf"], ["--format", "table", "-o", tmp_path / "p.xlsx"]):
         done = run_cli("solve", MAY2016, *args)
         assert done.returncode == 2, done.stderr

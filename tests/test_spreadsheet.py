@@ -404,3 +404,35 @@ def test_name_typed_as_partner_is_not_echoed(tmp_path: Path) -> None:
         read_workbook(workbook(tmp_path, people, COHORTS))
     assert [p.path for p in caught.value.problems] == ["Participants!row 2, column 'Partner'"]
     assert "not an ID" in str(caught.value) and "Bob" not in str(caught.value)
+
+
+def test_one_organisation_per_set_sees_spelling_variants() -> None:
+    """'Trust A' and 'trust-a' are one organisation: the two pairs holding them never share a
+    set (learning sets and placement), and the verifier flags a plan that puts them together."""
+    from matcher.pipeline import solve
+    from matcher.verify import verify
+
+    data = tiny_data()
+    data["cohorts"] = [data["cohorts"][0]]
+    data["participants"] = [
+        person("pl0", "patient_leader", "hw-a", partner="pr0"),
+        person("pr0", "clinician", "Trust A", partner="pl0"),
+        person("pl1", "patient_leader", "hw-b", partner="pr1"),
+        person("pr1", "clinician", "trust-a", partner="pl1"),
+        person("pl2", "patient_leader", "hw-c", partner="pr2"),
+        person("pr2", "clinician", "ccg-c", partner="pl2"),
+    ]
+    inst = Instance.model_validate(data)
+    plan = solve(inst, seed=0)
+    assert verify(inst, plan).ok
+    set_of = {p.patient_leader: p.learning_set for p in plan.pairs}
+    assert set_of["pl0"] is not None and set_of["pl0"] != set_of["pl1"]
+    merged = plan.model_copy(deep=True)
+    target = set_of["pl0"]
+    for s in merged.learning_sets or []:
+        s.pairs = [p.id for p in merged.pairs] if s.id == target else []
+    for p in merged.pairs:
+        p.learning_set = target
+    assert any(
+        "pairs from one organisation (trust a)" in v for v in verify(inst, merged).violations
+    )
