@@ -482,10 +482,11 @@ class _Reader:
         self, sheet: str, label: str, table: Iterator[tuple[Any, ...]]
     ) -> list[dict[str, Any]]:
         """Records of one sheet (``label``: its name in the file, for messages)."""
-        key, columns, _ = SHEETS[sheet]
+        key, columns, required = SHEETS[sheet]
         header_row = next(table, None)
-        if header_row is None:
-            self.problem(f"{label}!row 1", "the sheet is empty: row 1 must hold the headers")
+        if header_row is None or all(_blank(v) for v in header_row):
+            if required:
+                self.problem(f"{label}!row 1", "the sheet is empty: row 1 must hold the headers")
             return []
         index = self._columns(sheet, label, columns, header_row)
         if index is None:
