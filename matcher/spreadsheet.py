@@ -260,8 +260,13 @@ def _items(v: Any) -> list[str]:
     return [_text(v)]
 
 
+_NOT_IN_ID = re.compile(r"[;,\s]")
+
+
 def _id(v: Any) -> str:
     text = _text(v)
+    if _NOT_IN_ID.search(text) is None:  # the usual case, checked once
+        return text
     if any(c in text for c in ";,\n"):
         raise _CellError("holds several values; one ID expected")
     if any(c.isspace() for c in text):
@@ -499,17 +504,20 @@ class _Reader:
             rid = ""
             for col, pos in index:
                 value = row[pos] if pos < len(row) else None
-                where = f"{label}!row {row_no}, column {self.headers[(sheet, col.field)]!r}"
                 if _blank(value):
                     if col.required:
-                        self.problem(where, "empty; this column is required", _ids(rid))
+                        self.problem(
+                            self._cell(sheet, label, row_no, col),
+                            "empty; this column is required",
+                            _ids(rid),
+                        )
                     elif col.kind in _EMPTY:
                         _put(record, col.field, _EMPTY[col.kind])
                     continue
                 try:
                     parsed = _PARSERS[col.kind](value)
                 except _CellError as exc:
-                    self.problem(where, str(exc), _ids(rid))
+                    self.problem(self._cell(sheet, label, row_no, col), str(exc), _ids(rid))
                     continue
                 if col.field == "id":
                     rid = parsed
@@ -517,6 +525,9 @@ class _Reader:
             self.rows[(key, len(out))] = (label, row_no)
             out.append(record)
         return out
+
+    def _cell(self, sheet: str, label: str, row_no: int, col: Column) -> str:
+        return f"{label}!row {row_no}, column {self.headers[(sheet, col.field)]!r}"
 
     def _columns(
         self, sheet: str, label: str, columns: tuple[Column, ...], header_row: tuple[Any, ...]
