@@ -42,12 +42,12 @@ from matcher.output import (
     solution_json,
     write_atomic,
 )
+from matcher.plan_view import PlanView
 from matcher.progress import ProgressCallback, ProgressEvent
 from matcher.schema import Instance
 from matcher.scoring import CRITERIA, compatibility
 from matcher.solution import Solution
 from matcher.text import cut, visible, visible_lines
-from matcher.validation import load_instance
 
 EXIT_OK, EXIT_INTERNAL, EXIT_USAGE, EXIT_INVALID, EXIT_INFEASIBLE, EXIT_TIMEOUT = range(6)
 #: Exit codes for the signals that end a run: 128 + the signal number, as shells report them.
@@ -385,6 +385,9 @@ class OutputPath(click.Path):
 
 
 debug_option = click.option("--debug", is_flag=True, help="Show tracebacks on errors.")
+redact_option = click.option(
+    "--redact", is_flag=True, help="Leave names and emails out of the table, XLSX and HTML."
+)
 output_option = click.option(
     "-o",
     "--output",
@@ -392,11 +395,94 @@ output_option = click.option(
     help="Write to this file (atomically) instead of standard output.",
 )
 
+#: Plan formats, and the -o suffixes that pick them.
+PLAN_FORMATS = ["table", "json", "csv", "xlsx", "html"]
+PLAN_SUFFIXES = {
+    ".json": "json",
+    ".csv": "csv",
+    ".xlsx": "xlsx",
+    ".html": "html",
+    ".htm": "html",
+    ".txt": "table",
+}
+
+
+def plan_format(given: str | None, output: Path | None) -> str:
+    """The format of a plan: --format, else -o's suffix, else the table. An unknown suffix, or
+    one that contradicts --format, is a usage error (never a silent text table in plan.xlsx)."""
+    inferred = PLAN_SUFFIXES.get(output.suffix.lower()) if output is not None else None
+    if output is not None and inferred is None:
+        raise click.UsageError(
+            f"-o {output}: unknown suffix {output.suffix or '(none)'!r}; name the file "
+            f"{', '.join(PLAN_SUFFIXES)} or pass --format"
+        )
+    if given and inferred and given != inferred:
+        raise click.UsageError(f"-o {output} is a .{inferred} name but --format is {given}")
+    fmt = given or inferred or "table"
+    if fmt == "xlsx" and output is None:
+        raise click.UsageError("--format xlsx needs -o FILE.xlsx (a workbook is not text)")
+    return fmt
+
+
+def _load(path: Path) -> Instance:
+    """An instance from JSON or a workbook; near-miss spellings are warned about on stderr."""
+    from matcher.normalise import near_duplicates
+    from matcher.spreadsheet import load_any
+
+    def warn(text: str) -> None:
+        err.print(f"warning: {text}", markup=False, soft_wrap=True)
+
+    data = load_any(path, warn=warn)
+    for near in near_duplicates(data):
+        warn(str(near))
+    return data
+
+
+def _people(data: Instance, solution: Solution, redact: bool) -> PlanView:
+    return PlanView(data, solution, redact=redact)
+
+
+def _write_plan(
+    fmt: str,
+    data: Instance,
+    solution: Solution,
+    output: Path | None,
+    inputs: list[Path],
+    *,
+    redact: bool,
+) -> None:
+    """The people-facing plan: an XLSX workbook or the HTML report."""
+    view = PlanView(data, solution, redact=redact)
+    if fmt == "xlsx":
+        from matcher.xlsx_out import plan_workbook
+
+        assert output is not None  # plan_format requires it
+        write_atomic(output, plan_workbook(view), protect=inputs)
+        err.print(f"wrote {output}", markup=False)
+    else:
+        from matcher.report import plan_report
+
+        _emit(plan_report(view), output, inputs)
+
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="matcher")
-def main() -> None:
+@click.option(
+    "-v",
+    "--verbose",
+    count=True,
+    help="Log what the solve does to standard error (IDs only); -vv for more detail.",
+)
+def main(verbose: int) -> None:
     """Form collaborative pairs, place them in cohorts and action-learning sets."""
+    if verbose:
+        import logging
+
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("%(asctime)s %(name)s: %(message)s", "%H:%M:%S"))
+        logger = logging.getLogger("matcher")
+        logger.addHandler(handler)
+        logger.setLevel(logging.DEBUG if verbose > 1 else logging.INFO)
 
 
 @main.command()
@@ -404,11 +490,12 @@ def main() -> None:
 @click.option(
     "--format",
     "fmt",
-    type=click.Choice(["table", "json", "csv"]),
-    default="table",
-    show_default=True,
+    type=click.Choice(PLAN_FORMATS),
+    default=None,
+    help="Output format (default: from -o's suffix, .json .csv .xlsx .html .txt; else table).",
 )
 @output_option
+@redact_option
 @click.option(
     "--seed",
     type=click.IntRange(0, MAX_SEED),
@@ -460,13 +547,15 @@ def solve(
     timings: bool,
     previous: Path | None,
     debug: bool,
+    redact: bool,
 ) -> None:
-    """Solve INSTANCE: pair, place and group, then verify the plan."""
+    """Solve INSTANCE (JSON or XLSX workbook): pair, place and group, then verify the plan."""
     from matcher.pipeline import solve as run_solve
     from matcher.replan import load_previous
     from matcher.verify import verify
 
-    data = load_instance(instance)
+    fmt = plan_format(fmt, output)
+    data = _load(instance)
     if not any(p.active for p in data.participants):
         _say(f"{visible(instance)}: no active participants; the plan is empty", prefix="warning: ")
     before = load_previous(previous) if previous is not None else None
@@ -496,13 +585,15 @@ def solve(
         _emit(solution_json(solution), output, [instance])
     elif fmt == "csv":
         _emit(solution_csv(solution), output, [instance])
+    elif fmt in ("xlsx", "html"):
+        _write_plan(fmt, data, solution, output, [instance], redact=redact)
     elif output is not None:
         console = Console(record=True, width=140, file=io.StringIO())
-        print_table(solution, console)
+        print_table(solution, console, _people(data, solution, redact))
         _emit(console.export_text(), output, [instance])
     else:
         with _writing_stdout():
-            print_table(solution, _StdoutConsole())
+            print_table(solution, _StdoutConsole(), _people(data, solution, redact))
 
 
 @main.command()
@@ -510,8 +601,8 @@ def solve(
 @debug_option
 @_guard
 def validate(instance: Path, debug: bool) -> None:
-    """Check INSTANCE and list every problem (exit 3 if any)."""
-    data = load_instance(instance)
+    """Check INSTANCE (JSON or XLSX workbook) and list every problem (exit 3 if any)."""
+    data = _load(instance)
     lone = sum(p.partner is None for p in data.participants)
     with _writing_stdout():
         click.echo(
@@ -550,7 +641,7 @@ def diff(
     from matcher.replan import load_previous
 
     before, after = load_previous(old), load_previous(new)
-    data = load_instance(instance_path) if instance_path is not None else None
+    data = _load(instance_path) if instance_path is not None else None
     changes = plan_changes(before, after, data)
     scores = score_change(before, after)
     if fmt == "json":
@@ -626,7 +717,7 @@ def explain(
 
     if (why_not_ids is None) == (why_id is None):
         raise click.UsageError("give exactly one of --why-not A B and --why A")
-    data = load_instance(instance)
+    data = _load(instance)
     base = load_previous(plan) if plan is not None else None
     try:
         answer = (
@@ -679,7 +770,7 @@ def scores(
     instance: Path, fmt: str, include_preformed: bool, output: Path | None, debug: bool
 ) -> None:
     """Write the patient-leader × professional compatibility scores of INSTANCE."""
-    data = load_instance(instance)
+    data = _load(instance)
     comp = compatibility(data, include_preformed=include_preformed)
     if fmt == "json":
         doc = {
@@ -823,6 +914,14 @@ from matcher.bench import EXECUTORS  # noqa: E402  (kept with the bench command)
     default=None,
     help="Also write one row per cohort of each run (.csv or .json).",
 )
+@click.option(
+    "--report",
+    "report_output",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Also write an HTML report (.html): objectives and seeds side by side, quality per "
+    "cohort, price of fairness and stability.",
+)
 @debug_option
 @_guard
 def bench(
@@ -836,6 +935,7 @@ def bench(
     fmt: str | None,
     cohorts_output: Path | None,
     debug: bool,
+    report_output: Path | None = None,
 ) -> None:
     """Run INSTANCE... × objectives × seeds; compare intakes and the cohorts within each.
 
@@ -865,6 +965,8 @@ def bench(
     cohorts_fmt = file_format(cohorts_output, None, "--cohorts-output") if cohorts_output else None
     if output and cohorts_output and output.resolve() == cohorts_output.resolve():
         raise click.UsageError("-o and --cohorts-output name the same file")
+    if report_output is not None and report_output.suffix.lower() not in (".html", ".htm"):
+        raise click.UsageError(f"--report {report_output}: name the report .html")
     if scheduler and executor != "dask":
         raise click.UsageError("--scheduler needs --executor dask")
     inputs = list(instances)
@@ -903,6 +1005,10 @@ def bench(
         else:
             text = rows_csv(result.cohorts, COHORT_COLUMNS)
         _emit(text, cohorts_output, inputs)
+    if report_output is not None:
+        from matcher.report import bench_report
+
+        _emit(bench_report(result), report_output, inputs)
 
     # Off a terminal (a pipe, a file) the tables are not squeezed into 80 columns.
     console = Console() if sys.stdout.isatty() else Console(width=200)
@@ -916,3 +1022,178 @@ def bench(
             "`matcher solve FILE --objective OBJ --seed N` on one of them to see the violations",
             EXIT_INTERNAL,
         )
+
+
+# --------------------------------------------------------------------------- spreadsheets
+
+
+@main.command("import")
+@click.argument("source", type=click.Path(path_type=Path))
+@click.option(
+    "--cohorts",
+    "cohorts_file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Cohorts CSV (when SOURCE is a participants CSV).",
+)
+@click.option(
+    "--rules",
+    "rules_file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Rules CSV of key,value rows (when SOURCE is a participants CSV).",
+)
+@click.option(
+    "--mapping",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="TOML file mapping a form export's headers (and sheet names) onto the template's.",
+)
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False, path_type=Path),
+    required=True,
+    help="Instance JSON to write (atomically; nothing is written when there is a problem).",
+)
+@debug_option
+@_guard
+def import_(
+    source: Path,
+    cohorts_file: Path | None,
+    rules_file: Path | None,
+    mapping: Path | None,
+    output: Path,
+    debug: bool,
+) -> None:
+    """Turn a workbook (sheets Participants, Cohorts, optional Rules, Locks, Forbidden pairs)
+    or a participants CSV with --cohorts into an instance JSON file.
+
+    Every problem is listed with its sheet, row and column (exit 3); names and other cell
+    text are never repeated in messages.
+    """
+    from matcher.normalise import near_duplicates
+    from matcher.spreadsheet import is_workbook, read_csv_files, read_workbook
+    from matcher.spreadsheet import load_mapping as read_mapping
+
+    if output.suffix.lower() != ".json":
+        raise click.UsageError(f"-o {output}: the instance is written as JSON; name it .json")
+    maps = read_mapping(mapping) if mapping is not None else None
+    notes: list[str] = []
+    if is_workbook(source):
+        if cohorts_file or rules_file:
+            raise click.UsageError("--cohorts and --rules are for CSV input; a workbook has sheets")
+        data = read_workbook(source, mapping=maps, warnings=notes)
+    elif source.suffix.lower() in (".csv", ".tsv", ".txt"):
+        if cohorts_file is None:
+            raise click.UsageError(
+                "a participants CSV needs --cohorts COHORTS.csv (or use a workbook: "
+                "`matcher template -o intake.xlsx`)"
+            )
+        data = read_csv_files(source, cohorts_file, mapping=maps, rules=rules_file, warnings=notes)
+    else:
+        raise click.UsageError(
+            f"{source}: give an .xlsx workbook or a participants .csv (old .xls: save as .xlsx)"
+        )
+    instance = Instance.model_validate(data)
+    for note in notes:
+        err.print(f"warning: {note}", markup=False, soft_wrap=True)
+    for near in near_duplicates(instance):
+        err.print(f"warning: {near}", markup=False, soft_wrap=True)
+    inputs = [p for p in (source, cohorts_file, rules_file, mapping) if p is not None]
+    _emit(json.dumps(data, indent=1, ensure_ascii=False) + "\n", output, inputs)
+    lone = sum(p.partner is None for p in instance.participants)
+    err.print(
+        f"{len(instance.participants)} participants ({lone} applied alone), "
+        f"{len(instance.cohorts)} cohorts",
+        markup=False,
+    )
+
+
+@main.command()
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False, path_type=Path),
+    required=True,
+    help="Workbook to write (.xlsx).",
+)
+@click.option(
+    "--from",
+    "source",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Fill the workbook from this instance (JSON or workbook) instead of an example row.",
+)
+@debug_option
+@_guard
+def template(output: Path, source: Path | None, debug: bool) -> None:
+    """Write an intake workbook to fill in: sheets, headers, an example row, drop-down lists
+    and a Notes sheet explaining every column."""
+    import io as _io
+
+    from matcher.template import build_workbook
+    from matcher.xlsx_out import fixed_zip
+
+    if output.suffix.lower() != ".xlsx":
+        raise click.UsageError(f"-o {output}: name the workbook .xlsx")
+    data = None
+    if source is not None:
+        data = _load(source).model_dump(mode="json", exclude_unset=True)
+    buf = _io.BytesIO()
+    build_workbook(data).save(buf)
+    write_atomic(output, fixed_zip(buf.getvalue()), protect=[source] if source else [])
+    err.print(f"wrote {output}", markup=False)
+
+
+@main.command()
+@click.argument("plan", type=click.Path(path_type=Path))
+@click.argument("instance", type=click.Path(path_type=Path))
+@output_option
+@redact_option
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["html", "xlsx"]),
+    default=None,
+    help="Report format (default: from -o's suffix; html without -o).",
+)
+@debug_option
+@_guard
+def report(
+    plan: Path,
+    instance: Path,
+    output: Path | None,
+    redact: bool,
+    fmt: str | None,
+    debug: bool,
+) -> None:
+    """Write the report of PLAN (a JSON plan from `matcher solve`) for INSTANCE: a
+    self-contained HTML page (or the XLSX workbook) for the programme team."""
+    from pydantic import ValidationError
+
+    from matcher.errors import InvalidInstance, Problem
+
+    chosen = plan_format(fmt, output) if output is not None else (fmt or "html")
+    if chosen not in ("html", "xlsx"):
+        raise click.UsageError(f"-o {output}: a report is .html or .xlsx")
+    data = _load(instance)
+    try:
+        solution = Solution.model_validate_json(plan.read_bytes())
+    except FileNotFoundError:
+        raise InvalidInstance(str(plan), [Problem("$", "file not found")]) from None
+    except ValidationError as exc:
+        problems = [
+            Problem(".".join(map(str, e["loc"])) or "$", e["msg"])
+            for e in exc.errors(include_url=False)
+        ]
+        raise InvalidInstance(str(plan), problems) from None
+    known = {p.id for p in data.participants}
+    missing = sorted({x for p in solution.pairs for x in (p.patient_leader, p.partner)} - known)
+    if missing or solution.instance != data.name:
+        raise InvalidInstance(
+            str(plan),
+            [Problem("$", f"this plan is for instance {solution.instance!r}, not {data.name!r}"
+                     + (f"; unknown participants: {', '.join(missing[:10])}" if missing else ""))],
+        )  # fmt: skip
+    _write_plan(chosen, data, solution, output, [plan, instance], redact=redact)

@@ -18,11 +18,15 @@ def pair_reasons(
     n_cohorts = len(instance.cohorts)
     phrases: list[tuple[float, str]] = []
     shared = sorted({tag(t) for t in a.interests} & {tag(t) for t in b.interests})
+    # Compared by their normalised key, shown as the patient leader typed them.
+    spelled = {
+        tag(t): t for t in (*b.project_topics, *b.interests, *a.project_topics, *a.interests)
+    }
     if shared:
         phrases.append(
             (
                 weights["interests"] * breakdown["interests"],
-                "shared interests: " + ", ".join(shared),
+                "shared interests: " + ", ".join(spelled[t] for t in shared),
             )
         )
     topics_a, topics_b = {tag(t) for t in a.project_topics}, {tag(t) for t in b.project_topics}
@@ -31,11 +35,14 @@ def pair_reasons(
     fit = sorted((topics_a & held_b) | (topics_b & held_a))
     if fit:
         phrases.append(
-            (weights["project"] * breakdown["project"], "project fit: " + ", ".join(fit))
+            (
+                weights["project"] * breakdown["project"],
+                "project fit: " + ", ".join(spelled[t] for t in fit),
+            )
         )
     if breakdown["system"] > 0 and weights["system"] > 0:
         phrases.append((weights["system"] * breakdown["system"], f"same local system ({a.system})"))
-    if breakdown["organisation"] > 0 and a.organisation != b.organisation:
+    if breakdown["organisation"] > 0 and tag(a.organisation) != tag(b.organisation):
         phrases.append(
             (weights["organisation"] * breakdown["organisation"], "different organisations")
         )

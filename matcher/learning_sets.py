@@ -68,8 +68,8 @@ def pair_distance(
     d = np.zeros((n, n))
     if total <= 0:
         return d
-    types = [{a.organisation_type, b.organisation_type} for a, b in duos]
-    systems = [{a.system, b.system} for a, b in duos]
+    types = [{tag(a.organisation_type), tag(b.organisation_type)} for a, b in duos]
+    systems = [{tag(a.system), tag(b.system)} for a, b in duos]
     roles = [b.role for _, b in duos]
     interests = [{tag(t) for t in (*a.interests, *b.interests)} for a, b in duos]
     for i in range(n):
@@ -87,7 +87,10 @@ def pair_distance(
 def _shares_organisation(
     p: tuple[Participant, Participant], q: tuple[Participant, Participant]
 ) -> bool:
-    return bool({p[0].organisation, p[1].organisation} & {q[0].organisation, q[1].organisation})
+    return bool(
+        {tag(p[0].organisation), tag(p[1].organisation)}
+        & {tag(q[0].organisation), tag(q[1].organisation)}
+    )
 
 
 def _in_conflict(p: tuple[Participant, Participant], q: tuple[Participant, Participant]) -> bool:

@@ -12,6 +12,7 @@ import tempfile
 import threading
 from collections.abc import Iterable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from rich import box
 from rich.console import Console
@@ -20,6 +21,9 @@ from rich.text import Text
 
 from matcher.solution import Solution
 from matcher.text import cell, csv_cell, json_visible, visible
+
+if TYPE_CHECKING:
+    from matcher.plan_view import PlanView
 
 
 class OutputError(Exception):
@@ -166,10 +170,15 @@ def _fsync_directory(directory: Path) -> None:
         os.close(fd)
 
 
-def write_atomic(path: str | Path, text: str, *, protect: Sequence[str | Path] = ()) -> None:
-    """Write ``text`` to ``path`` so that a crash, a full disk or a signal never leaves a
-    half-written or stray file: a temporary file in the same directory, ``fsync``, an atomic
-    rename, ``fsync`` of the directory.
+def write_atomic(
+    path: str | Path,
+    text: str | bytes,
+    *,
+    protect: Sequence[str | Path] = (),
+) -> None:
+    """Write ``text`` (or bytes: a workbook) to ``path`` so that a crash, a full disk or a
+    signal never leaves a half-written or stray file: a temporary file in the same directory,
+    ``fsync``, an atomic rename, ``fsync`` of the directory.
 
     The destination is checked again first (:func:`check_destination`): special files,
     directories, read-only files and the ``protect`` paths (the inputs) are refused. A new file
@@ -186,8 +195,8 @@ def write_atomic(path: str | Path, text: str, *, protect: Sequence[str | Path] =
         raise OutputError(f"{_shown(path)}: cannot write ({exc.strerror})") from None
     _pending.add(tmp)
     try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
-            fh.write(text)
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(text.encode("utf-8") if isinstance(text, str) else text)
             fh.flush()
             os.fsync(fh.fileno())
             if old is None:
@@ -267,28 +276,89 @@ def solution_csv(solution: Solution) -> str:
     return csv_text(rows)
 
 
-def print_table(solution: Solution, console: Console) -> None:
-    """The human-readable plan."""
+def _who(view: PlanView | None, pid: str) -> Text:
+    """``pl01 Alex Example`` with ``role, organisation`` under it (the ID alone without view);
+    every part rendered safely (:func:`matcher.text.visible`)."""
+    if view is None or pid not in view.people:
+        return cell(pid)
+    p = view.person(pid)
+    return Text(f"{visible(p.label)}\n{visible(p.role)}, {visible(p.organisation)}")
+
+
+def _summary(solution: Solution) -> Text:
     summary = solution.summary()  # "<instance name>: ...": the name may be long or hostile
     name = solution.instance
     rest = summary[len(name) :] if summary.startswith(name) else summary
-    console.print(Text(visible(name) + visible(rest, limit=None), style="bold"))
-    table = Table(title="Pairs", box=box.SIMPLE_HEAD, pad_edge=False)
-    for col in ("pair", "leader", "partner", "kind", "score", "cohort", "set"):
-        table.add_column(col, no_wrap=True)
-    table.add_column("strongest reasons", overflow="fold", min_width=30)
+    return Text(visible(name) + visible(rest, limit=None), style="bold")
+
+
+def print_table(solution: Solution, console: Console, view: PlanView | None = None) -> None:
+    """The human-readable plan; with ``view``, names, roles, organisations and cohort names
+    stand next to the IDs. Every column wraps at spaces and folds a word too long for it, so
+    nothing is cut off at any width, on a terminal or in a pipe. Below 100 columns (a narrow
+    terminal; a pipe is 80) each pair is a short block of lines instead of a table row. All
+    text from the input is rendered by :mod:`matcher.text` (no markup, no control characters)."""
+    console.print(_summary(solution))
+    if console.width < NARROW:
+        _print_pairs_stacked(solution, console, view)
+    else:
+        _print_pairs_table(solution, console, view)
+    _print_cohorts(solution, console, view)
+    _print_reasons(
+        console, "Wait-list", "pair", [(cell(x.pair), x.reason) for x in solution.waitlist]
+    )
+    _print_reasons(
+        console,
+        "Unmatched",
+        "participant",
+        [(_who(view, u.participant), u.reason) for u in solution.unmatched],
+    )
+
+
+#: Narrower consoles get the pairs as blocks of lines, not as a table of 8 columns.
+NARROW = 100
+
+
+def _print_pairs_stacked(solution: Solution, console: Console, view: PlanView | None) -> None:
+    console.print(Text("\nPairs", style="bold"))
     for p in solution.pairs:
+        cohort = view.cohort(p.cohort) if view is not None else None
+        where = f"{p.cohort} {cohort.name}".strip() if cohort else (p.cohort or "no cohort")
+        lines = [
+            f"{visible(p.id)}  score {p.score:.2f}  "
+            f"{'applied together' if p.preformed else 'matched'}  {visible(where)}  "
+            f"set {visible(p.learning_set or '-')}",
+            "  patient leader: " + _who(view, p.patient_leader).plain.replace("\n", ", "),
+            "  partner: " + _who(view, p.partner).plain.replace("\n", ", "),
+            "  reasons: " + visible("; ".join(p.reasons[:2]), limit=400),
+        ]
+        for line in lines:
+            console.print(Text(line), highlight=False)
+
+
+def _print_pairs_table(solution: Solution, console: Console, view: PlanView | None) -> None:
+    table = Table(title="Pairs", box=box.SIMPLE_HEAD, pad_edge=False)
+    for col in ("pair", "patient leader", "partner", "kind", "score", "cohort", "set"):
+        table.add_column(col, overflow="fold")
+    table.add_column("strongest reasons", overflow="fold")
+    for p in solution.pairs:
+        cohort = view.cohort(p.cohort) if view is not None else None
         table.add_row(
             cell(p.id),
-            cell(p.patient_leader),
-            cell(p.partner),
+            _who(view, p.patient_leader),
+            _who(view, p.partner),
             "pre" if p.preformed else "new",
             f"{p.score:.2f}",
-            cell(p.cohort or "-"),
+            Text(f"{visible(p.cohort)}\n{visible(cohort.name)}")
+            if cohort and cohort.name
+            else cell(p.cohort or "-"),
             cell(p.learning_set or "-"),
             cell("; ".join(p.reasons[:2]), limit=400),
         )
     console.print(table)
+
+
+def _print_cohorts(solution: Solution, console: Console, view: PlanView | None) -> None:
     if solution.cohorts is not None:
         sets_by_cohort: dict[str, list[str]] = {}
         for s in solution.learning_sets or []:
@@ -302,23 +372,23 @@ def print_table(solution: Solution, console: Console) -> None:
             ct.add_column(col, overflow="fold")
         for c in solution.cohorts:
             cap = f"/{c.capacity_pairs}" if c.capacity_pairs is not None else ""
-            ct.add_row(
-                cell(c.id), f"{len(c.pairs)}{cap}", Text("\n".join(sets_by_cohort.get(c.id, [])))
+            about = view.cohort(c.id) if view is not None else None
+            label = (
+                Text(f"{visible(about.label)}\n{visible(about.when)}")
+                if about is not None
+                else cell(c.id)
             )
+            ct.add_row(label, f"{len(c.pairs)}{cap}", Text("\n".join(sets_by_cohort.get(c.id, []))))
         console.print(ct)
-    _print_reasons(console, "Wait-list", "pair", [(x.pair, x.reason) for x in solution.waitlist])
-    _print_reasons(
-        console, "Unmatched", "participant", [(u.participant, u.reason) for u in solution.unmatched]
-    )
 
 
-def _print_reasons(console: Console, title: str, key: str, rows: list[tuple[str, str]]) -> None:
+def _print_reasons(console: Console, title: str, key: str, rows: list[tuple[Text, str]]) -> None:
     """A two-column table of IDs and reasons (nothing when there are no rows)."""
     if not rows:
         return
     table = Table(title=title, box=box.SIMPLE_HEAD)
-    table.add_column(key)
+    table.add_column(key, overflow="fold")
     table.add_column("reason", overflow="fold")
     for ident, reason in rows:
-        table.add_row(cell(ident), cell(reason, limit=400))
+        table.add_row(ident, cell(reason, limit=400))
     console.print(table)

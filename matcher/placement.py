@@ -45,6 +45,7 @@ from matcher.errors import MatcherError
 from matcher.progress import TICK_S
 from matcher.rules import set_counts
 from matcher.schema import Instance, Participant
+from matcher.scoring import tag
 
 SCORE_SCALE = 1000  # scores are integers in CP-SAT: 3 decimals are kept
 #: Seconds (deterministic time in deterministic mode) for level (d), preferences and balance.
@@ -172,7 +173,7 @@ def _one_organisation_per_set(
         by_org: dict[str, list[int]] = defaultdict(list)
         for k in ks:
             c = candidates[k]
-            for org in {people[c.patient_leader].organisation, people[c.partner].organisation}:
+            for org in {tag(people[x].organisation) for x in (c.patient_leader, c.partner)}:
                 by_org[org].append(k)
         for _, org_ks in sorted(by_org.items()):
             if len(org_ks) > 1:
@@ -602,7 +603,7 @@ def _cohort_ok(
     if instance.rules.one_organisation_per_set == "hard":
         by_org: dict[str, int] = defaultdict(int)
         for c in members:
-            for org in {people[c.patient_leader].organisation, people[c.partner].organisation}:
+            for org in {tag(people[x].organisation) for x in (c.patient_leader, c.partner)}:
                 by_org[org] += 1
         need = max(by_org.values(), default=1)
     ids = {x for c in members for x in (c.patient_leader, c.partner)}

@@ -46,6 +46,7 @@ from matcher.scoring import CRITERIA, pair_scores
 from matcher.solution import (
     CohortPlan,
     LearningSet,
+    Metrics,
     Pair,
     RunInfo,
     Solution,
@@ -108,6 +109,11 @@ def make_plan(
     reporter.report("pairing", 0.0, f"pairing {len(eff.participants)} participants")
     pairing = pair_lone_applicants(eff, objective=objective, proposer=proposer)
     stages["pairing"] = deadline.elapsed()
+    log.info(
+        "pairing: %d pairs (%d pre-formed or locked)",
+        len(pairing.pairs),
+        len(prepared.preformed) + len(prepared.locks),
+    )
     if not reporter.report("placement", 0.0, f"placing {len(pairing.pairs)} pairs"):
         raise NoPlanInTime("the solve was cancelled before any plan was found")
     minimal = True
@@ -131,6 +137,7 @@ def make_plan(
     if placement.cancelled:
         notes.append("cancelled by the caller: the best plan found so far, not proven best")
     stages["placement"] = deadline.elapsed() - sum(stages.values())
+    log.info("placement: %s, levels %s", placement.status, placement.levels)
 
     order = _order(eff)
     formed = sorted(
@@ -258,6 +265,7 @@ def make_plan(
             CohortPlan(id=cohort.id, pairs=placed, capacity_pairs=cohort.capacity_pairs)
         )
     stages["learning_sets"] = deadline.elapsed() - sum(stages.values())
+    log.info("sets: %d action-learning sets", len(sets_out))
 
     formed_people = {x for key in keys for x in key}
     unmatched = _unmatched(eff, pairing, formed_people)
@@ -313,7 +321,7 @@ def make_plan(
                 solution=solution.model_copy(update={"status": "infeasible"}),
             )
     reporter.report("metrics", None, "computing metrics")
-    metrics = solution_metrics(eff, solution, pairing.scan)
+    metrics = Metrics.model_validate(solution_metrics(eff, solution, pairing.scan))
     stages["metrics"] = deadline.elapsed() - sum(stages.values())
     update: dict[str, object] = {"metrics": metrics}
     if prev is not None:

@@ -18,7 +18,9 @@ Each criterion scores a (patient leader, professional) pair in [0, 1]:
     The share of all cohorts that *both* can attend in full, in a mode both can attend.
 
 The score is the weighted mean ``Σ w_k s_k / Σ w_k`` with ``instance.weights``. Tags
-(interests and topics) are compared case-insensitively after trimming spaces.
+(interests and topics), organisations and local systems are compared after normalising case,
+spaces and punctuation (:func:`matcher.normalise.category_key`: "Surrey Heartlands" is
+``surrey-heartlands``).
 
 Hard rules make a pair *forbidden*: a declared conflict (``avoid``, either direction), one
 organisation when forbidden, two systems when one is required, and no cohort that both can
@@ -33,14 +35,15 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
+from matcher.normalise import category_key
 from matcher.schema import Instance, Participant
 
 CRITERIA: tuple[str, ...] = ("interests", "project", "organisation", "system", "availability")
 
 
 def tag(text: str) -> str:
-    """Normalise an interest or topic for comparison."""
-    return " ".join(text.split()).casefold()
+    """Normalise a category value (interest, topic, organisation, system) for comparison."""
+    return category_key(text)
 
 
 def attendance_matrix(instance: Instance, people: list[Participant]) -> NDArray[np.bool_]:
@@ -128,8 +131,8 @@ def sides(
     for p in (*rows, *cols):
         for t in (*p.interests, *p.project_topics):
             vocab.setdefault(tag(t), len(vocab))
-        orgs.setdefault(p.organisation, len(orgs))
-        systems.setdefault(p.system, len(systems))
+        orgs.setdefault(tag(p.organisation), len(orgs))
+        systems.setdefault(tag(p.system), len(systems))
 
     def side(people: list[Participant]) -> Side:
         return Side(
@@ -138,8 +141,8 @@ def sides(
             index={p.id: i for i, p in enumerate(people)},
             interests=_incidence([p.interests for p in people], vocab),
             topics=_incidence([p.project_topics for p in people], vocab),
-            organisation=np.array([orgs[p.organisation] for p in people], dtype=np.int64),
-            system=np.array([systems[p.system] for p in people], dtype=np.int64),
+            organisation=np.array([orgs[tag(p.organisation)] for p in people], dtype=np.int64),
+            system=np.array([systems[tag(p.system)] for p in people], dtype=np.int64),
             attend=attendance_matrix(instance, people).astype(np.int64),
         )
 

@@ -224,3 +224,14 @@ def test_solution_is_immutable_and_tells_the_truth() -> None:
     assert run.outcomes == {"placement": "optimal", "learning_sets": "optimal"}
     placed = sum(p.cohort is not None for p in sol.pairs)
     assert run.bound == placed and run.gap == 0.0  # proven at the max-flow ceiling
+
+
+def test_cli_verbose_logs_stages_with_ids_only() -> None:
+    from click.testing import CliRunner
+
+    from matcher.cli import main
+
+    result = CliRunner().invoke(main, ["-v", "solve", str(MAY2016), "--format", "json"])
+    assert result.exit_code == 0, result.output
+    assert "matcher: placement: optimal" in result.stderr
+    logging.getLogger("matcher").handlers.clear()  # the CLI's handler, added for this run
