@@ -427,12 +427,16 @@ def test_one_organisation_per_set_sees_spelling_variants() -> None:
     assert verify(inst, plan).ok
     set_of = {p.patient_leader: p.learning_set for p in plan.pairs}
     assert set_of["pl0"] is not None and set_of["pl0"] != set_of["pl1"]
-    merged = plan.model_copy(deep=True)
     target = set_of["pl0"]
-    for s in merged.learning_sets or []:
-        s.pairs = [p.id for p in merged.pairs] if s.id == target else []
-    for p in merged.pairs:
-        p.learning_set = target
-    assert any(
-        "pairs from one organisation (trust a)" in v for v in verify(inst, merged).violations
+    merged = plan.model_copy(
+        update={
+            "learning_sets": [
+                x.model_copy(update={"pairs": [p.id for p in plan.pairs] if x.id == target else []})
+                for x in plan.learning_sets or []
+            ],
+            "pairs": [p.model_copy(update={"learning_set": target}) for p in plan.pairs],
+        }
     )
+    report = verify(inst, merged)
+    assert "one_organisation_per_set" in report.rules()
+    assert any("pairs from one organisation (trust a)" in v for v in report.violations)
