@@ -220,8 +220,12 @@ def _table(
         ws.append(out)
 
 
+_MODIFIED = re.compile(rb"(<dcterms:modified[^>]*>)[^<]*(</dcterms:modified>)")
+
+
 def fixed_zip(data: bytes) -> bytes:
-    """Rewrite the zip with fixed entry timestamps so that equal plans give equal bytes."""
+    """Rewrite the zip with fixed entry timestamps and a fixed save time (openpyxl stamps the
+    current time into docProps/core.xml) so that equal plans give equal bytes."""
     out = io.BytesIO()
     with (
         zipfile.ZipFile(io.BytesIO(data)) as src,
@@ -231,5 +235,8 @@ def fixed_zip(data: bytes) -> bytes:
             fixed = zipfile.ZipInfo(info.filename, date_time=(2000, 1, 1, 0, 0, 0))
             fixed.compress_type = zipfile.ZIP_DEFLATED
             fixed.external_attr = info.external_attr
-            dst.writestr(fixed, src.read(info.filename))
+            body = src.read(info.filename)
+            if info.filename == "docProps/core.xml":
+                body = _MODIFIED.sub(rb"\g<1>2000-01-01T00:00:00Z\g<2>", body)
+            dst.writestr(fixed, body)
     return out.getvalue()

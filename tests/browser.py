@@ -143,7 +143,7 @@ class Browser:
                 "Page.captureScreenshot",
                 format="png",
                 captureBeyondViewport=True,
-                clip={"x": 0, "y": 0, "width": size["width"], "height": min(size["height"], 6000),
+                clip={"x": 0, "y": 0, "width": size["width"], "height": min(size["height"], 4000),
                       "scale": 1},
             )  # fmt: skip
             record.screenshot = base64.b64decode(shot["data"])

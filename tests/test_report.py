@@ -9,6 +9,7 @@ import os
 import re
 import subprocess
 import sys
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -114,12 +115,27 @@ def test_plan_workbook_redacted_holds_no_name_or_email(planned: tuple[Instance, 
     assert "Patient leader name" not in text
 
 
-def test_plan_workbook_is_byte_identical(planned: tuple[Instance, Solution]) -> None:
-    """Same plan, same bytes (save time and zip timestamps fixed)."""
+def test_plan_workbook_is_byte_identical(
+    planned: tuple[Instance, Solution], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Regression (flaky when a save crossed a second): same plan, same bytes, whatever the
+    clock says (openpyxl's save time and the zip timestamps are fixed)."""
+    import datetime as dt
+
+    import openpyxl.writer.excel as excel
+
     instance, solution = planned
-    assert plan_workbook(PlanView(instance, solution)) == plan_workbook(
-        PlanView(instance, solution)
-    )
+    first = plan_workbook(PlanView(instance, solution))
+
+    class Later(dt.datetime):
+        @classmethod
+        def now(cls, tz: dt.tzinfo | None = None) -> Later:
+            return cls(2031, 1, 2, 3, 4, 5, tzinfo=tz)
+
+    monkeypatch.setattr(excel.datetime, "datetime", Later)
+    assert plan_workbook(PlanView(instance, solution)) == first
+    core = zipfile.ZipFile(io.BytesIO(first)).read("docProps/core.xml")
+    assert b"2000-01-01T00:00:00Z</dcterms:modified>" in core
 
 
 # --------------------------------------------------------------------------- HTML
