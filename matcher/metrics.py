@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from matcher.normalise import category_key
 from matcher.pairing import LoneScan, scan_lone
 from matcher.schema import Instance
 from matcher.scoring import iter_blocks, lone_sides, pair_scores
@@ -124,11 +125,18 @@ def solution_metrics(
         "by_organisation_type": defaultdict(list),
         "by_system": defaultdict(list),
     }
+    # category values are grouped by the one comparison rule (case, spaces and punctuation
+    # ignored) and shown as first spelt
+    spelling: dict[str, str] = {}
+
+    def label(text: str) -> str:
+        return spelling.setdefault(category_key(text), text)
+
     for pid, p in pair_of.items():
         person = people[pid]
         groups["by_role"][person.role].append(p.score)
-        groups["by_organisation_type"][person.organisation_type].append(p.score)
-        groups["by_system"][person.system].append(p.score)
+        groups["by_organisation_type"][label(person.organisation_type)].append(p.score)
+        groups["by_system"][label(person.system)].append(p.score)
     breakdown = {
         name: {
             key: (
