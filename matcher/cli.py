@@ -18,6 +18,7 @@ from typing import Any, NoReturn, TypeVar
 import click
 from rich.console import Console
 
+from matcher.errors import Infeasible, InvalidParameter, MatcherError
 from matcher.output import (
     OutputError,
     print_table,
@@ -55,6 +56,18 @@ def _guard(fn: F) -> F:
             sys.exit(EXIT_INVALID)
         except OutputError as exc:
             _fail(str(exc), EXIT_USAGE)
+        except Infeasible as exc:
+            err.print(
+                f"error: {exc.source or 'instance'}: no plan meets the hard rules: {exc}",
+                markup=False,
+                soft_wrap=True,
+            )
+            sys.exit(EXIT_INFEASIBLE)
+        except MatcherError as exc:
+            if debug and exc.exit_code == EXIT_INTERNAL:
+                raise
+            err.print(f"error: {exc}", markup=False, soft_wrap=True)
+            sys.exit(exc.exit_code)
         except (SystemExit, click.exceptions.Exit, click.ClickException):
             raise
         except Exception as exc:  # the last resort: say so, keep the traceback for --debug
@@ -128,6 +141,12 @@ def main() -> None:
     is_flag=True,
     help="Record wall time in the output (makes JSON differ between runs).",
 )
+@click.option(
+    "--previous",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="An earlier plan (JSON) to change as little as possible; the plan lists the changes.",
+)
 @debug_option
 @_guard
 def solve(
@@ -139,22 +158,29 @@ def solve(
     objective: str,
     proposer: str,
     timings: bool,
+    previous: Path | None,
     debug: bool,
 ) -> None:
     """Solve INSTANCE: pair, place and group, then verify the plan."""
     from matcher.pipeline import solve as run_solve
+    from matcher.replan import load_previous
     from matcher.verify import verify
 
     data = load_instance(instance)
-    solution = run_solve(
-        data,
-        seed=seed,
-        time_limit=time_limit,
-        objective=objective,
-        proposer=proposer,
-        deterministic=not timings,
-    )
-    report = verify(data, solution)
+    try:
+        solution = run_solve(
+            data,
+            seed=seed,
+            time_limit=time_limit,
+            objective=objective,
+            proposer=proposer,
+            deterministic=not timings,
+            previous=previous,
+        )
+    except Infeasible as exc:
+        exc.source = str(instance)
+        raise
+    report = verify(data, solution, previous=load_previous(previous) if previous else None)
     if not report.ok:
         _fail(f"{instance}: the plan failed verification (a bug):\n{report}", EXIT_INTERNAL)
     if fmt == "json":
@@ -167,17 +193,6 @@ def solve(
         _emit(console.export_text(), output, [instance])
     else:
         print_table(solution, Console())
-    _exit_for(solution, instance)
-
-
-def _exit_for(solution: Solution, instance: Path) -> None:
-    if solution.status == "infeasible":
-        _fail(
-            f"{instance}: no plan meets the hard rules. {'; '.join(solution.run.notes)}",
-            EXIT_INFEASIBLE,
-        )
-    if solution.status == "timeout":
-        _fail(f"{instance}: nothing found within the time limit; raise --time-limit.", EXIT_TIMEOUT)
 
 
 @main.command()
@@ -192,6 +207,128 @@ def validate(instance: Path, debug: bool) -> None:
         f"{instance}: valid ({len(data.participants)} participants, {lone} applied alone, "
         f"{len(data.cohorts)} cohorts)"
     )
+
+
+@main.command()
+@click.argument("old", type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("new", type=click.Path(dir_okay=False, path_type=Path))
+@click.option(
+    "--instance",
+    "instance_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="The NEW plan's instance: adds the reason for each change.",
+)
+@click.option(
+    "--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True
+)
+@output_option
+@debug_option
+@_guard
+def diff(
+    old: Path,
+    new: Path,
+    instance_path: Path | None,
+    fmt: str,
+    output: Path | None,
+    debug: bool,
+) -> None:
+    """Compare two plans (JSON) of one programme: pairs formed and dissolved, moves between
+    cohorts and sets, people newly unmatched or wait-listed, score changes."""
+    from matcher.diff import plan_changes, score_change
+    from matcher.replan import load_previous
+
+    before, after = load_previous(old), load_previous(new)
+    data = load_instance(instance_path) if instance_path is not None else None
+    changes = plan_changes(before, after, data)
+    scores = score_change(before, after)
+    if fmt == "json":
+        doc = {
+            "old": str(old),
+            "new": str(new),
+            "changes": changes.model_dump(mode="json"),
+            "scores": {
+                "total_before": scores.total_before,
+                "total_after": scores.total_after,
+                "mean_before": scores.mean_before,
+                "mean_after": scores.mean_after,
+            },
+        }
+        _emit(json.dumps(doc, indent=2) + "\n", output, [old, new])
+        return
+    c = changes.counts
+    lines = [
+        f"{old} -> {new}",
+        f"pairs kept {c.kept}, dissolved {c.dissolved}, new {c.formed}; moved cohort "
+        f"{c.moved_cohort}, moved set {c.moved_set}; newly unmatched {c.newly_unmatched}, newly "
+        f"wait-listed {c.newly_waitlisted}",
+        f"total score {scores.total_before:.3f} -> {scores.total_after:.3f} "
+        f"({scores.total_after - scores.total_before:+.3f})",
+    ]
+    for item in changes.items:
+        where = (
+            f" {item.before or '-'} -> {item.after or '-'}"
+            if item.before is not None or item.after is not None
+            else ""
+        )
+        who = "+".join(item.participants)
+        lines.append(f"  {item.kind:<20} {item.pair or '':<9} {who:<14}{where}: {item.reason}")
+    _emit("\n".join(lines) + "\n", output, [old, new])
+
+
+@main.command()
+@click.argument("instance", type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("plan", required=False, type=click.Path(dir_okay=False, path_type=Path))
+@click.option(
+    "--why-not",
+    "why_not_ids",
+    nargs=2,
+    default=None,
+    metavar="A B",
+    help="Why were A and B not paired? (the rule, or the price of pairing them)",
+)
+@click.option(
+    "--why",
+    "why_id",
+    default=None,
+    metavar="A",
+    help="Why is A paired as they are? (the pair and A's best alternatives)",
+)
+@click.option("--seed", type=click.IntRange(0, 2**31 - 1), default=0, show_default=True)
+@click.option(
+    "--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True
+)
+@debug_option
+@_guard
+def explain(
+    instance: Path,
+    plan: Path | None,
+    why_not_ids: tuple[str, str] | None,
+    why_id: str | None,
+    seed: int,
+    fmt: str,
+    debug: bool,
+) -> None:
+    """Explain a plan of INSTANCE (PLAN, or a fresh solve): --why-not A B or --why A."""
+    from matcher.explain import why, why_not
+    from matcher.replan import load_previous
+
+    if (why_not_ids is None) == (why_id is None):
+        raise click.UsageError("give exactly one of --why-not A B and --why A")
+    data = load_instance(instance)
+    base = load_previous(plan) if plan is not None else None
+    try:
+        answer = (
+            why_not(data, *why_not_ids, base, seed=seed)
+            if why_not_ids is not None
+            else why(data, why_id or "", base, seed=seed)
+        )
+    except InvalidParameter as exc:
+        raise click.UsageError(str(exc)) from None
+    if fmt == "json":
+        click.echo(answer.model_dump_json(indent=2))
+    else:
+        click.echo(answer.summary())
 
 
 def instance_json_schema() -> dict[str, Any]:

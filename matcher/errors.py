@@ -15,6 +15,7 @@ Messages carry IDs and JSON paths only, never names or other free text from the 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 
 class MatcherError(Exception):
@@ -84,9 +85,19 @@ class Infeasible(MatcherError):
 
     exit_code = 4
 
-    def __init__(self, message: str, diagnosis: list[Conflict] | None = None) -> None:
+    def __init__(
+        self,
+        message: str,
+        diagnosis: list[Conflict] | None = None,
+        *,
+        source: str = "",
+        solution: Any = None,
+    ) -> None:
         self.message = message
         self.diagnosis: list[Conflict] = list(diagnosis or [])
+        self.source = source  # the instance file, when the caller knows it
+        #: the plan with every pair wait-listed (status ``infeasible``), when there is one
+        self.solution = solution
         super().__init__(message)
 
     def __str__(self) -> str:
@@ -107,3 +118,9 @@ class VerificationFailed(MatcherError):
     def __init__(self, violations: list[str]) -> None:
         self.violations = list(violations)
         super().__init__("\n".join(["the plan failed verification:", *self.violations]))
+
+
+class InternalError(MatcherError):
+    """A bug in matcher (the cause is chained, for --debug)."""
+
+    exit_code = 1

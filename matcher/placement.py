@@ -3,9 +3,15 @@
 Priorities, in order (lexicographic):
 
 (a) the most pairs placed in a cohort (people on the programme);
+(a') when re-planning against a previous plan: the fewest pairs of that plan dissolved
+     (``kept``), then the fewest moved to another cohort (``stayed``);
 (b) the most pairs formed (the rest are wait-listed with the reason);
 (c) pairing quality: the total compatibility score of the lone pairs;
 (d) cohort preferences met, then balance (the fullest cohort as empty as possible).
+
+Locked pairs with a cohort are placed there (a hard constraint); when that cannot be done,
+:func:`diagnose_locks` finds a small set of locks that cannot hold together (CP-SAT
+assumptions).
 
 A pair may go only to a cohort both members can attend in full and in a mode both can attend,
 at most ``capacity_pairs`` per cohort, and each cohort's pair count must split into
@@ -27,11 +33,16 @@ is reported separately (``balance_proven``).
 
 from __future__ import annotations
 
+import threading
 from collections import defaultdict
-from dataclasses import dataclass, replace
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field, replace
 
 from ortools.sat.python import cp_model
 
+from matcher.errors import MatcherError
+from matcher.progress import TICK_S
+from matcher.rules import set_counts
 from matcher.schema import Instance
 
 SCORE_SCALE = 1000  # scores are integers in CP-SAT: 3 decimals are kept
@@ -41,6 +52,8 @@ BALANCE_BUDGET = 2.0
 PRESOLVE_MAX_VARS = 5_000
 #: Seconds per level (a)-(c) when the caller sets no time limit.
 DEFAULT_BUDGET = 5.0
+#: CP-SAT's "no wall-clock limit" (its default).
+NO_LIMIT = float("inf")
 
 
 @dataclass(frozen=True)
@@ -66,40 +79,46 @@ class Placement:
     objective: float | None
     bound: float | None
     balance_proven: bool = False
+    #: the level values reached, by name (placed, kept, stayed, formed, quality, balance)
+    levels: dict[str, int] = field(default_factory=dict)
+    cancelled: bool = False
 
 
-def set_counts(lo: int, hi: int, n: int) -> list[int]:
-    """Numbers of sets ``s`` into which ``n`` pairs split with ``lo..hi`` pairs per set."""
-    return [s for s in range(0, n + 1) if s * lo <= n <= s * hi]
+@dataclass(frozen=True)
+class Replan:
+    """What the placement must disturb as little as possible: candidate indices of the pairs
+    of a previous plan (``keep``), and where each previously placed pair was (``stay``: index
+    -> cohort index). ``must_place`` holds locked pairs with a cohort (their only option)."""
+
+    keep: frozenset[int] = frozenset()
+    stay: dict[int, int] = field(default_factory=dict)
+    must_place: frozenset[int] = frozenset()
 
 
-def solve_placement(
-    instance: Instance,
-    candidates: list[Candidate],
-    *,
-    seed: int = 0,
-    time_limit: float | None = None,
-    deterministic: bool = True,
-    hint: dict[tuple[str, str], int | None] | None = None,
-    default_budget: float = 0.0,
-) -> Placement:
-    """Choose the formed pairs among ``candidates`` and their cohorts (see module docstring).
+@dataclass
+class _Vars:
+    """The decision variables of the placement model."""
 
-    Each level (a)-(c) gets ``time_limit`` seconds, or ``default_budget`` (``DEFAULT_BUDGET``
-    when 0) when the caller set none.
+    formed: dict[int, cp_model.IntVar]
+    placed: dict[tuple[int, int], cp_model.IntVar]
+    count: dict[int, cp_model.IntVar] = field(default_factory=dict)
+    n_sets: dict[int, cp_model.IntVar] = field(default_factory=dict)
+    two_sets: dict[int, cp_model.IntVar] = field(default_factory=dict)
+    in_cohort: dict[int, list[int]] = field(default_factory=dict)
 
-    ``hint`` maps (patient leader, professional) of a known plan to its cohort (or None):
-    CP-SAT starts from it (the joint model starts from the decomposition's plan).
+    def all(self, candidates: list[Candidate]) -> list[cp_model.IntVar]:
+        """Every decision variable, so a plan handed from level to level is a complete hint."""
+        return [
+            *self.placed.values(),
+            *(self.formed[k] for k, c in enumerate(candidates) if not c.fixed),
+            *self.count.values(),
+            *self.n_sets.values(),
+            *self.two_sets.values(),
+        ]
 
-    Fixed candidates are always formed; the others are formed at most once per
-    person. With ``deterministic``, CP-SAT runs one worker with a fixed seed and a
-    deterministic-time budget, so the result does not depend on machine load.
-    """
-    people = instance.participants_by_id()
-    cohorts = instance.cohorts
-    model = cp_model.CpModel()
 
-    # Formed: pre-formed pairs are always formed; a lone pair at most once per person.
+def _formed_once_per_person(model: cp_model.CpModel, candidates: list[Candidate]) -> _Vars:
+    # Pre-formed and locked pairs are always formed; a lone pair at most once per person.
     formed = {
         k: (model.new_constant(1) if c.fixed else model.new_bool_var(f"x{k}"))
         for k, c in enumerate(candidates)
@@ -111,50 +130,65 @@ def solve_placement(
     for ks in by_person.values():
         if len(ks) > 1:
             model.add_at_most_one(formed[k] for k in ks)
+    return _Vars(formed=formed, placed={})
 
-    # Placed: a formed pair goes to at most one cohort that both members can attend in full.
-    placed: dict[tuple[int, int], cp_model.IntVar] = {}
+
+def _placed_where_both_can_attend(
+    model: cp_model.CpModel, candidates: list[Candidate], v: _Vars
+) -> None:
+    # A formed pair goes to at most one cohort that both members can attend in full.
     for k, c in enumerate(candidates):
-        ys = [placed.setdefault((k, q), model.new_bool_var(f"y{k}_{q}")) for q in c.cohorts]
+        ys = [v.placed.setdefault((k, q), model.new_bool_var(f"y{k}_{q}")) for q in c.cohorts]
         if ys:
-            model.add(sum(ys) <= formed[k])
+            model.add(sum(ys) <= v.formed[k])
+    v.in_cohort = defaultdict(list)
+    for k, q in v.placed:
+        v.in_cohort[q].append(k)
 
-    in_cohort: dict[int, list[int]] = defaultdict(list)
-    for k, q in placed:
-        in_cohort[q].append(k)
 
-    n_sets: dict[int, cp_model.IntVar] = {}
-    counts_of: dict[int, cp_model.IntVar] = {}
-    two_of: dict[int, cp_model.IntVar] = {}
-    for q, cohort in enumerate(cohorts):
-        ks = in_cohort.get(q, [])
-        ys = [placed[k, q] for k in ks]
+def _capacity_and_set_sizes(model: cp_model.CpModel, instance: Instance, v: _Vars) -> None:
+    # At most capacity_pairs per cohort, and a count that splits into s sets of lo..hi pairs.
+    for q, cohort in enumerate(instance.cohorts):
+        ks = v.in_cohort.get(q, [])
         cap = min(cohort.capacity_pairs, len(ks))
         lo, hi = cohort.set_size.min_pairs, cohort.set_size.max_pairs
-        # Capacity, and a pair count that splits into sets of lo..hi pairs.
         count = model.new_int_var(0, cap, f"n{q}")
-        model.add(count == sum(ys))
+        model.add(count == sum(v.placed[k, q] for k in ks))
         s = model.new_int_var(0, max(1, cap // lo + 1), f"s{q}")
         model.add(lo * s <= count)
         model.add(count <= hi * s)
-        n_sets[q] = s
-        counts_of[q] = count
-        # Never two pairs sharing an organisation in one set: at most s pairs per organisation.
-        if instance.rules.one_organisation_per_set == "hard":
-            by_org: dict[str, list[int]] = defaultdict(list)
-            for k in ks:
-                c = candidates[k]
-                for org in {people[c.patient_leader].organisation, people[c.partner].organisation}:
-                    by_org[org].append(k)
-            for _, org_ks in sorted(by_org.items()):
-                if len(org_ks) > 1:
-                    model.add(sum(placed[k, q] for k in org_ks) <= s)
-        # Declared conflicts never share a set: two conflicting pairs in a cohort need s >= 2.
-        two_sets = model.new_bool_var(f"two_sets{q}")
-        two_of[q] = two_sets
-        model.add(s >= 2).only_enforce_if(two_sets)
-        member_pairs: dict[str, list[int]] = defaultdict(list)
+        v.count[q], v.n_sets[q] = count, s
+
+
+def _one_organisation_per_set(
+    model: cp_model.CpModel, instance: Instance, candidates: list[Candidate], v: _Vars
+) -> None:
+    # Never two pairs sharing an organisation in one set: at most s pairs per organisation.
+    if instance.rules.one_organisation_per_set != "hard":
+        return
+    people = instance.participants_by_id()
+    for q, ks in v.in_cohort.items():
+        by_org: dict[str, list[int]] = defaultdict(list)
         for k in ks:
+            c = candidates[k]
+            for org in {people[c.patient_leader].organisation, people[c.partner].organisation}:
+                by_org[org].append(k)
+        for _, org_ks in sorted(by_org.items()):
+            if len(org_ks) > 1:
+                model.add(sum(v.placed[k, q] for k in org_ks) <= v.n_sets[q])
+
+
+def _conflicts_in_separate_sets(
+    model: cp_model.CpModel, instance: Instance, candidates: list[Candidate], v: _Vars
+) -> None:
+    # Declared conflicts never share a set: two conflicting pairs in a cohort need s >= 2.
+    people = instance.participants_by_id()
+    for q in range(len(instance.cohorts)):
+        two_sets = model.new_bool_var(f"two_sets{q}")
+        v.two_sets[q] = two_sets
+        model.add(v.n_sets[q] >= 2).only_enforce_if(two_sets)
+        member_pairs: dict[str, list[int]] = defaultdict(list)
+        for k in v.in_cohort.get(q, []):
             member_pairs[candidates[k].patient_leader].append(k)
             member_pairs[candidates[k].partner].append(k)
         conflicts = {
@@ -163,19 +197,157 @@ def solve_placement(
             for other in people[pid].avoid
             if other in member_pairs
         }
-        for u, v in sorted(conflicts):
+        for a, b in sorted(conflicts):
             model.add(
-                sum(placed[k, q] for k in member_pairs[u])
-                + sum(placed[k, q] for k in member_pairs[v])
+                sum(v.placed[k, q] for k in member_pairs[a])
+                + sum(v.placed[k, q] for k in member_pairs[b])
                 <= 1 + two_sets
             )
 
-    # Objective, lexicographic: (a) placed, (b) formed, (c) quality, (d) preferences and balance.
+
+def _locks_placed(
+    model: cp_model.CpModel,
+    candidates: list[Candidate],
+    v: _Vars,
+    must_place: Iterable[int],
+    *,
+    assumptions: bool = False,
+) -> dict[int, cp_model.IntVar]:
+    """Locked pairs with a cohort are placed there (their only cohort option). With
+    ``assumptions``, each lock is an assumption literal, for :func:`diagnose_locks`."""
+    literals = {}
+    for k in sorted(must_place):
+        ys = [v.placed[k, q] for q in candidates[k].cohorts]
+        if assumptions:
+            lit = model.new_bool_var(f"lock{k}")
+            model.add(sum(ys) == 1).only_enforce_if(lit)
+            literals[k] = lit
+        else:
+            model.add(sum(ys) == 1)
+    if literals:
+        model.add_assumptions(list(literals.values()))
+    return literals
+
+
+def _build(
+    instance: Instance,
+    candidates: list[Candidate],
+    must_place: Iterable[int],
+    *,
+    assumptions: bool = False,
+) -> tuple[cp_model.CpModel, _Vars, dict[int, cp_model.IntVar]]:
+    model = cp_model.CpModel()
+    v = _formed_once_per_person(model, candidates)
+    _placed_where_both_can_attend(model, candidates, v)
+    _capacity_and_set_sizes(model, instance, v)
+    _one_organisation_per_set(model, instance, candidates, v)
+    _conflicts_in_separate_sets(model, instance, candidates, v)
+    literals = _locks_placed(model, candidates, v, must_place, assumptions=assumptions)
+    return model, v, literals
+
+
+class Stop:
+    """When a search must stop: a wall-clock deadline (``time.monotonic()`` value) and/or a
+    caller's cancel check. ``tick`` is called about every ``TICK_S`` seconds during a search
+    (the progress callback); returning False cancels."""
+
+    def __init__(
+        self,
+        deadline: float | None = None,
+        tick: Callable[[str], bool] | None = None,
+    ) -> None:
+        self.deadline = deadline
+        self.tick = tick
+        self.cancelled = False
+
+    def remaining(self) -> float | None:
+        import time
+
+        return None if self.deadline is None else max(0.0, self.deadline - time.monotonic())
+
+    def check(self, message: str) -> bool:
+        """False once the caller has cancelled (or the deadline passed)."""
+        if self.cancelled:
+            return False
+        if self.tick is not None and self.tick(message) is False:
+            self.cancelled = True
+        left = self.remaining()
+        return not self.cancelled and (left is None or left > 0)
+
+
+def run_cpsat(
+    model: cp_model.CpModel,
+    solver: cp_model.CpSolver,
+    stop: Stop | None,
+    label: str,
+    callback: cp_model.CpSolverSolutionCallback | None = None,
+) -> cp_model.CpSolverStatus:
+    """Solve, with CP-SAT's own stop mechanism wired to the deadline and the caller's cancel:
+    a watcher thread calls ``stop.check`` every ``TICK_S`` seconds and stops the search when it
+    says so. CP-SAT never handles SIGINT itself (the caller decides what Ctrl-C means)."""
+    solver.parameters.catch_sigint_signal = False
+    if stop is None:
+        return solver.solve(model, callback)
+    left = stop.remaining()
+    if left is not None:
+        limit = solver.parameters.max_time_in_seconds
+        solver.parameters.max_time_in_seconds = max(0.001, min(limit, left))
+    if not stop.check(label):
+        return cp_model.UNKNOWN
+    done = threading.Event()
+
+    def watch() -> None:
+        while not done.wait(TICK_S):
+            if not stop.check(label):
+                solver.stop_search()
+                return
+
+    watcher = threading.Thread(target=watch, name="matcher-cpsat-watch", daemon=True)
+    watcher.start()
+    try:
+        return solver.solve(model, callback)
+    finally:
+        done.set()
+        watcher.join()
+
+
+def solve_placement(
+    instance: Instance,
+    candidates: list[Candidate],
+    *,
+    seed: int = 0,
+    time_limit: float | None = None,
+    deterministic: bool = True,
+    hint: dict[tuple[str, str], int | None] | None = None,
+    default_budget: float = 0.0,
+    replan: Replan | None = None,
+    stop: Stop | None = None,
+) -> Placement:
+    """Choose the formed pairs among ``candidates`` and their cohorts (see module docstring).
+
+    Each level (a)-(c) gets ``time_limit`` seconds, or ``default_budget`` (``DEFAULT_BUDGET``
+    when 0) when the caller set none; ``stop`` bounds the whole call (wall clock and cancel).
+
+    ``hint`` maps (patient leader, professional) of a known plan to its cohort (or None):
+    CP-SAT starts from it (the joint model starts from the decomposition's plan).
+
+    Fixed candidates are always formed; the others are formed at most once per
+    person. With ``deterministic``, CP-SAT runs one worker with a fixed seed and a
+    deterministic-time budget, so the result does not depend on machine load.
+    """
+    replan = replan or Replan()
+    people = instance.participants_by_id()
+    cohorts = instance.cohorts
+    model, v, _ = _build(instance, candidates, replan.must_place)
+    placed, formed = v.placed, v.formed
+
+    # Objective, lexicographic: (a) placed, (a') kept then stayed, (b) formed, (c) quality,
+    # (d) preferences and balance.
     n = len(candidates)
     fullest = model.new_int_var(0, 100, "fullest")
     for q, cohort in enumerate(cohorts):
-        if cohort.capacity_pairs > 0 and in_cohort.get(q):
-            fill = sum(placed[k, q] for k in in_cohort[q])
+        if cohort.capacity_pairs > 0 and v.in_cohort.get(q):
+            fill = sum(placed[k, q] for k in v.in_cohort[q])
             model.add(100 * fill <= fullest * cohort.capacity_pairs)
     prefer_terms = []
     for (k, q), y in placed.items():
@@ -199,40 +371,30 @@ def solve_placement(
         ("placed", sum(placed.values()), budget),
     ]
     ceilings = {"placed": ceiling}
+    kept = [formed[k] for k in sorted(replan.keep) if not candidates[k].fixed]
+    if kept:
+        levels.append(("kept", sum(kept), budget))
+        ceilings["kept"] = len(kept)
+    stayed = [placed[k, q] for k, q in sorted(replan.stay.items()) if (k, q) in placed]
+    if stayed:
+        levels.append(("stayed", sum(stayed), budget))
+        ceilings["stayed"] = len(stayed)
     if optional:
         levels += [("formed", sum(formed.values()), budget), ("quality", quality, budget)]
     # (d) is best effort: a short budget of its own, whatever the time limit.
     d_cap = min(BALANCE_BUDGET, budget)
     levels.append(("balance", (2 * n + 1) * (100 - fullest) + sum(prefer_terms), d_cap))
 
-    start = None if optional else greedy_placement(instance, candidates)
+    start = (
+        None
+        if optional or replan.must_place or replan.stay
+        else greedy_placement(instance, candidates)
+    )
     if start is not None:  # start from the greedy plan: CP-SAT then only has to improve it
         for (k, q), y in placed.items():
             model.add_hint(y, start.cohort_of.get(k) == q)
     elif hint is not None:
-        # A complete hint (every variable), so CP-SAT starts from a feasible plan at once.
-        per_cohort: dict[int, int] = defaultdict(int)
-        for k, c in enumerate(candidates):
-            key = (c.patient_leader, c.partner)
-            if not c.fixed:
-                model.add_hint(formed[k], key in hint)
-            for q in c.cohorts:
-                on = key in hint and hint[key] == q
-                model.add_hint(placed[k, q], on)
-                per_cohort[q] += on
-        top = 0
-        for q, cohort in enumerate(cohorts):
-            if q not in counts_of:
-                continue
-            k_q = per_cohort.get(q, 0)
-            options = set_counts(cohort.set_size.min_pairs, cohort.set_size.max_pairs, k_q)
-            s_q = max(options) if options else 0
-            model.add_hint(counts_of[q], k_q)
-            model.add_hint(n_sets[q], s_q)
-            model.add_hint(two_of[q], s_q >= 2)
-            if cohort.capacity_pairs and in_cohort.get(q):
-                top = max(top, -(-100 * k_q // cohort.capacity_pairs))
-        model.add_hint(fullest, top)
+        _complete_hint(model, instance, candidates, v, hint, fullest)
     solver = cp_model.CpSolver()
     solver.parameters.random_seed = seed
     if optional and len(placed) > PRESOLVE_MAX_VARS:
@@ -242,15 +404,7 @@ def solve_placement(
     solver.parameters.num_workers = 1 if deterministic else 2
     values: dict[str, int] = {}
     proven: dict[str, bool] = {}
-    # every decision variable, so the plan handed from one level to the next is a complete hint
-    variables = [
-        *placed.values(),
-        *(formed[k] for k, c in enumerate(candidates) if not c.fixed),
-        *counts_of.values(),
-        *n_sets.values(),
-        *two_of.values(),
-        fullest,
-    ]
+    variables = [*v.all(candidates), fullest]
     solved = False
     greedy_at_ceiling = (
         start is not None and sum(q is not None for q in start.cohort_of.values()) >= ceiling
@@ -259,6 +413,7 @@ def solve_placement(
         model.add(sum(placed.values()) >= ceiling)
         levels = levels[1:]
         values["placed"], proven["placed"] = ceiling, True
+    code = cp_model.UNKNOWN
     for name, expr, level_budget in levels:
         # Optimise each level in turn, holding the levels above at their optimum; the previous
         # solution is the hint, so every stage starts from a feasible plan.
@@ -267,7 +422,8 @@ def solve_placement(
         # machine load. Only a time limit the caller set adds a wall-clock cap (twice the
         # budget): if it bites, the plan may vary run to run. (Measured: deterministic time
         # runs up to ~3x slower than wall time here, so a cap on our own default budgets bit
-        # routinely and made default runs irreproducible.)
+        # routinely and made default runs irreproducible.) `stop` bounds the whole call.
+        solver.parameters.max_time_in_seconds = NO_LIMIT
         if deterministic:
             solver.parameters.max_deterministic_time = level_budget
             if time_limit is not None:
@@ -275,9 +431,9 @@ def solve_placement(
         else:
             solver.parameters.max_time_in_seconds = level_budget
         stopper = _StopAt(ceilings.get(name))
-        code = solver.solve(model, stopper)
+        code = run_cpsat(model, solver, stop, f"placement: level {name}", stopper)
         if code == cp_model.MODEL_INVALID:  # a bug in this model: say what CP-SAT says
-            raise RuntimeError(f"placement model invalid: {model.validate()}")
+            raise MatcherError(f"placement model invalid: {model.validate()}")
         if code not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
             break
         solved = True
@@ -294,15 +450,18 @@ def solve_placement(
         for (k, q), y in placed.items():
             if solver.value(y):
                 cohort_of[k] = q
-        sets_in = {q: solver.value(s) for q, s in n_sets.items()}
+        sets_in = {q: solver.value(s) for q, s in v.n_sets.items()}
+        if stop is not None and stop.cancelled:
+            break
+    cancelled = stop is not None and stop.cancelled
     if not solved:
         if start is not None and greedy_at_ceiling:
-            return replace(start, status="optimal")
+            return replace(start, status="optimal", cancelled=cancelled)
         if code == cp_model.INFEASIBLE:
             return Placement([], {}, {}, "infeasible", None, None)
-        if all(c.fixed for c in candidates):
-            return greedy_placement(instance, candidates)
-        return Placement([], {}, {}, "timeout", None, None)
+        if all(c.fixed for c in candidates) and not replan.must_place:
+            return replace(greedy_placement(instance, candidates), cancelled=cancelled)
+        return Placement([], {}, {}, "timeout", None, None, cancelled=cancelled)
     upper = [name for name, _, _ in levels if name != "balance"]
     return Placement(
         formed=chosen,
@@ -310,9 +469,60 @@ def solve_placement(
         sets_in=sets_in,
         status="optimal" if all(proven.get(k, False) for k in upper) else "feasible",
         objective=float(values.get("placed", 0)),
-        bound=None,
+        bound=float(ceiling),
         balance_proven=proven.get("balance", False),
+        levels=values,
+        cancelled=cancelled,
     )
+
+
+def _complete_hint(
+    model: cp_model.CpModel,
+    instance: Instance,
+    candidates: list[Candidate],
+    v: _Vars,
+    hint: dict[tuple[str, str], int | None],
+    fullest: cp_model.IntVar,
+) -> None:
+    """A complete hint (every variable), so CP-SAT starts from a plan at once."""
+    per_cohort: dict[int, int] = defaultdict(int)
+    for k, c in enumerate(candidates):
+        key = (c.patient_leader, c.partner)
+        if not c.fixed:
+            model.add_hint(v.formed[k], key in hint)
+        for q in c.cohorts:
+            on = key in hint and hint[key] == q
+            model.add_hint(v.placed[k, q], on)
+            per_cohort[q] += on
+    top = 0
+    for q, cohort in enumerate(instance.cohorts):
+        if q not in v.count:
+            continue
+        k_q = per_cohort.get(q, 0)
+        options = set_counts(cohort.set_size.min_pairs, cohort.set_size.max_pairs, k_q)
+        s_q = max(options) if options else 0
+        model.add_hint(v.count[q], k_q)
+        model.add_hint(v.n_sets[q], s_q)
+        model.add_hint(v.two_sets[q], s_q >= 2)
+        if cohort.capacity_pairs and v.in_cohort.get(q):
+            top = max(top, -(-100 * k_q // cohort.capacity_pairs))
+    model.add_hint(fullest, top)
+
+
+def diagnose_locks(
+    instance: Instance, candidates: list[Candidate], must_place: Iterable[int]
+) -> list[int] | None:
+    """A small set of locked pairs (candidate indices) that cannot all be placed in their
+    cohorts together, from CP-SAT's assumptions; None when they can (or nothing was proven)."""
+    model, _, literals = _build(instance, candidates, must_place, assumptions=True)
+    solver = cp_model.CpSolver()
+    solver.parameters.num_workers = 1
+    solver.parameters.max_deterministic_time = 10.0
+    if solver.solve(model) != cp_model.INFEASIBLE:
+        return None
+    core = set(solver.sufficient_assumptions_for_infeasibility())
+    found = [k for k, lit in literals.items() if lit.index in core]
+    return found or sorted(literals)
 
 
 def _placement_ceiling(instance: Instance, candidates: list[Candidate]) -> int:

@@ -11,9 +11,13 @@ from __future__ import annotations
 import datetime as dt
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, model_validator
 
 SCHEMA_VERSION = "1"
+#: Validation context meaning "cross-references already checked" (by :mod:`matcher.validation`,
+#: which reports them together with shape problems); without it, building an :class:`Instance`
+#: checks them itself, so an Instance that exists is valid whatever path built it.
+CHECKED = {"cross_references_checked": True}
 
 Role = Literal["patient_leader", "clinician", "manager"]
 ParticipantStatus = Literal["active", "withdrawn"]
@@ -207,6 +211,19 @@ class Instance(_Strict):
             "paired; unlike `avoid` they may share an action-learning set."
         ),
     )
+
+    @model_validator(mode="after")
+    def _cross_references(self, info: ValidationInfo) -> Instance:
+        if isinstance(info.context, dict) and info.context.get("cross_references_checked"):
+            return self
+        from matcher.errors import InvalidInstance
+        from matcher.validation import check_instance_data
+
+        problems = check_instance_data(self.model_dump(mode="json"))
+        if problems:
+            # Not a ValueError: pydantic lets it through as it is, with every problem listed.
+            raise InvalidInstance("instance", problems)
+        return self
 
     def participants_by_id(self) -> dict[str, Participant]:
         return {p.id: p for p in self.participants}

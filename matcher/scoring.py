@@ -33,7 +33,8 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
-from matcher.schema import Cohort, Instance, Participant
+from matcher.rules import can_attend
+from matcher.schema import Instance, Participant
 
 CRITERIA: tuple[str, ...] = ("interests", "project", "organisation", "system", "availability")
 
@@ -41,15 +42,6 @@ CRITERIA: tuple[str, ...] = ("interests", "project", "organisation", "system", "
 def tag(text: str) -> str:
     """Normalise an interest or topic for comparison."""
     return " ".join(text.split()).casefold()
-
-
-def can_attend(person: Participant, cohort: Cohort) -> bool:
-    """Whether ``person`` can attend every session of ``cohort`` in its mode."""
-    if person.available_cohorts is not None and cohort.id not in person.available_cohorts:
-        return False
-    modes = set(person.attendance) if person.attendance is not None else {"in_person", "online"}
-    needed = {"in_person", "online"} if cohort.mode == "blended" else {cohort.mode}
-    return needed <= modes
 
 
 def attendance_matrix(instance: Instance, people: list[Participant]) -> NDArray[np.bool_]:
@@ -218,7 +210,15 @@ def block(instance: Instance, a: Side, b: Side, start: int, stop: int) -> Compat
             if row is not None and start <= row < stop:
                 conflict[row - start, j] = True
 
-    forbidden = conflict | (common == 0)
+    # forbidden_pairs: never paired (unlike `avoid`, they may still share a set)
+    banned = np.zeros((n, m), dtype=bool)
+    for x, y in instance.forbidden_pairs:
+        for pl, pr in ((x, y), (y, x)):
+            row, col = a.index.get(pl), b.index.get(pr)
+            if row is not None and col is not None and start <= row < stop:
+                banned[row - start, col] = True
+
+    forbidden = conflict | banned | (common == 0)
     if rules.same_organisation == "forbid":
         forbidden |= same_org
     if rules.local_system == "require":

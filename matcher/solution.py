@@ -19,6 +19,7 @@ class Pair(_Out):
     partner: str
     score: float
     preformed: bool
+    locked: bool = Field(False, description="Formed (and placed) by a lock in the instance.")
     cohort: str | None = None
     learning_set: str | None = None
     breakdown: dict[str, float] = Field(default_factory=dict)
@@ -51,18 +52,96 @@ class LearningSet(_Out):
 
 
 class RunInfo(_Out):
-    solver: str
-    objective: str
-    seed: int
-    time_s: float | None = None
+    """How the plan was made: solver, settings, proofs and versions."""
+
+    solver: str = Field(description="The solvers used, stage by stage.")
+    objective: str = Field(description="Pairing objective: total, fair or stable.")
+    proposer: str = Field("patient_leader", description="Proposing side (stable objective).")
+    seed: int = Field(description="Random seed.")
+    deterministic: bool = Field(
+        True, description="Deterministic budgets (byte-identical output run to run)."
+    )
+    time_s: float | None = Field(None, description="Wall seconds (only with timings on).")
     stages: dict[str, float] | None = Field(
         None, description="Wall seconds per stage (only with timings on)."
     )
-    version: str
-    time_limit: float | None = None
-    bound: float | None = None
-    gap: float | None = None
-    notes: list[str] = Field(default_factory=list)
+    version: str = Field(description="matcher's version.")
+    versions: dict[str, str] = Field(
+        default_factory=dict, description="Versions of matcher, ortools and numpy."
+    )
+    time_limit: float | None = Field(None, description="The caller's wall-clock limit (s).")
+    bound: float | None = Field(
+        None,
+        description=(
+            "Upper bound on the pairs that any plan can place (max-flow ceiling over the "
+            "cohorts' capacities cut to counts that split into sets)."
+        ),
+    )
+    gap: float | None = Field(
+        None, description="(bound - pairs placed) / bound; 0 when placement reached the bound."
+    )
+    outcomes: dict[str, str] = Field(
+        default_factory=dict,
+        description="Per stage: optimal (proven) or feasible (best found); decides `status`.",
+    )
+    notes: list[str] = Field(default_factory=list, description="What ran, in words.")
+
+
+ChangeKind = Literal[
+    "dissolved",
+    "formed",
+    "moved_cohort",
+    "moved_set",
+    "newly_unmatched",
+    "newly_waitlisted",
+    "no_longer_unmatched",
+    "no_longer_waitlisted",
+    "left",
+]
+
+
+class Change(_Out):
+    """One difference between a previous plan and this one, with its reason."""
+
+    kind: ChangeKind = Field(
+        description=(
+            "dissolved / formed: a pair of the previous plan is gone / a pair is new; "
+            "moved_cohort / moved_set: a kept pair changed cohort (or left the wait-list for "
+            "one) / set; newly_unmatched, newly_waitlisted and their opposites: people or pairs "
+            "whose standing changed; left: a person of the previous plan is withdrawn or gone."
+        )
+    )
+    pair: str | None = Field(None, description="The pair's ID (in this plan, or the previous).")
+    participants: list[str] = Field(default_factory=list, description="IDs of the people.")
+    before: str | None = Field(None, description="Cohort or set before (null: none).")
+    after: str | None = Field(None, description="Cohort or set now (null: none).")
+    reason: str = Field(description="Why, in words, with IDs.")
+
+
+class ChangeCounts(_Out):
+    """How much a re-plan disturbed the previous plan."""
+
+    kept: int = Field(description="Pairs of the previous plan kept (same two people).")
+    dissolved: int = Field(description="Pairs of the previous plan no longer formed.")
+    formed: int = Field(description="Pairs that are new.")
+    moved_cohort: int = Field(description="Kept pairs in another cohort (or wait-list) now.")
+    moved_set: int = Field(description="Kept pairs in the same cohort but another set.")
+    newly_unmatched: int = Field(description="People paired before and unmatched now.")
+    newly_waitlisted: int = Field(description="Kept pairs placed before, wait-listed now.")
+
+
+class Changes(_Out):
+    """What changed against the previous plan (DESIGN.md §4)."""
+
+    previous_instance: str = Field(description="The `instance` name of the previous plan.")
+    counts: ChangeCounts
+    items: list[Change] = Field(default_factory=list)
+    minimal: bool = Field(
+        description=(
+            "True when the fewest changes are proven (exact model); false when the plan is "
+            "the best found in the time or size limits."
+        )
+    )
 
 
 class Solution(_Out):
@@ -76,6 +155,12 @@ class Solution(_Out):
     learning_sets: list[LearningSet] | None = None
     metrics: dict[str, Any] = Field(default_factory=dict)
     run: RunInfo
+    withdrawn: list[str] = Field(
+        default_factory=list, description="IDs of withdrawn participants (they take no part)."
+    )
+    changes: Changes | None = Field(
+        None, description="Against the previous plan, when the solve was given one."
+    )
 
     def summary(self) -> str:
         """One line for humans."""

@@ -12,38 +12,17 @@ import json
 import re
 from collections import Counter
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from pydantic import ValidationError
 
-from matcher.schema import PROFESSIONAL_ROLES, SCHEMA_VERSION, Instance
+from matcher.errors import InvalidInstance, Problem
+from matcher.rules import can_attend, pairing_rule_breaks
+from matcher.schema import CHECKED, PROFESSIONAL_ROLES, SCHEMA_VERSION, Instance
 
-
-@dataclass(frozen=True)
-class Problem:
-    """One thing wrong with an instance file."""
-
-    path: str
-    message: str
-    ids: tuple[str, ...] = ()
-
-    def __str__(self) -> str:
-        return f"{self.path}: {self.message}"
-
-
-@dataclass
-class InstanceError(Exception):
-    """The instance file cannot be used; ``problems`` lists every reason."""
-
-    source: str
-    problems: list[Problem] = field(default_factory=list)
-
-    def __str__(self) -> str:
-        n = len(self.problems)
-        head = f"{self.source}: {n} problem{'s' if n != 1 else ''} found"
-        return "\n".join([head, *(f"  - {p}" for p in self.problems)])
+#: Kept for callers of earlier versions: the one error type for unusable input.
+InstanceError = InvalidInstance
 
 
 def load_instance(path: str | Path) -> Instance:
@@ -70,7 +49,8 @@ def parse_instance(data: Any, *, source: str = "<instance>") -> Instance:
     problems = check_instance_data(data)
     if problems:
         raise InstanceError(source, problems)
-    return Instance.model_validate(data)
+    # checked above: the model's own cross-reference validator need not run again
+    return Instance.model_validate(data, context=CHECKED)
 
 
 def check_instance_data(data: Any) -> list[Problem]:
@@ -87,6 +67,8 @@ def check_instance_data(data: Any) -> list[Problem]:
             )
         ]
     problems = _shape_problems(data)
+    if not problems:  # rules that need the typed records (attendance, capacity)
+        problems.extend(decision_problems(Instance.model_validate(data, context=CHECKED)))
     problems.extend(_reference_problems(data))
     seen: set[tuple[str, str]] = set()
     unique = []
@@ -122,7 +104,7 @@ def _json_path(loc: tuple[int | str, ...], data: Any) -> str:
 
 def _shape_problems(data: dict[str, Any]) -> list[Problem]:
     try:
-        Instance.model_validate(data)
+        Instance.model_validate(data, context=CHECKED)
     except ValidationError as exc:
         problems = []
         for err in exc.errors(include_url=False):
@@ -204,6 +186,8 @@ def _reference_problems(data: dict[str, Any]) -> list[Problem]:
             )
 
     roles = {r["id"]: r.get("role") for _, r in people if isinstance(r.get("id"), str)}
+    status = {r["id"]: r.get("status") for _, r in people if isinstance(r.get("id"), str)}
+    problems.extend(_lock_and_forbid_references(data, roles, status))
     partners = {r["id"]: r.get("partner") for _, r in people if isinstance(r.get("id"), str)}
     for i, p in people:
         pid = p.get("id")
@@ -312,4 +296,160 @@ def _reference_problems(data: dict[str, Any]) -> list[Problem]:
                         (str(pid), partner),
                     )
                 )
+    return problems
+
+
+def _lock_and_forbid_references(
+    data: dict[str, Any], roles: dict[str, Any], status: dict[str, Any]
+) -> list[Problem]:
+    """``locks`` and ``forbidden_pairs``: known IDs, the right sides, no one locked twice."""
+    problems: list[Problem] = []
+    partners = {r["id"]: r.get("partner") for _, r in _records(data, "participants") if "id" in r}
+    cohort_ids = {r.get("id") for _, r in _records(data, "cohorts")}
+    locked_in: dict[str, int] = {}
+    for i, lock in _records(data, "locks"):
+        pl, pr = lock.get("patient_leader"), lock.get("partner")
+        where = f"locks[{i}]({pl}+{pr})"
+        if not (isinstance(pl, str) and isinstance(pr, str)):
+            continue  # a shape problem, reported by the schema
+        for key, pid in (("patient_leader", pl), ("partner", pr)):
+            if pid not in roles:
+                problems.append(Problem(f"{where}.{key}", f"unknown participant {pid!r}", (pid,)))
+            elif status.get(pid) == "withdrawn":
+                problems.append(
+                    Problem(
+                        f"{where}.{key}",
+                        f"lock {pl}+{pr} names {pid}, who has withdrawn; remove the lock",
+                        (pl, pr),
+                    )
+                )
+            elif pid in locked_in:
+                problems.append(
+                    Problem(
+                        f"{where}.{key}",
+                        f"{pid} is in two locks (locks[{locked_in[pid]}] and locks[{i}]); "
+                        "a person can be in one pair only",
+                        (pid,),
+                    )
+                )
+        locked_in.setdefault(pl, i)
+        locked_in.setdefault(pr, i)
+        if roles.get(pl) not in (None, "patient_leader"):
+            problems.append(
+                Problem(f"{where}.patient_leader", f"{pl} is not a patient leader", (pl, pr))
+            )
+        if roles.get(pr) == "patient_leader":
+            problems.append(
+                Problem(
+                    f"{where}.partner",
+                    f"{pr} is a patient leader, not a clinician or manager",
+                    (pl, pr),
+                )
+            )
+        for pid, other in ((pl, pr), (pr, pl)):
+            mine = partners.get(pid)
+            if (
+                isinstance(mine, str)
+                and mine != other
+                and status.get(mine, "active") != "withdrawn"
+                and mine in roles
+            ):
+                problems.append(
+                    Problem(
+                        where,
+                        f"lock {pl}+{pr} splits the pre-formed pair {pid}+{mine}; pre-formed "
+                        "pairs are kept (withdraw one of them or remove the lock)",
+                        (pl, pr, mine),
+                    )
+                )
+        cohort = lock.get("cohort")
+        if isinstance(cohort, str) and cohort not in cohort_ids:
+            problems.append(
+                Problem(f"{where}.cohort", f"unknown cohort {cohort!r}", (pl, pr, cohort))
+            )
+    seen: dict[frozenset[str], int] = {}
+    for i, entry in enumerate(data.get("forbidden_pairs") or []):
+        if not (
+            isinstance(entry, list) and len(entry) == 2 and all(isinstance(x, str) for x in entry)
+        ):
+            continue  # a shape problem
+        a, b = entry
+        where = f"forbidden_pairs[{i}]({a}+{b})"
+        unknown = [x for x in (a, b) if x not in roles]
+        for x in unknown:
+            problems.append(Problem(where, f"unknown participant {x!r}", (x,)))
+        if unknown:
+            continue
+        if (roles[a] == "patient_leader") == (roles[b] == "patient_leader"):
+            problems.append(
+                Problem(
+                    where,
+                    f"{a} and {b} are on the same side; a forbidden pair is a patient leader "
+                    "and a clinician or manager",
+                    (a, b),
+                )
+            )
+        key = frozenset((a, b))
+        if key in seen:
+            problems.append(Problem(where, f"repeats forbidden_pairs[{seen[key]}]", (a, b)))
+        seen.setdefault(key, i)
+        if partners.get(a) == b and status.get(a) != "withdrawn" and status.get(b) != "withdrawn":
+            problems.append(
+                Problem(
+                    where,
+                    f"contradiction: {a} and {b} applied as a pre-formed pair; remove one of "
+                    "the two",
+                    (a, b),
+                )
+            )
+        for j, lock in _records(data, "locks"):
+            if {lock.get("patient_leader"), lock.get("partner")} == {a, b}:
+                problems.append(
+                    Problem(
+                        where,
+                        f"contradiction: {a}+{b} is both locked (locks[{j}]) and forbidden",
+                        (a, b),
+                    )
+                )
+    return problems
+
+
+def decision_problems(instance: Instance) -> list[Problem]:
+    """Locks that break a hard rule (the shape and IDs already checked): a declared conflict,
+    a pairing rule, no cohort both can attend, a cohort the pair cannot attend, more locked
+    pairs in a cohort than its capacity."""
+    problems: list[Problem] = []
+    people = instance.participants_by_id()
+    cohorts = instance.cohorts_by_id()
+    in_cohort: dict[str, list[int]] = {}
+    for i, lock in enumerate(instance.locks):
+        a, b = people.get(lock.patient_leader), people.get(lock.partner)
+        if a is None or b is None or (lock.cohort is not None and lock.cohort not in cohorts):
+            continue  # unknown IDs: reported with the references
+        where = f"locks[{i}]({a.id}+{b.id})"
+        ids = (a.id, b.id)
+        breaks = pairing_rule_breaks(instance, a, b)
+        problems.extend(Problem(where, f"breaks a hard rule: {why}", ids) for why in breaks)
+        common = [c.id for c in instance.cohorts if can_attend(a, c) and can_attend(b, c)]
+        if common and lock.cohort is not None and lock.cohort not in common:
+            problems.append(
+                Problem(
+                    f"{where}.cohort",
+                    f"the pair cannot attend {lock.cohort} (both can attend: {', '.join(common)})",
+                    (*ids, lock.cohort),
+                )
+            )
+        if lock.cohort is not None:
+            in_cohort.setdefault(lock.cohort, []).append(i)
+    for cid, locks in sorted(in_cohort.items()):
+        cap = cohorts[cid].capacity_pairs
+        if len(locks) > cap:
+            problems.append(
+                Problem(
+                    "locks",
+                    f"{len(locks)} locked pairs in {cid} (locks {locks}), above its capacity "
+                    f"of {cap} pairs",
+                    (cid,),
+                )
+            )
     return problems

@@ -7,20 +7,76 @@ path shows up as a disagreement. Every solve path runs through it in the tests.
 
 from __future__ import annotations
 
+import math
+import re
 from collections import Counter
 from dataclasses import dataclass, field
 
+from matcher.errors import VerificationFailed
 from matcher.schema import Cohort, Instance, Participant
 from matcher.solution import Solution
 
 TOLERANCE = 1e-6
 
 
+@dataclass(frozen=True)
+class Violation:
+    """One broken rule: which rule, the IDs involved, and the message."""
+
+    rule: str
+    ids: tuple[str, ...]
+    message: str
+
+    def __str__(self) -> str:
+        return self.message
+
+    def __contains__(self, text: str) -> bool:  # `"missing" in violation`, as for strings
+        return text in self.message
+
+
+#: Rule names of violations, by a word of their message (kept beside the messages below).
+_RULES = (
+    ("withdrew", "withdrawn"),
+    ("lock", "locks"),
+    ("forbidden", "forbidden_pairs"),
+    ("declared conflict", "avoid"),
+    ("pre-formed", "preformed"),
+    ("appears", "each_participant_once"),
+    ("missing", "each_participant_once"),
+    ("not a participant", "each_participant_once"),
+    ("recomputes", "scores"),
+    ("breakdown", "scores"),
+    ("min_score", "min_score"),
+    ("could be paired", "maximal_pairing"),
+    ("capacity", "capacity"),
+    ("cannot attend", "attendance"),
+    ("one organisation", "one_organisation_per_set"),
+    ("outside", "set_size"),
+    ("diversity", "set_diversity"),
+    ("status", "status"),
+    (" ID", "pair_ids"),
+    ("change", "changes"),
+)
+
+
+def _typed(message: str) -> Violation:
+    rule = next((r for word, r in _RULES if word in message), "plan_structure")
+    ids = tuple(sorted(set(_ID.findall(message))))
+    return Violation(rule, ids, message)
+
+
+_ID = re.compile(r"\b[A-Za-z][\w.-]*\d[\w.-]*\b")
+
+
 @dataclass
 class Report:
     """Violations found by :func:`verify`; ``ok`` when there are none."""
 
-    violations: list[str] = field(default_factory=list)
+    violations: list[Violation] = field(default_factory=list)
+
+    def rules(self) -> set[str]:
+        """The rules broken."""
+        return {v.rule for v in self.violations}
 
     @property
     def ok(self) -> bool:
@@ -32,8 +88,7 @@ class Report:
         return "\n".join(["solution violates:", *(f"  - {v}" for v in self.violations)])
 
 
-class VerificationError(AssertionError):
-    """A solution breaks a hard rule or misreports a score."""
+VerificationError = VerificationFailed
 
 
 def _norm(items: list[str]) -> set[str]:
@@ -74,6 +129,10 @@ def _pair_rule_breaks(instance: Instance, a: Participant, b: Participant) -> lis
     out = []
     if b.id in a.avoid or a.id in b.avoid:
         out.append("declared conflict")
+    if [a.id, b.id] in [list(x) for x in instance.forbidden_pairs] or [b.id, a.id] in [
+        list(x) for x in instance.forbidden_pairs
+    ]:
+        out.append("a forbidden pair (forbidden_pairs)")
     if instance.rules.same_organisation == "forbid" and a.organisation == b.organisation:
         out.append(f"same organisation {a.organisation} (forbidden by the rules)")
     if instance.rules.local_system == "require" and a.system != b.system:
@@ -83,56 +142,93 @@ def _pair_rule_breaks(instance: Instance, a: Participant, b: Participant) -> lis
     return out
 
 
-def verify(instance: Instance, solution: Solution) -> Report:
-    """Check ``solution`` against every hard rule of ``instance`` and recompute its scores."""
+def verify(instance: Instance, solution: Solution, *, previous: Solution | None = None) -> Report:
+    """Check ``solution`` against every hard rule of ``instance`` and recompute its scores;
+    with ``previous``, check that pair IDs and ``changes`` are consistent with it."""
+    try:
+        v = _violations(instance, solution, previous)
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:  # a malformed plan
+        v = [f"the plan cannot be checked ({type(exc).__name__}): it is malformed"]
+    return Report([_typed(x) for x in v])
+
+
+def _violations(instance: Instance, solution: Solution, previous: Solution | None) -> list[str]:
     v: list[str] = []
-    people = instance.participants_by_id()
+    withdrawn = {p.id for p in instance.participants if p.status == "withdrawn"}
+    people = {p.id: p for p in instance.participants if p.id not in withdrawn}
     cohorts = instance.cohorts_by_id()
 
-    # Every participant appears exactly once: in a pair or in `unmatched`.
+    def partner_of(p: Participant) -> str | None:
+        return p.partner if p.partner is not None and p.partner not in withdrawn else None
+
+    # Every active participant appears exactly once: in a pair or in `unmatched`; the
+    # withdrawn appear nowhere but in `withdrawn`.
     seen = Counter(
         [x for p in solution.pairs for x in (p.patient_leader, p.partner)]
         + [u.participant for u in solution.unmatched]
     )
     for pid, n in sorted(seen.items()):
-        if pid not in people:
+        if pid in withdrawn:
+            v.append(f"{pid}: withdrew but appears in the plan")
+        elif pid not in people:
             v.append(f"{pid}: not a participant of the instance")
         elif n > 1:
             v.append(f"{pid}: appears {n} times (pairs and unmatched)")
     for pid in people:
         if pid not in seen:
             v.append(f"{pid}: missing (neither paired nor unmatched)")
+    if set(solution.withdrawn) != withdrawn:
+        v.append(
+            f"withdrawn lists {sorted(solution.withdrawn)} but the instance withdrew "
+            f"{sorted(withdrawn)}"
+        )
 
     pair_ids = Counter(p.id for p in solution.pairs)
     v += [f"{pid}: duplicate pair ID" for pid, n in pair_ids.items() if n > 1]
 
-    # Pre-formed pairs are kept, never split or re-paired.
+    # Pre-formed pairs (both active) are kept, never split or re-paired.
     by_pair = {(p.patient_leader, p.partner): p for p in solution.pairs}
-    for person in instance.participants:
-        if person.role == "patient_leader" and person.partner is not None:
-            kept = by_pair.get((person.id, person.partner))
+    for person in people.values():
+        partner = partner_of(person)
+        if person.role == "patient_leader" and partner is not None:
+            kept = by_pair.get((person.id, partner))
             if kept is None:
-                v.append(f"pre-formed pair {person.id}+{person.partner} was not kept")
+                v.append(f"pre-formed pair {person.id}+{partner} was not kept")
             elif not kept.preformed:
                 v.append(f"{kept.id}: pre-formed pair not marked preformed")
+    # Locks: the pair is formed, in its cohort when given.
+    locks = {(lk.patient_leader, lk.partner): lk.cohort for lk in instance.locks}
+    for (a_id, b_id), cohort in locks.items():
+        got = by_pair.get((a_id, b_id))
+        if got is None:
+            v.append(f"lock {a_id}+{b_id} was not kept")
+        elif cohort is not None and got.cohort != cohort:
+            v.append(f"lock {a_id}+{b_id}: placed in {got.cohort}, not in {cohort}")
 
     for pair in solution.pairs:
         a, b = people.get(pair.patient_leader), people.get(pair.partner)
         if a is None or b is None:
             continue
+        key = (a.id, b.id)
+        if pair.locked != (key in locks):
+            v.append(f"{pair.id}: lock flag {pair.locked} but the locks say {key in locks}")
         if a.role != "patient_leader":
             v.append(f"{pair.id}: {a.id} is a {a.role}, not a patient leader")
         if b.role == "patient_leader":
             v.append(f"{pair.id}: partner {b.id} is a patient leader, not a clinician or manager")
-        if pair.preformed and (a.partner != b.id or b.partner != a.id):
+        if pair.preformed and (partner_of(a) != b.id or partner_of(b) != a.id):
             v.append(f"{pair.id}: marked pre-formed but {a.id} and {b.id} did not apply together")
         if not pair.preformed:
-            if a.partner is not None or b.partner is not None:
+            if partner_of(a) is not None or partner_of(b) is not None:
                 v.append(f"{pair.id}: re-pairs someone who applied with a partner")
             for why in _pair_rule_breaks(instance, a, b):
                 v.append(f"{pair.id} ({a.id}+{b.id}): {why}")
         parts = recompute_score(instance, a, b)
-        if not pair.preformed and not parts["score"] >= instance.rules.min_score - TOLERANCE:
+        if (
+            not pair.preformed
+            and key not in locks
+            and not parts["score"] >= instance.rules.min_score - TOLERANCE
+        ):
             v.append(f"{pair.id}: score {parts['score']:.4f} below rules.min_score")
         # written as `not (... <= tol)` so that a NaN anywhere is a violation
         if not abs(parts["score"] - pair.score) <= TOLERANCE:
@@ -145,8 +241,8 @@ def verify(instance: Instance, solution: Solution) -> Report:
 
     # Maximality: two unmatched lone people who could have been paired are a missed pair.
     alone = [people[u.participant] for u in solution.unmatched if u.participant in people]
-    alone_pl = [p for p in alone if p.role == "patient_leader" and p.partner is None]
-    alone_pr = [p for p in alone if p.role != "patient_leader" and p.partner is None]
+    alone_pl = [p for p in alone if p.role == "patient_leader" and partner_of(p) is None]
+    alone_pr = [p for p in alone if p.role != "patient_leader" and partner_of(p) is None]
     for a in alone_pl:
         for b in alone_pr:
             if not _pair_rule_breaks(instance, a, b) and (
@@ -155,7 +251,88 @@ def verify(instance: Instance, solution: Solution) -> Report:
                 v.append(f"{a.id} and {b.id} are both unmatched but could be paired")
 
     v += _check_schedule(instance, solution, people, cohorts)
-    return Report(v)
+    v += _check_status(solution)
+    if previous is not None:
+        v += _check_changes(solution, previous)
+    return v
+
+
+def _jaccard_distance(x: set[str], y: set[str]) -> float:
+    union = x | y
+    return 1.0 - (len(x & y) / len(union) if union else 1.0)
+
+
+def _set_diversity(instance: Instance, duos: list[tuple[Participant, Participant]]) -> float:
+    """Mean pairwise distance of a set's pairs, re-stated from the documented formula."""
+    w = instance.diversity
+    total = w.organisation_type + w.system + w.role_mix + w.interests
+    dists = []
+    for i, (a, b) in enumerate(duos):
+        for c, d in duos[i + 1 :]:
+            if total <= 0:
+                dists.append(0.0)
+                continue
+            value = (
+                w.organisation_type
+                * _jaccard_distance(
+                    {a.organisation_type, b.organisation_type},
+                    {c.organisation_type, d.organisation_type},
+                )
+                + w.system * _jaccard_distance({a.system, b.system}, {c.system, d.system})
+                + w.role_mix * (b.role != d.role)
+                + w.interests
+                * _jaccard_distance(
+                    _norm([*a.interests, *b.interests]), _norm([*c.interests, *d.interests])
+                )
+            ) / total
+            dists.append(value)
+    return math.fsum(dists) / len(dists) if dists else 0.0
+
+
+def _check_status(solution: Solution) -> list[str]:
+    """A returned plan is optimal or feasible; optimal only when every stage proved it."""
+    v = []
+    if solution.status not in ("optimal", "feasible"):
+        v.append(f"status {solution.status} on a returned plan (it should have been raised)")
+    outcomes = solution.run.outcomes
+    if solution.status == "optimal" and any(o != "optimal" for o in outcomes.values()):
+        v.append(f"status optimal but a stage was only feasible: {outcomes}")
+    return v
+
+
+def _check_changes(solution: Solution, previous: Solution) -> list[str]:
+    """Pairs of the previous plan keep their IDs; new pairs get unused IDs; the change counts
+    agree with the two plans."""
+    v = []
+    before = {(p.patient_leader, p.partner): p for p in previous.pairs}
+    used = {p.id for p in previous.pairs}
+    after = {(p.patient_leader, p.partner): p for p in solution.pairs}
+    for key, p in after.items():
+        if key in before and before[key].id != p.id:
+            v.append(f"{p.id}: kept pair {key[0]}+{key[1]} changed ID (was {before[key].id})")
+        if key not in before and p.id in used:
+            v.append(f"{p.id}: new pair reuses an ID of the previous plan")
+    if solution.changes is None:
+        return [*v, "re-plan without a list of changes"]
+    kept = [k for k in after if k in before]
+    expected = {
+        "kept": len(kept),
+        "dissolved": sum(1 for k in before if k not in after),
+        "formed": sum(1 for k in after if k not in before),
+        "moved_cohort": sum(1 for k in kept if before[k].cohort != after[k].cohort),
+        "moved_set": sum(
+            1
+            for k in kept
+            if before[k].cohort == after[k].cohort
+            and after[k].cohort is not None
+            and before[k].learning_set != after[k].learning_set
+        ),
+    }
+    counts = solution.changes.counts.model_dump()
+    for name, n in expected.items():
+        if counts[name] != n:
+            v.append(f"changes: {name} is {counts[name]} but the plans differ by {n}")
+    return v
 
 
 def _check_schedule(
@@ -260,6 +437,15 @@ def _check_schedule(
             for other in m.avoid:
                 if other in ids:
                     v.append(f"set {s.id}: declared conflict {m.id} / {other} in one set")
+        duos = [
+            (people[pairs[pid].patient_leader], people[pairs[pid].partner])
+            for pid in s.pairs
+            if pid in pairs and pairs[pid].patient_leader in people and pairs[pid].partner in people
+        ]
+        if s.diversity is not None and len(duos) == len(s.pairs):
+            expected = _set_diversity(instance, duos)
+            if not abs(expected - s.diversity) <= 1e-5:
+                v.append(f"set {s.id}: diversity {s.diversity} but recomputes to {expected:.6f}")
     for p in solution.pairs:
         if p.cohort is not None and in_set[p.id] != 1:
             v.append(f"{p.id}: in {in_set[p.id]} action-learning sets (should be 1)")
@@ -270,4 +456,4 @@ def check(instance: Instance, solution: Solution) -> None:
     """Raise :class:`VerificationError` when :func:`verify` finds any violation."""
     report = verify(instance, solution)
     if not report.ok:
-        raise VerificationError(str(report))
+        raise VerificationFailed([str(x) for x in report.violations])
