@@ -117,6 +117,19 @@ def pair_distance(
     return np.asarray(d, dtype=np.float64)
 
 
+def _shares_organisation(
+    p: tuple[Participant, Participant], q: tuple[Participant, Participant]
+) -> bool:
+    return bool({p[0].organisation, p[1].organisation} & {q[0].organisation, q[1].organisation})
+
+
+def _in_conflict(p: tuple[Participant, Participant], q: tuple[Participant, Participant]) -> bool:
+    ids_p, ids_q = {p[0].id, p[1].id}, {q[0].id, q[1].id}
+    return any(other in ids_q for m in p for other in m.avoid) or any(
+        other in ids_p for m in q for other in m.avoid
+    )
+
+
 def _organisations(duos: list[tuple[Participant, Participant]]) -> dict[str, list[int]]:
     """Organisation ID -> indices of the pairs with a member from it (sorted by ID)."""
     by_org: dict[str, list[int]] = defaultdict(list)

@@ -37,6 +37,7 @@ from matcher.placement import (
     diagnose_locks,
     solve_placement,
 )
+from matcher.placement_scale import pressure_note, set_rule_pressure
 from matcher.prepare import Prepared, prepare
 from matcher.progress import ProgressCallback, Reporter
 from matcher.replan import (
@@ -600,8 +601,14 @@ def _solve(
         q: sum(1 for k in formed if placement.cohort_of.get(k) == q)
         for q in range(len(eff.cohorts))
     }
+    # issue 10 hook: when the one-organisation-per-set rule limits a cohort, say so in numbers
+    pressure = set_rule_pressure(eff, candidates, formed, placement.cohort_of)
     waitlist = [
-        Waitlisted(pair=pair_id[k], reason=_waitlist_reason(eff, candidates[k], fill))
+        Waitlisted(
+            pair=pair_id[k],
+            reason=_waitlist_reason(eff, candidates[k], fill)
+            + pressure_note(pressure, candidates[k]),
+        )
         for k in formed
         if placement.cohort_of.get(k) is None
     ]
