@@ -19,8 +19,10 @@ Guarantees
   infeasible inputs raise :class:`GroupingInfeasible`; nothing is ever silently relaxed.
 
 The heuristic's inner loop is compiled with numba when it is installed (imported lazily, on the
-first heuristic call; compiled code is cached on disk). Without numba the same code runs as plain
-Python: identical results, roughly two orders of magnitude slower.
+first heuristic call; compiled code is cached on disk; the rare perturbation step stays in Python,
+which keeps the compile short). Without numba, a numpy version of the same iterations runs
+instead: identical results (tested), about 5-15x slower on 30-200 elements; the plain-Python loop
+is the reference both are tested against. See ``benchmarks/results/cold_start.md``.
 """
 
 from __future__ import annotations
@@ -814,7 +816,7 @@ def _solve_heuristic(
             break
         steps = int(min(chunk, budget - state.iterations))
         t0 = time.perf_counter()
-        stuck = kernel(
+        code = kernel(
             p.d,
             p.lo,
             p.hi,
@@ -831,8 +833,25 @@ def _solve_heuristic(
             state.params,
             steps,
         )
-        if stuck:
+        if code == 1:
             break
+        if code == 2:
+            _perturb(
+                p.d,
+                p.lo,
+                p.hi,
+                p.cl,
+                state.has_cl,
+                state.labels,
+                state.sizes,
+                state.m,
+                state.c,
+                state.tabu,
+                state.best_labels,
+                state.floats,
+                state.ints,
+                int(state.params[1]),
+            )
         # Aim for ~20 ms between clock checks; chunking never changes the result.
         elapsed = time.perf_counter() - t0
         if elapsed < 0.01:
@@ -902,22 +921,22 @@ class _TabuState:
         )
 
 
-_KERNEL: Callable[..., bool] | None = None
+_KERNEL: Callable[..., int] | None = None
 
 
-def _tabu_kernel() -> Callable[..., bool]:
+def _tabu_kernel() -> Callable[..., int]:
     """The compiled kernel (numba, cached on disk), or the plain-Python one without numba."""
     global _KERNEL
     if _KERNEL is None:
         try:
             from numba import njit
         except ImportError:  # pragma: no cover - numba is installed in CI
-            _KERNEL = _tabu_steps
+            _KERNEL = _tabu_steps_numpy
         else:
             # Compile copies of the helpers that see each other's compiled versions, so that
             # importing this module never imports numba.
             scope: dict[str, Any] = {"np": np, "__name__": __name__}
-            for f in (_rand_below, _move, _perturb, _tabu_steps):
+            for f in (_rand_below, _move, _tabu_steps):
                 copy = types.FunctionType(f.__code__, scope, f.__name__)
                 scope[f.__name__] = njit(cache=True, nogil=True)(copy)
             _KERNEL = scope["_tabu_steps"]
@@ -979,8 +998,11 @@ def _tabu_steps(
     ints: IntArray,
     params: IntArray,
     steps: int,
-) -> bool:
-    """Run ``steps`` iterations of iterated tabu search; return True if no move exists at all.
+) -> int:
+    """Run up to ``steps`` iterations of iterated tabu search. Returns 0 after ``steps``
+    iterations, 1 if no move exists at all, 2 right after an iteration that calls for a
+    perturbation (the caller runs :func:`_perturb` and continues: keeping it out of the
+    compiled code halves numba's compile time, and it runs once per ``depth`` iterations).
 
     Each iteration makes the best admissible move among all relocations (element to another
     group, within bounds) and all swaps (two elements of different groups). A move is admissible
@@ -992,7 +1014,6 @@ def _tabu_steps(
     n = d.shape[0]
     n_groups = lo.shape[0]
     depth = params[0]
-    strength = params[1]
     tmin = params[2]
     tspan = params[3]
     for _ in range(steps):
@@ -1060,7 +1081,7 @@ def _tabu_steps(
                         bj = j
                         bg = -1
         if n_moves == 0:
-            return True
+            return 1
         if bi >= 0:
             if bj < 0:
                 a = labels[bi]
@@ -1078,30 +1099,16 @@ def _tabu_steps(
         ints[0] = it + 1
         if cur > best + eps:
             floats[1] = cur
-            best_labels[:] = labels
+            for k in range(n):
+                best_labels[k] = labels[k]
         if cur > floats[2] + eps:
             floats[2] = cur
             ints[1] = 0
         else:
             ints[1] += 1
         if ints[1] >= depth:
-            _perturb(
-                d,
-                lo,
-                hi,
-                cl,
-                has_cl,
-                labels,
-                sizes,
-                m,
-                c,
-                tabu,
-                best_labels,
-                floats,
-                ints,
-                strength,
-            )
-    return False
+            return 2
+    return 0
 
 
 def _perturb(
@@ -1124,12 +1131,17 @@ def _perturb(
     n = d.shape[0]
     n_groups = lo.shape[0]
     # Recompute from scratch: also clears floating-point drift of the incremental updates.
-    labels[:] = best_labels
-    sizes[:] = 0
+    # (Explicit loops rather than slice assignments: numba compiles them several times faster.)
+    for i in range(n):
+        labels[i] = best_labels[i]
+    for g in range(n_groups):
+        sizes[g] = 0
     for i in range(n):
         sizes[labels[i]] += 1
-    m[:, :] = 0.0
-    c[:, :] = 0
+    for k in range(n):
+        for g in range(n_groups):
+            m[k, g] = 0.0
+            c[k, g] = 0
     for i in range(n):
         for k in range(n):
             m[k, labels[i]] += d[k, i]
@@ -1166,7 +1178,9 @@ def _perturb(
     floats[0] = obj / 2.0
     floats[2] = floats[0]
     ints[1] = 0
-    tabu[:, :] = 0
+    for k in range(n):
+        for g in range(n_groups):
+            tabu[k, g] = 0
 
 
 # --------------------------------------------------------------------------------------------
@@ -1459,3 +1473,154 @@ def largest_grouping(
         iterations=packer.iterations,
         time_s=time.perf_counter() - start,
     )
+
+
+# --------------------------------------------------------------------------------------------
+# The same tabu iterations, vectorised with numpy (no compilation)
+# --------------------------------------------------------------------------------------------
+
+
+def _tabu_steps_numpy(
+    d: FloatArray,
+    lo: IntArray,
+    hi: IntArray,
+    cl: NDArray[np.bool_],
+    has_cl: bool,
+    labels: IntArray,
+    sizes: IntArray,
+    m: FloatArray,
+    c: IntArray,
+    tabu: IntArray,
+    best_labels: IntArray,
+    floats: FloatArray,
+    ints: IntArray,
+    params: IntArray,
+    steps: int,
+) -> int:
+    """:func:`_tabu_steps` with each iteration's move evaluation in numpy: same moves, same
+    random draws, same floating-point operations per move, hence identical results (tested).
+
+    The best move is picked as the loop picks it: moves in loop order (relocations by element
+    then group, then swaps by (i, j)); a move above the running maximum becomes the choice, one
+    equal to it is a tie, and each tie draws ``rand_below(ties)`` (ties counted since the last
+    new maximum) and becomes the choice on 0. Only the draws' count and order matter for the
+    generator state, so they are replayed in order on the tie positions alone.
+    """
+    n = d.shape[0]
+    depth, tmin, tspan = int(params[0]), int(params[2]), int(params[3])
+    rows = np.arange(n)
+    iu, ju = np.triu_indices(n, k=1)
+    cl_pairs = cl[iu, ju] if has_cl else None
+    for _ in range(steps):
+        it = int(ints[0])
+        cur = float(floats[0])
+        best = float(floats[1])
+        eps = 1e-9 * (1.0 + abs(best))
+        a_of = labels
+        # Relocations: i from its group a to group g.
+        ok = (sizes[a_of] > lo[a_of])[:, None] & (sizes < hi)[None, :]
+        ok[rows, a_of] = False
+        if has_cl:
+            ok &= c == 0
+        n_moves = int(np.count_nonzero(ok))
+        m_own = m[rows, a_of]
+        reloc_delta = m - m_own[:, None]
+        admit = ok & ~((tabu > it) & (cur + reloc_delta <= best + eps))
+        # Swaps: i (in a) and j (in b), i < j, exchange groups.
+        a, b = a_of[iu], a_of[ju]
+        ok_s = a != b
+        if has_cl:
+            link = cl_pairs.astype(np.int64)  # type: ignore[union-attr]
+            ok_s &= (c[iu, b] - link <= 0) & (c[ju, a] - link <= 0)
+        n_moves += int(np.count_nonzero(ok_s))
+        if n_moves == 0:
+            return 1
+        swap_delta = m[iu, b] - m[iu, a] + m[ju, a] - m[ju, b] - 2.0 * d[iu, ju]
+        admit_s = ok_s & ~(
+            ((tabu[iu, b] > it) | (tabu[ju, a] > it)) & (cur + swap_delta <= best + eps)
+        )
+        r_idx = np.flatnonzero(admit.ravel())
+        s_idx = np.flatnonzero(admit_s)
+        deltas = np.concatenate([reloc_delta.ravel()[r_idx], swap_delta[s_idx]])
+        bi = bj = bg = -1
+        best_delta = -np.inf
+        if deltas.size:
+            before = np.empty_like(deltas)
+            before[0] = -np.inf
+            np.maximum.accumulate(deltas[:-1], out=before[1:])
+            rises = deltas > before
+            ties_at = np.flatnonzero(deltas == before)
+            best_delta = float(deltas.max())
+            pick = int(np.flatnonzero(rises & (deltas == best_delta))[0])
+            if ties_at.size:
+                segment = np.cumsum(rises)
+                within = _ties_within_segment(ties_at, segment)
+                state = int(ints[2])
+                for pos, k in zip(ties_at.tolist(), within.tolist(), strict=True):
+                    state = (state * 48271) % 2147483647
+                    if state % k == 0 and pos > pick:
+                        pick = pos
+                ints[2] = state
+            if pick < r_idx.size:
+                flat = int(r_idx[pick])
+                bi, bg = flat // lo.shape[0], flat % lo.shape[0]
+            else:
+                s = int(s_idx[pick - r_idx.size])
+                bi, bj = int(iu[s]), int(ju[s])
+        if bi >= 0:
+            if bj < 0:
+                a0 = int(labels[bi])
+                _move_numpy(d, cl, has_cl, labels, sizes, m, c, bi, bg)
+                tabu[bi, a0] = it + tmin + _rand_below(ints, tspan)
+            else:
+                a0, b0 = int(labels[bi]), int(labels[bj])
+                _move_numpy(d, cl, has_cl, labels, sizes, m, c, bi, b0)
+                _move_numpy(d, cl, has_cl, labels, sizes, m, c, bj, a0)
+                tabu[bi, a0] = it + tmin + _rand_below(ints, tspan)
+                tabu[bj, b0] = it + tmin + _rand_below(ints, tspan)
+            cur += best_delta
+            floats[0] = cur
+        ints[0] = it + 1
+        if cur > best + eps:
+            floats[1] = cur
+            best_labels[:] = labels
+        if cur > floats[2] + eps:
+            floats[2] = cur
+            ints[1] = 0
+        else:
+            ints[1] += 1
+        if ints[1] >= depth:
+            return 2
+    return 0
+
+
+def _ties_within_segment(ties_at: IntArray, segment: IntArray) -> IntArray:
+    """For each tie position, the loop's ``ties`` counter when it is met: 1 for the segment's
+    maximum plus the ties of the same segment up to and including this one."""
+    seg = segment[ties_at]
+    first = np.r_[True, seg[1:] != seg[:-1]]
+    group_start = np.maximum.accumulate(np.where(first, np.arange(seg.size), 0))
+    return (np.arange(seg.size) - group_start + 2).astype(np.int64)
+
+
+def _move_numpy(
+    d: FloatArray,
+    cl: NDArray[np.bool_],
+    has_cl: bool,
+    labels: IntArray,
+    sizes: IntArray,
+    m: FloatArray,
+    c: IntArray,
+    i: int,
+    b: int,
+) -> None:
+    """:func:`_move` vectorised (the same per-element operations)."""
+    a = int(labels[i])
+    m[:, a] -= d[:, i]
+    m[:, b] += d[:, i]
+    if has_cl:
+        c[:, a] -= cl[:, i]
+        c[:, b] += cl[:, i]
+    labels[i] = b
+    sizes[a] -= 1
+    sizes[b] += 1

@@ -514,3 +514,38 @@ def test_largest_grouping_should_stop_returns_valid_groups() -> None:
     for g in range(res.n_groups):
         members = np.flatnonzero(res.labels == g)
         assert len(members) == 3 and len({i % 3 for i in members}) == 3
+
+
+@pytest.mark.parametrize("n, groups, links", [(13, 4, 6), (30, 8, 25), (45, 12, 80)])
+def test_numpy_kernel_identical_to_compiled_and_python(n: int, groups: int, links: int) -> None:
+    """The numpy tabu kernel (used without numba) makes the same moves, draws and floating-point
+    operations as the loop kernel: identical labels over enough iterations to perturb several
+    times (distances rounded to 2 decimals, so ties are frequent and the tie rule is exercised).
+    The plain-Python loop kernel is the reference for a shorter run."""
+    rng = np.random.default_rng(n)
+    d = np.round(rng.random((n, n)), 2)
+    d = (d + d.T) / 2
+    cl: set[tuple[int, int]] = set()
+    while len(cl) < links:
+        i, j = sorted(rng.integers(n, size=2).tolist())
+        if i != j:
+            cl.add((i, j))
+    bounds = [(3, 4)] * groups
+    saved = grouping._KERNEL
+    results = {}
+    try:
+        for name, kernel, iters in [
+            ("default", None, 1200),
+            ("numpy", grouping._tabu_steps_numpy, 1200),
+            ("python", grouping._tabu_steps, 250),
+            ("default-short", None, 250),
+        ]:
+            grouping._KERNEL = kernel if kernel is not None else saved
+            res = diverse_groups(
+                d, bounds, cannot_link=sorted(cl), method="heuristic", max_iters=iters, seed=2
+            )
+            results[name] = res.labels.tolist()
+    finally:
+        grouping._KERNEL = saved
+    assert results["numpy"] == results["default"]
+    assert results["python"] == results["default-short"]
