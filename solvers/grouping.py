@@ -1085,13 +1085,13 @@ def _tabu_steps(
         if bi >= 0:
             if bj < 0:
                 a = labels[bi]
-                _move(d, cl, has_cl, labels, sizes, m, c, bi, bg)
+                _move(d, cl, has_cl, labels, sizes, m, c, int(bi), int(bg))
                 tabu[bi, a] = it + tmin + _rand_below(ints, tspan)
             else:
                 a = labels[bi]
                 b = labels[bj]
-                _move(d, cl, has_cl, labels, sizes, m, c, bi, b)
-                _move(d, cl, has_cl, labels, sizes, m, c, bj, a)
+                _move(d, cl, has_cl, labels, sizes, m, c, int(bi), int(b))
+                _move(d, cl, has_cl, labels, sizes, m, c, int(bj), int(a))
                 tabu[bi, a] = it + tmin + _rand_below(ints, tspan)
                 tabu[bj, b] = it + tmin + _rand_below(ints, tspan)
             cur += best_delta
