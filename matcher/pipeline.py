@@ -37,7 +37,7 @@ from matcher.placement import (
     diagnose_locks,
     solve_placement,
 )
-from matcher.placement_scale import pressure_note, set_rule_pressure
+from matcher.placement_scale import complete_pairing, pressure_note, set_rule_pressure
 from matcher.prepare import Prepared, prepare
 from matcher.progress import ProgressCallback, Reporter
 from matcher.replan import (
@@ -550,6 +550,10 @@ def _solve(
     minimal = True
     if prev is None:
         candidates, placement, notes = _place(job, pairing, time_limit=deadline.share(0.5, 2))
+        # issue 10 hook: nobody left unpaired who could be paired when a budget cut placement
+        if placement.status in ("optimal", "feasible"):
+            candidates, placement, note = complete_pairing(pairing, candidates, placement)
+            notes += [note] if note else []
     else:
         candidates, placement, notes, minimal = _place_against(
             job, pairing, prev, time_limit=deadline.share(0.5, 2)

@@ -13,10 +13,14 @@ pairs wait-listed from it.
 from __future__ import annotations
 
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
-from matcher.placement import Candidate
+import numpy as np
+
+from matcher.pairing import Pairing
+from matcher.placement import Candidate, Placement
 from matcher.schema import Instance
+from solvers.assignment import max_weight_matching_sparse
 from solvers.grouping import grouping_bound
 
 
@@ -89,3 +93,61 @@ def pressure_note(pressure: dict[int, CohortPressure], candidate: Candidate) -> 
     append to its wait-list reason."""
     parts = [pressure[q].reason for q in candidate.cohorts if q in pressure and pressure[q].reason]
     return "".join(f"; {p}" for p in parts)
+
+
+def complete_pairing(
+    pairing: Pairing, candidates: list[Candidate], placement: Placement
+) -> tuple[list[Candidate], Placement, str | None]:
+    """Pair, among the lone applicants no formed pair holds, as many as can be paired (an
+    exact maximum-weight matching over their allowed pairs); the new pairs are wait-listed.
+
+    A safety net for level (b), most pairs formed: when a budget cuts the joint or repair
+    model short, it can leave two people unpaired who could be paired (the verifier rejects
+    that plan). Placement is unchanged, so every level above (b) keeps its value. Returns the
+    candidates and placement (unchanged when there is nothing to add) and a note, or None.
+    """
+    scan = pairing.scan
+    if pairing.objective == "stable" or not len(scan.cand_rows):
+        return candidates, placement, None
+    busy = {
+        x for k in placement.formed for x in (candidates[k].patient_leader, candidates[k].partner)
+    }
+    free_r = np.array([pid not in busy for pid in scan.rows.ids], dtype=bool)
+    free_c = np.array([pid not in busy for pid in scan.cols.ids], dtype=bool)
+    r, c, s = scan.cand_rows, scan.cand_cols, scan.cand_scores
+    keep = free_r[r] & free_c[c]
+    if pairing.bottleneck is not None:  # fair: never pair below the proven worst pair
+        keep &= s >= pairing.bottleneck
+    if not keep.any():
+        return candidates, placement, None
+    r, c, s = r[keep], c[keep], s[keep]
+    matched = max_weight_matching_sparse(r, c, s, (len(scan.rows.ids), len(scan.cols.ids)))
+    if not len(matched):
+        return candidates, placement, None
+    score = {(int(i), int(j)): float(v) for i, j, v in zip(r, c, s, strict=True)}
+    extra = []
+    for i, j in matched.tolist():
+        both = scan.rows.attend[i] & scan.cols.attend[j]
+        extra.append(
+            Candidate(
+                scan.rows.ids[i],
+                scan.cols.ids[j],
+                False,
+                score[i, j],
+                tuple(int(q) for q in np.flatnonzero(both)),
+            )
+        )
+    start = len(candidates)
+    new_ids = list(range(start, start + len(extra)))
+    cohort_of = {**placement.cohort_of, **dict.fromkeys(new_ids)}
+    completed = replace(
+        placement,
+        formed=[*placement.formed, *new_ids],
+        cohort_of=cohort_of,
+        status="feasible",
+    )
+    note = (
+        f"pairing completed: {len(extra)} more pairs formed among people the placement model "
+        "left unpaired within its budget (wait-listed)"
+    )
+    return [*candidates, *extra], completed, note

@@ -162,3 +162,27 @@ def test_few_organisations_library_solve_verified() -> None:
             for pid in (p.patient_leader, p.partner):
                 orgs.setdefault(p.learning_set, []).append(people[pid].organisation)
     assert orgs and all(len(v) == len(set(v)) for v in orgs.values())
+
+
+def test_complete_pairing_pairs_people_a_cut_budget_left_unpaired() -> None:
+    """Regression (mentor-match 500 + 500): the repair model, cut by its budget, left people
+    unpaired who could be paired and the plan failed verification. complete_pairing forms an
+    optimal matching among the unpaired lone applicants; the new pairs are wait-listed and the
+    placement is otherwise unchanged. Here nothing was formed: the tiny intake's lone applicants
+    (pl1, pl2 with pr1, pr2) are all paired, none placed."""
+    from matcher.pairing import pair_lone_applicants
+    from matcher.placement import Placement
+    from matcher.placement_scale import complete_pairing
+    from tests.conftest import tiny_data
+
+    inst = parse_instance(tiny_data())
+    pairing = pair_lone_applicants(inst)
+    empty = Placement([], {}, {}, "optimal", None, None)
+    cands, placement, note = complete_pairing(pairing, [], empty)
+    assert note is not None and placement.status == "feasible"
+    pairs = {(c.patient_leader, c.partner) for c in cands}
+    assert len(pairs) == len(pairing.matched_rows) == 2
+    assert all(placement.cohort_of[k] is None for k in placement.formed)
+    # nothing more to add once everyone who can be paired is
+    again = complete_pairing(pairing, cands, placement)
+    assert again[2] is None and again[1] is placement
