@@ -2,6 +2,8 @@
 
 Shapes (all seeded, fictional; built from `matcher generate` and then reshaped):
 
+  generated-N     `matcher generate -n N --seed 0` as is, N = 200, 500, 2,000, 20,000
+
   few-orgs-231    231 pre-formed pairs, one cohort; patient leaders from three organisations
                   (one of them in 120 pairs), professionals from three others
   few-orgs-1000   1,000 pre-formed pairs, one cohort, three organisations per side (skewed)
@@ -29,7 +31,6 @@ import argparse
 import json
 import os
 import re
-import resource
 import subprocess
 import sys
 import tempfile
@@ -39,6 +40,8 @@ from typing import Any
 
 import numpy as np
 
+#: Seconds before a row is stopped (reported as "timeout").
+TIMEOUT = 600
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 sys.path.insert(0, str(ROOT))
@@ -126,7 +129,20 @@ def many_conflicts(seed: int = 0) -> dict[str, Any]:
     return data
 
 
+def generated(n: int) -> Any:
+    def make(seed: int = 0) -> dict[str, Any]:
+        from matcher.generate import generate_instance
+
+        return generate_instance(n, seed=seed)
+
+    return make
+
+
 SHAPES = {
+    "generated-200": generated(200),
+    "generated-500": generated(500),
+    "generated-2000": generated(2000),
+    "generated-20000": generated(20000),
     "few-orgs-231": few_orgs_231,
     "few-orgs-1000": few_orgs_1000,
     "one-cohort": one_cohort,
@@ -137,20 +153,30 @@ SHAPES = {
 
 
 def run_solve(path: Path, out: Path, env: dict[str, str] | None = None) -> dict[str, Any]:
-    """`python -m matcher solve` in a fresh process: wall time, peak RSS, exit code, the plan."""
+    """`python -m matcher solve` in a fresh process: wall time, peak RSS (GNU time's %M), exit
+    code, the plan."""
     cmd = [sys.executable, "-m", "matcher", "solve", str(path), "--format", "json", "-o", str(out)]
+    if Path("/usr/bin/time").exists():
+        cmd = ["/usr/bin/time", "-f", "PEAK_KB %M", *cmd]
     full_env = {**os.environ, "PYTHONPATH": str(ROOT), **(env or {})}
-    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     t0 = time.perf_counter()
-    res = subprocess.run(cmd, env=full_env, capture_output=True, text=True)
+    try:
+        res = subprocess.run(cmd, env=full_env, capture_output=True, text=True, timeout=TIMEOUT)
+    except subprocess.TimeoutExpired:
+        return {
+            "time_s": time.perf_counter() - t0,
+            "peak_mb": None,
+            "exit": "timeout",
+            "stderr": [f"stopped after {TIMEOUT} s"],
+        }
     wall = time.perf_counter() - t0
-    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    peak = re.findall(r"PEAK_KB (\d+)", res.stderr)
+    stderr = [line for line in res.stderr.strip().splitlines() if not line.startswith("PEAK_KB")]
     row: dict[str, Any] = {
         "time_s": wall,
-        # RUSAGE_CHILDREN is the largest child so far: only trust it when it grew
-        "peak_mb": peak / 1024 if peak > before else None,
+        "peak_mb": int(peak[-1]) / 1024 if peak else None,
         "exit": res.returncode,
-        "stderr": res.stderr.strip().splitlines()[-1:] if res.returncode else [],
+        "stderr": stderr[-1:] if res.returncode else [],
     }
     if res.returncode == 0:
         plan = json.loads(out.read_text())
