@@ -186,3 +186,38 @@ def test_complete_pairing_pairs_people_a_cut_budget_left_unpaired() -> None:
     # nothing more to add once everyone who can be paired is
     again = complete_pairing(pairing, cands, placement)
     assert again[2] is None and again[1] is placement
+
+
+def test_help_and_validate_import_no_heavy_module(tmp_path: Path) -> None:
+    """Fast first experience: `matcher --help` and `matcher validate` import neither numpy,
+    numba, OR-Tools nor the bench module (measured in benchmarks/results/cold_start.md)."""
+    path = tmp_path / "tiny.json"
+    from tests.conftest import tiny_data
+
+    path.write_text(json.dumps(tiny_data()))
+    probe = (
+        "import sys\n"
+        "from matcher.cli import main\n"
+        "sys.argv = ['matcher', *sys.argv[1:]]\n"
+        "try:\n"
+        "    main()\n"
+        "except SystemExit:\n"
+        "    pass\n"
+        "heavy = ['numpy', 'numba', 'ortools', 'pandas', 'matcher.bench']\n"
+        "print('LOADED', [m for m in heavy if m in sys.modules])\n"
+    )
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    for args in (["--help"], ["validate", str(path)]):
+        res = subprocess.run(
+            [sys.executable, "-c", probe, *args], env=env, capture_output=True, text=True
+        )
+        assert "LOADED []" in res.stdout, (args, res.stdout, res.stderr)
+
+
+def test_bench_choices_match_the_bench_registries() -> None:
+    """The CLI lists the bench objectives and executors without importing matcher.bench: the
+    names must stay those of its registries."""
+    from matcher import bench, cli
+
+    assert tuple(cli.BENCH_OBJECTIVES) == tuple(bench.OBJECTIVES)
+    assert tuple(cli.BENCH_EXECUTORS) == tuple(bench.EXECUTORS)
