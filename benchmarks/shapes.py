@@ -200,6 +200,7 @@ def summarise(plan: dict[str, Any]) -> dict[str, Any]:
         set_rule = f"{left} left out of sets (set-rule bound {max(bounds)} per cohort)"
     return {
         "status": plan["status"],
+        "bound": plan["run"].get("bound"),
         "formed": len(pairs),
         "placed": placed,
         "waitlisted": len(plan["waitlist"]),
