@@ -1553,7 +1553,7 @@ def _tabu_steps_numpy(
             best_delta = float(deltas.max())
             pick = int(np.flatnonzero(rises & (deltas == best_delta))[0])
             if ties_at.size:
-                segment = np.cumsum(rises)
+                segment = np.cumsum(rises, dtype=np.int64)
                 within = _ties_within_segment(ties_at, segment)
                 state = int(ints[2])
                 for pos, k in zip(ties_at.tolist(), within.tolist(), strict=True):
