@@ -21,13 +21,35 @@ from typing import TYPE_CHECKING, Any
 from matcher.verify import Report, verify
 
 if TYPE_CHECKING:
+    from matcher.diff import plan_changes
+    from matcher.errors import (
+        Infeasible,
+        InvalidInstance,
+        InvalidParameter,
+        MatcherError,
+        NoPlanInTime,
+        VerificationFailed,
+    )
+    from matcher.explain import why, why_not
     from matcher.pipeline import solve
+    from matcher.progress import ProgressEvent
     from matcher.schema import Instance
     from matcher.scoring import Compatibility, compatibility
-    from matcher.solution import Solution
+    from matcher.solution import Changes, Solution
     from matcher.validation import InstanceError, Problem, load_instance, parse_instance
 
 _EXPORTS = {
+    "Changes": "matcher.solution",
+    "Infeasible": "matcher.errors",
+    "InvalidInstance": "matcher.errors",
+    "InvalidParameter": "matcher.errors",
+    "MatcherError": "matcher.errors",
+    "NoPlanInTime": "matcher.errors",
+    "ProgressEvent": "matcher.progress",
+    "VerificationFailed": "matcher.errors",
+    "plan_changes": "matcher.diff",
+    "why": "matcher.explain",
+    "why_not": "matcher.explain",
     "Compatibility": "matcher.scoring",
     "Instance": "matcher.schema",
     "InstanceError": "matcher.validation",
@@ -40,17 +62,28 @@ _EXPORTS = {
 }
 
 __all__ = [
+    "Changes",
     "Compatibility",
+    "Infeasible",
     "Instance",
     "InstanceError",
+    "InvalidInstance",
+    "InvalidParameter",
+    "MatcherError",
+    "NoPlanInTime",
     "Problem",
+    "ProgressEvent",
     "Report",
     "Solution",
+    "VerificationFailed",
     "compatibility",
     "load_instance",
     "parse_instance",
+    "plan_changes",
     "solve",
     "verify",
+    "why",
+    "why_not",
 ]
 
 

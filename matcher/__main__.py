@@ -1,5 +1,25 @@
-"""`python -m matcher` runs the command line."""
+"""`python -m matcher` (and the `matcher` command) runs the command line."""
 
-from matcher.cli import main
+from __future__ import annotations
 
-main()
+import signal
+from types import FrameType
+
+
+def _early_exit(signum: int, frame: FrameType | None) -> None:
+    # Until the command's own handlers are in place (while modules load), a signal ends the
+    # run the same way: 128 + the signal number, no traceback, nothing written yet.
+    raise SystemExit(128 + signum)
+
+
+def run() -> None:
+    """Entry point: signal handlers first, then the (slower) imports, then the command."""
+    for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(s, _early_exit)
+    from matcher.cli import main
+
+    main()
+
+
+if __name__ == "__main__":
+    run()

@@ -37,9 +37,9 @@ import uuid
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, NamedTuple, Protocol
+from typing import Any, NamedTuple, Protocol, cast
 
-OBJECTIVES = ("total", "fair", "stable")
+from matcher.objectives import OBJECTIVES, Objective
 
 #: Columns of a run row, in CSV order.
 RUN_COLUMNS = (
@@ -193,17 +193,14 @@ def run_task(task: Task | tuple[str, str, int]) -> dict[str, Any]:
     path, objective, seed = task
     instance = load_instance(path)
     start = time.perf_counter()
-    solution = solve(instance, seed=seed, objective=objective, deterministic=True)
+    solution = solve(instance, seed=seed, objective=cast(Objective, objective), deterministic=True)
     elapsed = time.perf_counter() - start
     report = verify(instance, solution)
 
     m = solution.metrics
-    people = m.get("people", {})
-    pls = people.get("patient_leaders", {})
-    pros = people.get("professionals", {})
-    every = m.get("scores", {}).get("all_pairs", {})
-    lone = m.get("scores", {}).get("lone_pairs", {})
-    sets = m.get("sets", {})
+    assert m is not None  # solve always computes them
+    pls, pros = m.people["patient_leaders"], m.people["professionals"]
+    every, lone, sets = m.scores.all_pairs, m.scores.lone_pairs, m.sets
     run: Row = {
         "instance": instance.name,
         "file": str(path),
@@ -215,29 +212,29 @@ def run_task(task: Task | tuple[str, str, int]) -> dict[str, Any]:
         "time_s": round(elapsed, 4),
         "peak_rss_mb": _peak_rss_mb(),
         "participants": len(instance.participants),
-        "patient_leaders": pls.get("participants"),
-        "professionals": pros.get("participants"),
+        "patient_leaders": pls.participants,
+        "professionals": pros.participants,
         "pairs": len(solution.pairs),
-        "lone_pairs": lone.get("count"),
+        "lone_pairs": lone.count,
         # Every pair has exactly one patient leader, so the patient-leader side counts pairs.
-        "placed": pls.get("placed"),
-        "waitlisted": pls.get("waitlisted"),
+        "placed": pls.placed,
+        "waitlisted": pls.waitlisted,
         "unmatched": len(solution.unmatched),
-        "unmatched_patient_leaders": pls.get("unmatched"),
-        "unmatched_professionals": pros.get("unmatched"),
-        "score_total": every.get("total"),
-        "score_mean": every.get("mean"),
-        "score_median": every.get("median"),
-        "score_min": every.get("min"),
-        "lone_score_total": lone.get("total"),
-        "lone_score_mean": lone.get("mean"),
-        "lone_score_median": lone.get("median"),
-        "lone_score_min": lone.get("min"),
-        "top3_share": m.get("top3_share"),
-        "blocking_pairs": m.get("blocking_pairs"),
-        "sets": sets.get("count"),
-        "set_diversity_mean": sets.get("mean_diversity"),
-        "set_diversity_least": sets.get("least_diversity"),
+        "unmatched_patient_leaders": pls.unmatched,
+        "unmatched_professionals": pros.unmatched,
+        "score_total": every.total,
+        "score_mean": every.mean,
+        "score_median": every.median,
+        "score_min": every.min,
+        "lone_score_total": lone.total,
+        "lone_score_mean": lone.mean,
+        "lone_score_median": lone.median,
+        "lone_score_min": lone.min,
+        "top3_share": m.top3_share,
+        "blocking_pairs": m.blocking_pairs,
+        "sets": sets.count,
+        "set_diversity_mean": sets.mean_diversity,
+        "set_diversity_least": sets.least_diversity,
         "price_of_fairness": None,
         "price_of_stability": None,
     }
@@ -245,13 +242,13 @@ def run_task(task: Task | tuple[str, str, int]) -> dict[str, Any]:
     run = {k: _plain(v) for k, v in run.items()}
 
     score_of = {p.id: p.score for p in solution.pairs}
-    fill = m.get("cohort_fill", {})
+    fill = m.cohort_fill
     cohorts: list[Row] = []
     for plan in solution.cohorts or []:
         own_sets = [s for s in solution.learning_sets or [] if s.cohort == plan.id]
         divs = [s.diversity for s in own_sets if s.diversity is not None]
         scores = [score_of[p] for p in plan.pairs]
-        f = fill.get(plan.id, {})
+        f = fill.get(plan.id)
         cohorts.append(
             {
                 "instance": instance.name,
@@ -261,7 +258,7 @@ def run_task(task: Task | tuple[str, str, int]) -> dict[str, Any]:
                 "cohort": plan.id,
                 "pairs": len(plan.pairs),
                 "capacity": plan.capacity_pairs,
-                "fill": f.get("fill"),
+                "fill": f.fill if f is not None else None,
                 "score_mean": _round(statistics.fmean(scores)) if scores else None,
                 "sets": len(own_sets),
                 "set_diversity_mean": _round(statistics.fmean(divs)) if divs else None,
@@ -523,12 +520,15 @@ def _cell(value: Any) -> str:
 
 
 def rows_csv(rows: Sequence[Row], columns: Sequence[str]) -> str:
-    """``rows`` as CSV with a header of ``columns`` (empty cells for ``None``)."""
+    """``rows`` as CSV with a header of ``columns`` (empty cells for ``None``; file names and
+    IDs through :func:`matcher.text.csv_cell`, so no cell runs as a spreadsheet formula)."""
+    from matcher.text import csv_cell
+
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
-    w.writerow(columns)
+    w.writerow([csv_cell(c) for c in columns])
     for r in rows:
-        w.writerow([_cell(r.get(c)) for c in columns])
+        w.writerow([csv_cell(_cell(r.get(c))) for c in columns])
     return buf.getvalue()
 
 
@@ -550,6 +550,8 @@ def bench_tables(result: BenchResult) -> list[Any]:
     instance with more than one cohort, its cohorts side by side."""
     from rich import box
     from rich.table import Table
+
+    from matcher.text import cell
 
     runs = Table(
         title="Benchmark: mean across seeds (± sample std)",
@@ -576,7 +578,7 @@ def bench_tables(result: BenchResult) -> list[Any]:
     for r in result.summary():
         ok = r["verified"] == r["runs"]
         runs.add_row(
-            r["instance"],
+            cell(r["instance"]),  # instance names and cohort IDs come from the files
             r["objective"],
             f"{r['verified']}/{r['runs']}" if ok else f"[bold red]{r['verified']}/{r['runs']}[/]",
             _mean_std(r, "time_s", ".2f"),
@@ -611,8 +613,8 @@ def bench_tables(result: BenchResult) -> list[Any]:
         for f, rs in multi.items():
             for k, r in enumerate(rs):
                 cohorts.add_row(
-                    r["instance"],
-                    r["cohort"],
+                    cell(r["instance"]),
+                    cell(r["cohort"]),
                     r["objective"],
                     _fmt(r["pairs"], ".1f"),
                     _fmt(r["capacity"], "d"),

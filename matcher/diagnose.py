@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections import Counter
 
 from matcher.errors import Conflict
+from matcher.normalise import category_key
 from matcher.placement import Candidate
 from matcher.rules import set_counts
 from matcher.schema import Instance
@@ -59,11 +60,19 @@ def diagnose_cohorts(
             continue
         if hard_org:
             orgs: Counter[str] = Counter()
+            spelling: dict[str, str] = {}  # the organisation as first typed, for the message
             for c in here:
-                for org in {people[c.patient_leader].organisation, people[c.partner].organisation}:
+                for x in (c.patient_leader, c.partner):
+                    spelling.setdefault(
+                        category_key(people[x].organisation), people[x].organisation
+                    )
+                for org in {
+                    category_key(people[x].organisation) for x in (c.patient_leader, c.partner)
+                }:
                     orgs[org] += 1
             # one organisation in every pair: each set holds one pair at most
-            top, n = orgs.most_common(1)[0]
+            key, n = orgs.most_common(1)[0]
+            top = spelling[key]
             if n == len(here) and lo >= 2:
                 out.append(
                     Conflict(

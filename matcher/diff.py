@@ -206,9 +206,12 @@ def plan_changes(
     kept = [key for key in new_by if key in old_by]
     # how many of each old set's pairs are still in its cohort
     stayed_in: Counter[str] = Counter(
-        old_by[k].learning_set
-        for k in kept
-        if old_by[k].learning_set is not None and old_by[k].cohort == new_by[k].cohort
+        [
+            set_id
+            for k in kept
+            if (set_id := old_by[k].learning_set) is not None
+            and old_by[k].cohort == new_by[k].cohort
+        ]
     )
     moved_cohort = moved_set = newly_waitlisted = 0
     for key in kept:

@@ -18,11 +18,15 @@ def pair_reasons(
     n_cohorts = len(instance.cohorts)
     phrases: list[tuple[float, str]] = []
     shared = sorted({tag(t) for t in a.interests} & {tag(t) for t in b.interests})
+    # Compared by their normalised key, shown as the patient leader typed them.
+    spelled = {
+        tag(t): t for t in (*b.project_topics, *b.interests, *a.project_topics, *a.interests)
+    }
     if shared:
         phrases.append(
             (
                 weights["interests"] * breakdown["interests"],
-                "shared interests: " + ", ".join(shared),
+                "shared interests: " + ", ".join(spelled[t] for t in shared),
             )
         )
     topics_a, topics_b = {tag(t) for t in a.project_topics}, {tag(t) for t in b.project_topics}
@@ -31,11 +35,14 @@ def pair_reasons(
     fit = sorted((topics_a & held_b) | (topics_b & held_a))
     if fit:
         phrases.append(
-            (weights["project"] * breakdown["project"], "project fit: " + ", ".join(fit))
+            (
+                weights["project"] * breakdown["project"],
+                "project fit: " + ", ".join(spelled[t] for t in fit),
+            )
         )
     if breakdown["system"] > 0 and weights["system"] > 0:
         phrases.append((weights["system"] * breakdown["system"], f"same local system ({a.system})"))
-    if breakdown["organisation"] > 0 and a.organisation != b.organisation:
+    if breakdown["organisation"] > 0 and tag(a.organisation) != tag(b.organisation):
         phrases.append(
             (weights["organisation"] * breakdown["organisation"], "different organisations")
         )
@@ -90,15 +97,23 @@ def unmatched_reason(
             f"{extra}; {CHOICE[objective]} "
             f"({n_rows} lone patient leaders, {n_cols} lone clinicians/managers)"
         )
+    # (singular, plural) wording of each cause, so that one person reads "1 is ...".
     counts = {
-        "share no cohort in a mode both can attend": int(stats.no_cohort[index]),
-        "are declared conflicts": conflicts,
-        "are excluded by the organisation or local-system rule or a forbidden pair": int(
-            stats.rule[index]
-        ),
-        f"score below the minimum {min_score:g}": int(stats.low[index]),
+        (
+            "shares no cohort in a mode both can attend",
+            "share no cohort in a mode both can attend",
+        ): int(stats.no_cohort[index]),
+        ("is a declared conflict", "are declared conflicts"): conflicts,
+        (
+            "is excluded by the organisation or local-system rule or a forbidden pair",
+            "are excluded by the organisation or local-system rule or a forbidden pair",
+        ): int(stats.rule[index]),
+        (
+            f"scores below the minimum {min_score:g}",
+            f"score below the minimum {min_score:g}",
+        ): int(stats.low[index]),
     }
-    parts = [f"{n} {text}" for text, n in counts.items() if n]
+    parts = [f"{n} {one if n == 1 else many}" for (one, many), n in counts.items() if n]
     return f"no lone {others} can be paired: of {n_other}, " + "; ".join(parts)
 
 
@@ -293,7 +308,7 @@ def why(
         and (mine is None or p.id not in (mine.patient_leader, mine.partner))
     ]
     keys = [(x, p.id) if me.role == "patient_leader" else (p.id, x) for p in others]
-    scores = pair_scores(instance, keys)[0] if keys else []
+    scores: list[float] = pair_scores(instance, keys)[0].tolist() if keys else []
     ranked = sorted(zip(others, scores, strict=True), key=lambda t: (-t[1], t[0].id))
     alternatives = []
     for other, score in ranked:

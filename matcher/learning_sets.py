@@ -103,8 +103,8 @@ def pair_distance(
     n = len(duos)
     if total <= 0 or n == 0:
         return np.zeros((n, n))
-    types = [{a.organisation_type, b.organisation_type} for a, b in duos]
-    systems = [{a.system, b.system} for a, b in duos]
+    types = [{tag(a.organisation_type), tag(b.organisation_type)} for a, b in duos]
+    systems = [{tag(a.system), tag(b.system)} for a, b in duos]
     roles = np.array([b.role for _, b in duos])
     interests = [{tag(t) for t in (*a.interests, *b.interests)} for a, b in duos]
     d = (
@@ -120,7 +120,10 @@ def pair_distance(
 def _shares_organisation(
     p: tuple[Participant, Participant], q: tuple[Participant, Participant]
 ) -> bool:
-    return bool({p[0].organisation, p[1].organisation} & {q[0].organisation, q[1].organisation})
+    return bool(
+        {tag(p[0].organisation), tag(p[1].organisation)}
+        & {tag(q[0].organisation), tag(q[1].organisation)}
+    )
 
 
 def _in_conflict(p: tuple[Participant, Participant], q: tuple[Participant, Participant]) -> bool:
@@ -134,7 +137,7 @@ def _organisations(duos: list[tuple[Participant, Participant]]) -> dict[str, lis
     """Organisation ID -> indices of the pairs with a member from it (sorted by ID)."""
     by_org: dict[str, list[int]] = defaultdict(list)
     for k, (a, b) in enumerate(duos):
-        for org in sorted({a.organisation, b.organisation}):
+        for org in sorted({tag(a.organisation), tag(b.organisation)}):
             by_org[org].append(k)
     return dict(sorted(by_org.items()))
 
@@ -239,7 +242,7 @@ def _links(instance: Instance, duos: list[tuple[Participant, Participant]]) -> N
     n = len(duos)
     link = np.zeros((n, n), dtype=np.bool_)
     if instance.rules.one_organisation_per_set == "hard":
-        inc = _incidence([{a.organisation, b.organisation} for a, b in duos])
+        inc = _incidence([{tag(a.organisation), tag(b.organisation)} for a, b in duos])
         link |= (inc @ inc.T) > 0
     for i, j in _conflicts(duos):
         link[i, j] = True
@@ -287,7 +290,7 @@ def form_sets(
     d = full.copy()
     links = _links(instance, duos)
     if not hard_org:
-        inc = _incidence([{a.organisation, b.organisation} for a, b in duos])
+        inc = _incidence([{tag(a.organisation), tag(b.organisation)} for a, b in duos])
         shared = (inc @ inc.T) > 0
         shared[links[:, 0], links[:, 1]] = False
         shared[links[:, 1], links[:, 0]] = False

@@ -35,12 +35,10 @@ from dataclasses import dataclass, field
 import numpy as np
 from numpy.typing import NDArray
 
+from matcher.objectives import OBJECTIVES, PROPOSERS
 from matcher.schema import Instance
 from matcher.scoring import Side, iter_blocks, lone_sides, sides
 from solvers.assignment import max_weight_matching_sparse
-
-OBJECTIVES: tuple[str, ...] = ("total", "fair", "stable")
-PROPOSERS: tuple[str, ...] = ("patient_leader", "professional")
 
 #: Score differences below this, per pair, count as ties for the `total` tie-break.
 TIE_TOLERANCE = 1e-6

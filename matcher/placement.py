@@ -34,6 +34,7 @@ is reported separately (``balance_proven``).
 from __future__ import annotations
 
 import threading
+import time
 from collections import defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
@@ -43,7 +44,8 @@ from ortools.sat.python import cp_model
 from matcher.errors import MatcherError
 from matcher.progress import TICK_S
 from matcher.rules import set_counts
-from matcher.schema import Instance
+from matcher.schema import Instance, Participant
+from matcher.scoring import tag
 
 SCORE_SCALE = 1000  # scores are integers in CP-SAT: 3 decimals are kept
 #: Seconds (deterministic time in deterministic mode) for level (d), preferences and balance.
@@ -171,7 +173,7 @@ def _one_organisation_per_set(
         by_org: dict[str, list[int]] = defaultdict(list)
         for k in ks:
             c = candidates[k]
-            for org in {people[c.patient_leader].organisation, people[c.partner].organisation}:
+            for org in {tag(people[x].organisation) for x in (c.patient_leader, c.partner)}:
                 by_org[org].append(k)
         for _, org_ks in sorted(by_org.items()):
             if len(org_ks) > 1:
@@ -261,9 +263,15 @@ class Stop:
         self.cancelled = False
 
     def remaining(self) -> float | None:
-        import time
-
         return None if self.deadline is None else max(0.0, self.deadline - time.monotonic())
+
+    def within(self, seconds: float | None) -> Stop:
+        """A stop for one stage: at most ``seconds`` from now (and never past this one's
+        deadline), cancelled with this one."""
+        if seconds is None:
+            return self
+        until = time.monotonic() + seconds
+        return Stop(until if self.deadline is None else min(until, self.deadline), self.tick)
 
     def check(self, message: str) -> bool:
         """False once the caller has cancelled (or the deadline passed)."""
@@ -336,6 +344,12 @@ def solve_placement(
     deterministic-time budget, so the result does not depend on machine load.
     """
     replan = replan or Replan()
+    if stop is not None and not stop.check("placement: start"):
+        # out of time (or cancelled) before the model is even built
+        cancelled = stop.cancelled
+        if all(c.fixed for c in candidates) and not replan.must_place:
+            return replace(greedy_placement(instance, candidates), cancelled=cancelled)
+        return Placement([], {}, {}, "timeout", None, None, cancelled=cancelled)
     people = instance.participants_by_id()
     cohorts = instance.cohorts
     model, v, _ = _build(instance, candidates, replan.must_place)
@@ -569,7 +583,12 @@ class _StopAt(cp_model.CpSolverSolutionCallback):
             self.stop_search()
 
 
-def _cohort_ok(instance: Instance, q: int, members: list[Candidate]) -> bool:
+def _cohort_ok(
+    instance: Instance,
+    q: int,
+    members: list[Candidate],
+    people: dict[str, Participant] | None = None,
+) -> bool:
     """The placement rules of one cohort: capacity, a count that splits into sets, at most ``s``
     pairs per organisation, and two sets when conflicting pairs share the cohort."""
     cohort = instance.cohorts[q]
@@ -579,18 +598,50 @@ def _cohort_ok(instance: Instance, q: int, members: list[Candidate]) -> bool:
     counts = set_counts(cohort.set_size.min_pairs, cohort.set_size.max_pairs, n)
     if not counts:
         return False
-    people = instance.participants_by_id()
+    people = people if people is not None else instance.participants_by_id()
     need = 1
     if instance.rules.one_organisation_per_set == "hard":
         by_org: dict[str, int] = defaultdict(int)
         for c in members:
-            for org in {people[c.patient_leader].organisation, people[c.partner].organisation}:
+            for org in {tag(people[x].organisation) for x in (c.patient_leader, c.partner)}:
                 by_org[org] += 1
         need = max(by_org.values(), default=1)
     ids = {x for c in members for x in (c.patient_leader, c.partner)}
     if any(other in ids for pid in ids for other in people[pid].avoid):
         need = max(need, 2)
     return max(counts) >= need
+
+
+def feasible_hint(
+    instance: Instance,
+    candidates: list[Candidate],
+    wanted: dict[tuple[str, str], int | None],
+    must_place: frozenset[int] = frozenset(),
+) -> dict[tuple[str, str], int | None]:
+    """A plan close to ``wanted`` (pair -> cohort, e.g. the previous plan) that meets the cohort
+    rules (:func:`_cohort_ok`): locked pairs in their cohort first, then the wanted placements,
+    each cohort dropping its last pairs until its rules hold. Fixed candidates are always in it
+    (placed or not), so CP-SAT starts from a feasible plan."""
+    people = instance.participants_by_id()
+    members: dict[int, list[int]] = defaultdict(list)
+    for k, c in enumerate(candidates):
+        key = (c.patient_leader, c.partner)
+        q = c.cohorts[0] if k in must_place and c.cohorts else wanted.get(key)
+        if q is not None and q in c.cohorts:
+            members[q].append(k)
+    for q, ks in members.items():
+        ks.sort(key=lambda k: k not in must_place)  # locks stay longest
+        while ks and not _cohort_ok(instance, q, [candidates[k] for k in ks], people):
+            ks.pop()
+    hint: dict[tuple[str, str], int | None] = {
+        (c.patient_leader, c.partner): None
+        for c in candidates
+        if c.fixed or (c.patient_leader, c.partner) in wanted
+    }
+    for q, ks in members.items():
+        for k in ks:
+            hint[candidates[k].patient_leader, candidates[k].partner] = q
+    return hint
 
 
 def greedy_placement(instance: Instance, candidates: list[Candidate]) -> Placement:

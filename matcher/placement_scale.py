@@ -20,6 +20,7 @@ import numpy as np
 from matcher.pairing import Pairing
 from matcher.placement import Candidate, Placement
 from matcher.schema import Instance
+from matcher.scoring import tag
 from solvers.assignment import max_weight_matching_sparse
 from solvers.grouping import grouping_bound
 
@@ -64,7 +65,7 @@ def set_rule_pressure(
         for i, k in enumerate(ks):
             c = candidates[k]
             for org in sorted(
-                {people[c.patient_leader].organisation, people[c.partner].organisation}
+                {tag(people[c.patient_leader].organisation), tag(people[c.partner].organisation)}
             ):
                 by_org[org].append(i)
         bound, _ = grouping_bound(len(ks), lo, hi, [v for v in by_org.values() if len(v) > 1])

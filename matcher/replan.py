@@ -19,7 +19,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from ortools.sat.python import cp_model
 from pydantic import ValidationError
 
 from matcher.errors import InvalidInstance, Problem
@@ -138,6 +137,8 @@ def keep_sets(
     sets of the moved and new pairs as diverse as possible. ``links`` are pairs of pair indices
     that may not share a set (declared conflicts; one organisation when that rule is hard).
     Exact CP-SAT (``proven`` when optimal); None when no valid split exists or is found."""
+    from ortools.sat.python import cp_model  # imported on use: it loads pandas (~1 s)
+
     n = len(duos)
     lo, hi = cohort.set_size.min_pairs, cohort.set_size.max_pairs
     if not set_counts(lo, hi, n):

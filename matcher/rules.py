@@ -25,6 +25,7 @@ re-states them in its own code on purpose, so a bug in one shows up as a disagre
 
 from __future__ import annotations
 
+from matcher.normalise import category_key
 from matcher.schema import Cohort, Instance, Participant
 
 BOTH_MODES = frozenset({"in_person", "online"})
@@ -56,9 +57,12 @@ def pairing_rule_breaks(instance: Instance, a: Participant, b: Participant) -> l
     pair = {a.id, b.id}
     if any(set(fp) == pair for fp in instance.forbidden_pairs):
         out.append(f"{a.id}+{b.id} is a forbidden pair (forbidden_pairs)")
-    if instance.rules.same_organisation == "forbid" and a.organisation == b.organisation:
+    same_org = category_key(a.organisation) == category_key(b.organisation)
+    if instance.rules.same_organisation == "forbid" and same_org:
         out.append("both are from one organisation (rules.same_organisation = forbid)")
-    if instance.rules.local_system == "require" and a.system != b.system:
+    if instance.rules.local_system == "require" and category_key(a.system) != category_key(
+        b.system
+    ):
         out.append("different local systems (rules.local_system = require)")
     common = [c.id for c in instance.cohorts if can_attend(a, c) and can_attend(b, c)]
     if not common:

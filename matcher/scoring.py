@@ -18,7 +18,9 @@ Each criterion scores a (patient leader, professional) pair in [0, 1]:
     The share of all cohorts that *both* can attend in full, in a mode both can attend.
 
 The score is the weighted mean ``Σ w_k s_k / Σ w_k`` with ``instance.weights``. Tags
-(interests and topics) are compared case-insensitively after trimming spaces.
+(interests and topics), organisations and local systems are compared after normalising case,
+spaces and punctuation (:func:`matcher.normalise.category_key`: "Surrey Heartlands" is
+``surrey-heartlands``).
 
 Hard rules make a pair *forbidden*: a declared conflict (``avoid``, either direction), one
 organisation when forbidden, two systems when one is required, and no cohort that both can
@@ -33,22 +35,40 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
-from matcher.rules import can_attend
+from matcher.normalise import category_key
 from matcher.schema import Instance, Participant
 
 CRITERIA: tuple[str, ...] = ("interests", "project", "organisation", "system", "availability")
 
 
 def tag(text: str) -> str:
-    """Normalise an interest or topic for comparison."""
-    return " ".join(text.split()).casefold()
+    """Normalise a category value (interest, topic, organisation, system) for comparison."""
+    return category_key(text)
 
 
 def attendance_matrix(instance: Instance, people: list[Participant]) -> NDArray[np.bool_]:
-    """``A[i, c]``: person ``i`` can attend cohort ``c`` (in instance order) in full."""
-    return np.array(
-        [[can_attend(p, c) for c in instance.cohorts] for p in people], dtype=bool
-    ).reshape(len(people), len(instance.cohorts))
+    """``A[i, c]``: person ``i`` can attend cohort ``c`` (in instance order) in full.
+
+    The rule of :func:`matcher.rules.can_attend`, vectorised over cohorts: only the listed
+    ``available_cohorts``, and no cohort whose mode needs a mode the person cannot attend
+    (``blended`` needs both)."""
+    cohorts = instance.cohorts
+    index = {c.id: q for q, c in enumerate(cohorts)}
+    needs_in_person = np.array([c.mode != "online" for c in cohorts], dtype=bool)
+    needs_online = np.array([c.mode != "in_person" for c in cohorts], dtype=bool)
+    out = np.ones((len(people), len(cohorts)), dtype=bool)
+    for i, p in enumerate(people):
+        row = out[i]
+        if p.available_cohorts is not None:
+            listed = np.zeros(len(cohorts), dtype=bool)
+            listed[[index[c] for c in p.available_cohorts if c in index]] = True
+            row &= listed
+        if p.attendance is not None:
+            if "in_person" not in p.attendance:
+                row &= ~needs_in_person
+            if "online" not in p.attendance:
+                row &= ~needs_online
+    return out
 
 
 def active_weights(instance: Instance) -> dict[str, float]:
@@ -111,8 +131,8 @@ def sides(
     for p in (*rows, *cols):
         for t in (*p.interests, *p.project_topics):
             vocab.setdefault(tag(t), len(vocab))
-        orgs.setdefault(p.organisation, len(orgs))
-        systems.setdefault(p.system, len(systems))
+        orgs.setdefault(tag(p.organisation), len(orgs))
+        systems.setdefault(tag(p.system), len(systems))
 
     def side(people: list[Participant]) -> Side:
         return Side(
@@ -121,8 +141,8 @@ def sides(
             index={p.id: i for i, p in enumerate(people)},
             interests=_incidence([p.interests for p in people], vocab),
             topics=_incidence([p.project_topics for p in people], vocab),
-            organisation=np.array([orgs[p.organisation] for p in people], dtype=np.int64),
-            system=np.array([systems[p.system] for p in people], dtype=np.int64),
+            organisation=np.array([orgs[tag(p.organisation)] for p in people], dtype=np.int64),
+            system=np.array([systems[tag(p.system)] for p in people], dtype=np.int64),
             attend=attendance_matrix(instance, people).astype(np.int64),
         )
 

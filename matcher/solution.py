@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -10,7 +10,7 @@ Status = Literal["optimal", "feasible", "infeasible", "timeout"]
 
 
 class _Out(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", frozen=True)
 
 
 class Pair(_Out):
@@ -87,6 +87,75 @@ class RunInfo(_Out):
     notes: list[str] = Field(default_factory=list, description="What ran, in words.")
 
 
+class SideCounts(_Out):
+    """One side (patient leaders or clinicians/managers) of the intake."""
+
+    participants: int = Field(description="Active participants on this side.")
+    paired: int = Field(description="In a pair (placed or wait-listed).")
+    placed: int = Field(description="In a pair placed in a cohort.")
+    waitlisted: int = Field(description="In a pair no cohort could take.")
+    unmatched: int = Field(description="Without a partner.")
+
+
+class ScoreStats(_Out):
+    """Pair-score statistics (scores are 0-1)."""
+
+    count: int = Field(description="Pairs counted.")
+    total: float = Field(description="Sum of their scores.")
+    mean: float | None = Field(description="Mean score (null without pairs).")
+    median: float | None = Field(description="Median score.")
+    min: float | None = Field(description="Lowest score.")
+
+
+class Scores(_Out):
+    all_pairs: ScoreStats = Field(description="Every pair, pre-formed included.")
+    lone_pairs: ScoreStats = Field(description="Pairs formed from lone applicants.")
+
+
+class GroupMean(_Out):
+    """Mean pair score of one group; groups under 5 people are suppressed (shown as '<5')."""
+
+    people: int | str = Field(description="People in the group, or '<5' when suppressed.")
+    mean_score: float | str = Field(description="Their mean pair score, or 'suppressed'.")
+
+
+class SetStats(_Out):
+    count: int = Field(description="Action-learning sets.")
+    mean_diversity: float | None = Field(description="Mean set diversity (0-1).")
+    least_diversity: float | None = Field(description="Diversity of the least diverse set.")
+
+
+class CohortFill(_Out):
+    pairs: int = Field(description="Pairs placed in the cohort.")
+    capacity: int = Field(description="Its capacity in pairs.")
+    fill: float | None = Field(description="pairs / capacity (null for capacity 0).")
+
+
+class Metrics(_Out):
+    """Quality figures of a plan, computed from the instance and the plan alone."""
+
+    people: dict[str, SideCounts] = Field(
+        description="Per side: patient_leaders and professionals."
+    )
+    scores: Scores
+    top3_share: float | None = Field(
+        description=(
+            "Share of the paired lone applicants who got one of their 3 highest-scoring "
+            "allowed candidates (ties with the third count)."
+        )
+    )
+    blocking_pairs: int = Field(
+        description="Lone pairs who would both rather be together than with their partners."
+    )
+    by_role: dict[str, GroupMean] = Field(description="Mean pair score by role.")
+    by_organisation_type: dict[str, GroupMean] = Field(
+        description="Mean pair score by organisation type."
+    )
+    by_system: dict[str, GroupMean] = Field(description="Mean pair score by local system.")
+    sets: SetStats
+    cohort_fill: dict[str, CohortFill] = Field(description="Per cohort: pairs, capacity, fill.")
+
+
 ChangeKind = Literal[
     "dissolved",
     "formed",
@@ -153,7 +222,7 @@ class Solution(_Out):
     waitlist: list[Waitlisted]
     cohorts: list[CohortPlan] | None = None
     learning_sets: list[LearningSet] | None = None
-    metrics: dict[str, Any] = Field(default_factory=dict)
+    metrics: Metrics | None = Field(None, description="Quality figures of the plan.")
     run: RunInfo
     withdrawn: list[str] = Field(
         default_factory=list, description="IDs of withdrawn participants (they take no part)."

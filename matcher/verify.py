@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import re
+import unicodedata
 from collections import Counter
 from dataclasses import dataclass, field
 
@@ -91,8 +92,17 @@ class Report:
 VerificationError = VerificationFailed
 
 
+def _same(text: str) -> str:
+    """Category values are one value when equal after NFKC, case-folding and turning every run
+    of spaces, punctuation and underscores into one space (stated again here, apart from
+    :mod:`matcher.normalise`, so the two can check each other)."""
+    folded = unicodedata.normalize("NFKC", text).casefold()
+    words = "".join(ch if ch.isalnum() else " " for ch in folded).split()
+    return " ".join(words) if words else " ".join(folded.split())
+
+
 def _norm(items: list[str]) -> set[str]:
-    return {" ".join(t.split()).casefold() for t in items}
+    return {_same(t) for t in items}
 
 
 def _attends(p: Participant, c: Cohort) -> bool:
@@ -112,9 +122,9 @@ def recompute_score(instance: Instance, a: Participant, b: Participant) -> dict[
     parts = {"interests": len(ia & ib) / len(union) if union else 0.0}
     n_topics = len(ta) + len(tb)
     parts["project"] = (len(ta & (ib | tb)) + len(tb & (ia | ta))) / n_topics if n_topics else 0.0
-    same_org = a.organisation == b.organisation
+    same_org = _same(a.organisation) == _same(b.organisation)
     parts["organisation"] = 0.0 if same_org and instance.rules.same_organisation != "allow" else 1.0
-    parts["system"] = 1.0 if a.system == b.system else 0.0
+    parts["system"] = 1.0 if _same(a.system) == _same(b.system) else 0.0
     both = sum(1 for c in instance.cohorts if _attends(a, c) and _attends(b, c))
     parts["availability"] = both / len(instance.cohorts)
     w = instance.weights.model_dump()
@@ -133,9 +143,11 @@ def _pair_rule_breaks(instance: Instance, a: Participant, b: Participant) -> lis
         list(x) for x in instance.forbidden_pairs
     ]:
         out.append("a forbidden pair (forbidden_pairs)")
-    if instance.rules.same_organisation == "forbid" and a.organisation == b.organisation:
+    if instance.rules.same_organisation == "forbid" and _same(a.organisation) == _same(
+        b.organisation
+    ):
         out.append(f"same organisation {a.organisation} (forbidden by the rules)")
-    if instance.rules.local_system == "require" and a.system != b.system:
+    if instance.rules.local_system == "require" and _same(a.system) != _same(b.system):
         out.append("different local systems (the rules require the same)")
     if not any(_attends(a, c) and _attends(b, c) for c in instance.cohorts):
         out.append("no cohort both can attend in full")
@@ -275,10 +287,11 @@ def _set_diversity(instance: Instance, duos: list[tuple[Participant, Participant
             value = (
                 w.organisation_type
                 * _jaccard_distance(
-                    {a.organisation_type, b.organisation_type},
-                    {c.organisation_type, d.organisation_type},
+                    _norm([a.organisation_type, b.organisation_type]),
+                    _norm([c.organisation_type, d.organisation_type]),
                 )
-                + w.system * _jaccard_distance({a.system, b.system}, {c.system, d.system})
+                + w.system
+                * _jaccard_distance(_norm([a.system, b.system]), _norm([c.system, d.system]))
                 + w.role_mix * (b.role != d.role)
                 + w.interests
                 * _jaccard_distance(
@@ -426,7 +439,7 @@ def _check_schedule(
                 v.append(f"set {s.id}: pair {pid} names set {pair.learning_set}")
             duo = [people[x] for x in (pair.patient_leader, pair.partner) if x in people]
             members += duo
-            for org in {m.organisation for m in duo}:
+            for org in {_same(m.organisation) for m in duo}:
                 orgs[org] += 1
         if instance.rules.one_organisation_per_set == "hard":
             for org, n in sorted(orgs.items()):

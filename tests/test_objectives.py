@@ -120,7 +120,7 @@ def test_stable_on_generated_instance(proposer: str) -> None:
     inst = parse_instance(generate_instance(120, seed=3))
     sol = solve(inst, objective="stable", proposer=proposer)
     assert verify(inst, sol).ok
-    assert sol.metrics["blocking_pairs"] == 0
+    assert sol.metrics.blocking_pairs == 0
     assert blocking_pairs(inst, sol) == []
 
 
@@ -130,7 +130,7 @@ def test_objectives_on_may2016_and_prices() -> None:
     for o, sol in sols.items():
         assert verify(inst, sol).ok, o
         assert sol.run.objective == o
-    lone = {o: s.metrics["scores"]["lone_pairs"] for o, s in sols.items()}
+    lone = {o: s.metrics.scores.lone_pairs.model_dump() for o, s in sols.items()}
     assert lone["total"]["total"] >= lone["fair"]["total"] - 1e-9
     assert lone["total"]["total"] >= lone["stable"]["total"] - 1e-9
     assert (lone["fair"]["min"] or 0) >= (lone["total"]["min"] or 0) - 1e-9
@@ -149,7 +149,7 @@ def test_unknown_objective_lists_valid_names() -> None:
 def test_metrics_hand_checked() -> None:
     inst = load_instance(MAY2016)
     sol = solve(inst)
-    m = sol.metrics
+    m = sol.metrics.model_dump()
     assert m["people"]["patient_leaders"] == {
         "participants": 28,
         "paired": 24,
@@ -178,8 +178,14 @@ def test_blocking_pair_counted() -> None:
     inst = _instance_from(people)
     sol = solve(inst)
     assert blocking_pairs(inst, sol) == []
-    swapped = sol.model_copy(deep=True)
-    swapped.pairs[0].partner, swapped.pairs[1].partner = "b2", "b1"
+    swapped = sol.model_copy(
+        update={
+            "pairs": [
+                sol.pairs[0].model_copy(update={"partner": "b2"}),
+                sol.pairs[1].model_copy(update={"partner": "b1"}),
+            ]
+        }
+    )
     assert set(blocking_pairs(inst, swapped)) == {("a1", "b1"), ("a2", "b2")}
 
 
@@ -188,7 +194,7 @@ def test_top3_share_counts_ties() -> None:
         person(f"b{i}", "clinician", f"q{i}") for i in range(5)
     ]
     sol = solve(_instance_from(people))
-    assert sol.metrics["top3_share"] == 1.0  # all scores equal: everyone got a top choice
+    assert sol.metrics.top3_share == 1.0  # all scores equal: everyone got a top choice
 
 
 def test_brute_force_helper_sanity() -> None:
@@ -213,7 +219,7 @@ def test_candidate_lists_path_on_large_intakes(
     assert verify(inst, sparse).ok  # includes: no two unmatched people who could be paired
     assert sparse.status == "feasible"
     assert any("best candidates" in n for n in sparse.run.notes)
-    lone = lambda s: s.metrics["scores"]["lone_pairs"]  # noqa: E731
+    lone = lambda s: s.metrics.scores.lone_pairs.model_dump()  # noqa: E731
     if objective == "total":
         assert lone(sparse)["count"] >= lone(exact)["count"] - 2
         assert lone(sparse)["total"] >= 0.97 * lone(exact)["total"]

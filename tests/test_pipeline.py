@@ -266,24 +266,39 @@ def test_least_first_diversity_option_verified() -> None:
 # --- verifier catches broken solutions -------------------------------------------------------
 
 
+def tamper(good: Solution, edit: Any) -> Solution:
+    """A copy of the (frozen) plan with ``edit`` applied to its JSON-like dict."""
+    doc = good.model_dump(mode="python")
+    edit(doc)
+    return Solution.model_validate(doc)
+
+
 def test_verifier_catches_violations() -> None:
     inst = load_instance(MAY2016)
     good = solve(inst)
-    bad = good.model_copy(deep=True)
-    bad.pairs[0].score += 0.1
-    assert any("recomputes" in v for v in verify(inst, bad).violations)
-    bad = good.model_copy(deep=True)
-    bad.pairs[20].partner, bad.pairs[21].partner = bad.pairs[21].partner, bad.pairs[20].partner
-    assert not verify(inst, bad).ok
-    bad = good.model_copy(deep=True)
-    bad.unmatched.pop()
-    assert any("missing" in v for v in verify(inst, bad).violations)
-    bad = good.model_copy(deep=True)
-    bad.pairs[0].preformed = False
-    assert not verify(inst, bad).ok
-    bad = good.model_copy(deep=True)
-    bad.pairs[0].cohort = "c2" if bad.pairs[0].cohort != "c2" else "c1"
-    assert not verify(inst, bad).ok
+
+    def score_up(d: Data) -> None:
+        d["pairs"][0]["score"] += 0.1
+
+    def swap_partners(d: Data) -> None:
+        a, b = d["pairs"][20], d["pairs"][21]
+        a["partner"], b["partner"] = b["partner"], a["partner"]
+
+    def drop_unmatched(d: Data) -> None:
+        d["unmatched"].pop()
+
+    def not_preformed(d: Data) -> None:
+        d["pairs"][0]["preformed"] = False
+
+    def other_cohort(d: Data) -> None:
+        d["pairs"][0]["cohort"] = "c2" if d["pairs"][0]["cohort"] != "c2" else "c1"
+
+    assert "scores" in verify(inst, tamper(good, score_up)).rules()
+    assert "scores" in verify(inst, tamper(good, swap_partners)).rules()
+    assert "each_participant_once" in verify(inst, tamper(good, drop_unmatched)).rules()
+    assert "preformed" in verify(inst, tamper(good, not_preformed)).rules()
+    broken = verify(inst, tamper(good, other_cohort))
+    assert any("lists" in str(v) or "cannot attend" in str(v) for v in broken.violations)
 
 
 # --- random instances: generate -> solve -> verify ---------------------------------------
@@ -367,48 +382,54 @@ def test_tiny_time_limit_never_crashes(deterministic: bool) -> None:
 def test_verifier_catches_schedule_violations() -> None:
     import math
 
-    from matcher.solution import CohortPlan
-
     inst = load_instance(MAY2016)
     good = solve(inst)
-    # capacity split over two plans of the same cohort
-    bad = good.model_copy(deep=True)
-    c3 = [p for p in bad.pairs if p.cohort == "c3"]
-    for p in c3[:2]:
-        p.cohort = "c2"
-    assert bad.cohorts is not None
-    bad.cohorts.append(CohortPlan(id="c2", pairs=[p.id for p in c3[:2]]))
-    assert any("over capacity" in v or "listed 2 times" in v for v in verify(inst, bad).violations)
-    # NaN score
-    bad = good.model_copy(deep=True)
-    bad.pairs[0].score = math.nan
-    assert any("recomputes" in v for v in verify(inst, bad).violations)
-    # one organisation per set: pair-02..05 share frimley-health-ft (see instances/README.md)
-    bad = good.model_copy(deep=True)
-    assert bad.learning_sets is not None
-    sets = {s.id: s for s in bad.learning_sets}
-    by_id = {p.id: p for p in bad.pairs}
-    a, b = by_id["pair-02"], by_id["pair-03"]
-    if a.learning_set != b.learning_set:
-        sa, sb = sets[a.learning_set or ""], sets[b.learning_set or ""]
-        mate = next(x for x in sb.pairs if x != b.id)
-        sa.pairs[sa.pairs.index(a.id)], sb.pairs[sb.pairs.index(mate)] = mate, a.id
-        by_id[mate].learning_set, a.learning_set = a.learning_set, b.learning_set
-        by_id[mate].cohort, a.cohort = a.cohort, b.cohort
-        assert any("from one organisation" in v for v in verify(inst, bad).violations)
-    # set size
-    bad = good.model_copy(deep=True)
-    assert bad.learning_sets is not None
-    moved = bad.learning_sets[0].pairs.pop()
-    assert not verify(inst, bad).ok
-    # wait-listed pair still naming a set
-    bad = good.model_copy(deep=True)
-    bad.pairs[0].cohort = None
-    assert any(
-        "wait-listed but names set" in v or "not on the wait-list" in v
-        for v in verify(inst, bad).violations
+
+    def over_capacity(d: Data) -> None:  # capacity split over two plans of one cohort
+        c3 = [p for p in d["pairs"] if p["cohort"] == "c3"][:2]
+        for p in c3:
+            p["cohort"] = "c2"
+        d["cohorts"].append({"id": "c2", "pairs": [p["id"] for p in c3]})
+
+    def nan_score(d: Data) -> None:
+        d["pairs"][0]["score"] = math.nan
+
+    def shared_organisation(d: Data) -> None:
+        # pair-02..05 share frimley-health-ft (see instances/README.md): put 02 with 03
+        sets = {x["id"]: x for x in d["learning_sets"]}
+        by_id = {p["id"]: p for p in d["pairs"]}
+        a, b = by_id["pair-02"], by_id["pair-03"]
+        sa, sb = sets[a["learning_set"]], sets[b["learning_set"]]
+        mate = next(x for x in sb["pairs"] if x != b["id"])
+        sa["pairs"][sa["pairs"].index(a["id"])], sb["pairs"][sb["pairs"].index(mate)] = (
+            mate,
+            a["id"],
+        )
+        by_id[mate]["learning_set"], a["learning_set"] = a["learning_set"], b["learning_set"]
+        by_id[mate]["cohort"], a["cohort"] = a["cohort"], b["cohort"]
+
+    def short_set(d: Data) -> None:
+        d["learning_sets"][0]["pairs"].pop()
+
+    def waitlisted_in_set(d: Data) -> None:
+        d["pairs"][0]["cohort"] = None
+
+    assert "capacity" in verify(inst, tamper(good, over_capacity)).rules() or any(
+        "listed 2 times" in str(v) for v in verify(inst, tamper(good, over_capacity)).violations
     )
-    del moved
+    assert "scores" in verify(inst, tamper(good, nan_score)).rules()
+    by_id = {p.id: p for p in good.pairs}
+    assert by_id["pair-02"].learning_set != by_id["pair-03"].learning_set  # the rule held
+    broken = verify(inst, tamper(good, shared_organisation))
+    assert "one_organisation_per_set" in broken.rules()
+    assert any(
+        "in 0 action-learning sets" in str(v)
+        for v in verify(inst, tamper(good, short_set)).violations
+    )
+    assert any(
+        "wait-listed but names set" in str(v) or "not on the wait-list" in str(v)
+        for v in verify(inst, tamper(good, waitlisted_in_set)).violations
+    )
 
 
 def test_sets_dropping_pairs_is_not_reported_optimal() -> None:
@@ -430,9 +451,9 @@ def test_sets_dropping_pairs_is_not_reported_optimal() -> None:
 def test_repair_model_when_joint_model_is_too_big(monkeypatch: pytest.MonkeyPatch) -> None:
     """With the whole joint model ruled out by size, the repair model re-pairs the people no
     cohort took and still finds the plan that places both pairs."""
-    import matcher.pipeline as pipeline
+    import matcher.strategy as strategy
 
-    monkeypatch.setattr(pipeline, "JOINT_MODEL_MAX_VARS", 0)
+    monkeypatch.setattr(strategy, "JOINT_MODEL_MAX_VARS", 0)
     people = crossed_pairs()
     _, sol = run(instance([cohort("c1", 1, lo=1, hi=1), cohort("c2", 1, lo=1, hi=1)], people))
     assert len(sol.pairs) == 2 and sol.waitlist == []

@@ -189,8 +189,10 @@ def test_complete_pairing_pairs_people_a_cut_budget_left_unpaired() -> None:
 
 
 def test_help_and_validate_import_no_heavy_module(tmp_path: Path) -> None:
-    """Fast first experience: `matcher --help` and `matcher validate` import neither numpy,
-    numba, OR-Tools nor the bench module (measured in benchmarks/results/cold_start.md)."""
+    """Fast first experience: `matcher --help` imports neither numpy, numba, OR-Tools nor the
+    bench module; `matcher validate` none of numba, OR-Tools, pandas or the bench module (it
+    needs numpy for rapidfuzz's near-duplicate check). Measured in
+    benchmarks/results/cold_start.md."""
     path = tmp_path / "tiny.json"
     from tests.conftest import tiny_data
 
@@ -207,17 +209,16 @@ def test_help_and_validate_import_no_heavy_module(tmp_path: Path) -> None:
         "print('LOADED', [m for m in heavy if m in sys.modules])\n"
     )
     env = {**os.environ, "PYTHONPATH": str(REPO)}
-    for args in (["--help"], ["validate", str(path)]):
+    for args, allowed in ((["--help"], "[]"), (["validate", str(path)], "['numpy']")):
         res = subprocess.run(
             [sys.executable, "-c", probe, *args], env=env, capture_output=True, text=True
         )
-        assert "LOADED []" in res.stdout, (args, res.stdout, res.stderr)
+        assert f"LOADED {allowed}" in res.stdout, (args, res.stdout, res.stderr)
 
 
 def test_bench_choices_match_the_bench_registries() -> None:
-    """The CLI lists the bench objectives and executors without importing matcher.bench: the
-    names must stay those of its registries."""
+    """The CLI lists the bench executors without importing matcher.bench: the names must stay
+    those of its registry."""
     from matcher import bench, cli
 
-    assert tuple(cli.BENCH_OBJECTIVES) == tuple(bench.OBJECTIVES)
     assert tuple(cli.BENCH_EXECUTORS) == tuple(bench.EXECUTORS)
