@@ -134,12 +134,17 @@ def _in_conflict(p: tuple[Participant, Participant], q: tuple[Participant, Parti
 
 
 def _organisations(duos: list[tuple[Participant, Participant]]) -> dict[str, list[int]]:
-    """Organisation ID -> indices of the pairs with a member from it (sorted by ID)."""
-    by_org: dict[str, list[int]] = defaultdict(list)
+    """Organisation -> indices of the pairs with a member from it. Organisations are compared
+    as :func:`matcher.scoring.tag` normalises them; the key is the first ID spelling met (for
+    messages), keys sorted."""
+    by_tag: dict[str, list[int]] = defaultdict(list)
+    spelling: dict[str, str] = {}
     for k, (a, b) in enumerate(duos):
-        for org in sorted({tag(a.organisation), tag(b.organisation)}):
-            by_org[org].append(k)
-    return dict(sorted(by_org.items()))
+        for org in (a.organisation, b.organisation):
+            spelling.setdefault(tag(org), org)
+        for key in sorted({tag(a.organisation), tag(b.organisation)}):
+            by_tag[key].append(k)
+    return dict(sorted((spelling[key], ks) for key, ks in by_tag.items()))
 
 
 def _conflicts(duos: list[tuple[Participant, Participant]]) -> set[tuple[int, int]]:

@@ -61,13 +61,17 @@ def set_rule_pressure(
     for q, ks in sorted(able.items()):
         cohort = instance.cohorts[q]
         lo, hi = cohort.set_size.min_pairs, cohort.set_size.max_pairs
-        by_org: dict[str, list[int]] = defaultdict(list)
+        # organisations compared as tag() normalises them; messages use the first ID spelling
+        by_tag: dict[str, list[int]] = defaultdict(list)
+        spelling: dict[str, str] = {}
         for i, k in enumerate(ks):
             c = candidates[k]
-            for org in sorted(
-                {tag(people[c.patient_leader].organisation), tag(people[c.partner].organisation)}
-            ):
-                by_org[org].append(i)
+            orgs = (people[c.patient_leader].organisation, people[c.partner].organisation)
+            for org in orgs:
+                spelling.setdefault(tag(org), org)
+            for key in sorted({tag(org) for org in orgs}):
+                by_tag[key].append(i)
+        by_org = {spelling[key]: v for key, v in sorted(by_tag.items())}
         bound, _ = grouping_bound(len(ks), lo, hi, [v for v in by_org.values() if len(v) > 1])
         bound = min(bound, cohort.capacity_pairs)
         placed = sum(1 for k in ks if cohort_of.get(k) == q)
