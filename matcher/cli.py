@@ -45,7 +45,6 @@ from matcher.output import (
 from matcher.plan_view import PlanView
 from matcher.progress import ProgressCallback, ProgressEvent
 from matcher.schema import Instance
-from matcher.scoring import CRITERIA, compatibility
 from matcher.solution import Solution
 from matcher.text import cut, visible, visible_lines
 
@@ -770,6 +769,8 @@ def scores(
     instance: Path, fmt: str, include_preformed: bool, output: Path | None, debug: bool
 ) -> None:
     """Write the patient-leader × professional compatibility scores of INSTANCE."""
+    from matcher.scoring import CRITERIA, compatibility  # numpy: only for this command
+
     data = _load(instance)
     comp = compatibility(data, include_preformed=include_preformed)
     if fmt == "json":
@@ -862,7 +863,9 @@ def generate(
     _emit(json.dumps(data, indent=1) + "\n", output, [])
 
 
-from matcher.bench import EXECUTORS  # noqa: E402  (kept with the bench command)
+# matcher.bench loads only for `matcher bench` (fast --help); a test checks this equals its
+# registry (bench.EXECUTORS).
+BENCH_EXECUTORS = ("local", "dask")
 
 
 @main.command()
@@ -889,7 +892,7 @@ from matcher.bench import EXECUTORS  # noqa: E402  (kept with the bench command)
 )
 @click.option(
     "--executor",
-    type=click.Choice(list(EXECUTORS)),
+    type=click.Choice(BENCH_EXECUTORS),
     default="local",
     show_default=True,
     help="Where runs execute: local processes, or a Dask cluster (pip install '.[dask]').",

@@ -30,6 +30,7 @@ from matcher.placement import (
     Stop,
     diagnose_locks,
 )
+from matcher.placement_scale import complete_pairing, pressure_note, set_rule_pressure
 from matcher.prepare import prepare
 from matcher.progress import ProgressCallback, Reporter
 from matcher.replan import (
@@ -122,6 +123,10 @@ def make_plan(
     job = replace(job, stop=stop.within(None if left is None else PLACEMENT_SHARE * left))
     if prev is None:
         candidates, placement, notes = place(job, pairing, time_limit=deadline.share(0.5, 2))
+        # issue 10 hook: nobody left unpaired who could be paired when a budget cut placement
+        if placement.status in ("optimal", "feasible"):
+            candidates, placement, note = complete_pairing(pairing, candidates, placement)
+            notes += [note] if note else []
     else:
         candidates, placement, notes, minimal = place_against(
             job, pairing, prev, time_limit=deadline.share(0.5, 2)
@@ -175,8 +180,14 @@ def make_plan(
         q: sum(1 for k in formed if placement.cohort_of.get(k) == q)
         for q in range(len(eff.cohorts))
     }
+    # issue 10 hook: when the one-organisation-per-set rule limits a cohort, say so in numbers
+    pressure = set_rule_pressure(eff, candidates, formed, placement.cohort_of)
     waitlist = [
-        Waitlisted(pair=pair_id[k], reason=_waitlist_reason(eff, candidates[k], fill))
+        Waitlisted(
+            pair=pair_id[k],
+            reason=_waitlist_reason(eff, candidates[k], fill)
+            + pressure_note(pressure, candidates[k]),
+        )
         for k in formed
         if placement.cohort_of.get(k) is None
     ]

@@ -19,8 +19,10 @@ Guarantees
   infeasible inputs raise :class:`GroupingInfeasible`; nothing is ever silently relaxed.
 
 The heuristic's inner loop is compiled with numba when it is installed (imported lazily, on the
-first heuristic call; compiled code is cached on disk). Without numba the same code runs as plain
-Python: identical results, roughly two orders of magnitude slower.
+first heuristic call; compiled code is cached on disk; the rare perturbation step stays in Python,
+which keeps the compile short). Without numba, a numpy version of the same iterations runs
+instead: identical results (tested), about 5-15x slower on 30-200 elements; the plain-Python loop
+is the reference both are tested against. See ``benchmarks/results/cold_start.md``.
 """
 
 from __future__ import annotations
@@ -40,8 +42,11 @@ __all__ = [
     "GroupingInfeasible",
     "GroupingNotFound",
     "GroupingResult",
+    "PartialGrouping",
     "diverse_groups",
+    "grouping_bound",
     "grouping_objective",
+    "largest_grouping",
 ]
 
 Method = Literal["auto", "exact", "heuristic"]
@@ -197,11 +202,14 @@ def _prepare(
             raise ValueError(
                 f"cannot_link must be a k x 2 array of index pairs, got shape {pairs.shape}."
             )
-        for i, j in pairs:
-            if not (0 <= i < n and 0 <= j < n):
-                raise ValueError(f"cannot_link pair ({i}, {j}) is out of range for n = {n}.")
-            if i == j:
-                raise ValueError(f"cannot_link pair ({i}, {j}) links an element to itself.")
+        bad_range = np.flatnonzero(((pairs < 0) | (pairs >= n)).any(axis=1))
+        if bad_range.size:
+            i, j = pairs[bad_range[0]]
+            raise ValueError(f"cannot_link pair ({i}, {j}) is out of range for n = {n}.")
+        selfs = np.flatnonzero(pairs[:, 0] == pairs[:, 1])
+        if selfs.size:
+            i, j = pairs[selfs[0]]
+            raise ValueError(f"cannot_link pair ({i}, {j}) links an element to itself.")
         cl[pairs[:, 0], pairs[:, 1]] = True
         cl[pairs[:, 1], pairs[:, 0]] = True
     iu, ju = np.nonzero(np.triu(cl, k=1))
@@ -219,10 +227,12 @@ def _check_cliques(p: _Problem) -> None:
     deg = p.cl.sum(axis=1)
     for start in np.argsort(-deg, kind="stable")[: min(p.n, 50)]:
         clique = [int(start)]
-        cand = np.flatnonzero(p.cl[start])
-        for v in cand[np.argsort(-deg[cand], kind="stable")]:
-            if all(p.cl[v, u] for u in clique):
-                clique.append(int(v))
+        common = p.cl[start].copy()  # linked to every member so far
+        cand = np.flatnonzero(common)
+        for v in cand[np.argsort(-deg[cand], kind="stable")].tolist():
+            if common[v]:
+                clique.append(v)
+                common &= p.cl[v]
         if len(clique) > usable:
             raise GroupingInfeasible(
                 f"Elements {sorted(clique)} must all be in different groups (cannot-link), but "
@@ -305,6 +315,8 @@ def diverse_groups(
     method: Method = "auto",
     max_iters: int | None = None,
     num_workers: int = 1,
+    initial: ArrayLike | None = None,
+    should_stop: Callable[[], bool] | None = None,
 ) -> GroupingResult:
     """Group elements so that the total within-group distance is maximal.
 
@@ -326,6 +338,13 @@ def diverse_groups(
             labels). If neither is given, the heuristic uses ``max(20_000, 400 * n)`` iterations.
         num_workers: CP-SAT workers (exact only). With 1 worker and no time limit the exact
             method is deterministic; keep it at most the number of cores.
+        initial: Optional feasible grouping (``n`` labels into ``bounds``) to start from: the
+            heuristic improves it (e.g. the labels of :func:`largest_grouping` on the kept
+            elements), the exact method uses it as a hint. An infeasible one raises ValueError.
+        should_stop: Optional callable, polled about every 20 ms of search (exact: by a
+            watcher thread, so it must be safe to call from another thread); when it returns
+            True the search ends with the best grouping found so far (``status ==
+            "feasible"``), or raises :class:`GroupingNotFound` if there is none yet.
 
     Returns:
         A :class:`GroupingResult`; ``result.labels`` is the array of ``n`` group labels.
@@ -334,7 +353,9 @@ def diverse_groups(
         GroupingInfeasible: Proven infeasible: sum of mins > n, sum of maxes < n, a cannot-link
             clique larger than the number of usable groups, or (found by CP-SAT) any other
             combination of bounds and cannot-link pairs. The message says why.
-        GroupingNotFound: The time limit ran out before any feasible grouping was found.
+        GroupingNotFound: The time limit ran out (or ``should_stop`` returned True) before any
+            feasible grouping was found, or, on a large input, neither the greedy construction
+            nor the repair search found one and the exact model would be too large to build.
         ValueError: Malformed input (non-square or asymmetric distance, bad bounds, bad pairs,
             unknown method).
 
@@ -354,6 +375,7 @@ def diverse_groups(
     if num_workers < 1:
         raise ValueError(f"num_workers must be >= 1, got {num_workers}.")
     p = _prepare(distance, bounds, cannot_link)
+    start_labels = None if initial is None else _check_initial(p, initial)
 
     if p.n == 0:
         return _finish(
@@ -369,9 +391,62 @@ def diverse_groups(
         method = "exact" if p.n <= AUTO_EXACT_MAX_N else "heuristic"
     if method == "exact":
         return _solve_exact(
-            p, time_limit=time_limit, seed=seed, num_workers=num_workers, start=start
+            p,
+            time_limit=time_limit,
+            seed=seed,
+            num_workers=num_workers,
+            start=start,
+            initial=start_labels,
+            should_stop=should_stop,
         )
-    return _solve_heuristic(p, time_limit=time_limit, seed=seed, max_iters=max_iters, start=start)
+    return _solve_heuristic(
+        p,
+        time_limit=time_limit,
+        seed=seed,
+        max_iters=max_iters,
+        start=start,
+        initial=start_labels,
+        should_stop=should_stop,
+    )
+
+
+def _check_initial(p: _Problem, initial: ArrayLike) -> IntArray:
+    labels = np.array(initial, dtype=np.int64, copy=True).reshape(-1)
+    if labels.shape[0] != p.n or (p.n and (labels.min() < 0 or labels.max() >= p.n_groups)):
+        raise ValueError(f"initial must hold {p.n} labels in 0..{p.n_groups - 1}.")
+    try:
+        _assert_feasible(p, labels)
+    except AssertionError as exc:
+        raise ValueError(f"initial is not a feasible grouping: {exc}") from exc
+    return labels
+
+
+#: Largest exact feasibility model (element x group variables plus cannot-link x group clauses)
+#: built as a last resort when the greedy construction and the repair search find no grouping.
+CPSAT_START_MAX_TERMS = 200_000
+
+
+def _solve_with_stop(solver: Any, model: Any, should_stop: Callable[[], bool] | None) -> Any:
+    """``solver.solve(model)``, stopped within ~50 ms once ``should_stop()`` returns True."""
+    if should_stop is None:
+        return solver.solve(model)
+    import threading
+
+    done = threading.Event()
+
+    def watch() -> None:
+        while not done.wait(0.05):
+            if should_stop():
+                solver.stop_search()
+                return
+
+    watcher = threading.Thread(target=watch, daemon=True)
+    watcher.start()
+    try:
+        return solver.solve(model)
+    finally:
+        done.set()
+        watcher.join()
 
 
 # --------------------------------------------------------------------------------------------
@@ -422,7 +497,14 @@ def _feasibility_model(p: _Problem) -> tuple[Any, list[list[Any]]]:
 
 
 def _solve_exact(
-    p: _Problem, *, time_limit: float | None, seed: int, num_workers: int, start: float
+    p: _Problem,
+    *,
+    time_limit: float | None,
+    seed: int,
+    num_workers: int,
+    start: float,
+    initial: IntArray | None = None,
+    should_stop: Callable[[], bool] | None = None,
 ) -> GroupingResult:
     from ortools.sat.python import cp_model
 
@@ -467,13 +549,19 @@ def _solve_exact(
         model.add(sum(y for (i, j, h), y in together.items() if h == g and i < j) == pairs)
     model.maximize(sum(terms))
 
-    hint: IntArray | None = None
-    if n > AUTO_EXACT_MAX_N:
+    hint: IntArray | None = initial
+    if hint is None and n > AUTO_EXACT_MAX_N:
         # A complete hint from a short, deterministic heuristic run: CP-SAT starts from it and
         # it is returned if CP-SAT finds nothing better within the time limit.
         hint = _solve_heuristic(
-            p, time_limit=None, seed=seed, max_iters=max(2_000, 50 * n), start=start
+            p,
+            time_limit=None,
+            seed=seed,
+            max_iters=max(2_000, 50 * n),
+            start=start,
+            should_stop=should_stop,
         ).labels
+    if hint is not None:
         for i in range(n):
             for g in range(n_groups):
                 model.add_hint(x[i][g], bool(hint[i] == g))
@@ -491,7 +579,7 @@ def _solve_exact(
     if time_limit is not None:
         remaining = time_limit - (time.perf_counter() - start)
         solver.parameters.max_time_in_seconds = max(0.01, remaining)
-    code = solver.solve(model)
+    code = _solve_with_stop(solver, model, should_stop)
     if code == cp_model.INFEASIBLE or code == cp_model.MODEL_INVALID:
         if code == cp_model.MODEL_INVALID:
             raise AssertionError(f"internal error: invalid CP-SAT model: {model.validate()}")
@@ -543,16 +631,33 @@ def _replace_bound(r: GroupingResult, bound: float) -> GroupingResult:
     )
 
 
-def _cpsat_start(p: _Problem, *, seed: int, time_limit: float) -> IntArray:
-    """A feasible grouping from CP-SAT (no objective), or raise if none exists / none found."""
+def _cpsat_start(
+    p: _Problem,
+    *,
+    seed: int,
+    time_limit: float,
+    should_stop: Callable[[], bool] | None = None,
+) -> IntArray:
+    """A feasible grouping from CP-SAT (no objective), or raise if none exists / none found.
+
+    Only for small inputs: the model has O(n * groups + cannot-link pairs * groups) terms, so
+    above ``CPSAT_START_MAX_TERMS`` it is not built (GroupingNotFound)."""
     from ortools.sat.python import cp_model
 
+    terms = p.n * p.n_groups * (1 + p.n_groups) + len(p.cl_pairs) * p.n_groups
+    if terms > CPSAT_START_MAX_TERMS:
+        raise GroupingNotFound(
+            f"No feasible grouping of {p.n} elements into {p.n_groups} groups found by the "
+            "greedy construction and the repair search, and the exact model "
+            f"({terms} terms) is too large to build. Try fewer cannot-link pairs or other "
+            "group sizes."
+        )
     model, x = _feasibility_model(p)
     solver = cp_model.CpSolver()
     solver.parameters.num_workers = 1
     solver.parameters.random_seed = seed
     solver.parameters.max_time_in_seconds = max(0.01, time_limit)
-    code = solver.solve(model)
+    code = _solve_with_stop(solver, model, should_stop)
     if code == cp_model.INFEASIBLE:
         raise GroupingInfeasible(
             "No grouping meets every size bound and cannot-link pair (proven by CP-SAT). Try "
@@ -606,7 +711,7 @@ def _target_sizes(p: _Problem) -> IntArray:
 
 
 def _greedy_start(
-    p: _Problem, rng: np.random.Generator, caps: IntArray, tries: int = 20
+    p: _Problem, rng: np.random.Generator, caps: IntArray, tries: int | None = None
 ) -> IntArray | None:
     """Randomised greedy construction honouring bounds and cannot-link, or None if it fails.
 
@@ -616,6 +721,9 @@ def _greedy_start(
     only groups below their minimum are eligible.
     """
     n, n_groups = p.n, p.n_groups
+    if tries is None:
+        # 20 tries cost O(20 n^2): on large inputs fewer, the repair search does the rest
+        tries = 20 if n <= 200 else max(3, 4000 // n)
     deg = p.cl.sum(axis=1)
     for _ in range(tries):
         order = np.lexsort((rng.random(n), -deg))
@@ -646,18 +754,44 @@ def _greedy_start(
     return None
 
 
+def _packed_start(
+    p: _Problem, rng: np.random.Generator, should_stop: Callable[[], bool] | None
+) -> IntArray | None:
+    """Every element in a group within bounds, by the partial-colouring repair search of
+    :func:`largest_grouping` (groups fixed, none dissolved), or None if it leaves one out."""
+    packer = _Packer(p.cl, p.lo, p.hi, rng, should_stop)
+    packer.greedy()
+    packer.repair(max(2_000, 20 * p.n))
+    if np.any(packer.labels < 0) or not packer.fill_minimums():
+        return None
+    return packer.labels.copy()
+
+
 def _solve_heuristic(
-    p: _Problem, *, time_limit: float | None, seed: int, max_iters: int | None, start: float
+    p: _Problem,
+    *,
+    time_limit: float | None,
+    seed: int,
+    max_iters: int | None,
+    start: float,
+    initial: IntArray | None = None,
+    should_stop: Callable[[], bool] | None = None,
 ) -> GroupingResult:
     rng = np.random.default_rng(seed)
     if max_iters is None and time_limit is None:
         max_iters = max(20_000, 400 * p.n)
-    labels0 = _greedy_start(p, rng, _target_sizes(p))
+    labels0 = initial
+    if labels0 is None:
+        labels0 = _greedy_start(p, rng, _target_sizes(p))
     if labels0 is None:
         labels0 = _greedy_start(p, rng, p.hi)
     if labels0 is None:
+        labels0 = _packed_start(p, rng, should_stop)
+    if labels0 is None:
+        if should_stop is not None and should_stop():
+            raise GroupingNotFound("Stopped before any feasible grouping was found.")
         budget = 10.0 if time_limit is None else time_limit - (time.perf_counter() - start)
-        labels0 = _cpsat_start(p, seed=seed, time_limit=budget)
+        labels0 = _cpsat_start(p, seed=seed, time_limit=budget, should_stop=should_stop)
     if p.n_groups == 1:
         return _finish(
             p,
@@ -678,9 +812,11 @@ def _solve_heuristic(
     while state.iterations < budget:
         if deadline is not None and time.perf_counter() >= deadline:
             break
+        if should_stop is not None and should_stop():
+            break
         steps = int(min(chunk, budget - state.iterations))
         t0 = time.perf_counter()
-        stuck = kernel(
+        code = kernel(
             p.d,
             p.lo,
             p.hi,
@@ -697,8 +833,25 @@ def _solve_heuristic(
             state.params,
             steps,
         )
-        if stuck:
+        if code == 1:
             break
+        if code == 2:
+            _perturb(
+                p.d,
+                p.lo,
+                p.hi,
+                p.cl,
+                state.has_cl,
+                state.labels,
+                state.sizes,
+                state.m,
+                state.c,
+                state.tabu,
+                state.best_labels,
+                state.floats,
+                state.ints,
+                int(state.params[1]),
+            )
         # Aim for ~20 ms between clock checks; chunking never changes the result.
         elapsed = time.perf_counter() - t0
         if elapsed < 0.01:
@@ -768,22 +921,22 @@ class _TabuState:
         )
 
 
-_KERNEL: Callable[..., bool] | None = None
+_KERNEL: Callable[..., int] | None = None
 
 
-def _tabu_kernel() -> Callable[..., bool]:
+def _tabu_kernel() -> Callable[..., int]:
     """The compiled kernel (numba, cached on disk), or the plain-Python one without numba."""
     global _KERNEL
     if _KERNEL is None:
         try:
             from numba import njit
         except ImportError:  # pragma: no cover - numba is installed in CI
-            _KERNEL = _tabu_steps
+            _KERNEL = _tabu_steps_numpy
         else:
             # Compile copies of the helpers that see each other's compiled versions, so that
             # importing this module never imports numba.
             scope: dict[str, Any] = {"np": np, "__name__": __name__}
-            for f in (_rand_below, _move, _perturb, _tabu_steps):
+            for f in (_rand_below, _move, _tabu_steps):
                 copy = types.FunctionType(f.__code__, scope, f.__name__)
                 scope[f.__name__] = njit(cache=True, nogil=True)(copy)
             _KERNEL = scope["_tabu_steps"]
@@ -845,8 +998,11 @@ def _tabu_steps(
     ints: IntArray,
     params: IntArray,
     steps: int,
-) -> bool:
-    """Run ``steps`` iterations of iterated tabu search; return True if no move exists at all.
+) -> int:
+    """Run up to ``steps`` iterations of iterated tabu search. Returns 0 after ``steps``
+    iterations, 1 if no move exists at all, 2 right after an iteration that calls for a
+    perturbation (the caller runs :func:`_perturb` and continues: keeping it out of the
+    compiled code halves numba's compile time, and it runs once per ``depth`` iterations).
 
     Each iteration makes the best admissible move among all relocations (element to another
     group, within bounds) and all swaps (two elements of different groups). A move is admissible
@@ -858,7 +1014,6 @@ def _tabu_steps(
     n = d.shape[0]
     n_groups = lo.shape[0]
     depth = params[0]
-    strength = params[1]
     tmin = params[2]
     tspan = params[3]
     for _ in range(steps):
@@ -926,17 +1081,17 @@ def _tabu_steps(
                         bj = j
                         bg = -1
         if n_moves == 0:
-            return True
+            return 1
         if bi >= 0:
             if bj < 0:
                 a = labels[bi]
-                _move(d, cl, has_cl, labels, sizes, m, c, bi, bg)
+                _move(d, cl, has_cl, labels, sizes, m, c, int(bi), int(bg))
                 tabu[bi, a] = it + tmin + _rand_below(ints, tspan)
             else:
                 a = labels[bi]
                 b = labels[bj]
-                _move(d, cl, has_cl, labels, sizes, m, c, bi, b)
-                _move(d, cl, has_cl, labels, sizes, m, c, bj, a)
+                _move(d, cl, has_cl, labels, sizes, m, c, int(bi), int(b))
+                _move(d, cl, has_cl, labels, sizes, m, c, int(bj), int(a))
                 tabu[bi, a] = it + tmin + _rand_below(ints, tspan)
                 tabu[bj, b] = it + tmin + _rand_below(ints, tspan)
             cur += best_delta
@@ -944,30 +1099,16 @@ def _tabu_steps(
         ints[0] = it + 1
         if cur > best + eps:
             floats[1] = cur
-            best_labels[:] = labels
+            for k in range(n):
+                best_labels[k] = labels[k]
         if cur > floats[2] + eps:
             floats[2] = cur
             ints[1] = 0
         else:
             ints[1] += 1
         if ints[1] >= depth:
-            _perturb(
-                d,
-                lo,
-                hi,
-                cl,
-                has_cl,
-                labels,
-                sizes,
-                m,
-                c,
-                tabu,
-                best_labels,
-                floats,
-                ints,
-                strength,
-            )
-    return False
+            return 2
+    return 0
 
 
 def _perturb(
@@ -990,12 +1131,17 @@ def _perturb(
     n = d.shape[0]
     n_groups = lo.shape[0]
     # Recompute from scratch: also clears floating-point drift of the incremental updates.
-    labels[:] = best_labels
-    sizes[:] = 0
+    # (Explicit loops rather than slice assignments: numba compiles them several times faster.)
+    for i in range(n):
+        labels[i] = best_labels[i]
+    for g in range(n_groups):
+        sizes[g] = 0
     for i in range(n):
         sizes[labels[i]] += 1
-    m[:, :] = 0.0
-    c[:, :] = 0
+    for k in range(n):
+        for g in range(n_groups):
+            m[k, g] = 0.0
+            c[k, g] = 0
     for i in range(n):
         for k in range(n):
             m[k, labels[i]] += d[k, i]
@@ -1032,4 +1178,449 @@ def _perturb(
     floats[0] = obj / 2.0
     floats[2] = floats[0]
     ints[1] = 0
-    tabu[:, :] = 0
+    for k in range(n):
+        for g in range(n_groups):
+            tabu[k, g] = 0
+
+
+# --------------------------------------------------------------------------------------------
+# The most elements that can be grouped, when the rules cannot hold for all of them
+# --------------------------------------------------------------------------------------------
+
+
+def grouping_bound(
+    n: int, lo: int, hi: int, cliques: Sequence[Sequence[int]] = ()
+) -> tuple[int, int]:
+    """Upper bound on how many of ``n`` elements fit in groups of ``lo..hi`` elements.
+
+    ``cliques`` lists sets of elements of which a group may hold at most one (every two of them
+    are cannot-link). With ``s`` groups a kept set ``S`` has ``|S ∩ C| <= min(|C|, s)`` for
+    every clique ``C``; summed over a family ``T`` of cliques, each kept element counts once per
+    clique of ``T`` it is in, so ``|S|`` is at most the elements in no clique of ``T`` plus the
+    most elements whose clique counts fit in ``Σ min(|C|, s)`` (smallest counts first). The
+    bound is the best such value over the families of the largest cliques, capped by ``s * hi``,
+    maximised over the ``s`` with ``s * lo`` at most that value. O(K * (n / lo) + K * n) for K
+    cliques (at most 64 are used). Returns ``(bound, s)``: the bound and the number of groups
+    at which it is reached (the largest such ``s``); ``(0, 0)`` when no group can be formed.
+    """
+    if n <= 0 or lo <= 0 or hi < lo or n < lo:
+        return 0, 0
+    sets = [np.unique(np.asarray(c, dtype=np.int64)) for c in cliques]
+    sets = [c for c in sets if c.size > 1]
+    sets.sort(key=lambda c: (-c.size, c.tolist()[:1]))
+    sets = sets[:64]
+    mult = np.zeros(n, dtype=np.int64)
+    families: list[tuple[NDArray[np.int64], NDArray[np.int64]]] = []  # (clique sizes, histogram)
+    for k in range(len(sets) + 1):
+        if k:
+            mult[sets[k - 1]] += 1
+        hist = np.bincount(mult, minlength=2)
+        sizes = np.array([c.size for c in sets[:k]], dtype=np.int64)
+        families.append((sizes, hist))
+    best, best_s = 0, 0
+    for s in range(1, n // lo + 1):
+        value = min(n, s * hi)
+        for sizes, hist in families:
+            budget = int(np.minimum(sizes, s).sum())
+            m = int(hist[0])
+            for t in range(1, hist.shape[0]):
+                take = min(int(hist[t]), budget // t)
+                m += take
+                budget -= take * t
+                if take < hist[t]:
+                    break
+            value = min(value, m)
+        if value >= s * lo and value >= best:
+            best, best_s = value, s
+    return best, best_s
+
+
+@dataclass(frozen=True, eq=False)
+class PartialGrouping:
+    """Outcome of :func:`largest_grouping`.
+
+    Attributes:
+        labels: ``labels[i]`` is the group of element ``i`` (``0..n_groups - 1``), or ``-1`` when
+            ``i`` is left out. Every group holds ``lo..hi`` elements and no cannot-link pair.
+        n_groups: Number of groups formed.
+        bound: Proven upper bound on the elements any valid grouping holds
+            (:func:`grouping_bound`); ``grouped == bound`` proves the grouping largest.
+        bound_groups: Number of groups at which the bound is reached.
+        iterations: Repair iterations run.
+        time_s: Wall-clock seconds spent.
+    """
+
+    labels: IntArray
+    n_groups: int
+    bound: int
+    bound_groups: int
+    iterations: int
+    time_s: float
+
+    @property
+    def grouped(self) -> int:
+        """Elements in a group."""
+        return int(np.count_nonzero(self.labels >= 0))
+
+
+class _Packer:
+    """Elements into groups with caps, no cannot-link pair together; some may stay out.
+
+    ``c[i, g]`` counts the cannot-link partners of ``i`` in group ``g``: memory and the work
+    of one move are O(n * groups). The repair loop is the partial-colouring tabu search known
+    from graph colouring: an element left out joins the group where it displaces the fewest
+    members (none when it fits), and a displaced member may not return to that group for a
+    few iterations.
+    """
+
+    def __init__(
+        self,
+        cl: NDArray[np.bool_],
+        lo: IntArray,
+        hi: IntArray,
+        rng: np.random.Generator,
+        should_stop: Callable[[], bool] | None,
+    ) -> None:
+        self.cl = cl
+        self.cli = cl.astype(np.int32)
+        self.n = int(cl.shape[0])
+        self.lo = lo.astype(np.int64).copy()
+        self.cap = hi.astype(np.int64).copy()
+        self.rng = rng
+        self.should_stop = should_stop
+        n_groups = int(lo.shape[0])
+        self.labels = np.full(self.n, -1, dtype=np.int64)
+        self.sizes = np.zeros(n_groups, dtype=np.int64)
+        self.c = np.zeros((self.n, n_groups), dtype=np.int32)
+        self.tabu = np.zeros((self.n, n_groups), dtype=np.int64)
+        self.iterations = 0
+        self.stopped = False
+
+    def _add(self, i: int, g: int) -> None:
+        self.labels[i] = g
+        self.sizes[g] += 1
+        self.c[:, g] += self.cli[i]
+
+    def _remove(self, i: int) -> None:
+        g = int(self.labels[i])
+        self.labels[i] = -1
+        self.sizes[g] -= 1
+        self.c[:, g] -= self.cli[i]
+
+    def greedy(self) -> None:
+        """Most-constrained elements first, each into the smallest group it fits."""
+        deg = self.cl.sum(axis=1)
+        for i in np.lexsort((self.rng.random(self.n), -deg)).tolist():
+            ok = np.flatnonzero((self.c[i] == 0) & (self.sizes < self.cap))
+            if ok.size:
+                self._add(i, int(ok[int(np.argmin(self.sizes[ok]))]))
+
+    def repair(self, max_iters: int) -> None:
+        """Tabu search on the number left out; keeps the best state found."""
+        big = np.iinfo(np.int32).max
+        best = self.labels.copy()
+        best_out = int(np.count_nonzero(best < 0))
+        end = self.iterations + max_iters
+        while self.iterations < end and best_out:
+            if self.should_stop is not None and self.iterations % 16 == 0 and self.should_stop():
+                self.stopped = True
+                break
+            it = self.iterations
+            self.iterations += 1
+            out = np.flatnonzero(self.labels < 0)
+            full = (self.sizes >= self.cap).astype(np.int32)
+            cost = np.maximum(self.c[out], full[None, :])
+            cost[:, self.cap <= 0] = big
+            cost[self.tabu[out] > it] = big
+            low = int(cost.min())
+            if low >= big:
+                continue
+            flat = np.flatnonzero(cost.ravel() == low)
+            pick = int(flat[int(self.rng.integers(flat.size))])
+            i, g = int(out[pick // cost.shape[1]]), pick % cost.shape[1]
+            members = np.flatnonzero(self.labels == g)
+            eject = members[self.cl[i, members]]
+            if eject.size == 0 and self.sizes[g] >= self.cap[g]:
+                eject = members[[int(self.rng.integers(members.size))]]
+            tenure = int(self.rng.integers(10)) + (6 * out.size) // 10
+            for j in eject.tolist():
+                self._remove(j)
+                self.tabu[j, g] = it + 1 + tenure
+            self._add(i, g)
+            left = int(np.count_nonzero(self.labels < 0))
+            if left < best_out:
+                best, best_out = self.labels.copy(), left
+        self._load(best)
+
+    def _load(self, labels: IntArray) -> None:
+        self.labels[:] = -1
+        self.sizes[:] = 0
+        self.c[:, :] = 0
+        for g in range(self.sizes.shape[0]):
+            members = np.flatnonzero(labels == g)
+            self.labels[members] = g
+            self.sizes[g] = members.size
+            if members.size:
+                self.c[:, g] = self.cli[:, members].sum(axis=1)
+
+    def fill_minimums(self) -> bool:
+        """Bring every group below its minimum up to it, from the elements left out and from
+        groups above their minimum. True if every group is within its bounds."""
+        for g in np.flatnonzero(self.sizes < self.lo).tolist():
+            for source in ("out", "above"):
+                if self.sizes[g] >= self.lo[g]:
+                    break
+                if source == "out":
+                    pool = np.flatnonzero(self.labels < 0)
+                else:
+                    above = self.sizes > self.lo
+                    pool = np.flatnonzero((self.labels >= 0) & above[np.maximum(self.labels, 0)])
+                for j in pool.tolist():
+                    if self.sizes[g] >= self.lo[g]:
+                        break
+                    h = int(self.labels[j])
+                    if h == g or self.c[j, g] or self.sizes[g] >= self.cap[g]:
+                        continue
+                    if h >= 0 and self.sizes[h] <= self.lo[h]:
+                        continue
+                    if h >= 0:
+                        self._remove(j)
+                    self._add(j, g)
+        return bool(np.all(self.sizes >= self.lo))
+
+    def close_smallest_short_group(self) -> bool:
+        """Dissolve the smallest group below its minimum (its members are left out); False if
+        there is none."""
+        short = np.flatnonzero((self.sizes < self.lo) & (self.cap > 0))
+        if short.size == 0:
+            return False
+        g = int(short[np.lexsort((short, self.sizes[short]))[0]])
+        for j in np.flatnonzero(self.labels == g).tolist():
+            self._remove(j)
+        self.cap[g] = 0
+        self.lo[g] = 0
+        return True
+
+
+def largest_grouping(
+    n: int,
+    lo: int,
+    hi: int,
+    *,
+    cannot_link: ArrayLike | None = None,
+    cliques: Sequence[Sequence[int]] = (),
+    seed: int = 0,
+    max_iters: int | None = None,
+    should_stop: Callable[[], bool] | None = None,
+) -> PartialGrouping:
+    """Group as many of ``n`` elements as possible into groups of ``lo..hi`` elements with no
+    cannot-link pair together; the others are left out (label ``-1``). The number of groups is
+    free. For when :func:`diverse_groups` cannot place everyone; feed the kept elements and the
+    labels to :func:`diverse_groups` (``initial=``) to make the groups diverse.
+
+    Heuristic with a proven bound: :func:`grouping_bound` over ``cliques`` (sets of elements a
+    group may hold at most one of, e.g. every element with one attribute; give them when you
+    know them, the bound is then much tighter) sets the number of groups; a greedy construction
+    (most-constrained first, smallest group first) and a partial-colouring tabu search of
+    ``max_iters`` iterations (default ``max(2_000, 20 * n)``) then place as many as they can;
+    groups that stay below ``lo`` are dissolved and their members re-placed. Memory O(n * n)
+    for the cannot-link matrix plus O(n * groups); no solver model. Deterministic for a seed
+    and ``max_iters``; ``should_stop`` (checked every few iterations) ends the search early
+    with the best grouping so far.
+    """
+    start = time.perf_counter()
+    if lo < 1 or hi < lo:
+        raise ValueError(f"need 1 <= lo <= hi, got lo = {lo}, hi = {hi}.")
+    cl = np.zeros((n, n), dtype=np.bool_)
+    if cannot_link is not None:
+        pairs = np.asarray(cannot_link, dtype=np.int64).reshape(-1, 2)
+        if pairs.size and (pairs.min() < 0 or pairs.max() >= n):
+            raise ValueError(f"cannot_link has an index out of range for n = {n}.")
+        cl[pairs[:, 0], pairs[:, 1]] = True
+        cl[pairs[:, 1], pairs[:, 0]] = True
+    np.fill_diagonal(cl, False)
+    bound, groups = grouping_bound(n, lo, hi, cliques)
+    if groups == 0:
+        return PartialGrouping(np.full(n, -1, dtype=np.int64), 0, 0, 0, 0, 0.0)
+    rng = np.random.default_rng(seed)
+    budget = max(2_000, 20 * n) if max_iters is None else max_iters
+    packer = _Packer(
+        cl,
+        np.full(groups, lo, dtype=np.int64),
+        np.full(groups, hi, dtype=np.int64),
+        rng,
+        should_stop,
+    )
+    packer.greedy()
+    packer.repair(budget)
+    # Groups below the minimum: top them up, else dissolve the smallest and re-place its
+    # members (each round closes a group, so this ends).
+    while not packer.fill_minimums() and not packer.stopped:
+        packer.close_smallest_short_group()
+        packer.repair(max(200, budget // 10))
+    while not packer.fill_minimums():  # stopped early: dissolve without further search
+        packer.close_smallest_short_group()
+    used = [g for g in range(groups) if packer.sizes[g] > 0]
+    relabel = np.full(groups + 1, -1, dtype=np.int64)
+    relabel[used] = np.arange(len(used))
+    labels = relabel[packer.labels]  # -1 indexes the last entry, which stays -1
+    labels.setflags(write=False)
+    return PartialGrouping(
+        labels=labels,
+        n_groups=len(used),
+        bound=bound,
+        bound_groups=groups,
+        iterations=packer.iterations,
+        time_s=time.perf_counter() - start,
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# The same tabu iterations, vectorised with numpy (no compilation)
+# --------------------------------------------------------------------------------------------
+
+
+def _tabu_steps_numpy(
+    d: FloatArray,
+    lo: IntArray,
+    hi: IntArray,
+    cl: NDArray[np.bool_],
+    has_cl: bool,
+    labels: IntArray,
+    sizes: IntArray,
+    m: FloatArray,
+    c: IntArray,
+    tabu: IntArray,
+    best_labels: IntArray,
+    floats: FloatArray,
+    ints: IntArray,
+    params: IntArray,
+    steps: int,
+) -> int:
+    """:func:`_tabu_steps` with each iteration's move evaluation in numpy: same moves, same
+    random draws, same floating-point operations per move, hence identical results (tested).
+
+    The best move is picked as the loop picks it: moves in loop order (relocations by element
+    then group, then swaps by (i, j)); a move above the running maximum becomes the choice, one
+    equal to it is a tie, and each tie draws ``rand_below(ties)`` (ties counted since the last
+    new maximum) and becomes the choice on 0. Only the draws' count and order matter for the
+    generator state, so they are replayed in order on the tie positions alone.
+    """
+    n = d.shape[0]
+    depth, tmin, tspan = int(params[0]), int(params[2]), int(params[3])
+    rows = np.arange(n)
+    iu, ju = np.triu_indices(n, k=1)
+    cl_pairs = cl[iu, ju] if has_cl else None
+    for _ in range(steps):
+        it = int(ints[0])
+        cur = float(floats[0])
+        best = float(floats[1])
+        eps = 1e-9 * (1.0 + abs(best))
+        a_of = labels
+        # Relocations: i from its group a to group g.
+        ok = (sizes[a_of] > lo[a_of])[:, None] & (sizes < hi)[None, :]
+        ok[rows, a_of] = False
+        if has_cl:
+            ok &= c == 0
+        n_moves = int(np.count_nonzero(ok))
+        m_own = m[rows, a_of]
+        reloc_delta = m - m_own[:, None]
+        admit = ok & ~((tabu > it) & (cur + reloc_delta <= best + eps))
+        # Swaps: i (in a) and j (in b), i < j, exchange groups.
+        a, b = a_of[iu], a_of[ju]
+        ok_s = a != b
+        if has_cl:
+            link = cl_pairs.astype(np.int64)  # type: ignore[union-attr]
+            ok_s &= (c[iu, b] - link <= 0) & (c[ju, a] - link <= 0)
+        n_moves += int(np.count_nonzero(ok_s))
+        if n_moves == 0:
+            return 1
+        swap_delta = m[iu, b] - m[iu, a] + m[ju, a] - m[ju, b] - 2.0 * d[iu, ju]
+        admit_s = ok_s & ~(
+            ((tabu[iu, b] > it) | (tabu[ju, a] > it)) & (cur + swap_delta <= best + eps)
+        )
+        r_idx = np.flatnonzero(admit.ravel())
+        s_idx = np.flatnonzero(admit_s)
+        deltas = np.concatenate([reloc_delta.ravel()[r_idx], swap_delta[s_idx]])
+        bi = bj = bg = -1
+        best_delta = -np.inf
+        if deltas.size:
+            before = np.empty_like(deltas)
+            before[0] = -np.inf
+            np.maximum.accumulate(deltas[:-1], out=before[1:])
+            rises = deltas > before
+            ties_at = np.flatnonzero(deltas == before)
+            best_delta = float(deltas.max())
+            pick = int(np.flatnonzero(rises & (deltas == best_delta))[0])
+            if ties_at.size:
+                segment = np.cumsum(rises, dtype=np.int64)
+                within = _ties_within_segment(ties_at, segment)
+                state = int(ints[2])
+                for pos, k in zip(ties_at.tolist(), within.tolist(), strict=True):
+                    state = (state * 48271) % 2147483647
+                    if state % k == 0 and pos > pick:
+                        pick = pos
+                ints[2] = state
+            if pick < r_idx.size:
+                flat = int(r_idx[pick])
+                bi, bg = flat // lo.shape[0], flat % lo.shape[0]
+            else:
+                s = int(s_idx[pick - r_idx.size])
+                bi, bj = int(iu[s]), int(ju[s])
+        if bi >= 0:
+            if bj < 0:
+                a0 = int(labels[bi])
+                _move_numpy(d, cl, has_cl, labels, sizes, m, c, bi, bg)
+                tabu[bi, a0] = it + tmin + _rand_below(ints, tspan)
+            else:
+                a0, b0 = int(labels[bi]), int(labels[bj])
+                _move_numpy(d, cl, has_cl, labels, sizes, m, c, bi, b0)
+                _move_numpy(d, cl, has_cl, labels, sizes, m, c, bj, a0)
+                tabu[bi, a0] = it + tmin + _rand_below(ints, tspan)
+                tabu[bj, b0] = it + tmin + _rand_below(ints, tspan)
+            cur += best_delta
+            floats[0] = cur
+        ints[0] = it + 1
+        if cur > best + eps:
+            floats[1] = cur
+            best_labels[:] = labels
+        if cur > floats[2] + eps:
+            floats[2] = cur
+            ints[1] = 0
+        else:
+            ints[1] += 1
+        if ints[1] >= depth:
+            return 2
+    return 0
+
+
+def _ties_within_segment(ties_at: IntArray, segment: IntArray) -> IntArray:
+    """For each tie position, the loop's ``ties`` counter when it is met: 1 for the segment's
+    maximum plus the ties of the same segment up to and including this one."""
+    seg = segment[ties_at]
+    first = np.r_[True, seg[1:] != seg[:-1]]
+    group_start = np.maximum.accumulate(np.where(first, np.arange(seg.size), 0))
+    return (np.arange(seg.size) - group_start + 2).astype(np.int64)
+
+
+def _move_numpy(
+    d: FloatArray,
+    cl: NDArray[np.bool_],
+    has_cl: bool,
+    labels: IntArray,
+    sizes: IntArray,
+    m: FloatArray,
+    c: IntArray,
+    i: int,
+    b: int,
+) -> None:
+    """:func:`_move` vectorised (the same per-element operations)."""
+    a = int(labels[i])
+    m[:, a] -= d[:, i]
+    m[:, b] += d[:, i]
+    if has_cl:
+        c[:, a] -= cl[:, i]
+        c[:, b] += cl[:, i]
+    labels[i] = b
+    sizes[a] -= 1
+    sizes[b] += 1

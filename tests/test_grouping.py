@@ -404,3 +404,148 @@ def test_exact_honours_time_limit_and_reports_bound() -> None:
     verify(big, bounds36, result)
     assert result.status in ("optimal", "feasible")
     assert result.objective >= 0.9 * 3 * 3 * 1050.349  # at least near the tiled optimum
+
+
+# --- largest groupable subset, bounds, initial groupings, cancelling -------------------------
+
+
+def clique_links(cliques: list[list[int]]) -> list[tuple[int, int]]:
+    return [(i, j) for c in cliques for i, j in itertools.combinations(c, 2)]
+
+
+def test_grouping_bound_hand_checked() -> None:
+    """7 elements, {0, 1, 2} pairwise cannot-link, groups of exactly 2: 3 groups, each with one
+    clique member and one other -> 6. Six elements with a 5-clique, groups of 2: two groups
+    would need 2 clique members + 2 others but there is 1 other -> 1 group of 2."""
+    assert grouping.grouping_bound(7, 2, 2, [[0, 1, 2]]) == (6, 3)
+    assert grouping.grouping_bound(6, 2, 2, [[0, 1, 2, 3, 4]]) == (2, 1)
+    assert grouping.grouping_bound(2, 3, 4, []) == (0, 0)
+    assert grouping.grouping_bound(10, 3, 4, []) == (10, 3)
+
+
+def test_largest_grouping_reaches_the_bound_and_keeps_the_rules() -> None:
+    """The first case above: 6 of 7 grouped, never two clique members together."""
+    cliques = [[0, 1, 2]]
+    res = grouping.largest_grouping(7, 2, 2, cannot_link=clique_links(cliques), cliques=cliques)
+    assert res.grouped == 6 == res.bound and res.n_groups == 3
+    kept = res.labels[res.labels >= 0]
+    assert sorted(np.bincount(kept).tolist()) == [2, 2, 2]
+    assert len({int(res.labels[i]) for i in (0, 1, 2) if res.labels[i] >= 0}) == 3
+
+
+def test_largest_grouping_latin_structure() -> None:
+    """90 elements = a 3 x 3 grid of attributes (row r, column c), 10 of each cell; a group may
+    hold one element per row and one per column, groups of exactly 3: 30 groups each a
+    'permutation' of the grid, everyone grouped (the bound is 90)."""
+    rows = [i % 3 for i in range(90)]
+    cols = [(i // 3) % 3 for i in range(90)]
+    cliques = [[i for i in range(90) if rows[i] == r] for r in range(3)]
+    cliques += [[i for i in range(90) if cols[i] == c] for c in range(3)]
+    res = grouping.largest_grouping(90, 3, 3, cannot_link=clique_links(cliques), cliques=cliques)
+    assert res.bound == 90
+    assert res.grouped == 90
+    for g in range(res.n_groups):
+        members = np.flatnonzero(res.labels == g)
+        assert len({rows[i] for i in members}) == len({cols[i] for i in members}) == 3
+
+
+def test_diverse_groups_from_initial_keeps_feasibility() -> None:
+    """A feasible start is improved, never made infeasible; an infeasible one is refused."""
+    rng = np.random.default_rng(3)
+    d = rng.random((12, 12))
+    d = (d + d.T) / 2
+    bounds = [(3, 3)] * 4
+    cl = [(0, 1), (2, 3)]
+    start = np.array([0, 1, 0, 1, 2, 2, 2, 3, 3, 3, 0, 1])
+    res = diverse_groups(
+        d, bounds, cannot_link=cl, method="heuristic", max_iters=200, initial=start
+    )
+    verify(d, bounds, res, cl)
+    assert res.objective >= grouping_objective(d, start) - 1e-9
+    with pytest.raises(ValueError, match="initial is not a feasible grouping"):
+        diverse_groups(d, bounds, cannot_link=cl, initial=np.zeros(12, dtype=int))
+
+
+def test_should_stop_cancels_within_a_fraction_of_a_second() -> None:
+    """A search with a huge budget, cancelled after ~0.2 s, returns a valid grouping (the best
+    so far) within well under a second of the cancel."""
+    from solvers.maximin_grouping import maximin_groups
+
+    rng = np.random.default_rng(0)
+    d = rng.random((120, 120))
+    d = (d + d.T) / 2
+    bounds = [(3, 4)] * 34
+    for fn in (diverse_groups, maximin_groups):
+        t0 = time.perf_counter()
+
+        def stop(t0: float = t0) -> bool:
+            return time.perf_counter() - t0 > 0.2
+
+        kwargs: dict[str, object] = {"max_iters": 10**9}
+        if fn is diverse_groups:
+            kwargs["method"] = "heuristic"
+        res = fn(d, bounds, should_stop=stop, **kwargs)  # type: ignore[operator]
+        assert time.perf_counter() - t0 < 1.5, fn.__name__
+        verify(d, bounds, res)
+
+
+def test_should_stop_before_anything_raises_not_found_on_exact() -> None:
+    """Exact method cancelled at once on a model without hint: GroupingNotFound, or a
+    grouping if CP-SAT found one before the watcher fired; never a crash."""
+    rng = np.random.default_rng(1)
+    d = rng.random((12, 12))
+    d = (d + d.T) / 2
+    bounds = [(3, 3)] * 4
+    try:
+        res = diverse_groups(d, bounds, method="exact", should_stop=lambda: True)
+    except grouping.GroupingNotFound:
+        return
+    verify(d, bounds, res)
+
+
+def test_largest_grouping_should_stop_returns_valid_groups() -> None:
+    """Cancelled at once: the greedy construction's groups (no repair), all within bounds and
+    never two members of a clique together; the bound is still reported."""
+    cliques = [[i for i in range(60) if i % 3 == r] for r in range(3)]
+    res = grouping.largest_grouping(
+        60, 3, 3, cannot_link=clique_links(cliques), cliques=cliques, should_stop=lambda: True
+    )
+    assert res.bound == 60 and res.iterations == 0
+    for g in range(res.n_groups):
+        members = np.flatnonzero(res.labels == g)
+        assert len(members) == 3 and len({i % 3 for i in members}) == 3
+
+
+@pytest.mark.parametrize("n, groups, links", [(13, 4, 6), (30, 8, 25), (45, 12, 80)])
+def test_numpy_kernel_identical_to_compiled_and_python(n: int, groups: int, links: int) -> None:
+    """The numpy tabu kernel (used without numba) makes the same moves, draws and floating-point
+    operations as the loop kernel: identical labels over enough iterations to perturb several
+    times (distances rounded to 2 decimals, so ties are frequent and the tie rule is exercised).
+    The plain-Python loop kernel is the reference for a shorter run."""
+    rng = np.random.default_rng(n)
+    d = np.round(rng.random((n, n)), 2)
+    d = (d + d.T) / 2
+    cl: set[tuple[int, int]] = set()
+    while len(cl) < links:
+        i, j = sorted(rng.integers(n, size=2).tolist())
+        if i != j:
+            cl.add((i, j))
+    bounds = [(3, 4)] * groups
+    saved = grouping._KERNEL
+    results = {}
+    try:
+        for name, kernel, iters in [
+            ("default", None, 1200),
+            ("numpy", grouping._tabu_steps_numpy, 1200),
+            ("python", grouping._tabu_steps, 250),
+            ("default-short", None, 250),
+        ]:
+            grouping._KERNEL = kernel if kernel is not None else saved
+            res = diverse_groups(
+                d, bounds, cannot_link=sorted(cl), method="heuristic", max_iters=iters, seed=2
+            )
+            results[name] = res.labels.tolist()
+    finally:
+        grouping._KERNEL = saved
+    assert results["numpy"] == results["default"]
+    assert results["python"] == results["default-short"]

@@ -1,0 +1,205 @@
+"""Cold start: CLI start-up, first solve without a numba cache, and numba's place, in figures.
+
+Rows (each a fresh process, best of ``--repeat`` unless said otherwise):
+  - baselines: ``python -c pass`` and ``python -c "import numpy"`` (so the CLI's figures can be
+    read as ratios on a loaded machine),
+  - ``matcher --help`` and ``matcher validate`` on a generated 200-participant intake,
+  - ``matcher solve`` on it: cold (an empty NUMBA_CACHE_DIR, so every kernel compiles) and warm
+    (the same cache dir, second run), with the solve's per-stage times (``--timings``),
+  - the set-search kernel's first call in a fresh process with an empty cache (numba import +
+    compile) against a warm call,
+  - in this process, exact dense assignment (n x n complete, random scores): our numba kernel
+    (warm), OR-Tools' ``SimpleLinearSumAssignment`` and scipy's ``linear_sum_assignment`` on
+    the same integer costs, as ratios to scipy,
+  - in this process, the set search on one 60-pair cohort-like instance with the numba kernel
+    and the numpy kernel (identical labels), as a ratio.
+
+Usage:
+  python benchmarks/cold_start.py            # prints a markdown table
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+ENV = {**os.environ, "PYTHONPATH": str(ROOT)}
+
+
+def timed(cmd: list[str], env: dict[str, str] | None = None) -> float:
+    t0 = time.perf_counter()
+    subprocess.run(cmd, env=env or ENV, check=True, capture_output=True)
+    return time.perf_counter() - t0
+
+
+def best(cmd: list[str], repeat: int, env: dict[str, str] | None = None) -> float:
+    return min(timed(cmd, env) for _ in range(repeat))
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    ap.add_argument("--repeat", type=int, default=3)
+    args = ap.parse_args()
+    py = sys.executable
+    rows: list[tuple[str, str, str]] = []
+    with tempfile.TemporaryDirectory() as tmp:
+        inst = Path(tmp) / "g200.json"
+        subprocess.run(
+            [py, "-m", "matcher", "generate", "-n", "200", "--seed", "0", "-o", str(inst)],
+            env=ENV,
+            check=True,
+            capture_output=True,
+        )
+        rows.append(("python -c pass", f"{best([py, '-c', 'pass'], args.repeat):.2f}", ""))
+        rows.append(
+            (
+                'python -c "import numpy"',
+                f"{best([py, '-c', 'import numpy'], args.repeat):.2f}",
+                "",
+            )
+        )
+        rows.append(
+            (
+                "matcher --help",
+                f"{best([py, '-m', 'matcher', '--help'], args.repeat):.2f}",
+                "imports click, rich, pydantic; not numpy, numba, ortools or matcher.bench",
+            )
+        )
+        rows.append(
+            (
+                "matcher validate g200.json",
+                f"{best([py, '-m', 'matcher', 'validate', str(inst)], args.repeat):.2f}",
+                "",
+            )
+        )
+        cache = Path(tmp) / "numba-cache"
+        cache.mkdir()
+        env = {**ENV, "NUMBA_CACHE_DIR": str(cache)}
+        out = Path(tmp) / "plan.json"
+        solve = [py, "-m", "matcher", "solve", str(inst), "--format", "json", "-o", str(out)]
+        cold = timed([*solve, "--timings"], env)
+        stages_cold = json.loads(out.read_text())["run"].get("stages")
+        warm = min(timed([*solve, "--timings"], env) for _ in range(args.repeat))
+        stages_warm = json.loads(out.read_text())["run"].get("stages")
+        rows.append(
+            ("matcher solve g200.json, cold (empty numba cache)", f"{cold:.2f}", str(stages_cold))
+        )
+        rows.append(("matcher solve g200.json, warm", f"{warm:.2f}", str(stages_warm)))
+
+        kernel = (
+            "import time, numpy as np; t = time.perf_counter(); "
+            "from solvers.grouping import diverse_groups; "
+            "d = np.random.default_rng(0).random((40, 40)); d = (d + d.T) / 2; "
+            "diverse_groups(d, [(3, 4)] * 11, method='heuristic', max_iters=10); "
+            "print(time.perf_counter() - t)"
+        )
+        cache2 = Path(tmp) / "numba-cache-2"
+        cache2.mkdir()
+        env2 = {**ENV, "NUMBA_CACHE_DIR": str(cache2)}
+        first = subprocess.run(
+            [py, "-c", kernel], env=env2, check=True, capture_output=True, text=True
+        )
+        second = subprocess.run(
+            [py, "-c", kernel], env=env2, check=True, capture_output=True, text=True
+        )
+        rows.append(
+            (
+                "set-search kernel, first call (numba import + compile)",
+                f"{float(first.stdout):.2f}",
+                "fresh process, empty cache",
+            )
+        )
+        rows.append(
+            (
+                "set-search kernel, first call with the cache on disk",
+                f"{float(second.stdout):.2f}",
+                "numba import + cache load",
+            )
+        )
+
+    rows += assignment_rows()
+    rows += kernel_rows()
+    print("| what | seconds | notes |")
+    print("| --- | ---: | --- |")
+    for what, secs, note in rows:
+        print(f"| {what} | {secs} | {note} |")
+
+
+def assignment_rows() -> list[tuple[str, str, str]]:
+    from ortools.graph.python import linear_sum_assignment
+    from scipy.optimize import linear_sum_assignment as scipy_lsa
+
+    from solvers.assignment import _assignment_kernel
+
+    out = []
+    kernel = _assignment_kernel()
+    kernel(np.zeros((3, 3), dtype=np.int64))  # compile or load
+    for n in (500, 1000, 2000):
+        rng = np.random.default_rng(n)
+        cost = rng.integers(-1_000_000, 0, size=(n, n)).astype(np.int64)
+        t = time.perf_counter()
+        mate = kernel(cost)
+        ours = time.perf_counter() - t
+        t = time.perf_counter()
+        r, c = scipy_lsa(cost)
+        sp = time.perf_counter() - t
+        solver = linear_sum_assignment.SimpleLinearSumAssignment()
+        t = time.perf_counter()
+        ii, jj = np.meshgrid(np.arange(n), np.arange(n), indexing="ij")
+        solver.add_arcs_with_cost(ii.ravel(), jj.ravel(), cost.ravel())
+        solver.solve()
+        ot = time.perf_counter() - t
+        same = int(cost[np.arange(n), mate].sum()) == int(cost[r, c].sum()) == solver.optimal_cost()
+        out.append(
+            (
+                f"dense assignment {n} x {n}: ours (numba) / OR-Tools / scipy",
+                f"{ours:.3f} / {ot:.3f} / {sp:.3f}",
+                f"ratio to scipy {ours / sp:.2f} / {ot / sp:.2f}; same optimum: {same}",
+            )
+        )
+    return out
+
+
+def kernel_rows() -> list[tuple[str, str, str]]:
+    import solvers.grouping as grouping
+
+    rng = np.random.default_rng(0)
+    n = 60
+    d = np.round(rng.random((n, n)), 2)
+    d = (d + d.T) / 2
+    bounds = [(3, 4)] * 16
+    saved = grouping._tabu_kernel()
+    out = []
+    times = {}
+    labels = {}
+    for name, kernel in (("numba", saved), ("numpy", grouping._tabu_steps_numpy)):
+        grouping._KERNEL = kernel
+        grouping.diverse_groups(d, bounds, method="heuristic", max_iters=5, seed=0)  # warm up
+        t = time.perf_counter()
+        res = grouping.diverse_groups(d, bounds, method="heuristic", max_iters=2000, seed=0)
+        times[name] = time.perf_counter() - t
+        labels[name] = res.labels.tolist()
+    grouping._KERNEL = saved
+    out.append(
+        (
+            "set search, 60 elements, 2,000 iterations: numba / numpy kernel",
+            f"{times['numba']:.3f} / {times['numpy']:.3f}",
+            f"numpy {times['numpy'] / times['numba']:.1f}x the numba time; identical labels: "
+            f"{labels['numba'] == labels['numpy']}",
+        )
+    )
+    return out
+
+
+if __name__ == "__main__":
+    main()
