@@ -34,15 +34,14 @@ is reported separately (``balance_proven``).
 from __future__ import annotations
 
 import threading
-import time
 from collections import defaultdict
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 
 from ortools.sat.python import cp_model
 
 from matcher.errors import MatcherError
-from matcher.progress import TICK_S
+from matcher.progress import TICK_S, Stop
 from matcher.rules import set_counts
 from matcher.schema import Instance, Participant
 from matcher.scoring import tag
@@ -246,41 +245,6 @@ def _build(
     _conflicts_in_separate_sets(model, instance, candidates, v)
     literals = _locks_placed(model, candidates, v, must_place, assumptions=assumptions)
     return model, v, literals
-
-
-class Stop:
-    """When a search must stop: a wall-clock deadline (``time.monotonic()`` value) and/or a
-    caller's cancel check. ``tick`` is called about every ``TICK_S`` seconds during a search
-    (the progress callback); returning False cancels."""
-
-    def __init__(
-        self,
-        deadline: float | None = None,
-        tick: Callable[[str], bool] | None = None,
-    ) -> None:
-        self.deadline = deadline
-        self.tick = tick
-        self.cancelled = False
-
-    def remaining(self) -> float | None:
-        return None if self.deadline is None else max(0.0, self.deadline - time.monotonic())
-
-    def within(self, seconds: float | None) -> Stop:
-        """A stop for one stage: at most ``seconds`` from now (and never past this one's
-        deadline), cancelled with this one."""
-        if seconds is None:
-            return self
-        until = time.monotonic() + seconds
-        return Stop(until if self.deadline is None else min(until, self.deadline), self.tick)
-
-    def check(self, message: str) -> bool:
-        """False once the caller has cancelled (or the deadline passed)."""
-        if self.cancelled:
-            return False
-        if self.tick is not None and self.tick(message) is False:
-            self.cancelled = True
-        left = self.remaining()
-        return not self.cancelled and (left is None or left > 0)
 
 
 def run_cpsat(

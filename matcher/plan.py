@@ -27,12 +27,11 @@ from matcher.pipeline import matcher_version
 from matcher.placement import (
     Candidate,
     Placement,
-    Stop,
     diagnose_locks,
 )
 from matcher.placement_scale import complete_pairing, pressure_note, set_rule_pressure
 from matcher.prepare import prepare
-from matcher.progress import ProgressCallback, Reporter
+from matcher.progress import ProgressCallback, Reporter, Stop
 from matcher.replan import (
     KEEP_SETS_MAX_PAIRS,
     PreviousPlan,
@@ -100,7 +99,7 @@ def make_plan(
     eff = prepared.effective
     stop = Stop(
         deadline=None if time_limit is None else time.monotonic() + RESERVE * time_limit,
-        tick=lambda message: reporter.report("placement", None, message),
+        tick=lambda stage, message: reporter.report(stage, None, message),
     )
     job = Job(prepared, seed, deterministic, stop)
     people = eff.participants_by_id()
@@ -226,6 +225,7 @@ def make_plan(
                 links,
                 seed=seed,
                 time_limit=share,
+                stop=stop.within(share, stage="learning_sets"),
             )
         if kept is not None:
             fresh = iter(new_set_ids(cohort, len(kept.sets), used_set_ids))
@@ -241,8 +241,19 @@ def make_plan(
         else:
             if any(b is not None for b in before):
                 minimal = minimal and len(ks) <= KEEP_SETS_MAX_PAIRS
+            sets_stop = stop.within(share, stage="learning_sets")
+
+            def stop_sets(s: Stop = sets_stop, c: str = cohort.id) -> bool:
+                return not s.check(f"sets of {c}")
+
             result = form_sets(
-                eff, cohort, duos, seed=seed, time_limit=share, deterministic=deterministic
+                eff,
+                cohort,
+                duos,
+                seed=seed,
+                time_limit=share,
+                deterministic=deterministic,
+                should_stop=stop_sets,
             )
             dropped = result.dropped
             ids_here = (

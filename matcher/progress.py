@@ -9,6 +9,7 @@ at the next check: it returns the best plan so far (status ``feasible``, with a 
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
@@ -51,3 +52,46 @@ class Reporter:
         ):
             self.cancelled = True
         return not self.cancelled
+
+
+class Stop:
+    """When a search must stop: a wall-clock deadline (``time.monotonic()`` value) and the
+    caller's cancel. ``check`` is polled by the searches (a CP-SAT watcher thread, the set
+    search loop); at most every ``TICK_S`` seconds it reports progress through ``tick`` (stage,
+    message), and a ``False`` from it cancels."""
+
+    def __init__(
+        self,
+        deadline: float | None = None,
+        tick: Callable[[Stage, str], bool] | None = None,
+        stage: Stage = "placement",
+    ) -> None:
+        self.deadline = deadline
+        self.tick = tick
+        self.stage = stage
+        self.cancelled = False
+        self._last_tick = 0.0
+
+    def remaining(self) -> float | None:
+        return None if self.deadline is None else max(0.0, self.deadline - time.monotonic())
+
+    def within(self, seconds: float | None, stage: Stage | None = None) -> Stop:
+        """A stop for one stage: at most ``seconds`` from now (never past this one's deadline),
+        cancelled with this one."""
+        until = None if seconds is None else time.monotonic() + seconds
+        if until is None:
+            deadline = self.deadline
+        else:
+            deadline = until if self.deadline is None else min(until, self.deadline)
+        return Stop(deadline, self.tick, stage or self.stage)
+
+    def check(self, message: str) -> bool:
+        """False once the caller has cancelled or the deadline has passed."""
+        if self.cancelled:
+            return False
+        now = time.monotonic()
+        if self.tick is not None and now - self._last_tick >= 0.8 * TICK_S:
+            self._last_tick = now
+            if self.tick(self.stage, message) is False:
+                self.cancelled = True
+        return not self.cancelled and (self.deadline is None or now < self.deadline)

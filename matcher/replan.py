@@ -22,6 +22,7 @@ import numpy as np
 from pydantic import ValidationError
 
 from matcher.errors import InvalidInstance, Problem
+from matcher.progress import Stop
 from matcher.rules import set_counts
 from matcher.schema import Cohort, Instance, Participant
 from matcher.solution import Solution
@@ -131,6 +132,7 @@ def keep_sets(
     *,
     seed: int,
     time_limit: float | None,
+    stop: Stop | None = None,
 ) -> KeptSets | None:
     """Split the pairs ``duos`` of ``cohort`` into sets moving the fewest pairs out of their
     previous set (``before[i]``: pair i's previous set in this cohort, or None), then making the
@@ -138,6 +140,8 @@ def keep_sets(
     that may not share a set (declared conflicts; one organisation when that rule is hard).
     Exact CP-SAT (``proven`` when optimal); None when no valid split exists or is found."""
     from ortools.sat.python import cp_model  # imported on use: it loads pandas (~1 s)
+
+    from matcher.placement import run_cpsat
 
     n = len(duos)
     lo, hi = cohort.set_size.min_pairs, cohort.set_size.max_pairs
@@ -174,7 +178,7 @@ def keep_sets(
     proven = True
     if stays:
         model.maximize(sum(stays))
-        code = solver.solve(model)
+        code = run_cpsat(model, solver, stop, f"sets of {cohort.id}")
         if code not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
             return None
         proven = code == cp_model.OPTIMAL
@@ -196,7 +200,7 @@ def keep_sets(
         model.maximize(sum(terms))
     elif not stays:
         model.maximize(0)
-    code = solver.solve(model)
+    code = run_cpsat(model, solver, stop, f"sets of {cohort.id}")
     if code not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
         return None
     members: dict[int, list[int]] = {}

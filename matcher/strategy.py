@@ -24,11 +24,11 @@ from matcher.placement import (
     Candidate,
     Placement,
     Replan,
-    Stop,
     feasible_hint,
     solve_placement,
 )
 from matcher.prepare import Prepared
+from matcher.progress import Stop
 from matcher.replan import (
     previous_pairs,
 )
