@@ -18,6 +18,7 @@ import unicodedata
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
+from functools import lru_cache
 
 from matcher.schema import Instance
 
@@ -37,6 +38,7 @@ CATEGORY_FIELDS: dict[str, tuple[str, ...]] = {
 }
 
 
+@lru_cache(maxsize=1 << 16)
 def category_key(text: str) -> str:
     """The comparison key of a category value: Unicode-normalised (NFKC), case-folded, every
     run of spaces, punctuation and underscores made one space, trimmed.

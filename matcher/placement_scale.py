@@ -48,15 +48,20 @@ def set_rule_pressure(
     formed: list[int],
     cohort_of: dict[int, int | None],
 ) -> dict[int, CohortPressure]:
-    """Per cohort index: how far the one-organisation-per-set rule limits it (see module
-    docstring). O(pairs) per cohort plus the bound's O(cliques * pairs / min set size)."""
+    """Per cohort index that a wait-listed pair could attend: how far the
+    one-organisation-per-set rule limits it (see module docstring). O(pairs) per cohort plus
+    the bound's O(cliques * pairs / min set size); nothing when no pair is wait-listed."""
     if instance.rules.one_organisation_per_set != "hard":
+        return {}
+    wanted = {q for k in formed if cohort_of.get(k) is None for q in candidates[k].cohorts}
+    if not wanted:
         return {}
     people = instance.participants_by_id()
     able: dict[int, list[int]] = defaultdict(list)
     for k in formed:
         for q in candidates[k].cohorts:
-            able[q].append(k)
+            if q in wanted:
+                able[q].append(k)
     out: dict[int, CohortPressure] = {}
     for q, ks in sorted(able.items()):
         cohort = instance.cohorts[q]

@@ -1217,21 +1217,28 @@ def grouping_bound(
         hist = np.bincount(mult, minlength=2)
         sizes = np.array([c.size for c in sets[:k]], dtype=np.int64)
         families.append((sizes, hist))
-    best, best_s = 0, 0
-    for s in range(1, n // lo + 1):
-        value = min(n, s * hi)
-        for sizes, hist in families:
-            budget = int(np.minimum(sizes, s).sum())
-            m = int(hist[0])
-            for t in range(1, hist.shape[0]):
-                take = min(int(hist[t]), budget // t)
-                m += take
-                budget -= take * t
-                if take < hist[t]:
-                    break
-            value = min(value, m)
-        if value >= s * lo and value >= best:
-            best, best_s = value, s
+    # every number of groups s at once (vectorised over s; was a Python loop per s)
+    s_all = np.arange(1, n // lo + 1, dtype=np.int64)
+    value = np.minimum(n, s_all * hi)
+    for sizes, hist in families:
+        budget = (
+            np.minimum(sizes[None, :], s_all[:, None]).sum(axis=1)
+            if sizes.size
+            else np.zeros_like(s_all)
+        )
+        m = np.full_like(s_all, int(hist[0]))
+        active = np.ones(s_all.shape, dtype=bool)  # still taking whole multiplicity classes
+        for t in range(1, hist.shape[0]):
+            take = np.where(active, np.minimum(int(hist[t]), budget // t), 0)
+            m += take
+            budget -= take * t
+            active &= take >= hist[t]
+        value = np.minimum(value, m)
+    valid = value >= s_all * lo
+    if not valid.any():
+        return 0, 0
+    best = int(value[valid].max())
+    best_s = int(s_all[valid & (value == best)].max())
     return best, best_s
 
 

@@ -549,3 +549,51 @@ def test_numpy_kernel_identical_to_compiled_and_python(n: int, groups: int, link
         grouping._KERNEL = saved
     assert results["numpy"] == results["default"]
     assert results["python"] == results["default-short"]
+
+
+def _grouping_bound_loop(n: int, lo: int, hi: int, cliques: list[list[int]]) -> tuple[int, int]:
+    """Reference: the bound of solvers.grouping.grouping_bound computed one s at a time."""
+    if n <= 0 or lo <= 0 or hi < lo or n < lo:
+        return 0, 0
+    sets = [np.unique(np.asarray(c, dtype=np.int64)) for c in cliques]
+    sets = [c for c in sets if c.size > 1]
+    sets.sort(key=lambda c: (-c.size, c.tolist()[:1]))
+    sets = sets[:64]
+    mult = np.zeros(n, dtype=np.int64)
+    families = []
+    for k in range(len(sets) + 1):
+        if k:
+            mult[sets[k - 1]] += 1
+        families.append((np.array([c.size for c in sets[:k]]), np.bincount(mult, minlength=2)))
+    best, best_s = 0, 0
+    for s in range(1, n // lo + 1):
+        value = min(n, s * hi)
+        for sizes, hist in families:
+            budget = int(np.minimum(sizes, s).sum()) if sizes.size else 0
+            m = int(hist[0])
+            for t in range(1, hist.shape[0]):
+                take = min(int(hist[t]), budget // t)
+                m += take
+                budget -= take * t
+                if take < hist[t]:
+                    break
+            value = min(value, m)
+        if value >= s * lo and value >= best:
+            best, best_s = value, s
+    return best, best_s
+
+
+def test_grouping_bound_vectorised_equals_the_loop() -> None:
+    """The bound is computed for every number of groups at once; it equals the loop over s."""
+    from solvers.grouping import grouping_bound
+
+    rng = np.random.default_rng(0)
+    for _ in range(1500):
+        n = int(rng.integers(0, 40))
+        lo = int(rng.integers(1, 5))
+        hi = lo + int(rng.integers(0, 3))
+        cliques = [
+            rng.choice(max(n, 1), size=int(rng.integers(0, max(n, 1) + 1)), replace=False).tolist()
+            for _ in range(int(rng.integers(0, 6)))
+        ]
+        assert grouping_bound(n, lo, hi, cliques) == _grouping_bound_loop(n, lo, hi, cliques)
