@@ -19,7 +19,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 from numpy.typing import NDArray
 
-from matcher.pairing import Pairing, preformed_pairs
+from matcher.pairing import LoneScan, Pairing, preformed_pairs
 from matcher.placement import (
     Candidate,
     Placement,
@@ -76,6 +76,14 @@ class Deadline:
             return max(0.01, self.limit * fraction)
         left = self.limit - (time.perf_counter() - self.start)
         return max(0.01, left / max(stages_left, 1))
+
+
+def placement_variables(scan: LoneScan, r: NDArray[np.int64], c: NDArray[np.int64]) -> int:
+    """Variables of a model over the lone pairs ``(r[k], c[k])``: one per (pair, cohort both can
+    attend). Counted cohort by cohort, in O(pairs) memory (an edges x cohorts array was most of
+    the peak at 5,000 participants)."""
+    rows, cols = scan.rows.attend, scan.cols.attend
+    return sum(int(np.count_nonzero(rows[r, q] & cols[c, q])) for q in range(rows.shape[1]))
 
 
 #: The job's settings, handed down to every placement strategy.
@@ -166,7 +174,7 @@ def place(
         keep = sc >= pairing.bottleneck
         r, c, sc = r[keep], c[keep], sc[keep]
     # one variable per (lone pair, cohort both can attend)
-    size = int((scan.rows.attend[r] * scan.cols.attend[c]).sum())
+    size = placement_variables(scan, r, c)
     if size > JOINT_MODEL_MAX_VARS:
         notes.append(
             f"joint pairing-and-placement model skipped ({size} variables > "
@@ -225,7 +233,7 @@ def place_against(
     if pairing.bottleneck is not None:  # fair: never re-pair below the proven worst pair
         keep_edge = sc >= pairing.bottleneck
         r, c, sc = r[keep_edge], c[keep_edge], sc[keep_edge]
-    size = int((scan.rows.attend[r] * scan.cols.attend[c]).sum())
+    size = placement_variables(scan, r, c)
     minimal = pairing.exact and size <= REPLAN_MAX_VARS
     if not minimal:
         busy = {x for key in survivors for x in key}
@@ -365,7 +373,7 @@ def _repair(
             placed -= opened
         keep = free_r[r] & free_c[c] if len(r) else np.zeros(0, dtype=bool)
         r, c, sc = r[keep], c[keep], sc_all[keep]
-        size = int((scan.rows.attend[r] * scan.cols.attend[c]).sum())
+        size = placement_variables(scan, r, c)
         if 0 < size <= REPAIR_MAX_VARS:
             break
     else:
