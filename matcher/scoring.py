@@ -188,36 +188,57 @@ def _weighted(instance: Instance, breakdown: dict[str, NDArray[np.float64]]) -> 
     return out / total_w
 
 
+def _criteria(
+    instance: Instance,
+    *,
+    shared: NDArray[np.float64],
+    held: tuple[NDArray[np.float64], NDArray[np.float64]],
+    covered: NDArray[np.float64],
+    n_topics: NDArray[np.float64],
+    same_org: NDArray[np.bool_],
+    same_sys: NDArray[np.bool_],
+    common: NDArray[np.int64],
+) -> dict[str, NDArray[np.float64]]:
+    """The five criteria (module docstring), the one statement of the score formula, from
+    counts of any shape (a block of rows x columns, or pairs element by element): ``shared``
+    interests and each side's interest count ``held``, topics ``covered`` by the other person
+    out of ``n_topics``, same organisation / system, and cohorts both can attend."""
+    union = held[0] + held[1] - shared
+    shape = np.broadcast(shared, union).shape
+    organisation = np.ones(shape)
+    if instance.rules.same_organisation != "allow":
+        organisation[np.broadcast_to(same_org, shape)] = 0.0
+    return {
+        "interests": np.divide(shared, union, out=np.zeros(shape), where=union > 0),
+        "project": np.divide(covered, n_topics, out=np.zeros(shape), where=n_topics > 0),
+        "organisation": organisation,
+        "system": np.broadcast_to(same_sys, shape).astype(np.float64),
+        "availability": common / max(len(instance.cohorts), 1),
+    }
+
+
 def block(instance: Instance, a: Side, b: Side, start: int, stop: int) -> Compatibility:
     """Compatibility of rows ``start:stop`` of ``a`` with every row of ``b``."""
     ia, ta = a.interests[start:stop], a.topics[start:stop]
     ib, tb = b.interests, b.topics
     n, m = ia.shape[0], ib.shape[0]
 
-    inter = ia @ ib.T
-    union = ia.sum(1)[:, None] + ib.sum(1)[None, :] - inter
-    interests = np.divide(inter, union, out=np.zeros((n, m)), where=union > 0)
-
     held_a = np.minimum(ia + ta, 1.0)
     held_b = np.minimum(ib + tb, 1.0)
-    covered = ta @ held_b.T + held_a @ tb.T
-    n_topics = ta.sum(1)[:, None] + tb.sum(1)[None, :]
-    project = np.divide(covered, n_topics, out=np.zeros((n, m)), where=n_topics > 0)
-
     same_org = a.organisation[start:stop, None] == b.organisation[None, :]
     same_sys = a.system[start:stop, None] == b.system[None, :]
     rules = instance.rules
-    organisation = np.ones((n, m))
-    if rules.same_organisation != "allow":
-        organisation[same_org] = 0.0
     common = a.attend[start:stop] @ b.attend.T
-    breakdown = {
-        "interests": interests,
-        "project": project,
-        "organisation": organisation,
-        "system": same_sys.astype(np.float64),
-        "availability": common / max(len(instance.cohorts), 1),
-    }
+    breakdown = _criteria(
+        instance,
+        shared=ia @ ib.T,
+        held=(ia.sum(1)[:, None], ib.sum(1)[None, :]),
+        covered=ta @ held_b.T + held_a @ tb.T,
+        n_topics=ta.sum(1)[:, None] + tb.sum(1)[None, :],
+        same_org=same_org,
+        same_sys=same_sys,
+        common=common,
+    )
 
     conflict = np.zeros((n, m), dtype=bool)
     for i, p in enumerate(a.people[start:stop]):
@@ -263,21 +284,16 @@ def pair_scores(
     """Score and breakdown of each (patient leader, professional) pair, element by element."""
     people = instance.participants_by_id()
     a, b = sides(instance, [people[x] for x, _ in pairs], [people[y] for _, y in pairs])
-    inter = (a.interests * b.interests).sum(1)
-    union = a.interests.sum(1) + b.interests.sum(1) - inter
     held_a = np.minimum(a.interests + a.topics, 1.0)
     held_b = np.minimum(b.interests + b.topics, 1.0)
-    covered = (a.topics * held_b).sum(1) + (held_a * b.topics).sum(1)
-    n_topics = a.topics.sum(1) + b.topics.sum(1)
-    same_org = a.organisation == b.organisation
-    k = len(pairs)
-    breakdown = {
-        "interests": np.divide(inter, union, out=np.zeros(k), where=union > 0),
-        "project": np.divide(covered, n_topics, out=np.zeros(k), where=n_topics > 0),
-        "organisation": np.where(
-            same_org & (instance.rules.same_organisation != "allow"), 0.0, 1.0
-        ),
-        "system": (a.system == b.system).astype(np.float64),
-        "availability": (a.attend * b.attend).sum(1) / max(len(instance.cohorts), 1),
-    }
+    breakdown = _criteria(
+        instance,
+        shared=(a.interests * b.interests).sum(1),
+        held=(a.interests.sum(1), b.interests.sum(1)),
+        covered=(a.topics * held_b).sum(1) + (held_a * b.topics).sum(1),
+        n_topics=a.topics.sum(1) + b.topics.sum(1),
+        same_org=a.organisation == b.organisation,
+        same_sys=a.system == b.system,
+        common=(a.attend * b.attend).sum(1),
+    )
     return _weighted(instance, breakdown), breakdown
