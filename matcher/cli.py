@@ -1055,7 +1055,7 @@ def bench(
 @click.option(
     "-o",
     "--output",
-    type=click.Path(dir_okay=False, path_type=Path),
+    type=OutputPath(),
     required=True,
     help="Instance JSON to write (atomically; nothing is written when there is a problem).",
 )
@@ -1117,7 +1117,7 @@ def import_(
 @click.option(
     "-o",
     "--output",
-    type=click.Path(dir_okay=False, path_type=Path),
+    type=OutputPath(),
     required=True,
     help="Workbook to write (.xlsx).",
 )
