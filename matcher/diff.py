@@ -33,6 +33,14 @@ def _key(p: Pair) -> Key:
     return (p.patient_leader, p.partner)
 
 
+def _partners(plan: Solution) -> dict[str, str]:
+    """Each paired person's partner in ``plan``."""
+    out = {}
+    for p in plan.pairs:
+        out[p.patient_leader], out[p.partner] = p.partner, p.patient_leader
+    return out
+
+
 class _Reasons:
     """Reasons for changes, from the new plan's instance (or generic without it)."""
 
@@ -49,10 +57,8 @@ class _Reasons:
         )
         self.old_cohort = {_key(p): p.cohort for p in old.pairs}
         self.old_sets = {s.id: len(s.pairs) for s in old.learning_sets or []}
-        self.new_partner = {}
-        for p in new.pairs:
-            self.new_partner[p.patient_leader] = p.partner
-            self.new_partner[p.partner] = p.patient_leader
+        self.new_partner = _partners(new)
+        self.old_unmatched = {u.participant for u in old.unmatched}
 
     def gone(self, pid: str) -> str | None:
         if self.instance is None:
@@ -103,7 +109,9 @@ class _Reasons:
             was = old_partner.get(pid)
             if was is None:
                 freed.append(
-                    f"{pid} was unmatched" if self._in_old(pid) else f"{pid} is a new applicant"
+                    f"{pid} was unmatched"
+                    if pid in self.old_unmatched
+                    else f"{pid} is a new applicant"
                 )
             else:
                 why = self.gone(was)
@@ -113,9 +121,6 @@ class _Reasons:
                     else f"{pid} was re-paired (was with {was})"
                 )
         return "; ".join(freed)
-
-    def _in_old(self, pid: str) -> bool:
-        return any(u.participant == pid for u in self.old.unmatched)
 
     def moved_cohort(self, new: Pair, before: str | None) -> str:
         after = new.cohort
@@ -167,10 +172,7 @@ def plan_changes(
     why = _Reasons(old, new, instance)
     old_by = {_key(p): p for p in old.pairs}
     new_by = {_key(p): p for p in new.pairs}
-    old_partner = {}
-    for p in old.pairs:
-        old_partner[p.patient_leader] = p.partner
-        old_partner[p.partner] = p.patient_leader
+    old_partner = _partners(old)
     items: list[Change] = []
     gone_people = set()
     for key, p in old_by.items():
@@ -245,7 +247,6 @@ def plan_changes(
                     reason=why.moved_set(a.learning_set or "", b.learning_set, stayed_in),
                 )
             )
-    was_unmatched = {u.participant for u in old.unmatched}
     newly_unmatched = 0
     for u in new.unmatched:
         if u.participant in old_partner:
@@ -257,7 +258,7 @@ def plan_changes(
                     reason=u.reason,
                 )
             )
-    for pid in sorted(was_unmatched):
+    for pid in sorted(why.old_unmatched):
         if pid in why.new_partner and not why.gone(pid):
             items.append(
                 Change(
