@@ -139,9 +139,7 @@ def _pair_rule_breaks(instance: Instance, a: Participant, b: Participant) -> lis
     out = []
     if b.id in a.avoid or a.id in b.avoid:
         out.append("declared conflict")
-    if [a.id, b.id] in [list(x) for x in instance.forbidden_pairs] or [b.id, a.id] in [
-        list(x) for x in instance.forbidden_pairs
-    ]:
+    if {a.id, b.id} in [set(x) for x in instance.forbidden_pairs]:
         out.append("a forbidden pair (forbidden_pairs)")
     if instance.rules.same_organisation == "forbid" and _same(a.organisation) == _same(
         b.organisation
