@@ -124,7 +124,7 @@ def make_plan(
         candidates, placement, notes = place(job, pairing, time_limit=deadline.share(0.5, 2))
         # issue 10 hook: nobody left unpaired who could be paired when a budget cut placement
         if placement.status in ("optimal", "feasible"):
-            candidates, placement, note = complete_pairing(pairing, candidates, placement)
+            candidates, placement, note = complete_pairing(eff, pairing, candidates, placement)
             notes += [note] if note else []
     else:
         candidates, placement, notes, minimal = place_against(
@@ -386,9 +386,10 @@ def _worst(outcomes: list[str]) -> str:
 
 def _gap(placement: Placement) -> float | None:
     """Relative gap of pairs placed to the ceiling (0 when proven at the ceiling)."""
-    if placement.bound is None or placement.objective is None or placement.bound <= 0:
+    if placement.bound is None or placement.bound <= 0:
         return None
-    return round((placement.bound - placement.objective) / placement.bound, 6)
+    placed = sum(q is not None for q in placement.cohort_of.values())
+    return round(max(0.0, placement.bound - placed) / placement.bound, 6)
 
 
 def _versions() -> dict[str, str]:
