@@ -370,6 +370,10 @@ def solve_placement(
         ceilings["stayed"] = len(stayed)
     if optional:
         levels += [("formed", sum(formed.values()), budget), ("quality", quality, budget)]
+        # each optional pair takes one of the people the optional candidates name on each side
+        open_rows = {c.patient_leader for c in candidates if not c.fixed}
+        open_cols = {c.partner for c in candidates if not c.fixed}
+        ceilings["formed"] = sum(c.fixed for c in candidates) + min(len(open_rows), len(open_cols))
     # (d) is best effort: a short budget of its own, whatever the time limit.
     large = len(placed) > PRESOLVE_MAX_VARS
     d_cap = min(LARGE_BALANCE_BUDGET if large else BALANCE_BUDGET, budget)
@@ -413,9 +417,18 @@ def solve_placement(
     for name, expr, level_budget in levels:
         # Optimise each level in turn, holding the levels above at their optimum; the previous
         # solution is the hint, so every stage starts from a feasible plan.
+        if name == "formed" and values.get("placed", -1) >= ceilings["formed"]:
+            # every pair formed is placed and no plan forms more: (b) holds at its ceiling
+            values[name], proven[name] = ceilings["formed"], proven.get("placed", False)
+            continue
         if name == "balance":
             if not balance_when_short and values.get("placed", 0) < n:
                 break
+            if len(v.in_cohort) <= 1 and solved:
+                # one cohort in use: which pairs are placed (held above) fixes its fill, and
+                # no pair has another cohort to prefer
+                proven[name] = True
+                continue
             if large:
                 solver.parameters.linearization_level = 0
         model.maximize(expr)

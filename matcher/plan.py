@@ -26,7 +26,6 @@ from matcher.pairing import Pairing, pair_lone_applicants
 from matcher.pipeline import matcher_version
 from matcher.placement import (
     Candidate,
-    Placement,
     diagnose_locks,
 )
 from matcher.placement_scale import complete_pairing, pressure_note, set_rule_pressure
@@ -321,7 +320,7 @@ def make_plan(
             versions=_versions(),
             time_limit=time_limit,
             bound=placement.bound,
-            gap=_gap(placement),
+            gap=_gap(placement.bound, sum(records[k].cohort is not None for k in formed)),
             outcomes=outcomes | {"learning_sets": _worst(set_outcomes)},
             notes=notes,
         ),
@@ -384,12 +383,12 @@ def _worst(outcomes: list[str]) -> str:
     return "optimal" if all(o == "optimal" for o in outcomes) else "feasible"
 
 
-def _gap(placement: Placement) -> float | None:
-    """Relative gap of pairs placed to the ceiling (0 when proven at the ceiling)."""
-    if placement.bound is None or placement.bound <= 0:
+def _gap(bound: float | None, placed: int) -> float | None:
+    """Relative gap of the plan's pairs placed (after the sets stage, which may leave pairs
+    out) to the ceiling (0 when proven at the ceiling)."""
+    if bound is None or bound <= 0:
         return None
-    placed = sum(q is not None for q in placement.cohort_of.values())
-    return round(max(0.0, placement.bound - placed) / placement.bound, 6)
+    return round(max(0.0, bound - placed) / bound, 6)
 
 
 def _versions() -> dict[str, str]:
