@@ -255,7 +255,7 @@ def verify(instance: Instance, solution: Solution, *, previous: Solution | None 
     report = Report()
     try:
         report.violations = _Checker(instance, solution, report.skipped).run(previous)
-    except (KeyError, TypeError, ValueError, AttributeError, ZeroDivisionError) as exc:
+    except (KeyError, TypeError, ValueError, AttributeError, IndexError, ZeroDivisionError) as exc:
         report.violations = [
             _v(
                 "plan_structure",
