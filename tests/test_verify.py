@@ -17,14 +17,18 @@ from functools import cache
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from matcher import parse_instance, solve, verify
+from matcher.errors import Infeasible
 from matcher.generate import generate_instance
-from matcher.objectives import Proposer
+from matcher.objectives import Objective, Proposer
 from matcher.schema import Instance
 from matcher.solution import Solution
 from matcher.verify import Report, Violation, recompute_score
 from tests.conftest import MAY2016, person
+from tests.test_pipeline import random_instances
 
 verify_module = importlib.import_module("matcher.verify")  # `matcher.verify` is the function
 Data = dict[str, Any]
@@ -602,3 +606,19 @@ def test_lone_scan_rows_match_the_pair_by_pair_scorer() -> None:
     assert scan.unstable == unstable == []
     assert scan.third == {pid: sorted(v, reverse=True)[:3][-1] for pid, v in best.items()}
     assert sol.metrics is not None and sol.metrics.blocking_pairs == blocking
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(random_instances(), st.sampled_from(["total", "fair", "stable"]))
+def test_random_instances_verify_under_every_objective(data: Data, objective: Objective) -> None:
+    """generate -> solve -> verify for each objective (the pipeline tests draw `total` only):
+    stability, metrics and status hold on whatever the engine returns."""
+    inst = parse_instance(copy.deepcopy(data))
+    try:
+        sol = solve(inst, objective=objective)
+    except Infeasible as exc:  # proven: nobody can be placed; only its status is not a plan's
+        assert exc.solution is not None
+        assert verify(inst, exc.solution).rules() <= {"status"}
+        return
+    report = verify(inst, sol)
+    assert report.ok, str(report)
