@@ -2,8 +2,9 @@
 
 Written apart from the solvers, from :mod:`matcher.rules` and from the vectorised scoring in
 :mod:`matcher.scoring`: it recomputes each pair's score, each set's diversity and the plan's
-metrics from the instance with plain set arithmetic, so a bug in either path shows up as a
-disagreement. Every solve path runs through it in the tests.
+metrics from the instance with plain set arithmetic (the scan of every lone pair for the
+metrics and stability does a patient leader's row at once with numpy, same formula), so a bug
+in either path shows up as a disagreement. Every solve path runs through it in the tests.
 
 Each check builds its :class:`Violation` where it finds it, with the rule's name and the IDs
 involved (participants, pairs, sets, cohorts; never names). The rules:
@@ -15,7 +16,9 @@ involved (participants, pairs, sets, cohorts; never names). The rules:
     the hard pairing rules, and no two unmatched people who could have been paired.
 ``scores`` · ``set_diversity`` · ``metrics``
     stated figures that must recompute (``TOLERANCE``; figures the plan rounds to fewer decimals
-    get half a unit of that rounding on top).
+    get half a unit of that rounding on top). Every figure of the metrics is recomputed; the
+    blocking pairs and top-3 share only up to ``METRIC_SCAN_MAX_CELLS`` lone pairs (else
+    :attr:`Report.skipped` says so).
 ``capacity`` · ``waitlist`` · ``set_size`` · ``one_organisation_per_set`` · ``plan_structure``
     placement and action-learning sets.
 ``stability``
@@ -188,17 +191,20 @@ class _Scorer:
         availability = (x.cohorts & y.cohorts).bit_count() / self.n_cohorts
         return interests, project, organisation, system, availability
 
+    def _weighted(self, criteria: tuple[float, ...]) -> float:
+        return sum(w * c for w, c in zip(self.weights.values(), criteria, strict=True)) / (
+            self.weight_sum
+        )
+
     def score(self, x: _Traits, y: _Traits) -> float:
         """The weighted mean of the criteria."""
-        return (
-            sum(w * c for w, c in zip(self.weights.values(), self.criteria(x, y), strict=True))
-            / self.weight_sum
-        )
+        return self._weighted(self.criteria(x, y))
 
     def parts(self, x: _Traits, y: _Traits) -> dict[str, float]:
         """Each criterion of the pair, plus ``"score"``."""
-        parts = dict(zip(CRITERIA, self.criteria(x, y), strict=True))
-        parts["score"] = self.score(x, y)
+        criteria = self.criteria(x, y)
+        parts = dict(zip(CRITERIA, criteria, strict=True))
+        parts["score"] = self._weighted(criteria)
         return parts
 
     def breaks(self, x: _Traits, y: _Traits) -> list[tuple[str, str]]:
