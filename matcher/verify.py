@@ -47,13 +47,17 @@ import statistics
 import unicodedata
 from collections import Counter
 from dataclasses import dataclass, field
-
-import numpy as np
-from numpy.typing import NDArray
+from typing import TYPE_CHECKING
 
 from matcher.errors import VerificationFailed
 from matcher.schema import Cohort, Instance, Participant
 from matcher.solution import Pair, Solution
+
+if (
+    TYPE_CHECKING
+):  # numpy is imported where the lone pairs are scanned: `import matcher` stays light
+    import numpy as np
+    from numpy.typing import NDArray
 
 TOLERANCE = 1e-6
 #: The five criteria of a pair score, in the order of ``Weights``.
@@ -1093,6 +1097,8 @@ class _LoneScan:
         *,
         stable: bool,
     ) -> None:
+        import numpy as np
+
         scorer = checker.scorer
         instance = checker.instance
         row_ids, col_ids = {p.id for p in rows}, {p.id for p in cols}
