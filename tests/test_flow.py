@@ -292,3 +292,23 @@ def test_polish_never_pairs_fewer_people() -> None:
     ]
     # a1-b2 is not a candidate (same organisation), so a2-b1 alone cannot re-match both
     assert _polish(inst, cands, [0, 2], {0: 0, 2: 0}, inst.participants_by_id()) is None
+
+
+@pytest.mark.parametrize("n_cohorts", [1, 3, 64, 70])
+def test_able_with_a_partner_matches_the_loop_over_cohorts(n_cohorts: int) -> None:
+    """The packed (64 cohorts per word) eligibility equals the plain definition: per cohort,
+    the people with an allowed partner such that both can attend it (also past one word)."""
+    import numpy as np
+
+    from matcher.placement_scale import _able_with_a_partner
+
+    rng = np.random.default_rng(n_cohorts)
+    rows = (rng.random((50, n_cohorts)) < 0.3).astype(np.int64)
+    cols = (rng.random((40, n_cohorts)) < 0.3).astype(np.int64)
+    r, c = rng.integers(0, 50, 300), rng.integers(0, 40, 300)
+    got = _able_with_a_partner(rows, cols, r, c)
+    for q in range(n_cohorts):
+        both = (rows[r, q] != 0) & (cols[c, q] != 0)
+        assert np.array_equal(got["rows"][q][0], np.unique(r[both]))
+        assert np.array_equal(got["cols"][q][0], np.unique(c[both]))
+        assert (got["rows"][q][1] == q).all()
