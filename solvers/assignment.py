@@ -137,6 +137,8 @@ _MIN_TIE_BREAK_LEVELS = 2**24
 # Below this the rounding would be too coarse to call the result optimal; only reached around
 # 10**6 rows plus columns.
 _MIN_LEVELS = 2**16
+# _prune works on a matrix when it has at most this many cells per arc (else it sorts the arcs).
+_PRUNE_DENSITY = 4
 # Node indices are int32 in OR-Tools; n + m real and dummy nodes plus a source and a sink.
 _MAX_SIDE_TOTAL = 2**31 - 3
 
@@ -459,6 +461,15 @@ def _prune(
     degree = np.bincount(side, minlength=limit)
     if not bool((degree > limit).any()):
         return rows, cols, cost
+    width = max(n, m)
+    if limit * width <= _PRUNE_DENSITY * rows.size:
+        # Dense enough: the same rule on a (pruned side x other side) matrix, absent arcs at
+        # the int64 maximum (never below a real kth cost, so never kept in place of one): a
+        # partition per row instead of a three-key sort of all arcs, same kept set.
+        matrix = np.full((limit, width), _INT64_MAX, dtype=np.int64)
+        matrix[side, other] = cost
+        keep = _cheapest_per_row(matrix, limit)[side, other]
+        return rows[keep], cols[keep], cost[keep]
     order = np.lexsort((other, cost, side))
     group_start = np.concatenate([[0], np.cumsum(degree)[:-1]])
     rank = np.empty(order.size, dtype=np.int64)
