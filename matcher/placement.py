@@ -49,6 +49,11 @@ from matcher.scoring import tag
 SCORE_SCALE = 1000  # scores are integers in CP-SAT: 3 decimals are kept
 #: Seconds (deterministic time in deterministic mode) for level (d), preferences and balance.
 BALANCE_BUDGET = 2.0
+#: Level (d) on models above ``PRESOLVE_MAX_VARS``: a short budget and no LP relaxation.
+#: Measured on 920 fixed pairs in 40 cohorts (9,000 variables), starting from a complete plan:
+#: 2 s of deterministic time took 9-10 s wall (LP on) or 4-6 s (LP off); 0.3 s took 1.3 s wall
+#: with LP off, and found the same balance (the fullest cohort full either way).
+LARGE_BALANCE_BUDGET = 0.3
 #: Joint models with more placement variables than this skip CP-SAT's presolve.
 PRESOLVE_MAX_VARS = 5_000
 #: Seconds per level (a)-(c) when the caller sets no time limit.
@@ -294,6 +299,8 @@ def solve_placement(
     default_budget: float = 0.0,
     replan: Replan | None = None,
     stop: Stop | None = None,
+    ceiling: int | None = None,
+    balance_when_short: bool = True,
 ) -> Placement:
     """Choose the formed pairs among ``candidates`` and their cohorts (see module docstring).
 
@@ -302,6 +309,10 @@ def solve_placement(
 
     ``hint`` maps (patient leader, professional) of a known plan to its cohort (or None):
     CP-SAT starts from it (the joint model starts from the decomposition's plan).
+    ``ceiling``: a known bound on the pairs any plan can place (a tighter one than this model's
+    own, e.g. :func:`matcher.placement_scale.placement_ceiling`); reaching it proves level (a).
+    ``balance_when_short=False`` skips level (d) when not every candidate is placed (the caller
+    will re-plan, so balancing this plan would be wasted time).
 
     Fixed candidates are always formed; the others are formed at most once per
     person. With ``deterministic``, CP-SAT runs one worker with a fixed seed and a
@@ -342,7 +353,7 @@ def solve_placement(
     # A ceiling on (a), stated so that CP-SAT stops as soon as a plan reaches it (CP-SAT's own
     # bound is often looser): a max flow of pairs into cohorts whose capacity is cut to the
     # largest count that splits into sets; lone pairs count as at most one per lone person.
-    ceiling = _placement_ceiling(instance, candidates)
+    ceiling = min(_placement_ceiling(instance, candidates), ceiling if ceiling is not None else n)
     model.add(sum(placed.values()) <= ceiling)
     budget = (default_budget or DEFAULT_BUDGET) if time_limit is None else time_limit
     levels: list[tuple[str, cp_model.LinearExprT, float]] = [
@@ -359,25 +370,36 @@ def solve_placement(
         ceilings["stayed"] = len(stayed)
     if optional:
         levels += [("formed", sum(formed.values()), budget), ("quality", quality, budget)]
+        # each optional pair takes one of the people the optional candidates name on each side
+        open_rows = {c.patient_leader for c in candidates if not c.fixed}
+        open_cols = {c.partner for c in candidates if not c.fixed}
+        ceilings["formed"] = sum(c.fixed for c in candidates) + min(len(open_rows), len(open_cols))
     # (d) is best effort: a short budget of its own, whatever the time limit.
-    d_cap = min(BALANCE_BUDGET, budget)
+    large = len(placed) > PRESOLVE_MAX_VARS
+    d_cap = min(LARGE_BALANCE_BUDGET if large else BALANCE_BUDGET, budget)
     levels.append(("balance", (2 * n + 1) * (100 - fullest) + sum(prefer_terms), d_cap))
 
     start = (
         None
-        if optional or replan.must_place or replan.stay
+        if optional or replan.must_place or replan.stay or hint is not None
         else greedy_placement(instance, candidates)
     )
+    if start is None and hint is not None and not optional and not replan.stay:
+        # a hint that already meets every cohort rule is a plan to start from, like the greedy one
+        start = _plan_from_hint(instance, candidates, hint, replan.must_place)
     if start is not None:  # start from the greedy plan: CP-SAT then only has to improve it
-        for (k, q), y in placed.items():
-            model.add_hint(y, start.cohort_of.get(k) == q)
+        as_hint = {
+            (c.patient_leader, c.partner): start.cohort_of.get(k) for k, c in enumerate(candidates)
+        }
+        _complete_hint(model, instance, candidates, v, as_hint, fullest)
     elif hint is not None:
         _complete_hint(model, instance, candidates, v, hint, fullest)
     solver = cp_model.CpSolver()
     solver.parameters.random_seed = seed
-    if optional and len(placed) > PRESOLVE_MAX_VARS:
-        # Measured: on ~27k variables presolve alone outlasts a 5 s budget; without it the
-        # search starts from the hint at once.
+    if len(placed) > PRESOLVE_MAX_VARS:
+        # Measured: on ~27k variables presolve alone outlasts a 5 s budget, and on 9,000 (920
+        # fixed pairs, 40 cohorts) the 2 s balance budget; without it the search starts from
+        # the (complete) hint at once.
         solver.parameters.cp_model_presolve = False
     solver.parameters.num_workers = 1 if deterministic else 2
     values: dict[str, int] = {}
@@ -395,6 +417,20 @@ def solve_placement(
     for name, expr, level_budget in levels:
         # Optimise each level in turn, holding the levels above at their optimum; the previous
         # solution is the hint, so every stage starts from a feasible plan.
+        if name == "formed" and values.get("placed", -1) >= ceilings["formed"]:
+            # every pair formed is placed and no plan forms more: (b) holds at its ceiling
+            values[name], proven[name] = ceilings["formed"], proven.get("placed", False)
+            continue
+        if name == "balance":
+            if not balance_when_short and values.get("placed", 0) < n:
+                break
+            if len(v.in_cohort) <= 1 and solved:
+                # one cohort in use: which pairs are placed (held above) fixes its fill, and
+                # no pair has another cohort to prefer
+                proven[name] = True
+                continue
+            if large:
+                solver.parameters.linearization_level = 0
         model.maximize(expr)
         # Deterministic mode counts CP-SAT's deterministic time, so the plan does not depend on
         # machine load. Only a time limit the caller set adds a wall-clock cap (twice the
@@ -437,6 +473,8 @@ def solve_placement(
             return replace(start, status="optimal", cancelled=cancelled)
         if code == cp_model.INFEASIBLE:
             return Placement([], {}, {}, "infeasible", None, None)
+        if start is not None:  # nothing better in time: the plan CP-SAT started from
+            return replace(start, bound=float(ceiling), cancelled=cancelled)
         if all(c.fixed for c in candidates) and not replan.must_place:
             return replace(greedy_placement(instance, candidates), cancelled=cancelled)
         return Placement([], {}, {}, "timeout", None, None, cancelled=cancelled)
@@ -452,6 +490,31 @@ def solve_placement(
         levels=values,
         cancelled=cancelled,
     )
+
+
+def _plan_from_hint(
+    instance: Instance,
+    candidates: list[Candidate],
+    hint: dict[tuple[str, str], int | None],
+    must_place: frozenset[int],
+) -> Placement | None:
+    """The hint as a plan of fixed pairs, when it meets every cohort rule and places every
+    locked pair in its cohort; else None."""
+    people = instance.participants_by_id()
+    cohort_of: dict[int, int | None] = {}
+    members: dict[int, list[Candidate]] = defaultdict(list)
+    for k, c in enumerate(candidates):
+        q = hint.get((c.patient_leader, c.partner))
+        if q is not None and q not in c.cohorts:
+            return None
+        if q is None and k in must_place:
+            return None
+        cohort_of[k] = q
+        if q is not None:
+            members[q].append(c)
+    if not all(_cohort_ok(instance, q, ms, people) for q, ms in members.items()):
+        return None
+    return Placement(list(range(len(candidates))), cohort_of, {}, "feasible", None, None)
 
 
 def _complete_hint(
@@ -503,21 +566,26 @@ def diagnose_locks(
     return found or sorted(literals)
 
 
+def cohort_room(instance: Instance, n_pairs: int) -> list[int]:
+    """Per cohort, the most pairs it can hold: the largest count up to its capacity (and up to
+    the ``n_pairs`` there are) that splits into sets within its set size."""
+    room = []
+    for cohort in instance.cohorts:
+        lo, hi = cohort.set_size.min_pairs, cohort.set_size.max_pairs
+        top = min(cohort.capacity_pairs, n_pairs)
+        room.append(next((k for k in range(top, -1, -1) if set_counts(lo, hi, k)), 0))
+    return room
+
+
 def _placement_ceiling(instance: Instance, candidates: list[Candidate]) -> int:
     """An upper bound on the number of pairs placed (see :func:`solve_placement`)."""
     from ortools.graph.python import max_flow
 
-    cohorts = instance.cohorts
     fixed = [c for c in candidates if c.fixed and c.cohorts]
     lone_rows = {c.patient_leader for c in candidates if not c.fixed and c.cohorts}
     lone_cols = {c.partner for c in candidates if not c.fixed and c.cohorts}
     lone = min(len(lone_rows), len(lone_cols))
-    room = []
-    for cohort in cohorts:
-        lo, hi = cohort.set_size.min_pairs, cohort.set_size.max_pairs
-        # the largest count up to capacity (and up to the pairs there are) that splits into sets
-        top = min(cohort.capacity_pairs, len(candidates))
-        room.append(next((k for k in range(top, -1, -1) if set_counts(lo, hi, k)), 0))
+    room = cohort_room(instance, len(candidates))
     if lone:  # lone pairs may go anywhere: only the total room and head count bound them
         return min(sum(room), len(fixed) + lone)
     flow = max_flow.SimpleMaxFlow()

@@ -16,12 +16,15 @@ from collections import defaultdict
 from dataclasses import dataclass, replace
 
 import numpy as np
+from numpy.typing import NDArray
 
 from matcher.pairing import Pairing
-from matcher.placement import Candidate, Placement
+from matcher.pairing import _complete_greedily as complete_greedily
+from matcher.placement import Candidate, Placement, cohort_room
 from matcher.schema import Instance
-from matcher.scoring import tag
+from matcher.scoring import pair_scores, tag
 from solvers.assignment import max_weight_matching_sparse
+from solvers.flow import bin_flow, pair_flow
 from solvers.grouping import grouping_bound
 
 
@@ -106,14 +109,16 @@ def pressure_note(pressure: dict[int, CohortPressure], candidate: Candidate) -> 
 
 
 def complete_pairing(
-    pairing: Pairing, candidates: list[Candidate], placement: Placement
+    instance: Instance, pairing: Pairing, candidates: list[Candidate], placement: Placement
 ) -> tuple[list[Candidate], Placement, str | None]:
     """Pair, among the lone applicants no formed pair holds, as many as can be paired (an
     exact maximum-weight matching over their allowed pairs); the new pairs are wait-listed.
 
     A safety net for level (b), most pairs formed: when a budget cuts the joint or repair
-    model short, it can leave two people unpaired who could be paired (the verifier rejects
-    that plan). Placement is unchanged, so every level above (b) keeps its value. Returns the
+    model short, or the flow repair re-pairs along candidate lists only, it can leave two
+    people unpaired who could be paired (the verifier rejects that plan). On candidate lists
+    (large intakes) the rest are then paired greedily over *all* allowed pairs, as the pairing
+    stage does. Placement is unchanged, so every level above (b) keeps its value. Returns the
     candidates and placement (unchanged when there is nothing to add) and a note, or None.
     """
     scan = pairing.scan
@@ -132,9 +137,33 @@ def complete_pairing(
         return candidates, placement, None
     r, c, s = r[keep], c[keep], s[keep]
     matched = max_weight_matching_sparse(r, c, s, (len(scan.rows.ids), len(scan.cols.ids)))
+    score = {(int(i), int(j)): float(v) for i, j, v in zip(r, c, s, strict=True)}
+    if not scan.dense:  # beyond the candidate lists: any allowed pair, best score first
+        held = np.array(
+            [
+                (scan.rows.index[x.patient_leader], scan.cols.index[x.partner])
+                for k in placement.formed
+                if (x := candidates[k]).patient_leader in scan.rows.index
+                and x.partner in scan.cols.index
+            ]
+            + matched.tolist(),
+            dtype=np.int64,
+        ).reshape(-1, 2)
+        before = {(i, j) for i, j in held.tolist()}
+        more = np.array(
+            [p for p in complete_greedily(instance, scan, held).tolist() if tuple(p) not in before],
+            dtype=np.int64,
+        ).reshape(-1, 2)
+        if len(more):
+            scores = pair_scores(
+                instance, [(scan.rows.ids[i], scan.cols.ids[j]) for i, j in more.tolist()]
+            )[0]
+            score.update(
+                {(int(i), int(j)): float(v) for (i, j), v in zip(more, scores, strict=True)}
+            )
+            matched = np.concatenate([matched.reshape(-1, 2), more])
     if not len(matched):
         return candidates, placement, None
-    score = {(int(i), int(j)): float(v) for i, j, v in zip(r, c, s, strict=True)}
     extra = []
     for i, j in matched.tolist():
         both = scan.rows.attend[i] & scan.cols.attend[j]
@@ -161,3 +190,104 @@ def complete_pairing(
         "left unpaired within its budget (wait-listed)"
     )
     return [*candidates, *extra], completed, note
+
+
+@dataclass(frozen=True)
+class Ceiling:
+    """The most pairs any plan can place (``value``), from two maximum flows (see
+    :func:`placement_ceiling`), with each flow's cohort for every unit (a pair that cannot be
+    re-paired; -1: not placed), tighter side first, and the arcs and room the flows used."""
+
+    value: int
+    unit_cohorts: list[NDArray[np.int64]]
+    row_arcs: tuple[NDArray[np.int64], NDArray[np.int64], NDArray[np.int64]]
+    col_arcs: tuple[NDArray[np.int64], NDArray[np.int64], NDArray[np.int64]]
+    room: list[int]
+    shape: tuple[int, int]  # lone patient leaders, lone professionals
+
+
+#: Costs of the ceiling's flow arcs: among the flows that place the most, one that keeps locked
+#: pairs in their cohort, then moves as few placed people as possible.
+_COST_LOCKED, _COST_STAY, _COST_MOVE = 0, 1, 3
+
+
+def placement_ceiling(
+    instance: Instance,
+    pairing: Pairing,
+    units: list[Candidate],
+    unit_current: list[int | None],
+    lone_edges: tuple[NDArray[np.int64], NDArray[np.int64]],
+    lone_current: tuple[dict[int, int], dict[int, int]],
+    locked: set[int],
+) -> Ceiling:
+    """An upper bound on the pairs any plan can place, with the flows that reach it.
+
+    ``units`` are the pairs that stay formed (pre-formed and locked; ``unit_current`` their
+    cohort index in the current plan, or None); lone applicants may be paired along
+    ``lone_edges`` (row, column indices into ``pairing.scan``); ``lone_current`` maps placed
+    lone people (row index, column index) to their current cohort; ``locked`` holds the indices
+    of locked units.
+
+    Every plan places each unit in a cohort it can attend and each lone pair in a cohort both
+    members can attend, within each cohort's room (capacity cut to the largest count that
+    splits into sets: :func:`matcher.placement.cohort_room`). Forgetting one lone side gives a
+    maximum flow of units and the other side's people into cohorts, with the lone people
+    capped at the size of the smaller side (only people with an allowed partner who can attend
+    the same cohort count). Each of the two flows is at least the number of pairs any plan
+    places, so the smaller is a bound; both are exact maximum flows (OR-Tools)."""
+    scan = pairing.scan
+    r, c = lone_edges
+    n_q = len(instance.cohorts)
+    room = cohort_room(instance, len(units) + min(len(scan.rows.ids), len(scan.cols.ids)))
+    # (person, cohort) for people with an allowed partner who can attend that cohort too
+    per_q: dict[str, list[tuple[NDArray[np.int64], NDArray[np.int64]]]] = {"rows": [], "cols": []}
+    for q in range(n_q):
+        both = (scan.rows.attend[r, q] != 0) & (scan.cols.attend[c, q] != 0)
+        for side, ends in (("rows", r), ("cols", c)):
+            who = np.unique(ends[both])
+            per_q[side].append((who, np.full(len(who), q, dtype=np.int64)))
+    u_item = np.array([k for k, u in enumerate(units) for _ in u.cohorts], dtype=np.int64)
+    u_bin = np.array([q for u in units for q in u.cohorts], dtype=np.int64)
+    u_cost = np.array(
+        [
+            _COST_LOCKED if k in locked else _COST_STAY if unit_current[k] == q else _COST_MOVE
+            for k, u in enumerate(units)
+            for q in u.cohorts
+        ],
+        dtype=np.int64,
+    )
+    cap = min(len(np.unique(r)), len(np.unique(c))) if len(r) else 0
+    arcs = {}
+    flows = []
+    for side, current, n in (
+        ("cols", lone_current[1], len(scan.cols.ids)),
+        ("rows", lone_current[0], len(scan.rows.ids)),
+    ):
+        item = np.concatenate([p for p, _ in per_q[side]]) if n_q else np.zeros(0, np.int64)
+        q_of = np.concatenate([b for _, b in per_q[side]]) if n_q else np.zeros(0, np.int64)
+        now = np.full(n, -1, dtype=np.int64)
+        for person, q in current.items():
+            now[person] = q
+        cost = np.where(now[item] == q_of, _COST_STAY, _COST_MOVE).astype(np.int64)
+        arcs[side] = (item, q_of, cost)
+        flows.append(
+            bin_flow(len(units), (u_item, u_bin, u_cost), n, (item, q_of, cost), room, cap)
+        )
+    flows.sort(key=lambda f: f.value)  # stable: the columns' flow first on a tie
+    shape = (len(scan.rows.ids), len(scan.cols.ids))
+    units_at = [f.unit_bin for f in flows]
+    return Ceiling(flows[0].value, units_at, arcs["rows"], arcs["cols"], room, shape)
+
+
+def lone_pairs_along(
+    ceiling: Ceiling, unit_cohort: NDArray[np.int64]
+) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
+    """With the units in ``unit_cohort``, the most lone patient leaders and professionals in
+    cohorts in equal numbers within the room left (a maximum flow, fewest moves among them):
+    each lone person's cohort, -1 when not placed (row array, column array)."""
+    left = np.array(ceiling.room, dtype=np.int64)
+    placed = unit_cohort[unit_cohort >= 0]
+    left -= np.bincount(placed, minlength=len(left)).astype(np.int64)
+    n_rows, n_cols = ceiling.shape
+    flow = pair_flow(n_rows, ceiling.row_arcs, n_cols, ceiling.col_arcs, np.maximum(left, 0))
+    return flow.row_bin, flow.col_bin

@@ -26,7 +26,6 @@ from matcher.pairing import Pairing, pair_lone_applicants
 from matcher.pipeline import matcher_version
 from matcher.placement import (
     Candidate,
-    Placement,
     diagnose_locks,
 )
 from matcher.placement_scale import complete_pairing, pressure_note, set_rule_pressure
@@ -124,7 +123,7 @@ def make_plan(
         candidates, placement, notes = place(job, pairing, time_limit=deadline.share(0.5, 2))
         # issue 10 hook: nobody left unpaired who could be paired when a budget cut placement
         if placement.status in ("optimal", "feasible"):
-            candidates, placement, note = complete_pairing(pairing, candidates, placement)
+            candidates, placement, note = complete_pairing(eff, pairing, candidates, placement)
             notes += [note] if note else []
     else:
         candidates, placement, notes, minimal = place_against(
@@ -321,7 +320,7 @@ def make_plan(
             versions=_versions(),
             time_limit=time_limit,
             bound=placement.bound,
-            gap=_gap(placement),
+            gap=_gap(placement.bound, sum(records[k].cohort is not None for k in formed)),
             outcomes=outcomes | {"learning_sets": _worst(set_outcomes)},
             notes=notes,
         ),
@@ -384,11 +383,12 @@ def _worst(outcomes: list[str]) -> str:
     return "optimal" if all(o == "optimal" for o in outcomes) else "feasible"
 
 
-def _gap(placement: Placement) -> float | None:
-    """Relative gap of pairs placed to the ceiling (0 when proven at the ceiling)."""
-    if placement.bound is None or placement.objective is None or placement.bound <= 0:
+def _gap(bound: float | None, placed: int) -> float | None:
+    """Relative gap of the plan's pairs placed (after the sets stage, which may leave pairs
+    out) to the ceiling (0 when proven at the ceiling)."""
+    if bound is None or bound <= 0:
         return None
-    return round((placement.bound - placement.objective) / placement.bound, 6)
+    return round(max(0.0, bound - placed) / bound, 6)
 
 
 def _versions() -> dict[str, str]:

@@ -73,12 +73,15 @@ class RunInfo(_Out):
     bound: float | None = Field(
         None,
         description=(
-            "Upper bound on the pairs that any plan can place (max-flow ceiling over the "
-            "cohorts' capacities cut to counts that split into sets)."
+            "Upper bound on the pairs that any plan can place, re-pairing allowed: the "
+            "smaller of two maximum flows of pre-formed pairs and one side's lone applicants "
+            "into the cohorts they can attend, within capacities cut to counts that split "
+            "into sets (the set-diversity and conflict rules are left out)."
         ),
     )
     gap: float | None = Field(
-        None, description="(bound - pairs placed) / bound; 0 when placement reached the bound."
+        None,
+        description="(bound - pairs placed) / bound, after the sets stage; 0: no plan places more.",
     )
     outcomes: dict[str, str] = Field(
         default_factory=dict,

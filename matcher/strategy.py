@@ -27,6 +27,7 @@ from matcher.placement import (
     feasible_hint,
     solve_placement,
 )
+from matcher.placement_scale import Ceiling, lone_pairs_along, placement_ceiling
 from matcher.prepare import Prepared
 from matcher.progress import Stop
 from matcher.replan import (
@@ -37,6 +38,7 @@ from matcher.scoring import attendance_matrix, pair_scores
 from matcher.solution import (
     Solution,
 )
+from solvers.assignment import max_weight_matching_sparse
 
 log = logging.getLogger("matcher")
 
@@ -150,6 +152,8 @@ def place(
         deterministic=deterministic,
         replan=must_place(job, fixed),
         stop=job.stop,
+        # when pairs are left out, the flow repair below re-plans (not under `stable`)
+        balance_when_short=pairing.objective == "stable",
     )
     all_placed = all(q is not None for q in placement.cohort_of.values())
     if all_placed:
@@ -157,24 +161,33 @@ def place(
         return fixed, placement, notes
     if placement.status not in ("optimal", "feasible"):
         return fixed, placement, notes
+    r, c, sc = scan.cand_rows, scan.cand_cols, scan.cand_scores
+    if pairing.bottleneck is not None:  # fair: never re-pair below the proven worst pair
+        keep = sc >= pairing.bottleneck
+        r, c, sc = r[keep], c[keep], sc[keep]
+    ceiling, flowed = _flow_repair(job, pairing, fixed, placement, (r, c, sc), len(pre), time_limit)
+    bound = float(ceiling.value)
     if pairing.objective == "stable":
         notes.append(
             "stable objective: pairs the cohorts cannot take are wait-listed rather than "
             "re-paired (re-pairing would create blocking pairs); not proven to place the most"
         )
-        return fixed, replace(placement, status="feasible"), notes
+        return fixed, replace(placement, status="feasible", bound=bound), notes
+    if flowed is not None:
+        fixed, placement, note = flowed
+        notes.append(note)
+    at_ceiling = _placed(placement) >= ceiling.value
+    # one variable per (lone pair, cohort both can attend)
+    size = placement_variables(scan, r, c) if pairing.exact else 0
+    if at_ceiling and not (pairing.exact and size <= JOINT_MODEL_MAX_VARS):
+        notes.append(f"{ceiling.value} pairs placed: the most any plan can place (flow ceiling)")
+        return fixed, replace(placement, status="feasible", bound=bound), notes
     if not pairing.exact:
         notes.append(
             "joint pairing-and-placement model skipped on candidate lists; plan from the "
             "decomposition, not proven optimal"
         )
-        return fixed, replace(placement, status="feasible"), notes
-    r, c, sc = scan.cand_rows, scan.cand_cols, scan.cand_scores
-    if pairing.bottleneck is not None:  # fair: never re-pair below the proven worst pair
-        keep = sc >= pairing.bottleneck
-        r, c, sc = r[keep], c[keep], sc[keep]
-    # one variable per (lone pair, cohort both can attend)
-    size = placement_variables(scan, r, c)
+        return fixed, replace(placement, status="feasible", bound=bound), notes
     if size > JOINT_MODEL_MAX_VARS:
         notes.append(
             f"joint pairing-and-placement model skipped ({size} variables > "
@@ -184,21 +197,121 @@ def place(
         if repaired is not None:
             cands, better, note = repaired
             notes.append(note)
-            return cands, replace(better, status="feasible"), notes
-        return fixed, replace(placement, status="feasible"), notes
+            return cands, replace(better, status="feasible", bound=bound), notes
+        return fixed, replace(placement, status="feasible", bound=bound), notes
     # The whole joint model: only the pre-formed pairs are fixed; every allowed lone pair is open.
     candidates, joint = _replan(
-        job, pairing, fixed, placement, fixed[: len(pre)], (r, c, sc), time_limit=time_limit
+        job,
+        pairing,
+        fixed,
+        placement,
+        fixed[: len(pre)],
+        (r, c, sc),
+        time_limit=time_limit,
+        ceiling=ceiling.value,
     )
-    if joint.status not in ("optimal", "feasible"):
-        notes.append("joint model found nothing in the time limit; plan from the decomposition")
-        return (
-            fixed,
-            replace(placement, status="feasible"),
-            notes,
-        )
-    notes.append("joint pairing-and-placement model (CP-SAT): some pairs could not all be placed")
-    return candidates, joint, notes
+    if joint.status not in ("optimal", "feasible") or _placed(joint) < _placed(placement):
+        notes.append("joint model found nothing better in the time limit")
+        return fixed, replace(placement, status="feasible", bound=bound), notes
+    notes.append(
+        "joint pairing-and-placement model (CP-SAT): pairs and cohorts chosen together, "
+        "because the optimal matching's pairs could not all be placed"
+    )
+    return candidates, replace(joint, bound=min(bound, joint.bound or bound)), notes
+
+
+def _placed(placement: Placement) -> int:
+    return sum(q is not None for q in placement.cohort_of.values())
+
+
+def _flow_repair(
+    job: Job,
+    pairing: Pairing,
+    fixed: list[Candidate],
+    placement: Placement,
+    lone_edges: tuple[NDArray[np.int64], NDArray[np.int64], NDArray[np.float64]],
+    n_pre: int,
+    time_limit: float | None,
+) -> tuple[Ceiling, tuple[list[Candidate], Placement, str] | None]:
+    """The flow ceiling on pairs placed (:func:`matcher.placement_scale.placement_ceiling`)
+    and, when the plan is below it, a re-pairing that follows the ceiling's flow: the lone
+    people of the binding side go to the cohorts the flow gives them and are paired, by an
+    exact maximum-weight matching (most pairs, then highest total), with partners who can
+    attend the same cohort; the exact placement model then places the new pairs and the
+    pre-formed ones (hinted with the flow's cohorts). Returns the ceiling and the new
+    candidates, placement and note when that places more pairs, else None. Linear-size
+    models only: two min-cost flows, one sparse matching and the fixed-pairs placement."""
+    instance = job.prepared.effective
+    scan = pairing.scan
+    r, c, sc = lone_edges
+    units = fixed[:n_pre]
+    unit_current = [placement.cohort_of.get(k) for k in range(n_pre)]
+    row_now: dict[int, int] = {}
+    col_now: dict[int, int] = {}
+    for k in range(n_pre, len(fixed)):
+        q = placement.cohort_of.get(k)
+        if q is not None:
+            row_now[scan.rows.index[fixed[k].patient_leader]] = q
+            col_now[scan.cols.index[fixed[k].partner]] = q
+    locked = {
+        k
+        for k, u in enumerate(units)
+        if job.prepared.locks.get((u.patient_leader, u.partner)) is not None
+    }
+    ceiling = placement_ceiling(
+        instance, pairing, units, unit_current, (r, c), (row_now, col_now), locked
+    )
+    before = _placed(placement)
+    if before >= ceiling.value or pairing.objective == "stable" or not len(r):
+        return ceiling, None
+    if not job.stop.check("placement: flow repair"):
+        return ceiling, None
+    # units where a ceiling flow puts them; then the most lone people in cohorts in equal
+    # numbers, paired inside each cohort by an exact maximum-weight matching
+    shape = (len(scan.rows.ids), len(scan.cols.ids))
+    best: tuple[int, NDArray[np.int64], list[tuple[int, int]], NDArray[np.int64]] | None = None
+    for unit_cohort in ceiling.unit_cohorts:
+        row_q, col_q = lone_pairs_along(ceiling, unit_cohort)
+        ok = (row_q[r] >= 0) & (row_q[r] == col_q[c])
+        matched = max_weight_matching_sparse(r[ok], c[ok], sc[ok], shape).tolist()
+        total = int((unit_cohort >= 0).sum()) + len(matched)
+        if best is None or total > best[0]:
+            best = (total, unit_cohort, matched, row_q)
+        if total >= ceiling.value:
+            break
+    assert best is not None
+    _, unit_cohort, matched, row_q = best
+    score = {(int(i), int(j)): float(v) for i, j, v in zip(r, c, sc, strict=True)}
+    pairs = [(scan.rows.ids[i], scan.cols.ids[j]) for i, j in matched]
+    lone = candidates_for(job, pairs, [score[i, j] for i, j in matched], fixed=True)
+    candidates = units + lone
+    wanted: dict[tuple[str, str], int | None] = {}
+    for k, u in enumerate(units):
+        q = int(unit_cohort[k])
+        wanted[u.patient_leader, u.partner] = q if q >= 0 else None
+    for (i, _), key in zip(matched, pairs, strict=True):
+        wanted[key] = int(row_q[i])
+    keep = must_place(job, candidates)
+    result = solve_placement(
+        instance,
+        candidates,
+        seed=job.seed,
+        time_limit=time_limit,
+        deterministic=job.deterministic,
+        hint=feasible_hint(instance, candidates, wanted, keep.must_place),
+        replan=keep,
+        stop=job.stop,
+        ceiling=ceiling.value,
+    )
+    after = _placed(result) if result.status in ("optimal", "feasible") else 0
+    if after <= before:
+        return ceiling, None
+    return ceiling, (
+        candidates,
+        result,
+        f"flow repair: lone applicants re-paired along the flow ceiling's cohorts; pairs placed "
+        f"{before} -> {after} (ceiling {ceiling.value})",
+    )
 
 
 #: Largest re-plan model (lone pair × cohort variables) over every allowed lone pair; above it,
@@ -308,6 +421,7 @@ def _replan(
     *,
     time_limit: float | None,
     default_budget: float = 0.0,
+    ceiling: int | None = None,
 ) -> tuple[list[Candidate], Placement]:
     """Pairs and cohorts chosen together: the ``kept`` pairs stay formed, the lone pairs
     ``lone_edges`` (row, column, score indices into the scan) are open; CP-SAT starts from the
@@ -327,6 +441,7 @@ def _replan(
         default_budget=default_budget,
         replan=must_place(job, candidates),
         stop=job.stop,
+        ceiling=ceiling,
     )
     return candidates, result
 

@@ -448,11 +448,18 @@ def test_sets_dropping_pairs_is_not_reported_optimal() -> None:
 
 
 def test_repair_model_when_joint_model_is_too_big(monkeypatch: pytest.MonkeyPatch) -> None:
-    """With the whole joint model ruled out by size, the repair model re-pairs the people no
+    """With the whole joint model ruled out by size and the flow repair finding nothing (as
+    when its re-pairing breaks a set rule), the CP-SAT repair model re-pairs the people no
     cohort took and still finds the plan that places both pairs."""
     import matcher.strategy as strategy
 
     monkeypatch.setattr(strategy, "JOINT_MODEL_MAX_VARS", 0)
+    flow_repair = strategy._flow_repair
+
+    def ceiling_only(*args: Any) -> Any:
+        return flow_repair(*args)[0], None
+
+    monkeypatch.setattr(strategy, "_flow_repair", ceiling_only)
     people = crossed_pairs()
     _, sol = run(instance([cohort("c1", 1, lo=1, hi=1), cohort("c2", 1, lo=1, hi=1)], people))
     assert len(sol.pairs) == 2 and sol.waitlist == []

@@ -178,13 +178,13 @@ def test_complete_pairing_pairs_people_a_cut_budget_left_unpaired() -> None:
     inst = parse_instance(tiny_data())
     pairing = pair_lone_applicants(inst)
     empty = Placement([], {}, {}, "optimal", None, None)
-    cands, placement, note = complete_pairing(pairing, [], empty)
+    cands, placement, note = complete_pairing(inst, pairing, [], empty)
     assert note is not None and placement.status == "feasible"
     pairs = {(c.patient_leader, c.partner) for c in cands}
     assert len(pairs) == len(pairing.matched_rows) == 2
     assert all(placement.cohort_of[k] is None for k in placement.formed)
     # nothing more to add once everyone who can be paired is
-    again = complete_pairing(pairing, cands, placement)
+    again = complete_pairing(inst, pairing, cands, placement)
     assert again[2] is None and again[1] is placement
 
 
