@@ -16,6 +16,7 @@ Rows (each a fresh process, best of ``--repeat`` unless said otherwise):
 
 Usage:
   python benchmarks/cold_start.py            # prints a markdown table
+  python benchmarks/cold_start.py --cli-only --repeat 5   # baselines, import, --help, validate
 """
 
 from __future__ import annotations
@@ -49,6 +50,11 @@ def best(cmd: list[str], repeat: int, env: dict[str, str] | None = None) -> floa
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument(
+        "--cli-only",
+        action="store_true",
+        help="only the baselines, `import matcher`, `matcher --help` and `matcher validate`",
+    )
     args = ap.parse_args()
     py = sys.executable
     rows: list[tuple[str, str, str]] = []
@@ -72,16 +78,26 @@ def main() -> None:
             (
                 "matcher --help",
                 f"{best([py, '-m', 'matcher', '--help'], args.repeat):.2f}",
-                "imports click, rich, pydantic; not numpy, numba, ortools or matcher.bench",
+                "imports click and rich; not pydantic, numpy, numba, ortools or matcher.bench",
+            )
+        )
+        rows.append(
+            (
+                'python -c "import matcher"',
+                f"{best([py, '-c', 'import matcher'], args.repeat):.2f}",
+                "names load on first use",
             )
         )
         rows.append(
             (
                 "matcher validate g200.json",
                 f"{best([py, '-m', 'matcher', 'validate', str(inst)], args.repeat):.2f}",
-                "",
+                "imports pydantic (the schema) and rapidfuzz; not numpy",
             )
         )
+        if args.cli_only:
+            _print(rows)
+            return
         cache = Path(tmp) / "numba-cache"
         cache.mkdir()
         env = {**ENV, "NUMBA_CACHE_DIR": str(cache)}
@@ -129,6 +145,14 @@ def main() -> None:
 
     rows += assignment_rows()
     rows += kernel_rows()
+    _print(rows)
+
+
+def _print(rows: list[tuple[str, str, str]]) -> None:
+    commit = subprocess.run(
+        ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=ROOT
+    ).stdout.strip()
+    print(f"commit {commit}, {' '.join(sys.argv[1:]) or 'all rows'}\n")
     print("| what | seconds | notes |")
     print("| --- | ---: | --- |")
     for what, secs, note in rows:

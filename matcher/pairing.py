@@ -26,6 +26,15 @@ keeps their ``CANDIDATES_PER_PERSON`` best allowed partners (the union over both
 objective is optimised over those candidates; a final greedy pass pairs any two people still
 alone who are allowed together, so no two unmatched people could have been paired. The
 benchmark in ``benchmarks/results/scaling.md`` measures the score this gives up.
+
+Time limits. Under a solve's deadline, pairing reports progress between scoring blocks and
+between its steps, and a cancel raises :class:`~matcher.errors.NoPlanInTime`. The exact matching
+is one OR-Tools call that cannot be interrupted (about 1 s at 5,000 participants); when it is
+not expected to fit in ``EXACT_SHARE`` of the time left, the lone applicants are paired over
+each person's ``HURRIED_PER_PERSON`` best candidates (optimal among those) and completed
+greedily, the plan is ``feasible`` (never ``optimal``) and ``run.notes`` says so. ``fair``'s
+binary search stops at the deadline with the best worst pair proven so far. Without a time
+limit the result is always the exact one above.
 """
 
 from __future__ import annotations
