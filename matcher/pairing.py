@@ -63,8 +63,9 @@ TOP_K = 3
 #: reported every ~0.1 s at 5,000 participants; the result does not depend on it.
 DENSE_BLOCK_CELLS = 250_000
 #: Estimated seconds of the exact matching per candidate pair (ranks, arc pruning and OR-Tools'
-#: min-cost flow; about 1.2 µs measured at 720,000 candidates on the project's 2-core machine,
-#: with a margin for load). ``fair`` runs one matching per step of its binary search.
+#: min-cost flow: 0.6-0.9 s for the 720,000 candidates of 5,000 generated participants on the
+#: project's 2-core machine, so about 1 µs, with a margin for load). ``fair``'s binary search
+#: runs unweighted matchings (max flow), about as long in total at that size.
 SECONDS_PER_CANDIDATE = 1.5e-6
 #: Under a time limit, the exact matching runs only when its estimate fits in this share of the
 #: time left; placement and the sets need the rest.
@@ -279,17 +280,38 @@ def _ranks(
     return (by_row + by_col).astype(np.float64)
 
 
-def _match(rows: IntArray, cols: IntArray, weights: FloatArray, shape: tuple[int, int]) -> IntArray:
+def _match(
+    rows: IntArray,
+    cols: IntArray,
+    weights: FloatArray,
+    shape: tuple[int, int],
+    stop: Stop | None = None,
+) -> IntArray:
     if len(rows) == 0:
         return np.zeros((0, 2), dtype=np.int64)
-    return max_weight_matching_sparse(rows, cols, weights, shape, max_cardinality=True)
+    return max_weight_matching_sparse(
+        rows,
+        cols,
+        weights,
+        shape,
+        max_cardinality=True,
+        on_step=None if stop is None else lambda what: stop.check(f"matching: {what}"),
+    )
 
 
-def _total(rows: IntArray, cols: IntArray, scores: FloatArray, shape: tuple[int, int]) -> IntArray:
+def _total(
+    rows: IntArray,
+    cols: IntArray,
+    scores: FloatArray,
+    shape: tuple[int, int],
+    stop: Stop | None = None,
+) -> IntArray:
     """Most pairs, then the highest total, over the candidate pairs (rows[k], cols[k])."""
     # Tie-break: a bonus below TIE_TOLERANCE for pairs that rank each other high.
     bonus = TIE_TOLERANCE * (1.0 - _ranks(rows, cols, scores, shape) / max(sum(shape), 1))
-    return _match(rows, cols, scores + bonus, shape)
+    if stop is not None:
+        stop.check(f"matching: {len(rows)} candidates ranked")
+    return _match(rows, cols, scores + bonus, shape, stop)
 
 
 def _fair(
@@ -326,7 +348,7 @@ def _fair_search(
             hi = mid - 1
     floor = float(levels[lo])
     keep = scores >= floor
-    return _total(rows[keep], cols[keep], scores[keep], shape), floor, lo == hi
+    return _total(rows[keep], cols[keep], scores[keep], shape, stop), floor, lo == hi
 
 
 def _preference_lists(instance: Instance, scan: LoneScan) -> tuple[list[IntArray], list[IntArray]]:
@@ -500,7 +522,7 @@ def pair_lone_applicants(
         stop.check(f"matching {len(r)} candidate pairs")
     bottleneck = None
     if objective == "total":
-        matched = _total(r, c, sc, shape)
+        matched = _total(r, c, sc, shape, stop)
     elif objective == "fair":
         matched, bottleneck, proven = _fair_search(r, c, sc, shape, stop)
         _cancelled(stop)

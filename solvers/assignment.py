@@ -270,6 +270,7 @@ def max_weight_matching_sparse(
     shape: tuple[int, int],
     *,
     max_cardinality: bool = True,
+    on_step: Callable[[str], object] | None = None,
 ) -> IntPairs:
     """Return an optimal matching over candidate pairs, without building an ``n x m`` matrix.
 
@@ -280,6 +281,9 @@ def max_weight_matching_sparse(
         weights: 1-D finite float scores, one per candidate pair.
         shape: ``(n, m)``, the numbers of rows and columns.
         max_cardinality: as in :func:`max_weight_matching`.
+        on_step: called with a short message between the solver's steps (arcs pruned, maximum
+            size found), so a caller can report progress or notice a deadline; the steps
+            themselves (OR-Tools calls) cannot be interrupted. Its return value is ignored.
 
     A pair listed more than once keeps its highest weight.
 
@@ -340,6 +344,7 @@ def max_weight_matching_sparse(
         m,
         max_cardinality=max_cardinality,
         complete=False,
+        on_step=on_step,
     )
 
 
@@ -390,7 +395,9 @@ def _solve(
     *,
     max_cardinality: bool,
     complete: bool,
+    on_step: Callable[[str], object] | None = None,
 ) -> IntPairs:
+    step = on_step or (lambda what: None)
     grid = _grid(n, m)
     if max_cardinality:
         lo = float(weights.min())
@@ -415,9 +422,11 @@ def _solve(
 
     if n != m:
         rows, cols, cost = _prune(rows, cols, cost, n, m, complete=complete)
+    step(f"{rows.size} arcs")
     if not max_cardinality:
         return _min_cost_flow(rows, cols, cost, n, m, pairs=None)
     size = min(n, m) if complete else _max_matching_size(rows, cols, n, m)
+    step(f"{size} pairs at most")
     if n == m == size:
         return _perfect_assignment(rows, cols, cost, n)
     return _min_cost_flow(rows, cols, cost, n, m, pairs=size)
