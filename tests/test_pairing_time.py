@@ -120,3 +120,16 @@ def test_matrix_arc_pruning_equals_sorted_pruning(
     by_sort = assignment._prune(rows, cols, cost, n, m, complete=False)
     assert len(by_sort[0]) < len(rows)  # something was pruned
     assert all(np.array_equal(x, y) for x, y in zip(by_matrix, by_sort, strict=True))
+
+
+def test_assignment_on_step_reports_between_steps_and_changes_nothing() -> None:
+    """max_weight_matching_sparse calls on_step between its steps (arcs pruned, maximum size
+    found) and returns the matching it returns without the callback."""
+    rng = np.random.default_rng(7)
+    r, c = np.nonzero(rng.random((12, 9)) < 0.5)
+    w = rng.random(len(r))
+    steps: list[str] = []
+    with_steps = assignment.max_weight_matching_sparse(r, c, w, (12, 9), on_step=steps.append)
+    plain = assignment.max_weight_matching_sparse(r, c, w, (12, 9))
+    assert np.array_equal(with_steps, plain)
+    assert steps == [f"{steps[0].split()[0]} arcs", f"{len(plain)} pairs at most"]
