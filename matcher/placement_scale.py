@@ -195,11 +195,13 @@ def complete_pairing(
 @dataclass(frozen=True)
 class Ceiling:
     """The most pairs any plan can place (``value``), from two maximum flows (see
-    :func:`placement_ceiling`), with each flow's cohort for every unit (a pair that cannot be
-    re-paired; -1: not placed), tighter side first, and the arcs and room the flows used."""
+    :func:`placement_ceiling`), with the flows (a unit is a pair that cannot be re-paired) and
+    the arcs and room they used."""
 
     value: int
-    unit_cohorts: list[NDArray[np.int64]]
+    #: per flow, tighter first: which lone side it kept, each unit's cohort, and each of that
+    #: side's lone people's cohort (-1: not placed)
+    flows: list[tuple[str, NDArray[np.int64], NDArray[np.int64]]]
     row_arcs: tuple[NDArray[np.int64], NDArray[np.int64], NDArray[np.int64]]
     col_arcs: tuple[NDArray[np.int64], NDArray[np.int64], NDArray[np.int64]]
     room: list[int]
@@ -258,7 +260,7 @@ def placement_ceiling(
     )
     cap = min(len(np.unique(r)), len(np.unique(c))) if len(r) else 0
     arcs = {}
-    flows = []
+    flows: list[tuple[int, str, NDArray[np.int64], NDArray[np.int64]]] = []
     for side, current, n in (
         ("cols", lone_current[1], len(scan.cols.ids)),
         ("rows", lone_current[0], len(scan.rows.ids)),
@@ -270,13 +272,12 @@ def placement_ceiling(
             now[person] = q
         cost = np.where(now[item] == q_of, _COST_STAY, _COST_MOVE).astype(np.int64)
         arcs[side] = (item, q_of, cost)
-        flows.append(
-            bin_flow(len(units), (u_item, u_bin, u_cost), n, (item, q_of, cost), room, cap)
-        )
-    flows.sort(key=lambda f: f.value)  # stable: the columns' flow first on a tie
+        f = bin_flow(len(units), (u_item, u_bin, u_cost), n, (item, q_of, cost), room, cap)
+        flows.append((f.value, side, f.unit_bin, f.single_bin))
+    flows.sort(key=lambda f: f[0])  # stable: the columns' flow first on a tie
     shape = (len(scan.rows.ids), len(scan.cols.ids))
-    units_at = [f.unit_bin for f in flows]
-    return Ceiling(flows[0].value, units_at, arcs["rows"], arcs["cols"], room, shape)
+    kept = [(side, at, lone) for _, side, at, lone in flows]
+    return Ceiling(flows[0][0], kept, arcs["rows"], arcs["cols"], room, shape)
 
 
 def lone_pairs_along(

@@ -266,21 +266,32 @@ def _flow_repair(
         return ceiling, None
     if not job.stop.check("placement: flow repair"):
         return ceiling, None
-    # units where a ceiling flow puts them; then the most lone people in cohorts in equal
-    # numbers, paired inside each cohort by an exact maximum-weight matching
+    # Units where a ceiling flow puts them; lone people paired inside each cohort by an exact
+    # maximum-weight matching, either (a) the flow's side staying in its cohorts with partners
+    # free to join them (flexible on sparse candidate lists), or (b) both sides put into the
+    # cohorts in equal numbers first (better when one side's flow over-fills a cohort).
     shape = (len(scan.rows.ids), len(scan.cols.ids))
-    best: tuple[int, NDArray[np.int64], list[tuple[int, int]], NDArray[np.int64]] | None = None
-    for unit_cohort in ceiling.unit_cohorts:
+    best: tuple[int, NDArray[np.int64], list[list[int]], list[int]] | None = None
+    for side, unit_cohort, lone_cohort in ceiling.flows:
+        q_e = lone_cohort[c] if side == "cols" else lone_cohort[r]
+        other = scan.rows.attend[r] if side == "cols" else scan.cols.attend[c]
+        one_sided = (q_e >= 0) & (other[np.arange(len(r)), np.maximum(q_e, 0)] != 0)
         row_q, col_q = lone_pairs_along(ceiling, unit_cohort)
-        ok = (row_q[r] >= 0) & (row_q[r] == col_q[c])
-        matched = max_weight_matching_sparse(r[ok], c[ok], sc[ok], shape).tolist()
-        total = int((unit_cohort >= 0).sum()) + len(matched)
-        if best is None or total > best[0]:
-            best = (total, unit_cohort, matched, row_q)
-        if total >= ceiling.value:
+        for ok, cohort_of in ((one_sided, None), ((row_q[r] >= 0) & (row_q[r] == col_q[c]), row_q)):
+            matched = max_weight_matching_sparse(r[ok], c[ok], sc[ok], shape).tolist()
+            if cohort_of is not None:
+                where = [int(cohort_of[i]) for i, _ in matched]
+            else:
+                where = [int(lone_cohort[j if side == "cols" else i]) for i, j in matched]
+            total = int((unit_cohort >= 0).sum()) + len(matched)
+            if best is None or total > best[0]:
+                best = (total, unit_cohort, matched, where)
+            if total >= ceiling.value:
+                break
+        if best is not None and best[0] >= ceiling.value:
             break
     assert best is not None
-    _, unit_cohort, matched, row_q = best
+    _, unit_cohort, matched, where = best
     score = {(int(i), int(j)): float(v) for i, j, v in zip(r, c, sc, strict=True)}
     pairs = [(scan.rows.ids[i], scan.cols.ids[j]) for i, j in matched]
     lone = candidates_for(job, pairs, [score[i, j] for i, j in matched], fixed=True)
@@ -289,8 +300,8 @@ def _flow_repair(
     for k, u in enumerate(units):
         q = int(unit_cohort[k])
         wanted[u.patient_leader, u.partner] = q if q >= 0 else None
-    for (i, _), key in zip(matched, pairs, strict=True):
-        wanted[key] = int(row_q[i])
+    for q, key in zip(where, pairs, strict=True):
+        wanted[key] = q
     keep = must_place(job, candidates)
     result = solve_placement(
         instance,

@@ -67,8 +67,8 @@ def test_fair_is_lexicographic_optimum(case: tuple[np.ndarray, np.ndarray]) -> N
     top = [c for c in top if (min(scores[i, j] for i, j in c) if c else np.inf) == best_min]
     best_total = max(sum(scores[i, j] for i, j in c) for c in top)
     assert len(got) == best_k
-    if best_k:
-        assert min(scores[i, j] for i, j in got) == best_min == floor
+    assert floor == (best_min if best_k else None)
+    assert min((scores[i, j] for i, j in got), default=np.inf) == best_min
     total = sum(scores[i, j] for i, j in got)
     assert total == pytest.approx(best_total, abs=best_k * TIE_TOLERANCE + 1e-9)
     assert all(allowed[i, j] for i, j in got)
@@ -82,15 +82,15 @@ def test_total_against_scipy(case: tuple[np.ndarray, np.ndarray]) -> None:
     cands = all_matchings(allowed)
     best_k = max(len(c) for c in cands)
     assert len(got) == best_k
-    if allowed.any():
-        # scipy oracle: a forbidden pair costs more than any max-cardinality gain
-        big = 1e6
-        cost = np.where(allowed, -(scores + big), 0.0)
-        r, c = linear_sum_assignment(cost)
-        ref = sum(scores[i, j] for i, j in zip(r, c, strict=True) if allowed[i, j])
-        assert sum(scores[i, j] for i, j in got) == pytest.approx(
-            ref, abs=best_k * TIE_TOLERANCE + 1e-9
-        )
+    # scipy oracle: a forbidden pair costs more than any max-cardinality gain (nothing allowed:
+    # both totals are 0)
+    big = 1e6
+    cost = np.where(allowed, -(scores + big), 0.0)
+    r, c = linear_sum_assignment(cost)
+    ref = sum(scores[i, j] for i, j in zip(r, c, strict=True) if allowed[i, j])
+    assert sum(scores[i, j] for i, j in got) == pytest.approx(
+        ref, abs=best_k * TIE_TOLERANCE + 1e-9
+    )
 
 
 def _instance_from(scores_people: list[dict[str, Any]], **extra: Any) -> Any:
