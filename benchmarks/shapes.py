@@ -3,6 +3,8 @@
 Shapes (all seeded, fictional; built from `matcher generate` and then reshaped):
 
   generated-N     `matcher generate -n N --seed 0` as is, N = 200, 500, 2,000, 20,000
+  generated-N-sS  `matcher generate -n N --seed S`: mid-size intakes whose optimal matching
+                  cannot all be placed, so the joint CP-SAT model runs (150 seed 3, 300 seed 2)
 
   few-orgs-231    231 pre-formed pairs, one cohort; patient leaders from three organisations
                   (one of them in 120 pairs), professionals from three others
@@ -129,17 +131,19 @@ def many_conflicts(seed: int = 0) -> dict[str, Any]:
     return data
 
 
-def generated(n: int) -> Any:
+def generated(n: int, fixed_seed: int | None = None) -> Any:
     def make(seed: int = 0) -> dict[str, Any]:
         from matcher.generate import generate_instance
 
-        return generate_instance(n, seed=seed)
+        return generate_instance(n, seed=seed if fixed_seed is None else fixed_seed)
 
     return make
 
 
 SHAPES = {
+    "generated-150-s3": generated(150, 3),
     "generated-200": generated(200),
+    "generated-300-s2": generated(300, 2),
     "generated-500": generated(500),
     "generated-2000": generated(2000),
     "generated-20000": generated(20000),
@@ -201,6 +205,7 @@ def summarise(plan: dict[str, Any]) -> dict[str, Any]:
     return {
         "status": plan["status"],
         "bound": plan["run"].get("bound"),
+        "gap": plan["run"].get("gap"),
         "formed": len(pairs),
         "placed": placed,
         "waitlisted": len(plan["waitlist"]),
@@ -209,6 +214,10 @@ def summarise(plan: dict[str, Any]) -> dict[str, Any]:
         "set_rule": set_rule,
         "notes": plan["run"].get("notes", []),
     }
+
+
+def _num(x: float | None) -> str:
+    return "–" if x is None else f"{x:g}"
 
 
 def main() -> None:
@@ -241,9 +250,12 @@ def main() -> None:
         run_solve(warm, Path(tmp_name) / "warm-up.plan.json")
         print(
             "| shape | participants | exit | status | time (s) | peak (MB) | formed | placed "
-            "| wait-listed | sets | set-rule outcome |"
+            "| bound | gap | wait-listed | sets | set-rule outcome |"
         )
-        print("| --- | ---: | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | --- |")
+        print(
+            "| --- | ---: | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: "
+            "| --- |"
+        )
         for name, path in files.items():
             n = len(json.loads(path.read_text())["participants"])
             row = run_solve(path, Path(tmp_name) / f"{name}.plan.json")
@@ -251,7 +263,8 @@ def main() -> None:
             print(
                 f"| {name} | {n} | {row['exit']} | {row.get('status', '–')} | "
                 f"{row['time_s']:.1f} | {peak} | {row.get('formed', '–')} | "
-                f"{row.get('placed', '–')} | {row.get('waitlisted', '–')} | "
+                f"{row.get('placed', '–')} | {_num(row.get('bound'))} | {_num(row.get('gap'))} | "
+                f"{row.get('waitlisted', '–')} | "
                 f"{row.get('sets', '–')} | {row.get('set_rule', row['stderr'])} |",
                 flush=True,
             )

@@ -414,9 +414,17 @@ def solve_placement(
         levels = levels[1:]
         values["placed"], proven["placed"] = ceiling, True
     code = cp_model.UNKNOWN
+    chosen: list[int] = []
+    cohort_of: dict[int, int | None] = {}
     for name, expr, level_budget in levels:
         # Optimise each level in turn, holding the levels above at their optimum; the previous
         # solution is the hint, so every stage starts from a feasible plan.
+        if name == "quality" and solved and not (replan.keep or replan.stay):
+            # start quality from the plan with each cohort's lone pairs re-matched at their best
+            polished = _polish(instance, candidates, chosen, cohort_of, people)
+            if polished is not None:
+                model.clear_hints()
+                _complete_hint(model, instance, candidates, v, polished, fullest)
         if name == "formed" and values.get("placed", -1) >= ceilings["formed"]:
             # every pair formed is placed and no plan forms more: (b) holds at its ceiling
             values[name], proven[name] = ceilings["formed"], proven.get("placed", False)
@@ -460,7 +468,7 @@ def solve_placement(
             model.add_hint(var, value)
         model.add(expr >= values[name])
         chosen = [k for k in range(n) if solver.value(formed[k])]
-        cohort_of: dict[int, int | None] = {k: None for k in chosen}
+        cohort_of = {k: None for k in chosen}
         for (k, q), y in placed.items():
             if solver.value(y):
                 cohort_of[k] = q
@@ -490,6 +498,67 @@ def solve_placement(
         levels=values,
         cancelled=cancelled,
     )
+
+
+def _polish(
+    instance: Instance,
+    candidates: list[Candidate],
+    chosen: list[int],
+    cohort_of: dict[int, int | None],
+    people: dict[str, Participant],
+) -> dict[tuple[str, str], int | None] | None:
+    """The plan with the lone pairs of each cohort re-matched among the same people by an
+    exact maximum-weight matching (as many pairs, a higher total), where the cohort's rules
+    still hold; None when no cohort improves. A hint for the quality level: same pairs
+    placed and formed, so every level above still holds."""
+    from solvers.assignment import max_weight_matching_sparse
+
+    optional_of: dict[str, list[int]] = defaultdict(list)
+    for k, c in enumerate(candidates):
+        if not c.fixed:
+            optional_of[c.patient_leader].append(k)
+    members: dict[int, list[int]] = defaultdict(list)
+    for k in chosen:
+        q = cohort_of.get(k)
+        if q is not None:
+            members[q].append(k)
+    plan = {(candidates[k].patient_leader, candidates[k].partner): cohort_of.get(k) for k in chosen}
+    improved = False
+    for q, ks in sorted(members.items()):
+        lone = [k for k in ks if not candidates[k].fixed]
+        if len(lone) < 2:
+            continue
+        rows = sorted({candidates[k].patient_leader for k in lone})
+        cols = {pid: j for j, pid in enumerate(sorted({candidates[k].partner for k in lone}))}
+        edges = [
+            k2
+            for i, pl in enumerate(rows)
+            for k2 in optional_of[pl]
+            if candidates[k2].partner in cols and q in candidates[k2].cohorts
+        ]
+        row_i = {pl: i for i, pl in enumerate(rows)}
+        ends_r = [row_i[candidates[k2].patient_leader] for k2 in edges]
+        ends_c = [cols[candidates[k2].partner] for k2 in edges]
+        w = [round(candidates[k2].score * SCORE_SCALE) for k2 in edges]
+        matched = max_weight_matching_sparse(ends_r, ends_c, w, (len(rows), len(cols)))
+        if len(matched) < len(lone):
+            continue
+        by_ends = {(ends_r[e], ends_c[e]): k2 for e, k2 in enumerate(edges)}
+        new = [by_ends[int(i), int(j)] for i, j in matched]
+        gain = sum(round(candidates[k2].score * SCORE_SCALE) for k2 in new) - sum(
+            round(candidates[k].score * SCORE_SCALE) for k in lone
+        )
+        if gain <= 0:
+            continue
+        fixed_here = [candidates[k] for k in ks if candidates[k].fixed]
+        if not _cohort_ok(instance, q, fixed_here + [candidates[k2] for k2 in new], people):
+            continue
+        for k in lone:
+            del plan[candidates[k].patient_leader, candidates[k].partner]
+        for k2 in new:
+            plan[candidates[k2].patient_leader, candidates[k2].partner] = q
+        improved = True
+    return plan if improved else None
 
 
 def _plan_from_hint(

@@ -242,12 +242,7 @@ def placement_ceiling(
     n_q = len(instance.cohorts)
     room = cohort_room(instance, len(units) + min(len(scan.rows.ids), len(scan.cols.ids)))
     # (person, cohort) for people with an allowed partner who can attend that cohort too
-    per_q: dict[str, list[tuple[NDArray[np.int64], NDArray[np.int64]]]] = {"rows": [], "cols": []}
-    for q in range(n_q):
-        both = (scan.rows.attend[r, q] != 0) & (scan.cols.attend[c, q] != 0)
-        for side, ends in (("rows", r), ("cols", c)):
-            who = np.unique(ends[both])
-            per_q[side].append((who, np.full(len(who), q, dtype=np.int64)))
+    per_q = _able_with_a_partner(scan.rows.attend, scan.cols.attend, r, c)
     u_item = np.array([k for k, u in enumerate(units) for _ in u.cohorts], dtype=np.int64)
     u_bin = np.array([q for u in units for q in u.cohorts], dtype=np.int64)
     u_cost = np.array(
@@ -278,6 +273,35 @@ def placement_ceiling(
     shape = (len(scan.rows.ids), len(scan.cols.ids))
     kept = [(side, at, lone) for _, side, at, lone in flows]
     return Ceiling(flows[0][0], kept, arcs["rows"], arcs["cols"], room, shape)
+
+
+def _able_with_a_partner(
+    rows_attend: NDArray[np.int64],
+    cols_attend: NDArray[np.int64],
+    r: NDArray[np.int64],
+    c: NDArray[np.int64],
+) -> dict[str, list[tuple[NDArray[np.int64], NDArray[np.int64]]]]:
+    """Per side and cohort q, the people (and q repeated) who have an allowed partner along the
+    edges ``(r[e], c[e])`` such that both can attend q. Cohorts are packed 64 to a machine
+    word, so each edge is read once per 64 cohorts (a loop over cohorts read all edges once
+    per cohort: 1.4 s at 5,000 participants)."""
+    n_q = rows_attend.shape[1]
+    out: dict[str, list[tuple[NDArray[np.int64], NDArray[np.int64]]]] = {"rows": [], "cols": []}
+    for w in range(0, n_q, 64):
+        qs = np.arange(w, min(n_q, w + 64))
+        bits = np.left_shift(np.uint64(1), (qs - w).astype(np.uint64))
+        row_bits = ((rows_attend[:, qs] != 0).astype(np.uint64) * bits).sum(axis=1, dtype=np.uint64)
+        col_bits = ((cols_attend[:, qs] != 0).astype(np.uint64) * bits).sum(axis=1, dtype=np.uint64)
+        common = row_bits[r] & col_bits[c]
+        row_any = np.zeros(len(row_bits), dtype=np.uint64)
+        col_any = np.zeros(len(col_bits), dtype=np.uint64)
+        np.bitwise_or.at(row_any, r, common)
+        np.bitwise_or.at(col_any, c, common)
+        for q, bit in zip(qs.tolist(), bits, strict=True):
+            for side, anyq in (("rows", row_any), ("cols", col_any)):
+                who = np.flatnonzero(anyq & bit).astype(np.int64)
+                out[side].append((who, np.full(len(who), q, dtype=np.int64)))
+    return out
 
 
 def lone_pairs_along(

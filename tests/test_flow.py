@@ -233,3 +233,82 @@ def test_flow_repair_alone_reaches_the_best_placement(
     assert sum(p.cohort is not None for p in sol.pairs) == best
     assert sol.run.bound == best
     assert sol.run.gap == 0
+
+
+def _two_by_two(org_b2: str = "o-b2") -> Instance:
+    """One online cohort (room for 4 pairs, sets of 2-4), lone a1, a2 and b1, b2."""
+    return parse_instance(
+        {
+            "schema_version": "1",
+            "name": "polish",
+            "cohorts": [
+                {
+                    "id": "c0",
+                    "sessions": ["2016-05-12"],
+                    "capacity_pairs": 4,
+                    "mode": "online",
+                    "set_size": {"min_pairs": 2, "max_pairs": 4},
+                }
+            ],
+            "participants": [
+                person("a1", "patient_leader", "o-a1"),
+                person("a2", "patient_leader", "o-a2"),
+                person("b1", "manager", "o-b1"),
+                person("b2", "manager", org_b2),
+            ],
+        }
+    )
+
+
+def test_polish_rematches_a_cohorts_lone_pairs_at_their_best() -> None:
+    """a1-b1 and a2-b2 (0.1 each) placed in c0; a1-b2 and a2-b1 score 0.9: the quality level's
+    start plan swaps partners (same people, same cohort, total 0.2 -> 1.8)."""
+    from matcher.placement import Candidate, _polish
+
+    inst = _two_by_two()
+    cands = [
+        Candidate("a1", "b1", False, 0.1, (0,)),
+        Candidate("a1", "b2", False, 0.9, (0,)),
+        Candidate("a2", "b1", False, 0.9, (0,)),
+        Candidate("a2", "b2", False, 0.1, (0,)),
+    ]
+    plan = _polish(inst, cands, [0, 3], {0: 0, 3: 0}, inst.participants_by_id())
+    assert plan == {("a1", "b2"): 0, ("a2", "b1"): 0}
+    # already at its best: nothing to do
+    assert _polish(inst, cands, [1, 2], {1: 0, 2: 0}, inst.participants_by_id()) is None
+
+
+def test_polish_never_pairs_fewer_people() -> None:
+    """a1-b1 and a2-b2 placed; a2-b1 scores 0.9 but a1-b2 is no candidate (same
+    organisation), so the only higher-scoring matching pairs fewer people: the cohort is left
+    as it is (polish keeps every pair placed and formed)."""
+    from matcher.placement import Candidate, _polish
+
+    inst = _two_by_two(org_b2="o-a1")
+    cands = [
+        Candidate("a1", "b1", False, 0.1, (0,)),
+        Candidate("a2", "b1", False, 0.9, (0,)),
+        Candidate("a2", "b2", False, 0.1, (0,)),
+    ]
+    # a1-b2 is not a candidate (same organisation), so a2-b1 alone cannot re-match both
+    assert _polish(inst, cands, [0, 2], {0: 0, 2: 0}, inst.participants_by_id()) is None
+
+
+@pytest.mark.parametrize("n_cohorts", [1, 3, 64, 70])
+def test_able_with_a_partner_matches_the_loop_over_cohorts(n_cohorts: int) -> None:
+    """The packed (64 cohorts per word) eligibility equals the plain definition: per cohort,
+    the people with an allowed partner such that both can attend it (also past one word)."""
+    import numpy as np
+
+    from matcher.placement_scale import _able_with_a_partner
+
+    rng = np.random.default_rng(n_cohorts)
+    rows = (rng.random((50, n_cohorts)) < 0.3).astype(np.int64)
+    cols = (rng.random((40, n_cohorts)) < 0.3).astype(np.int64)
+    r, c = rng.integers(0, 50, 300), rng.integers(0, 40, 300)
+    got = _able_with_a_partner(rows, cols, r, c)
+    for q in range(n_cohorts):
+        both = (rows[r, q] != 0) & (cols[c, q] != 0)
+        assert np.array_equal(got["rows"][q][0], np.unique(r[both]))
+        assert np.array_equal(got["cols"][q][0], np.unique(c[both]))
+        assert (got["rows"][q][1] == q).all()

@@ -255,17 +255,19 @@ def test_d12_whole_numbers_still_fine_for_weights(tmp_path: Path) -> None:
 
 
 @pytest.fixture(scope="module")
-def intake_500(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A generated 500-participant intake: its solve takes far longer than the test waits."""
-    path = tmp_path_factory.mktemp("signals") / "g500.json"
-    code, _, err = invoke("generate", "-n", "500", "--seed", "0", "-o", str(path))
+def intake_2000(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A generated 2,000-participant intake: its solve (7-14 s here) takes far longer than the
+    test waits. (500 participants took 20-40 s until the flow repair made it ~3 s, and the
+    signal then arrived after the plan was written.)"""
+    path = tmp_path_factory.mktemp("signals") / "g2000.json"
+    code, _, err = invoke("generate", "-n", "2000", "--seed", "0", "-o", str(path))
     assert code == 0, err
     return path
 
 
 @pytest.mark.parametrize(("signum", "expected"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
 def test_d3_signal_ends_a_solve_within_a_second(
-    tmp_path: Path, intake_500: Path, signum: int, expected: int
+    tmp_path: Path, intake_2000: Path, signum: int, expected: int
 ) -> None:
     """Ctrl-C during CP-SAT was swallowed: the solve went on and wrote a different plan with
     exit 0. Now: exit 130/143 within a second, no traceback, the old output untouched, no
@@ -273,7 +275,7 @@ def test_d3_signal_ends_a_solve_within_a_second(
     out = tmp_path / "plan.json"
     out.write_text("previous plan")
     proc = subprocess.Popen(
-        [sys.executable, "-m", "matcher", "solve", str(intake_500), "-o", str(out)],
+        [sys.executable, "-m", "matcher", "solve", str(intake_2000), "-o", str(out)],
         env=SUBPROCESS_ENV,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,

@@ -144,8 +144,8 @@ PLAN_EDITS: dict[str, tuple[Edit, str]] = {
         "waitlist",
     ),
     "set emptied below its minimum": (
-        # c1-s3 holds three pairs (sets of 3-4): make it two, the third set nowhere
-        lambda d: next(s for s in d["learning_sets"] if s["id"] == "c1-s3")["pairs"].pop(),
+        # the first set of three pairs (sets of 3-4): make it two, the third pair in no set
+        lambda d: next(s for s in d["learning_sets"] if len(s["pairs"]) == 3)["pairs"].pop(),
         "set_size",
     ),
     "a lone pair unpaired: both could be paired": (
@@ -231,6 +231,20 @@ def _avoids(pid: str, other: str) -> Edit:
     return edit
 
 
+def _avoids_set_mate() -> Edit:
+    """The first set's first patient leader declares a conflict with the patient leader of
+    another pair in the same set (whichever the plan put there)."""
+
+    def edit(data: Data) -> None:
+        _, good = reference()
+        pairs = {p.id: p for p in good.pairs}
+        first = good.learning_sets[0]
+        a, b = (pairs[pid].patient_leader for pid in first.pairs[:2])
+        someone(data, a)["avoid"] = [b]
+
+    return edit
+
+
 INSTANCE_EDITS: dict[str, tuple[Edit, str]] = {
     # pl19 + pr18 form pair-18 in the plan
     "a paired person withdrew": (
@@ -279,7 +293,7 @@ INSTANCE_EDITS: dict[str, tuple[Edit, str]] = {
         _org_of("pl19", "pl11"),
         "one_organisation_per_set",
     ),
-    "a declared conflict inside a set": (_avoids("pl19", "pl11"), "avoid"),
+    "a declared conflict inside a set": (_avoids_set_mate(), "avoid"),
 }
 
 
