@@ -3,7 +3,9 @@
 Rows (each a fresh process, best of ``--repeat`` unless said otherwise):
   - baselines: ``python -c pass`` and ``python -c "import numpy"`` (so the CLI's figures can be
     read as ratios on a loaded machine),
-  - ``matcher --help`` and ``matcher validate`` on a generated 200-participant intake,
+  - ``matcher --help`` and ``matcher validate`` on a generated 200-participant intake, with
+    bytecode cached as in an installed package (and also without, when the environment sets
+    ``PYTHONDONTWRITEBYTECODE``),
   - ``matcher solve`` on it: cold (an empty NUMBA_CACHE_DIR, so every kernel compiles) and warm
     (the same cache dir, second run), with the solve's per-stage times (``--timings``),
   - the set-search kernel's first call in a fresh process with an empty cache (numba import +
@@ -16,6 +18,7 @@ Rows (each a fresh process, best of ``--repeat`` unless said otherwise):
 
 Usage:
   python benchmarks/cold_start.py            # prints a markdown table
+  python benchmarks/cold_start.py --cli-only --repeat 5   # baselines, import, --help, validate
 """
 
 from __future__ import annotations
@@ -49,6 +52,11 @@ def best(cmd: list[str], repeat: int, env: dict[str, str] | None = None) -> floa
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument(
+        "--cli-only",
+        action="store_true",
+        help="only the baselines, `import matcher`, `matcher --help` and `matcher validate`",
+    )
     args = ap.parse_args()
     py = sys.executable
     rows: list[tuple[str, str, str]] = []
@@ -60,6 +68,25 @@ def main() -> None:
             check=True,
             capture_output=True,
         )
+        if ENV.get("PYTHONDONTWRITEBYTECODE"):
+            # An installed package has its bytecode compiled; this environment may say not to
+            # write it (every module compiled from source at every start). The CLI rows are
+            # measured both ways, the cached one as a user would have it.
+            no_cache = [
+                (
+                    f"{what}, no bytecode cache",
+                    f"{best(cmd, args.repeat):.2f}",
+                    "PYTHONDONTWRITEBYTECODE=1: every matcher module compiled at start",
+                )
+                for what, cmd in (
+                    ("matcher --help", [py, "-m", "matcher", "--help"]),
+                    ("matcher validate g200.json", [py, "-m", "matcher", "validate", str(inst)]),
+                )
+            ]
+            ENV.pop("PYTHONDONTWRITEBYTECODE")
+            ENV["PYTHONPYCACHEPREFIX"] = str(Path(tmp) / "pycache")
+        else:
+            no_cache = []
         rows.append(("python -c pass", f"{best([py, '-c', 'pass'], args.repeat):.2f}", ""))
         rows.append(
             (
@@ -72,16 +99,27 @@ def main() -> None:
             (
                 "matcher --help",
                 f"{best([py, '-m', 'matcher', '--help'], args.repeat):.2f}",
-                "imports click, rich, pydantic; not numpy, numba, ortools or matcher.bench",
+                "imports click and rich; not pydantic, numpy, numba, ortools or matcher.bench",
+            )
+        )
+        rows.append(
+            (
+                'python -c "import matcher"',
+                f"{best([py, '-c', 'import matcher'], args.repeat):.2f}",
+                "names load on first use",
             )
         )
         rows.append(
             (
                 "matcher validate g200.json",
                 f"{best([py, '-m', 'matcher', 'validate', str(inst)], args.repeat):.2f}",
-                "",
+                "imports pydantic (the schema) and rapidfuzz; not numpy",
             )
         )
+        rows += no_cache
+        if args.cli_only:
+            _print(rows)
+            return
         cache = Path(tmp) / "numba-cache"
         cache.mkdir()
         env = {**ENV, "NUMBA_CACHE_DIR": str(cache)}
@@ -129,6 +167,14 @@ def main() -> None:
 
     rows += assignment_rows()
     rows += kernel_rows()
+    _print(rows)
+
+
+def _print(rows: list[tuple[str, str, str]]) -> None:
+    commit = subprocess.run(
+        ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=ROOT
+    ).stdout.strip()
+    print(f"commit {commit}, {' '.join(sys.argv[1:]) or 'all rows'}\n")
     print("| what | seconds | notes |")
     print("| --- | ---: | --- |")
     for what, secs, note in rows:

@@ -2,8 +2,10 @@
 
 For each intake (generated, 200 / 2,000 / 5,000 participants, and one cohort of about 1,000
 pairs) and each limit, runs the library call ``runs`` times in this process and records the
-largest overrun (wall - T), the largest gap between two progress events, and the import time
-of ``matcher`` and of ``from matcher import solve`` (fresh interpreters).
+largest overrun (wall - T), the largest gap between two progress events, the stage times of
+the slowest run, how many runs paired lone applicants over shortlists because the exact
+matching would not fit, and the import time of ``matcher`` and of ``from matcher import solve``
+(fresh interpreters).
 
     python benchmarks/time_limits.py [--limits 1 5] [--runs 10] \\
         [-o benchmarks/results/time_limits.md]
@@ -23,6 +25,8 @@ from matcher import NoPlanInTime, parse_instance, solve
 from matcher.generate import generate_instance
 
 REPO = Path(__file__).resolve().parents[1]
+#: Stages whose times (``run.stages``) are shown for the slowest run of each row.
+STAGES = ("pairing", "placement", "learning_sets", "metrics")
 
 
 def one_big_cohort(pairs: int) -> dict[str, Any]:
@@ -47,6 +51,8 @@ def import_time(statement: str) -> float:
 def measure(name: str, data: dict[str, Any], limit: float, runs: int) -> dict[str, Any]:
     inst = parse_instance(data)
     walls, gaps, outcomes = [], [], []
+    slowest: dict[str, float] = {}
+    hurried = 0
     for _ in range(runs):
         stamps: list[float] = []
         note = stamps.append
@@ -59,9 +65,14 @@ def measure(name: str, data: dict[str, Any], limit: float, runs: int) -> dict[st
                 progress=lambda e, note=note: note(time.perf_counter()),
             )
             outcomes.append(sol.status)
+            stages = dict(sol.run.stages or {})
+            hurried += any(n.startswith("time limit: the exact matching") for n in sol.run.notes)
         except NoPlanInTime:
             outcomes.append("no plan in time")
+            stages = {}
         end = time.perf_counter()
+        if not walls or end - t0 > max(walls):
+            slowest = stages
         walls.append(end - t0)
         marks = [t0, *stamps, end]
         gaps.append(max(b - a for a, b in itertools.pairwise(marks)))
@@ -74,6 +85,8 @@ def measure(name: str, data: dict[str, Any], limit: float, runs: int) -> dict[st
         "max_overrun": max(walls) - limit,
         "max_gap": max(gaps),
         "outcomes": ", ".join(sorted(set(outcomes))),
+        "slowest": " / ".join(f"{slowest.get(k, 0.0):.2f}" for k in STAGES),
+        "hurried": hurried,
     }
 
 
@@ -106,14 +119,15 @@ def main() -> None:
         f"{import_time('from matcher import solve'):.2f} s (interpreter start included).",
         "",
         "| intake | participants | limit (s) | runs | max wall (s) | max overrun (s) | "
-        "max progress gap (s) | outcomes |",
-        "|---|---|---|---|---|---|---|---|",
+        "max progress gap (s) | slowest run: pairing / placement / sets / metrics (s) | "
+        "runs with shortlist pairing | outcomes |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
         lines.append(
             f"| {r['intake']} | {r['participants']} | {r['limit']:g} | {r['runs']} | "
             f"{r['max_wall']:.2f} | {r['max_overrun']:+.2f} | {r['max_gap']:.2f} | "
-            f"{r['outcomes']} |"
+            f"{r['slowest']} | {r['hurried']} | {r['outcomes']} |"
         )
     text = "\n".join(lines) + "\n"
     if args.output:

@@ -13,12 +13,26 @@ Names are imported on first use (PEP 562), so `matcher validate` does not pay fo
 
 from __future__ import annotations
 
+import sys
 from importlib import import_module
+from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
-# `verify` is both a submodule and the checker function: bind the function eagerly so that
-# importing the submodule elsewhere never shadows it (it only needs the schema).
-from matcher.verify import Report, verify
+
+class _Package(ModuleType):
+    """`verify` is both a submodule and the checker function, and the function must win:
+    when the import system binds the submodule ``matcher.verify`` on the package (after running
+    it), the function is bound instead. So `from matcher import verify` is the function
+    whoever imported the submodule first, and `import matcher` does not load the verifier
+    (and pydantic with it) until it is used."""
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if name == "verify" and isinstance(value, ModuleType):
+            value = value.verify
+        super().__setattr__(name, value)
+
+
+sys.modules[__name__].__class__ = _Package
 
 if TYPE_CHECKING:
     from matcher.diff import plan_changes
@@ -37,6 +51,7 @@ if TYPE_CHECKING:
     from matcher.scoring import Compatibility, compatibility
     from matcher.solution import Changes, Solution
     from matcher.validation import InstanceError, Problem, load_instance, parse_instance
+    from matcher.verify import Report, verify
 
 _EXPORTS = {
     "Changes": "matcher.solution",
@@ -59,6 +74,8 @@ _EXPORTS = {
     "load_instance": "matcher.validation",
     "parse_instance": "matcher.validation",
     "solve": "matcher.pipeline",
+    "Report": "matcher.verify",
+    "verify": "matcher.verify",
 }
 
 __all__ = [

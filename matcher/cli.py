@@ -18,7 +18,7 @@ from contextlib import contextmanager, suppress
 from functools import wraps
 from itertools import chain
 from pathlib import Path
-from typing import Any, NoReturn, TypeVar, cast
+from typing import TYPE_CHECKING, Any, NoReturn, TypeVar, cast
 
 import click
 from rich.console import Console
@@ -42,11 +42,13 @@ from matcher.output import (
     solution_json,
     write_atomic,
 )
-from matcher.plan_view import PlanView
 from matcher.progress import ProgressCallback, ProgressEvent
-from matcher.schema import Instance
-from matcher.solution import Solution
 from matcher.text import cut, visible, visible_lines
+
+if TYPE_CHECKING:  # imported where used: `--help` never loads pydantic or the models
+    from matcher.plan_view import PlanView
+    from matcher.schema import Instance
+    from matcher.solution import Solution
 
 EXIT_OK, EXIT_INTERNAL, EXIT_USAGE, EXIT_INVALID, EXIT_INFEASIBLE, EXIT_TIMEOUT = range(6)
 #: Exit codes for the signals that end a run: 128 + the signal number, as shells report them.
@@ -438,6 +440,8 @@ def _load(path: Path) -> Instance:
 
 
 def _people(data: Instance, solution: Solution, redact: bool) -> PlanView:
+    from matcher.plan_view import PlanView
+
     return PlanView(data, solution, redact=redact)
 
 
@@ -451,6 +455,8 @@ def _write_plan(
     redact: bool,
 ) -> None:
     """The people-facing plan: an XLSX workbook or the HTML report."""
+    from matcher.plan_view import PlanView
+
     view = PlanView(data, solution, redact=redact)
     if fmt == "xlsx":
         from matcher.xlsx_out import plan_workbook
@@ -733,10 +739,14 @@ def explain(
 
 
 def instance_json_schema() -> dict[str, Any]:
+    from matcher.schema import Instance
+
     return Instance.model_json_schema()
 
 
 def solution_json_schema() -> dict[str, Any]:
+    from matcher.solution import Solution
+
     return Solution.model_json_schema()
 
 
@@ -1098,6 +1108,8 @@ def import_(
         raise click.UsageError(
             f"{source}: give an .xlsx workbook or a participants .csv (old .xls: save as .xlsx)"
         )
+    from matcher.schema import Instance
+
     instance = Instance.model_validate(data)
     for note in notes:
         err.print(f"warning: {note}", markup=False, soft_wrap=True)
@@ -1176,6 +1188,7 @@ def report(
     from pydantic import ValidationError
 
     from matcher.errors import InvalidInstance, Problem
+    from matcher.solution import Solution
 
     chosen = plan_format(fmt, output) if output is not None else (fmt or "html")
     if chosen not in ("html", "xlsx"):

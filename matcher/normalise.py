@@ -91,17 +91,10 @@ def near_duplicates(instance: Instance, *, ratio: float = NEAR_RATIO) -> list[Ne
 def _near_in_field(
     label: str, users: dict[str, dict[str, list[str]]], ratio: float
 ) -> Iterable[NearDuplicate]:
-    from rapidfuzz import fuzz, process
-
     keys = sorted(users)
-    if len(keys) < 2:
-        return []
-    # cdist compares every distinct key with every other in C (workers=1: deterministic and
-    # light on a shared machine); score_cutoff zeroes the rest.
-    sim = process.cdist(keys, keys, scorer=fuzz.ratio, score_cutoff=ratio, workers=1)
     found = []
-    for i, j in zip(*sim.nonzero(), strict=True):
-        if i >= j or _DIGITS.findall(keys[i]) != _DIGITS.findall(keys[j]):
+    for i, j in _alike(keys, ratio):
+        if _DIGITS.findall(keys[i]) != _DIGITS.findall(keys[j]):
             continue
         a, b = users[keys[i]], users[keys[j]]
         n_a, n_b = sum(map(len, a.values())), sum(map(len, b.values()))
@@ -116,6 +109,25 @@ def _near_in_field(
             )
         )
     return sorted(found, key=lambda d: (d.field, d.spelling, d.suggestion))
+
+
+def _alike(keys: list[str], ratio: float) -> list[tuple[int, int]]:
+    """Index pairs ``i < j`` of ``keys`` whose rapidfuzz ``fuzz.ratio`` is at least ``ratio``
+    (and above 0), in row-major order. Each key is compared with the keys after it by
+    ``process.extract`` (in C), which returns plain lists: ``process.cdist`` makes the same
+    comparisons but imports numpy (about 0.25 s), which ``matcher validate`` never needs
+    otherwise."""
+    if len(keys) < 2:
+        return []
+    from rapidfuzz import fuzz, process
+
+    out: list[tuple[int, int]] = []
+    for i in range(len(keys) - 1):
+        hits = process.extract(
+            keys[i], keys[i + 1 :], scorer=fuzz.ratio, score_cutoff=ratio, limit=None
+        )
+        out.extend((i, i + 1 + j) for j in sorted(j for _, score, j in hits if score > 0))
+    return out
 
 
 def _usual(spellings: dict[str, list[str]]) -> str:

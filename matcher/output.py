@@ -19,11 +19,11 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from matcher.solution import Solution
 from matcher.text import cell, csv_cell, json_visible, visible
 
 if TYPE_CHECKING:
     from matcher.plan_view import PlanView
+    from matcher.solution import Solution
 
 
 class OutputError(Exception):

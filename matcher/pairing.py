@@ -26,6 +26,15 @@ keeps their ``CANDIDATES_PER_PERSON`` best allowed partners (the union over both
 objective is optimised over those candidates; a final greedy pass pairs any two people still
 alone who are allowed together, so no two unmatched people could have been paired. The
 benchmark in ``benchmarks/results/scaling.md`` measures the score this gives up.
+
+Time limits. Under a solve's deadline, pairing reports progress between scoring blocks and
+between its steps, and a cancel raises :class:`~matcher.errors.NoPlanInTime`. The exact matching
+is one OR-Tools call that cannot be interrupted (about 1 s at 5,000 participants); when it is
+not expected to fit in ``EXACT_SHARE`` of the time left, the lone applicants are paired over
+each person's ``HURRIED_PER_PERSON`` best candidates (optimal among those) and completed
+greedily, the plan is ``feasible`` (never ``optimal``) and ``run.notes`` says so. ``fair``'s
+binary search stops at the deadline with the best worst pair proven so far. Without a time
+limit the result is always the exact one above.
 """
 
 from __future__ import annotations
@@ -35,7 +44,9 @@ from dataclasses import dataclass, field
 import numpy as np
 from numpy.typing import NDArray
 
+from matcher.errors import NoPlanInTime
 from matcher.objectives import OBJECTIVES, PROPOSERS
+from matcher.progress import Stop
 from matcher.schema import Instance
 from matcher.scoring import Side, iter_blocks, lone_sides, sides
 from solvers.assignment import max_weight_matching_sparse
@@ -48,6 +59,19 @@ DENSE_MAX_CELLS = 4_000_000
 CANDIDATES_PER_PERSON = 20
 #: Top-k used by the "paired with one of their top candidates" metric.
 TOP_K = 3
+#: Scoring block size (cells) when every allowed pair is kept: small enough that progress is
+#: reported every ~0.1 s at 5,000 participants; the result does not depend on it.
+DENSE_BLOCK_CELLS = 250_000
+#: Estimated seconds of the exact matching per candidate pair (ranks, arc pruning and OR-Tools'
+#: min-cost flow: 0.6-0.9 s for the 720,000 candidates of 5,000 generated participants on the
+#: project's 2-core machine, so about 1 µs, with a margin for load). ``fair``'s binary search
+#: runs unweighted matchings (max flow), about as long in total at that size.
+SECONDS_PER_CANDIDATE = 1.5e-6
+#: Under a time limit, the exact matching runs only when its estimate fits in this share of the
+#: time left; placement and the sets need the rest.
+EXACT_SHARE = 0.5
+#: Candidates per person kept when the exact matching would not fit in the time left.
+HURRIED_PER_PERSON = 5
 
 IntArray = NDArray[np.int64]
 FloatArray = NDArray[np.float64]
@@ -94,13 +118,21 @@ def _top_merge(best: FloatArray, new: FloatArray, k: int) -> FloatArray:
 
 
 def scan_lone(
-    instance: Instance, *, candidates: bool = True, per_person: int = CANDIDATES_PER_PERSON
+    instance: Instance,
+    *,
+    candidates: bool = True,
+    per_person: int = CANDIDATES_PER_PERSON,
+    stop: Stop | None = None,
 ) -> LoneScan:
     """Score every lone pair block by block; keep candidates (all allowed pairs when the intake
-    is small, else each person's ``per_person`` best) and per-person statistics."""
+    is small, else each person's ``per_person`` best) and per-person statistics. ``stop`` gets
+    a progress tick between blocks (the scan always completes: every lone person needs it)."""
     a, b = lone_sides(instance)
     n, m = len(a.ids), len(b.ids)
     dense = n * m <= DENSE_MAX_CELLS
+    # Keeping every allowed pair, the result is the same for any block size; with candidate
+    # lists, ties between blocks could be kept differently, so the size stays fixed there.
+    cells = {"max_cells": DENSE_BLOCK_CELLS} if dense else {}
     min_score = instance.rules.min_score
     rs, cs = SideStats.empty(n), SideStats.empty(m)
     kept_r: list[IntArray] = []
@@ -109,7 +141,9 @@ def scan_lone(
     # running best per column: (score, row) of its per_person best candidates
     col_best_s = np.full((per_person, m), -np.inf)
     col_best_r = np.full((per_person, m), -1, dtype=np.int64)
-    for start, comp in iter_blocks(instance, a, b):
+    for start, comp in iter_blocks(instance, a, b, **cells):
+        if stop is not None:
+            stop.check(f"scored {start + comp.scores.shape[0]} of {n} patient leaders")
         rows_here = comp.scores.shape[0]
         allowed = ~comp.forbidden & (comp.scores >= min_score)
         no_cohort = comp.common_cohorts == 0
@@ -161,8 +195,10 @@ def scan_lone(
         c = np.concatenate(kept_c)
         sc = np.concatenate(kept_s)
         key = r * max(m, 1) + c
-        key, first = np.unique(key, return_index=True)
-        r, c, sc = r[first], c[first], sc[first]
+        if len(key) > 1 and not bool(np.all(key[1:] > key[:-1])):
+            # candidate lists: a pair kept for both of its people, blocks out of order
+            key, first = np.unique(key, return_index=True)
+            r, c, sc = r[first], c[first], sc[first]
     else:
         r = c = np.zeros(0, dtype=np.int64)
         sc = np.zeros(0)
@@ -205,45 +241,105 @@ def preformed_pairs(instance: Instance) -> list[tuple[str, str, bool]]:
     ]
 
 
-def _ranks(rows: IntArray, cols: IntArray, scores: FloatArray) -> FloatArray:
-    """Rank of each candidate in its row's list plus in its column's list (0 = best; ties by
-    index)."""
-    out = np.zeros(len(rows))
+def _side_ranks(
+    rows: IntArray, cols: IntArray, scores: FloatArray, shape: tuple[int, int]
+) -> tuple[IntArray, IntArray]:
+    """Rank of each candidate in its row's list and in its column's list (0 = best; ties by
+    the other side's index). Candidates are distinct (row, col) pairs."""
+    n, m = shape
+    if len(rows) and n * m <= 4 * len(rows):
+        # Dense enough: one stable sort per row of an n x m matrix (absent pairs last) is
+        # much faster than a three-key sort of all candidates, with the same ranks.
+        neg = np.full((n, m), np.inf)
+        neg[rows, cols] = -scores
+        out = []
+        for matrix, own, other in ((neg, rows, cols), (neg.T, cols, rows)):
+            order = np.argsort(matrix, axis=1, kind="stable")
+            rank = np.empty_like(order)
+            np.put_along_axis(rank, order, np.arange(matrix.shape[1])[None, :], axis=1)
+            out.append(rank[own, other].astype(np.int64))
+        return out[0], out[1]
+    out = []
     for own, other in ((rows, cols), (cols, rows)):
         order = np.lexsort((other, -scores, own))
         sorted_own = own[order]
         starts = np.r_[0, np.flatnonzero(np.diff(sorted_own)) + 1]
         first = np.repeat(starts, np.diff(np.r_[starts, len(order)]))
-        rank = np.empty(len(order))
+        rank = np.empty(len(order), dtype=np.int64)
         rank[order] = np.arange(len(order)) - first
-        out += rank
-    return out
+        out.append(rank)
+    return out[0], out[1]
 
 
-def _match(rows: IntArray, cols: IntArray, weights: FloatArray, shape: tuple[int, int]) -> IntArray:
+def _ranks(
+    rows: IntArray, cols: IntArray, scores: FloatArray, shape: tuple[int, int]
+) -> FloatArray:
+    """Rank of each candidate in its row's list plus in its column's list (0 = best; ties by
+    index)."""
+    by_row, by_col = _side_ranks(rows, cols, scores, shape)
+    return (by_row + by_col).astype(np.float64)
+
+
+def _match(
+    rows: IntArray,
+    cols: IntArray,
+    weights: FloatArray,
+    shape: tuple[int, int],
+    stop: Stop | None = None,
+) -> IntArray:
     if len(rows) == 0:
         return np.zeros((0, 2), dtype=np.int64)
-    return max_weight_matching_sparse(rows, cols, weights, shape, max_cardinality=True)
+    return max_weight_matching_sparse(
+        rows,
+        cols,
+        weights,
+        shape,
+        max_cardinality=True,
+        on_step=None if stop is None else lambda what: stop.check(f"matching: {what}"),
+    )
 
 
-def _total(rows: IntArray, cols: IntArray, scores: FloatArray, shape: tuple[int, int]) -> IntArray:
+def _total(
+    rows: IntArray,
+    cols: IntArray,
+    scores: FloatArray,
+    shape: tuple[int, int],
+    stop: Stop | None = None,
+) -> IntArray:
     """Most pairs, then the highest total, over the candidate pairs (rows[k], cols[k])."""
     # Tie-break: a bonus below TIE_TOLERANCE for pairs that rank each other high.
-    bonus = TIE_TOLERANCE * (1.0 - _ranks(rows, cols, scores) / max(sum(shape), 1))
-    return _match(rows, cols, scores + bonus, shape)
+    bonus = TIE_TOLERANCE * (1.0 - _ranks(rows, cols, scores, shape) / max(sum(shape), 1))
+    if stop is not None:
+        stop.check(f"matching: {len(rows)} candidates ranked")
+    return _match(rows, cols, scores + bonus, shape, stop)
 
 
 def _fair(
     rows: IntArray, cols: IntArray, scores: FloatArray, shape: tuple[int, int]
 ) -> tuple[IntArray, float | None]:
     """Most pairs, then the highest worst pair, then the highest total."""
+    matched, floor, _ = _fair_search(rows, cols, scores, shape)
+    return matched, floor
+
+
+def _fair_search(
+    rows: IntArray,
+    cols: IntArray,
+    scores: FloatArray,
+    shape: tuple[int, int],
+    stop: Stop | None = None,
+) -> tuple[IntArray, float | None, bool]:
+    """:func:`_fair`, and whether the worst pair is proven best: the binary search ends early,
+    with the best floor proven so far (still the most pairs), when ``stop`` says time is up."""
     if len(rows) == 0:
-        return np.zeros((0, 2), dtype=np.int64), None
+        return np.zeros((0, 2), dtype=np.int64), None, True
     ones = np.ones(len(rows))
     target = len(_match(rows, cols, ones, shape))
     levels = np.unique(scores)
     lo, hi = 0, len(levels) - 1  # levels[lo] always achieves the target cardinality
     while lo < hi:
+        if stop is not None and not stop.check(f"fair: worst pair, {hi - lo} levels to test"):
+            break
         mid = (lo + hi + 1) // 2
         keep = scores >= levels[mid]
         if len(_match(rows[keep], cols[keep], ones[keep], shape)) == target:
@@ -252,7 +348,7 @@ def _fair(
             hi = mid - 1
     floor = float(levels[lo])
     keep = scores >= floor
-    return _total(rows[keep], cols[keep], scores[keep], shape), floor
+    return _total(rows[keep], cols[keep], scores[keep], shape, stop), floor, lo == hi
 
 
 def _preference_lists(instance: Instance, scan: LoneScan) -> tuple[list[IntArray], list[IntArray]]:
@@ -326,30 +422,124 @@ def _complete_greedily(instance: Instance, scan: LoneScan, matched: IntArray) ->
     return out[np.argsort(out[:, 0], kind="stable")]
 
 
+def _shortlist(
+    rows: IntArray, cols: IntArray, scores: FloatArray, shape: tuple[int, int], k: int
+) -> NDArray[np.bool_]:
+    """Which candidates are among their row's or their column's ``k`` best."""
+    n, m = shape
+    if len(rows) and n * m <= 4 * len(rows):
+        # Dense enough: a partition per row and per column of an n x m matrix.
+        neg = np.full((n, m), np.inf)
+        neg[rows, cols] = -scores
+        keep = np.zeros((n, m), dtype=bool)
+        top = np.argpartition(neg, min(k, m) - 1, axis=1)[:, :k]
+        np.put_along_axis(keep, top, True, axis=1)
+        # columns as rows of a contiguous copy: partitioning along axis 0 is several times slower
+        top = np.argpartition(np.ascontiguousarray(neg.T), min(k, n) - 1, axis=1)[:, :k]
+        np.put_along_axis(keep, top.T, True, axis=0)
+        return keep[rows, cols]  # absent pairs picked by a short row are never read
+    by_row, by_col = _side_ranks(rows, cols, scores, shape)
+    return (by_row < k) | (by_col < k)
+
+
+def _complete_from_candidates(scan: LoneScan, matched: IntArray) -> IntArray:
+    """:func:`_complete_greedily` when the candidates are every allowed pair (dense scan): the
+    free people's allowed pairs are read off the candidates instead of scored again."""
+    free_r = np.ones(len(scan.rows.ids), dtype=bool)
+    free_c = np.ones(len(scan.cols.ids), dtype=bool)
+    free_r[matched[:, 0]] = False
+    free_c[matched[:, 1]] = False
+    r, c, sc = scan.cand_rows, scan.cand_cols, scan.cand_scores
+    open_ = free_r[r] & free_c[c]
+    r, c, sc = r[open_], c[open_], sc[open_]
+    extra = []
+    for k in np.lexsort((c, r, -sc)).tolist():
+        i, j = int(r[k]), int(c[k])
+        if free_r[i] and free_c[j]:
+            free_r[i] = free_c[j] = False
+            extra.append((i, j))
+    if not extra:
+        return matched
+    out = np.concatenate([matched, np.array(extra, dtype=np.int64)])
+    return out[np.argsort(out[:, 0], kind="stable")]
+
+
+def _exact_fits(stop: Stop | None, objective: str, scan: LoneScan) -> tuple[bool, str]:
+    """Whether the exact matching is expected to fit in its share of the time left, and a note
+    when it is not. No deadline: always. ``stable`` is always run in full (shortened
+    preference lists would change which pairs block)."""
+    left = None if stop is None else stop.remaining()
+    if left is None or objective == "stable":
+        return True, ""
+    estimate = len(scan.cand_rows) * SECONDS_PER_CANDIDATE
+    if estimate <= EXACT_SHARE * left:
+        return True, ""
+    return False, (
+        f"time limit: the exact matching over {len(scan.cand_rows)} candidate pairs (about "
+        f"{estimate:.1f} s) did not fit in the {left:.1f} s left; lone applicants paired over "
+        f"each person's {HURRIED_PER_PERSON} best candidates, optimal among those, then "
+        "greedily: not proven the most pairs or the best total"
+    )
+
+
+def _cancelled(stop: Stop | None) -> None:
+    if stop is not None and stop.cancelled:
+        raise NoPlanInTime("the solve was cancelled before any plan was found")
+
+
 def pair_lone_applicants(
-    instance: Instance, *, objective: str = "total", proposer: str = "patient_leader"
+    instance: Instance,
+    *,
+    objective: str = "total",
+    proposer: str = "patient_leader",
+    stop: Stop | None = None,
 ) -> Pairing:
-    """Pre-formed pairs as they are, plus the lone applicants paired by ``objective``."""
+    """Pre-formed pairs as they are, plus the lone applicants paired by ``objective``.
+
+    ``stop`` (a solve's deadline and progress ticks): pairing reports progress between its
+    steps; a cancel raises :class:`~matcher.errors.NoPlanInTime`. Under a deadline, when the
+    exact matching (one OR-Tools call that cannot be interrupted) is not expected to fit in
+    ``EXACT_SHARE`` of the time left, the lone applicants are paired over each person's
+    ``HURRIED_PER_PERSON`` best candidates and completed greedily (``exact`` is then False and
+    a note says so); for ``fair``, a search cut short keeps the best worst pair proven so far.
+    Without a deadline the result is the exact one, whatever ``stop`` is."""
     if objective not in OBJECTIVES:
         raise ValueError(f"unknown objective {objective!r}; choose from {', '.join(OBJECTIVES)}")
     if proposer not in PROPOSERS:
         raise ValueError(f"unknown proposer {proposer!r}; choose from {', '.join(PROPOSERS)}")
-    scan = scan_lone(instance)
+    if stop is not None:
+        stop = stop.within(None, stage="pairing")
+    scan = scan_lone(instance, stop=stop)
+    _cancelled(stop)
+    shape = (len(scan.rows.ids), len(scan.cols.ids))
+    r, c, sc = scan.cand_rows, scan.cand_cols, scan.cand_scores
+    exact, note = _exact_fits(stop, objective, scan)
+    if not exact:
+        scan.notes.append(note)
+        keep = _shortlist(r, c, sc, shape, HURRIED_PER_PERSON)
+        r, c, sc = r[keep], c[keep], sc[keep]
+    if stop is not None:
+        stop.check(f"matching {len(r)} candidate pairs")
     bottleneck = None
-    cands = (
-        scan.cand_rows,
-        scan.cand_cols,
-        scan.cand_scores,
-        (len(scan.rows.ids), len(scan.cols.ids)),
-    )
     if objective == "total":
-        matched = _total(*cands)
+        matched = _total(r, c, sc, shape, stop)
     elif objective == "fair":
-        matched, bottleneck = _fair(*cands)
+        matched, bottleneck, proven = _fair_search(r, c, sc, shape, stop)
+        _cancelled(stop)
+        if not proven:
+            exact = False
+            scan.notes.append(
+                "time limit: the fair objective's search for the best worst pair stopped "
+                f"early; the worst pair is the best proven so far ({bottleneck:.3f})"
+            )
     else:
         matched = _stable(instance, scan, proposer)
+    if stop is not None:
+        stop.check(f"{len(matched)} lone pairs matched")
     if not scan.dense:
         matched = _complete_greedily(instance, scan, matched)
+    elif not exact:
+        matched = _complete_from_candidates(scan, matched)
     pairs = preformed_pairs(instance) + [
         (scan.rows.ids[i], scan.cols.ids[j], False) for i, j in matched
     ]
@@ -360,5 +550,5 @@ def pair_lone_applicants(
         matched_cols=matched[:, 1].astype(np.int64),
         objective=objective,
         bottleneck=bottleneck,
-        exact=scan.dense,
+        exact=scan.dense and exact,
     )

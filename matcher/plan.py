@@ -106,7 +106,7 @@ def make_plan(
     outcomes: dict[str, str] = {}
     log.info("solve: %d participants, %d cohorts", len(instance.participants), len(eff.cohorts))
     reporter.report("pairing", 0.0, f"pairing {len(eff.participants)} participants")
-    pairing = pair_lone_applicants(eff, objective=objective, proposer=proposer)
+    pairing = pair_lone_applicants(eff, objective=objective, proposer=proposer, stop=stop)
     stages["pairing"] = deadline.elapsed()
     log.info(
         "pairing: %d pairs (%d pre-formed or locked)",

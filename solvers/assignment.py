@@ -137,6 +137,8 @@ _MIN_TIE_BREAK_LEVELS = 2**24
 # Below this the rounding would be too coarse to call the result optimal; only reached around
 # 10**6 rows plus columns.
 _MIN_LEVELS = 2**16
+# _prune works on a matrix when it has at most this many cells per arc (else it sorts the arcs).
+_PRUNE_DENSITY = 4
 # Node indices are int32 in OR-Tools; n + m real and dummy nodes plus a source and a sink.
 _MAX_SIDE_TOTAL = 2**31 - 3
 
@@ -268,6 +270,7 @@ def max_weight_matching_sparse(
     shape: tuple[int, int],
     *,
     max_cardinality: bool = True,
+    on_step: Callable[[str], object] | None = None,
 ) -> IntPairs:
     """Return an optimal matching over candidate pairs, without building an ``n x m`` matrix.
 
@@ -278,6 +281,9 @@ def max_weight_matching_sparse(
         weights: 1-D finite float scores, one per candidate pair.
         shape: ``(n, m)``, the numbers of rows and columns.
         max_cardinality: as in :func:`max_weight_matching`.
+        on_step: called with a short message between the solver's steps (arcs pruned, maximum
+            size found), so a caller can report progress or notice a deadline; the steps
+            themselves (OR-Tools calls) cannot be interrupted. Its return value is ignored.
 
     A pair listed more than once keeps its highest weight.
 
@@ -338,6 +344,7 @@ def max_weight_matching_sparse(
         m,
         max_cardinality=max_cardinality,
         complete=False,
+        on_step=on_step,
     )
 
 
@@ -388,7 +395,9 @@ def _solve(
     *,
     max_cardinality: bool,
     complete: bool,
+    on_step: Callable[[str], object] | None = None,
 ) -> IntPairs:
+    step = on_step or (lambda what: None)
     grid = _grid(n, m)
     if max_cardinality:
         lo = float(weights.min())
@@ -413,9 +422,11 @@ def _solve(
 
     if n != m:
         rows, cols, cost = _prune(rows, cols, cost, n, m, complete=complete)
+    step(f"{rows.size} arcs")
     if not max_cardinality:
         return _min_cost_flow(rows, cols, cost, n, m, pairs=None)
     size = min(n, m) if complete else _max_matching_size(rows, cols, n, m)
+    step(f"{size} pairs at most")
     if n == m == size:
         return _perfect_assignment(rows, cols, cost, n)
     return _min_cost_flow(rows, cols, cost, n, m, pairs=size)
@@ -459,6 +470,15 @@ def _prune(
     degree = np.bincount(side, minlength=limit)
     if not bool((degree > limit).any()):
         return rows, cols, cost
+    width = max(n, m)
+    if limit * width <= _PRUNE_DENSITY * rows.size:
+        # Dense enough: the same rule on a (pruned side x other side) matrix, absent arcs at
+        # the int64 maximum (never below a real kth cost, so never kept in place of one): a
+        # partition per row instead of a three-key sort of all arcs, same kept set.
+        matrix = np.full((limit, width), _INT64_MAX, dtype=np.int64)
+        matrix[side, other] = cost
+        keep = _cheapest_per_row(matrix, limit)[side, other]
+        return rows[keep], cols[keep], cost[keep]
     order = np.lexsort((other, cost, side))
     group_start = np.concatenate([[0], np.cumsum(degree)[:-1]])
     rank = np.empty(order.size, dtype=np.int64)

@@ -1,0 +1,43 @@
+"""What importing matcher loads, and that `matcher.verify` stays the checker function."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+from tests.conftest import REPO
+
+
+def _run(code: str) -> str:
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    res = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+    assert res.returncode == 0, res.stderr
+    return res.stdout.strip()
+
+
+def test_import_matcher_loads_no_models_or_solvers() -> None:
+    """`import matcher` binds names on first use: pydantic, numpy and OR-Tools stay unloaded
+    (an embedding tool pays for what it calls)."""
+    out = _run(
+        "import sys, matcher\n"
+        "print([m for m in ('pydantic', 'numpy', 'ortools', 'matcher.verify') "
+        "if m in sys.modules])"
+    )
+    assert out == "[]"
+
+
+def test_verify_is_the_function_whichever_import_comes_first() -> None:
+    """Regression: `matcher.verify` is also a submodule; importing the submodule first (as
+    `from matcher.verify import ...` does) must not make `from matcher import verify` the
+    module."""
+    out = _run(
+        "from matcher.verify import recompute_score\n"
+        "import matcher\n"
+        "from matcher import Report, verify\n"
+        "print(callable(verify), type(verify).__name__, matcher.verify is verify, "
+        "Report.__name__)"
+    )
+    assert out == "True function True Report"
+    out = _run("from matcher import verify\nprint(type(verify).__name__)")
+    assert out == "function"
