@@ -15,8 +15,10 @@ Shapes (all seeded, fictional; built from `matcher generate` and then reshaped):
   many-conflicts  500 participants, one in five declares a conflict with someone in their system
   mentor-match    the peer's 500 + 500 sign-ups (needs --mentor-match DIR, see mentor_match.py)
 
-Each row runs `python -m matcher solve FILE --format json -o OUT` in a fresh process (so
+Each row runs `python -m matcher -v solve FILE --format json -o OUT` in a fresh process (so
 import and compile time count), measures wall time and peak memory (the child's maximum RSS),
+reads the stage times from the log (pairing, placement, sets; the rest is start-up, reading,
+checking, metrics, verifying and writing),
 and reads the plan: status, pairs placed against the ceiling (pairs formed; for the few-orgs
 shapes also the set-rule bound from the wait-list reasons), pairs wait-listed, and the
 set-rule outcome.
@@ -159,7 +161,10 @@ SHAPES = {
 def run_solve(path: Path, out: Path, env: dict[str, str] | None = None) -> dict[str, Any]:
     """`python -m matcher solve` in a fresh process: wall time, peak RSS (GNU time's %M), exit
     code, the plan."""
-    cmd = [sys.executable, "-m", "matcher", "solve", str(path), "--format", "json", "-o", str(out)]
+    cmd = [
+        *(sys.executable, "-m", "matcher", "-v", "solve", str(path)),
+        *("--format", "json", "-o", str(out)),
+    ]
     if Path("/usr/bin/time").exists():
         cmd = ["/usr/bin/time", "-f", "PEAK_KB %M", *cmd]
     full_env = {**os.environ, "PYTHONPATH": str(ROOT), **(env or {})}
@@ -175,12 +180,21 @@ def run_solve(path: Path, out: Path, env: dict[str, str] | None = None) -> dict[
         }
     wall = time.perf_counter() - t0
     peak = re.findall(r"PEAK_KB (\d+)", res.stderr)
-    stderr = [line for line in res.stderr.strip().splitlines() if not line.startswith("PEAK_KB")]
+    stages = {
+        m.group(1): float(m.group(2))
+        for m in re.finditer(r"matcher: (pairing|placement|sets): .* in ([\d.]+) s", res.stderr)
+    }
+    stderr = [
+        line
+        for line in res.stderr.strip().splitlines()
+        if not line.startswith("PEAK_KB") and "matcher: " not in line
+    ]
     row: dict[str, Any] = {
         "time_s": wall,
         "peak_mb": int(peak[-1]) / 1024 if peak else None,
         "exit": res.returncode,
         "stderr": stderr[-1:] if res.returncode else [],
+        "stages": stages,
     }
     if res.returncode == 0:
         plan = json.loads(out.read_text())
@@ -216,6 +230,12 @@ def summarise(plan: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def _stages(stages: dict[str, float]) -> str:
+    return " / ".join(
+        "–" if k not in stages else f"{stages[k]:.1f}" for k in ("pairing", "placement", "sets")
+    )
+
+
 def _num(x: float | None) -> str:
     return "–" if x is None else f"{x:g}"
 
@@ -249,12 +269,12 @@ def main() -> None:
         warm.write_text(json.dumps(generated(200)()))
         run_solve(warm, Path(tmp_name) / "warm-up.plan.json")
         print(
-            "| shape | participants | exit | status | time (s) | peak (MB) | formed | placed "
-            "| bound | gap | wait-listed | sets | set-rule outcome |"
+            "| shape | participants | exit | status | time (s) | pairing / placement / sets (s) "
+            "| peak (MB) | formed | placed | bound | gap | wait-listed | sets | set-rule outcome |"
         )
         print(
             "| --- | ---: | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: "
-            "| --- |"
+            "| ---: | --- |"
         )
         for name, path in files.items():
             n = len(json.loads(path.read_text())["participants"])
@@ -262,7 +282,8 @@ def main() -> None:
             peak = "–" if row["peak_mb"] is None else f"{row['peak_mb']:.0f}"
             print(
                 f"| {name} | {n} | {row['exit']} | {row.get('status', '–')} | "
-                f"{row['time_s']:.1f} | {peak} | {row.get('formed', '–')} | "
+                f"{row['time_s']:.1f} | {_stages(row['stages'])} | {peak} | "
+                f"{row.get('formed', '–')} | "
                 f"{row.get('placed', '–')} | {_num(row.get('bound'))} | {_num(row.get('gap'))} | "
                 f"{row.get('waitlisted', '–')} | "
                 f"{row.get('sets', '–')} | {row.get('set_rule', row['stderr'])} |",

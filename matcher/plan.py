@@ -109,9 +109,10 @@ def make_plan(
     pairing = pair_lone_applicants(eff, objective=objective, proposer=proposer, stop=stop)
     stages["pairing"] = deadline.elapsed()
     log.info(
-        "pairing: %d pairs (%d pre-formed or locked)",
+        "pairing: %d pairs (%d pre-formed or locked) in %.2f s",
         len(pairing.pairs),
         len(prepared.preformed) + len(prepared.locks),
+        stages["pairing"],
     )
     if not reporter.report("placement", 0.0, f"placing {len(pairing.pairs)} pairs"):
         raise NoPlanInTime("the solve was cancelled before any plan was found")
@@ -140,7 +141,12 @@ def make_plan(
     if placement.cancelled:
         notes.append("cancelled by the caller: the best plan found so far, not proven best")
     stages["placement"] = deadline.elapsed() - sum(stages.values())
-    log.info("placement: %s, levels %s", placement.status, placement.levels)
+    log.info(
+        "placement: %s, levels %s in %.2f s",
+        placement.status,
+        placement.levels,
+        stages["placement"],
+    )
 
     order = _order(eff)
     formed = sorted(
@@ -286,7 +292,7 @@ def make_plan(
             CohortPlan(id=cohort.id, pairs=placed, capacity_pairs=cohort.capacity_pairs)
         )
     stages["learning_sets"] = deadline.elapsed() - sum(stages.values())
-    log.info("sets: %d action-learning sets", len(sets_out))
+    log.info("sets: %d action-learning sets in %.2f s", len(sets_out), stages["learning_sets"])
 
     formed_people = {x for key in keys for x in key}
     unmatched = _unmatched(eff, pairing, formed_people)
