@@ -56,6 +56,10 @@ BALANCE_BUDGET = 2.0
 LARGE_BALANCE_BUDGET = 0.3
 #: Joint models with more placement variables than this skip CP-SAT's presolve.
 PRESOLVE_MAX_VARS = 5_000
+#: Seconds to build and start searching the model, per placement variable (pair x cohort):
+#: under a time limit, a model that would not be built in the time left is not started.
+#: Measured: 1.1 s to build 23,000 variables at 5,000 participants; twice that, for the search.
+BUILD_S_PER_VAR = 1e-4
 #: Seconds per level (a)-(c) when the caller sets no time limit.
 DEFAULT_BUDGET = 5.0
 #: CP-SAT's "no wall-clock limit" (its default).
@@ -319,11 +323,22 @@ def solve_placement(
     deterministic-time budget, so the result does not depend on machine load.
     """
     replan = replan or Replan()
-    if stop is not None and not stop.check("placement: start"):
-        # out of time (or cancelled) before the model is even built
+    left = None if stop is None else stop.remaining()
+    size = sum(len(c.cohorts) for c in candidates)
+    if stop is not None and (
+        not stop.check("placement: start") or (left is not None and left < BUILD_S_PER_VAR * size)
+    ):
+        # out of time (or cancelled), or too little left to build the model and search it: a
+        # plan of fixed pairs without CP-SAT (the hint when it meets every rule, else greedy)
         cancelled = stop.cancelled
         if all(c.fixed for c in candidates) and not replan.must_place:
-            return replace(greedy_placement(instance, candidates), cancelled=cancelled)
+            quick = None
+            if hint is not None:
+                quick = _plan_from_hint(instance, candidates, hint, replan.must_place)
+            quick = quick or greedy_placement(instance, candidates)
+            if ceiling is not None:
+                quick = replace(quick, bound=float(ceiling))
+            return replace(quick, cancelled=cancelled)
         return Placement([], {}, {}, "timeout", None, None, cancelled=cancelled)
     people = instance.participants_by_id()
     cohorts = instance.cohorts
