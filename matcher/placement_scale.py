@@ -21,7 +21,7 @@ from numpy.typing import NDArray
 from matcher.pairing import Pairing
 from matcher.pairing import _complete_greedily as complete_greedily
 from matcher.placement import Candidate, Placement, cohort_room
-from matcher.schema import Instance
+from matcher.schema import Instance, Participant
 from matcher.scoring import pair_scores, tag
 from solvers.assignment import max_weight_matching_sparse
 from solvers.flow import bin_flow, pair_flow
@@ -69,19 +69,7 @@ def set_rule_pressure(
     for q, ks in sorted(able.items()):
         cohort = instance.cohorts[q]
         lo, hi = cohort.set_size.min_pairs, cohort.set_size.max_pairs
-        # organisations compared as tag() normalises them; messages use the first ID spelling
-        by_tag: dict[str, list[int]] = defaultdict(list)
-        spelling: dict[str, str] = {}
-        for i, k in enumerate(ks):
-            c = candidates[k]
-            orgs = (people[c.patient_leader].organisation, people[c.partner].organisation)
-            for org in orgs:
-                spelling.setdefault(tag(org), org)
-            for key in sorted({tag(org) for org in orgs}):
-                by_tag[key].append(i)
-        by_org = {spelling[key]: v for key, v in sorted(by_tag.items())}
-        bound, _ = grouping_bound(len(ks), lo, hi, [v for v in by_org.values() if len(v) > 1])
-        bound = min(bound, cohort.capacity_pairs)
+        bound, by_org = organisation_bound(instance, q, [candidates[k] for k in ks], people)
         placed = sum(1 for k in ks if cohort_of.get(k) == q)
         busiest = None
         if by_org:
@@ -99,6 +87,28 @@ def set_rule_pressure(
             )
         out[q] = CohortPressure(cohort.id, len(ks), placed, bound, busiest, reason)
     return out
+
+
+def organisation_bound(
+    instance: Instance, q: int, pairs: list[Candidate], people: dict[str, Participant]
+) -> tuple[int, dict[str, list[int]]]:
+    """Most of ``pairs`` cohort ``q`` can hold with one pair per organisation in each set
+    (:func:`solvers.grouping.grouping_bound`, capped by capacity), and the pairs (indices into
+    ``pairs``) of each organisation. Organisations are compared as tag() normalises them;
+    the keys are the first spelling met."""
+    cohort = instance.cohorts[q]
+    by_tag: dict[str, list[int]] = defaultdict(list)
+    spelling: dict[str, str] = {}
+    for i, c in enumerate(pairs):
+        orgs = (people[c.patient_leader].organisation, people[c.partner].organisation)
+        for org in orgs:
+            spelling.setdefault(tag(org), org)
+        for key in sorted({tag(org) for org in orgs}):
+            by_tag[key].append(i)
+    by_org = {spelling[key]: v for key, v in sorted(by_tag.items())}
+    lo, hi = cohort.set_size.min_pairs, cohort.set_size.max_pairs
+    bound, _ = grouping_bound(len(pairs), lo, hi, [v for v in by_org.values() if len(v) > 1])
+    return min(bound, cohort.capacity_pairs), by_org
 
 
 def pressure_note(pressure: dict[int, CohortPressure], candidate: Candidate) -> str:
@@ -236,13 +246,24 @@ def placement_ceiling(
     maximum flow of units and the other side's people into cohorts, with the lone people
     capped at the size of the smaller side (only people with an allowed partner who can attend
     the same cohort count). Each of the two flows is at least the number of pairs any plan
-    places, so the smaller is a bound; both are exact maximum flows (OR-Tools)."""
+    places, so the smaller is a bound; both are exact maximum flows (OR-Tools). A cohort that
+    only pre-formed pairs can reach is also held to what one organisation per set lets those
+    pairs fill (:func:`organisation_bound`), when that rule is hard."""
     scan = pairing.scan
     r, c = lone_edges
     n_q = len(instance.cohorts)
     room = cohort_room(instance, len(units) + min(len(scan.rows.ids), len(scan.cols.ids)))
     # (person, cohort) for people with an allowed partner who can attend that cohort too
     per_q = _able_with_a_partner(scan.rows.attend, scan.cols.attend, r, c)
+    if instance.rules.one_organisation_per_set == "hard":
+        # a cohort only pre-formed pairs can reach holds at most what the set rules allow them
+        people = instance.participants_by_id()
+        for q in range(n_q):
+            if len(per_q["rows"][q][0]) or len(per_q["cols"][q][0]):
+                continue
+            able = [u for u in units if q in u.cohorts]
+            if able:
+                room[q] = min(room[q], organisation_bound(instance, q, able, people)[0])
     u_item = np.array([k for k, u in enumerate(units) for _ in u.cohorts], dtype=np.int64)
     u_bin = np.array([q for u in units for q in u.cohorts], dtype=np.int64)
     u_cost = np.array(

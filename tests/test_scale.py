@@ -8,6 +8,7 @@ pairs needs at least ``c`` sets, and ``n`` pairs make at most ``n // 3`` sets.
 from __future__ import annotations
 
 import json
+import re
 import os
 import subprocess
 import sys
@@ -162,6 +163,20 @@ def test_few_organisations_library_solve_verified() -> None:
             for pid in (p.patient_leader, p.partner):
                 orgs.setdefault(p.learning_set, []).append(people[pid].organisation)
     assert orgs and all(len(v) == len(set(v)) for v in orgs.values())
+
+
+def test_few_organisations_bound_is_the_set_rule_bound() -> None:
+    """Only pre-formed pairs can reach the cohort, so the ceiling holds them to what one
+    organisation per set allows (the same figure the wait-list reasons give): the plan places
+    exactly that many, so the gap is 0: no plan places more."""
+    inst = parse_instance(few_orgs_data(150, seed=1))
+    sol = solve(inst)
+    placed = sum(p.cohort is not None for p in sol.pairs)
+    assert placed < 150
+    assert sol.run.bound == placed
+    assert sol.run.gap == 0
+    bounds = {int(m) for w in sol.waitlist for m in re.findall(r"at most (\d+) of the", w.reason)}
+    assert bounds == {placed}
 
 
 def test_complete_pairing_pairs_people_a_cut_budget_left_unpaired() -> None:
