@@ -8,8 +8,8 @@ pairs needs at least ``c`` sets, and ``n`` pairs make at most ``n // 3`` sets.
 from __future__ import annotations
 
 import json
-import re
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
