@@ -56,7 +56,19 @@ def set_rule_pressure(
     the bound's O(cliques * pairs / min set size); nothing when no pair is wait-listed."""
     if instance.rules.one_organisation_per_set != "hard":
         return {}
-    wanted = {q for k in formed if cohort_of.get(k) is None for q in candidates[k].cohorts}
+    fill: dict[int, int] = defaultdict(int)
+    for k in formed:
+        if (q := cohort_of.get(k)) is not None:
+            fill[q] += 1
+    # a full cohort turns pairs away for its capacity (the reason says so); the set-rule
+    # figures are for cohorts with room left, where the set rules are what keeps pairs out
+    wanted = {
+        q
+        for k in formed
+        if cohort_of.get(k) is None
+        for q in candidates[k].cohorts
+        if fill[q] < instance.cohorts[q].capacity_pairs
+    }
     if not wanted:
         return {}
     people = instance.participants_by_id()
