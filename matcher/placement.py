@@ -526,7 +526,7 @@ def _polish(
     exact maximum-weight matching (as many pairs, a higher total), where the cohort's rules
     still hold; None when no cohort improves. A hint for the quality level: same pairs
     placed and formed, so every level above still holds."""
-    from solvers.assignment import max_weight_matching_sparse
+    from ortools.graph.python import linear_sum_assignment
 
     optional_of: dict[str, list[int]] = defaultdict(list)
     for k, c in enumerate(candidates):
@@ -555,11 +555,19 @@ def _polish(
         ends_r = [row_i[candidates[k2].patient_leader] for k2 in edges]
         ends_c = [cols[candidates[k2].partner] for k2 in edges]
         w = [round(candidates[k2].score * SCORE_SCALE) for k2 in edges]
-        matched = max_weight_matching_sparse(ends_r, ends_c, w, (len(rows), len(cols)))
-        if len(matched) < len(lone):
+        # the cohort's current pairs are a perfect matching of these people, so a best perfect
+        # one exists (OR-Tools' assignment: exact, and no compiled kernel to load)
+        by_ends: dict[tuple[int, int], int] = {}
+        for e, k2 in enumerate(edges):
+            key = (ends_r[e], ends_c[e])
+            if key not in by_ends or w[e] > round(candidates[by_ends[key]].score * SCORE_SCALE):
+                by_ends[key] = k2
+        solver = linear_sum_assignment.SimpleLinearSumAssignment()
+        for (i, j), k2 in by_ends.items():
+            solver.add_arc_with_cost(i, j, -round(candidates[k2].score * SCORE_SCALE))
+        if len(rows) != len(cols) or solver.solve() != solver.OPTIMAL:
             continue
-        by_ends = {(ends_r[e], ends_c[e]): k2 for e, k2 in enumerate(edges)}
-        new = [by_ends[int(i), int(j)] for i, j in matched]
+        new = [by_ends[i, solver.right_mate(i)] for i in range(len(rows))]
         gain = sum(round(candidates[k2].score * SCORE_SCALE) for k2 in new) - sum(
             round(candidates[k].score * SCORE_SCALE) for k in lone
         )

@@ -114,9 +114,10 @@ def random_instance(
 
 @pytest.fixture(scope="module", autouse=True)
 def _warm_numba() -> None:
-    """Compile (or load from cache) the heuristic kernel once, so timings below are fair."""
-    d = np.ones((4, 4))
-    diverse_groups(d, [(2, 2), (2, 2)], method="heuristic", max_iters=1)
+    """Compile (or load from cache) the heuristic kernel once, so timings below are fair and
+    the tests below run the compiled kernel (small searches would otherwise run the numpy one
+    first: NUMPY_FIRST_WORK)."""
+    grouping._tabu_kernel(np.iinfo(np.int64).max)
 
 
 # --------------------------------------------------------------------------------------------
@@ -532,7 +533,8 @@ def test_numpy_kernel_identical_to_compiled_and_python(n: int, groups: int, link
         if i != j:
             cl.add((i, j))
     bounds = [(3, 4)] * groups
-    saved = grouping._KERNEL
+    saved = grouping._tabu_kernel(np.iinfo(np.int64).max)  # the compiled kernel
+    assert saved is not grouping._tabu_steps_numpy  # numba is installed in CI
     results = {}
     try:
         for name, kernel, iters in [
@@ -598,3 +600,52 @@ def test_grouping_bound_vectorised_equals_the_loop() -> None:
             for _ in range(int(rng.integers(0, 6)))
         ]
         assert grouping_bound(n, lo, hi, cliques) == _grouping_bound_loop(n, lo, hi, cliques)
+
+
+def test_small_searches_run_the_numpy_kernel_first_with_identical_plans(tmp_path: Path) -> None:
+    """A process runs small set searches on the numpy kernel (no numba import, so no compile on
+    a new machine) until NUMPY_FIRST_WORK, then loads the compiled one. Both give identical
+    groupings, so the plan of a 120-participant intake is byte-identical whichever ran."""
+    import subprocess
+    import sys
+
+    from tests.conftest import REPO
+
+    intake = tmp_path / "g120.json"
+    env = {"PYTHONPATH": str(REPO), "PATH": "/usr/bin:/bin"}
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "matcher",
+            "generate",
+            "-n",
+            "120",
+            "--seed",
+            "4",
+            "-o",
+            str(intake),
+        ],
+        env=env,
+        check=True,
+        capture_output=True,
+    )
+    script = (
+        "import sys, solvers.grouping as g; g.NUMPY_FIRST_WORK = int(sys.argv[1]); "
+        "from matcher import load_instance, solve; "
+        "sol = solve(load_instance(sys.argv[2])); "
+        "print('numba' in sys.modules); print(sol.model_dump_json())"
+    )
+    out = {}
+    for first in (0, 10**12):
+        res = subprocess.run(
+            [sys.executable, "-c", script, str(first), str(intake)],
+            env=env,
+            check=True,
+            capture_output=True,
+            text=True,
+        )
+        loaded, plan = res.stdout.split("\n", 1)
+        out[first] = (loaded, plan)
+    assert out[0][0] == "True" and out[10**12][0] == "False"
+    assert out[0][1] == out[10**12][1]
