@@ -923,20 +923,46 @@ class _TabuState:
 
 _KERNEL: Callable[..., int] | None = None
 #: Work (iterations x elements^2) a process gives the numpy kernel before it loads the compiled
-#: one: small searches never pay numba's import and, on a new machine, its compile (3-5 s).
+#: one, when numba's cache does not hold it yet: small searches on a new machine never pay the
+#: compile (3-5 s).
 #: Both kernels give identical groupings (tested), so only the speed depends on it. Measured on
 #: a 200-participant intake (four cohorts of ~23 pairs, 4.2 M): the first solve on a new
 #: machine 9.4 s -> 2.7-3.1 s; with numba's cache warm, 2.0 s -> 2.7-3.1 s.
 NUMPY_FIRST_WORK = 6_000_000
 _numpy_work = 0
+_CACHED: bool | None = None
+
+
+def _compiled_on_disk() -> bool:
+    """Whether numba's cache holds a compiled tabu kernel (then loading it takes under a second
+    and the numpy kernel would only be slower). Looks where numba writes it: the source's
+    ``__pycache__`` or ``NUMBA_CACHE_DIR``; a stale entry only costs a compile, as without."""
+    import os
+    from pathlib import Path
+
+    pattern = f"{Path(__file__).stem}._tabu_steps-*.nbi"
+    if os.environ.get("NUMBA_CACHE_DIR"):  # numba then writes there only
+        places = [Path(os.environ["NUMBA_CACHE_DIR"])]
+    else:  # beside the source, or the user's cache when the package is read-only
+        home = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+        places = [Path(__file__).parent / "__pycache__", Path(home) / "numba"]
+    try:
+        return any(
+            next(iter(place.rglob(pattern)), None) is not None for place in places if place.is_dir()
+        )
+    except OSError:
+        return False
 
 
 def _tabu_kernel(work: int = 0) -> Callable[..., int]:
-    """The kernel for a search of ``work`` (iterations x elements^2): the numpy one while this
-    process's searches stay within ``NUMPY_FIRST_WORK`` in total, then the compiled one (numba,
-    cached on disk), or the numpy one without numba."""
-    global _KERNEL, _numpy_work
-    if _KERNEL is None and _numpy_work + work <= NUMPY_FIRST_WORK:
+    """The kernel for a search of ``work`` (iterations x elements^2): the compiled one (numba)
+    when numba's cache already holds it; otherwise the numpy one while this process's searches
+    stay within ``NUMPY_FIRST_WORK`` in total, then the compiled one (compiled and cached now);
+    the numpy one without numba."""
+    global _KERNEL, _numpy_work, _CACHED
+    if _CACHED is None:
+        _CACHED = _compiled_on_disk()
+    if _KERNEL is None and not _CACHED and _numpy_work + work <= NUMPY_FIRST_WORK:
         _numpy_work += work
         return _tabu_steps_numpy
     if _KERNEL is None:

@@ -603,16 +603,18 @@ def test_grouping_bound_vectorised_equals_the_loop() -> None:
 
 
 def test_small_searches_run_the_numpy_kernel_first_with_identical_plans(tmp_path: Path) -> None:
-    """A process runs small set searches on the numpy kernel (no numba import, so no compile on
-    a new machine) until NUMPY_FIRST_WORK, then loads the compiled one. Both give identical
-    groupings, so the plan of a 120-participant intake is byte-identical whichever ran."""
+    """On a new machine (numba's cache empty) a process runs small set searches on the numpy
+    kernel (no numba import, so no compile) until NUMPY_FIRST_WORK, then loads the compiled
+    one. Both give identical groupings, so the plan of a 120-participant intake is
+    byte-identical whichever ran."""
     import subprocess
     import sys
 
     from tests.conftest import REPO
 
     intake = tmp_path / "g120.json"
-    env = {"PYTHONPATH": str(REPO), "PATH": "/usr/bin:/bin"}
+    # an empty numba cache, as on a new machine (with the kernel cached, numba loads at once)
+    env = {"PYTHONPATH": str(REPO), "PATH": "/usr/bin:/bin", "NUMBA_CACHE_DIR": str(tmp_path)}
     subprocess.run(
         [
             sys.executable,
@@ -638,9 +640,10 @@ def test_small_searches_run_the_numpy_kernel_first_with_identical_plans(tmp_path
     )
     out = {}
     for first in (0, 10**12):
+        cache = tmp_path / f"numba-cache-{first}"  # empty for each run
         res = subprocess.run(
             [sys.executable, "-c", script, str(first), str(intake)],
-            env=env,
+            env={**env, "NUMBA_CACHE_DIR": str(cache)},
             check=True,
             capture_output=True,
             text=True,
@@ -649,3 +652,15 @@ def test_small_searches_run_the_numpy_kernel_first_with_identical_plans(tmp_path
         out[first] = (loaded, plan)
     assert out[0][0] == "True" and out[10**12][0] == "False"
     assert out[0][1] == out[10**12][1]
+
+
+def test_compiled_kernel_found_in_numbas_cache(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With NUMBA_CACHE_DIR set, numba's cache is looked for there only: empty -> numpy first;
+    a tabu kernel index anywhere below it -> the compiled kernel at once."""
+    monkeypatch.setenv("NUMBA_CACHE_DIR", str(tmp_path))
+    assert not grouping._compiled_on_disk()
+    (tmp_path / "solvers_x").mkdir()
+    (tmp_path / "solvers_x" / "grouping._tabu_steps-985.py311.nbi").write_bytes(b"")
+    assert grouping._compiled_on_disk()
