@@ -391,7 +391,7 @@ def _stable(instance: Instance, scan: LoneScan, proposer: str) -> IntArray:
     return np.array(pairs, dtype=np.int64).reshape(-1, 2)
 
 
-def _complete_greedily(instance: Instance, scan: LoneScan, matched: IntArray) -> IntArray:
+def complete_greedily(instance: Instance, scan: LoneScan, matched: IntArray) -> IntArray:
     """Pair any two people still alone who are allowed together, best score first, so the
     matching is maximal over *all* allowed pairs, not only the candidates."""
     free_r = np.setdiff1d(np.arange(len(scan.rows.ids)), matched[:, 0])
@@ -443,7 +443,7 @@ def _shortlist(
 
 
 def _complete_from_candidates(scan: LoneScan, matched: IntArray) -> IntArray:
-    """:func:`_complete_greedily` when the candidates are every allowed pair (dense scan): the
+    """:func:`complete_greedily` when the candidates are every allowed pair (dense scan): the
     free people's allowed pairs are read off the candidates instead of scored again."""
     free_r = np.ones(len(scan.rows.ids), dtype=bool)
     free_c = np.ones(len(scan.cols.ids), dtype=bool)
@@ -537,7 +537,7 @@ def pair_lone_applicants(
     if stop is not None:
         stop.check(f"{len(matched)} lone pairs matched")
     if not scan.dense:
-        matched = _complete_greedily(instance, scan, matched)
+        matched = complete_greedily(instance, scan, matched)
     elif not exact:
         matched = _complete_from_candidates(scan, matched)
     pairs = preformed_pairs(instance) + [

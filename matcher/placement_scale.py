@@ -18,8 +18,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 from numpy.typing import NDArray
 
-from matcher.pairing import Pairing
-from matcher.pairing import _complete_greedily as complete_greedily
+from matcher.pairing import Pairing, complete_greedily
 from matcher.placement import Candidate, Placement, cohort_room
 from matcher.schema import Instance, Participant
 from matcher.scoring import pair_scores, tag
