@@ -300,9 +300,10 @@ def _flow_repair(
             break
     assert best is not None
     _, unit_cohort, matched, where = best
-    score = {(int(i), int(j)): float(v) for i, j, v in zip(r, c, sc, strict=True)}
     pairs = [(scan.rows.ids[i], scan.cols.ids[j]) for i, j in matched]
-    lone = candidates_for(job, pairs, [score[i, j] for i, j in matched], fixed=True)
+    # the matched pairs' scores (the one score formula), not a map over every allowed pair
+    scores = pair_scores(instance, pairs)[0].tolist() if pairs else []
+    lone = candidates_for(job, pairs, scores, fixed=True)
     candidates = units + lone
     wanted: dict[tuple[str, str], int | None] = {}
     for k, u in enumerate(units):
