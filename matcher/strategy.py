@@ -242,11 +242,12 @@ def _flow_repair(
     time_limit: float | None,
 ) -> tuple[Ceiling, tuple[list[Candidate], Placement, str] | None]:
     """The flow ceiling on pairs placed (:func:`matcher.placement_scale.placement_ceiling`)
-    and, when the plan is below it, a re-pairing that follows the ceiling's flow: the lone
-    people of the binding side go to the cohorts the flow gives them and are paired, by an
-    exact maximum-weight matching (most pairs, then highest total), with partners who can
-    attend the same cohort; the exact placement model then places the new pairs and the
-    pre-formed ones (hinted with the flow's cohorts). Returns the ceiling and the new
+    and, when the plan is below it, a re-pairing that follows a ceiling flow: the pre-formed
+    pairs go where it puts them, the lone people into cohorts (one side as the flow puts it,
+    or both sides in equal numbers per cohort, whichever pairs more) and are paired inside
+    each cohort by an exact maximum-weight matching (most pairs, then highest total); the
+    exact placement model then places the new pairs and the pre-formed ones (hinted with those
+    cohorts). Returns the ceiling and the new
     candidates, placement and note when that places more pairs, else None. Linear-size
     models only: two min-cost flows, one sparse matching and the fixed-pairs placement."""
     instance = job.prepared.effective

@@ -18,6 +18,8 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 IntArray = NDArray[np.int64]
+#: The source and sink nodes of every network here.
+_SOURCE, _SINK = 0, 1
 
 
 class FlowError(RuntimeError):
@@ -56,23 +58,14 @@ def bin_flow(
         ValueError: on arrays of unequal length, indices out of range or negative numbers.
         FlowError: if the solver does not report an optimal flow.
     """
-    from ortools.graph.python import min_cost_flow
-
     room_a = np.asarray(room, dtype=np.int64)
     n_bins = len(room_a)
     if np.any(room_a < 0) or singles_cap < 0 or n_units < 0 or n_singles < 0:
         raise ValueError("capacities and counts must be >= 0")
-    ua = [np.asarray(x, dtype=np.int64) for x in unit_arcs]
-    sa = [np.asarray(x, dtype=np.int64) for x in single_arcs]
-    for (item, b, cost), n in ((ua, n_units), (sa, n_singles)):
-        if not (len(item) == len(b) == len(cost)):
-            raise ValueError("arc arrays must have equal lengths")
-        if len(item) and (
-            item.min() < 0 or item.max() >= n or b.min() < 0 or b.max() >= n_bins or cost.min() < 0
-        ):
-            raise ValueError("arc index out of range or negative cost")
+    ua = _checked_arcs(unit_arcs, n_units, n_bins)
+    sa = _checked_arcs(single_arcs, n_singles, n_bins)
     # nodes: 0 source, 1 sink, 2 hub of the singles, then units, singles, bins
-    source, sink, hub = 0, 1, 2
+    source, sink, hub = _SOURCE, _SINK, 2
     u0 = 3
     s0 = u0 + n_units
     b0 = s0 + n_singles
@@ -108,28 +101,15 @@ def bin_flow(
         sa[2],
         np.zeros(n_bins, dtype=np.int64),
     ]
-    flow = min_cost_flow.SimpleMinCostFlow()
-    flow.add_arcs_with_capacity_and_unit_cost(
-        np.concatenate(tails), np.concatenate(heads), np.concatenate(caps), np.concatenate(costs)
+    flows, cost = _max_flow_min_cost(
+        tails, heads, caps, costs, n_units + min(singles_cap, n_singles)
     )
-    # the source offers every item, the sink takes them all; the solver sends the most it can
-    most = n_units + min(singles_cap, n_singles)
-    flow.set_node_supply(source, most)
-    flow.set_node_supply(sink, -most)
-    status = flow.solve_max_flow_with_min_cost()
-    if status != flow.OPTIMAL:
-        raise FlowError(f"min-cost flow status {status}")
-    flows = flow.flows(np.arange(flow.num_arcs()))
     start = n_units + 1 + n_singles
-    unit_bin = np.full(n_units, -1, dtype=np.int64)
-    on = flows[start : start + len(ua[0])] > 0
-    unit_bin[ua[0][on]] = ua[1][on]
+    unit_bin = _bin_of(n_units, ua, flows[start : start + len(ua[0])])
     start += len(ua[0])
-    single_bin = np.full(n_singles, -1, dtype=np.int64)
-    on = flows[start : start + len(sa[0])] > 0
-    single_bin[sa[0][on]] = sa[1][on]
+    single_bin = _bin_of(n_singles, sa, flows[start : start + len(sa[0])])
     value = int((unit_bin >= 0).sum() + (single_bin >= 0).sum())
-    return BinFlow(value, unit_bin, single_bin, int(flow.optimal_cost()))
+    return BinFlow(value, unit_bin, single_bin, cost)
 
 
 @dataclass(frozen=True)
@@ -157,29 +137,19 @@ def pair_flow(
     row -> bin -> column -> sink; which row pairs with which column inside a bin is left to the
     caller. Same guarantee and errors as :func:`bin_flow`.
     """
-    from ortools.graph.python import min_cost_flow
-
     room_a = np.asarray(room, dtype=np.int64)
     n_bins = len(room_a)
     if np.any(room_a < 0) or n_rows < 0 or n_cols < 0:
         raise ValueError("capacities and counts must be >= 0")
-    ra = [np.asarray(x, dtype=np.int64) for x in row_arcs]
-    ca = [np.asarray(x, dtype=np.int64) for x in col_arcs]
-    for (item, b, cost), n in ((ra, n_rows), (ca, n_cols)):
-        if not (len(item) == len(b) == len(cost)):
-            raise ValueError("arc arrays must have equal lengths")
-        if len(item) and (
-            item.min() < 0 or item.max() >= n or b.min() < 0 or b.max() >= n_bins or cost.min() < 0
-        ):
-            raise ValueError("arc index out of range or negative cost")
+    ra = _checked_arcs(row_arcs, n_rows, n_bins)
+    ca = _checked_arcs(col_arcs, n_cols, n_bins)
     # nodes: 0 source, 1 sink, rows, columns, bins in, bins out
-    source, sink = 0, 1
     r0, c0 = 2, 2 + n_rows
     b_in = c0 + n_cols
     b_out = b_in + n_bins
     bins = np.arange(n_bins, dtype=np.int64)
     tails = [
-        np.zeros(n_rows, np.int64),
+        np.full(n_rows, _SOURCE, np.int64),
         r0 + ra[0],
         b_in + bins,
         b_out + ca[1],
@@ -190,7 +160,7 @@ def pair_flow(
         b_in + ra[1],
         b_out + bins,
         c0 + ca[0],
-        np.ones(n_cols, np.int64),
+        np.full(n_cols, _SINK, np.int64),
     ]
     caps = [
         np.ones(n_rows, np.int64),
@@ -206,6 +176,44 @@ def pair_flow(
         ca[2],
         np.zeros(n_cols, np.int64),
     ]
+    flows, cost = _max_flow_min_cost(tails, heads, caps, costs, min(n_rows, n_cols))
+    start = n_rows
+    row_bin = _bin_of(n_rows, ra, flows[start : start + len(ra[0])])
+    start += len(ra[0]) + n_bins
+    col_bin = _bin_of(n_cols, ca, flows[start : start + len(ca[0])])
+    return PairFlow(int((row_bin >= 0).sum()), row_bin, col_bin, cost)
+
+
+def _checked_arcs(
+    arcs: tuple[ArrayLike, ArrayLike, ArrayLike], n_items: int, n_bins: int
+) -> list[IntArray]:
+    """``(item, bin, cost)`` as int64 arrays, checked: equal lengths, indices in range, costs
+    >= 0 (ValueError otherwise)."""
+    item, b, cost = (np.asarray(x, dtype=np.int64) for x in arcs)
+    if not (len(item) == len(b) == len(cost)):
+        raise ValueError("arc arrays must have equal lengths")
+    if len(item) and (
+        item.min() < 0
+        or item.max() >= n_items
+        or b.min() < 0
+        or b.max() >= n_bins
+        or cost.min() < 0
+    ):
+        raise ValueError("arc index out of range or negative cost")
+    return [item, b, cost]
+
+
+def _max_flow_min_cost(
+    tails: list[IntArray],
+    heads: list[IntArray],
+    caps: list[IntArray],
+    costs: list[IntArray],
+    most: int,
+) -> tuple[IntArray, int]:
+    """The flow on each arc (in the order given) of a maximum flow of least cost from _SOURCE
+    (offering ``most`` units) to _SINK, and that cost."""
+    from ortools.graph.python import min_cost_flow
+
     flow = min_cost_flow.SimpleMinCostFlow()
     flow.add_arcs_with_capacity_and_unit_cost(
         np.concatenate(tails).astype(np.int64),
@@ -213,19 +221,18 @@ def pair_flow(
         np.concatenate(caps),
         np.concatenate(costs),
     )
-    most = min(n_rows, n_cols)
-    flow.set_node_supply(source, most)
-    flow.set_node_supply(sink, -most)
+    # the source offers every item, the sink takes them all; the solver sends the most it can
+    flow.set_node_supply(_SOURCE, most)
+    flow.set_node_supply(_SINK, -most)
     status = flow.solve_max_flow_with_min_cost()
     if status != flow.OPTIMAL:
         raise FlowError(f"min-cost flow status {status}")
-    flows = flow.flows(np.arange(flow.num_arcs()))
-    start = n_rows
-    row_bin = np.full(n_rows, -1, dtype=np.int64)
-    on = flows[start : start + len(ra[0])] > 0
-    row_bin[ra[0][on]] = ra[1][on]
-    start += len(ra[0]) + n_bins
-    col_bin = np.full(n_cols, -1, dtype=np.int64)
-    on = flows[start : start + len(ca[0])] > 0
-    col_bin[ca[0][on]] = ca[1][on]
-    return PairFlow(int((row_bin >= 0).sum()), row_bin, col_bin, int(flow.optimal_cost()))
+    return flow.flows(np.arange(flow.num_arcs())), int(flow.optimal_cost())
+
+
+def _bin_of(n_items: int, arcs: list[IntArray], arc_flows: IntArray) -> IntArray:
+    """Each item's bin from the flows on its (item, bin) arcs, -1 when it carries none."""
+    out = np.full(n_items, -1, dtype=np.int64)
+    on = arc_flows > 0
+    out[arcs[0][on]] = arcs[1][on]
+    return out
