@@ -99,7 +99,8 @@ def main() -> None:
             (
                 "matcher --help",
                 f"{best([py, '-m', 'matcher', '--help'], args.repeat):.2f}",
-                "imports click and rich; not pydantic, numpy, numba, ortools or matcher.bench",
+                "imports click and rich; not pydantic, numpy, numba, ortools "
+                "or matcher.tools.bench",
             )
         )
         rows.append(

@@ -21,9 +21,9 @@ from pathlib import Path
 from typing import Any
 
 from matcher import parse_instance, solve
-from matcher.diff import plan_changes
-from matcher.generate import generate_instance
-from matcher.solution import Solution
+from matcher.compare.diff import plan_changes
+from matcher.contract.solution import Solution
+from matcher.tools.generate import generate_instance
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -66,7 +66,7 @@ def peers(n: int, path: str) -> dict[str, float | None]:
     import networkx as nx
     from scipy.optimize import linear_sum_assignment
 
-    import matcher.pairing as pairing
+    import matcher.engine.pairing as pairing
     from matcher import compatibility, load_instance
 
     inst = load_instance(path)
@@ -122,7 +122,7 @@ def main() -> None:
     if args.one:
         one(int(args.one[0]), args.one[1])
         return
-    from matcher.generate import generate_instance
+    from matcher.tools.generate import generate_instance
 
     rows = []
     with tempfile.TemporaryDirectory() as tmp:

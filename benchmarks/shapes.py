@@ -55,7 +55,7 @@ def few_orgs(pairs: int, weights: list[float], *, seed: int = 0) -> dict[str, An
     """``pairs`` pre-formed pairs in one cohort; patient leaders' organisations drawn from
     ``weights`` (three organisations, ``pl-org-a..``), professionals' from three others with the
     same weights (``pro-org-a..``)."""
-    from matcher.generate import generate_instance
+    from matcher.tools.generate import generate_instance
 
     data = generate_instance(2 * pairs, cohorts=1, seed=seed, preformed_share=1.0)
     rng = np.random.default_rng(seed)
@@ -84,7 +84,7 @@ def few_orgs_1000(seed: int = 0) -> dict[str, Any]:
 
 
 def one_cohort(seed: int = 0) -> dict[str, Any]:
-    from matcher.generate import generate_instance
+    from matcher.tools.generate import generate_instance
 
     data = generate_instance(2000, cohorts=1, seed=seed)
     for person in data["participants"]:
@@ -97,7 +97,7 @@ def one_cohort(seed: int = 0) -> dict[str, Any]:
 
 
 def many_cohorts(seed: int = 0) -> dict[str, Any]:
-    from matcher.generate import generate_instance
+    from matcher.tools.generate import generate_instance
 
     data = generate_instance(2000, cohorts=50, seed=seed)
     data["name"] = "many-cohorts-2000"
@@ -105,7 +105,7 @@ def many_cohorts(seed: int = 0) -> dict[str, Any]:
 
 
 def tight_capacity(seed: int = 0) -> dict[str, Any]:
-    from matcher.generate import generate_instance
+    from matcher.tools.generate import generate_instance
 
     data = generate_instance(2000, seed=seed)
     for cohort in data["cohorts"]:
@@ -115,7 +115,7 @@ def tight_capacity(seed: int = 0) -> dict[str, Any]:
 
 
 def many_conflicts(seed: int = 0) -> dict[str, Any]:
-    from matcher.generate import generate_instance
+    from matcher.tools.generate import generate_instance
 
     data = generate_instance(500, seed=seed)
     rng = np.random.default_rng(seed + 1)
@@ -135,7 +135,7 @@ def many_conflicts(seed: int = 0) -> dict[str, Any]:
 
 def generated(n: int, fixed_seed: int | None = None) -> Any:
     def make(seed: int = 0) -> dict[str, Any]:
-        from matcher.generate import generate_instance
+        from matcher.tools.generate import generate_instance
 
         return generate_instance(n, seed=seed if fixed_seed is None else fixed_seed)
 

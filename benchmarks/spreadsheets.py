@@ -60,16 +60,16 @@ def _peak(fn: Callable[[], Any]) -> float:
 
 def one(n: int) -> dict[str, Any]:
     """Child process: every stage for one size."""
-    from matcher.generate import generate_instance
-    from matcher.normalise import near_duplicates
-    from matcher.pipeline import solve
-    from matcher.plan_view import PlanView
-    from matcher.report import plan_report
-    from matcher.schema import Instance
-    from matcher.spreadsheet import read_workbook
-    from matcher.template import build_workbook
-    from matcher.validation import load_instance
-    from matcher.xlsx_out import plan_workbook
+    from matcher.contract.checks import load_instance
+    from matcher.contract.instance import Instance
+    from matcher.contract.keys import near_duplicates
+    from matcher.engine.solve import solve
+    from matcher.intake.spreadsheet import read_workbook
+    from matcher.intake.template import build_workbook
+    from matcher.render.report import plan_report
+    from matcher.render.view import PlanView
+    from matcher.render.workbook import plan_workbook
+    from matcher.tools.generate import generate_instance
 
     data = generate_instance(n, seed=0)
     for p in data["participants"]:

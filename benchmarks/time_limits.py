@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from matcher import NoPlanInTime, parse_instance, solve
-from matcher.generate import generate_instance
+from matcher.tools.generate import generate_instance
 
 REPO = Path(__file__).resolve().parents[1]
 #: Stages whose times (``run.stages``) are shown for the slowest run of each row.

@@ -18,10 +18,13 @@ from importlib import import_module
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
+from matcher import _moved
+
 
 class _Package(ModuleType):
     """`verify` is both a submodule and the checker function, and the function must win:
-    when the import system binds the submodule ``matcher.verify`` on the package (after running
+    when the import system binds the submodule ``matcher.verification.verify`` on the package
+    (after running
     it), the function is bound instead. So `from matcher import verify` is the function
     whoever imported the submodule first, and `import matcher` does not load the verifier
     (and pydantic with it) until it is used."""
@@ -34,8 +37,17 @@ class _Package(ModuleType):
 
 sys.modules[__name__].__class__ = _Package
 
+# Old module paths keep working for one release (matcher._moved.MOVED lists them).
+_moved.install()
+
 if TYPE_CHECKING:
-    from matcher.diff import plan_changes
+    from matcher.compare.diff import plan_changes
+    from matcher.contract.checks import InstanceError, Problem, load_instance, parse_instance
+    from matcher.contract.instance import Instance
+    from matcher.contract.solution import Changes, Solution
+    from matcher.engine.progress import ProgressEvent
+    from matcher.engine.scoring import Compatibility, compatibility
+    from matcher.engine.solve import solve
     from matcher.errors import (
         Infeasible,
         InvalidInstance,
@@ -45,37 +57,31 @@ if TYPE_CHECKING:
         VerificationFailed,
     )
     from matcher.explain import why, why_not
-    from matcher.pipeline import solve
-    from matcher.progress import ProgressEvent
-    from matcher.schema import Instance
-    from matcher.scoring import Compatibility, compatibility
-    from matcher.solution import Changes, Solution
-    from matcher.validation import InstanceError, Problem, load_instance, parse_instance
-    from matcher.verify import Report, verify
+    from matcher.verification.verify import Report, verify
 
 _EXPORTS = {
-    "Changes": "matcher.solution",
+    "Changes": "matcher.contract.solution",
     "Infeasible": "matcher.errors",
     "InvalidInstance": "matcher.errors",
     "InvalidParameter": "matcher.errors",
     "MatcherError": "matcher.errors",
     "NoPlanInTime": "matcher.errors",
-    "ProgressEvent": "matcher.progress",
+    "ProgressEvent": "matcher.engine.progress",
     "VerificationFailed": "matcher.errors",
-    "plan_changes": "matcher.diff",
+    "plan_changes": "matcher.compare.diff",
     "why": "matcher.explain",
     "why_not": "matcher.explain",
-    "Compatibility": "matcher.scoring",
-    "Instance": "matcher.schema",
-    "InstanceError": "matcher.validation",
-    "Problem": "matcher.validation",
-    "Solution": "matcher.solution",
-    "compatibility": "matcher.scoring",
-    "load_instance": "matcher.validation",
-    "parse_instance": "matcher.validation",
-    "solve": "matcher.pipeline",
-    "Report": "matcher.verify",
-    "verify": "matcher.verify",
+    "Compatibility": "matcher.engine.scoring",
+    "Instance": "matcher.contract.instance",
+    "InstanceError": "matcher.contract.checks",
+    "Problem": "matcher.contract.checks",
+    "Solution": "matcher.contract.solution",
+    "compatibility": "matcher.engine.scoring",
+    "load_instance": "matcher.contract.checks",
+    "parse_instance": "matcher.contract.checks",
+    "solve": "matcher.engine.solve",
+    "Report": "matcher.verification.verify",
+    "verify": "matcher.verification.verify",
 }
 
 __all__ = [

@@ -1,4 +1,4 @@
-"""`matcher bench` and matcher.bench: rows, verification, prices, order, executors, CLI."""
+"""`matcher bench` and matcher.tools.bench: rows, verification, prices, order, executors, CLI."""
 
 from __future__ import annotations
 
@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from matcher.bench import (
+from matcher.cli.app import main
+from matcher.tools.bench import (
     COHORT_COLUMNS,
     OBJECTIVES,
     RUN_COLUMNS,
@@ -18,14 +19,13 @@ from matcher.bench import (
     make_tasks,
     run_bench,
 )
-from matcher.cli import main
-from matcher.generate import generate_instance
+from matcher.tools.generate import generate_instance
 from tests.conftest import MAY2016, write
 
 
 @pytest.fixture(scope="module")
 def small(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A 40-participant synthetic intake (matcher.generate, seed 1)."""
+    """A 40-participant synthetic intake (matcher.tools.generate, seed 1)."""
     return write(tmp_path_factory.mktemp("bench"), generate_instance(40, seed=1), "small.json")
 
 

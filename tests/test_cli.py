@@ -9,8 +9,8 @@ from pathlib import Path
 
 from click.testing import CliRunner
 
-from matcher.cli import instance_json_schema, main, solution_json_schema
-from matcher.solution import Solution
+from matcher.cli.app import instance_json_schema, main, solution_json_schema
+from matcher.contract.solution import Solution
 from tests.conftest import MAY2016, REPO, write
 from tests.test_pipeline import cohort, instance, lone_pairs
 

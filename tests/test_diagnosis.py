@@ -11,8 +11,8 @@ import pytest
 from click.testing import CliRunner
 
 from matcher import Infeasible, parse_instance, solve
-from matcher.cli import main
-from matcher.generate import generate_instance
+from matcher.cli.app import main
+from matcher.tools.generate import generate_instance
 from tests.conftest import MAY2016, person
 from tests.test_pipeline import cohort, instance, lone_pairs
 

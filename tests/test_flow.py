@@ -11,10 +11,10 @@ from typing import Any
 import pytest
 
 from matcher import solve, verify
-from matcher.generate import generate_instance
-from matcher.rules import can_attend, pairing_rule_breaks, set_counts
-from matcher.schema import Instance
-from matcher.validation import parse_instance
+from matcher.contract.checks import parse_instance
+from matcher.contract.instance import Instance
+from matcher.contract.rules import can_attend, pairing_rule_breaks, set_counts
+from matcher.tools.generate import generate_instance
 from solvers.flow import bin_flow
 from tests.conftest import person
 
@@ -221,7 +221,7 @@ def test_flow_repair_alone_reaches_the_best_placement(
     re-pairing. On intakes where the optimal matching cannot all be placed, it re-pairs to
     the best placement found by enumeration, the plan verifies, and the ceiling equals it
     (so the plan's gap is 0)."""
-    import matcher.strategy as strategy
+    import matcher.engine.placement.strategy as strategy
 
     monkeypatch.setattr(strategy, "JOINT_MODEL_MAX_VARS", 0)
     monkeypatch.setattr(strategy, "REPAIR_MAX_VARS", 0)
@@ -263,7 +263,7 @@ def _two_by_two(org_b2: str = "o-b2") -> Instance:
 def test_polish_rematches_a_cohorts_lone_pairs_at_their_best() -> None:
     """a1-b1 and a2-b2 (0.1 each) placed in c0; a1-b2 and a2-b1 score 0.9: the quality level's
     start plan swaps partners (same people, same cohort, total 0.2 -> 1.8)."""
-    from matcher.placement import Candidate, _polish
+    from matcher.engine.placement.model import Candidate, _polish
 
     inst = _two_by_two()
     cands = [
@@ -282,7 +282,7 @@ def test_polish_never_pairs_fewer_people() -> None:
     """a1-b1 and a2-b2 placed; a2-b1 scores 0.9 but a1-b2 is no candidate (same
     organisation), so the only higher-scoring matching pairs fewer people: the cohort is left
     as it is (polish keeps every pair placed and formed)."""
-    from matcher.placement import Candidate, _polish
+    from matcher.engine.placement.model import Candidate, _polish
 
     inst = _two_by_two(org_b2="o-a1")
     cands = [
@@ -300,7 +300,7 @@ def test_able_with_a_partner_matches_the_loop_over_cohorts(n_cohorts: int) -> No
     the people with an allowed partner such that both can attend it (also past one word)."""
     import numpy as np
 
-    from matcher.placement_scale import _able_with_a_partner
+    from matcher.engine.placement.ceiling import _able_with_a_partner
 
     rng = np.random.default_rng(n_cohorts)
     rows = (rng.random((50, n_cohorts)) < 0.3).astype(np.int64)

@@ -9,8 +9,8 @@ import pytest
 from click.testing import CliRunner
 
 from matcher import parse_instance, solve, verify
-from matcher.cli import main
-from matcher.generate import generate_instance
+from matcher.cli.app import main
+from matcher.tools.generate import generate_instance
 
 
 @pytest.mark.parametrize("n", [20, 201, 1000])

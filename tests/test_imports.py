@@ -1,4 +1,5 @@
-"""What importing matcher loads, and that `matcher.verify` stays the checker function."""
+"""What importing matcher loads, and that `matcher.verification.verify` stays the checker
+function."""
 
 from __future__ import annotations
 
@@ -21,18 +22,18 @@ def test_import_matcher_loads_no_models_or_solvers() -> None:
     (an embedding tool pays for what it calls)."""
     out = _run(
         "import sys, matcher\n"
-        "print([m for m in ('pydantic', 'numpy', 'ortools', 'matcher.verify') "
+        "print([m for m in ('pydantic', 'numpy', 'ortools', 'matcher.verification.verify') "
         "if m in sys.modules])"
     )
     assert out == "[]"
 
 
 def test_verify_is_the_function_whichever_import_comes_first() -> None:
-    """Regression: `matcher.verify` is also a submodule; importing the submodule first (as
-    `from matcher.verify import ...` does) must not make `from matcher import verify` the
+    """Regression: `matcher.verify` was also a submodule (the old path still imports, as an
+    alias); importing a verifier module first must not make `from matcher import verify` the
     module."""
     out = _run(
-        "from matcher.verify import recompute_score\n"
+        "from matcher.verification.verify import recompute_score\n"
         "import matcher\n"
         "from matcher import Report, verify\n"
         "print(callable(verify), type(verify).__name__, matcher.verify is verify, "
@@ -41,3 +42,24 @@ def test_verify_is_the_function_whichever_import_comes_first() -> None:
     assert out == "True function True Report"
     out = _run("from matcher import verify\nprint(type(verify).__name__)")
     assert out == "function"
+    out = _run(
+        "import warnings\nwarnings.simplefilter('ignore')\nimport matcher.verify\n"
+        "from matcher import verify\nprint(type(verify).__name__)"
+    )
+    assert out == "function"
+
+
+def test_old_module_paths_are_the_new_modules_with_a_warning() -> None:
+    """The 0.1 paths keep working for one release: same module object, DeprecationWarning."""
+    out = _run(
+        "import warnings\nwarnings.simplefilter('error')\n"
+        "try:\n    import matcher.schema\nexcept DeprecationWarning as w:\n    print('warned', w)\n"
+        "warnings.simplefilter('ignore')\n"
+        "import matcher.schema, matcher.contract.instance\n"
+        "print(matcher.schema is matcher.contract.instance)"
+    )
+    assert out.splitlines() == [
+        "warned matcher.schema has moved to matcher.contract.instance; the old path goes in the "
+        "next release",
+        "True",
+    ]

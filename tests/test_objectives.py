@@ -11,8 +11,8 @@ from hypothesis import strategies as st
 from scipy.optimize import linear_sum_assignment
 
 from matcher import load_instance, parse_instance, solve, verify
-from matcher.metrics import MIN_GROUP, blocking_pairs
-from matcher.pairing import TIE_TOLERANCE, _fair, _total, pair_lone_applicants
+from matcher.engine.metrics import MIN_GROUP, blocking_pairs
+from matcher.engine.pairing import TIE_TOLERANCE, _fair, _total, pair_lone_applicants
 from tests.conftest import MAY2016, person
 from tests.test_pipeline import cohort, instance
 
@@ -115,7 +115,7 @@ def test_stable_has_no_blocking_pairs_and_honours_stated_preferences() -> None:
 
 @pytest.mark.parametrize("proposer", ["patient_leader", "professional"])
 def test_stable_on_generated_instance(proposer: str) -> None:
-    from matcher.generate import generate_instance
+    from matcher.tools.generate import generate_instance
 
     inst = parse_instance(generate_instance(120, seed=3))
     sol = solve(inst, objective="stable", proposer=proposer)
@@ -208,8 +208,8 @@ def test_candidate_lists_path_on_large_intakes(
 ) -> None:
     """Forcing the candidate-list path (as on national-scale intakes) keeps every rule, stays
     maximal, and on `total` loses little score against the exact dense pairing."""
-    import matcher.pairing as pairing
-    from matcher.generate import generate_instance
+    import matcher.engine.pairing as pairing
+    from matcher.tools.generate import generate_instance
 
     inst = parse_instance(generate_instance(400, seed=4, preformed_share=0.2))
     exact = solve(inst, objective=objective)

@@ -1,10 +1,11 @@
 """Oracles: brute force on tiny cases against the engine's exact and heuristic parts.
 
-* Placement (:func:`matcher.placement.solve_placement`): the most pairs placed, against every
+* Placement (:func:`matcher.engine.placement.model.solve_placement`): the most pairs placed,
+against every
   assignment of the pairs to a cohort or the wait-list that keeps the placement model's
   documented rules; and the whole :func:`matcher.solve` against every assignment whose cohorts
   really split into sets (equal when it says ``optimal``, never more).
-* "Fewest pairs left out" of a cohort's sets (:func:`matcher.learning_sets.form_sets`, and
+* "Fewest pairs left out" of a cohort's sets (:func:`matcher.engine.sets.form_sets`, and
   :func:`solvers.grouping.largest_grouping` / :func:`solvers.grouping.grouping_bound` under
   it): the most elements that fit in groups of ``lo..hi`` with no cannot-link pair together.
 * :func:`solvers.maximin_grouping.maximin_groups` (heuristic, no bound): never better than the
@@ -25,11 +26,11 @@ import numpy as np
 import pytest
 
 from matcher import parse_instance, solve, verify
+from matcher.contract.instance import Instance, Participant
+from matcher.contract.rules import can_attend
+from matcher.engine.placement.model import Candidate, solve_placement
+from matcher.engine.sets import form_sets
 from matcher.errors import Infeasible
-from matcher.learning_sets import form_sets
-from matcher.placement import Candidate, solve_placement
-from matcher.rules import can_attend
-from matcher.schema import Instance, Participant
 from solvers.grouping import diverse_groups, grouping_bound, largest_grouping
 from solvers.maximin_grouping import maximin_groups
 from tests.conftest import person
@@ -282,7 +283,8 @@ def _best_assignment(inst: Instance, duos: list[tuple[Participant, Participant]]
 
 
 def _model_rules(inst: Instance, duos: list[tuple[Participant, Participant]]) -> Any:
-    """The placement model's rules for one cohort, as documented in matcher.placement: the count
+    """The placement model's rules for one cohort, as documented in matcher.engine.placement.model:
+    the count
     splits into s sets of lo..hi, each organisation in at most s of the pairs, and two pairs in
     declared conflict need s >= 2."""
 

@@ -21,13 +21,13 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from matcher import output
-from matcher.bench import rows_csv
-from matcher.cli import main
+from matcher import files as output
+from matcher.cli.app import main
+from matcher.engine.pairing import SideStats
 from matcher.explain import unmatched_reason
-from matcher.output import OutputError, check_destination, write_atomic
-from matcher.pairing import SideStats
+from matcher.files import OutputError, check_destination, write_atomic
 from matcher.text import csv_cell, cut, json_visible, visible
+from matcher.tools.bench import rows_csv
 from tests.conftest import MAY2016, REPO, tiny_data, write
 from tests.test_pipeline import cohort, instance, lone_pairs
 
@@ -192,7 +192,7 @@ def no_solve(monkeypatch: pytest.MonkeyPatch) -> None:
     def boom(*args: Any, **kwargs: Any) -> Any:
         raise AssertionError("the solve ran before the output was checked")
 
-    monkeypatch.setattr("matcher.pipeline.solve", boom)
+    monkeypatch.setattr("matcher.engine.solve.solve", boom)
 
 
 def test_d5_proc_output_refused_before_the_solve(no_solve: None) -> None:

@@ -9,15 +9,15 @@ import time
 import numpy as np
 import pytest
 
-import matcher.pairing as pairing
+import matcher.engine.pairing as pairing
 import solvers.assignment as assignment
 from matcher import NoPlanInTime, parse_instance, solve, verify
-from matcher.generate import generate_instance
-from matcher.pairing import pair_lone_applicants
-from matcher.prepare import prepare
-from matcher.progress import Stop
-from matcher.schema import Instance
-from matcher.scoring import sides
+from matcher.contract.instance import Instance
+from matcher.engine.pairing import pair_lone_applicants
+from matcher.engine.prepare import prepare
+from matcher.engine.progress import Stop
+from matcher.engine.scoring import sides
+from matcher.tools.generate import generate_instance
 
 
 def _intake(n: int = 300, seed: int = 0) -> Instance:

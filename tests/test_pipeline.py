@@ -13,9 +13,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from matcher import compatibility, load_instance, parse_instance, solve, verify
+from matcher.contract.solution import Solution
 from matcher.errors import Infeasible
-from matcher.solution import Solution
-from matcher.verify import recompute_score
+from matcher.verification.verify import recompute_score
 from tests.conftest import MAY2016, person, tiny_data
 
 Data = dict[str, Any]
@@ -455,7 +455,7 @@ def test_repair_model_when_joint_model_is_too_big(monkeypatch: pytest.MonkeyPatc
     """With the whole joint model ruled out by size and the flow repair finding nothing (as
     when its re-pairing breaks a set rule), the CP-SAT repair model re-pairs the people no
     cohort took and still finds the plan that places both pairs."""
-    import matcher.strategy as strategy
+    import matcher.engine.placement.strategy as strategy
 
     monkeypatch.setattr(strategy, "JOINT_MODEL_MAX_VARS", 0)
     flow_repair = strategy._flow_repair

@@ -19,12 +19,12 @@ import pytest
 from click.testing import CliRunner
 
 from matcher import load_instance, parse_instance, solve, verify
-from matcher.cli import main
-from matcher.diff import plan_changes
+from matcher.cli.app import main
+from matcher.compare.diff import plan_changes
+from matcher.contract.solution import Solution
 from matcher.errors import Infeasible, InvalidInstance, InvalidParameter
 from matcher.explain import why, why_not
-from matcher.generate import generate_instance
-from matcher.solution import Solution
+from matcher.tools.generate import generate_instance
 from tests.conftest import MAY2016, person, write
 from tests.test_pipeline import cohort, instance
 
@@ -351,7 +351,7 @@ def test_property_replan_never_disturbs_more_than_a_fresh_solve(seed: int) -> No
 def _brute_force(inst: Any, prev: Solution) -> tuple[int, int, int]:
     """(most pairs placed, then fewest dissolved, then fewest moved cohort) over every
     matching and placement of a tiny intake (sets of 1-4 pairs, no set rules that bind)."""
-    from matcher.rules import can_attend, pairing_rule_breaks
+    from matcher.contract.rules import can_attend, pairing_rule_breaks
 
     people = [p for p in inst.participants if p.status == "active"]
     pls = [p for p in people if p.role == "patient_leader"]

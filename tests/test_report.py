@@ -17,13 +17,13 @@ import pytest
 from openpyxl import load_workbook
 from rich.console import Console
 
-from matcher.output import print_table, solution_json
-from matcher.pipeline import solve
-from matcher.plan_view import PlanView
-from matcher.report import plan_report
-from matcher.schema import Instance
-from matcher.solution import Solution
-from matcher.xlsx_out import plan_workbook
+from matcher.contract.instance import Instance
+from matcher.contract.solution import Solution
+from matcher.engine.solve import solve
+from matcher.render.output import print_table, solution_json
+from matcher.render.report import plan_report
+from matcher.render.view import PlanView
+from matcher.render.workbook import plan_workbook
 from tests.browser import Browser, chromium_binary
 from tests.conftest import MAY2016, REPO
 
@@ -158,7 +158,7 @@ def test_report_is_self_contained_and_escaped(planned: tuple[Instance, Solution]
 
 def test_small_groups_are_not_charted() -> None:
     """A local system with fewer than 5 people in pairs gets no bar (it could identify them)."""
-    from matcher.report import MIN_GROUP, _bars
+    from matcher.render.report import MIN_GROUP, _bars
 
     chart = _bars("t", {"big": [0.5] * MIN_GROUP, "tiny": [0.9] * (MIN_GROUP - 1)}, "system")
     assert chart is not None

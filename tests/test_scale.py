@@ -18,8 +18,8 @@ from typing import Any
 import numpy as np
 
 from matcher import load_instance, solve, verify
-from matcher.learning_sets import check_set_rules, form_sets
-from matcher.validation import parse_instance
+from matcher.contract.checks import parse_instance
+from matcher.engine.sets import check_set_rules, form_sets
 from tests.conftest import REPO, person
 
 Data = dict[str, Any]
@@ -145,7 +145,7 @@ def test_few_organisations_no_internal_error_no_grouping_found(tmp_path: Path) -
         assert "one_organisation_per_set to 'soft'" in item["reason"]
         assert "a set holds at most one pair per organisation" in item["reason"]
     inst = load_instance(path)
-    from matcher.solution import Solution
+    from matcher.contract.solution import Solution
 
     assert verify(inst, Solution.model_validate(plan)).ok
 
@@ -185,9 +185,9 @@ def test_complete_pairing_pairs_people_a_cut_budget_left_unpaired() -> None:
     optimal matching among the unpaired lone applicants; the new pairs are wait-listed and the
     placement is otherwise unchanged. Here nothing was formed: the tiny intake's lone applicants
     (pl1, pl2 with pr1, pr2) are all paired, none placed."""
-    from matcher.pairing import pair_lone_applicants
-    from matcher.placement import Placement
-    from matcher.placement_scale import complete_pairing
+    from matcher.engine.pairing import pair_lone_applicants
+    from matcher.engine.placement.ceiling import complete_pairing
+    from matcher.engine.placement.model import Placement
     from tests.conftest import tiny_data
 
     inst = parse_instance(tiny_data())
@@ -214,20 +214,20 @@ def test_help_and_validate_import_no_heavy_module(tmp_path: Path) -> None:
     path.write_text(json.dumps(tiny_data()))
     probe = (
         "import sys\n"
-        "from matcher.cli import main\n"
+        "from matcher.cli.app import main\n"
         "sys.argv = ['matcher', *sys.argv[1:]]\n"
         "try:\n"
         "    main()\n"
         "except SystemExit:\n"
         "    pass\n"
-        "watched = ['numpy', 'numba', 'ortools', 'pandas', 'matcher.bench', 'pydantic',\n"
-        "           'matcher.schema', 'matcher.verify', 'rapidfuzz']\n"
+        "watched = ['numpy', 'numba', 'ortools', 'pandas', 'matcher.tools.bench', 'pydantic',\n"
+        "           'matcher.contract.instance', 'matcher.verification.verify', 'rapidfuzz']\n"
         "print('LOADED', [m for m in watched if m in sys.modules])\n"
     )
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     expected = {
         "--help": "[]",
-        "validate": "['pydantic', 'matcher.schema', 'rapidfuzz']",
+        "validate": "['pydantic', 'matcher.contract.instance', 'rapidfuzz']",
     }
     for args in (["--help"], ["validate", str(path)]):
         res = subprocess.run(
@@ -237,8 +237,9 @@ def test_help_and_validate_import_no_heavy_module(tmp_path: Path) -> None:
 
 
 def test_bench_choices_match_the_bench_registries() -> None:
-    """The CLI lists the bench executors without importing matcher.bench: the names must stay
+    """The CLI lists the bench executors without importing matcher.tools.bench: the names must stay
     those of its registry."""
-    from matcher import bench, cli
+    from matcher.cli import app as cli
+    from matcher.tools import bench
 
     assert tuple(cli.BENCH_EXECUTORS) == tuple(bench.EXECUTORS)

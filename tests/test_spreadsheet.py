@@ -15,19 +15,19 @@ from typing import Any
 import pytest
 from openpyxl import Workbook, load_workbook
 
+from matcher.contract.instance import Instance
+from matcher.contract.keys import category_key, near_duplicates
+from matcher.engine.scoring import pair_scores
 from matcher.errors import InvalidInstance
-from matcher.normalise import category_key, near_duplicates
-from matcher.schema import Instance
-from matcher.scoring import pair_scores
-from matcher.spreadsheet import (
+from matcher.intake.spreadsheet import (
     COHORT_COLUMNS,
     PARTICIPANT_COLUMNS,
     load_any,
     read_csv_files,
     read_workbook,
 )
-from matcher.template import build_workbook
-from matcher.verify import recompute_score
+from matcher.intake.template import build_workbook
+from matcher.verification.verify import recompute_score
 from tests.conftest import MAY2016, REPO, person, tiny_data
 
 P_HEAD = ["ID", "Name", "Role", "Organisation", "Organisation type", "Local system", "Interests",
@@ -409,8 +409,8 @@ def test_name_typed_as_partner_is_not_echoed(tmp_path: Path) -> None:
 def test_one_organisation_per_set_sees_spelling_variants() -> None:
     """'Trust A' and 'trust-a' are one organisation: the two pairs holding them never share a
     set (learning sets and placement), and the verifier flags a plan that puts them together."""
-    from matcher.pipeline import solve
-    from matcher.verify import verify
+    from matcher.engine.solve import solve
+    from matcher.verification.verify import verify
 
     data = tiny_data()
     data["cohorts"] = [data["cohorts"][0]]

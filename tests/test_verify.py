@@ -21,16 +21,18 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from matcher import parse_instance, solve, verify
+from matcher.contract.instance import Instance
+from matcher.contract.solution import Solution
+from matcher.engine.objectives import Objective, Proposer
 from matcher.errors import Infeasible
-from matcher.generate import generate_instance
-from matcher.objectives import Objective, Proposer
-from matcher.schema import Instance
-from matcher.solution import Solution
-from matcher.verify import Report, Violation, recompute_score
+from matcher.tools.generate import generate_instance
+from matcher.verification.verify import Report, Violation, recompute_score
 from tests.conftest import MAY2016, person
 from tests.test_pipeline import random_instances
 
-verify_module = importlib.import_module("matcher.verify")  # `matcher.verify` is the function
+verify_module = importlib.import_module(
+    "matcher.verification.verify"
+)  # `matcher.verification.verify` is the function
 Data = dict[str, Any]
 Edit = Callable[[Data], object]  # what an edit returns is ignored
 

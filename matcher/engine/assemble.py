@@ -1,0 +1,477 @@
+"""Assembling a plan: pairs, cohorts, sets, wait-list and unmatched, with IDs, reasons,
+metrics and changes, from the data prepared once (:mod:`matcher.engine.prepare`) and the placement
+strategy's outcome (:mod:`matcher.engine.placement.strategy`). Called by
+:func:`matcher.engine.solve.solve`."""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import replace
+from importlib.metadata import PackageNotFoundError, version
+
+import numpy as np
+from numpy.typing import NDArray
+
+from matcher.compare.diff import plan_changes
+from matcher.contract.instance import Instance, Participant
+from matcher.contract.solution import (
+    CohortPlan,
+    LearningSet,
+    Metrics,
+    Pair,
+    RunInfo,
+    Solution,
+    Status,
+    Unmatched,
+    Waitlisted,
+)
+from matcher.engine.diagnose import diagnose_cohorts, diagnose_no_placement
+from matcher.engine.metrics import solution_metrics
+from matcher.engine.pairing import Pairing, pair_lone_applicants
+from matcher.engine.placement.ceiling import complete_pairing, pressure_note, set_rule_pressure
+from matcher.engine.placement.model import (
+    Candidate,
+    diagnose_locks,
+)
+from matcher.engine.placement.strategy import Deadline, Job, must_place, place, place_against
+from matcher.engine.prepare import prepare
+from matcher.engine.progress import ProgressCallback, Reporter, Stop
+from matcher.engine.reasons import pair_reasons, unmatched_reason
+from matcher.engine.replan import (
+    KEEP_SETS_MAX_PAIRS,
+    PreviousPlan,
+    keep_sets,
+    load_previous,
+    new_set_ids,
+    pair_ids,
+    previous_pairs,
+)
+from matcher.engine.scoring import CRITERIA, pair_scores
+from matcher.engine.sets import _in_conflict, _shares_organisation, form_sets, pair_distance
+from matcher.errors import (
+    Conflict,
+    Infeasible,
+    NoPlanInTime,
+)
+
+
+def matcher_version() -> str:
+    try:
+        return version("matcher")
+    except PackageNotFoundError:  # running from a source tree
+        return "0+unknown"
+
+
+log = logging.getLogger("matcher")
+
+
+def _waitlist_reason(instance: Instance, cand: Candidate, fill: dict[int, int]) -> str:
+    cohorts = instance.cohorts
+    if not cand.cohorts:
+        return "no cohort that both members can attend in full, in a mode both can attend"
+    parts = []
+    for q in cand.cohorts:
+        c, n = cohorts[q], fill.get(q, 0)
+        parts.append(
+            f"{c.id}, which is full ({n} of {c.capacity_pairs})"
+            if n >= c.capacity_pairs
+            else f"{c.id} ({n} of {c.capacity_pairs})"
+        )
+    head = "both can attend only " if len(parts) == 1 else "both can attend "
+    text = head + "; ".join(parts)
+    if any(fill.get(q, 0) < cohorts[q].capacity_pairs for q in cand.cohorts):
+        text += (
+            "; adding this pair would break the action-learning-set rules (set sizes, one "
+            "organisation per set, declared conflicts) or displace a pair that has fewer options"
+        )
+    return text
+
+
+def make_plan(
+    instance: Instance,
+    *,
+    objective: str,
+    proposer: str,
+    seed: int,
+    time_limit: float | None,
+    previous: PreviousPlan | None,
+    progress: ProgressCallback | None,
+    deterministic: bool,
+) -> Solution:
+    deadline = Deadline(time_limit, deterministic=deterministic)
+    reporter = Reporter(progress)
+    prev = load_previous(previous) if previous is not None else None
+    prepared = prepare(instance)
+    eff = prepared.effective
+    stop = Stop(
+        deadline=None if time_limit is None else time.monotonic() + RESERVE * time_limit,
+        tick=lambda stage, message: reporter.report(stage, None, message),
+    )
+    job = Job(prepared, seed, deterministic, stop)
+    people = eff.participants_by_id()
+    stages: dict[str, float] = {}
+    outcomes: dict[str, str] = {}
+    log.info("solve: %d participants, %d cohorts", len(instance.participants), len(eff.cohorts))
+    reporter.report("pairing", 0.0, f"pairing {len(eff.participants)} participants")
+    pairing = pair_lone_applicants(eff, objective=objective, proposer=proposer, stop=stop)
+    stages["pairing"] = deadline.elapsed()
+    log.info(
+        "pairing: %d pairs (%d pre-formed or locked) in %.2f s",
+        len(pairing.pairs),
+        len(prepared.preformed) + len(prepared.locks),
+        stages["pairing"],
+    )
+    if not reporter.report("placement", 0.0, f"placing {len(pairing.pairs)} pairs"):
+        raise NoPlanInTime("the solve was cancelled before any plan was found")
+    minimal = True
+    left = stop.remaining()
+    # placement may use most of what is left; the sets keep the rest
+    job = replace(job, stop=stop.within(None if left is None else PLACEMENT_SHARE * left))
+    if prev is None:
+        candidates, placement, notes = place(job, pairing, time_limit=deadline.share(0.5, 2))
+        # issue 10 hook: nobody left unpaired who could be paired when a budget cut placement
+        if placement.status in ("optimal", "feasible"):
+            candidates, placement, note = complete_pairing(eff, pairing, candidates, placement)
+            notes += [note] if note else []
+    else:
+        candidates, placement, notes, minimal = place_against(
+            job, pairing, prev, time_limit=deadline.share(0.5, 2)
+        )
+    if placement.status == "infeasible":
+        raise _lock_infeasibility(job, candidates)
+    if placement.status == "timeout":
+        raise NoPlanInTime(
+            "no plan found within the time limit"
+            + (" (cancelled)" if placement.cancelled else "; raise the time limit")
+        )
+    outcomes["placement"] = placement.status
+    if placement.cancelled:
+        notes.append("cancelled by the caller: the best plan found so far, not proven best")
+    stages["placement"] = deadline.elapsed() - sum(stages.values())
+    log.info(
+        "placement: %s, levels %s in %.2f s",
+        placement.status,
+        placement.levels,
+        stages["placement"],
+    )
+
+    order = _order(eff)
+    formed = sorted(
+        placement.formed,
+        key=lambda k: (
+            (candidates[k].patient_leader, candidates[k].partner) not in prepared.preformed,
+            (candidates[k].patient_leader, candidates[k].partner) not in prepared.locks,
+            order[candidates[k].patient_leader],
+        ),
+    )
+    keys = [(candidates[k].patient_leader, candidates[k].partner) for k in formed]
+    ids = pair_ids(keys, prev, set(prepared.preformed))
+    pair_id = {k: ids[key] for k, key in zip(formed, keys, strict=True)}
+
+    records: dict[int, Pair] = {}
+    all_scores, all_parts = pair_scores(eff, keys)
+    for n_pair, k in enumerate(formed):
+        c = candidates[k]
+        a, b = people[c.patient_leader], people[c.partner]
+        breakdown = {name: round(float(all_parts[name][n_pair]), 6) for name in CRITERIA}
+        q = placement.cohort_of.get(k)
+        records[k] = Pair(
+            id=pair_id[k],
+            patient_leader=a.id,
+            partner=b.id,
+            score=round(float(all_scores[n_pair]), 6),
+            preformed=(a.id, b.id) in prepared.preformed,
+            locked=(a.id, b.id) in prepared.locks,
+            cohort=eff.cohorts[q].id if q is not None else None,
+            breakdown=breakdown,
+            reasons=pair_reasons(eff, a, b, breakdown),
+        )
+
+    fill = {
+        q: sum(1 for k in formed if placement.cohort_of.get(k) == q)
+        for q in range(len(eff.cohorts))
+    }
+    # issue 10 hook: when the one-organisation-per-set rule limits a cohort, say so in numbers
+    pressure = set_rule_pressure(eff, candidates, formed, placement.cohort_of)
+    waitlist = [
+        Waitlisted(
+            pair=pair_id[k],
+            reason=_waitlist_reason(eff, candidates[k], fill)
+            + pressure_note(pressure, candidates[k]),
+        )
+        for k in formed
+        if placement.cohort_of.get(k) is None
+    ]
+
+    before_sets = previous_pairs(prev) if prev is not None else {}
+    used_set_ids = {s.id for s in prev.learning_sets or []} if prev is not None else set()
+    set_outcomes: list[str] = []
+    cohort_plans: list[CohortPlan] = []
+    sets_out: list[LearningSet] = []
+    for q, cohort in enumerate(eff.cohorts):
+        reporter.report(
+            "learning_sets", q / len(eff.cohorts), f"action-learning sets of {cohort.id}"
+        )
+        ks = [k for k in formed if placement.cohort_of.get(k) == q]
+        duos = [(people[candidates[k].patient_leader], people[candidates[k].partner]) for k in ks]
+        share = deadline.share(0.5 / len(eff.cohorts), len(eff.cohorts) - q)
+        left = stop.remaining()
+        if left is not None and share is not None:  # never past the wall-clock limit
+            share = max(0.01, min(share, left / (len(eff.cohorts) - q)))
+        before = [
+            before_sets[key].learning_set
+            if (key := (candidates[k].patient_leader, candidates[k].partner)) in before_sets
+            and before_sets[key].cohort == cohort.id
+            else None
+            for k in ks
+        ]
+        kept = None
+        if any(b is not None for b in before) and len(ks) <= KEEP_SETS_MAX_PAIRS:
+            links = set_links(eff, duos)
+            kept = keep_sets(
+                eff,
+                cohort,
+                duos,
+                before,
+                pair_distance(eff, duos),
+                links,
+                seed=seed,
+                time_limit=share,
+                stop=stop.within(share, stage="learning_sets"),
+            )
+        if kept is not None:
+            fresh = iter(new_set_ids(cohort, len(kept.sets), used_set_ids))
+            named = [(sid or next(fresh), members) for sid, members in kept.sets]
+            dist = pair_distance(eff, duos)
+            result_sets = [
+                (sid, members, _mean_distance(dist, members)) for sid, members in sorted(named)
+            ]
+            dropped: dict[int, str] = {}
+            set_outcomes.append("optimal" if kept.proven else "feasible")
+            if not kept.proven:
+                minimal = False
+        else:
+            if any(b is not None for b in before):
+                minimal = minimal and len(ks) <= KEEP_SETS_MAX_PAIRS
+            sets_stop = stop.within(share, stage="learning_sets")
+
+            def stop_sets(s: Stop = sets_stop, c: str = cohort.id) -> bool:
+                return not s.check(f"sets of {c}")
+
+            result = form_sets(
+                eff,
+                cohort,
+                duos,
+                seed=seed,
+                time_limit=share,
+                deterministic=deterministic,
+                should_stop=stop_sets,
+            )
+            dropped = result.dropped
+            ids_here = (
+                new_set_ids(cohort, len(result.sets), used_set_ids)
+                if prev is not None
+                else [f"{cohort.id}-s{n}" for n in range(1, len(result.sets) + 1)]
+            )
+            result_sets = [
+                (sid, members, div)
+                for sid, members, div in zip(ids_here, result.sets, result.diversity, strict=True)
+            ]
+            # Pairs left out of the sets after placement: the plan is no longer proven best.
+            set_outcomes.append("feasible" if dropped else result.status)
+        for i, why in dropped.items():
+            k = ks[i]
+            records[k] = records[k].model_copy(update={"cohort": None})
+            waitlist.append(Waitlisted(pair=pair_id[k], reason=why))
+        for set_id, members, div in result_sets:
+            for i in members:
+                records[ks[i]] = records[ks[i]].model_copy(update={"learning_set": set_id})
+            sets_out.append(
+                LearningSet(
+                    id=set_id,
+                    cohort=cohort.id,
+                    pairs=[pair_id[ks[i]] for i in members],
+                    diversity=round(div, 6),
+                )
+            )
+        placed = [pair_id[k] for k in ks if records[k].cohort is not None]
+        cohort_plans.append(
+            CohortPlan(id=cohort.id, pairs=placed, capacity_pairs=cohort.capacity_pairs)
+        )
+    stages["learning_sets"] = deadline.elapsed() - sum(stages.values())
+    log.info("sets: %d action-learning sets in %.2f s", len(sets_out), stages["learning_sets"])
+
+    formed_people = {x for key in keys for x in key}
+    unmatched = _unmatched(eff, pairing, formed_people)
+    status: Status
+    if (
+        pairing.exact
+        and placement.status == "optimal"
+        and all(s == "optimal" for s in set_outcomes)
+    ):
+        status = "optimal"
+    else:
+        status = "feasible"
+    if not records and not unmatched:
+        notes.append("the intake has no active participants")
+    solution = Solution(
+        instance=instance.name,
+        status=status,
+        pairs=[records[k] for k in formed],
+        unmatched=unmatched,
+        waitlist=sorted(waitlist, key=lambda w: w.pair),
+        cohorts=cohort_plans,
+        learning_sets=sorted(sets_out, key=lambda s: (s.cohort, _set_number(s.id))),
+        withdrawn=list(prepared.withdrawn),
+        run=RunInfo(
+            solver="matching (OR-Tools assignment) + placement (CP-SAT) + sets (MDGP)",
+            objective=objective,
+            proposer=proposer,
+            seed=seed,
+            deterministic=deterministic,
+            version=matcher_version(),
+            versions=_versions(),
+            time_limit=time_limit,
+            bound=placement.bound,
+            gap=_gap(placement.bound, sum(records[k].cohort is not None for k in formed)),
+            outcomes=outcomes | {"learning_sets": _worst(set_outcomes)},
+            notes=notes,
+        ),
+    )
+    placed_any = any(r.cohort for r in records.values())
+    if records and not placed_any and not placement.cancelled:
+        # Nobody placed: say why (a plan that places nobody is never a success).
+        diagnosis = diagnose_no_placement(eff, [candidates[k] for k in formed])
+        if placement.status == "optimal" or diagnosis:
+            raise Infeasible(
+                "no plan places any pair: "
+                + (
+                    diagnosis[0].message
+                    if diagnosis
+                    else "the set rules (sizes, one organisation per set, declared conflicts) "
+                    "leave no valid set in any cohort"
+                ),
+                diagnosis,
+                solution=solution.model_copy(update={"status": "infeasible"}),
+            )
+    reporter.report("metrics", None, "computing metrics")
+    metrics = Metrics.model_validate(solution_metrics(eff, solution, pairing.scan))
+    stages["metrics"] = deadline.elapsed() - sum(stages.values())
+    update: dict[str, object] = {"metrics": metrics}
+    if prev is not None:
+        update["changes"] = plan_changes(
+            prev, solution, instance, minimal=minimal and status == "optimal"
+        )
+    if not deterministic:
+        update["run"] = solution.run.model_copy(
+            update={
+                "time_s": round(deadline.elapsed(), 3),
+                "stages": {k: round(v, 3) for k, v in stages.items()},
+            }
+        )
+    return solution.model_copy(update=update)
+
+
+#: Share of the time limit the searches may use; the rest is kept for building the output.
+RESERVE = 0.85
+#: Share of the searches' remaining time that placement may use (the sets get the rest).
+PLACEMENT_SHARE = 0.6
+
+
+def _order(instance: Instance) -> dict[str, int]:
+    return {p.id: k for k, p in enumerate(instance.participants)}
+
+
+def _set_number(set_id: str) -> int:
+    tail = set_id.rsplit("-s", 1)[-1]
+    return int(tail) if tail.isdigit() else 0
+
+
+def _mean_distance(d: NDArray[np.float64], members: list[int]) -> float:
+    pairs = [d[i, j] for a, i in enumerate(members) for j in members[a + 1 :]]
+    return float(np.mean(pairs)) if pairs else 0.0
+
+
+def _worst(outcomes: list[str]) -> str:
+    return "optimal" if all(o == "optimal" for o in outcomes) else "feasible"
+
+
+def _gap(bound: float | None, placed: int) -> float | None:
+    """Relative gap of the plan's pairs placed (after the sets stage, which may leave pairs
+    out) to the ceiling (0 when proven at the ceiling)."""
+    if bound is None or bound <= 0:
+        return None
+    return round(max(0.0, bound - placed) / bound, 6)
+
+
+def _versions() -> dict[str, str]:
+    out = {"matcher": matcher_version(), "numpy": np.__version__}
+    try:
+        out["ortools"] = version("ortools")
+    except PackageNotFoundError:
+        out["ortools"] = "unknown"
+    return out
+
+
+def set_links(
+    instance: Instance, duos: list[tuple[Participant, Participant]]
+) -> list[tuple[int, int]]:
+    """Pairs of pairs that may never share a set: a declared conflict, or (hard rule) an
+    organisation in common."""
+    hard = instance.rules.one_organisation_per_set == "hard"
+    out = []
+    for i in range(len(duos)):
+        for j in range(i + 1, len(duos)):
+            shared = _shares_organisation(duos[i], duos[j])
+            if _in_conflict(duos[i], duos[j]) or (shared and hard):
+                out.append((i, j))
+    return out
+
+
+def _lock_infeasibility(job: Job, candidates: list[Candidate]) -> Infeasible:
+    """Name the locks that cannot hold together (CP-SAT assumptions), with what to relax."""
+    must = must_place(job, candidates).must_place
+    core = diagnose_locks(job.prepared.effective, candidates, must)
+    if not core:
+        return Infeasible("no plan meets the hard rules and the locks")
+    eff = job.prepared.effective
+    names = [candidates[k] for k in core]
+    cohorts = sorted({eff.cohorts[c.cohorts[0]].id for c in names if c.cohorts})
+    diagnosis = [
+        Conflict(
+            kind="lock",
+            message=f"lock {c.patient_leader}+{c.partner} in {eff.cohorts[c.cohorts[0]].id}",
+            ids=(c.patient_leader, c.partner),
+            remedy="remove its cohort or the lock",
+        )
+        for c in names
+        if c.cohorts
+    ]
+    diagnosis += diagnose_cohorts(eff, [c for c in candidates if c.cohorts], cohorts)
+    return Infeasible(
+        f"these {len(names)} locked pairs cannot all be placed in their cohorts "
+        f"({', '.join(cohorts)}) under the set rules and capacities",
+        diagnosis,
+    )
+
+
+def _unmatched(instance: Instance, pairing: Pairing, formed_people: set[str]) -> list[Unmatched]:
+    scan = pairing.scan
+    out = []
+    for p in instance.participants:
+        if p.id in formed_people:
+            continue
+        is_row = p.id in scan.rows.index
+        index = scan.rows.index[p.id] if is_row else scan.cols.index[p.id]
+        reason = unmatched_reason(
+            pairing.objective,
+            scan.row_stats if is_row else scan.col_stats,
+            index,
+            is_row=is_row,
+            n_rows=len(scan.rows.ids),
+            n_cols=len(scan.cols.ids),
+            min_score=instance.rules.min_score,
+        )
+        out.append(Unmatched(participant=p.id, reason=reason))
+    return out

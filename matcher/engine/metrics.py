@@ -1,0 +1,178 @@
+"""Quality metrics of a solution, computed from the instance and the solution alone.
+
+Every figure is documented in :func:`solution_metrics`. Group breakdowns (by role,
+organisation type, local system) suppress groups of fewer than ``MIN_GROUP`` people, so that
+no figure describes an identifiable handful of participants.
+"""
+
+from __future__ import annotations
+
+import statistics
+from collections import defaultdict
+from typing import Any
+
+import numpy as np
+
+from matcher.contract.instance import Instance
+from matcher.contract.keys import category_key
+from matcher.contract.solution import Pair, Solution
+from matcher.engine.pairing import LoneScan, scan_lone
+from matcher.engine.scoring import iter_blocks, lone_sides, pair_scores
+
+#: Groups smaller than this are reported as suppressed.
+MIN_GROUP = 5
+
+
+def _stats(values: list[float]) -> dict[str, float | int | None]:
+    if not values:
+        return {"count": 0, "total": 0.0, "mean": None, "median": None, "min": None}
+    return {
+        "count": len(values),
+        "total": round(sum(values), 6),
+        "mean": round(statistics.fmean(values), 6),
+        "median": round(statistics.median(values), 6),
+        "min": round(min(values), 6),
+    }
+
+
+def blocking_pairs(instance: Instance, solution: Solution) -> list[tuple[str, str]]:
+    """Lone patient leader and professional who could be paired and would both rather be
+    together than with their partner (or alone), preferences taken from the scores.
+
+    Only people who applied alone count: pre-formed pairs are fixed by the programme. Scored
+    block by block, so memory stays bounded on large intakes.
+    """
+    a, b = lone_sides(instance)
+    partner: dict[str, str] = {}
+    for p in solution.pairs:
+        partner[p.patient_leader], partner[p.partner] = p.partner, p.patient_leader
+    lone_pairs = [(x, partner[x]) for x in a.ids if partner.get(x) in b.index]
+    current = dict(zip(lone_pairs, pair_scores(instance, lone_pairs)[0].tolist(), strict=True))
+    cur_row = np.array([current.get((x, partner.get(x, "")), -np.inf) for x in a.ids])
+    cur_col = np.array([current.get((partner.get(y, ""), y), -np.inf) for y in b.ids])
+    eps = 1e-9
+    out: list[tuple[str, str]] = []
+    for start, comp in iter_blocks(instance, a, b):
+        rows = cur_row[start : start + comp.scores.shape[0]]
+        allowed = ~comp.forbidden & (comp.scores >= instance.rules.min_score)
+        block = allowed & (comp.scores > rows[:, None] + eps) & (comp.scores > cur_col + eps)
+        ii, jj = np.nonzero(block)
+        out += [(a.ids[start + i], b.ids[j]) for i, j in zip(ii, jj, strict=True)]
+    return out
+
+
+def solution_metrics(
+    instance: Instance, solution: Solution, scan: LoneScan | None = None
+) -> dict[str, Any]:
+    """Quality figures of ``solution``.
+
+    - ``people``: per side (patient leaders, professionals): participants, paired, placed in a
+      cohort, wait-listed (paired but no cohort), unmatched.
+    - ``scores``: count, total, mean, median and minimum pair score, for all pairs and for the
+      pairs formed from lone applicants.
+    - ``top3_share``: share of the lone applicants who were paired who got one of their
+      ``TOP_K`` highest-scoring allowed candidates (ties with the third count as top 3).
+      ``scan`` (from the pairing) saves scoring the intake again.
+    - ``blocking_pairs``: number of lone pairs who would both rather be together
+      (:func:`blocking_pairs`).
+    - ``by_role`` / ``by_organisation_type`` / ``by_system``: mean pair score of the people in
+      each group (groups under ``MIN_GROUP`` people are suppressed).
+    - ``sets``: number of sets, mean and least set diversity.
+    - ``cohort_fill``: pairs placed, capacity and fill ratio per cohort.
+    """
+    people = instance.participants_by_id()
+    pair_of: dict[str, Pair] = {}
+    for p in solution.pairs:
+        pair_of[p.patient_leader] = pair_of[p.partner] = p
+    waitlisted = {w.pair for w in solution.waitlist}
+
+    sides: dict[str, dict[str, int]] = {}
+    for side, members in (
+        ("patient_leaders", [p for p in instance.participants if p.role == "patient_leader"]),
+        ("professionals", [p for p in instance.participants if p.role != "patient_leader"]),
+    ):
+        paired = [p for p in members if p.id in pair_of]
+        sides[side] = {
+            "participants": len(members),
+            "paired": len(paired),
+            "placed": sum(1 for p in paired if pair_of[p.id].cohort is not None),
+            "waitlisted": sum(1 for p in paired if pair_of[p.id].id in waitlisted),
+            "unmatched": len(members) - len(paired),
+        }
+
+    if scan is None:
+        scan = scan_lone(instance, candidates=False)
+    hits: list[bool] = []
+    for own, stats in ((scan.rows, scan.row_stats), (scan.cols, scan.col_stats)):
+        mates = []
+        for pid in own.ids:
+            pair = pair_of.get(pid)
+            if pair is not None and not pair.preformed:
+                mates.append(
+                    (pid, pair.partner if pair.patient_leader == pid else pair.patient_leader)
+                )
+        if not mates:
+            continue
+        duo = [(x, y) if own is scan.rows else (y, x) for x, y in mates]
+        got = pair_scores(instance, duo)[0]
+        for (pid, _), score in zip(mates, got.tolist(), strict=True):
+            top = stats.top[own.index[pid]]
+            finite = top[np.isfinite(top)]
+            hits.append(bool(finite.size) and score >= finite[-1] - 1e-12)
+
+    groups: dict[str, dict[str, list[float]]] = {
+        "by_role": defaultdict(list),
+        "by_organisation_type": defaultdict(list),
+        "by_system": defaultdict(list),
+    }
+    # category values are grouped by the one comparison rule (case, spaces and punctuation
+    # ignored) and shown as first spelt
+    spelling: dict[str, str] = {}
+
+    def label(text: str) -> str:
+        return spelling.setdefault(category_key(text), text)
+
+    for pid, p in pair_of.items():
+        person = people[pid]
+        groups["by_role"][person.role].append(p.score)
+        groups["by_organisation_type"][label(person.organisation_type)].append(p.score)
+        groups["by_system"][label(person.system)].append(p.score)
+    breakdown = {
+        name: {
+            key: (
+                {"people": len(v), "mean_score": round(statistics.fmean(v), 6)}
+                if len(v) >= MIN_GROUP
+                else {"people": f"<{MIN_GROUP}", "mean_score": "suppressed"}
+            )
+            for key, v in sorted(g.items())
+        }
+        for name, g in groups.items()
+    }
+
+    diversities = [s.diversity for s in solution.learning_sets or [] if s.diversity is not None]
+    fill = {
+        c.id: {
+            "pairs": len(plan.pairs),
+            "capacity": c.capacity_pairs,
+            "fill": round(len(plan.pairs) / c.capacity_pairs, 4) if c.capacity_pairs else None,
+        }
+        for c in instance.cohorts
+        for plan in solution.cohorts or []
+        if plan.id == c.id
+    }
+    return {
+        "people": sides,
+        "scores": {
+            "all_pairs": _stats([p.score for p in solution.pairs]),
+            "lone_pairs": _stats([p.score for p in solution.pairs if not p.preformed]),
+        },
+        "top3_share": round(sum(hits) / len(hits), 4) if hits else None,
+        "blocking_pairs": len(blocking_pairs(instance, solution)),
+        **breakdown,
+        "sets": {
+            "count": len(solution.learning_sets or []),
+            "mean_diversity": round(statistics.fmean(diversities), 6) if diversities else None,
+            "least_diversity": round(min(diversities), 6) if diversities else None,
+        },
+        "cohort_fill": fill,
+    }

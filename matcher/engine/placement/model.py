@@ -1,0 +1,797 @@
+"""Cohort placement, solved together with the pairing of lone applicants.
+
+Priorities, in order (lexicographic):
+
+(a) the most pairs placed in a cohort (people on the programme);
+(a') when re-planning against a previous plan: the fewest pairs of that plan dissolved
+     (``kept``), then the fewest moved to another cohort (``stayed``);
+(b) the most pairs formed (the rest are wait-listed with the reason);
+(c) pairing quality: the total compatibility score of the lone pairs;
+(d) cohort preferences met, then balance (the fullest cohort as empty as possible).
+
+Locked pairs with a cohort are placed there (a hard constraint); when that cannot be done,
+:func:`diagnose_locks` finds a small set of locks that cannot hold together (CP-SAT
+assumptions).
+
+A pair may go only to a cohort both members can attend in full and in a mode both can attend,
+at most ``capacity_pairs`` per cohort, and each cohort's pair count must split into
+``s`` sets within ``set_size`` with no set holding two pairs that share an organisation (hard
+rule) or two people with a declared conflict: so an organisation may have at most ``s`` pairs
+in a cohort, and two conflicting pairs need ``s >= 2``.
+
+Guarantee. First the *decomposition*: an optimal matching of the lone applicants (most pairs,
+then highest total) and then an exact CP-SAT placement of all pairs. If that places every pair,
+no plan can place or form more pairs nor score higher (the matching is optimal on (b)-(c) and
+(a) is at its ceiling), so the plan is optimal on (a)-(c) and on (d) for that pairing. Otherwise
+the *joint* CP-SAT model chooses pairs and cohorts together over every allowed lone pair.
+
+The levels are optimised one after another (each held at its optimum while the next is
+optimised, the previous plan as the hint). ``status`` is about (a)-(c): ``optimal`` when each
+was proven. Level (d) is best effort within ``BALANCE_BUDGET`` seconds; whether it was proven
+is reported separately (``balance_proven``).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass, field, replace
+
+from ortools.sat.python import cp_model
+
+from matcher.contract.instance import Instance, Participant
+from matcher.contract.rules import set_counts
+from matcher.engine.progress import TICK_S, Stop
+from matcher.engine.scoring import tag
+from matcher.errors import MatcherError
+
+SCORE_SCALE = 1000  # scores are integers in CP-SAT: 3 decimals are kept
+#: Seconds (deterministic time in deterministic mode) for level (d), preferences and balance.
+BALANCE_BUDGET = 2.0
+#: Level (d) on models above ``PRESOLVE_MAX_VARS``: a short budget and no LP relaxation.
+#: Measured on 920 fixed pairs in 40 cohorts (9,000 variables), starting from a complete plan:
+#: 2 s of deterministic time took 9-10 s wall (LP on) or 4-6 s (LP off); 0.3 s took 1.3 s wall
+#: with LP off, and found the same balance (the fullest cohort full either way).
+LARGE_BALANCE_BUDGET = 0.3
+#: Joint models with more placement variables than this skip CP-SAT's presolve.
+PRESOLVE_MAX_VARS = 5_000
+#: Seconds to build and start searching the model, per placement variable (pair x cohort):
+#: under a time limit, a model that would not be built in the time left is not started.
+#: Measured: 1.1 s to build 23,000 variables at 5,000 participants; twice that, for the search.
+BUILD_S_PER_VAR = 1e-4
+#: Seconds per level (a)-(c) when the caller sets no time limit.
+DEFAULT_BUDGET = 5.0
+#: CP-SAT's "no wall-clock limit" (its default).
+NO_LIMIT = float("inf")
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """A pair that may be formed: ``fixed`` ones are always formed (pre-formed pairs, or pairs
+    an earlier stage chose); the others are optional lone pairs."""
+
+    patient_leader: str
+    partner: str
+    fixed: bool
+    score: float
+    cohorts: tuple[int, ...]  # indices of the cohorts both can attend
+
+
+@dataclass(frozen=True)
+class Placement:
+    """Which candidates are formed, and where each formed pair is placed (None = wait-list)."""
+
+    formed: list[int]
+    cohort_of: dict[int, int | None]
+    sets_in: dict[int, int]  # cohort index -> number of action-learning sets planned
+    status: str  # optimal | feasible | infeasible | timeout: about levels (a)-(c)
+    objective: float | None
+    bound: float | None
+    balance_proven: bool = False
+    #: the level values reached, by name (placed, kept, stayed, formed, quality, balance)
+    levels: dict[str, int] = field(default_factory=dict)
+    cancelled: bool = False
+
+
+@dataclass(frozen=True)
+class Replan:
+    """What the placement must disturb as little as possible: candidate indices of the pairs
+    of a previous plan (``keep``), and where each previously placed pair was (``stay``: index
+    -> cohort index). ``must_place`` holds locked pairs with a cohort (their only option)."""
+
+    keep: frozenset[int] = frozenset()
+    stay: dict[int, int] = field(default_factory=dict)
+    must_place: frozenset[int] = frozenset()
+
+
+@dataclass
+class _Vars:
+    """The decision variables of the placement model."""
+
+    formed: dict[int, cp_model.IntVar]
+    placed: dict[tuple[int, int], cp_model.IntVar]
+    count: dict[int, cp_model.IntVar] = field(default_factory=dict)
+    n_sets: dict[int, cp_model.IntVar] = field(default_factory=dict)
+    two_sets: dict[int, cp_model.IntVar] = field(default_factory=dict)
+    in_cohort: dict[int, list[int]] = field(default_factory=dict)
+
+    def all(self, candidates: list[Candidate]) -> list[cp_model.IntVar]:
+        """Every decision variable, so a plan handed from level to level is a complete hint."""
+        return [
+            *self.placed.values(),
+            *(self.formed[k] for k, c in enumerate(candidates) if not c.fixed),
+            *self.count.values(),
+            *self.n_sets.values(),
+            *self.two_sets.values(),
+        ]
+
+
+def _formed_once_per_person(model: cp_model.CpModel, candidates: list[Candidate]) -> _Vars:
+    # Pre-formed and locked pairs are always formed; a lone pair at most once per person.
+    formed = {
+        k: (model.new_constant(1) if c.fixed else model.new_bool_var(f"x{k}"))
+        for k, c in enumerate(candidates)
+    }
+    by_person: dict[str, list[int]] = defaultdict(list)
+    for k, c in enumerate(candidates):
+        by_person[c.patient_leader].append(k)
+        by_person[c.partner].append(k)
+    for ks in by_person.values():
+        if len(ks) > 1:
+            model.add_at_most_one(formed[k] for k in ks)
+    return _Vars(formed=formed, placed={})
+
+
+def _placed_where_both_can_attend(
+    model: cp_model.CpModel, candidates: list[Candidate], v: _Vars
+) -> None:
+    # A formed pair goes to at most one cohort that both members can attend in full.
+    for k, c in enumerate(candidates):
+        ys = [v.placed.setdefault((k, q), model.new_bool_var(f"y{k}_{q}")) for q in c.cohorts]
+        if ys:
+            model.add(sum(ys) <= v.formed[k])
+    v.in_cohort = defaultdict(list)
+    for k, q in v.placed:
+        v.in_cohort[q].append(k)
+
+
+def _capacity_and_set_sizes(model: cp_model.CpModel, instance: Instance, v: _Vars) -> None:
+    # At most capacity_pairs per cohort, and a count that splits into s sets of lo..hi pairs.
+    for q, cohort in enumerate(instance.cohorts):
+        ks = v.in_cohort.get(q, [])
+        cap = min(cohort.capacity_pairs, len(ks))
+        lo, hi = cohort.set_size.min_pairs, cohort.set_size.max_pairs
+        count = model.new_int_var(0, cap, f"n{q}")
+        model.add(count == sum(v.placed[k, q] for k in ks))
+        s = model.new_int_var(0, max(1, cap // lo + 1), f"s{q}")
+        model.add(lo * s <= count)
+        model.add(count <= hi * s)
+        v.count[q], v.n_sets[q] = count, s
+
+
+def _one_organisation_per_set(
+    model: cp_model.CpModel, instance: Instance, candidates: list[Candidate], v: _Vars
+) -> None:
+    # Never two pairs sharing an organisation in one set: at most s pairs per organisation.
+    if instance.rules.one_organisation_per_set != "hard":
+        return
+    people = instance.participants_by_id()
+    for q, ks in v.in_cohort.items():
+        by_org: dict[str, list[int]] = defaultdict(list)
+        for k in ks:
+            c = candidates[k]
+            for org in {tag(people[x].organisation) for x in (c.patient_leader, c.partner)}:
+                by_org[org].append(k)
+        for _, org_ks in sorted(by_org.items()):
+            if len(org_ks) > 1:
+                model.add(sum(v.placed[k, q] for k in org_ks) <= v.n_sets[q])
+
+
+def _conflicts_in_separate_sets(
+    model: cp_model.CpModel, instance: Instance, candidates: list[Candidate], v: _Vars
+) -> None:
+    # Declared conflicts never share a set: two conflicting pairs in a cohort need s >= 2.
+    people = instance.participants_by_id()
+    for q in range(len(instance.cohorts)):
+        two_sets = model.new_bool_var(f"two_sets{q}")
+        v.two_sets[q] = two_sets
+        model.add(v.n_sets[q] >= 2).only_enforce_if(two_sets)
+        member_pairs: dict[str, list[int]] = defaultdict(list)
+        for k in v.in_cohort.get(q, []):
+            member_pairs[candidates[k].patient_leader].append(k)
+            member_pairs[candidates[k].partner].append(k)
+        conflicts = {
+            tuple(sorted((pid, other)))
+            for pid in member_pairs
+            for other in people[pid].avoid
+            if other in member_pairs
+        }
+        for a, b in sorted(conflicts):
+            model.add(
+                sum(v.placed[k, q] for k in member_pairs[a])
+                + sum(v.placed[k, q] for k in member_pairs[b])
+                <= 1 + two_sets
+            )
+
+
+def _locks_placed(
+    model: cp_model.CpModel,
+    candidates: list[Candidate],
+    v: _Vars,
+    must_place: Iterable[int],
+    *,
+    assumptions: bool = False,
+) -> dict[int, cp_model.IntVar]:
+    """Locked pairs with a cohort are placed there (their only cohort option). With
+    ``assumptions``, each lock is an assumption literal, for :func:`diagnose_locks`."""
+    literals = {}
+    for k in sorted(must_place):
+        ys = [v.placed[k, q] for q in candidates[k].cohorts]
+        if assumptions:
+            lit = model.new_bool_var(f"lock{k}")
+            model.add(sum(ys) == 1).only_enforce_if(lit)
+            literals[k] = lit
+        else:
+            model.add(sum(ys) == 1)
+    if literals:
+        model.add_assumptions(list(literals.values()))
+    return literals
+
+
+def _build(
+    instance: Instance,
+    candidates: list[Candidate],
+    must_place: Iterable[int],
+    *,
+    assumptions: bool = False,
+) -> tuple[cp_model.CpModel, _Vars, dict[int, cp_model.IntVar]]:
+    model = cp_model.CpModel()
+    v = _formed_once_per_person(model, candidates)
+    _placed_where_both_can_attend(model, candidates, v)
+    _capacity_and_set_sizes(model, instance, v)
+    _one_organisation_per_set(model, instance, candidates, v)
+    _conflicts_in_separate_sets(model, instance, candidates, v)
+    literals = _locks_placed(model, candidates, v, must_place, assumptions=assumptions)
+    return model, v, literals
+
+
+def run_cpsat(
+    model: cp_model.CpModel,
+    solver: cp_model.CpSolver,
+    stop: Stop | None,
+    label: str,
+    callback: cp_model.CpSolverSolutionCallback | None = None,
+) -> cp_model.CpSolverStatus:
+    """Solve, with CP-SAT's own stop mechanism wired to the deadline and the caller's cancel:
+    a watcher thread calls ``stop.check`` every ``TICK_S`` seconds and stops the search when it
+    says so. CP-SAT never handles SIGINT itself (the caller decides what Ctrl-C means)."""
+    solver.parameters.catch_sigint_signal = False
+    if stop is None:
+        return solver.solve(model, callback)
+    left = stop.remaining()
+    if left is not None:
+        limit = solver.parameters.max_time_in_seconds
+        solver.parameters.max_time_in_seconds = max(0.001, min(limit, left))
+    if not stop.check(label):
+        return cp_model.UNKNOWN
+    done = threading.Event()
+
+    def watch() -> None:
+        while not done.wait(TICK_S):
+            if not stop.check(label):
+                solver.stop_search()
+                return
+
+    watcher = threading.Thread(target=watch, name="matcher-cpsat-watch", daemon=True)
+    watcher.start()
+    try:
+        return solver.solve(model, callback)
+    finally:
+        done.set()
+        watcher.join()
+
+
+def solve_placement(
+    instance: Instance,
+    candidates: list[Candidate],
+    *,
+    seed: int = 0,
+    time_limit: float | None = None,
+    deterministic: bool = True,
+    hint: dict[tuple[str, str], int | None] | None = None,
+    default_budget: float = 0.0,
+    replan: Replan | None = None,
+    stop: Stop | None = None,
+    ceiling: int | None = None,
+    balance_when_short: bool = True,
+) -> Placement:
+    """Choose the formed pairs among ``candidates`` and their cohorts (see module docstring).
+
+    Each level (a)-(c) gets ``time_limit`` seconds, or ``default_budget`` (``DEFAULT_BUDGET``
+    when 0) when the caller set none; ``stop`` bounds the whole call (wall clock and cancel).
+
+    ``hint`` maps (patient leader, professional) of a known plan to its cohort (or None):
+    CP-SAT starts from it (the joint model starts from the decomposition's plan).
+    ``ceiling``: a known bound on the pairs any plan can place (a tighter one than this model's
+    own, e.g. :func:`matcher.engine.placement.ceiling.placement_ceiling`); reaching it proves level
+    (a).
+    ``balance_when_short=False`` skips level (d) when not every candidate is placed (the caller
+    will re-plan, so balancing this plan would be wasted time).
+
+    Fixed candidates are always formed; the others are formed at most once per
+    person. With ``deterministic``, CP-SAT runs one worker with a fixed seed and a
+    deterministic-time budget, so the result does not depend on machine load.
+    """
+    replan = replan or Replan()
+    left = None if stop is None else stop.remaining()
+    size = sum(len(c.cohorts) for c in candidates)
+    if stop is not None and (
+        not stop.check("placement: start") or (left is not None and left < BUILD_S_PER_VAR * size)
+    ):
+        # out of time (or cancelled), or too little left to build the model and search it: a
+        # plan of fixed pairs without CP-SAT (the hint when it meets every rule, else greedy)
+        cancelled = stop.cancelled
+        if all(c.fixed for c in candidates) and not replan.must_place:
+            quick = None
+            if hint is not None:
+                quick = _plan_from_hint(instance, candidates, hint, replan.must_place)
+            quick = quick or greedy_placement(instance, candidates)
+            if ceiling is not None:
+                quick = replace(quick, bound=float(ceiling))
+            return replace(quick, cancelled=cancelled)
+        return Placement([], {}, {}, "timeout", None, None, cancelled=cancelled)
+    people = instance.participants_by_id()
+    cohorts = instance.cohorts
+    model, v, _ = _build(instance, candidates, replan.must_place)
+    placed, formed = v.placed, v.formed
+
+    # Objective, lexicographic: (a) placed, (a') kept then stayed, (b) formed, (c) quality,
+    # (d) preferences and balance.
+    n = len(candidates)
+    fullest = model.new_int_var(0, 100, "fullest")
+    for q, cohort in enumerate(cohorts):
+        if cohort.capacity_pairs > 0 and v.in_cohort.get(q):
+            fill = sum(placed[k, q] for k in v.in_cohort[q])
+            model.add(100 * fill <= fullest * cohort.capacity_pairs)
+    prefer_terms = []
+    for (k, q), y in placed.items():
+        c = candidates[k]
+        hits = sum(
+            cohorts[q].id in people[pid].preferred_cohorts for pid in (c.patient_leader, c.partner)
+        )
+        if hits:
+            prefer_terms.append(hits * y)
+    quality = sum(
+        round(c.score * SCORE_SCALE) * formed[k] for k, c in enumerate(candidates) if not c.fixed
+    )
+    optional = any(not c.fixed for c in candidates)
+    # A ceiling on (a), stated so that CP-SAT stops as soon as a plan reaches it (CP-SAT's own
+    # bound is often looser): a max flow of pairs into cohorts whose capacity is cut to the
+    # largest count that splits into sets; lone pairs count as at most one per lone person.
+    ceiling = min(_placement_ceiling(instance, candidates), ceiling if ceiling is not None else n)
+    model.add(sum(placed.values()) <= ceiling)
+    budget = (default_budget or DEFAULT_BUDGET) if time_limit is None else time_limit
+    levels: list[tuple[str, cp_model.LinearExprT, float]] = [
+        ("placed", sum(placed.values()), budget),
+    ]
+    ceilings = {"placed": ceiling}
+    kept = [formed[k] for k in sorted(replan.keep) if not candidates[k].fixed]
+    if kept:
+        levels.append(("kept", sum(kept), budget))
+        ceilings["kept"] = len(kept)
+    stayed = [placed[k, q] for k, q in sorted(replan.stay.items()) if (k, q) in placed]
+    if stayed:
+        levels.append(("stayed", sum(stayed), budget))
+        ceilings["stayed"] = len(stayed)
+    if optional:
+        levels += [("formed", sum(formed.values()), budget), ("quality", quality, budget)]
+        # each optional pair takes one of the people the optional candidates name on each side
+        open_rows = {c.patient_leader for c in candidates if not c.fixed}
+        open_cols = {c.partner for c in candidates if not c.fixed}
+        ceilings["formed"] = sum(c.fixed for c in candidates) + min(len(open_rows), len(open_cols))
+    # (d) is best effort: a short budget of its own, whatever the time limit.
+    large = len(placed) > PRESOLVE_MAX_VARS
+    d_cap = min(LARGE_BALANCE_BUDGET if large else BALANCE_BUDGET, budget)
+    levels.append(("balance", (2 * n + 1) * (100 - fullest) + sum(prefer_terms), d_cap))
+
+    start = (
+        None
+        if optional or replan.must_place or replan.stay or hint is not None
+        else greedy_placement(instance, candidates)
+    )
+    if start is None and hint is not None and not optional and not replan.stay:
+        # a hint that already meets every cohort rule is a plan to start from, like the greedy one
+        start = _plan_from_hint(instance, candidates, hint, replan.must_place)
+    if start is not None:  # start from the greedy plan: CP-SAT then only has to improve it
+        as_hint = {
+            (c.patient_leader, c.partner): start.cohort_of.get(k) for k, c in enumerate(candidates)
+        }
+        _complete_hint(model, instance, candidates, v, as_hint, fullest)
+    elif hint is not None:
+        _complete_hint(model, instance, candidates, v, hint, fullest)
+    solver = cp_model.CpSolver()
+    solver.parameters.random_seed = seed
+    if len(placed) > PRESOLVE_MAX_VARS:
+        # Measured: on ~27k variables presolve alone outlasts a 5 s budget, and on 9,000 (920
+        # fixed pairs, 40 cohorts) the 2 s balance budget; without it the search starts from
+        # the (complete) hint at once.
+        solver.parameters.cp_model_presolve = False
+    solver.parameters.num_workers = 1 if deterministic else 2
+    values: dict[str, int] = {}
+    proven: dict[str, bool] = {}
+    variables = [*v.all(candidates), fullest]
+    solved = False
+    greedy_at_ceiling = (
+        start is not None and sum(q is not None for q in start.cohort_of.values()) >= ceiling
+    )
+    if greedy_at_ceiling:  # the greedy plan already places the most pairs possible
+        model.add(sum(placed.values()) >= ceiling)
+        levels = levels[1:]
+        values["placed"], proven["placed"] = ceiling, True
+    code = cp_model.UNKNOWN
+    chosen: list[int] = []
+    cohort_of: dict[int, int | None] = {}
+    for name, expr, level_budget in levels:
+        # Optimise each level in turn, holding the levels above at their optimum; the previous
+        # solution is the hint, so every stage starts from a feasible plan.
+        if name == "quality" and solved and not (replan.keep or replan.stay):
+            # start quality from the plan with each cohort's lone pairs re-matched at their best
+            polished = _polish(instance, candidates, chosen, cohort_of, people)
+            if polished is not None:
+                model.clear_hints()
+                _complete_hint(model, instance, candidates, v, polished, fullest)
+        if name == "formed" and values.get("placed", -1) >= ceilings["formed"]:
+            # every pair formed is placed and no plan forms more: (b) holds at its ceiling
+            values[name], proven[name] = ceilings["formed"], proven.get("placed", False)
+            continue
+        if name == "balance":
+            if not balance_when_short and values.get("placed", 0) < n:
+                break
+            if len(v.in_cohort) <= 1 and solved:
+                # one cohort in use: which pairs are placed (held above) fixes its fill, and
+                # no pair has another cohort to prefer
+                proven[name] = True
+                continue
+            if large:
+                solver.parameters.linearization_level = 0
+        model.maximize(expr)
+        # Deterministic mode counts CP-SAT's deterministic time, so the plan does not depend on
+        # machine load. Only a time limit the caller set adds a wall-clock cap (twice the
+        # budget): if it bites, the plan may vary run to run. (Measured: deterministic time
+        # runs up to ~3x slower than wall time here, so a cap on our own default budgets bit
+        # routinely and made default runs irreproducible.) `stop` bounds the whole call.
+        solver.parameters.max_time_in_seconds = NO_LIMIT
+        if deterministic:
+            solver.parameters.max_deterministic_time = level_budget
+            if time_limit is not None:
+                solver.parameters.max_time_in_seconds = 2 * level_budget
+        else:
+            solver.parameters.max_time_in_seconds = level_budget
+        stopper = _StopAt(ceilings.get(name))
+        code = run_cpsat(model, solver, stop, f"placement: level {name}", stopper)
+        if code == cp_model.MODEL_INVALID:  # a bug in this model: say what CP-SAT says
+            raise MatcherError(f"placement model invalid: {model.validate()}")
+        if code not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
+            break
+        solved = True
+        values[name] = round(solver.objective_value)
+        # Reaching the ceiling is a proof too (CP-SAT's own bound is often looser).
+        proven[name] = code == cp_model.OPTIMAL or stopper.reached
+        best = [(var, solver.value(var)) for var in variables]
+        model.clear_hints()
+        for var, value in best:
+            model.add_hint(var, value)
+        model.add(expr >= values[name])
+        chosen = [k for k in range(n) if solver.value(formed[k])]
+        cohort_of = {k: None for k in chosen}
+        for (k, q), y in placed.items():
+            if solver.value(y):
+                cohort_of[k] = q
+        sets_in = {q: solver.value(s) for q, s in v.n_sets.items()}
+        if stop is not None and stop.cancelled:
+            break
+    cancelled = stop is not None and stop.cancelled
+    if not solved:
+        if start is not None and greedy_at_ceiling:
+            return replace(start, status="optimal", cancelled=cancelled)
+        if code == cp_model.INFEASIBLE:
+            return Placement([], {}, {}, "infeasible", None, None)
+        if start is not None:  # nothing better in time: the plan CP-SAT started from
+            return replace(start, bound=float(ceiling), cancelled=cancelled)
+        if all(c.fixed for c in candidates) and not replan.must_place:
+            return replace(greedy_placement(instance, candidates), cancelled=cancelled)
+        return Placement([], {}, {}, "timeout", None, None, cancelled=cancelled)
+    upper = [name for name, _, _ in levels if name != "balance"]
+    return Placement(
+        formed=chosen,
+        cohort_of=cohort_of,
+        sets_in=sets_in,
+        status="optimal" if all(proven.get(k, False) for k in upper) else "feasible",
+        objective=float(values.get("placed", 0)),
+        bound=float(ceiling),
+        balance_proven=proven.get("balance", False),
+        levels=values,
+        cancelled=cancelled,
+    )
+
+
+def _polish(
+    instance: Instance,
+    candidates: list[Candidate],
+    chosen: list[int],
+    cohort_of: dict[int, int | None],
+    people: dict[str, Participant],
+) -> dict[tuple[str, str], int | None] | None:
+    """The plan with the lone pairs of each cohort re-matched among the same people by an
+    exact maximum-weight matching (as many pairs, a higher total), where the cohort's rules
+    still hold; None when no cohort improves. A hint for the quality level: same pairs
+    placed and formed, so every level above still holds."""
+    from ortools.graph.python import linear_sum_assignment
+
+    optional_of: dict[str, list[int]] = defaultdict(list)
+    for k, c in enumerate(candidates):
+        if not c.fixed:
+            optional_of[c.patient_leader].append(k)
+    members: dict[int, list[int]] = defaultdict(list)
+    for k in chosen:
+        q = cohort_of.get(k)
+        if q is not None:
+            members[q].append(k)
+    plan = {(candidates[k].patient_leader, candidates[k].partner): cohort_of.get(k) for k in chosen}
+    improved = False
+    for q, ks in sorted(members.items()):
+        lone = [k for k in ks if not candidates[k].fixed]
+        if len(lone) < 2:
+            continue
+        rows = sorted({candidates[k].patient_leader for k in lone})
+        cols = {pid: j for j, pid in enumerate(sorted({candidates[k].partner for k in lone}))}
+        edges = [
+            k2
+            for i, pl in enumerate(rows)
+            for k2 in optional_of[pl]
+            if candidates[k2].partner in cols and q in candidates[k2].cohorts
+        ]
+        row_i = {pl: i for i, pl in enumerate(rows)}
+        ends_r = [row_i[candidates[k2].patient_leader] for k2 in edges]
+        ends_c = [cols[candidates[k2].partner] for k2 in edges]
+        w = [round(candidates[k2].score * SCORE_SCALE) for k2 in edges]
+        # the cohort's current pairs are a perfect matching of these people, so a best perfect
+        # one exists (OR-Tools' assignment: exact, and no compiled kernel to load)
+        by_ends: dict[tuple[int, int], int] = {}
+        for e, k2 in enumerate(edges):
+            key = (ends_r[e], ends_c[e])
+            if key not in by_ends or w[e] > round(candidates[by_ends[key]].score * SCORE_SCALE):
+                by_ends[key] = k2
+        solver = linear_sum_assignment.SimpleLinearSumAssignment()
+        for (i, j), k2 in by_ends.items():
+            solver.add_arc_with_cost(i, j, -round(candidates[k2].score * SCORE_SCALE))
+        if len(rows) != len(cols) or solver.solve() != solver.OPTIMAL:
+            continue
+        new = [by_ends[i, solver.right_mate(i)] for i in range(len(rows))]
+        gain = sum(round(candidates[k2].score * SCORE_SCALE) for k2 in new) - sum(
+            round(candidates[k].score * SCORE_SCALE) for k in lone
+        )
+        if gain <= 0:
+            continue
+        fixed_here = [candidates[k] for k in ks if candidates[k].fixed]
+        if not _cohort_ok(instance, q, fixed_here + [candidates[k2] for k2 in new], people):
+            continue
+        for k in lone:
+            del plan[candidates[k].patient_leader, candidates[k].partner]
+        for k2 in new:
+            plan[candidates[k2].patient_leader, candidates[k2].partner] = q
+        improved = True
+    return plan if improved else None
+
+
+def _plan_from_hint(
+    instance: Instance,
+    candidates: list[Candidate],
+    hint: dict[tuple[str, str], int | None],
+    must_place: frozenset[int],
+) -> Placement | None:
+    """The hint as a plan of fixed pairs, when it meets every cohort rule and places every
+    locked pair in its cohort; else None."""
+    people = instance.participants_by_id()
+    cohort_of: dict[int, int | None] = {}
+    members: dict[int, list[Candidate]] = defaultdict(list)
+    for k, c in enumerate(candidates):
+        q = hint.get((c.patient_leader, c.partner))
+        if q is not None and q not in c.cohorts:
+            return None
+        if q is None and k in must_place:
+            return None
+        cohort_of[k] = q
+        if q is not None:
+            members[q].append(c)
+    if not all(_cohort_ok(instance, q, ms, people) for q, ms in members.items()):
+        return None
+    return Placement(list(range(len(candidates))), cohort_of, {}, "feasible", None, None)
+
+
+def _complete_hint(
+    model: cp_model.CpModel,
+    instance: Instance,
+    candidates: list[Candidate],
+    v: _Vars,
+    hint: dict[tuple[str, str], int | None],
+    fullest: cp_model.IntVar,
+) -> None:
+    """A complete hint (every variable), so CP-SAT starts from a plan at once."""
+    per_cohort: dict[int, int] = defaultdict(int)
+    for k, c in enumerate(candidates):
+        key = (c.patient_leader, c.partner)
+        if not c.fixed:
+            model.add_hint(v.formed[k], key in hint)
+        for q in c.cohorts:
+            on = key in hint and hint[key] == q
+            model.add_hint(v.placed[k, q], on)
+            per_cohort[q] += on
+    top = 0
+    for q, cohort in enumerate(instance.cohorts):
+        if q not in v.count:
+            continue
+        k_q = per_cohort.get(q, 0)
+        options = set_counts(cohort.set_size.min_pairs, cohort.set_size.max_pairs, k_q)
+        s_q = max(options) if options else 0
+        model.add_hint(v.count[q], k_q)
+        model.add_hint(v.n_sets[q], s_q)
+        model.add_hint(v.two_sets[q], s_q >= 2)
+        if cohort.capacity_pairs and v.in_cohort.get(q):
+            top = max(top, -(-100 * k_q // cohort.capacity_pairs))
+    model.add_hint(fullest, top)
+
+
+def diagnose_locks(
+    instance: Instance, candidates: list[Candidate], must_place: Iterable[int]
+) -> list[int] | None:
+    """A small set of locked pairs (candidate indices) that cannot all be placed in their
+    cohorts together, from CP-SAT's assumptions; None when they can (or nothing was proven)."""
+    model, _, literals = _build(instance, candidates, must_place, assumptions=True)
+    solver = cp_model.CpSolver()
+    solver.parameters.num_workers = 1
+    solver.parameters.max_deterministic_time = 10.0
+    if solver.solve(model) != cp_model.INFEASIBLE:
+        return None
+    core = set(solver.sufficient_assumptions_for_infeasibility())
+    found = [k for k, lit in literals.items() if lit.index in core]
+    return found or sorted(literals)
+
+
+def cohort_room(instance: Instance, n_pairs: int) -> list[int]:
+    """Per cohort, the most pairs it can hold: the largest count up to its capacity (and up to
+    the ``n_pairs`` there are) that splits into sets within its set size."""
+    room = []
+    for cohort in instance.cohorts:
+        lo, hi = cohort.set_size.min_pairs, cohort.set_size.max_pairs
+        top = min(cohort.capacity_pairs, n_pairs)
+        room.append(next((k for k in range(top, -1, -1) if set_counts(lo, hi, k)), 0))
+    return room
+
+
+def _placement_ceiling(instance: Instance, candidates: list[Candidate]) -> int:
+    """An upper bound on the number of pairs placed (see :func:`solve_placement`)."""
+    from ortools.graph.python import max_flow
+
+    fixed = [c for c in candidates if c.fixed and c.cohorts]
+    lone_rows = {c.patient_leader for c in candidates if not c.fixed and c.cohorts}
+    lone_cols = {c.partner for c in candidates if not c.fixed and c.cohorts}
+    lone = min(len(lone_rows), len(lone_cols))
+    room = cohort_room(instance, len(candidates))
+    if lone:  # lone pairs may go anywhere: only the total room and head count bound them
+        return min(sum(room), len(fixed) + lone)
+    flow = max_flow.SimpleMaxFlow()
+    source, sink = 0, 1
+    for k, c in enumerate(fixed):
+        flow.add_arc_with_capacity(source, 2 + k, 1)
+        for q in c.cohorts:
+            flow.add_arc_with_capacity(2 + k, 2 + len(fixed) + q, 1)
+    for q, r in enumerate(room):
+        flow.add_arc_with_capacity(2 + len(fixed) + q, sink, r)
+    if not fixed or flow.solve(source, sink) != flow.OPTIMAL:
+        return min(sum(room), len(fixed))
+    return int(flow.optimal_flow())
+
+
+class _StopAt(cp_model.CpSolverSolutionCallback):
+    """Stops the search once the objective reaches a known ceiling (then it is optimal)."""
+
+    def __init__(self, ceiling: int | None) -> None:
+        super().__init__()
+        self.ceiling = ceiling
+        self.reached = False
+
+    def on_solution_callback(self) -> None:
+        if self.ceiling is not None and self.objective_value >= self.ceiling - 0.5:
+            self.reached = True
+            self.stop_search()
+
+
+def _cohort_ok(
+    instance: Instance,
+    q: int,
+    members: list[Candidate],
+    people: dict[str, Participant] | None = None,
+) -> bool:
+    """The placement rules of one cohort: capacity, a count that splits into sets, at most ``s``
+    pairs per organisation, and two sets when conflicting pairs share the cohort."""
+    cohort = instance.cohorts[q]
+    n = len(members)
+    if n > cohort.capacity_pairs:
+        return False
+    counts = set_counts(cohort.set_size.min_pairs, cohort.set_size.max_pairs, n)
+    if not counts:
+        return False
+    people = people if people is not None else instance.participants_by_id()
+    need = 1
+    if instance.rules.one_organisation_per_set == "hard":
+        by_org: dict[str, int] = defaultdict(int)
+        for c in members:
+            for org in {tag(people[x].organisation) for x in (c.patient_leader, c.partner)}:
+                by_org[org] += 1
+        need = max(by_org.values(), default=1)
+    ids = {x for c in members for x in (c.patient_leader, c.partner)}
+    if any(other in ids for pid in ids for other in people[pid].avoid):
+        need = max(need, 2)
+    return max(counts) >= need
+
+
+def feasible_hint(
+    instance: Instance,
+    candidates: list[Candidate],
+    wanted: dict[tuple[str, str], int | None],
+    must_place: frozenset[int] = frozenset(),
+) -> dict[tuple[str, str], int | None]:
+    """A plan close to ``wanted`` (pair -> cohort, e.g. the previous plan) that meets the cohort
+    rules (:func:`_cohort_ok`): locked pairs in their cohort first, then the wanted placements,
+    each cohort dropping its last pairs until its rules hold. Fixed candidates are always in it
+    (placed or not), so CP-SAT starts from a feasible plan."""
+    people = instance.participants_by_id()
+    members: dict[int, list[int]] = defaultdict(list)
+    for k, c in enumerate(candidates):
+        key = (c.patient_leader, c.partner)
+        q = c.cohorts[0] if k in must_place and c.cohorts else wanted.get(key)
+        if q is not None and q in c.cohorts:
+            members[q].append(k)
+    for q, ks in members.items():
+        ks.sort(key=lambda k: k not in must_place)  # locks stay longest
+        while ks and not _cohort_ok(instance, q, [candidates[k] for k in ks], people):
+            ks.pop()
+    hint: dict[tuple[str, str], int | None] = {
+        (c.patient_leader, c.partner): None
+        for c in candidates
+        if c.fixed or (c.patient_leader, c.partner) in wanted
+    }
+    for q, ks in members.items():
+        for k in ks:
+            hint[candidates[k].patient_leader, candidates[k].partner] = q
+    return hint
+
+
+def greedy_placement(instance: Instance, candidates: list[Candidate]) -> Placement:
+    """A quick feasible placement of fixed pairs, for when CP-SAT finds nothing in time.
+
+    Pairs with the fewest cohort options go first, each to the cohort with the most room where
+    the cohort rules (:func:`_cohort_ok`) can still be met; then each cohort drops its
+    last-placed pairs until its rules hold. No optimality claim: status ``feasible``.
+    """
+    order = sorted(range(len(candidates)), key=lambda k: (len(candidates[k].cohorts), k))
+    members: dict[int, list[int]] = defaultdict(list)
+    for k in order:
+        options = [
+            q for q in candidates[k].cohorts if len(members[q]) < instance.cohorts[q].capacity_pairs
+        ]
+        if options:
+            q = max(
+                options, key=lambda q: (instance.cohorts[q].capacity_pairs - len(members[q]), -q)
+            )
+            members[q].append(k)
+    for q, ks in members.items():
+        while ks and not _cohort_ok(instance, q, [candidates[k] for k in ks]):
+            ks.pop()
+    cohort_of: dict[int, int | None] = {k: None for k in range(len(candidates))}
+    for q, ks in members.items():
+        for k in ks:
+            cohort_of[k] = q
+    return Placement(list(range(len(candidates))), cohort_of, {}, "feasible", None, None)

@@ -1,0 +1,541 @@
+"""Placement strategies, chosen by the shape of the job (module docs of
+:mod:`matcher.engine.placement.model` for the guarantees):
+
+* decomposition first (:func:`place`): an optimal matching, then an exact placement; when that
+  leaves pairs unplaced, the *joint* model chooses pairs and cohorts together, or on large
+  intakes the smaller *repair* model re-pairs the people no cohort took;
+* against a previous plan (:func:`place_against`): one model with the change levels.
+
+Each returns the candidates, a typed :class:`~matcher.engine.placement.model.Placement` (status,
+levels,
+bound) and notes in words.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, replace
+
+import numpy as np
+from numpy.typing import NDArray
+
+from matcher.contract.rules import pairing_rule_breaks
+from matcher.contract.solution import (
+    Solution,
+)
+from matcher.engine.pairing import LoneScan, Pairing, preformed_pairs
+from matcher.engine.placement.ceiling import Ceiling, lone_pairs_along, placement_ceiling
+from matcher.engine.placement.model import (
+    Candidate,
+    Placement,
+    Replan,
+    feasible_hint,
+    solve_placement,
+)
+from matcher.engine.prepare import Prepared
+from matcher.engine.progress import Stop
+from matcher.engine.replan import (
+    previous_pairs,
+)
+from matcher.engine.scoring import attendance_matrix, pair_scores
+from solvers.assignment import max_weight_matching_sparse
+
+log = logging.getLogger("matcher")
+
+#: Above this many (lone pair × cohort) variables the joint pairing-and-placement model is not
+#: attempted; the decomposition's plan is returned as ``feasible`` with a note.
+JOINT_MODEL_MAX_VARS = 5_000
+#: Largest repair model (lone pair × cohort variables) attempted.
+REPAIR_MAX_VARS = 10_000
+#: Seconds per level for the repair model (deterministic time in deterministic mode). Measured
+#: on a 500-participant intake (deterministic, no wall-clock cap): 3 s -> 30 s wall, lone mean
+#: score 0.543, 348 blocking pairs; 6 s -> 55 s wall, 0.546, 296. Both wait-list 6 pairs.
+REPAIR_BUDGET = 3.0
+
+
+class Deadline:
+    """The whole solve's time limit, handed out to the stages in turn.
+
+    Placement gets half and the cohorts' sets share the other half. In deterministic mode the
+    shares are fixed fractions of the limit (never read off the clock), so the budgets, and with
+    them the results, do not depend on machine load.
+    """
+
+    def __init__(self, limit: float | None, *, deterministic: bool) -> None:
+        self.limit = limit
+        self.deterministic = deterministic
+        self.start = time.perf_counter()
+
+    def elapsed(self) -> float:
+        return time.perf_counter() - self.start
+
+    def share(self, fraction: float, stages_left: int = 1) -> float | None:
+        """Seconds for the next stage: ``fraction`` of the limit (deterministic), or of what is
+        left split over ``stages_left`` stages (at least 10 ms)."""
+        if self.limit is None:
+            return None
+        if self.deterministic:
+            return max(0.01, self.limit * fraction)
+        left = self.limit - (time.perf_counter() - self.start)
+        return max(0.01, left / max(stages_left, 1))
+
+
+def placement_variables(
+    scan: LoneScan, r: NDArray[np.int64], c: NDArray[np.int64], *, above: int | None = None
+) -> int:
+    """Variables of a model over the lone pairs ``(r[k], c[k])``: one per (pair, cohort both can
+    attend). Counted cohort by cohort, in O(pairs) memory (an edges x cohorts array was most of
+    the peak at 5,000 participants); with ``above``, the count stops once it exceeds that (the
+    callers only compare it with a model-size limit: 1.2 s -> 0.05 s at 5,000 participants)."""
+    rows, cols = scan.rows.attend, scan.cols.attend
+    total = 0
+    for q in range(rows.shape[1]):
+        total += int(np.count_nonzero(rows[r, q] & cols[c, q]))
+        if above is not None and total > above:
+            break
+    return total
+
+
+#: The job's settings, handed down to every placement strategy.
+@dataclass(frozen=True)
+class Job:
+    prepared: Prepared
+    seed: int
+    deterministic: bool
+    stop: Stop
+
+
+def candidates_for(
+    job: Job, pairs: list[tuple[str, str]], scores: list[float], *, fixed: bool
+) -> list[Candidate]:
+    """Candidates with the cohorts both can attend; a lock with a cohort leaves only that one."""
+    instance = job.prepared.effective
+    index = {p.id: i for i, p in enumerate(instance.participants)}
+    attend = attendance_matrix(instance, instance.participants)
+    out = []
+    for (a, b), s in zip(pairs, scores, strict=True):
+        options = tuple(int(q) for q in np.flatnonzero(attend[index[a]] & attend[index[b]]))
+        lock = job.prepared.locks.get((a, b))
+        if lock is not None:
+            options = (lock,) if lock in options else ()
+        out.append(Candidate(a, b, fixed, s, options))
+    return out
+
+
+def must_place(job: Job, candidates: list[Candidate]) -> Replan:
+    """Locked pairs with a cohort must be placed in it."""
+    return Replan(
+        must_place=frozenset(
+            k
+            for k, c in enumerate(candidates)
+            if job.prepared.locks.get((c.patient_leader, c.partner)) is not None
+        )
+    )
+
+
+def place(
+    job: Job,
+    pairing: Pairing,
+    *,
+    time_limit: float | None,
+) -> tuple[list[Candidate], Placement, list[str]]:
+    """Decomposition first; the joint model when it leaves pairs unplaced (module docs of
+    :mod:`matcher.engine.placement.model`)."""
+    instance = job.prepared.effective
+    seed, deterministic = job.seed, job.deterministic
+    notes: list[str] = list(pairing.scan.notes)
+    pre = [(a, b) for a, b, _ in preformed_pairs(instance)]
+    scan = pairing.scan
+    rows, cols = pairing.matched_rows, pairing.matched_cols
+    matched = [(scan.rows.ids[i], scan.cols.ids[j]) for i, j in zip(rows, cols, strict=True)]
+    matched_scores = pair_scores(instance, matched)[0].tolist()
+    fixed = candidates_for(job, pre, [0.0] * len(pre), fixed=True) + candidates_for(
+        job, matched, matched_scores, fixed=True
+    )
+    placement = solve_placement(
+        instance,
+        fixed,
+        seed=seed,
+        time_limit=time_limit,
+        deterministic=deterministic,
+        replan=must_place(job, fixed),
+        stop=job.stop,
+        # when pairs are left out, the flow repair below re-plans (not under `stable`)
+        balance_when_short=pairing.objective == "stable",
+    )
+    all_placed = all(q is not None for q in placement.cohort_of.values())
+    if all_placed:
+        notes.append("decomposition: optimal matching, then exact placement of every pair")
+        return fixed, placement, notes
+    if placement.status not in ("optimal", "feasible"):
+        return fixed, placement, notes
+    r, c, sc = scan.cand_rows, scan.cand_cols, scan.cand_scores
+    if pairing.bottleneck is not None:  # fair: never re-pair below the proven worst pair
+        keep = sc >= pairing.bottleneck
+        r, c, sc = r[keep], c[keep], sc[keep]
+    ceiling, flowed = _flow_repair(job, pairing, fixed, placement, (r, c, sc), len(pre), time_limit)
+    bound = float(ceiling.value)
+    if pairing.objective == "stable":
+        notes.append(
+            "stable objective: pairs the cohorts cannot take are wait-listed rather than "
+            "re-paired (re-pairing would create blocking pairs); not proven to place the most"
+        )
+        return fixed, replace(placement, status="feasible", bound=bound), notes
+    if flowed is not None:
+        fixed, placement, note = flowed
+        notes.append(note)
+    at_ceiling = _placed(placement) >= ceiling.value
+    # one variable per (lone pair, cohort both can attend)
+    size = placement_variables(scan, r, c, above=JOINT_MODEL_MAX_VARS) if pairing.exact else 0
+    if at_ceiling and not (pairing.exact and size <= JOINT_MODEL_MAX_VARS):
+        notes.append(f"{ceiling.value} pairs placed: the most any plan can place (flow ceiling)")
+        return fixed, replace(placement, status="feasible", bound=bound), notes
+    if not pairing.exact:
+        notes.append(
+            "joint pairing-and-placement model skipped on candidate lists; plan from the "
+            "decomposition, not proven optimal"
+        )
+        return fixed, replace(placement, status="feasible", bound=bound), notes
+    if size > JOINT_MODEL_MAX_VARS:
+        notes.append(
+            f"joint pairing-and-placement model skipped (more than {JOINT_MODEL_MAX_VARS} "
+            "variables); plan from the decomposition, not proven optimal"
+        )
+        repaired = _repair(job, pairing, fixed, placement, (r, c, sc), len(pre), time_limit)
+        if repaired is not None:
+            cands, better, note = repaired
+            notes.append(note)
+            return cands, replace(better, status="feasible", bound=bound), notes
+        return fixed, replace(placement, status="feasible", bound=bound), notes
+    # The whole joint model: only the pre-formed pairs are fixed; every allowed lone pair is open.
+    candidates, joint = _replan(
+        job,
+        pairing,
+        fixed,
+        placement,
+        fixed[: len(pre)],
+        (r, c, sc),
+        time_limit=time_limit,
+        ceiling=ceiling.value,
+    )
+    if joint.status not in ("optimal", "feasible") or _placed(joint) < _placed(placement):
+        notes.append("joint model found nothing better in the time limit")
+        return fixed, replace(placement, status="feasible", bound=bound), notes
+    notes.append(
+        "joint pairing-and-placement model (CP-SAT): pairs and cohorts chosen together, "
+        "because the optimal matching's pairs could not all be placed"
+    )
+    return candidates, replace(joint, bound=min(bound, joint.bound or bound)), notes
+
+
+def _placed(placement: Placement) -> int:
+    return sum(q is not None for q in placement.cohort_of.values())
+
+
+def _flow_repair(
+    job: Job,
+    pairing: Pairing,
+    fixed: list[Candidate],
+    placement: Placement,
+    lone_edges: tuple[NDArray[np.int64], NDArray[np.int64], NDArray[np.float64]],
+    n_pre: int,
+    time_limit: float | None,
+) -> tuple[Ceiling, tuple[list[Candidate], Placement, str] | None]:
+    """The flow ceiling on pairs placed (:func:`matcher.engine.placement.ceiling.placement_ceiling`)
+    and, when the plan is below it, a re-pairing that follows a ceiling flow: the pre-formed
+    pairs go where it puts them, the lone people into cohorts (one side as the flow puts it,
+    or both sides in equal numbers per cohort, whichever pairs more) and are paired inside
+    each cohort by an exact maximum-weight matching (most pairs, then highest total); the
+    exact placement model then places the new pairs and the pre-formed ones (hinted with those
+    cohorts). Returns the ceiling and the new
+    candidates, placement and note when that places more pairs, else None. Linear-size
+    models only: two min-cost flows, one sparse matching and the fixed-pairs placement."""
+    instance = job.prepared.effective
+    scan = pairing.scan
+    r, c, sc = lone_edges
+    units = fixed[:n_pre]
+    unit_current = [placement.cohort_of.get(k) for k in range(n_pre)]
+    row_now: dict[int, int] = {}
+    col_now: dict[int, int] = {}
+    for k in range(n_pre, len(fixed)):
+        q = placement.cohort_of.get(k)
+        if q is not None:
+            row_now[scan.rows.index[fixed[k].patient_leader]] = q
+            col_now[scan.cols.index[fixed[k].partner]] = q
+    locked = {
+        k
+        for k, u in enumerate(units)
+        if job.prepared.locks.get((u.patient_leader, u.partner)) is not None
+    }
+    ceiling = placement_ceiling(
+        instance, pairing, units, unit_current, (r, c), (row_now, col_now), locked
+    )
+    before = _placed(placement)
+    if before >= ceiling.value or pairing.objective == "stable" or not len(r):
+        return ceiling, None
+    if not job.stop.check("placement: flow repair"):
+        return ceiling, None
+    # Units where a ceiling flow puts them; lone people paired inside each cohort by an exact
+    # maximum-weight matching, either (a) the flow's side staying in its cohorts with partners
+    # free to join them (flexible on sparse candidate lists), or (b) both sides put into the
+    # cohorts in equal numbers first (better when one side's flow over-fills a cohort).
+    shape = (len(scan.rows.ids), len(scan.cols.ids))
+    best: tuple[int, NDArray[np.int64], list[list[int]], list[int]] | None = None
+    for side, unit_cohort, lone_cohort in ceiling.flows:
+        q_e = lone_cohort[c] if side == "cols" else lone_cohort[r]
+        other = scan.rows.attend[r] if side == "cols" else scan.cols.attend[c]
+        one_sided = (q_e >= 0) & (other[np.arange(len(r)), np.maximum(q_e, 0)] != 0)
+        row_q, col_q = lone_pairs_along(ceiling, unit_cohort)
+        for ok, cohort_of in ((one_sided, None), ((row_q[r] >= 0) & (row_q[r] == col_q[c]), row_q)):
+            matched = max_weight_matching_sparse(r[ok], c[ok], sc[ok], shape).tolist()
+            if cohort_of is not None:
+                where = [int(cohort_of[i]) for i, _ in matched]
+            else:
+                where = [int(lone_cohort[j if side == "cols" else i]) for i, j in matched]
+            total = int((unit_cohort >= 0).sum()) + len(matched)
+            if best is None or total > best[0]:
+                best = (total, unit_cohort, matched, where)
+            if total >= ceiling.value:
+                break
+        if best is not None and best[0] >= ceiling.value:
+            break
+    assert best is not None
+    _, unit_cohort, matched, where = best
+    pairs = [(scan.rows.ids[i], scan.cols.ids[j]) for i, j in matched]
+    # the matched pairs' scores (the one score formula), not a map over every allowed pair
+    scores = pair_scores(instance, pairs)[0].tolist() if pairs else []
+    lone = candidates_for(job, pairs, scores, fixed=True)
+    candidates = units + lone
+    wanted: dict[tuple[str, str], int | None] = {}
+    for k, u in enumerate(units):
+        q = int(unit_cohort[k])
+        wanted[u.patient_leader, u.partner] = q if q >= 0 else None
+    for q, key in zip(where, pairs, strict=True):
+        wanted[key] = q
+    keep = must_place(job, candidates)
+    result = solve_placement(
+        instance,
+        candidates,
+        seed=job.seed,
+        time_limit=time_limit,
+        deterministic=job.deterministic,
+        hint=feasible_hint(instance, candidates, wanted, keep.must_place),
+        replan=keep,
+        stop=job.stop,
+        ceiling=ceiling.value,
+    )
+    after = _placed(result) if result.status in ("optimal", "feasible") else 0
+    if after <= before:
+        return ceiling, None
+    return ceiling, (
+        candidates,
+        result,
+        f"flow repair: lone applicants re-paired along the flow ceiling's cohorts; pairs placed "
+        f"{before} -> {after} (ceiling {ceiling.value})",
+    )
+
+
+#: Largest re-plan model (lone pair × cohort variables) over every allowed lone pair; above it,
+#: the lone pairs are the previous plan's and those of people free in it (not proven minimal).
+REPLAN_MAX_VARS = 20_000
+
+
+def place_against(
+    job: Job, pairing: Pairing, prev: Solution, *, time_limit: float | None
+) -> tuple[list[Candidate], Placement, list[str], bool]:
+    """Placement with the fewest changes to ``prev`` (after the most pairs placed): one CP-SAT
+    model over the pre-formed and locked pairs, the previous plan's lone pairs that are still
+    allowed, and the other allowed lone pairs, hinted with the previous plan. Returns the
+    candidates, the placement, notes and whether the change count is proven minimal."""
+    eff = job.prepared.effective
+    scan = pairing.scan
+    notes = list(scan.notes)
+    before = previous_pairs(prev)
+    cohort_index = {c.id: q for q, c in enumerate(eff.cohorts)}
+    pre = [(a, b) for a, b, _ in preformed_pairs(eff)]
+    fixed = candidates_for(job, pre, [0.0] * len(pre), fixed=True)
+    # the previous plan's lone pairs that may still be formed
+    people = eff.participants_by_id()
+    survivors = [
+        key
+        for key in before
+        if key[0] in scan.rows.index
+        and key[1] in scan.cols.index
+        and not pairing_rule_breaks(eff, people[key[0]], people[key[1]])
+    ]
+    r, c, sc = scan.cand_rows, scan.cand_cols, scan.cand_scores
+    if pairing.bottleneck is not None:  # fair: never re-pair below the proven worst pair
+        keep_edge = sc >= pairing.bottleneck
+        r, c, sc = r[keep_edge], c[keep_edge], sc[keep_edge]
+    size = placement_variables(scan, r, c, above=REPLAN_MAX_VARS)
+    minimal = pairing.exact and size <= REPLAN_MAX_VARS
+    if not minimal:
+        busy = {x for key in survivors for x in key}
+        free_r = np.array([pid not in busy for pid in scan.rows.ids], dtype=bool)
+        free_c = np.array([pid not in busy for pid in scan.cols.ids], dtype=bool)
+        edge = free_r[r] | free_c[c] if len(r) else np.zeros(0, dtype=bool)
+        r, c, sc = r[edge], c[edge], sc[edge]
+        notes.append(
+            "re-plan over the previous pairs and the pairs of people free in it "
+            f"({len(r)} lone pairs); the fewest changes are not proven"
+        )
+    edges = [(scan.rows.ids[i], scan.cols.ids[j]) for i, j in zip(r, c, strict=True)]
+    present = set(edges)
+    extra = [key for key in survivors if key not in present]
+    edges += extra
+    scores = sc.tolist() + pair_scores(eff, extra)[0].tolist()
+    candidates = fixed + candidates_for(job, edges, scores, fixed=False)
+    index = {(x.patient_leader, x.partner): k for k, x in enumerate(candidates)}
+    spec = Replan(
+        keep=frozenset(index[key] for key in survivors if key in index),
+        stay={
+            index[key]: cohort_index[p.cohort]
+            for key, p in before.items()
+            if key in index and p.cohort in cohort_index
+        },
+        must_place=must_place(job, candidates).must_place,
+    )
+    wanted = {key: cohort_index.get(p.cohort or "") for key, p in before.items() if key in index}
+    # the fresh matching's pairs of people the previous plan leaves free, each in the cohort
+    # with the most room, so that CP-SAT starts from a plan that places as many as it can
+    busy = {x for key in wanted for x in key}
+    room = {q: c.capacity_pairs for q, c in enumerate(eff.cohorts)}
+    for q in wanted.values():
+        if q is not None:
+            room[q] -= 1
+    for i, j in zip(pairing.matched_rows, pairing.matched_cols, strict=True):
+        key = (scan.rows.ids[i], scan.cols.ids[j])
+        if key not in index or key[0] in busy or key[1] in busy:
+            continue
+        options = candidates[index[key]].cohorts
+        best = max(options, key=lambda q: (room[q], -q), default=None)
+        if best is not None and room[best] > 0:
+            room[best] -= 1
+            wanted[key] = best
+        else:
+            wanted[key] = None
+    hint = feasible_hint(eff, candidates, wanted, spec.must_place)
+    placement = solve_placement(
+        eff,
+        candidates,
+        seed=job.seed,
+        time_limit=time_limit,
+        deterministic=job.deterministic,
+        hint=hint,
+        replan=spec,
+        stop=job.stop,
+    )
+    notes.append(
+        "re-plan against the previous plan: most pairs placed, then fewest pairs dissolved, "
+        "then fewest moved to another cohort (CP-SAT)"
+    )
+    return candidates, placement, notes, minimal and placement.status == "optimal"
+
+
+def _replan(
+    job: Job,
+    pairing: Pairing,
+    fixed: list[Candidate],
+    placement: Placement,
+    kept: list[Candidate],
+    lone_edges: tuple[NDArray[np.int64], NDArray[np.int64], NDArray[np.float64]],
+    *,
+    time_limit: float | None,
+    default_budget: float = 0.0,
+    ceiling: int | None = None,
+) -> tuple[list[Candidate], Placement]:
+    """Pairs and cohorts chosen together: the ``kept`` pairs stay formed, the lone pairs
+    ``lone_edges`` (row, column, score indices into the scan) are open; CP-SAT starts from the
+    decomposition's plan (``fixed`` placed as in ``placement``)."""
+    scan = pairing.scan
+    r, c, sc = lone_edges
+    edges = [(scan.rows.ids[i], scan.cols.ids[j]) for i, j in zip(r, c, strict=True)]
+    candidates = kept + candidates_for(job, edges, sc.tolist(), fixed=False)
+    start = {(f.patient_leader, f.partner): placement.cohort_of[k] for k, f in enumerate(fixed)}
+    result = solve_placement(
+        job.prepared.effective,
+        candidates,
+        seed=job.seed,
+        time_limit=time_limit,
+        deterministic=job.deterministic,
+        hint=start,
+        default_budget=default_budget,
+        replan=must_place(job, candidates),
+        stop=job.stop,
+        ceiling=ceiling,
+    )
+    return candidates, result
+
+
+def _repair(
+    job: Job,
+    pairing: Pairing,
+    fixed: list[Candidate],
+    placement: Placement,
+    lone_edges: tuple[NDArray[np.int64], NDArray[np.int64], NDArray[np.float64]],
+    n_pre: int,
+    time_limit: float | None,
+) -> tuple[list[Candidate], Placement, str] | None:
+    """A smaller joint model when the whole one is too big: everyone who applied alone and is
+    not in a placed pair (unmatched, or in a pair no cohort took), and the placed lone pairs
+    one of whose members could pair with them, may be re-paired; other pairs stay formed
+    (their cohorts may still change). Starts from the decomposition's plan, so it never places
+    fewer pairs. None when even this model is too big or finds nothing."""
+    scan = pairing.scan
+    r_all, c_all, sc_all = lone_edges
+    placed_all = {k for k, q in placement.cohort_of.items() if q is not None}
+    for hop in (True, False):  # with the one-hop neighbourhood first, then without if too big
+        placed = set(placed_all)
+        busy = {x for k in placed for x in (fixed[k].patient_leader, fixed[k].partner)}
+        free_r = np.array([pid not in busy for pid in scan.rows.ids], dtype=bool)
+        free_c = np.array([pid not in busy for pid in scan.cols.ids], dtype=bool)
+        r, c = r_all, c_all
+        if hop and len(r):
+            # a placed lone pair one of whose members could pair with a free person is opened
+            # up too (both members may be re-paired), so pairs can swap partners
+            pair_of = {
+                x: k
+                for k in placed
+                if k >= n_pre
+                for x in (fixed[k].patient_leader, fixed[k].partner)
+            }
+            touch = free_r[r] ^ free_c[c]
+            ends = [scan.rows.ids[i] for i in r[touch & ~free_r[r]]]
+            ends += [scan.cols.ids[j] for j in c[touch & ~free_c[c]]]
+            opened = {pair_of[x] for x in ends if x in pair_of}
+            for k in opened:
+                free_r[scan.rows.index[fixed[k].patient_leader]] = True
+                free_c[scan.cols.index[fixed[k].partner]] = True
+            placed -= opened
+        keep = free_r[r] & free_c[c] if len(r) else np.zeros(0, dtype=bool)
+        r, c, sc = r[keep], c[keep], sc_all[keep]
+        size = placement_variables(scan, r, c, above=REPAIR_MAX_VARS)
+        if 0 < size <= REPAIR_MAX_VARS:
+            break
+    else:
+        return None
+    kept = [f for k, f in enumerate(fixed) if k < n_pre or k in placed]
+    candidates, result = _replan(
+        job,
+        pairing,
+        fixed,
+        placement,
+        kept,
+        (r, c, sc),
+        time_limit=None if time_limit is None else min(REPAIR_BUDGET, time_limit),
+        default_budget=REPAIR_BUDGET,
+    )
+    if result.status not in ("optimal", "feasible"):
+        return None
+    before = len(placed_all)
+    after = sum(q is not None for q in result.cohort_of.values())
+    if after < before:  # cannot happen from a feasible hint, but never accept a worse plan
+        return None
+    free = int(free_r.sum() + free_c.sum())
+    return (
+        candidates,
+        result,
+        f"repair model: {free} people not in a placed pair could be re-paired ({size} "
+        f"variables); pairs placed {before} -> {after}",
+    )

@@ -1,0 +1,115 @@
+"""Plain-language reasons: why a pair was formed, why someone was left unmatched."""
+
+from __future__ import annotations
+
+from matcher.contract.instance import Instance, Participant
+from matcher.engine.pairing import SideStats
+from matcher.engine.scoring import active_weights, tag
+
+
+def pair_reasons(
+    instance: Instance, a: Participant, b: Participant, breakdown: dict[str, float], k: int = 3
+) -> list[str]:
+    """The ``k`` criteria that contribute most to the pair's score, in words."""
+    weights = active_weights(instance)
+    n_cohorts = len(instance.cohorts)
+    phrases: list[tuple[float, str]] = []
+    shared = sorted({tag(t) for t in a.interests} & {tag(t) for t in b.interests})
+    # Compared by their normalised key, shown as the patient leader typed them.
+    spelled = {
+        tag(t): t for t in (*b.project_topics, *b.interests, *a.project_topics, *a.interests)
+    }
+    if shared:
+        phrases.append(
+            (
+                weights["interests"] * breakdown["interests"],
+                "shared interests: " + ", ".join(spelled[t] for t in shared),
+            )
+        )
+    topics_a, topics_b = {tag(t) for t in a.project_topics}, {tag(t) for t in b.project_topics}
+    held_a = {tag(t) for t in a.interests} | topics_a
+    held_b = {tag(t) for t in b.interests} | topics_b
+    fit = sorted((topics_a & held_b) | (topics_b & held_a))
+    if fit:
+        phrases.append(
+            (
+                weights["project"] * breakdown["project"],
+                "project fit: " + ", ".join(spelled[t] for t in fit),
+            )
+        )
+    if breakdown["system"] > 0 and weights["system"] > 0:
+        phrases.append((weights["system"] * breakdown["system"], f"same local system ({a.system})"))
+    if breakdown["organisation"] > 0 and tag(a.organisation) != tag(b.organisation):
+        phrases.append(
+            (weights["organisation"] * breakdown["organisation"], "different organisations")
+        )
+    common = round(breakdown["availability"] * n_cohorts)
+    if common:
+        phrases.append(
+            (
+                weights["availability"] * breakdown["availability"],
+                f"both can attend {common} of {n_cohorts} cohorts",
+            )
+        )
+    phrases.sort(key=lambda t: -t[0])
+    return [text for _, text in phrases[:k]]
+
+
+#: How each objective chose among the compatible partners, for "why unmatched" messages.
+CHOICE = {
+    "total": "pairing differently would give fewer pairs or a lower total score",
+    "fair": "pairing differently would give fewer pairs or a worse lowest pair score",
+    "stable": "each is paired with someone they rank higher, or who ranks them higher "
+    "(stable matching)",
+}
+
+
+def unmatched_reason(
+    objective: str,
+    stats: SideStats,
+    index: int,
+    *,
+    is_row: bool,
+    n_rows: int,
+    n_cols: int,
+    min_score: float,
+) -> str:
+    """Why lone person ``index`` (a row = patient leader, or a column = professional) is alone,
+    from the per-person counts gathered while scoring
+    (:class:`matcher.engine.pairing.SideStats`)."""
+    other = "clinician or manager" if is_row else "patient leader"
+    others = "clinicians or managers" if is_row else "patient leaders"
+    n_other = n_cols if is_row else n_rows
+    if n_other == 0:
+        return f"no lone {other} applied"
+    allowed = int(stats.allowed[index])
+    conflicts = int(stats.conflict[index])
+    if allowed:
+        extra = (
+            f"; {conflicts} other{'s' if conflicts != 1 else ''} declared a conflict"
+            if conflicts
+            else ""
+        )
+        return (
+            f"all {allowed} compatible lone {others} were paired with others"
+            f"{extra}; {CHOICE[objective]} "
+            f"({n_rows} lone patient leaders, {n_cols} lone clinicians/managers)"
+        )
+    # (singular, plural) wording of each cause, so that one person reads "1 is ...".
+    counts = {
+        (
+            "shares no cohort in a mode both can attend",
+            "share no cohort in a mode both can attend",
+        ): int(stats.no_cohort[index]),
+        ("is a declared conflict", "are declared conflicts"): conflicts,
+        (
+            "is excluded by the organisation or local-system rule or a forbidden pair",
+            "are excluded by the organisation or local-system rule or a forbidden pair",
+        ): int(stats.rule[index]),
+        (
+            f"scores below the minimum {min_score:g}",
+            f"score below the minimum {min_score:g}",
+        ): int(stats.low[index]),
+    }
+    parts = [f"{n} {one if n == 1 else many}" for (one, many), n in counts.items() if n]
+    return f"no lone {others} can be paired: of {n_other}, " + "; ".join(parts)

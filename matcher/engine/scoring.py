@@ -1,0 +1,299 @@
+"""Compatibility scoring: how well a patient leader and a professional would work together.
+
+Each criterion scores a (patient leader, professional) pair in [0, 1]:
+
+``interests``
+    Jaccard similarity of the two interest lists, ``|A ∩ B| / |A ∪ B|`` (0 when both empty).
+``project``
+    Project fit: the share of the two people's project topics that the *other* person holds
+    as an interest or topic, ``(|Ta ∩ (Ib ∪ Tb)| + |Tb ∩ (Ia ∪ Ta)|) / (|Ta| + |Tb|)``
+    (0 when neither names a topic).
+``organisation``
+    1 for two organisations. One organisation: 1 under ``rules.same_organisation = "allow"``,
+    0 under ``"avoid"``; under ``"forbid"`` the pair is forbidden.
+``system``
+    1 for the same local system, 0 otherwise; ``rules.local_system = "require"`` forbids a
+    cross-system pair and ``"ignore"`` drops the criterion (its weight counts as 0).
+``availability``
+    The share of all cohorts that *both* can attend in full, in a mode both can attend.
+
+The score is the weighted mean ``Σ w_k s_k / Σ w_k`` with ``instance.weights``. Tags
+(interests and topics), organisations and local systems are compared after normalising case,
+spaces and punctuation (:func:`matcher.contract.keys.category_key`: "Surrey Heartlands" is
+``surrey-heartlands``).
+
+Hard rules make a pair *forbidden*: a declared conflict (``avoid``, either direction), one
+organisation when forbidden, two systems when one is required, and no cohort that both can
+attend in full, in a mode both can attend.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import numpy as np
+from numpy.typing import NDArray
+
+from matcher.contract.instance import Instance, Participant
+from matcher.contract.keys import category_key
+
+CRITERIA: tuple[str, ...] = ("interests", "project", "organisation", "system", "availability")
+
+
+def tag(text: str) -> str:
+    """Normalise a category value (interest, topic, organisation, system) for comparison."""
+    return category_key(text)
+
+
+def attendance_matrix(instance: Instance, people: list[Participant]) -> NDArray[np.bool_]:
+    """``A[i, c]``: person ``i`` can attend cohort ``c`` (in instance order) in full.
+
+    The rule of :func:`matcher.contract.rules.can_attend`, vectorised over cohorts: only the listed
+    ``available_cohorts``, and no cohort whose mode needs a mode the person cannot attend
+    (``blended`` needs both)."""
+    cohorts = instance.cohorts
+    index = {c.id: q for q, c in enumerate(cohorts)}
+    needs_in_person = np.array([c.mode != "online" for c in cohorts], dtype=bool)
+    needs_online = np.array([c.mode != "in_person" for c in cohorts], dtype=bool)
+    out = np.ones((len(people), len(cohorts)), dtype=bool)
+    for i, p in enumerate(people):
+        row = out[i]
+        if p.available_cohorts is not None:
+            listed = np.zeros(len(cohorts), dtype=bool)
+            listed[[index[c] for c in p.available_cohorts if c in index]] = True
+            row &= listed
+        if p.attendance is not None:
+            if "in_person" not in p.attendance:
+                row &= ~needs_in_person
+            if "online" not in p.attendance:
+                row &= ~needs_online
+    return out
+
+
+def active_weights(instance: Instance) -> dict[str, float]:
+    """Criterion weights after the rules: ``local_system = "ignore"`` drops the system term."""
+    w = instance.weights.model_dump()
+    if instance.rules.local_system == "ignore":
+        w["system"] = 0.0
+    return w
+
+
+@dataclass(frozen=True)
+class Compatibility:
+    """Patient-leader × professional compatibility.
+
+    ``scores[i, j]`` is the weighted score of ``row_ids[i]`` with ``col_ids[j]``;
+    ``breakdown[k][i, j]`` its criterion-``k`` part; ``forbidden[i, j]`` marks pairs a hard rule
+    excludes (their score is still computed, for explanations).
+    """
+
+    row_ids: list[str]
+    col_ids: list[str]
+    scores: NDArray[np.float64]
+    forbidden: NDArray[np.bool_]
+    breakdown: dict[str, NDArray[np.float64]]
+    conflict: NDArray[np.bool_]
+    same_organisation: NDArray[np.bool_]
+    same_system: NDArray[np.bool_]
+    common_cohorts: NDArray[np.int64]
+
+
+def _incidence(lists: list[list[str]], vocab: dict[str, int]) -> NDArray[np.float64]:
+    out = np.zeros((len(lists), len(vocab)), dtype=np.float64)
+    for i, items in enumerate(lists):
+        for t in items:
+            out[i, vocab[tag(t)]] = 1.0
+    return out
+
+
+@dataclass(frozen=True)
+class Side:
+    """One side's features, coded in a space shared with the other side."""
+
+    people: list[Participant]
+    ids: list[str]
+    index: dict[str, int]
+    interests: NDArray[np.float64]  # n x V incidence
+    topics: NDArray[np.float64]  # n x V incidence
+    organisation: NDArray[np.int64]
+    system: NDArray[np.int64]
+    attend: NDArray[np.int64]  # n x C, 1 = can attend that cohort in full
+
+
+def sides(
+    instance: Instance, rows: list[Participant], cols: list[Participant]
+) -> tuple[Side, Side]:
+    """Feature arrays of both sides (shared tag vocabulary and organisation/system codes)."""
+    vocab: dict[str, int] = {}
+    orgs: dict[str, int] = {}
+    systems: dict[str, int] = {}
+    for p in (*rows, *cols):
+        for t in (*p.interests, *p.project_topics):
+            vocab.setdefault(tag(t), len(vocab))
+        orgs.setdefault(tag(p.organisation), len(orgs))
+        systems.setdefault(tag(p.system), len(systems))
+
+    def side(people: list[Participant]) -> Side:
+        return Side(
+            people=people,
+            ids=[p.id for p in people],
+            index={p.id: i for i, p in enumerate(people)},
+            interests=_incidence([p.interests for p in people], vocab),
+            topics=_incidence([p.project_topics for p in people], vocab),
+            organisation=np.array([orgs[tag(p.organisation)] for p in people], dtype=np.int64),
+            system=np.array([systems[tag(p.system)] for p in people], dtype=np.int64),
+            attend=attendance_matrix(instance, people).astype(np.int64),
+        )
+
+    return side(rows), side(cols)
+
+
+def lone_sides(instance: Instance, *, include_preformed: bool = False) -> tuple[Side, Side]:
+    """Patient leaders (rows) and professionals (columns), by default only lone applicants."""
+    keep = [p for p in instance.participants if include_preformed or p.partner is None]
+    rows = [p for p in keep if p.role == "patient_leader"]
+    cols = [p for p in keep if p.role != "patient_leader"]
+    return sides(instance, rows, cols)
+
+
+def compatibility(instance: Instance, *, include_preformed: bool = False) -> Compatibility:
+    """Score every patient leader against every professional (a dense matrix).
+
+    By default only people who applied alone are included (pre-formed pairs are kept as they
+    are); ``include_preformed=True`` scores everyone. For large intakes use
+    :func:`iter_blocks`, which never holds the whole matrix.
+    """
+    a, b = lone_sides(instance, include_preformed=include_preformed)
+    return block(instance, a, b, 0, len(a.ids))
+
+
+def iter_blocks(
+    instance: Instance, a: Side, b: Side, *, max_cells: int = 2_000_000
+) -> Iterator[tuple[int, Compatibility]]:
+    """The compatibility of ``a`` × ``b`` in blocks of whole rows, ``(first row, block)``, each
+    of at most about ``max_cells`` entries: memory stays bounded whatever the intake's size."""
+    step = max(1, max_cells // max(len(b.ids), 1))
+    for start in range(0, len(a.ids), step):
+        yield start, block(instance, a, b, start, min(start + step, len(a.ids)))
+
+
+def _weighted(instance: Instance, breakdown: dict[str, NDArray[np.float64]]) -> NDArray[np.float64]:
+    weights = active_weights(instance)
+    total_w = sum(weights.values())
+    out = np.zeros_like(breakdown["interests"])
+    for k in CRITERIA:
+        if weights[k]:
+            out += weights[k] * breakdown[k]
+    return out / total_w
+
+
+def _criteria(
+    instance: Instance,
+    *,
+    shared: NDArray[np.float64],
+    held: tuple[NDArray[np.float64], NDArray[np.float64]],
+    covered: NDArray[np.float64],
+    n_topics: NDArray[np.float64],
+    same_org: NDArray[np.bool_],
+    same_sys: NDArray[np.bool_],
+    common: NDArray[np.int64],
+) -> dict[str, NDArray[np.float64]]:
+    """The five criteria (module docstring), the one statement of the score formula, from
+    counts of any shape (a block of rows x columns, or pairs element by element): ``shared``
+    interests and each side's interest count ``held``, topics ``covered`` by the other person
+    out of ``n_topics``, same organisation / system, and cohorts both can attend."""
+    union = held[0] + held[1] - shared
+    shape = np.broadcast(shared, union).shape
+    organisation = np.ones(shape)
+    if instance.rules.same_organisation != "allow":
+        organisation[np.broadcast_to(same_org, shape)] = 0.0
+    return {
+        "interests": np.divide(shared, union, out=np.zeros(shape), where=union > 0),
+        "project": np.divide(covered, n_topics, out=np.zeros(shape), where=n_topics > 0),
+        "organisation": organisation,
+        "system": np.broadcast_to(same_sys, shape).astype(np.float64),
+        "availability": common / max(len(instance.cohorts), 1),
+    }
+
+
+def block(instance: Instance, a: Side, b: Side, start: int, stop: int) -> Compatibility:
+    """Compatibility of rows ``start:stop`` of ``a`` with every row of ``b``."""
+    ia, ta = a.interests[start:stop], a.topics[start:stop]
+    ib, tb = b.interests, b.topics
+    n, m = ia.shape[0], ib.shape[0]
+
+    held_a = np.minimum(ia + ta, 1.0)
+    held_b = np.minimum(ib + tb, 1.0)
+    same_org = a.organisation[start:stop, None] == b.organisation[None, :]
+    same_sys = a.system[start:stop, None] == b.system[None, :]
+    rules = instance.rules
+    common = a.attend[start:stop] @ b.attend.T
+    breakdown = _criteria(
+        instance,
+        shared=ia @ ib.T,
+        held=(ia.sum(1)[:, None], ib.sum(1)[None, :]),
+        covered=ta @ held_b.T + held_a @ tb.T,
+        n_topics=ta.sum(1)[:, None] + tb.sum(1)[None, :],
+        same_org=same_org,
+        same_sys=same_sys,
+        common=common,
+    )
+
+    conflict = np.zeros((n, m), dtype=bool)
+    for i, p in enumerate(a.people[start:stop]):
+        for other in p.avoid:
+            if other in b.index:
+                conflict[i, b.index[other]] = True
+    for j, q in enumerate(b.people):
+        for other in q.avoid:
+            row = a.index.get(other)
+            if row is not None and start <= row < stop:
+                conflict[row - start, j] = True
+
+    # forbidden_pairs: never paired (unlike `avoid`, they may still share a set)
+    banned = np.zeros((n, m), dtype=bool)
+    for x, y in instance.forbidden_pairs:
+        for pl, pr in ((x, y), (y, x)):
+            row, col = a.index.get(pl), b.index.get(pr)
+            if row is not None and col is not None and start <= row < stop:
+                banned[row - start, col] = True
+
+    forbidden = conflict | banned | (common == 0)
+    if rules.same_organisation == "forbid":
+        forbidden |= same_org
+    if rules.local_system == "require":
+        forbidden |= ~same_sys
+
+    return Compatibility(
+        row_ids=a.ids[start:stop],
+        col_ids=b.ids,
+        scores=_weighted(instance, breakdown),
+        forbidden=forbidden,
+        breakdown=breakdown,
+        conflict=conflict,
+        same_organisation=same_org,
+        same_system=same_sys,
+        common_cohorts=common,
+    )
+
+
+def pair_scores(
+    instance: Instance, pairs: list[tuple[str, str]]
+) -> tuple[NDArray[np.float64], dict[str, NDArray[np.float64]]]:
+    """Score and breakdown of each (patient leader, professional) pair, element by element."""
+    people = instance.participants_by_id()
+    a, b = sides(instance, [people[x] for x, _ in pairs], [people[y] for _, y in pairs])
+    held_a = np.minimum(a.interests + a.topics, 1.0)
+    held_b = np.minimum(b.interests + b.topics, 1.0)
+    breakdown = _criteria(
+        instance,
+        shared=(a.interests * b.interests).sum(1),
+        held=(a.interests.sum(1), b.interests.sum(1)),
+        covered=(a.topics * held_b).sum(1) + (held_a * b.topics).sum(1),
+        n_topics=a.topics.sum(1) + b.topics.sum(1),
+        same_org=a.organisation == b.organisation,
+        same_sys=a.system == b.system,
+        common=(a.attend * b.attend).sum(1),
+    )
+    return _weighted(instance, breakdown), breakdown

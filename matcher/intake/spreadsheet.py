@@ -1,0 +1,913 @@
+"""Spreadsheets in: an XLSX workbook, or participants and cohorts CSV files, to an instance.
+
+The layout (the sheets, their columns and what each cell may hold) is defined once here, in
+:data:`PARTICIPANT_COLUMNS`, :data:`COHORT_COLUMNS`, :data:`LOCK_COLUMNS`,
+:data:`FORBIDDEN_COLUMNS` and :data:`RULE_KEYS`; the template workbook
+(:mod:`matcher.intake.template`) and ``docs/spreadsheets.md`` follow it.
+
+Cells are read as people type them: headers without regard to case, spaces or punctuation (or
+through a ``--mapping`` TOML file for a form export's question texts), roles and modes as words
+("Patient leader", "In person"), yes/no, dates as real Excel dates, ISO ``2016-05-12`` or UK
+``12/05/2016``, lists split on ``;``, ``,`` or line breaks, CSV in UTF-8 (with or without a
+byte-order mark) or Windows-1252. Every problem is collected and reported at once, each with
+its sheet, row number as the spreadsheet shows it (header = row 1) and column header; the
+normal instance checks then run on the result and their problems are reported at the same
+place. Messages never repeat a cell's text (a name typed in the wrong column must not end up in
+a log): only IDs, headers and row numbers.
+
+Reading is done by openpyxl and the standard :mod:`csv` module.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+import logging
+import re
+import tomllib
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from matcher.contract.instance import SCHEMA_VERSION, Instance
+from matcher.errors import InvalidInstance, Problem
+
+log = logging.getLogger("matcher")
+
+XLSX_MAGIC = b"PK\x03\x04"
+OLE2_MAGIC = b"\xd0\xcf\x11\xe0"  # the old binary .xls format
+WORKBOOK_SUFFIXES = (".xlsx", ".xlsm")
+
+
+@dataclass(frozen=True)
+class Column:
+    """One spreadsheet column: the instance field it fills and how its cells are read."""
+
+    field: str  # record key; "a.b" for a nested one (set_size.min_pairs)
+    header: str  # as the template writes it
+    kind: str  # a key of _PARSERS
+    required: bool = False
+    aliases: tuple[str, ...] = ()
+    note: str = ""
+    example: str = ""
+
+
+PARTICIPANT_COLUMNS: tuple[Column, ...] = (
+    Column("id", "ID", "id", True, ("participant id", "applicant id"),
+           "Unique reference for this person (letters and digits, e.g. pl01). Used everywhere "
+           "else in the workbook to name them.", "pl01"),
+    Column("name", "Name", "text", False, ("full name",),
+           "Optional. Shown in the plan workbook and report for colleagues; never in logs, "
+           "error messages or the JSON plan; dropped by --redact.", "Alex Example"),
+    Column("email", "Email", "email", False, ("email address", "e-mail"),
+           "Optional, like Name.", "alex@example.org"),
+    Column("role", "Role", "role", True, ("participant role",),
+           "Patient leader, Clinician or Manager. A pair is one patient leader with one "
+           "clinician or manager.", "Patient leader"),
+    Column("organisation", "Organisation", "text", True, ("organization", "employer"),
+           "The organisation they belong to. Two pairs from one organisation never share an "
+           "action-learning set. Spelling variants are compared ignoring case, spaces and "
+           "punctuation; near misses are reported.", "hw-surrey"),
+    Column("organisation_type", "Organisation type", "text", True, ("organization type",),
+           "Kind of organisation (e.g. healthwatch, ccg, acute_ft): mixed within a set.",
+           "healthwatch"),
+    Column("system", "Local system", "text", True, ("system", "ics", "stp"),
+           "Local system (ICS; STP footprint in 2016). Same-system pairs score higher.",
+           "surrey-heartlands"),
+    Column("interests", "Interests", "list", False, ("areas of interest",),
+           "Topics they care about, separated by ; or , or line breaks.",
+           "mental health; carers"),
+    Column("project_topics", "Project topics", "list", False, ("project topic", "topics"),
+           "Topics of the local project they bring (same separators).", "carers"),
+    Column("available_cohorts", "Available cohorts", "ids_or_all", False,
+           ("cohorts available", "available"),
+           "Cohort IDs they can attend in full (every date). Empty means all cohorts.",
+           "c1"),
+    Column("attendance", "Attendance", "modes", False, ("can attend", "modes"),
+           "In person, Online, or both (In person; Online). Empty means both.",
+           "In person; Online"),
+    Column("partner", "Partner", "id_or_none", False, ("partner id", "pre-formed partner"),
+           "ID of the partner they applied with (both rows must name each other). Empty if "
+           "they applied alone.", ""),
+    Column("avoid", "Avoid", "ids", False, ("do not pair with", "conflicts"),
+           "IDs of people they must never be paired or grouped with.", ""),
+    Column("preferred_cohorts", "Preferred cohorts", "ids", False, ("cohort preference",),
+           "Cohort IDs they would prefer (a soft wish among the available ones).", "c1"),
+    Column("status", "Status", "status", False, ("withdrawn",),
+           "Active (default when empty) or Withdrawn. A withdrawn person takes no part.",
+           "Active"),
+)  # fmt: skip
+
+COHORT_COLUMNS: tuple[Column, ...] = (
+    Column("id", "ID", "id", True, ("cohort id",),
+           "Unique reference for the cohort (e.g. c1), used in Available cohorts.", "c1"),
+    Column("name", "Name", "text", False, ("cohort name", "cohort"),
+           "A name people recognise.", "London, May 2016"),
+    Column("sessions", "Sessions", "dates", True, ("session dates", "dates", "workshop dates"),
+           "Every workshop date (dd/mm/yyyy or yyyy-mm-dd), separated by ; or line breaks. "
+           "Attending a cohort means every date.", "12/05/2016; 16/06/2016"),
+    Column("capacity_pairs", "Capacity (pairs)", "int", True, ("capacity",),
+           "Most pairs the cohort can take (0 closes it).", "12"),
+    Column("mode", "Mode", "cohort_mode", True, ("delivery", "format"),
+           "In person, Online or Blended (blended needs people who can attend both ways).",
+           "In person"),
+    Column("set_size.min_pairs", "Min pairs per set", "int", False, ("min pairs",),
+           "Fewest pairs in an action-learning set (default 3).", "3"),
+    Column("set_size.max_pairs", "Max pairs per set", "int", False, ("max pairs",),
+           "Most pairs in an action-learning set (default 4).", "4"),
+    Column("venue", "Venue", "text", False, ("location",),
+           "Where it meets (or 'online').", "Central London"),
+)  # fmt: skip
+
+LOCK_COLUMNS: tuple[Column, ...] = (
+    Column("patient_leader", "Patient leader", "id", True, ("patient leader id",),
+           "ID of the patient leader of a pair already agreed.", "pl19"),
+    Column("partner", "Partner", "id", True, ("partner id", "professional"),
+           "ID of their clinician or manager.", "pr20"),
+    Column("cohort", "Cohort", "id_or_none", False, ("cohort id",),
+           "Cohort the pair is kept in (empty: any).", "c1"),
+)  # fmt: skip
+
+FORBIDDEN_COLUMNS: tuple[Column, ...] = (
+    Column("0", "Patient leader", "id", True, ("person", "first"),
+           "One person of a pair never to be formed.", "pl20"),
+    Column("1", "Partner", "id", True, ("other person", "second"),
+           "The other person (they may still share a set).", "pr19"),
+)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class RuleKey:
+    """One row of the Rules sheet: a key in column A, its value in column B."""
+
+    field: str  # "name", "description", or "<block>.<name>"
+    label: str
+    kind: str
+    note: str
+    example: str
+
+
+RULE_KEYS: tuple[RuleKey, ...] = (
+    RuleKey("name", "Intake name", "text", "Name of the intake (default: the file name).",
+            "may2016"),
+    RuleKey("description", "Description", "text", "Free text about the intake.", ""),
+    RuleKey("rules.same_organisation", "Same organisation", "choice",
+            "Pairing two people of one organisation: Allow, Avoid (default: scores 0 on that "
+            "criterion) or Forbid.", "Avoid"),
+    RuleKey("rules.local_system", "Local system", "choice",
+            "Require (same system only), Prefer (default) or Ignore.", "Prefer"),
+    RuleKey("rules.one_organisation_per_set", "One organisation per set", "choice",
+            "Hard (default: never two pairs of one organisation in a set; also Yes) or Soft "
+            "(allowed at a cost; also No).", "Hard"),
+    RuleKey("rules.set_diversity", "Set diversity", "choice",
+            "Total (default) or Least first (lift the least diverse set first).", "Total"),
+    RuleKey("rules.min_score", "Minimum score", "number",
+            "Lone applicants are paired only at or above this score (0 to 1, default 0).", "0"),
+    *(
+        RuleKey(f"weights.{k}", f"Weight {label}", "number",
+                f"Weight of the {label} criterion in the score (default {d}).", str(d))
+        for k, label, d in (
+            ("interests", "interests", 0.30),
+            ("project", "project", 0.25),
+            ("organisation", "organisation", 0.10),
+            ("system", "system", 0.20),
+            ("availability", "availability", 0.15),
+        )
+    ),
+    *(
+        RuleKey(f"diversity.{k}", f"Diversity {label}", "number",
+                f"Weight of {label} in set diversity (default {d}).", str(d))
+        for k, label, d in (
+            ("organisation_type", "organisation type", 1.0),
+            ("system", "system", 1.0),
+            ("role_mix", "role mix", 0.5),
+            ("interests", "interests", 1.0),
+        )
+    ),
+)  # fmt: skip
+
+#: Sheets: name -> (instance key, columns, required).
+SHEETS: dict[str, tuple[str, tuple[Column, ...], bool]] = {
+    "Participants": ("participants", PARTICIPANT_COLUMNS, True),
+    "Cohorts": ("cohorts", COHORT_COLUMNS, True),
+    "Locks": ("locks", LOCK_COLUMNS, False),
+    "Forbidden pairs": ("forbidden_pairs", FORBIDDEN_COLUMNS, False),
+}
+
+ROLE_WORDS = {
+    "patientleader": "patient_leader",
+    "patient": "patient_leader",
+    "pl": "patient_leader",
+    "clinician": "clinician",
+    "manager": "manager",
+}
+MODE_WORDS = {
+    "inperson": "in_person",
+    "facetoface": "in_person",
+    "f2f": "in_person",
+    "online": "online",
+    "virtual": "online",
+    "remote": "online",
+    "blended": "blended",
+    "hybrid": "blended",
+}
+BOTH_WORDS = {"both", "either", "any", "inpersonandonline", "inpersonoronline"}
+YES = {"yes", "y", "true", "1"}
+NO = {"no", "n", "false", "0"}
+CHOICES = {
+    "rules.same_organisation": ("allow", "avoid", "forbid"),
+    "rules.local_system": ("require", "prefer", "ignore"),
+    "rules.one_organisation_per_set": ("hard", "soft"),
+    "rules.set_diversity": ("total", "least_first"),
+}
+_SPLIT = re.compile(r"[;,\r\n]+")
+_UK_DATE = re.compile(r"(\d{1,2})[/.](\d{1,2})[/.](\d{4})")
+
+
+def header_key(text: str) -> str:
+    """Headers and words compare without regard to case, spaces or punctuation."""
+    return re.sub(r"[\W_]+", "", str(text).casefold())
+
+
+class _CellError(ValueError):
+    """A cell cannot be read; the message never holds the cell's text."""
+
+
+# --------------------------------------------------------------------------- cell readers
+
+
+def _blank(v: Any) -> bool:
+    return v is None or (isinstance(v, str) and not v.strip())
+
+
+def _text(v: Any) -> str:
+    if isinstance(v, bool):
+        return "yes" if v else "no"
+    if isinstance(v, float) and v.is_integer():
+        return str(int(v))  # an ID typed as 7 comes back from Excel as 7.0
+    if isinstance(v, dt.datetime):
+        return v.date().isoformat()
+    if isinstance(v, dt.date):
+        return v.isoformat()
+    return " ".join(str(v).split()) if "\n" not in str(v) else str(v).strip()
+
+
+def _items(v: Any) -> list[str]:
+    if isinstance(v, str):
+        return [" ".join(s.split()) for s in _SPLIT.split(v) if s.strip()]
+    return [_text(v)]
+
+
+_NOT_IN_ID = re.compile(r"[;,\s]")
+
+
+def _id(v: Any) -> str:
+    text = _text(v)
+    if _NOT_IN_ID.search(text) is None:  # the usual case, checked once
+        return text
+    if any(c in text for c in ";,\n"):
+        raise _CellError("holds several values; one ID expected")
+    if any(c.isspace() for c in text):
+        # Most likely a name typed where an ID belongs: say so without repeating it.
+        raise _CellError("not an ID (IDs have no spaces): write the ID, not a name")
+    return text
+
+
+def _id_list(v: Any) -> list[str]:
+    return [_id(item) for item in _items(v)]
+
+
+def _role(v: Any) -> str:
+    role = ROLE_WORDS.get(header_key(_text(v)))
+    if role is None:
+        raise _CellError("not a role: write Patient leader, Clinician or Manager")
+    return role
+
+
+def _mode(v: Any, allowed: tuple[str, ...]) -> str:
+    mode = MODE_WORDS.get(header_key(v))
+    if mode not in allowed:
+        words = {"in_person": "In person", "online": "Online", "blended": "Blended"}
+        raise _CellError(f"not a mode: write {' or '.join(words[m] for m in allowed)}")
+    return mode
+
+
+def _modes(v: Any) -> list[str]:
+    if header_key(_text(v)) in BOTH_WORDS:
+        return ["in_person", "online"]
+    parts = re.split(r"[;,\r\n]+|\s+(?:and|or|&)\s+", _text(v))
+    out: list[str] = []
+    for part in (p for p in parts if p.strip()):
+        if header_key(part) in BOTH_WORDS:
+            return ["in_person", "online"]
+        mode = _mode(part, ("in_person", "online"))
+        if mode not in out:
+            out.append(mode)
+    return out
+
+
+def _status(v: Any) -> str:
+    word = header_key(_text(v))
+    if word in ("active", "") or word in NO:
+        return "active"
+    if word in ("withdrawn", "withdrew", "withdraw") or word in YES:
+        return "withdrawn"
+    raise _CellError("write Active or Withdrawn")
+
+
+def _date(v: Any) -> str:
+    if isinstance(v, dt.datetime):
+        return v.date().isoformat()
+    if isinstance(v, dt.date):
+        return v.isoformat()
+    if isinstance(v, int | float) and not isinstance(v, bool) and 20_000 < v < 80_000:
+        from openpyxl.utils.datetime import from_excel  # a date cell stored as a bare number
+
+        day = from_excel(v)
+        if isinstance(day, dt.datetime):
+            return day.date().isoformat()
+    text = _text(v).strip()
+    uk = _UK_DATE.fullmatch(text)
+    try:
+        if uk:
+            day_, month, year = (int(x) for x in uk.groups())
+            return dt.date(year, month, day_).isoformat()
+        return dt.datetime.fromisoformat(text).date().isoformat()
+    except ValueError:
+        raise _CellError(
+            "not a date: write dd/mm/yyyy (12/05/2016) or yyyy-mm-dd (2016-05-12)"
+        ) from None
+
+
+def _dates(v: Any) -> list[str]:
+    if isinstance(v, str):
+        return [_date(part) for part in _SPLIT.split(v) if part.strip()]
+    return [_date(v)]
+
+
+def _int(v: Any) -> int:
+    if isinstance(v, bool):
+        raise _CellError("expected a whole number")
+    if isinstance(v, int):
+        return v
+    if isinstance(v, float) and v.is_integer():
+        return int(v)
+    text = _text(v).strip()
+    if re.fullmatch(r"[+-]?\d{1,9}", text):
+        return int(text)
+    raise _CellError("expected a whole number")
+
+
+def _number(v: Any) -> float:
+    if isinstance(v, int | float) and not isinstance(v, bool):
+        return float(v)
+    try:
+        return float(_text(v).strip())
+    except ValueError:
+        raise _CellError("expected a number") from None
+
+
+def _email(v: Any) -> str:
+    text = _text(v).strip()
+    if not re.fullmatch(r"[^@\s]+@[^@\s]+\.[^@\s]+", text):
+        raise _CellError("not an email address")
+    return text
+
+
+_PARSERS: dict[str, Callable[[Any], Any]] = {
+    "id": _id,
+    "id_or_none": _id,
+    "text": _text,
+    "email": _email,
+    "role": _role,
+    "status": _status,
+    "list": _items,
+    "ids": _id_list,
+    "ids_or_all": _id_list,
+    "modes": _modes,
+    "cohort_mode": lambda v: _mode(_text(v), ("in_person", "online", "blended")),
+    "dates": _dates,
+    "int": _int,
+    "number": _number,
+}
+
+#: Value for an empty cell (absent key = field left to its default).
+_EMPTY: dict[str, Any] = {"id_or_none": None, "list": [], "ids": [], "ids_or_all": None}
+
+
+# --------------------------------------------------------------------------- mapping file
+
+
+@dataclass(frozen=True)
+class Mapping:
+    """A ``--mapping`` TOML file: other header texts per sheet, and other sheet names::
+
+    [sheets]
+    participants = "Form responses 1"
+
+    [participants]
+    "What is your role on the programme?" = "Role"
+    "Your organisation" = "Organisation"
+    """
+
+    sheets: dict[str, str] = field(default_factory=dict)  # our sheet -> their sheet name
+    headers: dict[str, dict[str, str]] = field(default_factory=dict)  # our sheet -> theirs->ours
+
+
+def load_mapping(path: str | Path) -> Mapping:
+    """Read a mapping file; raises :class:`InvalidInstance` naming each bad entry."""
+    path = Path(path)
+    try:
+        doc = tomllib.loads(path.read_text(encoding="utf-8-sig"))
+    except FileNotFoundError:
+        raise InvalidInstance(str(path), [Problem("$", "file not found")]) from None
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+        raise InvalidInstance(str(path), [Problem("$", f"cannot read mapping: {exc}")]) from None
+    problems: list[Problem] = []
+    sheet_keys = {header_key(s): s for s in SHEETS}
+    sheets: dict[str, str] = {}
+    headers: dict[str, dict[str, str]] = {}
+    for key, value in doc.items():
+        if key == "sheets" and isinstance(value, dict):
+            for ours, theirs in value.items():
+                name = sheet_keys.get(header_key(ours))
+                if name is None or not isinstance(theirs, str):
+                    problems.append(Problem(f"sheets.{ours}", "unknown sheet or not a string"))
+                else:
+                    sheets[name] = theirs
+            continue
+        name = sheet_keys.get(header_key(key))
+        if name is None or not isinstance(value, dict):
+            problems.append(
+                Problem(key, f"unknown table; use [sheets] or one of: {', '.join(SHEETS)}")
+            )
+            continue
+        known = {header_key(c.header): c.header for c in SHEETS[name][1]}
+        known.update({header_key(c.field): c.header for c in SHEETS[name][1]})
+        table: dict[str, str] = {}
+        for theirs, ours in value.items():
+            target = known.get(header_key(ours)) if isinstance(ours, str) else None
+            if target is None:
+                problems.append(
+                    Problem(
+                        f"{key}.{theirs!r}",
+                        f"maps onto no column of {name} (columns: "
+                        f"{', '.join(c.header for c in SHEETS[name][1])})",
+                    )
+                )
+            else:
+                table[header_key(theirs)] = target
+        headers[name] = table
+    if problems:
+        raise InvalidInstance(str(path), problems)
+    return Mapping(sheets, headers)
+
+
+# --------------------------------------------------------------------------- reading rows
+
+
+@dataclass
+class _Reader:
+    """Collects records, their spreadsheet coordinates and every problem of one import."""
+
+    source: str
+    mapping: Mapping
+    problems: list[Problem] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    #: (instance key, record index) -> (sheet, row); (sheet, field) -> header as written
+    rows: dict[tuple[str, int], tuple[str, int]] = field(default_factory=dict)
+    headers: dict[tuple[str, str], str] = field(default_factory=dict)
+
+    def problem(self, where: str, message: str, ids: tuple[str, ...] = ()) -> None:
+        self.problems.append(Problem(where, message, ids))
+
+    def records(
+        self, sheet: str, label: str, table: Iterator[tuple[Any, ...]]
+    ) -> list[dict[str, Any]]:
+        """Records of one sheet (``label``: its name in the file, for messages)."""
+        key, columns, required = SHEETS[sheet]
+        header_row = next(table, None)
+        if header_row is None or all(_blank(v) for v in header_row):
+            if required:
+                self.problem(f"{label}!row 1", "the sheet is empty: row 1 must hold the headers")
+            return []
+        index = self._columns(sheet, label, columns, header_row)
+        if index is None:
+            return []
+        out: list[dict[str, Any]] = []
+        for row_no, row in enumerate(table, start=2):
+            if all(_blank(v) for v in row):
+                continue
+            record: dict[str, Any] = {}
+            rid = ""
+            for col, pos in index:
+                value = row[pos] if pos < len(row) else None
+                if _blank(value):
+                    if col.required:
+                        self.problem(
+                            self._cell(sheet, label, row_no, col),
+                            "empty; this column is required",
+                            _ids(rid),
+                        )
+                    elif col.kind in _EMPTY:
+                        _put(record, col.field, _EMPTY[col.kind])
+                    continue
+                try:
+                    parsed = _PARSERS[col.kind](value)
+                except _CellError as exc:
+                    self.problem(self._cell(sheet, label, row_no, col), str(exc), _ids(rid))
+                    continue
+                if col.field == "id":
+                    rid = parsed
+                _put(record, col.field, parsed)
+            self.rows[(key, len(out))] = (label, row_no)
+            out.append(record)
+        return out
+
+    def _cell(self, sheet: str, label: str, row_no: int, col: Column) -> str:
+        return f"{label}!row {row_no}, column {self.headers[(sheet, col.field)]!r}"
+
+    def _columns(
+        self, sheet: str, label: str, columns: tuple[Column, ...], header_row: tuple[Any, ...]
+    ) -> list[tuple[Column, int]] | None:
+        from rapidfuzz import fuzz, process
+
+        names: dict[str, Column] = {}
+        for col in columns:
+            for text in (col.header, col.field, *col.aliases):
+                names.setdefault(header_key(text), col)
+        for theirs, ours in self.mapping.headers.get(sheet, {}).items():
+            names[theirs] = next(c for c in columns if c.header == ours)
+        found: dict[str, int] = {}
+        unknown: list[str] = []
+        for pos, cell in enumerate(header_row):
+            if _blank(cell):
+                continue
+            text = _text(cell)
+            match = names.get(header_key(text))
+            if match is None:
+                unknown.append(text)
+            elif match.field in found:
+                self.problem(
+                    f"{label}!row 1, column {text!r}",
+                    f"a second column for {match.header!r}; keep one",
+                )
+            else:
+                found[match.field] = pos
+                self.headers[(sheet, match.field)] = text
+        for text in unknown:
+            near = process.extractOne(
+                header_key(text), list(names), scorer=fuzz.ratio, score_cutoff=85
+            )
+            if near is not None and names[near[0]].field not in found:
+                self.problem(
+                    f"{label}!row 1, column {text!r}",
+                    f"unknown column; did you mean {names[near[0]].header!r}?",
+                )
+            else:
+                self.warnings.append(f"{label}: column {text!r} is not used (unknown header)")
+        ok = True
+        for col in columns:
+            self.headers.setdefault((sheet, col.field), col.header)
+            if col.required and col.field not in found:
+                self.problem(
+                    f"{label}!row 1",
+                    f"no column {col.header!r} (headers are matched ignoring case, spaces and "
+                    "punctuation; use --mapping for other header texts)",
+                )
+                ok = False
+        return [(c, found[c.field]) for c in columns if c.field in found] if ok else None
+
+    def rules(self, label: str, table: Iterator[tuple[Any, ...]], data: dict[str, Any]) -> None:
+        """The Rules sheet: key/value rows (a header row ``Rule | Value`` is allowed)."""
+        keys = {header_key(r.label): r for r in RULE_KEYS}
+        keys.update({header_key(r.field): r for r in RULE_KEYS})
+        for row_no, row in enumerate(table, start=1):
+            if all(_blank(v) for v in row):
+                continue
+            name = _text(row[0]) if row and not _blank(row[0]) else ""
+            value = row[1] if len(row) > 1 else None
+            if row_no == 1 and header_key(name) in ("rule", "setting", "key"):
+                continue
+            where = f"{label}!row {row_no}, column 'B'"
+            rule = keys.get(header_key(name))
+            if rule is None:
+                self.problem(
+                    f"{label}!row {row_no}, column 'A'",
+                    f"unknown rule; the Rules sheet knows: {', '.join(r.label for r in RULE_KEYS)}",
+                )
+                continue
+            if _blank(value):
+                continue
+            try:
+                parsed = self._rule_value(rule, value)
+            except _CellError as exc:
+                self.problem(where, f"{rule.label}: {exc}")
+                continue
+            _put(data, rule.field, parsed)
+            self.rows[(rule.field, 0)] = (label, row_no)
+
+    @staticmethod
+    def _rule_value(rule: RuleKey, value: Any) -> Any:
+        if rule.kind == "text":
+            return _text(value)
+        if rule.kind == "number":
+            return _number(value)
+        word = header_key(_text(value))
+        if rule.field == "rules.one_organisation_per_set":
+            word = "hard" if word in YES else "soft" if word in NO else word
+        for choice in CHOICES[rule.field]:
+            if header_key(choice) == word:
+                return choice
+        raise _CellError(f"write one of: {', '.join(CHOICES[rule.field])}")
+
+    def where(self, path: str) -> str:
+        """Translate a JSON path of the instance checks into sheet, row and column."""
+        m = re.match(r"^(participants|cohorts|locks|forbidden_pairs)\[(\d+)\](?:\(id [^)]*\))?"
+                     r"(?:\.([a-z_]+(?:\.[a-z_]+)?))?", path)  # fmt: skip
+        if m:
+            key, index, fld = m.group(1), int(m.group(2)), m.group(3)
+            origin = self.rows.get((key, index))
+            if origin is not None:
+                sheet = next(s for s, spec in SHEETS.items() if spec[0] == key)
+                out = f"{origin[0]}!row {origin[1]}"
+                if fld:
+                    column = self.headers.get((sheet, fld))
+                    column = column or self.headers.get((sheet, fld.split(".")[0]), fld)
+                    out += f", column {column!r}"
+                return out
+        for (fld, _), origin in self.rows.items():
+            if path == fld:
+                return f"{origin[0]}!row {origin[1]}, column 'B'"
+        return path
+
+
+def _ids(rid: str) -> tuple[str, ...]:
+    return (rid,) if rid else ()
+
+
+def _put(record: dict[str, Any], dotted: str, value: Any) -> None:
+    head, _, tail = dotted.partition(".")
+    if tail:
+        record.setdefault(head, {})[tail] = value
+    else:
+        record[head] = value
+
+
+def _finish(reader: _Reader, data: dict[str, Any]) -> dict[str, Any]:
+    """Instance checks on the records, problems placed back in the sheets; raises if any."""
+    from matcher.contract.checks import check_instance_data
+
+    if "forbidden_pairs" in data:
+        data["forbidden_pairs"] = [[r.get("0"), r.get("1")] for r in data["forbidden_pairs"]]
+    # A missing sheet or column leaves nothing sound to check; otherwise the instance checks
+    # run too, each problem placed in its sheet, row and column (once per place).
+    if not any(p.path.endswith("!row 1") or p.path.startswith("sheet") for p in reader.problems):
+        seen = {p.path for p in reader.problems}
+        for p in check_instance_data(data):
+            where = reader.where(p.path)
+            if where not in seen:
+                reader.problem(where, p.message, p.ids)
+    if reader.problems:
+        raise InvalidInstance(reader.source, reader.problems)
+    return data
+
+
+def _skeleton(name: str) -> dict[str, Any]:
+    return {"schema_version": SCHEMA_VERSION, "name": name}
+
+
+# --------------------------------------------------------------------------- workbooks
+
+
+def read_workbook(
+    path: str | Path, *, mapping: Mapping | None = None, warnings: list[str] | None = None
+) -> dict[str, Any]:
+    """The instance data of an XLSX workbook (sheets Participants, Cohorts; optional Rules,
+    Locks, Forbidden pairs). Raises :class:`InvalidInstance` with every problem."""
+    from openpyxl import load_workbook
+
+    path = Path(path)
+    reader = _Reader(str(path), mapping or Mapping())
+    try:
+        # A file object, not the name: openpyxl refuses names not ending in .xlsx, and a
+        # workbook saved as intake.json is still a workbook.
+        handle = path.open("rb")
+    except FileNotFoundError:
+        raise InvalidInstance(str(path), [Problem("$", "file not found")]) from None
+    except OSError as exc:
+        raise InvalidInstance(str(path), [Problem("$", f"cannot read: {exc.strerror}")]) from None
+    try:
+        book = load_workbook(handle, read_only=True, data_only=True)
+    except Exception as exc:  # openpyxl raises many kinds for a damaged file
+        handle.close()
+        raise InvalidInstance(
+            str(path), [Problem("$", f"not a readable XLSX workbook ({type(exc).__name__})")]
+        ) from None
+    try:
+        by_key = {header_key(n): n for n in book.sheetnames}
+        data = _skeleton(path.stem)
+        for sheet, (key, _, required) in SHEETS.items():
+            wanted = reader.mapping.sheets.get(sheet, sheet)
+            actual = by_key.get(header_key(wanted))
+            if actual is None:
+                if required:
+                    reader.problem(
+                        f"sheet {wanted!r}",
+                        f"missing (the workbook has: {', '.join(book.sheetnames)}); "
+                        "`matcher template` writes a workbook with every sheet",
+                    )
+                continue
+            rows = book[actual].iter_rows(values_only=True)
+            data[key] = reader.records(sheet, actual, rows)
+        if "rules" in by_key:
+            reader.rules(by_key["rules"], book[by_key["rules"]].iter_rows(values_only=True), data)
+    finally:
+        book.close()
+        handle.close()
+    out = _finish(reader, data)
+    if warnings is not None:
+        warnings.extend(reader.warnings)
+    return out
+
+
+# --------------------------------------------------------------------------- CSV files
+
+
+def _decode(path: Path, reader: _Reader) -> str | None:
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        reader.problem(str(path), "file not found")
+        return None
+    except OSError as exc:
+        reader.problem(str(path), f"cannot read file: {exc.strerror}")
+        return None
+    if raw.startswith((XLSX_MAGIC, OLE2_MAGIC)):
+        reader.problem(str(path), "this is a workbook, not a CSV file; give it as the main file")
+        return None
+    for encoding in ("utf-8-sig", "cp1252"):
+        try:
+            return raw.decode(encoding)
+        except UnicodeDecodeError:
+            continue
+    reader.problem(str(path), "not text in UTF-8 or Windows-1252; save it as CSV UTF-8")
+    return None
+
+
+def _csv_rows(text: str) -> Iterator[tuple[Any, ...]]:
+    sample = text[:4096]
+    try:
+        dialect: Any = csv.Sniffer().sniff(sample.split("\n", 1)[0], delimiters=",;\t")
+    except csv.Error:
+        dialect = csv.excel
+    for row in csv.reader(io.StringIO(text, newline=""), dialect):
+        yield tuple(row)
+
+
+def read_csv_files(
+    participants: str | Path,
+    cohorts: str | Path,
+    *,
+    mapping: Mapping | None = None,
+    rules: str | Path | None = None,
+    warnings: list[str] | None = None,
+) -> dict[str, Any]:
+    """The instance data of a participants CSV and a cohorts CSV (and an optional rules CSV of
+    key,value rows). Raises :class:`InvalidInstance` with every problem."""
+    participants, cohorts = Path(participants), Path(cohorts)
+    reader = _Reader(str(participants), mapping or Mapping())
+    data = _skeleton(participants.stem)
+    for path, sheet in ((participants, "Participants"), (cohorts, "Cohorts")):
+        text = _decode(path, reader)
+        if text is not None:
+            data[SHEETS[sheet][0]] = reader.records(sheet, path.name, _csv_rows(text))
+    if rules is not None:
+        text = _decode(Path(rules), reader)
+        if text is not None:
+            reader.rules(Path(rules).name, _csv_rows(text), data)
+    out = _finish(reader, data)
+    if warnings is not None:
+        warnings.extend(reader.warnings)
+    return out
+
+
+# --------------------------------------------------------------------------- one loader
+
+
+def is_workbook(path: str | Path) -> bool:
+    """An XLSX workbook, by suffix or (whatever the name) by its zip signature."""
+    path = Path(path)
+    if path.suffix.lower() in WORKBOOK_SUFFIXES:
+        return True
+    try:
+        with path.open("rb") as fh:
+            return fh.read(4) == XLSX_MAGIC
+    except OSError:
+        return False
+
+
+def read_any(
+    path: str | Path,
+    *,
+    cohorts: str | Path | None = None,
+    mapping: str | Path | None = None,
+    warnings: list[str] | None = None,
+) -> dict[str, Any]:
+    """Instance data from a JSON file, an XLSX workbook, or a participants CSV with ``cohorts``
+    (dispatch on the suffix, then on the file's first bytes)."""
+    path = Path(path)
+    maps = load_mapping(mapping) if mapping is not None else None
+    suffix = path.suffix.lower()
+    if is_workbook(path):
+        return read_workbook(path, mapping=maps, warnings=warnings)
+    if suffix in (".xls", ".ods") or _starts_with(path, OLE2_MAGIC):
+        raise InvalidInstance(
+            str(path),
+            [Problem("$", "old .xls/.ods workbooks are not read; save it as .xlsx (Excel "
+                          "Workbook) and try again")],
+        )  # fmt: skip
+    if suffix in (".csv", ".tsv", ".txt"):
+        if cohorts is None:
+            raise InvalidInstance(
+                str(path),
+                [Problem("$", "a participants CSV needs its cohorts: run `matcher import "
+                              f"{path.name} --cohorts COHORTS.csv -o intake.json` (or use a "
+                              "workbook: `matcher template`)")],
+            )  # fmt: skip
+        return read_csv_files(path, cohorts, mapping=maps, warnings=warnings)
+    from matcher.contract.checks import load_instance
+
+    return load_instance(path).model_dump(mode="json", exclude_unset=True)
+
+
+def _starts_with(path: Path, magic: bytes) -> bool:
+    try:
+        with path.open("rb") as fh:
+            return fh.read(len(magic)) == magic
+    except OSError:
+        return False
+
+
+def load_any(
+    path: str | Path,
+    *,
+    cohorts: str | Path | None = None,
+    mapping: str | Path | None = None,
+    warn: Callable[[str], None] | None = None,
+) -> Instance:
+    """An :class:`Instance` from a JSON file, an XLSX workbook or a participants CSV (with
+    ``cohorts``). Warnings (unused columns) go to ``warn``, else to the ``matcher`` logger.
+    Raises :class:`~matcher.errors.InvalidInstance` (or the JSON loader's error) listing every
+    problem."""
+    path = Path(path)
+    spreadsheet_suffix = path.suffix.lower() in (".csv", ".tsv", ".txt", ".xls", ".ods")
+    if not (is_workbook(path) or spreadsheet_suffix or _starts_with(path, OLE2_MAGIC)):
+        from matcher.contract.checks import load_instance
+
+        return load_instance(path)
+    notes: list[str] = []
+    data = read_any(path, cohorts=cohorts, mapping=mapping, warnings=notes)
+    for note in notes:
+        (warn or log.warning)(note)
+    return Instance.model_validate(data)
+
+
+def rows_of(records: Iterable[dict[str, Any]], columns: tuple[Column, ...]) -> list[list[Any]]:
+    """Records (instance JSON) as spreadsheet rows in ``columns`` order: the inverse of the
+    reader, used by the template's ``--from`` export."""
+    out = []
+    for r in records:
+        row: list[Any] = []
+        for col in columns:
+            head, _, tail = col.field.partition(".")
+            value = r.get(head)
+            if tail:
+                value = value.get(tail) if isinstance(value, dict) else None
+            row.append(_cell(col, value))
+        out.append(row)
+    return out
+
+
+def _cell(col: Column, value: Any) -> Any:
+    words = {
+        "patient_leader": "Patient leader",
+        "clinician": "Clinician",
+        "manager": "Manager",
+        "in_person": "In person",
+        "online": "Online",
+        "blended": "Blended",
+        "active": "Active",
+        "withdrawn": "Withdrawn",
+    }
+    if value is None:
+        return None
+    if col.kind == "dates":
+        return "; ".join(dt.date.fromisoformat(str(d)).strftime("%d/%m/%Y") for d in value)
+    if isinstance(value, list):
+        return "; ".join(words.get(str(v), str(v)) for v in value)
+    if col.kind in ("role", "cohort_mode", "status"):
+        return words.get(str(value), value)
+    return value

@@ -1,0 +1,2 @@
+"""Tools for analysts: the intake generator and the benchmark harness. They sit above the
+engine and call it through the library."""
