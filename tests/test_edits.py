@@ -116,7 +116,7 @@ def test_capacity_and_closing_a_cohort(may: Instance) -> None:
     assert not any(p.cohort == "c3" for p in plan.pairs)
     refused(lambda: edits.set_capacity(may, "c9", 3), "unknown cohort", "c9")
     refused(lambda: edits.set_capacity(may, "c1", -1), "whole number")
-    refused(lambda: edits.set_capacity(may, "c1", True), "whole number")  # type: ignore[arg-type]
+    refused(lambda: edits.set_capacity(may, "c1", True), "whole number")
     locked = edits.lock(may, "pl20", "pr20", cohort="c1")
     refused(lambda: edits.close_cohort(locked, "c1"), "above its capacity", "c1")
 
