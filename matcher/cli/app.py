@@ -1205,3 +1205,9 @@ def report(
                      + (f"; unknown participants: {', '.join(missing[:10])}" if missing else ""))],
         )  # fmt: skip
     _write_plan(chosen, data, solution, output, [plan, instance], redact=redact)
+
+
+# `matcher serve` lives in its own module (the web app's front door).
+from matcher.cli.serve import serve as _serve  # noqa: E402
+
+main.add_command(_serve)
