@@ -39,6 +39,13 @@ import click
     help="Solves run at once (others wait).",
 )
 @click.option(
+    "--max-upload-mb",
+    type=click.IntRange(1, 64),
+    default=64,
+    show_default=True,
+    help="Largest file accepted in an upload (MB).",
+)
+@click.option(
     "--secure-cookie",
     is_flag=True,
     help="Mark the session cookie Secure (behind a reverse proxy with TLS).",
@@ -52,6 +59,7 @@ def serve(
     allowed_host: tuple[str, ...],
     workers: int,
     secure_cookie: bool,
+    max_upload_mb: int,
 ) -> None:
     """Serve WORKSPACE (a folder, made when missing; default ./matcher-workspace) as a local
     web app: upload an intake, solve, decide, re-plan and download, in the browser. Prints a
@@ -81,6 +89,7 @@ def serve(
             extra_hosts=allowed_host,
             workers=workers,
             secure_cookie=secure_cookie,
+            max_upload_mb=max_upload_mb,
             say=lambda text: click.echo(text),
         )
     except InvalidParameter as exc:

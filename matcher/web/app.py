@@ -14,7 +14,8 @@ import itertools
 import logging
 import threading
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -52,8 +53,6 @@ HERE = Path(__file__).parent
 PAGE_SIZE = 200
 #: Longest time limit a solve may be given from the page (seconds).
 MAX_TIME_LIMIT = 3600.0
-#: Most bytes of one request (the upload cap plus room for the form's other fields).
-MAX_REQUEST_BYTES = 2 * MAX_UPLOAD_BYTES + 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -67,6 +66,7 @@ class Config:
     author: str = "local"
     workers: int = 2
     secure_cookie: bool = False
+    max_upload_bytes: int = MAX_UPLOAD_BYTES
 
 
 class _Views:
@@ -94,6 +94,39 @@ class _Views:
         return view
 
 
+class BodyLimit:
+    """Refuses a request body larger than ``limit`` bytes while it streams in (a missing or
+    false Content-Length cannot get a larger upload spooled to disk)."""
+
+    def __init__(self, app: Any, *, limit: int) -> None:
+        self.app, self.limit = app, limit
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        seen = 0
+
+        async def counted() -> Any:
+            nonlocal seen
+            message = await receive()
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > self.limit:
+                    raise _TooLarge
+            return message
+
+        try:
+            await self.app(scope, counted, send)
+        except _TooLarge:
+            response = Response("Upload too large.", status_code=413, media_type="text/plain")
+            await response(scope, receive, send)
+
+
+class _TooLarge(Exception):
+    pass
+
+
 def _int(value: Any, default: int | None = None) -> int | None:
     try:
         return int(str(value))
@@ -119,7 +152,12 @@ def create_app(config: Config) -> FastAPI:
     templates.env.autoescape = True
     templates.env.globals["stage_words"] = STAGE_WORDS
 
-    app = FastAPI(docs_url=None, redoc_url=None, openapi_url=None)
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        yield
+        jobs.shutdown()  # running solves are asked to stop; nothing half-made is stored
+
+    app = FastAPI(docs_url=None, redoc_url=None, openapi_url=None, lifespan=lifespan)
     app.state.workspace = workspace
     app.state.jobs = jobs
     app.mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")
@@ -145,7 +183,7 @@ def create_app(config: Config) -> FastAPI:
             log.warning("request refused: Host not allowed")
             return Response("Unknown Host header.", status_code=400, media_type="text/plain")
         size = _int(request.headers.get("content-length"), 0) or 0
-        if size > MAX_REQUEST_BYTES:
+        if size > 2 * config.max_upload_bytes + 1024 * 1024:
             return Response("Upload too large.", status_code=413, media_type="text/plain")
         path = request.url.path
         if path.startswith("/static/"):
@@ -272,9 +310,9 @@ def create_app(config: Config) -> FastAPI:
         for field in ("file", "cohorts"):
             item = form.get(field)
             if isinstance(item, UploadFile) and item.filename:
-                data = await item.read(MAX_UPLOAD_BYTES + 1)
-                if len(data) > MAX_UPLOAD_BYTES:
-                    return f"The file is larger than {MAX_UPLOAD_BYTES // 2**20} MB."
+                data = await item.read(config.max_upload_bytes + 1)
+                if len(data) > config.max_upload_bytes:
+                    return f"The file is larger than {config.max_upload_bytes // 2**20} MB."
                 out.append((item.filename, data))
         if not out:
             return "Choose a file to upload: a workbook (.xlsx), a JSON instance or two CSV files."
@@ -613,10 +651,8 @@ def create_app(config: Config) -> FastAPI:
         name = _file_name(workspace.intake(intake).name, number, False, "json")
         return _download(solution.model_dump_json(indent=2).encode(), name, "application/json")
 
-    @app.on_event("shutdown")
-    def _stop_jobs() -> None:
-        jobs.shutdown()
-
+    # added last, so outermost: the body is counted before any other part reads it
+    app.add_middleware(BodyLimit, limit=2 * config.max_upload_bytes + 1024 * 1024)
     return app
 
 

@@ -67,6 +67,7 @@ def serve(
     extra_hosts: tuple[str, ...] = (),
     workers: int = 2,
     secure_cookie: bool = False,
+    max_upload_mb: int = 64,
     say: Callable[[str], None] = print,
 ) -> None:
     """Serve ``workspace`` until interrupted."""
@@ -97,6 +98,7 @@ def serve(
         author=user,
         workers=workers,
         secure_cookie=secure_cookie,
+        max_upload_bytes=max_upload_mb * 2**20,
     )
     app = create_app(config)
     shown = f"[{host}]" if ":" in host else host
