@@ -9,6 +9,7 @@ CSRF, the Host check and the headers.
 
 from __future__ import annotations
 
+import datetime as dt
 import io
 import itertools
 import logging
@@ -151,6 +152,7 @@ def create_app(config: Config) -> FastAPI:
     templates = Jinja2Templates(directory=str(HERE / "templates"))
     templates.env.autoescape = True
     templates.env.globals["stage_words"] = STAGE_WORDS
+    templates.env.filters["when"] = _when
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -657,6 +659,15 @@ def create_app(config: Config) -> FastAPI:
 
 
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+
+
+def _when(stamp: str) -> str:
+    """An ISO time stamp (UTC) as people read it: 3 Dec 2026 19:03 UTC."""
+    try:
+        t = dt.datetime.fromisoformat(stamp)
+    except (TypeError, ValueError):
+        return str(stamp)
+    return f"{t.day} {t:%b %Y %H:%M} UTC"
 
 
 def _text(value: Any) -> str | None:
