@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 from pathlib import Path
 
@@ -21,6 +22,7 @@ from matcher.cli.group import (
     plan_format,
     redact_option,
 )
+from matcher.errors import InvalidInstance, Problem
 from matcher.files import write_atomic
 
 
@@ -69,7 +71,8 @@ def import_(
     Every problem is listed with its sheet, row and column (exit 3); names and other cell
     text are never repeated in messages.
     """
-    from matcher.contract.keys import near_duplicates
+    # Loaded on use (start-up time): `matcher --help` and other commands skip it.
+    from matcher.intake.spelling import near_duplicates
     from matcher.intake.spreadsheet import is_workbook, read_csv_files, read_workbook
     from matcher.intake.spreadsheet import load_mapping as read_mapping
 
@@ -92,6 +95,7 @@ def import_(
         raise click.UsageError(
             f"{source}: give an .xlsx workbook or a participants .csv (old .xls: save as .xlsx)"
         )
+    # Loaded on use (start-up time): `matcher --help` and other commands skip it.
     from matcher.contract.instance import Instance
 
     instance = Instance.model_validate(data)
@@ -129,8 +133,7 @@ def import_(
 def template(output: Path, source: Path | None, debug: bool) -> None:
     """Write an intake workbook to fill in: sheets, headers, an example row, drop-down lists
     and a Notes sheet explaining every column."""
-    import io as _io
-
+    # Loaded on use (start-up time): `matcher --help` and other commands skip it.
     from matcher.intake.template import build_workbook
     from matcher.render.workbook import fixed_zip
 
@@ -139,7 +142,7 @@ def template(output: Path, source: Path | None, debug: bool) -> None:
     data = None
     if source is not None:
         data = _load(source).model_dump(mode="json", exclude_unset=True)
-    buf = _io.BytesIO()
+    buf = io.BytesIO()
     build_workbook(data).save(buf)
     write_atomic(output, fixed_zip(buf.getvalue()), protect=[source] if source else [])
     err.print(f"wrote {output}", markup=False)
@@ -169,10 +172,10 @@ def report(
 ) -> None:
     """Write the report of PLAN (a JSON plan from `matcher solve`) for INSTANCE: a
     self-contained HTML page (or the XLSX workbook) for the programme team."""
+    # Loaded on use (start-up time): `matcher --help` and other commands skip it.
     from pydantic import ValidationError
 
     from matcher.contract.solution import Solution
-    from matcher.errors import InvalidInstance, Problem
 
     chosen = plan_format(fmt, output) if output is not None else (fmt or "html")
     if chosen not in ("html", "xlsx"):

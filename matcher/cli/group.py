@@ -8,6 +8,7 @@ Exit codes (DESIGN.md §5): 0 solved; 1 internal error; 2 usage error; 3 invalid
 
 from __future__ import annotations
 
+import logging
 import os
 import signal
 import sys
@@ -363,7 +364,8 @@ def plan_format(given: str | None, output: Path | None) -> str:
 
 def _load(path: Path) -> Instance:
     """An instance from JSON or a workbook; near-miss spellings are warned about on stderr."""
-    from matcher.contract.keys import near_duplicates
+    # Loaded on use (start-up time): `matcher --help` and other commands skip it.
+    from matcher.intake.spelling import near_duplicates
     from matcher.intake.spreadsheet import load_any
 
     def warn(text: str) -> None:
@@ -376,6 +378,7 @@ def _load(path: Path) -> Instance:
 
 
 def _people(data: Instance, solution: Solution, redact: bool) -> PlanView:
+    # Loaded on use (start-up time): `matcher --help` and other commands skip it.
     from matcher.render.view import PlanView
 
     return PlanView(data, solution, redact=redact)
@@ -391,16 +394,19 @@ def _write_plan(
     redact: bool,
 ) -> None:
     """The people-facing plan: an XLSX workbook or the HTML report."""
+    # Loaded on use (start-up time): `matcher --help` and other commands skip it.
     from matcher.render.view import PlanView
 
     view = PlanView(data, solution, redact=redact)
     if fmt == "xlsx":
+        # Loaded on use (start-up time): `matcher --help` and other commands skip it.
         from matcher.render.workbook import plan_workbook
 
         assert output is not None  # plan_format requires it
         write_atomic(output, plan_workbook(view), protect=inputs)
         err.print(f"wrote {output}", markup=False)
     else:
+        # Loaded on use (start-up time): `matcher --help` and other commands skip it.
         from matcher.render.report import plan_report
 
         _emit(plan_report(view), output, inputs)
@@ -417,8 +423,6 @@ def _write_plan(
 def main(verbose: int) -> None:
     """Form collaborative pairs, place them in cohorts and action-learning sets."""
     if verbose:
-        import logging
-
         handler = logging.StreamHandler(sys.stderr)
         handler.setFormatter(logging.Formatter("%(asctime)s %(name)s: %(message)s", "%H:%M:%S"))
         logger = logging.getLogger("matcher")
