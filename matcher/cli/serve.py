@@ -7,8 +7,10 @@ from pathlib import Path
 
 import click
 
+from matcher.cli.group import main
 
-@click.command()
+
+@main.command()
 @click.argument(
     "workspace",
     type=click.Path(file_okay=False, path_type=Path),

@@ -33,6 +33,7 @@ from typing import Any
 
 from matcher.contract.instance import SCHEMA_VERSION, Instance
 from matcher.errors import InvalidInstance, Problem
+from matcher.intake.json_file import check_instance_data, load_instance
 
 log = logging.getLogger("matcher")
 
@@ -532,6 +533,7 @@ class _Reader:
     def _columns(
         self, sheet: str, label: str, columns: tuple[Column, ...], header_row: tuple[Any, ...]
     ) -> list[tuple[Column, int]] | None:
+        # Loaded on use (start-up time): rapidfuzz is slow to import.
         from rapidfuzz import fuzz, process
 
         names: dict[str, Column] = {}
@@ -658,8 +660,6 @@ def _put(record: dict[str, Any], dotted: str, value: Any) -> None:
 
 def _finish(reader: _Reader, data: dict[str, Any]) -> dict[str, Any]:
     """Instance checks on the records, problems placed back in the sheets; raises if any."""
-    from matcher.contract.checks import check_instance_data
-
     if "forbidden_pairs" in data:
         data["forbidden_pairs"] = [[r.get("0"), r.get("1")] for r in data["forbidden_pairs"]]
     # A missing sheet or column leaves nothing sound to check; otherwise the instance checks
@@ -687,6 +687,7 @@ def read_workbook(
 ) -> dict[str, Any]:
     """The instance data of an XLSX workbook (sheets Participants, Cohorts; optional Rules,
     Locks, Forbidden pairs). Raises :class:`InvalidInstance` with every problem."""
+    # Loaded on use (start-up time): openpyxl is slow to import.
     from openpyxl import load_workbook
 
     path = Path(path)
@@ -838,8 +839,6 @@ def read_any(
                               "workbook: `matcher template`)")],
             )  # fmt: skip
         return read_csv_files(path, cohorts, mapping=maps, warnings=warnings)
-    from matcher.contract.checks import load_instance
-
     return load_instance(path).model_dump(mode="json", exclude_unset=True)
 
 
@@ -865,8 +864,6 @@ def load_any(
     path = Path(path)
     spreadsheet_suffix = path.suffix.lower() in (".csv", ".tsv", ".txt", ".xls", ".ods")
     if not (is_workbook(path) or spreadsheet_suffix or _starts_with(path, OLE2_MAGIC)):
-        from matcher.contract.checks import load_instance
-
         return load_instance(path)
     notes: list[str] = []
     data = read_any(path, cohorts=cohorts, mapping=mapping, warnings=notes)
