@@ -457,7 +457,7 @@ class Workspace:
     ) -> tuple[str, list[Problem], list[str], Instance | None]:
         """Read an upload with the CLI's readers and limits (from a private temporary folder,
         removed afterwards)."""
-        from matcher.contract.keys import near_duplicates
+        from matcher.intake.spelling import near_duplicates
         from matcher.intake.spreadsheet import load_any
 
         if not files or len(files) > 2:
