@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from matcher import solve, verify
+from matcher import load_instance, solve, verify
 from matcher.intake.template import build_workbook
 from matcher.workspace import (
     SCHEMA_VERSION,
@@ -56,6 +56,37 @@ def test_a_newer_schema_is_refused(tmp_path: Path) -> None:
     con.close()
     with pytest.raises(WorkspaceError, match="newer matcher"):
         Workspace(tmp_path / "ws")
+
+
+def test_a_version_1_workspace_is_migrated_with_its_data(tmp_path: Path) -> None:
+    """A file made at schema 1 (before the versions' count columns) opens at the current
+    schema, its counts filled from the stored plans."""
+    from matcher.workspace.store import MIGRATIONS
+
+    db = tmp_path / "old" / "workspace.sqlite"
+    db.parent.mkdir()
+    con = sqlite3.connect(db)
+    con.executescript(MIGRATIONS[0] + "PRAGMA user_version = 1;")
+    plan = solve(load_instance(MAY2016), seed=0)
+    con.execute("INSERT INTO intakes VALUES (1, 'may', '2026-01-01T00:00:00+00:00', 'ana')")
+    con.execute("INSERT INTO instances VALUES (1, 'x', ?)", (MAY_BYTES.decode(),))
+    con.execute(
+        "INSERT INTO versions VALUES (1, 1, 1, 1, 1, ?, 'optimal', 'total', 0, NULL, "
+        "'2026-01-01T00:00:00+00:00', 'ana')",
+        (plan.model_dump_json(),),
+    )
+    con.commit()
+    con.close()
+    ws = Workspace(db.parent)
+    assert ws.schema_version() == SCHEMA_VERSION >= 2
+    v = ws.version(1, 1)
+    assert (v.pairs, v.placed, v.waitlisted, v.unmatched) == (
+        len(plan.pairs),
+        sum(1 for p in plan.pairs if p.cohort),
+        len(plan.waitlist),
+        len(plan.unmatched),
+    )
+    assert ws.integrity() == "ok"
 
 
 def test_uploads_are_revisions_kept_byte_for_byte(tmp_path: Path) -> None:

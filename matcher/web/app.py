@@ -29,7 +29,7 @@ from fastapi.templating import Jinja2Templates
 from starlette.datastructures import FormData, UploadFile
 
 from matcher.contract.instance import Instance
-from matcher.contract.solution import Changes, Pair, Solution
+from matcher.contract.solution import Changes, Pair
 from matcher.engine.objectives import OBJECTIVES
 from matcher.errors import MatcherError
 from matcher.render.view import PlanView
@@ -79,6 +79,7 @@ class _Views:
         self.size = size
         self._lock = threading.Lock()
         self._items: OrderedDict[tuple[int, int, bool], PlanView] = OrderedDict()
+        self._rows: dict[int, list[tuple[str, str, Pair]]] = {}
 
     def get(self, intake: int, version: int, *, redact: bool = False) -> PlanView:
         key = (intake, version, redact)
@@ -91,8 +92,35 @@ class _Views:
         with self._lock:
             self._items[key] = view
             while len(self._items) > self.size:
-                self._items.popitem(last=False)
+                _, old = self._items.popitem(last=False)
+                self._rows.pop(id(old), None)
         return view
+
+    def rows(self, view: PlanView) -> list[tuple[str, str, Pair]]:
+        """``view``'s placed pairs in page order, worked out once while the view is kept."""
+        with self._lock:
+            rows = self._rows.get(id(view))
+        if rows is None:
+            rows = ordered_rows(view)
+            with self._lock:
+                if any(v is view for v in self._items.values()):
+                    self._rows[id(view)] = rows
+        return rows
+
+
+def _warm_up() -> None:
+    """Load the solver, verifier and renderers while the first page is read, so that the first
+    Solve does not wait for them."""
+    import importlib
+
+    for name in (
+        "matcher.engine.assemble",
+        "matcher.verification.verify",
+        "matcher.compare.diff",
+        "matcher.explain",
+        "matcher.render.workbook",
+    ):
+        importlib.import_module(name)
 
 
 class BodyLimit:
@@ -156,6 +184,7 @@ def create_app(config: Config) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        threading.Thread(target=_warm_up, name="matcher-warm-up", daemon=True).start()
         yield
         jobs.shutdown()  # running solves are asked to stop; nothing half-made is stored
 
@@ -457,7 +486,7 @@ def create_app(config: Config) -> FastAPI:
         summary = workspace.intake(intake)
         view = views.get(intake, number)
         latest = workspace.latest_version(intake)
-        groups, pages, shown = _plan_rows(view, q, page_no)
+        groups, pages, shown = _plan_rows(view, views.rows(view), q, page_no)
         people = _datalist(view.instance)
         return page(
             request,
@@ -688,8 +717,14 @@ def _download(data: bytes, name: str, media: str, *, inline: bool = False) -> Re
     )
 
 
+#: Most people offered in a type-ahead list; larger intakes type an ID (or find a person).
+MAX_DATALIST = 5000
+
+
 def _datalist(instance: Instance) -> list[tuple[str, str]]:
     """(value, label) for the type-ahead lists: "ID — Name" (ID alone when unnamed)."""
+    if len(instance.participants) > MAX_DATALIST:
+        return []
     out = []
     for p in instance.participants:
         out.append((f"{p.id} — {p.name}" if p.name else p.id, p.role.replace("_", " ")))
@@ -701,22 +736,31 @@ def _matches(view: PlanView, pid: str, q: str) -> bool:
     return q in pid.lower() or bool(person.name and q in person.name.lower())
 
 
-def _plan_rows(view: PlanView, q: str, page_no: int) -> tuple[list[Any], int, int]:
+def ordered_rows(view: PlanView) -> list[tuple[str, str, Pair]]:
+    """The placed pairs as (cohort, set, pair), in cohort then set order."""
+    rows = []
+    for plan in view.solution.cohorts or []:
+        for pid in sorted(plan.pairs, key=lambda x: (view.pairs[x].learning_set or "", x)):
+            pair = view.pairs[pid]
+            rows.append((plan.id, pair.learning_set or "", pair))
+    return rows
+
+
+def _plan_rows(
+    view: PlanView, ordered: list[tuple[str, str, Pair]], q: str, page_no: int
+) -> tuple[list[Any], int, int]:
     """The pairs placed in cohorts, in cohort then set order, filtered by ``q`` (ID or name)
     and cut to one page: ``[(cohort, [(set, [(pair, pl, pr)])])]``, page count, rows shown."""
     q = q.strip().lower()
     rows: list[tuple[str, str, Pair]] = []
-    s: Solution = view.solution
-    for plan in s.cohorts or []:
-        for pid in sorted(plan.pairs, key=lambda x: (view.pairs[x].learning_set or "", x)):
-            pair = view.pairs[pid]
-            if q and not (
-                _matches(view, pair.patient_leader, q)
-                or _matches(view, pair.partner, q)
-                or q == pid.lower()
-            ):
-                continue
-            rows.append((plan.id, pair.learning_set or "", pair))
+    for cohort_id, set_id, pair in ordered:
+        if q and not (
+            _matches(view, pair.patient_leader, q)
+            or _matches(view, pair.partner, q)
+            or q == pair.id.lower()
+        ):
+            continue
+        rows.append((cohort_id, set_id, pair))
     pages = max(1, -(-len(rows) // PAGE_SIZE))
     page_no = max(1, min(page_no, pages))
     chunk = rows[(page_no - 1) * PAGE_SIZE : page_no * PAGE_SIZE]

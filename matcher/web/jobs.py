@@ -2,9 +2,10 @@
 each with live progress and a Stop that keeps the best plan found so far.
 
 A job reads its input from the workspace (:meth:`Workspace.plan_input`), runs
-:func:`matcher.solve` with a progress callback (returning ``False`` stops it, DESIGN.md §5) and
-stores the plan as the next version; nothing is stored until the plan is complete, so a server
-killed mid-solve loses no earlier version. Logs carry intake and version numbers only.
+:func:`matcher.solve` in the engine's cancellable :class:`~matcher.engine.runner.SolveJob`
+(Stop cancels it: the solve returns the best plan found so far, DESIGN.md §5) and stores the
+plan as the next version; nothing is stored until the plan is complete, so a server killed
+mid-solve loses no earlier version. Logs carry intake and version numbers only.
 """
 
 from __future__ import annotations
@@ -16,11 +17,13 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Literal
 
-from matcher.engine.progress import ProgressEvent
-from matcher.errors import Infeasible, MatcherError, NoPlanInTime
+from matcher.errors import MatcherError
 from matcher.workspace import PlanInput, Workspace
 
 log = logging.getLogger("matcher")
+
+#: Seconds between looks at a running solve's progress (and at the Stop button).
+POLL_S = 0.2
 
 State = Literal["queued", "running", "done", "failed"]
 
@@ -124,36 +127,44 @@ class Jobs:
         return True
 
     def _run(self, job: Job, plan: PlanInput, seed: int) -> None:
+        """The pool worker: runs the solve as the engine's :class:`SolveJob` (cancellable,
+        progress to poll), verifies the plan and stores it as the next version."""
+        from matcher.engine.runner import SolveJob, describe_failure
         from matcher.engine.solve import solve
         from matcher.verification.verify import verify
 
         if job.stop.is_set():
-            job.state, job.error, job.finished = (
-                "failed",
-                "stopped before it started",
-                time.monotonic(),
-            )
+            job.state, job.error = "failed", "stopped before it started"
+            job.finished = time.monotonic()
             return
         job.state = "running"
         log.info("intake %d solve started", job.intake)
-
-        def progress(event: ProgressEvent) -> bool:
-            job.stage, job.fraction, job.message = event.stage, event.fraction, event.message
-            return not job.stop.is_set()
-
-        try:
-            solution = solve(
+        running = SolveJob(
+            lambda progress: solve(
                 plan.instance,
                 objective=job.objective,  # type: ignore[arg-type]
                 seed=seed,
                 time_limit=job.time_limit,
                 previous=plan.previous,
                 progress=progress,
-            )
-            job.stage = "verify"
-            report = verify(plan.instance, solution)
-            if not report.ok:
-                raise MatcherError("the plan failed verification; this is a bug")
+            ),
+            name=f"matcher-solve-{job.intake}",
+        )
+        try:
+            while not running.wait(POLL_S):
+                event = running.progress
+                if event is not None:
+                    job.stage, job.fraction, job.message = (
+                        event.stage,
+                        event.fraction,
+                        event.message,
+                    )
+                if job.stop.is_set() and not running.cancelled:
+                    running.cancel()
+            solution = running.result()
+            job.stage, job.fraction = "verify", None
+            if not verify(plan.instance, solution).ok:
+                raise MatcherError("the plan failed verification; this is a bug in matcher")
             job.version = self.workspace.add_version(
                 plan,
                 solution,
@@ -164,15 +175,14 @@ class Jobs:
             )
             job.state = "done"
             log.info("intake %d solve stored as version %d", job.intake, job.version)
-        except Infeasible as exc:
-            job.state, job.error = "failed", str(exc)
-        except NoPlanInTime as exc:
-            job.state, job.error = "failed", str(exc) or "no plan was found in time"
-        except MatcherError as exc:
-            job.state, job.error = "failed", str(exc)
-        except Exception as exc:  # a bug: say so without the details (they may hold data)
-            log.exception("intake %d solve failed", job.intake)
-            job.state, job.error = "failed", f"internal error ({type(exc).__name__}); this is a bug"
+        except Exception as exc:
+            failure = describe_failure(exc)
+            if failure.internal:
+                log.error("intake %d solve failed (%s)", job.intake, type(exc).__name__)
+                job.error = f"internal error ({type(exc).__name__}); this is a bug in matcher"
+            else:
+                job.error = failure.message
+            job.state = "failed"
         finally:
             job.finished = time.monotonic()
 

@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from matcher.contract import edits
-from matcher.contract.instance import Instance
+from matcher.contract.instance import CHECKED, Instance
 from matcher.contract.solution import Changes, Solution
 from matcher.errors import InvalidInstance, MatcherError, Problem
 
@@ -111,6 +111,19 @@ MIGRATIONS: list[str] = [
         json TEXT NOT NULL
     );
     CREATE INDEX decisions_by_intake ON decisions (intake_id, state);
+    """,
+    # 2: each version's counts in columns, so that the history never parses every plan
+    """
+    ALTER TABLE versions ADD COLUMN pairs INTEGER;
+    ALTER TABLE versions ADD COLUMN placed INTEGER;
+    ALTER TABLE versions ADD COLUMN waitlisted INTEGER;
+    ALTER TABLE versions ADD COLUMN unmatched INTEGER;
+    UPDATE versions SET
+        pairs = json_array_length(solution, '$.pairs'),
+        placed = (SELECT COUNT(*) FROM json_each(versions.solution, '$.pairs')
+                  WHERE json_extract(value, '$.cohort') IS NOT NULL),
+        waitlisted = json_array_length(solution, '$.waitlist'),
+        unmatched = json_array_length(solution, '$.unmatched');
     """,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
@@ -652,7 +665,8 @@ class Workspace:
         ).fetchone()
         if row is None:
             return None
-        instance = Instance.model_validate_json(row[1])
+        # stored only after validation: the cross-references need not be checked again
+        instance = Instance.model_validate_json(row[1], context=CHECKED)
         dropped: list[tuple[Decision, str]] = []
         for d in self._decisions(con, intake, None):
             if d.state == "cancelled":
@@ -714,8 +728,8 @@ class Workspace:
             instance_id = self._put_instance(con, text)
             cur = con.execute(
                 """INSERT INTO versions (intake_id, number, revision, instance_id, solution,
-                   status, objective, seed, time_limit, created_at, author)
-                   VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
+                   status, objective, seed, time_limit, created_at, author, pairs, placed,
+                   waitlisted, unmatched) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
                 (
                     intake,
                     number,
@@ -728,6 +742,10 @@ class Workspace:
                     time_limit,
                     _now(),
                     author,
+                    len(solution.pairs),
+                    sum(1 for p in solution.pairs if p.cohort),
+                    len(solution.waitlist),
+                    len(solution.unmatched),
                 ),
             )
             if changes is not None and latest:
@@ -747,32 +765,31 @@ class Workspace:
     def versions(self, intake: int) -> list[Version]:
         with self._read() as con:
             rows = con.execute(
-                "SELECT * FROM versions WHERE intake_id = ? ORDER BY number", (intake,)
+                """SELECT number, revision, status, objective, seed, time_limit, created_at,
+                   author, pairs, placed, waitlisted, unmatched FROM versions
+                   WHERE intake_id = ? ORDER BY number""",
+                (intake,),
             ).fetchall()
             decided = self._decisions(con, intake, "applied")
-        out = []
-        for r in rows:
-            s = json.loads(r["solution"])
-            pairs = s.get("pairs") or []
-            out.append(
-                Version(
-                    intake,
-                    r["number"],
-                    r["revision"],
-                    r["status"],
-                    r["objective"],
-                    r["seed"],
-                    r["time_limit"],
-                    r["created_at"],
-                    r["author"],
-                    len(pairs),
-                    sum(1 for p in pairs if p.get("cohort")),
-                    len(s.get("waitlist") or []),
-                    len(s.get("unmatched") or []),
-                    [d.words for d in decided if d.version == r["number"]],
-                )
+        return [
+            Version(
+                intake,
+                r["number"],
+                r["revision"],
+                r["status"],
+                r["objective"],
+                r["seed"],
+                r["time_limit"],
+                r["created_at"],
+                r["author"],
+                r["pairs"],
+                r["placed"],
+                r["waitlisted"],
+                r["unmatched"],
+                [d.words for d in decided if d.version == r["number"]],
             )
-        return out
+            for r in rows
+        ]
 
     def version(self, intake: int, number: int) -> Version:
         for v in self.versions(intake):
@@ -797,7 +814,8 @@ class Workspace:
             ).fetchone()
         if row is None:
             raise UnknownRecord(f"intake {intake} has no version {number}")
-        return Instance.model_validate_json(row[1]), Solution.model_validate_json(row[0])
+        instance = Instance.model_validate_json(row[1], context=CHECKED)  # validated when stored
+        return instance, Solution.model_validate_json(row[0])
 
     def changes(self, intake: int, number: int) -> Changes | None:
         """The change list stored with version ``number`` (from the version before it)."""
