@@ -47,8 +47,8 @@ class Server:
     """`python -m matcher serve WORKSPACE --no-browser` in a subprocess; ``url`` holds the
     one-time token link it printed."""
 
-    def __init__(self, workspace: Path, log: Path) -> None:
-        self.workspace, self.log = workspace, log
+    def __init__(self, workspace: Path, log: Path, env: dict[str, str] | None = None) -> None:
+        self.workspace, self.log, self.env = workspace, log, env or {}
         self.proc: subprocess.Popen[str] | None = None
         self.url = ""
 
@@ -59,7 +59,7 @@ class Server:
             stdout=subprocess.PIPE,
             stderr=self.log.open("a"),
             text=True,
-            env={**os.environ, "PYTHONPATH": str(REPO)},
+            env={**os.environ, "PYTHONPATH": str(REPO), **self.env},
         )
         assert self.proc.stdout is not None
         for line in self.proc.stdout:
@@ -359,3 +359,43 @@ def test_every_control_is_reachable_by_keyboard_and_stop_keeps_a_plan(
     )
     expect(page.get_by_text("it is not proven best")).to_be_visible()
     page.context.close()
+
+
+def test_team_password_sign_in(browser: Browser, tmp_path: Path) -> None:
+    """With a team password, colleagues sign in with their name (kept with their decisions);
+    a wrong password is refused."""
+    env = {"MATCHER_PASSWORD": "a long team password"}
+    server = Server(tmp_path / "ws", tmp_path / "server.log", env).start()
+    try:
+        page = browser.new_page()
+        page.goto(server.base + "/")
+        expect(page.get_by_role("heading", name="Sign in to matcher")).to_be_visible()
+        page.get_by_label("Your name").fill("Ana")
+        page.get_by_label("Team password").fill("wrong")
+        page.get_by_role("button", name="Sign in").click()
+        expect(page.get_by_role("alert")).to_contain_text("That password is not right")
+        page.get_by_label("Your name").fill("Ana")
+        page.get_by_label("Team password").fill("a long team password")
+        page.get_by_role("button", name="Sign in").click()
+        expect(page.get_by_text("Signed in as Ana")).to_be_visible()
+        page.close()
+    finally:
+        server.stop()
+
+
+@pytest.mark.parametrize(
+    ("env", "words"),
+    [({}, "set a team password"), ({"MATCHER_PASSWORD": "short"}, "at least 12 characters")],
+)
+def test_other_addresses_need_a_team_password(env: dict[str, str], words: str) -> None:
+    run = subprocess.run(
+        [sys.executable, "-m", "matcher", "serve", "--host", "0.0.0.0", "--no-browser"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**{k: v for k, v in os.environ.items() if k != "MATCHER_PASSWORD"}, **env},
+    )
+    assert run.returncode == 2
+    assert words in run.stderr
+    assert "Traceback" not in run.stderr
