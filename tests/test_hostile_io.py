@@ -160,3 +160,343 @@ def test_sheet_cell_unit() -> None:
         assert cell.data_type == "s"
     assert sheet_cell(ws, "=1").quotePrefix
     assert len(sheet_cell(ws, "x" * 100_000).value) <= MAX_CELL
+
+
+# --- 2. workbooks in ----------------------------------------------------------------------------
+
+
+def may2016() -> dict[str, Any]:
+    return json.loads(MAY2016.read_text(encoding="utf-8"))
+
+
+def intake_book(data: dict[str, Any] | None = None, hook: Any = None) -> bytes:
+    """The intake workbook of ``data`` (may2016 by default) as bytes; ``hook(book)`` may edit
+    it before saving."""
+    import io
+
+    from matcher.intake.template import build_workbook
+
+    book = build_workbook(data or may2016())
+    if hook is not None:
+        hook(book)
+    buf = io.BytesIO()
+    book.save(buf)
+    return buf.getvalue()
+
+
+def rezip(raw: bytes, edit: dict[str, Any], *, method: int = zipfile.ZIP_DEFLATED) -> bytes:
+    """``raw`` (a workbook) with parts replaced: ``edit[name]`` is new bytes or a function of the
+    old bytes."""
+    import io
+
+    out = io.BytesIO()
+    with zipfile.ZipFile(io.BytesIO(raw)) as src, zipfile.ZipFile(out, "w", method) as dst:
+        for info in src.infolist():
+            body = src.read(info.filename)
+            change = edit.get(info.filename)
+            if change is not None:
+                body = change(body) if callable(change) else change
+            dst.writestr(info.filename, body)
+        for name, body in edit.items():
+            if name not in src.namelist():
+                dst.writestr(name, body)
+    return out.getvalue()
+
+
+def dimension(ref: str) -> Any:
+    return lambda body: re.sub(rb'<dimension ref="[^"]*"', f'<dimension ref="{ref}"'.encode(), body)
+
+
+def test_rows_outside_the_declared_dimension_are_read(tmp_path: Path) -> None:
+    """`validate` said "valid (49 participants)" for a 52-person sheet whose <dimension> said
+    A1:O50: Excel shows all 52 rows."""
+    raw = rezip(intake_book(), {"xl/worksheets/sheet1.xml": dimension("A1:O50")})
+    path = tmp_path / "intake.xlsx"
+    path.write_bytes(raw)
+    run = matcher("validate", str(path))
+    assert run.returncode == 0, run.stderr
+    assert "valid (52 participants" in run.stdout
+
+
+def test_status_column_outside_the_declared_dimension_is_read(tmp_path: Path) -> None:
+    """A cut-off Status column (the dimension ended at column N) turned a withdrawn person
+    back to active."""
+    data = may2016()
+    data["participants"][3]["status"] = "withdrawn"
+    raw = rezip(intake_book(data), {"xl/worksheets/sheet1.xml": dimension("A1:N53")})
+    path = tmp_path / "intake.xlsx"
+    path.write_bytes(raw)
+    out = tmp_path / "intake.json"
+    run = matcher("import", str(path), "-o", str(out))
+    assert run.returncode == 0, run.stderr
+    people = json.loads(out.read_text())["participants"]
+    assert people[3]["status"] == "withdrawn"
+
+
+def test_later_lookalike_participants_sheet_is_refused(tmp_path: Path) -> None:
+    """A later sheet named "participants " silently replaced the visible "Participants"."""
+
+    def add(book: Any) -> None:
+        ws = book.create_sheet("participants ")
+        ws.append(["ID", "Role"])
+
+    path = tmp_path / "intake.xlsx"
+    path.write_bytes(intake_book(hook=add))
+    run = matcher("validate", str(path))
+    assert run.returncode == 3, run.stderr
+    assert "several sheets have this name" in run.stderr
+    assert "'Participants'" in run.stderr and "'participants '" in run.stderr
+
+
+def test_very_hidden_participants_sheet_is_refused(tmp_path: Path) -> None:
+    """A very hidden sheet whose name normalises to "participants" replaced the visible one;
+    a hidden Participants sheet alone is refused too (what is read must be what is seen)."""
+
+    def hide(book: Any) -> None:
+        book["Participants"].sheet_state = "veryHidden"
+        book.active = 1
+
+    path = tmp_path / "intake.xlsx"
+    path.write_bytes(intake_book(hook=hide))
+    run = matcher("validate", str(path))
+    assert run.returncode == 3, run.stderr
+    assert "very hidden" in run.stderr
+
+    def twin(book: Any) -> None:
+        ws = book.create_sheet("PARTICIPANTS_")
+        ws.append(["ID", "Role"])
+        ws.sheet_state = "veryHidden"
+
+    path.write_bytes(intake_book(hook=twin))
+    run = matcher("validate", str(path))
+    assert run.returncode == 3 and "several sheets have this name" in run.stderr
+
+
+def test_huge_declared_dimension_is_bounded(tmp_path: Path) -> None:
+    """A 16 KB file declaring A1:XFD1048576 kept `validate` busy past 300 s: the declared
+    dimension is ignored, rows and columns are bounded by what the file holds."""
+    raw = rezip(intake_book(), {"xl/worksheets/sheet1.xml": dimension("A1:XFD1048576")})
+    path = tmp_path / "intake.xlsx"
+    path.write_bytes(raw)
+    run = matcher("validate", str(path), timeout=60)
+    assert run.returncode == 0, run.stderr
+    assert "valid (52 participants" in run.stdout
+
+
+def test_value_far_right_or_far_down_is_refused_not_dropped(tmp_path: Path) -> None:
+    """A value in column XFD, or in row 1,048,576, is refused naming the sheet and row (never
+    dropped, never a 16,384-wide walk of a million rows)."""
+
+    def far(book: Any) -> None:
+        book["Participants"].cell(row=5, column=16_384, value="x")
+
+    path = tmp_path / "intake.xlsx"
+    path.write_bytes(intake_book(hook=far))
+    run = matcher("validate", str(path), timeout=60)
+    assert run.returncode == 3, run.stderr
+    assert "Participants!row 5" in run.stderr and "column 16,384" in run.stderr
+
+    def deep(book: Any) -> None:
+        book["Participants"].cell(row=1_048_576, column=1, value="pl99")
+
+    path.write_bytes(intake_book(hook=deep))
+    run = matcher("validate", str(path), timeout=60)
+    assert run.returncode == 3, run.stderr
+    assert "data beyond row 100,000" in run.stderr
+
+
+def test_zip_bomb_part_is_refused_before_parsing(tmp_path: Path) -> None:
+    """An 840 KB workbook took 183 s and 1.9 GB: a part of five million rows packed a
+    thousand to one is refused before any XML is parsed."""
+    filler = b"<row/>" * 5_000_000  # 30 MB of empty rows, about 30 KB packed
+    raw = rezip(
+        intake_book(),
+        {"xl/worksheets/sheet1.xml": lambda b: b.replace(b"<sheetData>", b"<sheetData>" + filler)},
+    )
+    path = tmp_path / "intake.xlsx"
+    path.write_bytes(raw)
+    run = matcher("validate", str(path), timeout=60)
+    assert run.returncode == 3, run.stderr
+    assert "Participants" in run.stderr and "more than 100,000 rows" in run.stderr
+
+
+def test_unpacked_size_and_part_count_are_bounded(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The unpacked total is checked from the zip directory before anything is parsed."""
+    from matcher.errors import InvalidInstance
+    from matcher.intake import spreadsheet
+
+    path = tmp_path / "intake.xlsx"
+    path.write_bytes(intake_book())
+    monkeypatch.setattr(spreadsheet, "MAX_UNPACKED", 10_000)
+    with pytest.raises(InvalidInstance, match="unpacks to"):
+        spreadsheet.read_workbook(path)
+    monkeypatch.setattr(spreadsheet, "MAX_UNPACKED", 2**30)
+    monkeypatch.setattr(spreadsheet, "MAX_PARTS", 5)
+    with pytest.raises(InvalidInstance, match="parts"):
+        spreadsheet.read_workbook(path)
+
+
+DAMAGE = {
+    "truncated XML": lambda b: b[: len(b) // 2],
+    "bad shared-string index": lambda b: (
+        b.replace(b'<c r="A2" t="inlineStr"><is><t>', b'<c r="A2" t="s"><v>99999</v><is><t>', 1)
+        if b't="inlineStr"' in b
+        else re.sub(rb'(<c r="A2"[^>]*t="s"[^>]*><v>)\d+', rb"\g<1>99999", b, count=1)
+    ),
+    "text in a number cell": lambda b: re.sub(
+        rb'<c r="A2"[^>]*>.*?</c>', b'<c r="A2" t="n"><v>not a number</v></c>', b, count=1
+    ),
+}
+
+
+@pytest.mark.parametrize("kind", list(DAMAGE))
+def test_damaged_sheet_part_is_exit_3_naming_the_sheet(tmp_path: Path, kind: str) -> None:
+    """A damaged sheet part (truncated XML, a bad shared-string index, text in a number cell)
+    gave exit 1 "a bug" instead of exit 3."""
+    raw = rezip(intake_book(), {"xl/worksheets/sheet1.xml": DAMAGE[kind]})
+    path = tmp_path / "intake.xlsx"
+    path.write_bytes(raw)
+    run = matcher("validate", str(path))
+    assert run.returncode == 3, (kind, run.stderr)
+    assert "Participants" in run.stderr or "sheet1.xml" in run.stderr, run.stderr
+    assert "Traceback" not in run.stderr and "internal error" not in run.stderr
+
+
+XXE = b'<?xml version="1.0"?><!DOCTYPE x [<!ENTITY e SYSTEM "file:///etc/passwd">]>'
+LAUGHS = (
+    b'<?xml version="1.0"?><!DOCTYPE lolz [<!ENTITY lol "lol">'
+    + b"".join(
+        f'<!ENTITY lol{i} "{("&lol" + str(i - 1 if i > 1 else "") + ";") * 10}">'.encode()
+        for i in range(1, 10)
+    )
+    + b"]>"
+)
+
+
+@pytest.mark.parametrize("prolog", [XXE, LAUGHS], ids=["xxe", "billion-laughs"])
+@pytest.mark.parametrize("part", ["xl/worksheets/sheet1.xml", "xl/workbook.xml"])
+def test_dtd_in_a_part_is_exit_3(tmp_path: Path, prolog: bytes, part: str) -> None:
+    """An XXE or billion-laughs DTD gave exit 1; it is refused before parsing."""
+    raw = rezip(intake_book(), {part: lambda b: prolog + b.split(b"?>", 1)[-1]})
+    path = tmp_path / "intake.xlsx"
+    path.write_bytes(raw)
+    run = matcher("validate", str(path), timeout=60)
+    assert run.returncode == 3, run.stderr
+    assert "DTD" in run.stderr and part in run.stderr
+
+
+CSV_HEAD = "ID,Role,Organisation,Organisation type,Local system\r\n"
+COHORTS_CSV = "ID,Sessions,Capacity (pairs),Mode\r\nc1,12/05/2016,4,In person\r\n"
+
+
+def csv_pair(tmp_path: Path, people: bytes) -> tuple[Path, Path]:
+    p, c = tmp_path / "people.csv", tmp_path / "cohorts.csv"
+    p.write_bytes(people)
+    c.write_bytes(COHORTS_CSV.encode())
+    return p, c
+
+
+def test_csv_cell_over_the_limit_is_exit_3_naming_the_row(tmp_path: Path) -> None:
+    """A CSV cell over 131,072 characters gave exit 1."""
+    body = (
+        CSV_HEAD
+        + "pl1,Patient leader,hw,healthwatch,s\r\n"
+        + f"pr1,Clinician,{'x' * 200_000},ccg,s\r\n"
+    )
+    p, c = csv_pair(tmp_path, body.encode())
+    run = matcher("import", str(p), "--cohorts", str(c), "-o", str(tmp_path / "o.json"))
+    assert run.returncode == 3, run.stderr
+    assert "people.csv!row 3" in run.stderr and "131,072" in run.stderr
+    assert not (tmp_path / "o.json").exists()
+
+
+def test_csv_unterminated_quote_is_exit_3_naming_the_row(tmp_path: Path) -> None:
+    """An unterminated quote swallowed the rest of the file into one cell (or gave exit 1)."""
+    body = CSV_HEAD + 'pl1,Patient leader,"hw,healthwatch,s\r\npr1,Clinician,t,ccg,s\r\n'
+    p, c = csv_pair(tmp_path, body.encode())
+    run = matcher("import", str(p), "--cohorts", str(c), "-o", str(tmp_path / "o.json"))
+    assert run.returncode == 3, run.stderr
+    assert "people.csv!row 2" in run.stderr and "never closes" in run.stderr
+
+
+def test_utf16_csv_is_detected_and_read(tmp_path: Path) -> None:
+    """A UTF-16 CSV (Excel's "Unicode Text") was reported as "no column 'ID'"."""
+    body = CSV_HEAD + "pl1,Patient leader,hw,healthwatch,s\r\npr1,Clinician,t,ccg,s\r\n"
+    for encoded in (body.encode("utf-16"), body.encode("utf-16-le")):
+        p, c = csv_pair(tmp_path, encoded)
+        out = tmp_path / "o.json"
+        run = matcher("import", str(p), "--cohorts", str(c), "-o", str(out))
+        assert run.returncode == 0, run.stderr
+        assert [x["id"] for x in json.loads(out.read_text())["participants"]] == ["pl1", "pr1"]
+
+
+def test_deeply_nested_mapping_toml_is_exit_3(tmp_path: Path) -> None:
+    """A deeply nested --mapping TOML gave exit 1 (RecursionError); a huge one is refused."""
+    book = tmp_path / "intake.xlsx"
+    book.write_bytes(intake_book())
+    mapping = tmp_path / "map.toml"
+    mapping.write_text("x = " + "[" * 50_000 + "]" * 50_000 + "\n")
+    run = matcher("import", str(book), "--mapping", str(mapping), "-o", str(tmp_path / "o.json"))
+    assert run.returncode == 3, run.stderr
+    assert "nested more than" in run.stderr
+    mapping.write_text("[participants]\n" + '"a" = "ID"\n' * 200_000)
+    run = matcher("import", str(book), "--mapping", str(mapping), "-o", str(tmp_path / "o.json"))
+    assert run.returncode == 3, run.stderr
+    assert "larger than 1 MB" in run.stderr
+
+
+def test_unknown_header_warnings_are_cut_and_counted(tmp_path: Path) -> None:
+    """Unknown-header warnings were neither cut nor counted: 33.8 MB of stderr from a 170 KB
+    workbook."""
+
+    def wide(book: Any) -> None:
+        ws = book["Participants"]
+        for col in range(16, 900):
+            ws.cell(row=1, column=col, value=f"Question {col} " + "?" * 5_000)
+
+    path = tmp_path / "intake.xlsx"
+    path.write_bytes(intake_book(hook=wide))
+    run = matcher("validate", str(path))
+    assert run.returncode == 0, run.stderr
+    assert "884 columns not used" in run.stderr and "and 864 more" in run.stderr
+    assert len(run.stderr) < 8_000
+
+
+def test_instance_through_a_pipe_is_read_once(tmp_path: Path) -> None:
+    """`matcher validate <(cat x.json)` failed: format sniffing ate the first bytes. JSON and
+    workbooks both work through a pipe."""
+    run = matcher("validate", "/dev/stdin", stdin=MAY2016.read_bytes())
+    assert run.returncode == 0, run.stderr
+    assert "valid (52 participants" in run.stdout
+    book = intake_book()
+    proc = subprocess.run(
+        [sys.executable, "-m", "matcher", "validate", "/dev/stdin"],
+        input=book,
+        capture_output=True,
+        env=ENV,
+        cwd=REPO,
+        timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert b"valid (52 participants" in proc.stdout
+
+
+def test_part_compressed_beyond_deflate_is_refused(tmp_path: Path) -> None:
+    """A part packed far beyond what deflate reaches (bzip2, 5 MB of spaces in a few bytes) is
+    refused from the zip directory alone."""
+    raw = rezip(
+        intake_book(),
+        {
+            "xl/worksheets/sheet1.xml": lambda b: b.replace(
+                b"<sheetData>", b" " * 5_000_000 + b"<sheetData>"
+            )
+        },
+        method=zipfile.ZIP_BZIP2,
+    )
+    path = tmp_path / "intake.xlsx"
+    path.write_bytes(raw)
+    run = matcher("validate", str(path), timeout=60)
+    assert run.returncode == 3, run.stderr
+    assert "compressed" in run.stderr and "at most 1000 to 1" in run.stderr

@@ -114,7 +114,9 @@ def _nesting_depth(text: str) -> int:
     return deepest
 
 
-def _value_problems(data: Any) -> list[Problem]:
+def _value_problems(
+    data: Any, id_fields: frozenset[str] = _ID_FIELDS, id_lists: frozenset[str] = _ID_LISTS
+) -> list[Problem]:
     """Problems no schema rule can see: duplicate keys, oversized strings and IDs, lone
     surrogates. Walks the parsed document without recursion."""
     problems: list[Problem] = []
@@ -135,7 +137,7 @@ def _value_problems(data: Any) -> list[Problem]:
             for i in range(len(node) - 1, -1, -1):
                 stack.append((f"{path}[{i}]", node[i], key))
         elif isinstance(node, str):
-            limit = MAX_ID if key in _ID_FIELDS or key in _ID_LISTS else MAX_STRING
+            limit = MAX_ID if key in id_fields or key in id_lists else MAX_STRING
             if len(node) > limit:
                 what = "an ID" if limit == MAX_ID else "a text"
                 problems.append(
@@ -177,16 +179,16 @@ def _listing(ids: set[str], limit: int = 10) -> str:
     return ", ".join(shown) + more
 
 
-def read_json(path: str | Path) -> Any:
-    """Read a JSON document strictly: at most MAX_FILE_BYTES, UTF-8/16/32 with or without a
-    BOM, no duplicate keys, no NaN or Infinity, at most MAX_DEPTH levels, no string longer than
-    MAX_STRING (MAX_ID for IDs). Raises :class:`InvalidInstance` naming the problem."""
-    path = Path(path)
+def read_bytes(
+    path: str | Path, *, limit: int = MAX_FILE_BYTES, what: str = "an instance"
+) -> bytes:
+    """The bytes of ``path``, read once: a regular file, or a pipe or device (`<(...)`,
+    /dev/stdin) read as it comes, never more than ``limit`` bytes. Raises
+    :class:`InvalidInstance` naming the problem."""
     source = str(path)
     try:
-        # A pipe or device is read too (`<(...)`), but never more than the limit.
-        with path.open("rb") as fh:
-            raw = fh.read(MAX_FILE_BYTES + 1)
+        with Path(path).open("rb") as fh:
+            raw = fh.read(limit + 1)
     except FileNotFoundError:
         raise InvalidInstance(source, [Problem("$", "file not found")]) from None
     except IsADirectoryError:
@@ -195,6 +197,36 @@ def read_json(path: str | Path) -> Any:
         raise InvalidInstance(
             source, [Problem("$", f"cannot read file ({exc.strerror or type(exc).__name__})")]
         ) from None
+    if len(raw) > limit:
+        raise InvalidInstance(
+            source, [Problem("$", f"file larger than {limit // 2**20} MB; is it {what}?")]
+        )
+    return raw
+
+
+def read_json(
+    path: str | Path,
+    *,
+    id_fields: frozenset[str] = _ID_FIELDS,
+    id_lists: frozenset[str] = _ID_LISTS,
+    what: str = "an instance",
+) -> Any:
+    """Read a JSON document strictly: at most MAX_FILE_BYTES, UTF-8/16/32 with or without a
+    BOM, no duplicate keys, no NaN or Infinity, at most MAX_DEPTH levels, no string longer than
+    MAX_STRING (MAX_ID for the values of ``id_fields`` and the items of ``id_lists``). Raises
+    :class:`InvalidInstance` naming the problem."""
+    raw = read_bytes(path, what=what)
+    return parse_json(raw, str(path), id_fields=id_fields, id_lists=id_lists)
+
+
+def parse_json(
+    raw: bytes,
+    source: str,
+    *,
+    id_fields: frozenset[str] = _ID_FIELDS,
+    id_lists: frozenset[str] = _ID_LISTS,
+) -> Any:
+    """:func:`read_json` on bytes already read (``source`` names them in messages)."""
     if len(raw) > MAX_FILE_BYTES:
         raise InvalidInstance(
             source,
@@ -243,7 +275,7 @@ def read_json(path: str | Path) -> Any:
         raise InvalidInstance(
             source, [Problem("$", f"not valid JSON ({type(exc).__name__})")]
         ) from None
-    problems = _value_problems(data)
+    problems = _value_problems(data, id_fields, id_lists)
     if problems:
         # Nothing else is checked: other messages could echo the oversized values.
         raise InvalidInstance(source, problems)
@@ -255,6 +287,11 @@ def load_instance(path: str | Path) -> Instance:
     :class:`matcher.errors.InvalidInstance` listing every problem."""
     data = read_json(path)
     return parse_instance(data, source=str(path))
+
+
+def load_instance_bytes(raw: bytes, source: str) -> Instance:
+    """:func:`load_instance` on bytes already read (a pipe is read only once)."""
+    return parse_instance(parse_json(raw, source), source=source)
 
 
 def parse_instance(data: Any, *, source: str = "<instance>") -> Instance:
