@@ -500,3 +500,61 @@ def test_part_compressed_beyond_deflate_is_refused(tmp_path: Path) -> None:
     run = matcher("validate", str(path), timeout=60)
     assert run.returncode == 3, run.stderr
     assert "compressed" in run.stderr and "at most 1000 to 1" in run.stderr
+
+
+# --- 5. signals ---------------------------------------------------------------------------------
+
+SIGNAL_SCRIPT = r"""
+import atexit, os, signal, sys
+from matcher import files
+where, signame, inst, out = sys.argv[1:5]
+sig = getattr(signal, signame)
+real_fsync, real_dirsync = os.fsync, files._fsync_directory
+
+def kill():
+    os.kill(os.getpid(), sig)
+
+if where == "before-rename":  # the temporary file is written and synced, not yet renamed
+    def fsync(fd):
+        real_fsync(fd)
+        kill()
+    files.os.fsync = fsync
+elif where == "after-rename":  # renamed into place, the directory not yet synced
+    def dirsync(d):
+        kill()
+        real_dirsync(d)
+    files._fsync_directory = dirsync
+elif where == "at-exit":  # the command has finished; the interpreter is shutting down
+    atexit.register(kill)
+sys.argv = ["matcher", "solve", inst, "-o", out]
+from matcher.__main__ import run
+run()
+"""
+
+
+@pytest.mark.parametrize("signame", ["SIGINT", "SIGTERM"])
+@pytest.mark.parametrize("where", ["before-rename", "after-rename", "at-exit"])
+def test_signal_at_the_rename_never_lies(tmp_path: Path, where: str, signame: str) -> None:
+    """A signal landing after the plan was renamed into place gave exit 130/143 and "stopped,
+    nothing written" while the file was replaced (90 of 90 aimed at the rename), or the
+    process died by the signal after finishing. Before the rename: nothing is replaced."""
+    out = tmp_path / "plan.json"
+    out.write_text("OLD")
+    run = subprocess.run(
+        [sys.executable, "-c", SIGNAL_SCRIPT, where, signame, str(MAY2016), str(out)],
+        capture_output=True,
+        text=True,
+        env=ENV,
+        cwd=REPO,
+        timeout=120,
+    )
+    leftovers = [p.name for p in tmp_path.iterdir() if p.name != "plan.json"]
+    assert leftovers == []
+    if where == "before-rename":
+        assert run.returncode == {"SIGINT": 130, "SIGTERM": 143}[signame], run.stderr
+        assert "nothing written" in run.stderr
+        assert out.read_text() == "OLD"
+    else:
+        assert run.returncode == 0, run.stderr
+        assert "nothing written" not in run.stderr and "wrote" in run.stderr
+        assert json.loads(out.read_text())["instance"] == "may2016"

@@ -33,7 +33,14 @@ from matcher.engine.runner import (
     describe_failure,
 )
 from matcher.errors import MatcherError
-from matcher.files import OutputError, check_destination, remove_pending, write_atomic
+from matcher.files import (
+    OutputError,
+    check_destination,
+    forget_committed,
+    output_committed,
+    remove_pending,
+    write_atomic,
+)
 from matcher.text import cut, visible, visible_lines
 
 if TYPE_CHECKING:  # imported where used: `--help` never loads pydantic or the models
@@ -140,6 +147,9 @@ _received: list[int] = []
 
 
 def _raise_interrupted(signum: int, frame: Any) -> None:
+    if output_committed():
+        # The result is in place: the run has succeeded, whatever arrives now (exit 0).
+        return
     _received.append(signum)
     raise Interrupted(signum)
 
@@ -152,6 +162,7 @@ def _signals_interrupt() -> Iterator[None]:
     if threading.current_thread() is not threading.main_thread():
         yield
         return
+    forget_committed()
     previous = {s: signal.signal(s, _raise_interrupted) for s in EXIT_SIGNAL}
     _handlers_active = True
     try:
