@@ -558,3 +558,270 @@ def test_signal_at_the_rename_never_lies(tmp_path: Path, where: str, signame: st
         assert run.returncode == 0, run.stderr
         assert "nothing written" not in run.stderr and "wrote" in run.stderr
         assert json.loads(out.read_text())["instance"] == "may2016"
+
+
+# --- 4. plans in --------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def plan_json(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    out = tmp_path_factory.mktemp("plan") / "plan.json"
+    run = matcher("solve", str(MAY2016), "-o", str(out))
+    assert run.returncode == 0, run.stderr
+    return json.loads(out.read_text())
+
+
+def tampered(tmp_path: Path, plan: dict[str, Any], edit: Any, name: str = "tampered") -> Path:
+    import copy
+
+    data = copy.deepcopy(plan)
+    edit(data)
+    path = tmp_path / f"{name}.json"
+    path.write_text(json.dumps(data))
+    return path
+
+
+def test_previous_plan_with_duplicate_pair_ids_is_exit_3(
+    tmp_path: Path, plan_json: dict[str, Any]
+) -> None:
+    """Duplicate pair IDs in --previous failed the solver's own verification: exit 1, "a bug"."""
+
+    def dup(d: dict[str, Any]) -> None:
+        d["pairs"][1]["id"] = d["pairs"][0]["id"]
+
+    path = tampered(tmp_path, plan_json, dup)
+    run = matcher("solve", str(MAY2016), "--previous", str(path), "-o", str(tmp_path / "o.json"))
+    assert run.returncode == 3, run.stderr
+    assert "pair IDs used twice: 'pair-01'" in run.stderr
+    assert not (tmp_path / "o.json").exists()
+
+
+def test_previous_plan_with_a_5000_digit_pair_number_is_exit_3(
+    tmp_path: Path, plan_json: dict[str, Any]
+) -> None:
+    """A 5,000-digit pair number gave exit 1 with a traceback."""
+
+    def huge(d: dict[str, Any]) -> None:
+        old = d["pairs"][0]["id"]
+        new = "pair-" + "9" * 5_000
+        d["pairs"][0]["id"] = new
+        for c in d["cohorts"] + d["learning_sets"]:
+            c["pairs"] = [new if x == old else x for x in c["pairs"]]
+
+    path = tampered(tmp_path, plan_json, huge)
+    run = matcher("solve", str(MAY2016), "--previous", str(path), "-o", str(tmp_path / "o.json"))
+    assert run.returncode == 3, run.stderr
+    assert "an ID of 5,005 characters; at most 200" in run.stderr
+    assert "Traceback" not in run.stderr
+
+
+def test_previous_plan_with_a_60kb_id_is_refused_at_once(
+    tmp_path: Path, plan_json: dict[str, Any]
+) -> None:
+    """A 60 kB ID cost 24-34 s (a quadratic regular expression): refused by length now, and the
+    trailing-number parse is linear anyway."""
+    from matcher.engine.replan import _number
+
+    def long_id(d: dict[str, Any]) -> None:
+        d["learning_sets"][0]["id"] = "1" * 60_000 + "x"
+
+    path = tampered(tmp_path, plan_json, long_id)
+    run = matcher("solve", str(MAY2016), "--previous", str(path), "-o", str(tmp_path / "o.json"))
+    assert run.returncode == 3, run.stderr
+    assert "an ID of 60,001 characters" in run.stderr
+    import time
+
+    started = time.process_time()
+    assert _number("1" * 1_000_000 + "x") == 0 and _number("pair-" + "7" * 50) == 0
+    assert _number("pair-12") == 12
+    assert time.process_time() - started < 1.0
+
+
+def test_100mb_previous_plan_is_refused_by_size(tmp_path: Path) -> None:
+    """A 100 MB plan was read with no size limit (934 MB of memory)."""
+    path = tmp_path / "big.json"
+    with path.open("wb") as fh:
+        fh.write(b'{"pairs": [' + b" " * (65 * 2**20) + b"]}")
+    run = matcher("solve", str(MAY2016), "--previous", str(path), "-o", str(tmp_path / "o.json"))
+    assert run.returncode == 3, run.stderr
+    assert "larger than 64 MB" in run.stderr
+
+
+@pytest.mark.parametrize(
+    "edit",
+    [
+        lambda d: d["pairs"][0].__setitem__("score", 1e308),
+        lambda d: d["pairs"][0].__setitem__("cohort", "c9"),
+        lambda d: d["learning_sets"][0]["pairs"].append("pair-99"),
+        lambda d: d["cohorts"].append({"id": "c9", "pairs": []}),
+        lambda d: d["pairs"][0].__setitem__("patient_leader", "p99"),
+        lambda d: d.__setitem__("waitlist", [{"pair": "pair-77", "reason": "x"}]),
+    ],
+    ids=["huge-score", "pair-cohort", "set-unknown-pair", "unknown-cohort", "unknown-person",
+         "waitlist-unknown-pair"],
+)  # fmt: skip
+def test_report_on_a_tampered_plan_is_exit_3(
+    tmp_path: Path, plan_json: dict[str, Any], edit: Any, request: pytest.FixtureRequest
+) -> None:
+    """`report` on a tampered plan exited 1 (KeyError, OverflowError)."""
+    path = tampered(tmp_path, plan_json, edit)
+    commands = [
+        ["report", str(path), str(MAY2016), "-o", str(tmp_path / "r.html")],
+        ["explain", str(MAY2016), str(path), "--why", "pl01"],
+    ]
+    if request.node.callspec.id not in ("unknown-cohort", "unknown-person"):
+        commands.append(["diff", str(path), str(path)])  # a fault of the plan on its own
+    for args in commands:
+        run = matcher(*args)
+        assert run.returncode == 3, (args, run.stderr)
+        assert "Traceback" not in run.stderr and "internal error" not in run.stderr
+
+
+def test_duplicate_keys_and_nan_in_a_plan_are_exit_3(tmp_path: Path) -> None:
+    """Plans are read as strictly as instance files: duplicate keys, NaN, deep nesting."""
+    for body in ('{"pairs": [], "pairs": []}', '{"pairs": [NaN]}', "[" * 100 + "]" * 100):
+        path = tmp_path / "p.json"
+        path.write_text(body)
+        run = matcher("diff", str(path), str(path))
+        assert run.returncode == 3, run.stderr
+
+
+# --- 3. text out --------------------------------------------------------------------------------
+
+ESC_ID = "pl01\x1b]0;pwned\x07\u202e"
+
+
+def test_diff_prints_ids_and_reasons_escaped(tmp_path: Path, plan_json: dict[str, Any]) -> None:
+    """`matcher diff` printed IDs and reasons from plan files raw: ESC/OSC sequences and bidi
+    overrides reached the terminal."""
+
+    def hostile(d: dict[str, Any]) -> None:
+        d["pairs"][0]["patient_leader"] = ESC_ID
+        d["unmatched"].append({"participant": ESC_ID + "2", "reason": "gone \x1b[2J\u202eevil"})
+
+    path = tampered(tmp_path, plan_json, hostile)
+    run = matcher("diff", str(MAY2016), str(path))
+    assert run.returncode == 3  # an instance is not a plan
+    run = matcher("diff", str(tampered(tmp_path, plan_json, lambda d: None, "plain")), str(path))
+    assert run.returncode == 0, run.stderr
+    assert "\x1b" not in run.stdout and "\u202e" not in run.stdout and "\x07" not in run.stdout
+    assert "\\x1b" in run.stdout and "\\u202e" in run.stdout
+
+
+def test_explain_prints_interests_and_ids_escaped(tmp_path: Path) -> None:
+    """`matcher explain` printed interests from the instance raw."""
+    data = may2016()
+    for p in data["participants"]:
+        p["interests"] = ["carers\x1b[31m\u202e", *p["interests"]]
+    src = write_json(tmp_path / "in.json", data)
+    for fmt in ("text", "json"):
+        run = matcher("explain", str(src), "--why", "pl01", "--format", fmt)
+        assert run.returncode == 0, run.stderr
+        assert "\x1b" not in run.stdout and "\u202e" not in run.stdout
+
+
+def test_warnings_are_escaped(tmp_path: Path) -> None:
+    """Near-miss spelling warnings quoted organisations raw."""
+    data = may2016()
+    data["participants"][0]["organisation"] = "Surrey Heartlands\x1b[2J"
+    data["participants"][1]["organisation"] = "Surrey Heartland\x1b[2J"
+    src = write_json(tmp_path / "in.json", data)
+    run = matcher("validate", str(src))
+    assert run.returncode == 0, run.stderr
+    assert "\x1b" not in run.stderr
+
+
+def test_bidi_and_nul_are_neutralised_in_the_html_page(tmp_path: Path) -> None:
+    """Bidi overrides and NUL reached the HTML page raw."""
+    data = tiny_data()
+    data["participants"][0]["name"] = "Ann\u202eevil\x00"
+    data["cohorts"][0]["name"] = "London\u2066x\u2069"
+    src = write_json(tmp_path / "in.json", data)
+    out = tmp_path / "plan.html"
+    run = matcher("solve", str(src), "-o", str(out))
+    assert run.returncode == 0, run.stderr
+    page = out.read_text(encoding="utf-8")
+    for ch in ("\u202e", "\x00", "\u2066", "\u2069"):
+        assert ch not in page
+    assert "Ann\\u202eevil\\x00" in page
+
+
+@pytest.mark.parametrize(
+    "field,value",
+    [("partner", "Jane Doe"), ("partner", "jane.doe@example.org"), ("avoid", ["07700900123"]),
+     ("preferences", ["+447700900123"])],
+)  # fmt: skip
+def test_name_phone_or_email_in_an_id_field_is_not_echoed(
+    tmp_path: Path, field: str, value: Any
+) -> None:
+    """A name, phone number or email typed into partner, avoid or preferences was quoted in
+    full in error messages."""
+    data = may2016()
+    data["participants"][0][field] = value
+    src = write_json(tmp_path / "in.json", data)
+    run = matcher("validate", str(src))
+    assert run.returncode == 3, run.stderr
+    text = value if isinstance(value, str) else value[0]
+    assert text not in run.stderr
+    assert "not an ID, not shown" in run.stderr
+
+
+def test_unknown_id_like_value_is_still_quoted(tmp_path: Path) -> None:
+    """An ID-like typo is quoted (it helps, and holds no personal data)."""
+    data = may2016()
+    data["participants"][0]["avoid"] = ["p99"]
+    run = matcher("validate", str(write_json(tmp_path / "in.json", data)))
+    assert run.returncode == 3 and "unknown participant 'p99'" in run.stderr
+
+
+# --- 6. quiet and local -------------------------------------------------------------------------
+
+
+def test_internal_error_prints_no_traceback_without_debug(tmp_path: Path) -> None:
+    """Any internal error printed a full traceback without --debug: the library logged with
+    log.exception and no handler (Python's last-resort handler printed it)."""
+    script = (
+        "import sys\n"
+        "import matcher.engine.assemble as a\n"
+        "def boom(*args, **kw):\n"
+        "    raise RuntimeError('secret Jane Doe')\n"
+        "a.make_plan = boom\n"
+        f"sys.argv = ['matcher', 'solve', {str(MAY2016)!r}]\n"
+        "from matcher.__main__ import run\n"
+        "run()\n"
+    )
+    run = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, env=ENV, timeout=120
+    )
+    assert run.returncode == 1, run.stderr
+    assert "internal error" in run.stderr
+    assert "Traceback" not in run.stderr and "Jane Doe" not in run.stderr
+
+
+def test_library_logger_has_a_null_handler() -> None:
+    import logging
+
+    import matcher
+
+    assert matcher.__name__ == "matcher"
+    assert any(isinstance(h, logging.NullHandler) for h in logging.getLogger("matcher").handlers)
+
+
+def test_dask_executor_binds_loopback_without_dashboard(monkeypatch: pytest.MonkeyPatch) -> None:
+    """`matcher bench --executor dask` served the Dask dashboard on 0.0.0.0."""
+    distributed = pytest.importorskip("distributed")
+    from matcher.tools import bench
+
+    seen: dict[str, Any] = {}
+
+    class Stop(Exception):
+        pass
+
+    def fake(**kwargs: Any) -> Any:
+        seen.update(kwargs)
+        raise Stop
+
+    monkeypatch.setattr(distributed, "LocalCluster", fake)
+    with pytest.raises(Stop):
+        bench._run_dask([object()], jobs=1, scheduler=None, progress=None)  # type: ignore[list-item]
+    assert seen["host"] == "127.0.0.1" and seen["dashboard_address"] is None

@@ -32,7 +32,7 @@ from matcher.engine.runner import (
     SolveJob,
     describe_failure,
 )
-from matcher.errors import MatcherError
+from matcher.errors import MAX_PROBLEMS_SHOWN, MatcherError
 from matcher.files import (
     OutputError,
     check_destination,
@@ -372,18 +372,31 @@ def plan_format(given: str | None, output: Path | None) -> str:
     return fmt
 
 
+#: Longest warning printed (characters); the rest is cut with its length.
+MAX_WARNING = 2_000
+
+
 def _load(path: Path) -> Instance:
-    """An instance from JSON or a workbook; near-miss spellings are warned about on stderr."""
+    """An instance from JSON or a workbook; unused columns and near-miss spellings are warned
+    about on stderr, like problems: each through `visible` (they quote the file), at most
+    MAX_PROBLEMS_SHOWN of them, then the count of the rest."""
     from matcher.contract.keys import near_duplicates
     from matcher.intake.spreadsheet import load_any
 
-    def warn(text: str) -> None:
-        err.print(f"warning: {text}", markup=False, soft_wrap=True)
-
-    data = load_any(path, warn=warn)
-    for near in near_duplicates(data):
-        warn(str(near))
+    notes: list[str] = []
+    data = load_any(path, warn=notes.append)
+    notes.extend(str(near) for near in near_duplicates(data))
+    _warn_all(notes)
     return data
+
+
+def _warn_all(notes: list[str]) -> None:
+    """Print warnings on stderr like problems: each through `visible` and cut at MAX_WARNING
+    characters, at most MAX_PROBLEMS_SHOWN of them, then the count of the rest."""
+    for text in notes[:MAX_PROBLEMS_SHOWN]:
+        err.print(Text(f"warning: {visible(text, MAX_WARNING)}"), soft_wrap=True)
+    if len(notes) > MAX_PROBLEMS_SHOWN:
+        err.print(f"warning: ... and {len(notes) - MAX_PROBLEMS_SHOWN:,} more warnings")
 
 
 def _people(data: Instance, solution: Solution, redact: bool) -> PlanView:
