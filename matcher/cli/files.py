@@ -100,7 +100,7 @@ def import_(
     from matcher.contract.instance import Instance
 
     instance = Instance.model_validate(data)
-    notes.extend(str(near) for near in near_duplicates(instance))
+    notes.extend(str(near) for near in near_duplicates(instance, notes=notes))
     _warn_all(notes)
     inputs = [p for p in (source, cohorts_file, rules_file, mapping) if p is not None]
     _emit(json.dumps(data, indent=1, ensure_ascii=False) + "\n", output, inputs)

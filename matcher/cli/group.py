@@ -385,7 +385,7 @@ def _load(path: Path) -> Instance:
 
     notes: list[str] = []
     data = load_any(path, warn=notes.append)
-    notes.extend(str(near) for near in near_duplicates(data))
+    notes.extend(str(near) for near in near_duplicates(data, notes=notes))
     _warn_all(notes)
     return data
 
