@@ -185,7 +185,7 @@ def test_unknown_columns_are_reported_not_fatal(tmp_path: Path) -> None:
     rows = [[*r, "2016-01-01 10:00"] for r in PEOPLE]
     notes: list[str] = []
     read_workbook(workbook(tmp_path, rows, COHORTS, p_head=head), warnings=notes)
-    assert notes == ["Participants: column 'Timestamp' is not used (unknown header)"]
+    assert notes == ["Participants: 1 column not used (unknown header): 'Timestamp'"]
 
 
 def test_rules_sheet(tmp_path: Path) -> None:

@@ -14,6 +14,7 @@ from matcher.cli.group import (
     _emit,
     _guard,
     _load,
+    _warn_all,
     _write_plan,
     debug_option,
     err,
@@ -24,6 +25,7 @@ from matcher.cli.group import (
 )
 from matcher.errors import InvalidInstance, Problem
 from matcher.files import write_atomic
+from matcher.text import visible
 
 
 @main.command("import")
@@ -75,16 +77,13 @@ def import_(
     from matcher.intake.spelling import near_duplicates
     from matcher.intake.spreadsheet import is_workbook, read_csv_files, read_workbook
     from matcher.intake.spreadsheet import load_mapping as read_mapping
+    from matcher.jsonio import read_bytes
 
     if output.suffix.lower() != ".json":
         raise click.UsageError(f"-o {output}: the instance is written as JSON; name it .json")
     maps = read_mapping(mapping) if mapping is not None else None
     notes: list[str] = []
-    if is_workbook(source):
-        if cohorts_file or rules_file:
-            raise click.UsageError("--cohorts and --rules are for CSV input; a workbook has sheets")
-        data = read_workbook(source, mapping=maps, warnings=notes)
-    elif source.suffix.lower() in (".csv", ".tsv", ".txt"):
+    if source.suffix.lower() in (".csv", ".tsv", ".txt"):
         if cohorts_file is None:
             raise click.UsageError(
                 "a participants CSV needs --cohorts COHORTS.csv (or use a workbook: "
@@ -92,17 +91,20 @@ def import_(
             )
         data = read_csv_files(source, cohorts_file, mapping=maps, rules=rules_file, warnings=notes)
     else:
-        raise click.UsageError(
-            f"{source}: give an .xlsx workbook or a participants .csv (old .xls: save as .xlsx)"
-        )
-    # Loaded on use (start-up time): `matcher --help` and other commands skip it.
+        raw = read_bytes(source, what="an intake workbook")  # once: a pipe works too
+        if not is_workbook(source, raw):
+            raise click.UsageError(
+                f"{visible(source)}: give an .xlsx workbook or a participants .csv (old .xls: "
+                "save as .xlsx)"
+            )
+        if cohorts_file or rules_file:
+            raise click.UsageError("--cohorts and --rules are for CSV input; a workbook has sheets")
+        data = read_workbook(source, mapping=maps, warnings=notes, raw=raw)
     from matcher.contract.instance import Instance
 
     instance = Instance.model_validate(data)
-    for note in notes:
-        err.print(f"warning: {note}", markup=False, soft_wrap=True)
-    for near in near_duplicates(instance):
-        err.print(f"warning: {near}", markup=False, soft_wrap=True)
+    notes.extend(str(near) for near in near_duplicates(instance, notes=notes))
+    _warn_all(notes)
     inputs = [p for p in (source, cohorts_file, rules_file, mapping) if p is not None]
     _emit(json.dumps(data, indent=1, ensure_ascii=False) + "\n", output, inputs)
     lone = sum(p.partner is None for p in instance.participants)
@@ -173,30 +175,23 @@ def report(
     """Write the report of PLAN (a JSON plan from `matcher solve`) for INSTANCE: a
     self-contained HTML page (or the XLSX workbook) for the programme team."""
     # Loaded on use (start-up time): `matcher --help` and other commands skip it.
-    from pydantic import ValidationError
-
-    from matcher.contract.solution import Solution
+    from matcher.contract.plan_file import instance_problems, load_plan
+    from matcher.text import shown_id
 
     chosen = plan_format(fmt, output) if output is not None else (fmt or "html")
     if chosen not in ("html", "xlsx"):
         raise click.UsageError(f"-o {output}: a report is .html or .xlsx")
     data = _load(instance)
-    try:
-        solution = Solution.model_validate_json(plan.read_bytes())
-    except FileNotFoundError:
-        raise InvalidInstance(str(plan), [Problem("$", "file not found")]) from None
-    except ValidationError as exc:
-        problems = [
-            Problem(".".join(map(str, e["loc"])) or "$", e["msg"])
-            for e in exc.errors(include_url=False)
-        ]
-        raise InvalidInstance(str(plan), problems) from None
-    known = {p.id for p in data.participants}
-    missing = sorted({x for p in solution.pairs for x in (p.patient_leader, p.partner)} - known)
-    if missing or solution.instance != data.name:
+    solution = load_plan(plan)  # as strictly as an instance file: exit 3 naming the problem
+    if solution.instance != data.name:
         raise InvalidInstance(
             str(plan),
-            [Problem("$", f"this plan is for instance {solution.instance!r}, not {data.name!r}"
-                     + (f"; unknown participants: {', '.join(missing[:10])}" if missing else ""))],
+            [Problem("$", f"this plan is for instance {shown_id(solution.instance)}, not "
+                          f"{shown_id(data.name)}")],
         )  # fmt: skip
+    problems = instance_problems(
+        solution, {p.id for p in data.participants}, {c.id for c in data.cohorts}
+    )
+    if problems:
+        raise InvalidInstance(str(plan), problems)
     _write_plan(chosen, data, solution, output, [plan, instance], redact=redact)

@@ -33,8 +33,15 @@ from matcher.engine.runner import (
     SolveJob,
     describe_failure,
 )
-from matcher.errors import MatcherError
-from matcher.files import OutputError, check_destination, remove_pending, write_atomic
+from matcher.errors import MAX_PROBLEMS_SHOWN, MatcherError
+from matcher.files import (
+    OutputError,
+    check_destination,
+    forget_committed,
+    output_committed,
+    remove_pending,
+    write_atomic,
+)
 from matcher.text import cut, visible, visible_lines
 
 if TYPE_CHECKING:  # imported where used: `--help` never loads pydantic or the models
@@ -141,6 +148,9 @@ _received: list[int] = []
 
 
 def _raise_interrupted(signum: int, frame: Any) -> None:
+    if output_committed():
+        # The result is in place: the run has succeeded, whatever arrives now (exit 0).
+        return
     _received.append(signum)
     raise Interrupted(signum)
 
@@ -153,6 +163,7 @@ def _signals_interrupt() -> Iterator[None]:
     if threading.current_thread() is not threading.main_thread():
         yield
         return
+    forget_committed()
     previous = {s: signal.signal(s, _raise_interrupted) for s in EXIT_SIGNAL}
     _handlers_active = True
     try:
@@ -362,19 +373,32 @@ def plan_format(given: str | None, output: Path | None) -> str:
     return fmt
 
 
+#: Longest warning printed (characters); the rest is cut with its length.
+MAX_WARNING = 2_000
+
+
 def _load(path: Path) -> Instance:
-    """An instance from JSON or a workbook; near-miss spellings are warned about on stderr."""
+    """An instance from JSON or a workbook; unused columns and near-miss spellings are warned
+    about on stderr, like problems: each through `visible` (they quote the file), at most
+    MAX_PROBLEMS_SHOWN of them, then the count of the rest."""
     # Loaded on use (start-up time): `matcher --help` and other commands skip it.
     from matcher.intake.spelling import near_duplicates
     from matcher.intake.spreadsheet import load_any
 
-    def warn(text: str) -> None:
-        err.print(f"warning: {text}", markup=False, soft_wrap=True)
-
-    data = load_any(path, warn=warn)
-    for near in near_duplicates(data):
-        warn(str(near))
+    notes: list[str] = []
+    data = load_any(path, warn=notes.append)
+    notes.extend(str(near) for near in near_duplicates(data, notes=notes))
+    _warn_all(notes)
     return data
+
+
+def _warn_all(notes: list[str]) -> None:
+    """Print warnings on stderr like problems: each through `visible` and cut at MAX_WARNING
+    characters, at most MAX_PROBLEMS_SHOWN of them, then the count of the rest."""
+    for text in notes[:MAX_PROBLEMS_SHOWN]:
+        err.print(Text(f"warning: {visible(text, MAX_WARNING)}"), soft_wrap=True)
+    if len(notes) > MAX_PROBLEMS_SHOWN:
+        err.print(f"warning: ... and {len(notes) - MAX_PROBLEMS_SHOWN:,} more warnings")
 
 
 def _people(data: Instance, solution: Solution, redact: bool) -> PlanView:

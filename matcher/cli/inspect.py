@@ -20,7 +20,7 @@ from matcher.cli.group import (
 )
 from matcher.errors import InvalidParameter
 from matcher.render.output import csv_text
-from matcher.text import visible
+from matcher.text import json_visible, visible, visible_lines
 
 
 @main.command()
@@ -66,9 +66,9 @@ def diff(
     cohorts and sets, people newly unmatched or wait-listed, score changes."""
     # Loaded on use (start-up time): `matcher --help` and other commands skip it.
     from matcher.compare.diff import plan_changes, score_change
-    from matcher.engine.replan import load_previous
+    from matcher.contract.plan_file import load_plan
 
-    before, after = load_previous(old), load_previous(new)
+    before, after = load_plan(old), load_plan(new)
     data = _load(instance_path) if instance_path is not None else None
     changes = plan_changes(before, after, data)
     scores = score_change(before, after)
@@ -87,8 +87,9 @@ def diff(
         _emit(json.dumps(doc, indent=2) + "\n", output, [old, new])
         return
     c = changes.counts
+    # Every value from the plans (IDs, reasons) is untrusted: shown through `visible`.
     lines = [
-        f"{old} -> {new}",
+        f"{visible(old)} -> {visible(new)}",
         f"pairs kept {c.kept}, dissolved {c.dissolved}, new {c.formed}; moved cohort "
         f"{c.moved_cohort}, moved set {c.moved_set}; newly unmatched {c.newly_unmatched}, newly "
         f"wait-listed {c.newly_waitlisted}",
@@ -97,12 +98,13 @@ def diff(
     ]
     for item in changes.items:
         where = (
-            f" {item.before or '-'} -> {item.after or '-'}"
+            f" {visible(item.before or '-')} -> {visible(item.after or '-')}"
             if item.before is not None or item.after is not None
             else ""
         )
-        who = "+".join(item.participants)
-        lines.append(f"  {item.kind:<20} {item.pair or '':<9} {who:<14}{where}: {item.reason}")
+        who = visible("+".join(item.participants))
+        pair = visible(item.pair or "")
+        lines.append(f"  {item.kind:<20} {pair:<9} {who:<14}{where}: {visible(item.reason, None)}")
     _emit("\n".join(lines) + "\n", output, [old, new])
 
 
@@ -141,13 +143,22 @@ def explain(
 ) -> None:
     """Explain a plan of INSTANCE (PLAN, or a fresh solve): --why-not A B or --why A."""
     # Loaded on use (start-up time): `matcher --help` and other commands skip it.
-    from matcher.engine.replan import load_previous
+    from matcher.contract.plan_file import load_plan
     from matcher.explain import why, why_not
 
     if (why_not_ids is None) == (why_id is None):
         raise click.UsageError("give exactly one of --why-not A B and --why A")
     data = _load(instance)
-    base = load_previous(plan) if plan is not None else None
+    base = load_plan(plan) if plan is not None else None
+    if base is not None:
+        from matcher.contract.plan_file import instance_problems
+        from matcher.errors import InvalidInstance
+
+        problems = instance_problems(
+            base, {p.id for p in data.participants}, {c.id for c in data.cohorts}
+        )
+        if problems:
+            raise InvalidInstance(str(plan), problems)
     try:
         answer = (
             why_not(data, *why_not_ids, base, seed=seed)
@@ -156,10 +167,12 @@ def explain(
         )
     except InvalidParameter as exc:
         raise click.UsageError(str(exc)) from None
+    # Answers quote IDs and interests from the files: escaped for the terminal (the JSON keeps
+    # the data, with C1 and bidi characters as \u escapes).
     if fmt == "json":
-        click.echo(answer.model_dump_json(indent=2))
+        click.echo(json_visible(answer.model_dump_json(indent=2)))
     else:
-        click.echo(answer.summary())
+        click.echo(visible_lines(answer.summary()))
 
 
 def instance_json_schema() -> dict[str, Any]:

@@ -10,7 +10,8 @@ by cohort, mean score by organisation type, role and local system (groups under
 (distinguishable with colour-blindness) and every chart has a text alternative. Print CSS lays
 it out for A4.
 
-Everything shown is escaped by Jinja2's autoescaping; names and emails come only from
+Everything shown is escaped by Jinja2's autoescaping, after its control, bidi and NUL
+characters are shown as escapes (:func:`matcher.text.html_text`); names and emails come only from
 :class:`~matcher.render.view.PlanView` and are left out with ``redact``.
 """
 
@@ -26,6 +27,7 @@ from typing import Any
 
 from matcher.contract.instance import CRITERIA
 from matcher.render.view import CRITERION_LABELS, PlanView
+from matcher.text import html_text
 
 #: Okabe & Ito (2008) colour-blind-safe palette.
 OKABE_ITO = ("#0072B2", "#E69F00", "#009E73", "#D55E00", "#56B4E9", "#CC79A7", "#F0E442", "#000000")
@@ -43,6 +45,17 @@ class Chart:
     note: str = ""
 
 
+def _finalize(value: Any) -> Any:
+    """Every ``{{ }}`` value of a template: text from the input has its control, bidi and other
+    invisible format characters (NUL, U+202E ...) shown escaped before autoescaping; markup the
+    program made (the charts' SVG) is left as it is."""
+    from markupsafe import Markup
+
+    if isinstance(value, str) and not isinstance(value, Markup):
+        return html_text(value)
+    return value
+
+
 def _env() -> Any:
     # Loaded on use (start-up time): jinja2 is slow to import.
     from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
@@ -53,6 +66,7 @@ def _env() -> Any:
         undefined=StrictUndefined,
         trim_blocks=True,
         lstrip_blocks=True,
+        finalize=_finalize,
     )
 
 

@@ -350,7 +350,10 @@ def _run_dask(
                     n_workers=min(jobs, total),
                     threads_per_worker=1,
                     processes=True,
-                    dashboard_address=":0",
+                    # Local only: the scheduler and workers listen on the loopback interface,
+                    # and no dashboard is served (it would listen on every interface).
+                    host="127.0.0.1",
+                    dashboard_address=None,
                 )
             )
             client = stack.enter_context(Client(cluster))
