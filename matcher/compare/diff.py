@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass
 
+from matcher.contract.identity import IntakeMismatch, check_made_from, check_same_intake
 from matcher.contract.instance import Instance
 from matcher.contract.rules import can_attend, pairing_rule_breaks
 from matcher.contract.solution import Change, ChangeCounts, Changes, Pair, Solution
@@ -166,9 +167,30 @@ class _Reasons:
 
 
 def plan_changes(
-    old: Solution, new: Solution, instance: Instance | None = None, *, minimal: bool = True
+    old: Solution,
+    new: Solution,
+    instance: Instance | None = None,
+    *,
+    minimal: bool = True,
+    force: bool = False,
 ) -> Changes:
-    """Every change from ``old`` to ``new`` (see the module docstring)."""
+    """Every change from ``old`` to ``new`` (see the module docstring).
+
+    ``instance`` is the intake ``new`` was made from: ``new`` must have been made from exactly it
+    and ``old`` from an intake of the same name, else :class:`matcher.errors.InvalidParameter`
+    names both intakes (``force=True`` compares them anyway). Without ``instance`` the two plans
+    must name one intake."""
+    if not force:
+        if instance is not None:
+            check_same_intake(old, instance, what="the old plan")
+            check_made_from(new, instance, what="the new plan")
+        elif old.instance != new.instance:
+            raise IntakeMismatch(
+                f"the old plan is of intake {old.instance!r} and the new plan of intake "
+                f"{new.instance!r}; compare plans of one intake (or force=True / --force)",
+                old.instance,
+                new.instance,
+            )
     why = _Reasons(old, new, instance)
     old_by = {_key(p): p for p in old.pairs}
     new_by = {_key(p): p for p in new.pairs}

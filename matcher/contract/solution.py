@@ -219,6 +219,15 @@ class Changes(_Out):
 class Solution(_Out):
     schema_version: Literal["1"] = "1"
     instance: str
+    instance_sha256: str | None = Field(
+        None,
+        description=(
+            "SHA-256 of the instance the plan was made from (its canonical JSON: sorted keys, "
+            "no spaces, UTF-8); reports, explanations and change lists refuse a plan read "
+            "against another instance. Absent in plans written before matcher recorded it."
+        ),
+        pattern=r"^[0-9a-f]{64}$",
+    )
     status: Status
     pairs: list[Pair]
     unmatched: list[Unmatched]

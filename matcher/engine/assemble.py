@@ -14,7 +14,9 @@ import numpy as np
 from numpy.typing import NDArray
 
 from matcher.compare.diff import plan_changes
-from matcher.contract.instance import Instance, Participant
+from matcher.contract.identity import instance_hash
+from matcher.contract.instance import Cohort, Instance, Participant
+from matcher.contract.rules import set_counts
 from matcher.contract.solution import (
     CohortPlan,
     LearningSet,
@@ -29,7 +31,12 @@ from matcher.contract.solution import (
 from matcher.engine.diagnose import diagnose_cohorts, diagnose_no_placement
 from matcher.engine.metrics import solution_metrics
 from matcher.engine.pairing import Pairing, pair_lone_applicants
-from matcher.engine.placement.ceiling import complete_pairing, pressure_note, set_rule_pressure
+from matcher.engine.placement.ceiling import (
+    CohortPressure,
+    complete_pairing,
+    pressure_note,
+    set_rule_pressure,
+)
 from matcher.engine.placement.model import (
     Candidate,
     diagnose_locks,
@@ -37,7 +44,7 @@ from matcher.engine.placement.model import (
 from matcher.engine.placement.strategy import Deadline, Job, must_place, place, place_against
 from matcher.engine.prepare import prepare
 from matcher.engine.progress import ProgressCallback, Reporter, Stop
-from matcher.engine.reasons import pair_reasons, unmatched_reason
+from matcher.engine.reasons import pair_reasons, partner_gone_reason, unmatched_reason
 from matcher.engine.replan import (
     KEEP_SETS_MAX_PAIRS,
     PreviousPlan,
@@ -46,6 +53,7 @@ from matcher.engine.replan import (
     new_set_ids,
     pair_ids,
     previous_pairs,
+    quality_trades,
 )
 from matcher.engine.scoring import CRITERIA, pair_scores
 from matcher.engine.sets import _in_conflict, _shares_organisation, form_sets, pair_distance
@@ -54,6 +62,7 @@ from matcher.errors import (
     Infeasible,
     NoPlanInTime,
 )
+from matcher.words import count
 
 
 def matcher_version() -> str:
@@ -66,26 +75,69 @@ def matcher_version() -> str:
 log = logging.getLogger("matcher")
 
 
-def _waitlist_reason(instance: Instance, cand: Candidate, fill: dict[int, int]) -> str:
+def _usable(cohort: Cohort) -> int:
+    """Most pairs ``cohort`` can hold: its capacity cut to a count that splits into sets of
+    the allowed sizes (capacity 5 with sets of 3-4 pairs holds 4)."""
+    lo, hi = cohort.set_size.min_pairs, cohort.set_size.max_pairs
+    return max(
+        (m for m in range(cohort.capacity_pairs, -1, -1) if set_counts(lo, hi, m)), default=0
+    )
+
+
+def _waitlist_reason(
+    instance: Instance,
+    cand: Candidate,
+    fill: dict[int, int],
+    pressure: dict[int, CohortPressure],
+) -> str:
+    """Why a formed pair has no cohort: each cohort both can attend with its fill, then the one
+    rule that binds where there is room (capacity not splittable into sets, one organisation
+    per set), with its figures, or the set rules in general when no single rule is found."""
     cohorts = instance.cohorts
     if not cand.cohorts:
         return "no cohort that both members can attend in full, in a mode both can attend"
     parts = []
+    binding: list[str] = []
+    open_ = []
     for q in cand.cohorts:
         c, n = cohorts[q], fill.get(q, 0)
-        parts.append(
-            f"{c.id}, which is full ({n} of {c.capacity_pairs})"
-            if n >= c.capacity_pairs
-            else f"{c.id} ({n} of {c.capacity_pairs})"
-        )
+        if c.capacity_pairs == 0:
+            parts.append(f"{c.id}, which is closed (capacity 0)")
+        elif n >= c.capacity_pairs:
+            parts.append(f"{c.id}, which is full ({n} of {c.capacity_pairs})")
+        else:
+            parts.append(f"{c.id} ({n} of {c.capacity_pairs})")
+            open_.append(q)
     head = "both can attend only " if len(parts) == 1 else "both can attend "
     text = head + "; ".join(parts)
-    if any(fill.get(q, 0) < cohorts[q].capacity_pairs for q in cand.cohorts):
+    for q in open_:
+        c, n = cohorts[q], fill.get(q, 0)
+        usable = _usable(c)
+        lo, hi = c.set_size.min_pairs, c.set_size.max_pairs
+        if n >= usable:
+            binding.append(
+                f"{c.id} holds at most {count(usable, 'pair')}: "
+                f"{count(c.capacity_pairs, 'pair')} cannot be split into sets of {lo}-{hi} "
+                f"(raise its capacity to {_next_splittable(c)} or change its set sizes)"
+            )
+        elif q in pressure and pressure[q].reason:
+            binding.append(pressure[q].reason)
+    if open_ and len(binding) == len(open_):
+        return text + "".join(f"; {b}" for b in binding)
+    if open_:
         text += (
             "; adding this pair would break the action-learning-set rules (set sizes, one "
             "organisation per set, declared conflicts) or displace a pair that has fewer options"
         )
-    return text
+    return text + pressure_note(pressure, cand)
+
+
+def _next_splittable(cohort: Cohort) -> int:
+    lo, hi = cohort.set_size.min_pairs, cohort.set_size.max_pairs
+    m = cohort.capacity_pairs + 1
+    while not set_counts(lo, hi, m):
+        m += 1
+    return m
 
 
 def make_plan(
@@ -197,8 +249,7 @@ def make_plan(
     waitlist = [
         Waitlisted(
             pair=pair_id[k],
-            reason=_waitlist_reason(eff, candidates[k], fill)
-            + pressure_note(pressure, candidates[k]),
+            reason=_waitlist_reason(eff, candidates[k], fill, pressure),
         )
         for k in formed
         if placement.cohort_of.get(k) is None
@@ -303,7 +354,7 @@ def make_plan(
     log.info("sets: %d action-learning sets in %.2f s", len(sets_out), stages["learning_sets"])
 
     formed_people = {x for key in keys for x in key}
-    unmatched = _unmatched(eff, pairing, formed_people)
+    unmatched = _unmatched(eff, pairing, formed_people, instance, prev)
     status: Status
     if (
         pairing.exact
@@ -317,6 +368,7 @@ def make_plan(
         notes.append("the intake has no active participants")
     solution = Solution(
         instance=instance.name,
+        instance_sha256=instance_hash(instance),
         status=status,
         pairs=[records[k] for k in formed],
         unmatched=unmatched,
@@ -360,9 +412,11 @@ def make_plan(
     stages["metrics"] = deadline.elapsed() - sum(stages.values())
     update: dict[str, object] = {"metrics": metrics}
     if prev is not None:
-        update["changes"] = plan_changes(
-            prev, solution, instance, minimal=minimal and status == "optimal"
+        # the previous plan's intake was checked by solve(); `solution` is this instance's
+        changes = plan_changes(
+            prev, solution, instance, minimal=minimal and status == "optimal", force=True
         )
+        update["changes"] = quality_trades(eff, solution, prev, changes)
     if not deterministic:
         update["run"] = solution.run.model_copy(
             update={
@@ -456,8 +510,19 @@ def _lock_infeasibility(job: Job, candidates: list[Candidate]) -> Infeasible:
     )
 
 
-def _unmatched(instance: Instance, pairing: Pairing, formed_people: set[str]) -> list[Unmatched]:
+def _unmatched(
+    instance: Instance,
+    pairing: Pairing,
+    formed_people: set[str],
+    original: Instance,
+    prev: Solution | None,
+) -> list[Unmatched]:
+    """Unmatched people of ``instance`` (the effective intake) with their reasons; someone whose
+    partner (in ``original``, or in the previous plan ``prev``) withdrew is told so first."""
     scan = pairing.scan
+    was_with: dict[str, str] = {}
+    for pair in prev.pairs if prev is not None else []:
+        was_with[pair.patient_leader], was_with[pair.partner] = pair.partner, pair.patient_leader
     out = []
     for p in instance.participants:
         if p.id in formed_people:
@@ -473,5 +538,6 @@ def _unmatched(instance: Instance, pairing: Pairing, formed_people: set[str]) ->
             n_cols=len(scan.cols.ids),
             min_score=instance.rules.min_score,
         )
+        reason = partner_gone_reason(original, p.id, reason, was_with.get(p.id))
         out.append(Unmatched(participant=p.id, reason=reason))
     return out

@@ -1,19 +1,28 @@
 """The plan as an XLSX workbook for a programme team (``matcher solve -o plan.xlsx``).
 
-Sheets: Summary (the plan in words, then one row per cohort), Pairs (both people with names,
-roles, organisations, the score and the strongest reasons), one sheet per cohort listing its
-sets and their members, Unmatched and Wait-list with reasons, and Scores (each pair's
-breakdown by criterion). Every table has a frozen header row, a filter and set column widths.
+Sheets: Summary (the plan in words, what changed when it is a re-plan, then one row per cohort
+with the name of its sheet), Changes (a re-plan's change list: kind, pair, people with names,
+from, to, reason), Pairs (both people with names, roles, organisations, the score and the
+strongest reasons), one sheet per cohort listing its sets and their members, Unmatched and
+Wait-list with reasons, and Scores (each pair's breakdown by criterion). Every table has a
+frozen header row, a filter and set column widths; an empty table says so above its header.
+
+The JSON plan travels inside the workbook, on a very hidden sheet (:data:`PLAN_SHEET`, which
+Excel and LibreOffice keep when they save the file), so one file serves people and matcher:
+``--previous plan.xlsx``, ``matcher report INTAKE plan.xlsx``, ``matcher diff`` and
+``matcher explain`` read it back (:func:`embedded_plan`).
 
 The workbook is byte-identical for the same plan: the save time and zip timestamps are fixed.
 """
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
 import io
 import re
 import zipfile
+import zlib
 from collections.abc import Sequence
 from typing import Any
 
@@ -22,7 +31,9 @@ from openpyxl.cell import WriteOnlyCell
 from openpyxl.styles import Alignment, Font, PatternFill
 from openpyxl.utils import get_column_letter
 
+from matcher.contract.solution import Solution
 from matcher.engine.scoring import CRITERIA
+from matcher.render.output import solution_json
 from matcher.render.view import CRITERION_LABELS, PlanView
 
 HEADER_FONT = Font(bold=True)
@@ -51,25 +62,59 @@ def _person_cells(view: PlanView, pid: str) -> list[Any]:
     return [*cells, p.role, p.organisation, p.organisation_type, p.system]
 
 
+#: The very hidden sheet holding the JSON plan (base64 of its zlib-compressed UTF-8 text).
+PLAN_SHEET = "matcher-plan"
+#: First cell of :data:`PLAN_SHEET`: what it holds and in which encoding.
+PLAN_MARK = "matcher plan v1: zlib+base64 JSON"
+#: Characters of base64 text per cell (Excel holds at most 32,767 in one cell).
+PLAN_CHUNK = 32_000
+#: Largest JSON plan read back from a workbook (a plan of 20,000 people is about 20 MB).
+MAX_PLAN_BYTES = 256 * 1024 * 1024
+
+
 def plan_workbook(view: PlanView) -> bytes:
     """The workbook's bytes."""
     book = Workbook(write_only=True)
     s = view.solution
+    used: set[str] = {"Summary", "Changes", "Pairs", "Unmatched", "Wait-list", "Scores"}
+    used.add(PLAN_SHEET)
+    # Cohort sheets are named "<id> <name>" cut to Excel's 31 characters: the Summary says
+    # which sheet is which cohort.
+    sheet_of = {
+        plan.id: _sheet_name(f"{plan.id} {view.cohorts[plan.id].name}", used)
+        for plan in s.cohorts or []
+    }
     cohort_rows = []
     for cid, c in view.cohorts.items():
         plan = next((x for x in s.cohorts or [] if x.id == cid), None)
         placed = len(plan.pairs) if plan else 0
         cohort_rows.append(
             [cid, c.name, c.dates, c.venue or "", c.mode, placed, c.capacity,
-             len(view.sets_by_cohort.get(cid, []))]
+             len(view.sets_by_cohort.get(cid, [])), sheet_of.get(cid, "")]
         )  # fmt: skip
+    changed = view.change_sentences()
     _table(
         book,
         "Summary",
-        ["Cohort", "Name", "Dates", "Venue", "Mode", "Pairs placed", "Capacity (pairs)", "Sets"],
+        ["Cohort", "Name", "Dates", "Venue", "Mode", "Pairs placed", "Capacity (pairs)", "Sets",
+         "Sheet"],
         cohort_rows,
-        preamble=[[line] for line in view.summary_sentences()],
-    )
+        preamble=[[line] for line in [*changed, *view.summary_sentences()]],
+    )  # fmt: skip
+    if s.changes is not None:
+        change_rows = view.change_rows()
+        _table(
+            book,
+            "Changes",
+            ["Change", "Pair", "People", "From", "To", "Reason"],
+            [
+                [r.kind, r.pair, "; ".join(p.label for p in r.people), r.before, r.after,
+                 r.reason]
+                for r in change_rows
+            ],
+            preamble=[[line] for line in changed]
+            + ([] if change_rows else [["Nothing changed against the previous plan."]]),
+        )  # fmt: skip
 
     pair_cols = [
         "Pair",
@@ -104,7 +149,6 @@ def plan_workbook(view: PlanView) -> bytes:
         )
     _table(book, "Pairs", pair_cols, pair_rows, number_format={"Score": "0.00"})
 
-    used: set[str] = {"Summary", "Pairs", "Unmatched", "Wait-list", "Scores"}
     member_cols = ["Set", "Pair", "Score", *_person_cols(view, "Person")]
     for plan in s.cohorts or []:
         c = view.cohorts[plan.id]
@@ -120,7 +164,7 @@ def plan_workbook(view: PlanView) -> bytes:
                                  *_person_cells(view, person)])  # fmt: skip
         _table(
             book,
-            _sheet_name(f"{plan.id} {c.name}", used),
+            sheet_of[plan.id],
             member_cols,
             rows,
             preamble=[[c.label], [c.when + ": " + c.dates], [f"{len(plan.pairs)} of "
@@ -133,6 +177,7 @@ def plan_workbook(view: PlanView) -> bytes:
         "Unmatched",
         [*_person_cols(view, "Person"), "Reason"],
         [[*_person_cells(view, u.participant), u.reason] for u in s.unmatched],
+        preamble=None if s.unmatched else [["Everybody is in a pair."]],
     )
     _table(
         book,
@@ -143,6 +188,7 @@ def plan_workbook(view: PlanView) -> bytes:
              *_person_cells(view, view.pairs[w.pair].partner), w.reason]
             for w in s.waitlist
         ],
+        preamble=None if s.waitlist else [["No pair is wait-listed: every pair has a cohort."]],
     )  # fmt: skip
     _table(
         book,
@@ -155,11 +201,60 @@ def plan_workbook(view: PlanView) -> bytes:
         ],
         number_format={"Score": "0.00"},
     )  # fmt: skip
+    _plan_sheet(book, s)
     book.properties.created = FIXED_TIME
     book.properties.modified = FIXED_TIME
     buf = io.BytesIO()
     book.save(buf)
     return fixed_zip(buf.getvalue())
+
+
+def _plan_sheet(book: Workbook, solution: Solution) -> None:
+    """The JSON plan on a very hidden sheet: the mark in A1, then the base64 text in column A,
+    :data:`PLAN_CHUNK` characters a cell. Each cell is written as text (never a formula)."""
+    ws = book.create_sheet(PLAN_SHEET)
+    ws.sheet_state = "veryHidden"
+    raw = solution_json(solution).encode("utf-8")
+    text = base64.b64encode(zlib.compress(raw, 9)).decode("ascii")
+    for value in [PLAN_MARK, *(text[i : i + PLAN_CHUNK] for i in range(0, len(text), PLAN_CHUNK))]:
+        cell = WriteOnlyCell(ws, value=value)
+        cell.data_type = "s"
+        ws.append([cell])
+
+
+class NoEmbeddedPlan(ValueError):
+    """The workbook holds no matcher plan (an intake workbook, or a plan sheet damaged)."""
+
+
+def embedded_plan(data: bytes) -> str:
+    """The JSON text of the plan a workbook made by :func:`plan_workbook` carries. Raises
+    :class:`NoEmbeddedPlan` (message for people) when it has none or it cannot be read."""
+    from openpyxl import load_workbook
+
+    try:
+        book = load_workbook(io.BytesIO(data), read_only=True, data_only=True)
+    except (zipfile.BadZipFile, KeyError, OSError, ValueError) as exc:
+        raise NoEmbeddedPlan("not a readable .xlsx workbook") from exc
+    try:
+        if PLAN_SHEET not in book.sheetnames:
+            raise NoEmbeddedPlan(
+                "this workbook holds no matcher plan (a plan workbook is written by "
+                "`matcher solve INTAKE -o plan.xlsx`)"
+            )
+        cells = [str(row[0]) for row in book[PLAN_SHEET].values if row and row[0] is not None]
+    finally:
+        book.close()
+    if not cells or cells[0] != PLAN_MARK:
+        raise NoEmbeddedPlan("the workbook's plan sheet is damaged (unknown format)")
+    try:
+        packed = base64.b64decode("".join(cells[1:]), validate=True)
+        unpacker = zlib.decompressobj()
+        raw = unpacker.decompress(packed, MAX_PLAN_BYTES)
+        if unpacker.unconsumed_tail:
+            raise NoEmbeddedPlan("the workbook's plan is larger than matcher reads")
+        return raw.decode("utf-8")
+    except (ValueError, zlib.error, UnicodeDecodeError) as exc:
+        raise NoEmbeddedPlan("the workbook's plan sheet is damaged (cannot be decoded)") from exc
 
 
 def _sheet_name(text: str, used: set[str]) -> str:
