@@ -41,6 +41,15 @@ OLE2_MAGIC = b"\xd0\xcf\x11\xe0"  # the old binary .xls format
 WORKBOOK_SUFFIXES = (".xlsx", ".xlsm")
 
 
+#: The very hidden sheet of a plan workbook (matcher.render.workbook.PLAN_SHEET; a test keeps the
+#: two equal): a plan given where an intake is expected is named as such.
+PLAN_SHEET = "matcher-plan"
+
+#: The Name of the template's example rows (Participants and Cohorts): reserved, so that an
+#: example row left in place is refused with its row number instead of planned as real.
+EXAMPLE_NAME = "EXAMPLE: delete this row"
+
+
 @dataclass(frozen=True)
 class Column:
     """One spreadsheet column: the instance field it fills and how its cells are read."""
@@ -60,7 +69,7 @@ PARTICIPANT_COLUMNS: tuple[Column, ...] = (
            "else in the workbook to name them.", "pl01"),
     Column("name", "Name", "text", False, ("full name",),
            "Optional. Shown in the plan workbook and report for colleagues; never in logs, "
-           "error messages or the JSON plan; dropped by --redact.", "Alex Example"),
+           "error messages or the JSON plan; dropped by --redact.", EXAMPLE_NAME),
     Column("email", "Email", "email", False, ("email address", "e-mail"),
            "Optional, like Name.", "alex@example.org"),
     Column("role", "Role", "role", True, ("participant role",),
@@ -104,7 +113,7 @@ COHORT_COLUMNS: tuple[Column, ...] = (
     Column("id", "ID", "id", True, ("cohort id",),
            "Unique reference for the cohort (e.g. c1), used in Available cohorts.", "c1"),
     Column("name", "Name", "text", False, ("cohort name", "cohort"),
-           "A name people recognise.", "London, May 2016"),
+           "A name people recognise.", EXAMPLE_NAME),
     Column("sessions", "Sessions", "dates", True, ("session dates", "dates", "workshop dates"),
            "Every workshop date (dd/mm/yyyy or yyyy-mm-dd), separated by ; or line breaks. "
            "Attending a cohort means every date.", "12/05/2016; 16/06/2016"),
@@ -150,8 +159,10 @@ class RuleKey:
 
 
 RULE_KEYS: tuple[RuleKey, ...] = (
-    RuleKey("name", "Intake name", "text", "Name of the intake (default: the file name).",
-            "may2016"),
+    RuleKey("name", "Intake name", "text",
+            "Name of the intake, shown on every plan (empty: the file's name, e.g. intake for "
+            "intake.xlsx). A plan remembers it: a re-plan refuses a previous plan of another "
+            "intake.", ""),
     RuleKey("description", "Description", "text", "Free text about the intake.", ""),
     RuleKey("rules.same_organisation", "Same organisation", "choice",
             "Pairing two people of one organisation: Allow, Avoid (default: scores 0 on that "
@@ -341,10 +352,25 @@ def _date(v: Any) -> str:
         ) from None
 
 
+_DATE_LIKE = re.compile(r"[0-9/.\- ]{1,12}")
+
+
 def _dates(v: Any) -> list[str]:
-    if isinstance(v, str):
-        return [_date(part) for part in _SPLIT.split(v) if part.strip()]
-    return [_date(v)]
+    if not isinstance(v, str):
+        return [_date(v)]
+    parts = [part for part in _SPLIT.split(v) if part.strip()]
+    out = []
+    for n, part in enumerate(parts, start=1):
+        try:
+            out.append(_date(part))
+        except _CellError as exc:
+            if len(parts) == 1:
+                raise
+            # Point at the date inside the cell: its position, and its text when it is only
+            # digits and separators (nothing personal or unsafe to print).
+            shown = f" {part.strip()!r}" if _DATE_LIKE.fullmatch(part.strip()) else ""
+            raise _CellError(f"date {n} of {len(parts)}{shown}: {exc}") from None
+    return out
 
 
 def _int(v: Any) -> int:
@@ -522,6 +548,14 @@ class _Reader:
                 if col.field == "id":
                     rid = parsed
                 _put(record, col.field, parsed)
+            if header_key(str(record.get("name", ""))) == header_key(EXAMPLE_NAME):
+                what = "person" if key == "participants" else "cohort"
+                self.problem(
+                    f"{label}!row {row_no}",
+                    f"this is the template's example row (Name {EXAMPLE_NAME!r}): delete the "
+                    f"row, or overwrite every cell with a real {what}, Name included",
+                    _ids(rid),
+                )
             self.rows[(key, len(out))] = (label, row_no)
             out.append(record)
         return out
@@ -623,6 +657,16 @@ class _Reader:
                 return choice
         raise _CellError(f"write one of: {', '.join(CHOICES[rule.field])}")
 
+    def rows_in(self, message: str) -> str:
+        """``message`` with the records it names ("also at participants[15]") as the
+        spreadsheet shows them ("also at Participants!row 17"): never an internal index."""
+
+        def row(m: re.Match[str]) -> str:
+            origin = self.rows.get((m.group(1), int(m.group(2))))
+            return f"{origin[0]}!row {origin[1]}" if origin else m.group(0)
+
+        return re.sub(r"\b(participants|cohorts|locks|forbidden_pairs)\[(\d+)\]", row, message)
+
     def where(self, path: str) -> str:
         """Translate a JSON path of the instance checks into sheet, row and column."""
         m = re.match(r"^(participants|cohorts|locks|forbidden_pairs)\[(\d+)\](?:\(id [^)]*\))?"
@@ -669,7 +713,7 @@ def _finish(reader: _Reader, data: dict[str, Any]) -> dict[str, Any]:
         for p in check_instance_data(data):
             where = reader.where(p.path)
             if where not in seen:
-                reader.problem(where, p.message, p.ids)
+                reader.problem(where, reader.rows_in(p.message), p.ids)
     if reader.problems:
         raise InvalidInstance(reader.source, reader.problems)
     return data
@@ -701,13 +745,32 @@ def read_workbook(
         raise InvalidInstance(str(path), [Problem("$", f"cannot read: {exc.strerror}")]) from None
     try:
         book = load_workbook(handle, read_only=True, data_only=True)
-    except Exception as exc:  # openpyxl raises many kinds for a damaged file
+    except Exception:  # openpyxl raises many kinds for a damaged file
         handle.close()
         raise InvalidInstance(
-            str(path), [Problem("$", f"not a readable XLSX workbook ({type(exc).__name__})")]
+            str(path),
+            [
+                Problem(
+                    "$",
+                    "not a readable .xlsx workbook (damaged, or another kind of file): open it "
+                    "in Excel or LibreOffice and save it as an Excel workbook (.xlsx)",
+                )
+            ],
         ) from None
     try:
         by_key = {header_key(n): n for n in book.sheetnames}
+        if PLAN_SHEET in book.sheetnames and "participants" not in by_key:
+            raise InvalidInstance(
+                str(path),
+                [
+                    Problem(
+                        "$",
+                        "this is a plan workbook written by matcher, not an intake: give the "
+                        "intake (the workbook with Participants and Cohorts sheets, or its JSON) "
+                        "here",
+                    )
+                ],
+            )
         data = _skeleton(path.stem)
         for sheet, (key, _, required) in SHEETS.items():
             wanted = reader.mapping.sheets.get(sheet, sheet)
