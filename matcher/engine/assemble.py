@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import replace
 from importlib.metadata import PackageNotFoundError, version
 
@@ -16,6 +17,7 @@ from numpy.typing import NDArray
 from matcher.compare.diff import plan_changes
 from matcher.contract.identity import instance_hash
 from matcher.contract.instance import Cohort, Instance, Participant
+from matcher.contract.keys import category_key
 from matcher.contract.rules import set_counts
 from matcher.contract.solution import (
     CohortPlan,
@@ -484,30 +486,118 @@ def set_links(
 
 
 def _lock_infeasibility(job: Job, candidates: list[Candidate]) -> Infeasible:
-    """Name the locks that cannot hold together (CP-SAT assumptions), with what to relax."""
+    """Name the locks that cannot hold together (CP-SAT assumptions), each with its place in
+    ``locks`` (``locks[0]``: the CLI shows the Locks sheet row), and the one rule that binds
+    when it is plain: one organisation per set, a declared conflict, or capacity."""
     must = must_place(job, candidates).must_place
     core = diagnose_locks(job.prepared.effective, candidates, must)
     if not core:
         return Infeasible("no plan meets the hard rules and the locks")
     eff = job.prepared.effective
+    original = job.prepared.original
+    position = {(lk.patient_leader, lk.partner): n for n, lk in enumerate(original.locks)}
     names = [candidates[k] for k in core]
     cohorts = sorted({eff.cohorts[c.cohorts[0]].id for c in names if c.cohorts})
+
+    def where(c: Candidate) -> str:
+        n = position.get((c.patient_leader, c.partner))
+        return f"lock {c.patient_leader}+{c.partner}" + (f" (locks[{n}])" if n is not None else "")
+
     diagnosis = [
         Conflict(
             kind="lock",
-            message=f"lock {c.patient_leader}+{c.partner} in {eff.cohorts[c.cohorts[0]].id}",
+            message=f"{where(c)} in {eff.cohorts[c.cohorts[0]].id}",
             ids=(c.patient_leader, c.partner),
             remedy="remove its cohort or the lock",
         )
         for c in names
         if c.cohorts
     ]
+    rules = _binding_lock_rules(eff, [c for c in names if c.cohorts], where)
+    diagnosis = rules + diagnosis
     diagnosis += diagnose_cohorts(eff, [c for c in candidates if c.cohorts], cohorts)
-    return Infeasible(
+    head = (
         f"these {len(names)} locked pairs cannot all be placed in their cohorts "
-        f"({', '.join(cohorts)}) under the set rules and capacities",
-        diagnosis,
+        f"({', '.join(cohorts)})"
     )
+    if rules:
+        return Infeasible(f"{head}: {rules[0].message}", diagnosis)
+    return Infeasible(f"{head} under the set rules and capacities", diagnosis)
+
+
+def _binding_lock_rules(
+    instance: Instance, locked: list[Candidate], where: Callable[[Candidate], str]
+) -> list[Conflict]:
+    """Per cohort of the locked pairs ``locked``: the rule they break together, in words with
+    figures (more locked pairs than the cohort holds; more pairs of one organisation, or
+    pairs with a declared conflict between them, than the cohort has sets)."""
+    people = instance.participants_by_id()
+    hard_org = instance.rules.one_organisation_per_set == "hard"
+    out: list[Conflict] = []
+    by_cohort: dict[int, list[Candidate]] = {}
+    for c in locked:
+        by_cohort.setdefault(c.cohorts[0], []).append(c)
+    for q, here in sorted(by_cohort.items()):
+        cohort = instance.cohorts[q]
+        lo, hi = cohort.set_size.min_pairs, cohort.set_size.max_pairs
+        usable = _usable(cohort)
+        most_sets = usable // lo if lo else usable
+        shape = (
+            f"{cohort.id} holds at most {count(most_sets, 'set')} (capacity "
+            f"{cohort.capacity_pairs}, sets of {lo}-{hi} pairs)"
+        )
+        if len(here) > usable:
+            out.append(
+                Conflict(
+                    "capacity",
+                    f"{count(len(here), 'pair')} are locked into {cohort.id}, which holds at "
+                    f"most {count(usable, 'pair')} (capacity {cohort.capacity_pairs}, sets of "
+                    f"{lo}-{hi} pairs): " + ", ".join(where(c) for c in here),
+                    (cohort.id,),
+                    f"raise {cohort.id}'s capacity or lock fewer pairs into it",
+                )
+            )
+            continue
+        if hard_org:
+            orgs: dict[str, list[Candidate]] = {}
+            spelled: dict[str, str] = {}
+            for c in here:
+                for pid in (c.patient_leader, c.partner):
+                    org = category_key(people[pid].organisation)
+                    spelled.setdefault(org, people[pid].organisation)
+                    if c not in orgs.setdefault(org, []):
+                        orgs[org].append(c)
+            for key, pairs in sorted(orgs.items()):
+                org = spelled[key]
+                if len(pairs) > most_sets:
+                    out.append(
+                        Conflict(
+                            "organisation",
+                            f"one organisation per set: {' and '.join(where(c) for c in pairs)}"
+                            f" put {count(len(pairs), 'pair')} of organisation {org} in "
+                            f"{cohort.id}, and {shape}",
+                            tuple(x for c in pairs for x in (c.patient_leader, c.partner)),
+                            "lock one of them into another cohort, remove a lock, or set "
+                            "rules.one_organisation_per_set to soft",
+                        )
+                    )
+        if most_sets == 1:
+            for i, a in enumerate(here):
+                for b in here[i + 1 :]:
+                    if _in_conflict(
+                        (people[a.patient_leader], people[a.partner]),
+                        (people[b.patient_leader], people[b.partner]),
+                    ):
+                        out.append(
+                            Conflict(
+                                "conflict",
+                                f"declared conflict: {where(a)} and {where(b)} may not share "
+                                f"a set (avoid), and {shape}",
+                                (a.patient_leader, a.partner, b.patient_leader, b.partner),
+                                "lock one of them into another cohort or remove a lock",
+                            )
+                        )
+    return out
 
 
 def _unmatched(
