@@ -64,6 +64,7 @@ from matcher.errors import (
     Infeasible,
     NoPlanInTime,
 )
+from matcher.intake.summary import usable_capacity
 from matcher.words import count
 
 
@@ -75,15 +76,6 @@ def matcher_version() -> str:
 
 
 log = logging.getLogger("matcher")
-
-
-def _usable(cohort: Cohort) -> int:
-    """Most pairs ``cohort`` can hold: its capacity cut to a count that splits into sets of
-    the allowed sizes (capacity 5 with sets of 3-4 pairs holds 4)."""
-    lo, hi = cohort.set_size.min_pairs, cohort.set_size.max_pairs
-    return max(
-        (m for m in range(cohort.capacity_pairs, -1, -1) if set_counts(lo, hi, m)), default=0
-    )
 
 
 def _waitlist_reason(
@@ -114,7 +106,7 @@ def _waitlist_reason(
     text = head + "; ".join(parts)
     for q in open_:
         c, n = cohorts[q], fill.get(q, 0)
-        usable = _usable(c)
+        usable = usable_capacity(c)
         lo, hi = c.set_size.min_pairs, c.set_size.max_pairs
         if n >= usable:
             binding.append(
@@ -540,7 +532,7 @@ def _binding_lock_rules(
     for q, here in sorted(by_cohort.items()):
         cohort = instance.cohorts[q]
         lo, hi = cohort.set_size.min_pairs, cohort.set_size.max_pairs
-        usable = _usable(cohort)
+        usable = usable_capacity(cohort)
         most_sets = usable // lo if lo else usable
         shape = (
             f"{cohort.id} holds at most {count(most_sets, 'set')} (capacity "

@@ -727,10 +727,16 @@ def _skeleton(name: str) -> dict[str, Any]:
 
 
 def read_workbook(
-    path: str | Path, *, mapping: Mapping | None = None, warnings: list[str] | None = None
+    path: str | Path,
+    *,
+    mapping: Mapping | None = None,
+    warnings: list[str] | None = None,
+    origins: dict[str, str] | None = None,
 ) -> dict[str, Any]:
     """The instance data of an XLSX workbook (sheets Participants, Cohorts; optional Rules,
-    Locks, Forbidden pairs). Raises :class:`InvalidInstance` with every problem."""
+    Locks, Forbidden pairs). Raises :class:`InvalidInstance` with every problem. ``origins``
+    receives where each record came from (``"locks[0]"`` -> ``"Locks!row 2"``), for messages
+    about the instance written later (an infeasible lock is named by its row)."""
     from openpyxl import load_workbook
 
     path = Path(path)
@@ -793,6 +799,10 @@ def read_workbook(
     out = _finish(reader, data)
     if warnings is not None:
         warnings.extend(reader.warnings)
+    if origins is not None:
+        origins.update(
+            {f"{key}[{i}]": f"{sheet}!row {row}" for (key, i), (sheet, row) in reader.rows.items()}
+        )
     return out
 
 
@@ -878,6 +888,7 @@ def read_any(
     cohorts: str | Path | None = None,
     mapping: str | Path | None = None,
     warnings: list[str] | None = None,
+    origins: dict[str, str] | None = None,
 ) -> dict[str, Any]:
     """Instance data from a JSON file, an XLSX workbook, or a participants CSV with ``cohorts``
     (dispatch on the suffix, then on the file's first bytes)."""
@@ -885,7 +896,7 @@ def read_any(
     maps = load_mapping(mapping) if mapping is not None else None
     suffix = path.suffix.lower()
     if is_workbook(path):
-        return read_workbook(path, mapping=maps, warnings=warnings)
+        return read_workbook(path, mapping=maps, warnings=warnings, origins=origins)
     if suffix in (".xls", ".ods") or _starts_with(path, OLE2_MAGIC):
         raise InvalidInstance(
             str(path),
@@ -920,6 +931,7 @@ def load_any(
     cohorts: str | Path | None = None,
     mapping: str | Path | None = None,
     warn: Callable[[str], None] | None = None,
+    origins: dict[str, str] | None = None,
 ) -> Instance:
     """An :class:`Instance` from a JSON file, an XLSX workbook or a participants CSV (with
     ``cohorts``). Warnings (unused columns) go to ``warn``, else to the ``matcher`` logger.
@@ -932,7 +944,7 @@ def load_any(
 
         return load_instance(path)
     notes: list[str] = []
-    data = read_any(path, cohorts=cohorts, mapping=mapping, warnings=notes)
+    data = read_any(path, cohorts=cohorts, mapping=mapping, warnings=notes, origins=origins)
     for note in notes:
         (warn or log.warning)(note)
     return Instance.model_validate(data)
