@@ -174,9 +174,8 @@ def solve(
             f"{visible(instance)}: the plan failed verification (a bug):\n{report}", EXIT_INTERNAL
         )
     inputs = [instance] + ([previous] if previous is not None else [])
-    if not outputs:
-        _write_one(formats[0], data, solution, None, inputs, redact=redact)
-    for out, out_fmt in zip(outputs, formats, strict=True):
+    destinations: tuple[Path | None, ...] = outputs or (None,)
+    for out, out_fmt in zip(destinations, formats, strict=True):
         _write_one(out_fmt, data, solution, out, inputs, redact=redact)
 
 
