@@ -49,7 +49,8 @@ class WhyNot(BaseModel):
             f"{a} and {b} could be paired (score {self.score:.2f}); the best plan with them "
             f"together changes the total score {self.total_before:.3f} -> "
             f"{self.total_after:.3f} ({self.total_after - self.total_before:+.3f}), pairs "
-            f"placed {self.placed_before} -> {self.placed_after}, {self.changes} changes."
+            f"placed {self.placed_before} -> {self.placed_after}, "
+            f"{count(self.changes or 0, 'change')}."
         ]
         if self.newly_unmatched:
             lines.append("Unmatched instead: " + ", ".join(self.newly_unmatched) + ".")

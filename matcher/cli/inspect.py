@@ -121,7 +121,7 @@ def diff(
     c = changes.counts
     lines = [
         f"{old} -> {new}",
-        f"pairs kept {c.kept}, ended {c.dissolved}, new {c.formed}; moved cohort "
+        f"pairs kept {c.kept}, dissolved {c.dissolved}, new {c.formed}; moved cohort "
         f"{c.moved_cohort}, moved set {c.moved_set}; newly unmatched {c.newly_unmatched}, newly "
         f"wait-listed {c.newly_waitlisted}",
         f"total score {scores.total_before:.3f} -> {scores.total_after:.3f} "

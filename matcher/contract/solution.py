@@ -246,8 +246,9 @@ class Solution(_Out):
     def summary(self) -> str:
         """One line for humans."""
         placed = sum(1 for p in self.pairs if p.cohort is not None)
+        n = len(self.pairs)
         return (
-            f"{self.instance}: {self.status}; {len(self.pairs)} pairs "
+            f"{self.instance}: {self.status}; {n} pair{'s' if n != 1 else ''} "
             f"({sum(p.preformed for p in self.pairs)} pre-formed), {placed} placed, "
             f"{len(self.waitlist)} wait-listed, {len(self.unmatched)} unmatched"
         )

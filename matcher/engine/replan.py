@@ -74,6 +74,17 @@ def load_previous(previous: PreviousPlan) -> Solution:
             data = json.loads(previous)
         except (ValueError, RecursionError):
             raise InvalidInstance(source, [Problem("$", "not valid JSON")]) from None
+    if not isinstance(data, dict) or "pairs" not in data or "run" not in data:
+        raise InvalidInstance(
+            source,
+            [
+                Problem(
+                    "$",
+                    "not a plan (a plan is the .json or .xlsx file written by "
+                    "`matcher solve INTAKE -o plan.json` or `-o plan.xlsx`)",
+                )
+            ],
+        )
     try:
         return Solution.model_validate(data)
     except ValidationError as exc:

@@ -35,6 +35,7 @@ from matcher.contract.solution import Solution
 from matcher.engine.scoring import CRITERIA
 from matcher.render.output import solution_json
 from matcher.render.view import CRITERION_LABELS, PlanView
+from matcher.words import count
 
 HEADER_FONT = Font(bold=True)
 HEADER_FILL = PatternFill("solid", fgColor="DDEBF7")
@@ -168,7 +169,7 @@ def plan_workbook(view: PlanView) -> bytes:
             member_cols,
             rows,
             preamble=[[c.label], [c.when + ": " + c.dates], [f"{len(plan.pairs)} of "
-                      f"{c.capacity} pairs, {len(by_set)} sets"]],
+                      f"{c.capacity} pairs, {count(len(by_set), 'set')}"]],
             number_format={"Score": "0.00"},
         )  # fmt: skip
 
