@@ -552,3 +552,12 @@ def test_reasons_in_plans_never_read_one_in_the_plural() -> None:
     assert any("the only compatible lone clinician or manager was paired" in t for t in texts)
     for t in texts:
         assert "all 1 " not in t and " 1 lone patient leaders" not in t
+
+
+def test_json_errors_never_read_at_at(tmp_path: Path) -> None:
+    bad = tmp_path / "intake.json"
+    bad.write_text('{"schema_version": "1", "name": "x', "utf-8")
+    done = run_cli("validate", bad)
+    assert done.returncode == 3
+    assert "Unterminated string starting at line 1, column 33" in done.stderr
+    assert "at at" not in done.stderr
