@@ -293,15 +293,17 @@ def test_solve_picks_the_format_from_the_suffix(tmp_path: Path) -> None:
 
 
 def test_report_command_matches_solve_html(tmp_path: Path) -> None:
-    """`matcher report PLAN.json INSTANCE` gives the page `solve -o plan.html` gives."""
+    """`matcher report INTAKE PLAN.json` gives the page `solve -o plan.html` gives."""
     plan, page = tmp_path / "plan.json", tmp_path / "plan.html"
     assert run_cli("solve", MAY2016, "-o", plan).returncode == 0
     assert run_cli("solve", MAY2016, "-o", page).returncode == 0
-    done = run_cli("report", plan, MAY2016, "-o", tmp_path / "report.html")
+    done = run_cli("report", MAY2016, plan, "-o", tmp_path / "report.html")
     assert done.returncode == 0, done.stderr
     assert (tmp_path / "report.html").read_bytes() == page.read_bytes()
-    wrong = run_cli("report", plan, REPO / "instances" / "nov2016.json")
-    assert wrong.returncode == 3 and "not 'nov2016'" in wrong.stderr
+    nov2016 = REPO / "instances" / "nov2016.json"
+    wrong = run_cli("report", nov2016, plan)
+    assert wrong.returncode == 3 and "is intake 'nov2016'" in wrong.stderr
+    assert str(plan) in wrong.stderr and str(nov2016) in wrong.stderr
 
 
 def test_bench_report_page(tmp_path: Path) -> None:

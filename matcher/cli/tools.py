@@ -25,7 +25,7 @@ from matcher.engine.objectives import OBJECTIVES
 from matcher.engine.runner import EXIT_INTERNAL
 
 
-@main.command()
+@main.command(short_help="Write a synthetic intake (seeded) for trials and benchmarks.")
 @click.option(
     "--participants",
     "-n",
@@ -90,7 +90,7 @@ def generate(
 BENCH_EXECUTORS = ("local", "dask")
 
 
-@main.command()
+@main.command(short_help="Benchmark solvers and objectives on intakes (quality and time).")
 @click.argument("instances", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option(
     "--objective",

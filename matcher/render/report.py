@@ -3,9 +3,10 @@
 
 The page makes no network request: styles are inline, charts are inline SVG drawn by
 matplotlib with text as paths (no fonts to fetch), and there is no script. It reads the plan
-in words, one card per cohort (dates, venue, sets and members), the pairs with score bars and
-reasons, the unmatched and wait-listed with reasons, and charts: the score distribution, score
-by cohort, mean score by organisation type, role and local system (groups under
+in words (led by "What changed" when the plan is a re-plan: the change list with the people's
+names and each reason), one card per cohort (dates, venue, sets and members), the pairs with
+score bars and reasons, the unmatched and wait-listed with reasons, and charts: the score
+distribution, score by cohort, mean score by organisation type, role and local system (groups under
 :data:`MIN_GROUP` people suppressed) and set diversity. Colours are the Okabe-Ito palette
 (distinguishable with colour-blindness) and every chart has a text alternative. Print CSS lays
 it out for A4.
@@ -99,6 +100,8 @@ def plan_report(view: PlanView) -> str:
             view=view,
             solution=s,
             summary=view.summary_sentences(),
+            changed=view.change_sentences(),
+            changes=view.change_rows(),
             cohorts=cohorts,
             pairs=pairs,
             unmatched=[(u, view.person(u.participant)) for u in s.unmatched],
