@@ -15,6 +15,7 @@ from numpy.typing import NDArray
 
 from matcher.compare.diff import plan_changes
 from matcher.contract.instance import Instance, Participant
+from matcher.contract.rules import clashing_dates, why_cannot_attend
 from matcher.contract.solution import (
     CohortPlan,
     LearningSet,
@@ -69,7 +70,15 @@ log = logging.getLogger("matcher")
 def _waitlist_reason(instance: Instance, cand: Candidate, fill: dict[int, int]) -> str:
     cohorts = instance.cohorts
     if not cand.cohorts:
-        return "no cohort that both members can attend in full, in a mode both can attend"
+        text = "no cohort that both members can attend in full, in a mode both can attend"
+        people = [p for p in instance.participants if p.id in (cand.patient_leader, cand.partner)]
+        dated = [
+            why
+            for c in cohorts
+            for p in people
+            if p.unavailable_dates and (why := why_cannot_attend(p, c)) and clashing_dates(p, c)
+        ]
+        return text + (f" ({'; '.join(dated)})" if dated else "")
     parts = []
     for q in cand.cohorts:
         c, n = cohorts[q], fill.get(q, 0)
