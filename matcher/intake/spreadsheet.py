@@ -99,7 +99,7 @@ PARTICIPANT_COLUMNS: tuple[Column, ...] = (
            "Optional: dates they cannot make, as people type them (9 June; 9/6/2016; 9-12 June; "
            "9 June and 16 June). Cohorts with a session on one of them are ruled out; with no "
            "Available cohorts, the import works them out from these dates.",
-           "9 June and 16 June"),
+           ""),
     Column("attendance", "Attendance", "modes", False, ("can attend", "modes"),
            "In person, Online, or both (In person; Online). Empty means both.",
            "In person; Online"),
