@@ -34,7 +34,6 @@ import argparse
 import json
 import os
 import platform
-import resource
 import subprocess
 import sys
 import time
@@ -121,9 +120,7 @@ def quality(items: list[dict[str, Any]], *, time_limit: float) -> list[dict[str,
         col = {c: j for j, c in enumerate(comp.col_ids)}
         row = {r: i for i, r in enumerate(comp.row_ids)}
         ranks = [_ranks(comp.scores[i], col[intended[r]]) for i, r in enumerate(comp.row_ids)]
-        ranks += [
-            _ranks(comp.scores[:, j], row[intended[c]]) for j, c in enumerate(comp.col_ids)
-        ]
+        ranks += [_ranks(comp.scores[:, j], row[intended[c]]) for j, c in enumerate(comp.col_ids)]
         top1 = sum(r <= 1.0 for r in ranks) / len(ranks)
         started = time.perf_counter()
         plan = solve(inst, time_limit=time_limit)
@@ -199,18 +196,32 @@ def _texts(n: int, seed: int) -> list[str]:
     return out
 
 
+def _memory() -> tuple[float, float]:
+    """Resident and peak resident memory of this process (MB), from /proc (Linux)."""
+    fields = dict(line.split(":", 1) for line in Path("/proc/self/status").read_text().splitlines())
+    return int(fields["VmRSS"].split()[0]) / 1024, int(fields["VmHWM"].split()[0]) / 1024
+
+
+def _reset_peak() -> None:
+    """Start a new peak (VmHWM) from the current resident size (Linux >= 4.0)."""
+    Path("/proc/self/clear_refs").write_text("5")
+
+
 def cost_child(n: int) -> None:
-    """Run in a fresh process: load, embed ``n`` texts; print JSON figures."""
+    """Run in a fresh process: load, embed ``n`` texts; print JSON figures. Memory: growth of
+    the resident size over loading the model, and the peak over embedding above the resident
+    size before it."""
     texts = _texts(n, seed=n)
-    before_load = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    before_load = _memory()[0]
     t0, c0 = time.perf_counter(), time.process_time()
     assert embedding.available(), embedding.unavailable_reason()
     load_s, load_cpu = time.perf_counter() - t0, time.process_time() - c0
-    after_load = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    after_load = _memory()[0]
+    _reset_peak()
     t0, c0 = time.perf_counter(), time.process_time()
     vec = embedding.embed(texts)
     embed_s, embed_cpu = time.perf_counter() - t0, time.process_time() - c0
-    after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    after = _memory()[1]
     assert vec is not None and vec.shape[0] == n
     t0 = time.perf_counter()
     embedding.embed(texts)  # every vector cached now
@@ -224,8 +235,8 @@ def cost_child(n: int) -> None:
                 "embed_s": embed_s,
                 "embed_cpu": embed_cpu,
                 "cached_s": cached_s,
-                "model_mb": (after_load - before_load) / 1024,
-                "embed_mb": (after - after_load) / 1024,
+                "model_mb": after_load - before_load,
+                "embed_mb": after - after_load,
                 "vectors_mb": vec.nbytes / 2**20,
             }
         )
@@ -282,18 +293,19 @@ def _closure(roots: set[str]) -> set[str]:
     return seen
 
 
+def size_of(dist: str) -> float:
+    """Installed size of a distribution's files (MB)."""
+    files = metadata.distribution(dist).files or []
+    return sum(f.locate().stat().st_size for f in files if Path(f.locate()).is_file()) / 2**20
+
+
 def install_size() -> list[tuple[str, float]]:
     """Installed size (MB) of the model's package and of each dependency it brings that
     matcher's other dependencies do not."""
     ours = {"wordllama", "tokenizers", "safetensors"}
     other = _closure(_requires("matcher") - ours) if _has("matcher") else _closure(_base())
     added = sorted(_closure(ours) - other)
-    out = []
-    for d in added:
-        files = metadata.distribution(d).files or []
-        size = sum(f.locate().stat().st_size for f in files if Path(f.locate()).is_file())
-        out.append((d, size / 2**20))
-    return out
+    return [(d, size_of(d)) for d in added]
 
 
 def _has(dist: str) -> bool:
@@ -382,10 +394,13 @@ def main() -> None:
             "",
             "## Cost",
             "",
-            "Each size in a fresh process: N distinct descriptions (about 30 words each).",
+            "Each size in a fresh process: N distinct descriptions (about 30 words each). Load "
+            f"average when measured: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores (other "
+            "work running): wall times are inflated by waiting for a core, CPU seconds are the "
+            "work done. Memory: resident growth over loading the model; peak over embedding.",
             "",
             "| descriptions | model load (wall / CPU s) | embed (wall / CPU s) | again, cached (s) "
-            "| memory: model | memory: embedding | vectors |",
+            "| memory: model | memory: embedding (peak) | vectors |",
             "|---:|---:|---:|---:|---:|---:|---:|",
         ]
         for n in args.sizes:
@@ -417,6 +432,11 @@ def main() -> None:
         for name, mb in sizes:
             lines.append(f"| {name} | {mb:.1f} MB |")
         lines.append(f"| **total** | **{sum(mb for _, mb in sizes):.1f} MB** |")
+        base = sum(size_of(d) for d in _closure(_base()))
+        lines += [
+            "",
+            f"For scale: matcher's other dependencies take {base:.0f} MB installed.",
+        ]
     text = "\n".join(lines) + "\n"
     if args.output:
         args.output.write_text(text, encoding="utf-8")

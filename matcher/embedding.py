@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import sqlite3
 import threading
 from collections import OrderedDict
 from collections.abc import Iterable, Mapping, Sequence
@@ -84,6 +85,45 @@ _state = _State()
 def text_key(text: str) -> str:
     """The cache key of ``text``: a hash of the model and the text."""
     return hashlib.sha256(f"{MODEL_ID}\x00{text}".encode()).hexdigest()
+
+
+class SQLiteVectorStore:
+    """A :class:`VectorStore` in a SQLite database (the workspace's, or any): one table of
+    (key, vector) rows, the key a hash of the model and the text, the vector its float32
+    bytes. The text is never stored."""
+
+    TABLE = "description_vectors"
+
+    def __init__(self, connection: sqlite3.Connection) -> None:
+        self.connection = connection
+        with connection:
+            connection.execute(
+                f"CREATE TABLE IF NOT EXISTS {self.TABLE} "
+                "(key TEXT PRIMARY KEY, vector BLOB NOT NULL)"
+            )
+
+    def get_vectors(self, keys: Sequence[str]) -> dict[str, NDArray[np.float32]]:
+        import numpy as np
+
+        out: dict[str, NDArray[np.float32]] = {}
+        for start in range(0, len(keys), 500):  # SQLite's bound on query parameters
+            chunk = list(keys[start : start + 500])
+            marks = ",".join("?" * len(chunk))
+            rows = self.connection.execute(
+                f"SELECT key, vector FROM {self.TABLE} WHERE key IN ({marks})", chunk
+            )
+            for key, blob in rows:
+                out[key] = np.frombuffer(blob, dtype=np.float32).copy()
+        return out
+
+    def put_vectors(self, vectors: Mapping[str, NDArray[np.float32]]) -> None:
+        import numpy as np
+
+        with self.connection:
+            self.connection.executemany(
+                f"INSERT OR REPLACE INTO {self.TABLE} (key, vector) VALUES (?, ?)",
+                [(k, np.asarray(v, dtype=np.float32).tobytes()) for k, v in vectors.items()],
+            )
 
 
 def set_store(store: VectorStore | None) -> None:

@@ -223,6 +223,28 @@ def test_batches_match_one_by_one_and_the_store_is_used(monkeypatch: pytest.Monk
     embedding.set_store(None)
 
 
+def test_sqlite_store_keeps_vectors_between_runs(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The SQLite store (what a workspace uses): vectors survive a new process state, the
+    database never holds the text."""
+    import sqlite3
+
+    db = tmp_path / "workspace.sqlite"
+    monkeypatch.setattr(embedding, "_state", embedding._State())
+    embedding.set_store(embedding.SQLiteVectorStore(sqlite3.connect(db)))
+    first = embedding.embed([DEMENTIA_PL, DEMENTIA_PR])
+    monkeypatch.setattr(embedding, "_state", embedding._State())
+    store = embedding.SQLiteVectorStore(sqlite3.connect(db))
+    embedding.set_store(store)
+    monkeypatch.setattr(embedding, "_pool", lambda *a: pytest.fail("embedded again"))
+    second = embedding.embed([DEMENTIA_PR, DEMENTIA_PL])
+    assert first is not None and second is not None
+    assert np.array_equal(first[::-1], second)
+    assert b"dementia" not in db.read_bytes()
+    embedding.set_store(None)
+
+
 def test_model_missing_turns_meaning_off_with_a_warning(
     monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
