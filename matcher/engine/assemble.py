@@ -28,6 +28,7 @@ from matcher.contract.solution import (
     Waitlisted,
 )
 from matcher.engine.diagnose import diagnose_cohorts, diagnose_no_placement
+from matcher.engine.meaning import meaning_notes
 from matcher.engine.metrics import solution_metrics
 from matcher.engine.pairing import Pairing, pair_lone_applicants
 from matcher.engine.placement.ceiling import complete_pairing, pressure_note, set_rule_pressure
@@ -324,6 +325,7 @@ def make_plan(
         status = "feasible"
     if not records and not unmatched:
         notes.append("the intake has no active participants")
+    notes += meaning_notes(eff)
     solution = Solution(
         instance=instance.name,
         status=status,

@@ -27,7 +27,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from matcher import embedding
-from matcher.contract.instance import Participant
+from matcher.contract.instance import Instance, Participant
 
 #: Cosine at or below which two descriptions count as unrelated (similarity 0).
 FLOOR = 0.15
@@ -71,3 +71,19 @@ def pair_similarity(a: Participant, b: Participant) -> float | None:
         return None
     cosine = float(np.dot(vec[0].astype(np.float64), vec[1].astype(np.float64)))
     return float(calibrate(np.array(cosine)))
+
+
+def meaning_notes(instance: Instance) -> list[str]:
+    """The plan's note on project fit by meaning (none when nobody described a project): which
+    model compared how many descriptions, or why it was off."""
+    n = sum(1 for p in instance.participants if description(p) is not None)
+    if not n:
+        return []
+    reason = embedding.unavailable_reason()
+    if reason is not None:
+        return [f"project fit by meaning is off: {reason}; project topics only"]
+    return [
+        f"project fit by meaning: {n} project descriptions compared with {embedding.MODEL_ID} "
+        "(a local model; share rules.project_meaning = "
+        f"{instance.rules.project_meaning:g})"
+    ]
