@@ -76,12 +76,20 @@ def pair_similarity(a: Participant, b: Participant) -> float | None:
 def meaning_notes(instance: Instance) -> list[str]:
     """The plan's note on project fit by meaning (none when nobody described a project): which
     model compared how many descriptions, or why it was off."""
-    n = sum(1 for p in instance.participants if description(p) is not None)
+    described = [p for p in instance.participants if description(p) is not None]
+    n = len(described)
     if not n:
         return []
     reason = embedding.unavailable_reason()
     if reason is not None:
         return [f"project fit by meaning is off: {reason}; project topics only"]
+    sides = {p.role == "patient_leader" for p in described}
+    if len(sides) == 1:
+        who = "patient leaders" if True in sides else "clinicians and managers"
+        return [
+            f"project fit by meaning: {n} project descriptions, all from {who}: no pair has "
+            "two, so project fit uses project topics only"
+        ]
     return [
         f"project fit by meaning: {n} project descriptions compared with {embedding.MODEL_ID} "
         "(a local model; share rules.project_meaning = "

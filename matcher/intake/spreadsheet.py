@@ -732,9 +732,10 @@ def _availability(reader: _Reader, data: dict[str, Any]) -> None:
             reader.problem(where, str(exc), _ids(pid))
             del person["unavailable_dates"]
             continue
-        person["unavailable_dates"] = [d.isoformat() for d in off]
-        if not off:
+        if not off:  # "none", "n/a": no date, as if the cell were empty
+            del person["unavailable_dates"]
             continue
+        person["unavailable_dates"] = [d.isoformat() for d in off]
         if every_session:
             stray = [d for d in off if d not in every_session]
             # A range ("9-12 June") covers days between sessions on purpose: only the days
