@@ -139,6 +139,9 @@ def test_plan_with_descriptions_verifies_and_leaves_text_out(
         plan = solve(inst)
     report = verify(inst, plan)
     assert report.ok, report
+    for objective in ("fair", "stable"):  # stable: the blocking-pair scan re-states the mix too
+        other_plan = solve(inst, objective=objective)
+        assert verify(inst, other_plan).ok, objective
     out = plan.model_dump_json()
     logs = "\n".join(r.getMessage() for r in caplog.records)
     for text in texts:
@@ -499,6 +502,36 @@ def test_cli_solves_a_form_with_descriptions_and_dates(tmp_path: Path) -> None:
         for c in r
     }
     assert DEMENTIA_PL not in cells and "Ann One" not in cells
+
+    # The whole command with every socket refused from the first import on: same plan, and
+    # no connection was even tried.
+    guard = (
+        "import socket, sys\n"
+        "tried = []\n"
+        "def refuse(*a, **k):\n"
+        "    tried.append(1)\n"
+        "    raise OSError('network blocked')\n"
+        "socket.socket.connect = refuse\n"
+        "socket.socket.connect_ex = refuse\n"
+        "socket.create_connection = refuse\n"
+        "socket.getaddrinfo = refuse\n"
+        "import atexit\n"
+        "atexit.register(lambda: print('SOCKETS TRIED', len(tried), file=sys.stderr))\n"
+        "sys.argv = ['matcher'] + sys.argv[1:]\n"
+        "from matcher.__main__ import run\n"
+        "run()\n"
+    )
+    blocked_path = tmp_path / "blocked.json"
+    blocked = subprocess.run(
+        [sys.executable, "-c", guard, "solve", str(book), "-o", str(blocked_path)],
+        capture_output=True,
+        text=True,
+        env=dict(os.environ, PYTHONPATH=str(REPO)),
+        timeout=300,
+    )
+    assert blocked.returncode == 0, blocked.stderr
+    assert "SOCKETS TRIED 0" in blocked.stderr
+    assert blocked_path.read_bytes() == plan_path.read_bytes()
 
     why = run("explain", book, plan_path, "--why-not", "pl2", "pr1")
     assert "pl2 cannot attend c1 (16 June 2016)" in why.stdout + why.stderr

@@ -188,7 +188,7 @@ def _traits(instance: Instance, p: Participant, vector: tuple[float, ...] | None
 class _Scorer:
     """The documented score formula and hard pairing rules, over :class:`_Traits`."""
 
-    def __init__(self, instance: Instance) -> None:
+    def __init__(self, instance: Instance, people: list[Participant] | None = None) -> None:
         self.instance = instance
         self.weights = instance.weights.model_dump()
         if instance.rules.local_system == "ignore":
@@ -201,7 +201,8 @@ class _Scorer:
         # formula on top of it is re-stated here). Without the model nobody has one, as in the
         # engine.
         self.vectors: dict[str, tuple[float, ...]] = {}
-        described = [(p.id, t) for p in instance.participants if (t := _description(p))]
+        everyone = instance.participants if people is None else people
+        described = [(p.id, t) for p in everyone if (t := _description(p))]
         if described:
             got = embedding.embed([t for _, t in described])
             if got is not None:
@@ -294,7 +295,7 @@ class _Scorer:
 
 def recompute_score(instance: Instance, a: Participant, b: Participant) -> dict[str, float]:
     """Each criterion of the pair (a, b), plus ``"score"``, from the instance alone."""
-    scorer = _Scorer(instance)
+    scorer = _Scorer(instance, [a, b])
     return scorer.parts(scorer.traits(a), scorer.traits(b))
 
 
