@@ -35,6 +35,7 @@ from typing import Any
 from matcher.contract.instance import SCHEMA_VERSION, Instance
 from matcher.contract.plan_file import PLAN_SHEET
 from matcher.errors import InvalidInstance, Problem
+from matcher.intake import dates
 from matcher.text import visible
 
 log = logging.getLogger("matcher")
@@ -116,10 +117,24 @@ PARTICIPANT_COLUMNS: tuple[Column, ...] = (
            "mental health; carers"),
     Column("project_topics", "Project topics", "list", False, ("project topic", "topics"),
            "Topics of the local project they bring (same separators).", "carers"),
+    Column("project_description", "Project description", "description", False,
+           ("project", "describe your project", "project summary", "your project",
+            "local project", "project idea"),
+           "Optional: the local project in their own words, a sentence or two. Projects alike "
+           "in meaning score higher on project fit (a model on this computer; nothing is sent "
+           "anywhere). Free text, treated like Name.",
+           "Helping older people with dementia get home from hospital safely"),
     Column("available_cohorts", "Available cohorts", "ids_or_all", False,
            ("cohorts available", "available"),
            "Cohort IDs they can attend in full (every date). Empty means all cohorts.",
            "c1"),
+    Column("unavailable_dates", "Dates I cannot attend", "date_spans", False,
+           ("dates you cannot attend", "dates cannot attend", "unavailable dates",
+            "dates unavailable", "dates not available", "cannot attend"),
+           "Optional: dates they cannot make, as people type them (9 June; 9/6/2016; 9-12 June; "
+           "9 June and 16 June). Cohorts with a session on one of them are ruled out; with no "
+           "Available cohorts, the import works them out from these dates.",
+           ""),
     Column("attendance", "Attendance", "modes", False, ("can attend", "modes"),
            "In person, Online, or both (In person; Online). Empty means both.",
            "In person; Online"),
@@ -202,6 +217,9 @@ RULE_KEYS: tuple[RuleKey, ...] = (
             "Total (default) or Least first (lift the least diverse set first).", "Total"),
     RuleKey("rules.min_score", "Minimum score", "number",
             "Lone applicants are paired only at or above this score (0 to 1, default 0).", "0"),
+    RuleKey("rules.project_meaning", "Project meaning", "number",
+            "Share of project fit taken by how alike two project descriptions are, when both "
+            "people wrote one (0 to 1, default 0.5; the rest is shared project topics).", "0.5"),
     *(
         RuleKey(f"weights.{k}", f"Weight {label}", "number",
                 f"Weight of the {label} criterion in the score (default {d}).", str(d))
@@ -399,6 +417,15 @@ def _dates(v: Any) -> list[str]:
     return out
 
 
+def _date_spans(v: Any) -> list[dates.Span]:
+    """Dates someone cannot attend, as typed; resolved against the cohorts' sessions once the
+    Cohorts sheet is read (:func:`_availability`)."""
+    try:
+        return dates.parse_dates(v)
+    except dates.DateError as exc:
+        raise _CellError(str(exc)) from None
+
+
 def _int(v: Any) -> int:
     if isinstance(v, bool):
         raise _CellError("expected a whole number")
@@ -441,12 +468,20 @@ _PARSERS: dict[str, Callable[[Any], Any]] = {
     "modes": _modes,
     "cohort_mode": lambda v: _mode(_text(v), ("in_person", "online", "blended")),
     "dates": _dates,
+    "date_spans": _date_spans,
+    "description": _text,
     "int": _int,
     "number": _number,
 }
 
 #: Value for an empty cell (absent key = field left to its default).
-_EMPTY: dict[str, Any] = {"id_or_none": None, "list": [], "ids": [], "ids_or_all": None}
+_EMPTY: dict[str, Any] = {
+    "id_or_none": None,
+    "list": [],
+    "ids": [],
+    "ids_or_all": None,
+    "description": None,  # the column is there, the cell empty: said in a warning
+}
 
 
 # --------------------------------------------------------------------------- mapping file
@@ -784,6 +819,8 @@ def _finish(reader: _Reader, data: dict[str, Any]) -> dict[str, Any]:
 
     if "forbidden_pairs" in data:
         data["forbidden_pairs"] = [[r.get("0"), r.get("1")] for r in data["forbidden_pairs"]]
+    _availability(reader, data)
+    _descriptions(reader, data)
     # A missing sheet or column leaves nothing sound to check; otherwise the instance checks
     # run too, each problem placed in its sheet, row and column (once per place).
     if not reader.cut and not any(
@@ -797,6 +834,108 @@ def _finish(reader: _Reader, data: dict[str, Any]) -> dict[str, Any]:
     if reader.problems:
         raise InvalidInstance(reader.source, reader.problems)
     return data
+
+
+def _availability(reader: _Reader, data: dict[str, Any]) -> None:
+    """Dates people cannot attend, against the cohorts' sessions: the dates resolved (a missing
+    year from the sessions), ``available_cohorts`` worked out where the row gives none (a
+    cohort means all its sessions), and warnings for a date that is no session of any cohort,
+    an explicit cohort the dates rule out, and anyone left with no cohort at all."""
+    cohorts = [c for c in data.get("cohorts", []) if isinstance(c.get("id"), str)]
+    sessions = {c["id"]: [dt.date.fromisoformat(d) for d in c.get("sessions", [])] for c in cohorts}
+    every_session = {d for days in sessions.values() for d in days}
+    for i, person in enumerate(data.get("participants", [])):
+        spans = person.get("unavailable_dates")
+        if spans is None:
+            continue
+        pid = person.get("id", "?")
+        where = reader.where(f"participants[{i}].unavailable_dates")
+        try:
+            off = dates.resolve(spans, every_session)
+        except dates.DateError as exc:
+            reader.problem(where, str(exc), _ids(pid))
+            del person["unavailable_dates"]
+            continue
+        if not off:  # "none", "n/a": no date, as if the cell were empty
+            del person["unavailable_dates"]
+            continue
+        person["unavailable_dates"] = [d.isoformat() for d in off]
+        if every_session:
+            stray = [d for d in off if d not in every_session]
+            # A range ("9-12 June") covers days between sessions on purpose: only the days
+            # typed alone are near misses.
+            typed = {s.first for s in spans if s.first == s.last}
+            stray_typed = [d for d in stray if any(_same_day(t, d) for t in typed)]
+            if stray_typed:
+                reader.warnings.append(
+                    f"{where} ({pid}): {_days(stray_typed)} "
+                    f"{'is' if len(stray_typed) == 1 else 'are'} not a session date of any "
+                    "cohort (check the date: it rules nothing out)"
+                )
+        clash = {cid: [d for d in days if d in set(off)] for cid, days in sessions.items()}
+        listed = person.get("available_cohorts")
+        if listed is None:
+            person["available_cohorts"] = [c["id"] for c in cohorts if not clash[c["id"]]]
+        else:
+            for cid in listed:
+                if clash.get(cid):
+                    reader.warnings.append(
+                        f"{where} ({pid}): {cid} is listed in Available cohorts but its "
+                        f"session on {_days(clash[cid])} is a date they cannot attend: "
+                        f"{cid} is ruled out"
+                    )
+        modes = set(person.get("attendance") or ("in_person", "online"))
+        why: list[str] = []
+        for c in cohorts:
+            cid = c["id"]
+            if clash[cid]:
+                why.append(f"{cid} ({_days(clash[cid])})")
+            elif listed is not None and cid not in listed:
+                why.append(f"{cid} (not in Available cohorts)")
+            elif c.get("mode") == "blended" and modes != {"in_person", "online"}:
+                why.append(f"{cid} (blended; they attend one way only)")
+            elif c.get("mode") in ("in_person", "online") and c["mode"] not in modes:
+                why.append(f"{cid} ({c['mode'].replace('_', ' ')}; they cannot attend so)")
+        if cohorts and len(why) == len(cohorts):
+            reader.warnings.append(
+                f"{where} ({pid}): can attend no cohort: {pid} cannot attend " + "; ".join(why)
+            )
+
+
+def _same_day(typed: dates.Day, day: dt.date) -> bool:
+    return typed.day == day.day and typed.month == day.month
+
+
+def _days(days: list[dt.date]) -> str:
+    return ", ".join(f"{d.day} {d:%B %Y}" for d in days)
+
+
+def _descriptions(reader: _Reader, data: dict[str, Any]) -> None:
+    """Warnings (never errors) for project descriptions that cannot say much: empty, or one
+    word. The text itself is never repeated."""
+    people = data.get("participants", [])
+    if not any("project_description" in p for p in people):
+        return  # no such column
+    empty: list[str] = []
+    for i, person in enumerate(people):
+        text = person.get("project_description")
+        pid = person.get("id", "?")
+        if text is None or not str(text).strip():
+            person.pop("project_description", None)
+            if person.get("status") != "withdrawn":
+                empty.append(pid)
+        elif len(str(text).split()) == 1:
+            reader.warnings.append(
+                f"{reader.where(f'participants[{i}].project_description')} ({pid}): the "
+                "project description is one word; a sentence about the project matches better"
+            )
+    if empty:
+        shown = ", ".join(empty[:10]) + (f" and {len(empty) - 10} more" if len(empty) > 10 else "")
+        reader.warnings.append(
+            f"Participants: no project description for {len(empty)} "
+            f"{'person' if len(empty) == 1 else 'people'} ({shown}): their project fit uses "
+            "their project topics only"
+        )
 
 
 def _skeleton(name: str) -> dict[str, Any]:
@@ -1324,7 +1463,7 @@ def _cell(col: Column, value: Any) -> Any:
     }
     if value is None:
         return None
-    if col.kind == "dates":
+    if col.kind in ("dates", "date_spans"):
         return "; ".join(dt.date.fromisoformat(str(d)).strftime("%d/%m/%Y") for d in value)
     if isinstance(value, list):
         return "; ".join(words.get(str(v), str(v)) for v in value)

@@ -53,8 +53,9 @@ def _person_cols(view: PlanView, prefix: str) -> list[str]:
         cols.append(f"{prefix} name")
     if view.has_emails:
         cols.append(f"{prefix} email")
-    return [*cols, f"{prefix} role", f"{prefix} organisation", f"{prefix} organisation type",
+    cols = [*cols, f"{prefix} role", f"{prefix} organisation", f"{prefix} organisation type",
             f"{prefix} local system"]  # fmt: skip
+    return [*cols, f"{prefix} project description"] if view.has_descriptions else cols
 
 
 def _person_cells(view: PlanView, pid: str) -> list[Any]:
@@ -64,7 +65,8 @@ def _person_cells(view: PlanView, pid: str) -> list[Any]:
         cells.append(p.name or "")
     if view.has_emails:
         cells.append(p.email or "")
-    return [*cells, p.role, p.organisation, p.organisation_type, p.system]
+    cells = [*cells, p.role, p.organisation, p.organisation_type, p.system]
+    return [*cells, p.project_description or ""] if view.has_descriptions else cells
 
 
 def plan_workbook(view: PlanView) -> bytes:
