@@ -16,7 +16,7 @@ def run() -> None:
     """Entry point: signal handlers first, then the (slower) imports, then the command."""
     for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         signal.signal(s, _early_exit)
-    from matcher.cli.app import main
+    from matcher.cli import main
 
     main()
 

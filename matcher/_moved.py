@@ -19,6 +19,7 @@ from types import ModuleType
 #: Old dotted path -> new dotted path.
 MOVED = {
     "matcher.bench": "matcher.tools.bench",
+    "matcher.cli.app": "matcher.cli.group",
     "matcher.diagnose": "matcher.engine.diagnose",
     "matcher.diff": "matcher.compare.diff",
     "matcher.generate": "matcher.tools.generate",

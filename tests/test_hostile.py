@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
-from matcher.cli.app import main
+from matcher.cli import main
 from matcher.contract.checks import InstanceError, load_instance
 from matcher.errors import InvalidInstance
 from tests.conftest import MAY2016, REPO, tiny_data, write

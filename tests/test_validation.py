@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
-from matcher.cli.app import main
+from matcher.cli import main
 from matcher.contract.checks import InstanceError, check_instance_data, load_instance
 from tests.conftest import write
 
