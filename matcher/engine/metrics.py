@@ -99,13 +99,15 @@ def group_outcomes(
     fields: tuple[str, ...] | list[str] = GROUP_FIELDS,
     *,
     min_group: int = MIN_GROUP,
+    scores: dict[str, float] | None = None,
 ) -> list[dict[str, Any]]:
     """One row per (field, value) over the active participants: people, placed, wait-listed
     and unpaired (counts and shares of the group's people) and the mean pair score of the
     placed. Groups of fewer than ``min_group`` people (``0``: none) keep their field and value
     with ``suppressed`` true and every figure None. Values are grouped by the one category
     rule (case, spaces and punctuation ignored) and shown as first spelt; rows are ordered by
-    field (as given), then value."""
+    field (as given), then value. ``scores`` (pair ID -> score) replaces the plan's pair
+    scores, e.g. to compare plans re-scored under one weighting."""
     known = groupable_fields()
     unknown = [f for f in fields if f not in known]
     if unknown:
@@ -140,7 +142,11 @@ def group_outcomes(
                 )
                 continue
             pairs = [pair_of.get(x) for x in ids]
-            placed = [p.score for p in pairs if p is not None and p.cohort is not None]
+            placed = [
+                p.score if scores is None else scores[p.id]
+                for p in pairs
+                if p is not None and p.cohort is not None
+            ]
             wait = sum(1 for p in pairs if p is not None and p.id in waitlisted)
             alone = sum(1 for p in pairs if p is None)
             out.append(

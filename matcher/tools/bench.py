@@ -412,6 +412,7 @@ def run_task(task: Task | tuple[Any, ...]) -> dict[str, Any]:
     pls, pros = m.people["patient_leaders"], m.people["professionals"]
     every, lone, sets = m.scores.all_pairs, m.scores.lone_pairs, m.sets
     weights_label = "own"
+    rescored: dict[str, float] | None = None
     all_stats = (every.total, every.mean, every.median, every.min)
     lone_stats = (lone.total, lone.mean, lone.median, lone.min)
     if task.rescore is not None:
@@ -424,6 +425,7 @@ def run_task(task: Task | tuple[Any, ...]) -> dict[str, Any]:
             [s for s, p in zip(scores, solution.pairs, strict=True) if not p.preformed]
         )
         weights_label = label
+        rescored = {p.id: float(x) for p, x in zip(solution.pairs, scores, strict=True)}
     run = {
         "instance": instance.name,
         "file": task.path,
@@ -498,7 +500,9 @@ def run_task(task: Task | tuple[Any, ...]) -> dict[str, Any]:
     cohorts = [{k: _plain(v) for k, v in c.items()} for c in cohorts]
     groups = [
         {**key, **g}
-        for g in group_outcomes(instance, solution, task.group_by, min_group=task.min_group)
+        for g in group_outcomes(
+            instance, solution, task.group_by, min_group=task.min_group, scores=rescored
+        )
     ]
     return {"run": run, "cohorts": cohorts, "groups": groups}
 
@@ -706,6 +710,11 @@ class BenchResult:
     def all_verified(self) -> bool:
         """Every run that produced a plan passed the checker."""
         return all(r["verified"] for r in self.runs if r["status"] in ("optimal", "feasible"))
+
+    @property
+    def measures(self) -> tuple[tuple[str, str, str], ...]:
+        """What :meth:`comparisons` sets side by side (:data:`MEASURES`)."""
+        return MEASURES
 
     @property
     def failed(self) -> list[Row]:
