@@ -262,6 +262,33 @@ def place(
         time_limit=time_limit,
         ceiling=ceiling.value,
     )
+    if (
+        not unrestricted
+        and pairing.objective == "fair"
+        and _placed(joint) < true.value
+        and joint.status in ("optimal", "feasible")
+    ):
+        # the set rules (which the flow ceiling leaves out) may be what keeps pairs out above
+        # the floor: the joint model over every allowed pair places the most first
+        every = (scan.cand_rows, scan.cand_cols, scan.cand_scores)
+        wide_candidates, wide = _replan(
+            job,
+            pairing,
+            fixed,
+            placement,
+            fixed[: len(pre)],
+            every,
+            time_limit=time_limit,
+            ceiling=true.value,
+        )
+        if wide.status in ("optimal", "feasible") and _placed(wide) > _placed(joint):
+            notes.append(
+                f"fair objective: {_placed(joint)} pairs placed with no lone pair below the "
+                f"floor, {_placed(wide)} with every allowed pair open, which is kept"
+            )
+            # pairs below the floor: the worst pair is no longer proven best
+            candidates, unrestricted = wide_candidates, True
+            joint = replace(wide, status="feasible")
     if joint.status not in ("optimal", "feasible") or _placed(joint) < _placed(placement):
         notes.append("joint model found nothing better in the time limit")
         return fixed, replace(placement, status="feasible", bound=bound), notes
