@@ -349,7 +349,8 @@ def _signed_bars(
     values = [v for vs in series.values() for v in vs if v is not None]
     low, high = min([0.0, *values]), max([0.0, *values])
     span = max(high - low, 1e-9)
-    ax.set_xlim(low - 0.1 * span - (0.5 if span < 1e-6 else 0), high + 0.1 * span + 1e-6)
+    lo, hi = low - 0.1 * span - (0.5 if span < 1e-6 else 0), high + 0.1 * span + 1e-6
+    ax.set_xlim(lo, hi)
     for k, (name, vs) in enumerate(series.items()):
         y = np.arange(len(labels)) + k * height
         ax.barh(y, [v if v is not None else 0.0 for v in vs], height,
@@ -360,7 +361,7 @@ def _signed_bars(
     ax.set_xlabel(unit)
     if len(series) > 1:
         _legend_below(fig, len(series))
-    return Chart(title, alt, _svg(fig))
+    return Chart(title, alt, _svg(fig), note=f"{lo:.6g} to {hi:.6g}")
 
 
 def bench_charts(
