@@ -317,6 +317,14 @@ def test_dask_executor_against_a_local_cluster(small: Path) -> None:
     assert got.cohorts == local.cohorts
 
 
+def test_dask_local_cluster_prints_its_dashboard_on_localhost(small: Path) -> None:
+    pytest.importorskip("distributed")
+    links: list[str] = []
+    got = run_bench([small], ["total"], seeds=1, executor="dask", jobs=1, on_dashboard=links.append)
+    assert got.runs[0]["verified"]
+    assert len(links) == 1 and links[0].startswith("http://127.0.0.1:")
+
+
 def test_cli_writes_csv_and_json(tmp_path: Path, small: Path) -> None:
     out_csv, out_json, cohorts = tmp_path / "b.csv", tmp_path / "b.json", tmp_path / "c.csv"
     args = ["bench", str(small), "--seeds", "1", "--jobs", "1", "--objective", "total"]

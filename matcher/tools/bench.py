@@ -659,7 +659,11 @@ def _run_dask(
         while pending:
             if progress:
                 progress(BenchProgress(done, min(workers, len(pending)), failed, total))
-            finished, pending = wait(pending, timeout=0.5, return_when="FIRST_COMPLETED")
+            try:
+                finished, left = wait(list(pending), timeout=0.5, return_when="FIRST_COMPLETED")
+            except TimeoutError:  # Dask's wait raises when nothing finished in time
+                continue
+            pending = set(left)
             for fut in finished:
                 k = index[fut.key]
                 try:
