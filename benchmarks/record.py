@@ -201,6 +201,8 @@ def run(name: str, *, load: str) -> None:
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     if name.endswith(".png"):
         env["MATCHER_TEST_ARTEFACTS"] = str(RESULTS)
+    env.setdefault("COLUMNS", "260")  # terminal tables written to a file: no folding
+    at = commit()  # before the command rewrites tracked results files
     print(f"recording {name}: {shlex.join(record.command)}", file=sys.stderr)
     done = subprocess.run(argv, cwd=ROOT, env=env, capture_output=True, text=True)
     if done.returncode != 0:
@@ -213,7 +215,7 @@ def run(name: str, *, load: str) -> None:
         body = "```\n" + body + "```\n"
     target = RESULTS / name
     tmp = target.with_name(f".{target.name}.tmp")
-    tmp.write_text(stamp(name, record, commit(), load) + body, encoding="utf-8")
+    tmp.write_text(stamp(name, record, at, load) + body, encoding="utf-8")
     tmp.replace(target)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -385,7 +386,9 @@ def bench(
         _emit(bench_report(result), report_output, inputs)
 
     # Off a terminal (a pipe, a file) the tables are not squeezed into 80 columns.
-    console = Console() if sys.stdout.isatty() else Console(width=200)
+    # (COLUMNS, when set, is the width either way.)
+    width = os.environ.get("COLUMNS", "")
+    console = Console(width=int(width) if width.isdigit() else None if sys.stdout.isatty() else 200)
     for table_ in bench_tables(result):
         console.print(table_)
     others = [r for r in result.failed if r["status"] != FAILED]
