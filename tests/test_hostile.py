@@ -177,7 +177,7 @@ def test_d11_nan_infinity_and_huge_numbers_are_errors(tmp_path: Path, literal: s
 
 
 def test_d11_oversized_file_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("matcher.intake.json_file.MAX_FILE_BYTES", 1000)
+    monkeypatch.setattr("matcher.jsonio.MAX_FILE_BYTES", 1000)
     code, _, err = invoke("validate", str(MAY2016))
     assert code == 3 and "file larger than" in err
 
