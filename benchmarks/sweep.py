@@ -82,7 +82,9 @@ def run_one(path: Path, out: Path, root: Path) -> dict[str, Any]:
     if m:
         row["peak_mb"] = round(int(m.group(1)) / 1024)
         row["cpu_s"] = round(float(m.group(2)) + float(m.group(3)), 2)
-    for stage, secs in re.findall(r"matcher: (pairing|placement|sets): .* in ([\d.]+) s", res.stderr):
+    for stage, secs in re.findall(
+        r"matcher: (pairing|placement|sets): .* in ([\d.]+) s", res.stderr
+    ):
         row[f"{stage}_s"] = float(secs)
     if res.returncode == 0:
         plan = json.loads(out.read_text())

@@ -388,7 +388,7 @@ def solve_placement(
         if hits:
             prefer_terms.append(hits * y)
     quality_level = quality
-    quality = sum(
+    quality_expr = sum(
         round(c.score * SCORE_SCALE) * formed[k] for k, c in enumerate(candidates) if not c.fixed
     )
     optional = any(not c.fixed for c in candidates)
@@ -412,7 +412,7 @@ def solve_placement(
         ceilings["stayed"] = len(stayed)
     if optional:
         q_budget = budget if quality_level is None else min(budget, quality_level.budget)
-        levels += [("formed", sum(formed.values()), budget), ("quality", quality, q_budget)]
+        levels += [("formed", sum(formed.values()), budget), ("quality", quality_expr, q_budget)]
         if quality_level is not None and quality_level.upper is not None:
             ceilings["quality"] = quality_level.upper
         # each optional pair takes one of the people the optional candidates name on each side
