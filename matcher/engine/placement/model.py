@@ -366,6 +366,21 @@ def solve_placement(
                 quick = replace(quick, bound=float(ceiling))
             return replace(quick, cancelled=cancelled)
         return Placement([], {}, {}, "timeout", None, None, cancelled=cancelled)
+    optional = any(not c.fixed for c in candidates)
+    if not (optional or replan.must_place or replan.stay or replan.keep) and hint is None:
+        # Fixed pairs from scratch: the greedy plan at the ceiling proves level (a), and when
+        # level (d) is not wanted for it, nothing is left to search: no model to build
+        # (measured: 1.4 s of CPU for the 2,300 pairs of 5,000 participants).
+        n_all = len(candidates)
+        top = min(
+            _placement_ceiling(instance, candidates), ceiling if ceiling is not None else n_all
+        )
+        if not balance or (not balance_when_short and top < n_all):
+            quick = greedy_placement(instance, candidates)
+            if sum(q is not None for q in quick.cohort_of.values()) >= top:
+                return replace(
+                    quick, status="optimal", cancelled=stop is not None and stop.cancelled
+                )
     people = instance.participants_by_id()
     cohorts = instance.cohorts
     model, v, _ = _build(instance, candidates, replan.must_place)
@@ -391,7 +406,6 @@ def solve_placement(
     quality_expr = sum(
         round(c.score * SCORE_SCALE) * formed[k] for k, c in enumerate(candidates) if not c.fixed
     )
-    optional = any(not c.fixed for c in candidates)
     # A ceiling on (a), stated so that CP-SAT stops as soon as a plan reaches it (CP-SAT's own
     # bound is often looser): a max flow of pairs into cohorts whose capacity is cut to the
     # largest count that splits into sets; lone pairs count as at most one per lone person.
