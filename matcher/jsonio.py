@@ -236,7 +236,7 @@ def parse_json(
         raise InvalidInstance(source, [Problem("$", f"not valid JSON{hint}: {said}")]) from None
     except _BadLiteral as exc:
         raise InvalidInstance(source, [Problem("$", f"not valid JSON: {exc}")]) from None
-    except (ValueError, RecursionError) as exc:
+    except (ValueError, RecursionError):
         raise InvalidInstance(
             source, [Problem("$", "not valid JSON (a number or nesting it cannot read)")]
         ) from None
