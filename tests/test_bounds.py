@@ -9,9 +9,9 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from matcher.contract.checks import parse_instance
 from matcher.engine.objectives import OBJECTIVES
 from matcher.engine.solve import solve
+from matcher.intake.json_file import parse_instance
 from matcher.tools.generate import generate_instance
 from matcher.verification.verify import verify
 

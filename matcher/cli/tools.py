@@ -25,7 +25,7 @@ from matcher.engine.objectives import OBJECTIVES
 from matcher.engine.runner import EXIT_INTERNAL, EXIT_INVALID
 
 
-@main.command()
+@main.command(short_help="Write a synthetic intake (seeded) for trials and benchmarks.")
 @click.option(
     "--participants",
     "-n",
@@ -69,7 +69,8 @@ def generate(
     debug: bool,
 ) -> None:
     """Write a seeded synthetic instance (distributions documented in matcher/generate.py)."""
-    from matcher.contract.checks import parse_instance
+    # Loaded on use (start-up time): `matcher --help` and other commands skip it.
+    from matcher.intake.json_file import parse_instance
     from matcher.tools.generate import generate_instance
 
     data = generate_instance(
@@ -89,7 +90,7 @@ def generate(
 BENCH_EXECUTORS = ("local", "dask")
 
 
-@main.command()
+@main.command(short_help="Benchmark solvers and objectives on intakes (quality and time).")
 @click.argument("instances", nargs=-1, type=click.Path(path_type=Path))
 @click.option(
     "--study",
@@ -224,6 +225,7 @@ def bench(
     time limit, or an infeasible variant, is recorded with its status and the others go on.
     Columns and units: docs/bench.md.
     """
+    # Loaded on use (start-up time): `matcher --help` and other commands skip it.
     from dataclasses import replace
 
     from rich.progress import (
@@ -381,6 +383,7 @@ def bench(
             text = rows_csv(rows, columns_)
         _emit(text, path, inputs)
     if report_output is not None:
+        # Loaded on use (start-up time): `matcher --help` and other commands skip it.
         from matcher.render.report import bench_report
 
         _emit(bench_report(result), report_output, inputs)

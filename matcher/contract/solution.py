@@ -250,6 +250,15 @@ class Changes(_Out):
 class Solution(_Out):
     schema_version: Literal["1"] = "1"
     instance: str
+    instance_sha256: str | None = Field(
+        None,
+        description=(
+            "SHA-256 of the instance the plan was made from (its canonical JSON: sorted keys, "
+            "no spaces, UTF-8); reports, explanations and change lists refuse a plan read "
+            "against another instance. Absent in plans written before matcher recorded it."
+        ),
+        pattern=r"^[0-9a-f]{64}$",
+    )
     status: Status
     pairs: list[Pair]
     unmatched: list[Unmatched]
@@ -268,8 +277,9 @@ class Solution(_Out):
     def summary(self) -> str:
         """One line for humans."""
         placed = sum(1 for p in self.pairs if p.cohort is not None)
+        n = len(self.pairs)
         return (
-            f"{self.instance}: {self.status}; {len(self.pairs)} pairs "
+            f"{self.instance}: {self.status}; {n} pair{'s' if n != 1 else ''} "
             f"({sum(p.preformed for p in self.pairs)} pre-formed), {placed} placed, "
             f"{len(self.waitlist)} wait-listed, {len(self.unmatched)} unmatched"
         )

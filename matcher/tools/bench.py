@@ -52,6 +52,7 @@ from typing import Any, NamedTuple, Protocol, cast
 
 from matcher.engine.metrics import GROUP_FIELDS, MIN_GROUP
 from matcher.engine.objectives import OBJECTIVES, PROPOSERS, Objective, Proposer
+from matcher.text import cell, csv_cell
 
 #: The stages whose outcome (optimal / feasible) a run row carries, as ``outcome_<stage>``.
 STAGES = ("placement", "learning_sets")
@@ -267,6 +268,7 @@ class Executor(Protocol):
 
 def _peak_rss_mb() -> float | None:
     try:
+        # Loaded on use: Unix only.
         import resource
     except ImportError:  # not on Windows
         return None
@@ -302,7 +304,7 @@ def apply_variant(
     numbers given as weights count as floats (TOML writes ``1`` for ``1.0``)."""
     if not rules and not weights:
         return instance
-    from matcher.contract.checks import parse_instance
+    from matcher.intake.json_file import parse_instance
 
     data = instance.model_dump(mode="json", exclude_none=True)
     data["rules"] = {**data.get("rules", {}), **dict(rules or {})}
@@ -360,11 +362,12 @@ def run_task(task: Task | tuple[Any, ...]) -> dict[str, Any]:
     ``infeasible``, ``invalid`` (the variant breaks the instance format) or ``failed`` (a bug)
     and the error's kind in ``error``; it never stops the other runs.
     """
-    from matcher.contract.checks import load_instance
+    # Loaded on use (start-up time): the solver loads where the runs execute.
     from matcher.engine.metrics import group_outcomes
     from matcher.engine.scoring import pair_scores
     from matcher.engine.solve import solve
     from matcher.errors import Infeasible, InvalidInstance, MatcherError, NoPlanInTime
+    from matcher.intake.json_file import load_instance
     from matcher.verification.verify import verify
 
     task = task if isinstance(task, Task) else Task(*task)
@@ -564,6 +567,7 @@ def _run_local(
             progress(BenchProgress(total, 0, failed, total))
         return out
 
+    # Loaded on use (start-up time): only the local executor runs processes.
     import concurrent.futures as cf
     import multiprocessing
 
@@ -610,6 +614,7 @@ def _run_dask(
     worker processes bound to 127.0.0.1 (Dask's nannies start workers with one BLAS/OpenMP
     thread). The dashboard link goes to ``on_dashboard``."""
     try:
+        # Loaded on use: an optional dependency (the dask extra).
         from distributed import Client, LocalCluster, wait
     except ImportError as exc:
         raise ExecutorUnavailable(
@@ -628,6 +633,8 @@ def _run_dask(
                     n_workers=workers,
                     threads_per_worker=1,
                     processes=True,
+                    # Local only: the scheduler, workers and dashboard listen on the
+                    # loopback interface (the dashboard on a free port, its link printed).
                     host="127.0.0.1",
                     dashboard_address="127.0.0.1:0",
                 )
@@ -958,8 +965,8 @@ def _check_tasks(tasks: Sequence[Task]) -> None:
     """Every intake and variant is read and validated before any work starts: a bad file or
     a bad override raises :class:`matcher.errors.InvalidInstance`; a bad group field,
     objective or proposer raises ``ValueError``."""
-    from matcher.contract.checks import load_instance
     from matcher.engine.metrics import groupable_fields
+    from matcher.intake.json_file import load_instance
 
     loaded = {}
     for path in dict.fromkeys(t.path for t in tasks):
@@ -1140,7 +1147,7 @@ _VARIANT_KEYS = {"name", "objective", "proposer", "rules", "weights", "time_limi
 
 
 def _first_session(path: str) -> str | None:
-    from matcher.contract.checks import load_instance
+    from matcher.intake.json_file import load_instance
 
     dates = [d for c in load_instance(path).cohorts for d in c.sessions]
     return str(min(dates)) if dates else None
@@ -1295,8 +1302,6 @@ def _cell(value: Any) -> str:
 def rows_csv(rows: Sequence[Row], columns: Sequence[str]) -> str:
     """``rows`` as CSV with a header of ``columns`` (empty cells for ``None``; file names and
     IDs through :func:`matcher.text.csv_cell`, so no cell runs as a spreadsheet formula)."""
-    from matcher.text import csv_cell
-
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
     w.writerow([csv_cell(c) for c in columns])
@@ -1334,8 +1339,6 @@ def bench_tables(result: BenchResult) -> list[Any]:
     its cohorts side by side."""
     from rich import box
     from rich.table import Table
-
-    from matcher.text import cell
 
     variants = len({r["variant"] for r in result.runs}) > 1
     runs = Table(

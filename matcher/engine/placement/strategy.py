@@ -27,8 +27,10 @@ from matcher.contract.solution import (
 from matcher.engine.pairing import LoneScan, Pairing, preformed_pairs
 from matcher.engine.placement.ceiling import Ceiling, lone_pairs_along, placement_ceiling
 from matcher.engine.placement.model import (
+    SCORE_SCALE,
     Candidate,
     Placement,
+    QualityLevel,
     Replan,
     feasible_hint,
     solve_placement,
@@ -52,6 +54,14 @@ REPAIR_MAX_VARS = 10_000
 #: on a 500-participant intake (deterministic, no wall-clock cap): 3 s -> 30 s wall, lone mean
 #: score 0.543, 348 blocking pairs; 6 s -> 55 s wall, 0.546, 296. Both wait-list 6 pairs.
 REPAIR_BUDGET = 3.0
+#: The joint model's quality level (c) stops within this relative gap of the best bound known
+#: (the unconstrained optimal matching's total, or CP-SAT's own bound).
+QUALITY_GAP = 0.005
+#: Seconds (deterministic time in deterministic mode) for the joint model's quality level. It
+#: starts from the flow repair's plan with each cohort's lone pairs re-matched at their best
+#: (:func:`matcher.engine.placement.model._polish`), already close: measured on generated 300
+#: seed 2, that start is 27,231 against 27,254 after 5 s (25 s wall) of search.
+QUALITY_BUDGET = 0.25
 
 
 class Deadline:
@@ -229,6 +239,18 @@ def place(
         fixed, placement, note = flowed
         notes.append(note)
     at_ceiling = _placed(placement) >= ceiling.value
+    if at_ceiling and flowed is None and pairing.exact:
+        # The optimal matching itself is placed at the ceiling: most pairs placed (a), most
+        # formed (b) and the highest total (c), each at its own unconstrained optimum, so no
+        # joint model can do better; only level (d), skipped while pairs were short, is left.
+        notes.append(
+            f"decomposition: optimal matching, then exact placement; {ceiling.value} pairs "
+            "placed, the most any plan can place (flow ceiling)"
+        )
+        if "balance" not in placement.levels:
+            placement = _balanced(job, fixed, placement, ceiling.value, time_limit)
+        status = "optimal" if placement.status in ("optimal", "feasible") else placement.status
+        return fixed, replace(placement, status=status, bound=bound), notes
     # one variable per (lone pair, cohort both can attend)
     size = placement_variables(scan, r, c, above=JOINT_MODEL_MAX_VARS) if pairing.exact else 0
     if at_ceiling and not (pairing.exact and size <= JOINT_MODEL_MAX_VARS):
@@ -261,6 +283,10 @@ def place(
         (r, c, sc),
         time_limit=time_limit,
         ceiling=ceiling.value,
+        quality=QualityLevel(
+            upper=lone_upper_bound(r, c, sc), gap=QUALITY_GAP, budget=QUALITY_BUDGET
+        ),
+        balance=False,
     )
     if (
         not unrestricted
@@ -289,6 +315,19 @@ def place(
             # pairs below the floor: the worst pair is no longer proven best
             candidates, unrestricted = wide_candidates, True
             joint = replace(wide, status="feasible")
+    if joint.status in ("optimal", "feasible"):
+        # level (d) over the pairs the joint model chose, as fixed pairs: a far smaller model
+        # (the joint one often found no balanced plan at all in its budget)
+        chosen = [replace(candidates[k], fixed=True) for k in joint.formed]
+        where = {i: joint.cohort_of.get(k) for i, k in enumerate(joint.formed)}
+        placed_joint = replace(joint, formed=list(range(len(chosen))), cohort_of=where)
+        balanced = _balanced(job, chosen, placed_joint, _placed(joint), time_limit)
+        candidates = chosen
+        joint = replace(
+            balanced,
+            status=joint.status,
+            levels={**joint.levels, **{k: v for k, v in balanced.levels.items() if k == "balance"}},
+        )
     if joint.status not in ("optimal", "feasible") or _placed(joint) < _placed(placement):
         notes.append("joint model found nothing better in the time limit")
         return fixed, replace(placement, status="feasible", bound=bound), notes
@@ -300,6 +339,66 @@ def place(
     if unrestricted:
         bound = min(bound, joint.bound or bound)
     return candidates, replace(joint, bound=bound), notes
+
+
+def lone_upper_bound(r: NDArray[np.int64], c: NDArray[np.int64], sc: NDArray[np.float64]) -> int:
+    """The highest total of any matching over the lone pairs ``(r[k], c[k])``, in the placement
+    model's integer units (each score rounded to ``1 / SCORE_SCALE``, as that model counts it),
+    whatever the cohorts: an upper bound on its quality level (c). Exact, by one min-cost flow
+    with a zero-cost bypass (so any number of pairs may be formed)."""
+    from ortools.graph.python import min_cost_flow
+
+    if not len(r):
+        return 0
+    rows, r_i = np.unique(r, return_inverse=True)
+    cols, c_i = np.unique(c, return_inverse=True)
+    w = np.round(sc * SCORE_SCALE).astype(np.int64)
+    keep = w > 0
+    n_r, n_c = len(rows), len(cols)
+    source, sink = n_r + n_c, n_r + n_c + 1
+    flow = min_cost_flow.SimpleMinCostFlow()
+    supply = min(n_r, n_c)
+    tails = np.concatenate(
+        [np.full(n_r, source), r_i[keep], n_r + np.arange(n_c), [source]]
+    ).astype(np.int64)
+    heads = np.concatenate([np.arange(n_r), n_r + c_i[keep], np.full(n_c, sink), [sink]]).astype(
+        np.int64
+    )
+    caps = np.concatenate([np.ones(n_r + int(keep.sum()) + n_c), [supply]]).astype(np.int64)
+    costs = np.concatenate([np.zeros(n_r), -w[keep], np.zeros(n_c), [0]]).astype(np.int64)
+    flow.add_arcs_with_capacity_and_unit_cost(tails, heads, caps, costs)
+    flow.set_node_supply(source, supply)
+    flow.set_node_supply(sink, -supply)
+    if flow.solve() != flow.OPTIMAL:  # cannot happen: the bypass carries any flow
+        return int(w[keep].sum())
+    return int(-flow.optimal_cost())
+
+
+def _balanced(
+    job: Job,
+    fixed: list[Candidate],
+    placement: Placement,
+    ceiling: int,
+    time_limit: float | None,
+) -> Placement:
+    """Level (d), preferences and balance, for a plan of fixed pairs that places ``ceiling``
+    pairs: the exact placement model started from it (which holds it at that many placed); the
+    plan as it was when that finds nothing in its budget."""
+    plan = {(f.patient_leader, f.partner): placement.cohort_of.get(k) for k, f in enumerate(fixed)}
+    balanced = solve_placement(
+        job.prepared.effective,
+        fixed,
+        seed=job.seed,
+        time_limit=time_limit,
+        deterministic=job.deterministic,
+        hint=plan,
+        replan=must_place(job, fixed),
+        stop=job.stop,
+        ceiling=ceiling,
+    )
+    if balanced.status in ("optimal", "feasible") and _placed(balanced) >= ceiling:
+        return balanced
+    return placement
 
 
 def _placed(placement: Placement) -> int:
@@ -571,6 +670,8 @@ def _replan(
     time_limit: float | None,
     default_budget: float = 0.0,
     ceiling: int | None = None,
+    quality: QualityLevel | None = None,
+    balance: bool = True,
 ) -> tuple[list[Candidate], Placement]:
     """Pairs and cohorts chosen together: the ``kept`` pairs stay formed, the lone pairs
     ``lone_edges`` (row, column, score indices into the scan) are open; CP-SAT starts from the
@@ -591,6 +692,8 @@ def _replan(
         replan=must_place(job, candidates),
         stop=job.stop,
         ceiling=ceiling,
+        quality=quality,
+        balance=balance,
     )
     return candidates, result
 
