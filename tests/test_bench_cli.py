@@ -259,3 +259,13 @@ def test_report_page_in_chromium(study: tuple[Path, dict[str, Path]]) -> None:
     # per intake: cohorts; against the baseline: people and score; groups: 4 fields; over
     # time: 2
     assert charts >= 2 + 2 + 4 + 2
+
+
+def test_the_bundled_study_file_loads() -> None:
+    from matcher.tools.bench import load_study
+
+    study = load_study(REPO / "benchmarks" / "studies" / "bundled.toml")
+    assert [i.date for i in study.intakes] == ["2016-05-12", "2016-11-10", "2017-05-11"]
+    tasks = study.tasks()
+    assert len(tasks) == 3 * 6 * 2 and study.baseline == "total"
+    assert {t.rescore for t in tasks} == {("default", None)}
