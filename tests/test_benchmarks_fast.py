@@ -93,9 +93,9 @@ def test_record_list_prints_the_table() -> None:
 
 def test_stamped_files_name_a_commit_of_this_repository() -> None:
     record = _record()
-    for name, entry in record.RECORDS.items():
+    for name in record.RECORDS:
         path = record.RESULTS / name
-        if entry.output == "self" or not path.exists():
+        if path.suffix != ".md" or not path.exists():
             continue
         match = record.STAMP.match(path.read_text(encoding="utf-8").splitlines()[0])
         if match is None:
