@@ -238,7 +238,7 @@ def parse_json(
         raise InvalidInstance(source, [Problem("$", f"not valid JSON: {exc}")]) from None
     except (ValueError, RecursionError) as exc:
         raise InvalidInstance(
-            source, [Problem("$", f"not valid JSON ({type(exc).__name__})")]
+            source, [Problem("$", "not valid JSON (a number or nesting it cannot read)")]
         ) from None
     problems = _value_problems(data, id_fields, id_lists)
     if problems:
