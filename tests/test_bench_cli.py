@@ -259,3 +259,51 @@ def test_report_page_in_chromium(study: tuple[Path, dict[str, Path]]) -> None:
     # per intake: cohorts; against the baseline: people and score; groups: 4 fields; over
     # time: 2
     assert charts >= 2 + 2 + 4 + 2
+
+
+def test_the_bundled_study_file_loads() -> None:
+    from matcher.tools.bench import load_study
+
+    study = load_study(REPO / "benchmarks" / "studies" / "bundled.toml")
+    assert [i.date for i in study.intakes] == ["2016-05-12", "2016-11-10", "2017-05-11"]
+    tasks = study.tasks()
+    assert len(tasks) == 3 * 6 * 2 and study.baseline == "total"
+    assert {t.rescore for t in tasks} == {("default", None)}
+
+
+def test_progress_bar_on_a_terminal(tmp_path: Path) -> None:
+    """On a terminal (a pseudo-terminal here) the bar shows runs done of all, running, failed,
+    elapsed and time left."""
+    pty = pytest.importorskip("pty")
+    import select
+
+    master, slave = pty.openpty()
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    args = ["bench", str(MAY2016), "--seeds", "2", "--objective", "total", "--jobs", "1"]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "matcher", *args, "-o", str(tmp_path / "runs.csv")],
+        cwd=REPO,
+        env=env,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=slave,
+    )
+    os.close(slave)
+    seen = b""
+    while True:
+        ready, _, _ = select.select([master], [], [], 1.0)
+        if ready:
+            try:
+                chunk = os.read(master, 65536)
+            except OSError:  # the child closed the terminal
+                break
+            if not chunk:
+                break
+            seen += chunk
+        elif proc.poll() is not None:
+            break
+    os.close(master)
+    assert proc.wait(timeout=300) == 0
+    text = re.sub(r"\x1b\[[0-9;?]*[a-zA-Z]", "", seen.decode("utf-8", "replace"))
+    assert re.search(r"benchmark runs .* [0-2]/2 [01] running, 0 failed", text), text[-2000:]
+    assert " left " in text

@@ -73,7 +73,8 @@ class RunInfo(_Out):
     bound: float | None = Field(
         None,
         description=(
-            "Upper bound on the pairs that any plan can place, re-pairing allowed: the "
+            "Upper bound on the pairs that any plan can place, re-pairing allowed, whatever "
+            "the objective (the same for total, fair and stable on one intake): the "
             "smaller of two maximum flows of pre-formed pairs and one side's lone applicants "
             "into the cohorts they can attend, within capacities cut to counts that split "
             "into sets (the set-diversity and conflict rules are left out)."
