@@ -53,6 +53,7 @@ if TYPE_CHECKING:
         InvalidParameter,
         MatcherError,
         NoPlanInTime,
+        OutOfMemory,
         Problem,
         VerificationFailed,
     )
@@ -67,6 +68,7 @@ _EXPORTS = {
     "InvalidParameter": "matcher.errors",
     "MatcherError": "matcher.errors",
     "NoPlanInTime": "matcher.errors",
+    "OutOfMemory": "matcher.errors",
     "ProgressEvent": "matcher.engine.progress",
     "VerificationFailed": "matcher.errors",
     "plan_changes": "matcher.compare.diff",
@@ -95,6 +97,7 @@ __all__ = [
     "InvalidParameter",
     "MatcherError",
     "NoPlanInTime",
+    "OutOfMemory",
     "Problem",
     "ProgressEvent",
     "Report",

@@ -15,7 +15,6 @@ import json
 import math
 import re
 from collections import Counter
-from pathlib import Path
 from typing import Any
 
 from pydantic import ValidationError
@@ -23,6 +22,7 @@ from pydantic import ValidationError
 from matcher.contract.checks import decision_problems, reference_problems, unique_problems
 from matcher.contract.instance import CHECKED, SCHEMA_VERSION, Instance
 from matcher.errors import InvalidInstance, Problem
+from matcher.intake.source import Source, name_of, read_bytes
 
 #: The error raised for an unusable instance (an alias kept for older callers).
 InstanceError = InvalidInstance
@@ -159,24 +159,14 @@ def _echo(value: Any) -> str:
     return f"(a {type(value).__name__} value, not shown)"
 
 
-def read_json(path: str | Path) -> Any:
-    """Read a JSON document strictly: at most MAX_FILE_BYTES, UTF-8/16/32 with or without a
-    BOM, no duplicate keys, no NaN or Infinity, at most MAX_DEPTH levels, no string longer than
-    MAX_STRING (MAX_ID for IDs). Raises :class:`InvalidInstance` naming the problem."""
-    path = Path(path)
-    source = str(path)
-    try:
-        # A pipe or device is read too (`<(...)`), but never more than the limit.
-        with path.open("rb") as fh:
-            raw = fh.read(MAX_FILE_BYTES + 1)
-    except FileNotFoundError:
-        raise InvalidInstance(source, [Problem("$", "file not found")]) from None
-    except IsADirectoryError:
-        raise InvalidInstance(source, [Problem("$", "a directory, not a file")]) from None
-    except OSError as exc:
-        raise InvalidInstance(
-            source, [Problem("$", f"cannot read file ({exc.strerror or type(exc).__name__})")]
-        ) from None
+def read_json(path: Source, *, name: str | None = None) -> Any:
+    """Read a JSON document strictly from a path or a binary stream (:mod:`.source`): at most
+    MAX_FILE_BYTES, UTF-8/16/32 with or without a BOM, no duplicate keys, no NaN or Infinity,
+    at most MAX_DEPTH levels, no string longer than MAX_STRING (MAX_ID for IDs). Raises
+    :class:`InvalidInstance` naming the problem and the file (``name``, else the path or the
+    stream's name)."""
+    source = name_of(path, name)
+    raw = read_bytes(path, MAX_FILE_BYTES, source)
     if len(raw) > MAX_FILE_BYTES:
         raise InvalidInstance(
             source,
@@ -232,11 +222,12 @@ def read_json(path: str | Path) -> Any:
     return data
 
 
-def load_instance(path: str | Path) -> Instance:
-    """Read and validate an instance file (strictly, see :func:`read_json`). Raises
-    :class:`matcher.errors.InvalidInstance` listing every problem."""
-    data = read_json(path)
-    return parse_instance(data, source=str(path))
+def load_instance(path: Source, *, name: str | None = None) -> Instance:
+    """Read and validate an instance file, from a path or a binary stream such as an upload
+    (strictly, see :func:`read_json`). Raises :class:`matcher.errors.InvalidInstance` listing
+    every problem, naming the file as ``name`` (else the path or the stream's name)."""
+    data = read_json(path, name=name)
+    return parse_instance(data, source=name_of(path, name))
 
 
 def parse_instance(data: Any, *, source: str = "<instance>") -> Instance:

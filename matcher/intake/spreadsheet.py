@@ -29,11 +29,12 @@ import tomllib
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import IO, Any, cast
 
 from matcher.contract.instance import SCHEMA_VERSION, Instance
-from matcher.errors import InvalidInstance, Problem
-from matcher.intake.json_file import check_instance_data, load_instance
+from matcher.errors import InvalidInstance, InvalidParameter, Problem
+from matcher.intake.json_file import MAX_FILE_BYTES, check_instance_data, load_instance
+from matcher.intake.source import Source, as_path, is_stream, name_of, seekable, starts_with
 
 log = logging.getLogger("matcher")
 
@@ -683,33 +684,45 @@ def _skeleton(name: str) -> dict[str, Any]:
 
 
 def read_workbook(
-    path: str | Path, *, mapping: Mapping | None = None, warnings: list[str] | None = None
+    path: Source,
+    *,
+    mapping: Mapping | None = None,
+    warnings: list[str] | None = None,
+    name: str | None = None,
 ) -> dict[str, Any]:
     """The instance data of an XLSX workbook (sheets Participants, Cohorts; optional Rules,
-    Locks, Forbidden pairs). Raises :class:`InvalidInstance` with every problem."""
+    Locks, Forbidden pairs), from a path or a binary stream (named ``name`` in messages).
+    Raises :class:`InvalidInstance` with every problem."""
     # Loaded on use (start-up time): openpyxl is slow to import.
     from openpyxl import load_workbook
 
-    path = Path(path)
-    reader = _Reader(str(path), mapping or Mapping())
-    try:
-        # A file object, not the name: openpyxl refuses names not ending in .xlsx, and a
-        # workbook saved as intake.json is still a workbook.
-        handle = path.open("rb")
-    except FileNotFoundError:
-        raise InvalidInstance(str(path), [Problem("$", "file not found")]) from None
-    except OSError as exc:
-        raise InvalidInstance(str(path), [Problem("$", f"cannot read: {exc.strerror}")]) from None
+    source = name_of(path, name)
+    reader = _Reader(source, mapping or Mapping())
+    file = as_path(path)
+    if file is None:  # the caller's stream: read, never closed here
+        handle = seekable(cast(IO[bytes], path), MAX_FILE_BYTES, source)
+        close = False
+    else:
+        try:
+            # A file object, not the name: openpyxl refuses names not ending in .xlsx, and a
+            # workbook saved as intake.json is still a workbook. Closed below.
+            handle = file.open("rb")
+        except FileNotFoundError:
+            raise InvalidInstance(source, [Problem("$", "file not found")]) from None
+        except OSError as exc:
+            raise InvalidInstance(source, [Problem("$", f"cannot read: {exc.strerror}")]) from None
+        close = True
     try:
         book = load_workbook(handle, read_only=True, data_only=True)
     except Exception as exc:  # openpyxl raises many kinds for a damaged file
-        handle.close()
+        if close:
+            handle.close()
         raise InvalidInstance(
-            str(path), [Problem("$", f"not a readable XLSX workbook ({type(exc).__name__})")]
+            source, [Problem("$", f"not a readable XLSX workbook ({type(exc).__name__})")]
         ) from None
     try:
         by_key = {header_key(n): n for n in book.sheetnames}
-        data = _skeleton(path.stem)
+        data = _skeleton(Path(source).stem)
         for sheet, (key, _, required) in SHEETS.items():
             wanted = reader.mapping.sheets.get(sheet, sheet)
             actual = by_key.get(header_key(wanted))
@@ -727,7 +740,8 @@ def read_workbook(
             reader.rules(by_key["rules"], book[by_key["rules"]].iter_rows(values_only=True), data)
     finally:
         book.close()
-        handle.close()
+        if close:
+            handle.close()
     out = _finish(reader, data)
     if warnings is not None:
         warnings.extend(reader.warnings)
@@ -737,24 +751,28 @@ def read_workbook(
 # --------------------------------------------------------------------------- CSV files
 
 
-def _decode(path: Path, reader: _Reader) -> str | None:
+def _decode(path: Source, reader: _Reader) -> str | None:
+    source = name_of(path)
     try:
-        raw = path.read_bytes()
+        file = as_path(path)
+        raw = file.read_bytes() if file is not None else cast(IO[bytes], path).read()
     except FileNotFoundError:
-        reader.problem(str(path), "file not found")
+        reader.problem(source, "file not found")
         return None
     except OSError as exc:
-        reader.problem(str(path), f"cannot read file: {exc.strerror}")
+        reader.problem(source, f"cannot read file: {exc.strerror}")
         return None
+    if not isinstance(raw, bytes):
+        raise InvalidParameter(f"{source}: open the stream in binary mode ('rb')")
     if raw.startswith((XLSX_MAGIC, OLE2_MAGIC)):
-        reader.problem(str(path), "this is a workbook, not a CSV file; give it as the main file")
+        reader.problem(source, "this is a workbook, not a CSV file; give it as the main file")
         return None
     for encoding in ("utf-8-sig", "cp1252"):
         try:
             return raw.decode(encoding)
         except UnicodeDecodeError:
             continue
-    reader.problem(str(path), "not text in UTF-8 or Windows-1252; save it as CSV UTF-8")
+    reader.problem(source, "not text in UTF-8 or Windows-1252; save it as CSV UTF-8")
     return None
 
 
@@ -769,26 +787,28 @@ def _csv_rows(text: str) -> Iterator[tuple[Any, ...]]:
 
 
 def read_csv_files(
-    participants: str | Path,
-    cohorts: str | Path,
+    participants: Source,
+    cohorts: Source,
     *,
     mapping: Mapping | None = None,
-    rules: str | Path | None = None,
+    rules: Source | None = None,
     warnings: list[str] | None = None,
 ) -> dict[str, Any]:
     """The instance data of a participants CSV and a cohorts CSV (and an optional rules CSV of
-    key,value rows). Raises :class:`InvalidInstance` with every problem."""
-    participants, cohorts = Path(participants), Path(cohorts)
-    reader = _Reader(str(participants), mapping or Mapping())
-    data = _skeleton(participants.stem)
+    key,value rows), each a path or a binary stream (named by its ``name`` attribute, else
+    ``<upload>``). Raises :class:`InvalidInstance` with every problem."""
+    reader = _Reader(name_of(participants), mapping or Mapping())
+    data = _skeleton(Path(name_of(participants)).stem)
     for path, sheet in ((participants, "Participants"), (cohorts, "Cohorts")):
         text = _decode(path, reader)
         if text is not None:
-            data[SHEETS[sheet][0]] = reader.records(sheet, path.name, _csv_rows(text))
+            data[SHEETS[sheet][0]] = reader.records(
+                sheet, Path(name_of(path)).name, _csv_rows(text)
+            )
     if rules is not None:
-        text = _decode(Path(rules), reader)
+        text = _decode(rules, reader)
         if text is not None:
-            reader.rules(Path(rules).name, _csv_rows(text), data)
+            reader.rules(Path(name_of(rules)).name, _csv_rows(text), data)
     out = _finish(reader, data)
     if warnings is not None:
         warnings.extend(reader.warnings)
@@ -798,72 +818,65 @@ def read_csv_files(
 # --------------------------------------------------------------------------- one loader
 
 
-def is_workbook(path: str | Path) -> bool:
+def is_workbook(path: Source) -> bool:
     """An XLSX workbook, by suffix or (whatever the name) by its zip signature."""
-    path = Path(path)
-    if path.suffix.lower() in WORKBOOK_SUFFIXES:
+    if Path(name_of(path)).suffix.lower() in WORKBOOK_SUFFIXES:
         return True
-    try:
-        with path.open("rb") as fh:
-            return fh.read(4) == XLSX_MAGIC
-    except OSError:
-        return False
+    return starts_with(path, XLSX_MAGIC)
 
 
 def read_any(
-    path: str | Path,
+    path: Source,
     *,
-    cohorts: str | Path | None = None,
+    cohorts: Source | None = None,
     mapping: str | Path | None = None,
     warnings: list[str] | None = None,
 ) -> dict[str, Any]:
     """Instance data from a JSON file, an XLSX workbook, or a participants CSV with ``cohorts``
-    (dispatch on the suffix, then on the file's first bytes)."""
-    path = Path(path)
+    (dispatch on the suffix, then on the file's first bytes); each a path or a binary stream
+    (whose ``name`` attribute, if any, gives the suffix)."""
+    if is_stream(path):
+        path = seekable(path, MAX_FILE_BYTES, name_of(path))
     maps = load_mapping(mapping) if mapping is not None else None
-    suffix = path.suffix.lower()
+    name = name_of(path)
+    suffix = Path(name).suffix.lower()
     if is_workbook(path):
         return read_workbook(path, mapping=maps, warnings=warnings)
-    if suffix in (".xls", ".ods") or _starts_with(path, OLE2_MAGIC):
+    if suffix in (".xls", ".ods") or starts_with(path, OLE2_MAGIC):
         raise InvalidInstance(
-            str(path),
+            name,
             [Problem("$", "old .xls/.ods workbooks are not read; save it as .xlsx (Excel "
                           "Workbook) and try again")],
         )  # fmt: skip
     if suffix in (".csv", ".tsv", ".txt"):
         if cohorts is None:
             raise InvalidInstance(
-                str(path),
+                name,
                 [Problem("$", "a participants CSV needs its cohorts: run `matcher import "
-                              f"{path.name} --cohorts COHORTS.csv -o intake.json` (or use a "
+                              f"{Path(name).name} --cohorts COHORTS.csv -o intake.json` (or use a "
                               "workbook: `matcher template`)")],
             )  # fmt: skip
         return read_csv_files(path, cohorts, mapping=maps, warnings=warnings)
     return load_instance(path).model_dump(mode="json", exclude_unset=True)
 
 
-def _starts_with(path: Path, magic: bytes) -> bool:
-    try:
-        with path.open("rb") as fh:
-            return fh.read(len(magic)) == magic
-    except OSError:
-        return False
-
-
 def load_any(
-    path: str | Path,
+    path: Source,
     *,
-    cohorts: str | Path | None = None,
+    cohorts: Source | None = None,
     mapping: str | Path | None = None,
     warn: Callable[[str], None] | None = None,
 ) -> Instance:
     """An :class:`Instance` from a JSON file, an XLSX workbook or a participants CSV (with
     ``cohorts``). Warnings (unused columns) go to ``warn``, else to the ``matcher`` logger.
     Raises :class:`~matcher.errors.InvalidInstance` (or the JSON loader's error) listing every
-    problem."""
-    path = Path(path)
-    spreadsheet_suffix = path.suffix.lower() in (".csv", ".tsv", ".txt", ".xls", ".ods")
-    if not (is_workbook(path) or spreadsheet_suffix or _starts_with(path, OLE2_MAGIC)):
+    problem. ``path`` may be a binary stream (an upload; its ``name`` attribute, if any, gives
+    the suffix)."""
+    if is_stream(path):
+        path = seekable(path, MAX_FILE_BYTES, name_of(path))
+    suffix = Path(name_of(path)).suffix.lower()
+    spreadsheet_suffix = suffix in (".csv", ".tsv", ".txt", ".xls", ".ods")
+    if not (is_workbook(path) or spreadsheet_suffix or starts_with(path, OLE2_MAGIC)):
         return load_instance(path)
     notes: list[str] = []
     data = read_any(path, cohorts=cohorts, mapping=mapping, warnings=notes)
