@@ -170,7 +170,7 @@ def test_a_text_stream_is_the_caller_s_mistake() -> None:
 
 
 def test_a_stream_over_the_size_limit_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("matcher.intake.json_file.MAX_FILE_BYTES", 1000)
+    monkeypatch.setattr("matcher.jsonio.MAX_FILE_BYTES", 1000)
     with pytest.raises(InvalidInstance, match="larger than"):
         load_instance(io.BytesIO(MAY2016.read_bytes()))
 
