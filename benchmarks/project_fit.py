@@ -425,7 +425,7 @@ def _closure(roots: set[str]) -> set[str]:
 def size_of(dist: str) -> float:
     """Installed size of a distribution's files (MB)."""
     files = metadata.distribution(dist).files or []
-    return sum(f.locate().stat().st_size for f in files if Path(f.locate()).is_file()) / 2**20
+    return sum(Path(f.locate()).stat().st_size for f in files if Path(f.locate()).is_file()) / 2**20
 
 
 def install_size() -> list[tuple[str, float]]:

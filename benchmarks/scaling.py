@@ -140,7 +140,8 @@ def main() -> None:
             rows.append(row)
             print(json.dumps(row), file=sys.stderr)
     fit = [(math.log(r["n"]), math.log(r["time_s"])) for r in rows if r["n"] >= 200]
-    slope = float(np.polyfit(*zip(*fit, strict=True), 1)[0]) if len(fit) >= 2 else float("nan")
+    xs, ys = [x for x, _ in fit], [y for _, y in fit]
+    slope = float(np.polyfit(xs, ys, 1)[0]) if len(fit) >= 2 else float("nan")
     print(
         "| participants | status | pairs | wait-listed | unmatched | time (s) | peak (MB) "
         "| verified | pairing stage (s) | our matching (s) | scipy LSA (s) | networkx (s) | "

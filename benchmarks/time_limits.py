@@ -21,7 +21,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from matcher import NoPlanInTime, parse_instance, solve
+from matcher import NoPlanInTime, ProgressEvent, parse_instance, solve
 from matcher.tools.generate import generate_instance
 
 REPO = Path(__file__).resolve().parents[1]
@@ -50,19 +50,24 @@ def import_time(statement: str) -> float:
 
 def measure(name: str, data: dict[str, Any], limit: float, runs: int) -> dict[str, Any]:
     inst = parse_instance(data)
-    walls, gaps, outcomes = [], [], []
+    walls: list[float] = []
+    gaps: list[float] = []
+    outcomes: list[str] = []
     slowest: dict[str, float] = {}
     hurried = 0
     for _ in range(runs):
         stamps: list[float] = []
-        note = stamps.append
+
+        def note(event: ProgressEvent, stamps: list[float] = stamps) -> None:
+            stamps.append(time.perf_counter())
+
         t0 = time.perf_counter()
         try:
             sol = solve(
                 inst,
                 time_limit=limit,
                 deterministic=False,
-                progress=lambda e, note=note: note(time.perf_counter()),
+                progress=note,
             )
             outcomes.append(sol.status)
             stages = dict(sol.run.stages or {})

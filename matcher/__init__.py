@@ -58,6 +58,7 @@ if TYPE_CHECKING:
         InvalidParameter,
         MatcherError,
         NoPlanInTime,
+        OutOfMemory,
         Problem,
         VerificationFailed,
     )
@@ -72,6 +73,7 @@ _EXPORTS = {
     "InvalidParameter": "matcher.errors",
     "MatcherError": "matcher.errors",
     "NoPlanInTime": "matcher.errors",
+    "OutOfMemory": "matcher.errors",
     "ProgressEvent": "matcher.engine.progress",
     "VerificationFailed": "matcher.errors",
     "plan_changes": "matcher.compare.diff",
@@ -100,6 +102,7 @@ __all__ = [
     "InvalidParameter",
     "MatcherError",
     "NoPlanInTime",
+    "OutOfMemory",
     "Problem",
     "ProgressEvent",
     "Report",

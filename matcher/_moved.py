@@ -2,8 +2,9 @@
 
 ``import matcher.schema`` still works and gives :mod:`matcher.contract.instance` itself, with a
 ``DeprecationWarning`` naming the new path. A module whose contents went to several places
-(``matcher.validation``: JSON reading to :mod:`matcher.intake.json_file`, cross-reference checks
-to :mod:`matcher.contract.checks`) gives a module holding the names of all of them. The table
+(``matcher.validation``: instance loading to :mod:`matcher.intake.json_file`, cross-reference
+checks to :mod:`matcher.contract.checks`, strict JSON reading to :mod:`matcher.jsonio`) gives a
+module holding the names of all of them. The table
 below is the migration note in code; the README's "Migrating from 0.1" section lists the same
 moves in words.
 """
@@ -48,7 +49,7 @@ MOVED: dict[str, str | tuple[str, ...]] = {
     "matcher.spreadsheet": "matcher.intake.spreadsheet",
     "matcher.strategy": "matcher.engine.placement.strategy",
     "matcher.template": "matcher.intake.template",
-    "matcher.validation": ("matcher.intake.json_file", "matcher.contract.checks"),
+    "matcher.validation": ("matcher.intake.json_file", "matcher.contract.checks", "matcher.jsonio"),
     "matcher.verify": "matcher.verification.verify",
     "matcher.xlsx_out": "matcher.render.workbook",
 }
@@ -69,7 +70,7 @@ class _MovedFinder(importlib.abc.MetaPathFinder, importlib.abc.Loader):
 
     def exec_module(self, module: ModuleType) -> None:
         new = MOVED[module.__name__]
-        where = new if isinstance(new, str) else " and ".join(new)
+        where = new if isinstance(new, str) else ", ".join(new[:-1]) + " and " + new[-1]
         warnings.warn(
             f"{module.__name__} has moved to {where}; the old path goes in the next release",
             DeprecationWarning,

@@ -7,7 +7,12 @@ An admin tool catches :class:`MatcherError`; the CLI maps each kind to its exit 
     ├── InvalidParameter    a bad argument to a library call (exit 2)
     ├── Infeasible          proven: no plan meets the hard rules (exit 4); ``.diagnosis``
     ├── NoPlanInTime        nothing found within the time limit, or cancelled first (exit 5)
-    └── VerificationFailed  a plan broke a hard rule (a bug, exit 1); ``.violations``
+    ├── OutOfMemory         the machine ran out of memory (exit 6)
+    ├── VerificationFailed  a plan broke a hard rule (a bug, exit 1); ``.violations``
+    └── InternalError       a bug in matcher (exit 1), the cause chained
+
+An exception raised by the caller's own code (a progress callback) is not wrapped: it
+propagates as itself.
 
 Messages carry IDs and JSON paths only, never names or other free text from the input.
 """
@@ -111,6 +116,13 @@ class NoPlanInTime(MatcherError):
     """No plan was found within the time limit (or the solve was cancelled before one)."""
 
     exit_code = 5
+
+
+class OutOfMemory(MatcherError, MemoryError):
+    """The machine ran out of memory (Python's ``MemoryError``) while matcher worked: not a
+    verdict on the instance. Free memory, or run it on a machine with more."""
+
+    exit_code = 6
 
 
 class VerificationFailed(MatcherError):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -11,6 +12,19 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 MAY2016 = REPO / "instances" / "may2016.json"
+
+
+def pythonpath() -> str:
+    """PYTHONPATH for a subprocess: the tests' root first (for ``tests`` imports, and the
+    checkout's matcher when the suite runs from a checkout), then the caller's own."""
+    return os.pathsep.join([str(REPO), *filter(None, [os.environ.get("PYTHONPATH")])])
+
+
+def pytest_report_header() -> str:
+    """Which matcher is under test: the checkout, or (in CI) the installed package."""
+    import matcher
+
+    return f"matcher under test: {Path(matcher.__file__).parent}"
 
 
 def person(pid: str, role: str, org: str, **kw: Any) -> dict[str, Any]:

@@ -176,9 +176,9 @@ def _encoding(rng: random.Random) -> bytes:
         raw[rng.randrange(len(raw))] = rng.choice([0xFF, 0xC3, 0x80, 0xED])
         return bytes(raw)
     if choice == 7:
-        raw = text.encode("utf-8")
-        k = rng.randrange(len(raw))
-        return raw[:k] + b"\x00" + raw[k:]
+        utf8 = text.encode("utf-8")
+        k = rng.randrange(len(utf8))
+        return utf8[:k] + b"\x00" + utf8[k:]
     if choice == 8:
         return text.encode("utf-8")[: rng.randrange(len(text))]
     if choice == 9:
@@ -502,7 +502,8 @@ def problems_of(result: dict[str, Any]) -> list[str]:
 def run_corpus(seed: int, count: int, chunk: int) -> tuple[list[dict[str, Any]], list[int]]:
     """Run cases 0..count-1 in child processes of ``chunk`` cases each (this module's
     ``main``); the results, and the peak RSS (KB) of each child."""
-    env = dict(os.environ, PYTHONPATH=str(REPO))
+    paths = [str(REPO), *filter(None, [os.environ.get("PYTHONPATH")])]
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(paths))
     results: list[dict[str, Any]] = []
     peaks: list[int] = []
     for start in range(0, count, chunk):
@@ -571,4 +572,4 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main()

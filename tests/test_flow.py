@@ -101,7 +101,7 @@ def random_intake(seed: int) -> dict[str, Any]:
     random non-empty subset of the cohorts; every organisation distinct and no conflicts, so
     capacity and attendance are the only limits on placement."""
     rng = random.Random(seed)
-    cohorts = [
+    cohorts: list[dict[str, Any]] = [
         {
             "id": f"c{q}",
             "sessions": [f"2016-0{q + 1}-12"],

@@ -131,7 +131,7 @@ def test_formula_in_name_is_text_in_the_report_workbook(tmp_path: Path) -> None:
     plan = tmp_path / "plan.json"
     assert matcher("solve", str(src), "-o", str(plan)).returncode == 0
     out = tmp_path / "report.xlsx"
-    run = matcher("report", str(plan), str(src), "-o", str(out))
+    run = matcher("report", str(src), str(plan), "-o", str(out))  # INTAKE, then PLAN
     assert run.returncode == 0, run.stderr
     assert formula_cells(out) == []
 
@@ -666,7 +666,7 @@ def test_report_on_a_tampered_plan_is_exit_3(
     """`report` on a tampered plan exited 1 (KeyError, OverflowError)."""
     path = tampered(tmp_path, plan_json, edit)
     commands = [
-        ["report", str(path), str(MAY2016), "-o", str(tmp_path / "r.html")],
+        ["report", str(MAY2016), str(path), "-o", str(tmp_path / "r.html")],
         ["explain", str(MAY2016), str(path), "--why", "pl01"],
     ]
     if request.node.callspec.id not in ("unknown-cohort", "unknown-person"):
@@ -850,7 +850,7 @@ def test_spelling_check_grouped_by_length_is_exact() -> None:
 
     from rapidfuzz import fuzz
 
-    from matcher.contract.keys import _alike
+    from matcher.intake.spelling import _alike
 
     rng = random.Random(1)
     base = ["surrey heartlands", "frimley", "kent and medway", "mental health", "carers", "x"]

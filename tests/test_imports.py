@@ -7,11 +7,11 @@ import os
 import subprocess
 import sys
 
-from tests.conftest import REPO
+from tests.conftest import pythonpath
 
 
 def _run(code: str) -> str:
-    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    env = {**os.environ, "PYTHONPATH": pythonpath()}
     res = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
     assert res.returncode == 0, res.stderr
     return res.stdout.strip()

@@ -11,10 +11,18 @@ from hypothesis import strategies as st
 from scipy.optimize import linear_sum_assignment
 
 from matcher import load_instance, parse_instance, solve, verify
+from matcher.contract.solution import Metrics, Solution
 from matcher.engine.metrics import MIN_GROUP, blocking_pairs
+from matcher.engine.objectives import Objective, Proposer
 from matcher.engine.pairing import TIE_TOLERANCE, _fair, _total, pair_lone_applicants
 from tests.conftest import MAY2016, person
 from tests.test_pipeline import cohort, instance
+
+
+def metrics(sol: Solution) -> Metrics:
+    """The plan's metrics (every solve computes them)."""
+    assert sol.metrics is not None
+    return sol.metrics
 
 
 def as_candidates(
@@ -114,13 +122,13 @@ def test_stable_has_no_blocking_pairs_and_honours_stated_preferences() -> None:
 
 
 @pytest.mark.parametrize("proposer", ["patient_leader", "professional"])
-def test_stable_on_generated_instance(proposer: str) -> None:
+def test_stable_on_generated_instance(proposer: Proposer) -> None:
     from matcher.tools.generate import generate_instance
 
     inst = parse_instance(generate_instance(120, seed=3))
     sol = solve(inst, objective="stable", proposer=proposer)
     assert verify(inst, sol).ok
-    assert sol.metrics.blocking_pairs == 0
+    assert metrics(sol).blocking_pairs == 0
     assert blocking_pairs(inst, sol) == []
 
 
@@ -130,7 +138,7 @@ def test_objectives_on_may2016_and_prices() -> None:
     for o, sol in sols.items():
         assert verify(inst, sol).ok, o
         assert sol.run.objective == o
-    lone = {o: s.metrics.scores.lone_pairs.model_dump() for o, s in sols.items()}
+    lone = {o: metrics(s).scores.lone_pairs.model_dump() for o, s in sols.items()}
     assert lone["total"]["total"] >= lone["fair"]["total"] - 1e-9
     assert lone["total"]["total"] >= lone["stable"]["total"] - 1e-9
     assert (lone["fair"]["min"] or 0) >= (lone["total"]["min"] or 0) - 1e-9
@@ -149,7 +157,7 @@ def test_unknown_objective_lists_valid_names() -> None:
 def test_metrics_hand_checked() -> None:
     inst = load_instance(MAY2016)
     sol = solve(inst)
-    m = sol.metrics.model_dump()
+    m = metrics(sol).model_dump()
     assert m["people"]["patient_leaders"] == {
         "participants": 28,
         "paired": 24,
@@ -194,7 +202,7 @@ def test_top3_share_counts_ties() -> None:
         person(f"b{i}", "clinician", f"q{i}") for i in range(5)
     ]
     sol = solve(_instance_from(people))
-    assert sol.metrics.top3_share == 1.0  # all scores equal: everyone got a top choice
+    assert metrics(sol).top3_share == 1.0  # all scores equal: everyone got a top choice
 
 
 def test_brute_force_helper_sanity() -> None:
@@ -204,7 +212,7 @@ def test_brute_force_helper_sanity() -> None:
 
 @pytest.mark.parametrize("objective", ["total", "fair", "stable"])
 def test_candidate_lists_path_on_large_intakes(
-    monkeypatch: pytest.MonkeyPatch, objective: str
+    monkeypatch: pytest.MonkeyPatch, objective: Objective
 ) -> None:
     """Forcing the candidate-list path (as on national-scale intakes) keeps every rule, stays
     maximal, and on `total` loses little score against the exact dense pairing."""
@@ -219,7 +227,7 @@ def test_candidate_lists_path_on_large_intakes(
     assert verify(inst, sparse).ok  # includes: no two unmatched people who could be paired
     assert sparse.status == "feasible"
     assert any("best candidates" in n for n in sparse.run.notes)
-    lone = lambda s: s.metrics.scores.lone_pairs.model_dump()  # noqa: E731
+    lone = lambda s: metrics(s).scores.lone_pairs.model_dump()  # noqa: E731
     if objective == "total":
         assert lone(sparse)["count"] >= lone(exact)["count"] - 2
         assert lone(sparse)["total"] >= 0.97 * lone(exact)["total"]

@@ -28,7 +28,7 @@ from matcher.explain import unmatched_reason
 from matcher.files import OutputError, check_destination, write_atomic
 from matcher.text import csv_cell, cut, json_visible, visible
 from matcher.tools.bench import rows_csv
-from tests.conftest import MAY2016, REPO, tiny_data, write
+from tests.conftest import MAY2016, pythonpath, tiny_data, write
 from tests.test_pipeline import cohort, instance, lone_pairs
 
 ESC_TITLE = "\u001b]0;pwned\u0007\u001b[2J"
@@ -40,7 +40,7 @@ def invoke(*args: str) -> tuple[int, str, str]:
 
 
 def cli(*args: str, **kw: Any) -> subprocess.CompletedProcess[bytes]:
-    env = dict(os.environ, PYTHONPATH=str(REPO))
+    env = dict(os.environ, PYTHONPATH=pythonpath())
     kw.setdefault("stdout", subprocess.PIPE)
     return subprocess.run(
         [sys.executable, "-m", "matcher", *args],
@@ -328,7 +328,12 @@ def test_d14_fsync_and_no_temp_file_left_by_a_signal(
     target.write_text("old")
     synced: list[int] = []
     real_fsync = os.fsync
-    monkeypatch.setattr(output.os, "fsync", lambda fd: synced.append(fd) or real_fsync(fd))
+
+    def fsync(fd: int) -> None:
+        synced.append(fd)
+        real_fsync(fd)
+
+    monkeypatch.setattr(output.os, "fsync", fsync)
 
     def signal_in_rename(src: Any, dst: Any) -> None:
         assert output._pending  # the temp file is known to the handler
@@ -393,20 +398,20 @@ def test_d16_stdout_closed_is_an_error() -> None:
 
 def test_d16_closed_pipe_ends_quietly() -> None:
     """`matcher solve ... | head -1` said "internal error" (exit 1)."""
-    env = dict(os.environ, PYTHONPATH=str(REPO))
+    env = dict(os.environ, PYTHONPATH=pythonpath())
     for fmt in ("table", "json"):
-        proc = subprocess.Popen(
+        with subprocess.Popen(
             [sys.executable, "-m", "matcher", "solve", str(MAY2016), "--format", fmt],
             env=env,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             bufsize=0,
-        )
-        assert proc.stdout is not None and proc.stderr is not None
-        proc.stdout.read(10)
-        proc.stdout.close()
-        err = proc.stderr.read()
-        assert proc.wait(timeout=120) == 0, err
+        ) as proc:
+            assert proc.stdout is not None and proc.stderr is not None
+            proc.stdout.read(10)
+            proc.stdout.close()
+            err = proc.stderr.read()
+            assert proc.wait(timeout=120) == 0, err
         assert err == b"", err
 
 

@@ -5,6 +5,7 @@ given, and the faster rank / arc-pruning paths equal to the sorting ones."""
 from __future__ import annotations
 
 import time
+from typing import Any
 
 import numpy as np
 import pytest
@@ -41,7 +42,12 @@ def test_no_deadline_same_result_with_or_without_stop(objective: str) -> None:
     progress ticks: the pairs, bottleneck and exactness are those of a call without it."""
     inst = _intake()
     ticks: list[str] = []
-    stop = Stop(None, tick=lambda stage, msg: ticks.append(f"{stage}: {msg}") is None)
+
+    def tick(stage: str, msg: str) -> bool:
+        ticks.append(f"{stage}: {msg}")
+        return True
+
+    stop = Stop(None, tick=tick)
     stop_result = pair_lone_applicants(inst, objective=objective, stop=stop)
     plain = pair_lone_applicants(inst, objective=objective)
     assert stop_result.pairs == plain.pairs
@@ -119,7 +125,8 @@ def test_matrix_arc_pruning_equals_sorted_pruning(
     monkeypatch.setattr(assignment, "_PRUNE_DENSITY", 0)
     by_sort = assignment._prune(rows, cols, cost, n, m, complete=False)
     assert len(by_sort[0]) < len(rows)  # something was pruned
-    assert all(np.array_equal(x, y) for x, y in zip(by_matrix, by_sort, strict=True))
+    both: Any = zip(by_matrix, by_sort, strict=True)
+    assert all(np.array_equal(x, y) for x, y in both)
 
 
 def test_assignment_on_step_reports_between_steps_and_changes_nothing() -> None:

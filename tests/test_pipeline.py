@@ -341,7 +341,7 @@ def random_instances(draw: st.DrawFn) -> Data:
         a["partner"], b["partner"] = b["id"], a["id"]
     for p in people:
         others = [q["id"] for q in people if q["id"] not in (p["id"], p["partner"])]
-        if others and draw(st.booleans()):
+        if others and bool(draw(st.booleans())):
             p["avoid"] = [draw(st.sampled_from(others))]
     rules = {
         "same_organisation": draw(st.sampled_from(["allow", "avoid", "forbid"])),

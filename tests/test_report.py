@@ -25,7 +25,7 @@ from matcher.render.output import print_table, solution_json
 from matcher.render.report import plan_report
 from matcher.render.view import PlanView
 from matcher.render.workbook import plan_workbook
-from tests.conftest import MAY2016, REPO
+from tests.conftest import MAY2016, REPO, pythonpath
 
 #: Headless Chromium, the system's own (never a downloaded browser).
 CHROMIUM_ARGS = (
@@ -260,7 +260,7 @@ def test_names_stay_out_of_the_json_plan(planned: tuple[Instance, Solution]) -> 
 
 
 def run_cli(*args: str | Path, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
-    env = dict(os.environ, PYTHONPATH=str(REPO))
+    env = dict(os.environ, PYTHONPATH=pythonpath())
     return subprocess.run(
         [sys.executable, "-m", "matcher", *map(str, args)],
         capture_output=True,
@@ -285,7 +285,11 @@ def test_solve_picks_the_format_from_the_suffix(tmp_path: Path) -> None:
     done = run_cli("solve", MAY2016, "-o", tmp_path / "plan.csv")  # was: a text table
     assert done.returncode == 0
     assert (tmp_path / "plan.csv").read_text(encoding="utf-8").startswith("pair,patient_leader")
-    for args in (["-o", tmp_path / "plan.pdf"], ["--format", "table", "-o", tmp_path / "p.xlsx"]):
+    bad: list[list[str | Path]] = [
+        ["-o", tmp_path / "plan.pdf"],
+        ["--format", "table", "-o", tmp_path / "p.xlsx"],
+    ]
+    for args in bad:
         done = run_cli("solve", MAY2016, *args)
         assert done.returncode == 2, done.stderr
         assert "Traceback" not in done.stderr
@@ -311,7 +315,16 @@ def test_bench_report_page(tmp_path: Path) -> None:
     objective against total counting people and score, groups and quality per cohort; a
     non-.html name is exit 2."""
     page = tmp_path / "bench.html"
-    args = ["bench", MAY2016, "--seeds", "1", "--jobs", "1", "--objective", "total"]
+    args: list[str | Path] = [
+        "bench",
+        MAY2016,
+        "--seeds",
+        "1",
+        "--jobs",
+        "1",
+        "--objective",
+        "total",
+    ]
     done = run_cli(*args, "--objective", "fair", "--report", page)
     assert done.returncode == 0, done.stderr
     html = page.read_text(encoding="utf-8")

@@ -62,8 +62,15 @@ def test_progress_is_the_latest_event_and_cancel_is_seen_by_the_work() -> None:
 def test_cancel_stops_a_real_solve_with_the_library_s_outcome() -> None:
     """Cancelled before a plan exists, the solve raises NoPlanInTime; the job hands it over."""
     inst = load_instance(MAY2016)
-    job = SolveJob(lambda progress: solve(inst, seed=0, progress=progress))
+    gate = threading.Event()
+
+    def work(progress: ProgressCallback) -> object:
+        gate.wait(30)  # cancelled before the solve starts, however the threads are scheduled
+        return solve(inst, seed=0, progress=progress)
+
+    job = SolveJob(work)
     job.cancel()
+    gate.set()
     with pytest.raises(NoPlanInTime, match="cancelled"):
         job.result(timeout=120)
     assert isinstance(job.error, NoPlanInTime)

@@ -20,7 +20,7 @@ import numpy as np
 from matcher import load_instance, solve, verify
 from matcher.engine.sets import check_set_rules, form_sets
 from matcher.intake.json_file import parse_instance
-from tests.conftest import REPO, person
+from tests.conftest import person, pythonpath
 
 Data = dict[str, Any]
 
@@ -127,7 +127,7 @@ def test_few_organisations_no_internal_error_no_grouping_found(tmp_path: Path) -
     path = tmp_path / "few.json"
     path.write_text(json.dumps(few_orgs_data(90)))
     out = tmp_path / "plan.json"
-    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    env = {**os.environ, "PYTHONPATH": pythonpath()}
     res = subprocess.run(
         [sys.executable, "-m", "matcher", "solve", str(path), "--format", "json", "-o", str(out)],
         env=env,
@@ -224,7 +224,7 @@ def test_help_and_validate_import_no_heavy_module(tmp_path: Path) -> None:
         "           'matcher.contract.instance', 'matcher.verification.verify', 'rapidfuzz']\n"
         "print('LOADED', [m for m in watched if m in sys.modules])\n"
     )
-    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    env = {**os.environ, "PYTHONPATH": pythonpath()}
     expected = {
         "--help": "[]",
         "validate": "['pydantic', 'matcher.contract.instance', 'rapidfuzz']",

@@ -29,7 +29,7 @@ from matcher.intake.spreadsheet import (
 )
 from matcher.intake.template import build_workbook
 from matcher.verification.verify import recompute_score
-from tests.conftest import MAY2016, REPO, person, tiny_data
+from tests.conftest import MAY2016, person, pythonpath, tiny_data
 
 P_HEAD = ["ID", "Name", "Role", "Organisation", "Organisation type", "Local system", "Interests",
           "Available cohorts", "Attendance", "Partner"]  # fmt: skip
@@ -79,7 +79,7 @@ PEOPLE = [
 
 
 def run_cli(*args: str | Path) -> subprocess.CompletedProcess[str]:
-    env = dict(os.environ, PYTHONPATH=str(REPO))
+    env = dict(os.environ, PYTHONPATH=pythonpath())
     return subprocess.run(
         [sys.executable, "-m", "matcher", *map(str, args)],
         capture_output=True,

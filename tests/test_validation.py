@@ -26,7 +26,7 @@ def _set(path: list[Any], value: Any) -> Callable[[Data], None]:
     return edit
 
 
-CASES: list[tuple[str, Callable[[Data], None], list[str]]] = [
+CASES: list[tuple[str, Callable[[Data], object], list[str]]] = [
     (
         "wrong schema version",
         _set(["schema_version"], "2"),

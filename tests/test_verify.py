@@ -240,6 +240,7 @@ def _avoids_set_mate() -> Edit:
     def edit(data: Data) -> None:
         _, good = reference()
         pairs = {p.id: p for p in good.pairs}
+        assert good.learning_sets is not None
         first = good.learning_sets[0]
         a, b = (pairs[pid].patient_leader for pid in first.pairs[:2])
         someone(data, a)["avoid"] = [b]

@@ -17,14 +17,14 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 from urllib.parse import urlsplit
 
 import pytest
 from openpyxl import load_workbook
 
 from matcher.intake.template import build_workbook
-from tests.conftest import MAY2016, REPO
+from tests.conftest import MAY2016, REPO, pythonpath
 
 playwright_api = pytest.importorskip("playwright.sync_api")
 from playwright.sync_api import Browser, Dialog, Page, expect, sync_playwright  # noqa: E402
@@ -51,15 +51,17 @@ class Server:
         self.workspace, self.log, self.env = workspace, log, env or {}
         self.proc: subprocess.Popen[str] | None = None
         self.url = ""
+        self._log_file: TextIO | None = None
 
     def start(self) -> Server:
+        self._log_file = self.log.open("a")
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "matcher", "serve", str(self.workspace), "--no-browser"],
             cwd=REPO,
             stdout=subprocess.PIPE,
-            stderr=self.log.open("a"),
+            stderr=self._log_file,
             text=True,
-            env={**os.environ, "PYTHONPATH": str(REPO), **self.env},
+            env={**os.environ, "PYTHONPATH": pythonpath(), **self.env},
         )
         assert self.proc.stdout is not None
         for line in self.proc.stdout:
@@ -78,7 +80,12 @@ class Server:
         if self.proc is not None:
             self.proc.terminate()
             self.proc.wait(timeout=20)
+            if self.proc.stdout is not None:
+                self.proc.stdout.close()
             self.proc = None
+        if self._log_file is not None:
+            self._log_file.close()
+            self._log_file = None
 
 
 @pytest.fixture(scope="module")
@@ -302,13 +309,19 @@ def test_csrf_host_and_session_are_enforced(browser: Browser, server: Server) ->
     # a foreign Host header (DNS rebinding) is refused before anything else
     parts = urlsplit(server.base)
     con = http.client.HTTPConnection(parts.hostname or "", parts.port)
-    con.request("GET", "/", headers={"Host": "attacker.example:80"})
-    assert con.getresponse().status == 400
+    try:
+        con.request("GET", "/", headers={"Host": "attacker.example:80"})
+        assert con.getresponse().status == 400
+    finally:
+        con.close()
     # no session: the sign-in page, and the spent token does not sign in again
     con = http.client.HTTPConnection(parts.hostname or "", parts.port)
-    con.request("GET", urlsplit(server.url).path + "?" + urlsplit(server.url).query)
-    reply = con.getresponse()
-    assert reply.status == 401 and b"matcher serve" in reply.read()
+    try:
+        con.request("GET", urlsplit(server.url).path + "?" + urlsplit(server.url).query)
+        reply = con.getresponse()
+        assert reply.status == 401 and b"matcher serve" in reply.read()
+    finally:
+        con.close()
     # headers on every page
     headers = page.request.get(server.base + "/").headers
     assert "script-src 'self'" in headers["content-security-policy"]

@@ -13,7 +13,6 @@ import subprocess
 import sys
 import textwrap
 import threading
-import time
 from pathlib import Path
 
 import pytest
@@ -27,7 +26,7 @@ from matcher.workspace import (
     Workspace,
     WorkspaceError,
 )
-from tests.conftest import MAY2016, REPO
+from tests.conftest import MAY2016, REPO, pythonpath
 
 MAY_BYTES = MAY2016.read_bytes()
 
@@ -214,6 +213,7 @@ WRITER = textwrap.dedent(
         ws.add_upload(intake, [("big.json", data + b" " * 4_000_000)], author="loop")
         plan = ws.plan_input(intake)
         ws.add_version(plan, solution, author="loop", objective="total", seed=0, time_limit=None)
+        print("wrote", flush=True)
     """
 )
 
@@ -226,17 +226,19 @@ def test_killed_during_writes_keeps_every_earlier_version(tmp_path: Path) -> Non
     first_plan(ws, intake)
     ws.decide(intake, "withdraw", {"participant": "pl19"}, author="ana")
     before = ws.solution(intake, 1)[1]
-    proc = subprocess.Popen(
+    with subprocess.Popen(
         [sys.executable, "-c", WRITER, str(path), str(intake), str(MAY2016)],
         cwd=REPO,
         stdout=subprocess.PIPE,
-        env={**os.environ, "PYTHONPATH": str(REPO)},
-    )
-    assert proc.stdout is not None
-    assert proc.stdout.readline().strip() == b"ready"
-    time.sleep(1.5)  # several revisions and versions written, one mid-way
-    proc.send_signal(signal.SIGKILL)
-    proc.wait(timeout=30)
+        env={**os.environ, "PYTHONPATH": pythonpath()},
+    ) as proc:
+        assert proc.stdout is not None
+        assert proc.stdout.readline().strip() == b"ready"
+        # Two revisions and versions written (counted, not timed), the next one under way.
+        for _ in range(2):
+            assert proc.stdout.readline().strip() == b"wrote"
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=30)
     again = Workspace(path)
     assert again.integrity() == "ok"
     assert again.solution(intake, 1)[1] == before

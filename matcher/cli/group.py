@@ -3,7 +3,7 @@ standard output, loading an instance, signals, and the error guard that turns ex
 messages and exit codes (the mapping itself is :func:`matcher.engine.runner.describe_failure`).
 
 Exit codes (DESIGN.md §5): 0 solved; 1 internal error; 2 usage error; 3 invalid input;
-4 proven infeasible; 5 nothing found within the time limit.
+4 proven infeasible; 5 nothing found within the time limit; 6 out of memory.
 """
 
 from __future__ import annotations
@@ -25,7 +25,6 @@ from rich.text import Text
 
 from matcher.engine.progress import ProgressCallback
 from matcher.engine.runner import (
-    EXIT_INTERNAL,
     EXIT_INVALID,
     EXIT_OK,
     EXIT_SIGNAL,
@@ -296,10 +295,11 @@ def _guard(fn: F) -> F:
         except Exception as exc:  # the last resort: say so, keep the traceback for --debug
             if _received:  # a signal arrived and something re-raised it as another error
                 _end_interrupted(Interrupted(_received[-1]))
-            if debug:
+            failure = describe_failure(exc)  # out of memory (exit 6), else a bug (exit 1)
+            if debug and failure.internal:
                 raise
             # The exception's text is not shown: it may quote input values (personal data).
-            _fail(describe_failure(exc).message, EXIT_INTERNAL)
+            _fail(failure.message, failure.exit_code)
 
     return wrapper  # type: ignore[return-value]
 

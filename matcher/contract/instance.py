@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from typing import Annotated, Literal
+from collections.abc import Mapping
+from typing import Annotated, Any, Literal, Self
 
 from pydantic import (
     AfterValidator,
@@ -66,9 +67,32 @@ SessionDate = Annotated[dt.date, BeforeValidator(_iso_date_text), AfterValidator
 
 
 class _Strict(BaseModel):
-    """Base: unknown fields are an error, so typos fail loudly."""
+    """Base: unknown fields are an error, so typos fail loudly; records are frozen, and a copy
+    with changes is validated again."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+    def model_copy(self, *, update: Mapping[str, Any] | None = None, deep: bool = False) -> Self:
+        """A copy. With ``update`` it is validated again as a new record would be (an
+        :class:`Instance`: shape and cross-references), so a copy is never invalid: pydantic's
+        ``ValidationError`` for a wrong shape or an unknown field, :class:`InvalidInstance` for
+        a broken reference (e.g. a withdrawn person's partner left pointing at them)."""
+        if not update:
+            return super().model_copy(deep=deep)
+        data = self.model_dump(exclude_unset=True)
+        data.update({key: _plain(value) for key, value in update.items()})
+        return self.model_validate(data)
+
+
+def _plain(value: Any) -> Any:
+    """``value`` with every record in it turned back into plain data (validated afresh)."""
+    if isinstance(value, BaseModel):
+        return value.model_dump(exclude_unset=True)
+    if isinstance(value, list | tuple):
+        return type(value)(_plain(v) for v in value)
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    return value
 
 
 class SetSize(_Strict):

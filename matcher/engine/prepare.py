@@ -18,6 +18,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from pydantic import BaseModel
+
 from matcher.contract.instance import Instance, Participant
 
 
@@ -64,8 +66,11 @@ def prepare(instance: Instance) -> Prepared:
         people.append(p)
     forbidden = [(a, b) for a, b in instance.forbidden_pairs if a not in gone and b not in gone]
     if gone or locks or forbidden != instance.forbidden_pairs:
-        effective = instance.model_copy(
-            update={"participants": people, "forbidden_pairs": forbidden}
+        # The engine's own derived view (withdrawn people gone, locks as partners), built from
+        # a valid instance: copied without Instance.model_copy's re-validation (1.3 s at
+        # 20,000 participants).
+        effective = BaseModel.model_copy(
+            instance, update={"participants": people, "forbidden_pairs": forbidden}
         )
     else:
         effective = instance

@@ -26,15 +26,22 @@ from dataclasses import dataclass
 from typing import Generic, TypeVar
 
 from matcher.engine.progress import ProgressCallback, ProgressEvent
-from matcher.errors import MAX_PROBLEMS_SHOWN, Infeasible, InvalidInstance, MatcherError
+from matcher.errors import (
+    MAX_PROBLEMS_SHOWN,
+    Infeasible,
+    InvalidInstance,
+    MatcherError,
+    OutOfMemory,
+)
 from matcher.files import OutputError
 from matcher.text import visible
 
 T = TypeVar("T")
 
 #: Exit codes (DESIGN.md §5): 0 solved; 1 internal error; 2 usage error; 3 invalid input;
-#: 4 proven infeasible; 5 nothing found within the time limit.
+#: 4 proven infeasible; 5 nothing found within the time limit; 6 out of memory.
 EXIT_OK, EXIT_INTERNAL, EXIT_USAGE, EXIT_INVALID, EXIT_INFEASIBLE, EXIT_TIMEOUT = range(6)
+EXIT_MEMORY = OutOfMemory.exit_code
 #: Exit codes for the signals that end a run: 128 + the signal number, as shells report them.
 EXIT_SIGNAL = {signal.SIGHUP: 129, signal.SIGINT: 130, signal.SIGTERM: 143}
 #: Longest line of an error message (one problem); longer ones are cut with their length.
@@ -183,6 +190,10 @@ def describe_failure(exc: Exception) -> Failure:
         )
     if isinstance(exc, MatcherError):
         return Failure(exc.exit_code, str(exc))
+    if isinstance(exc, MemoryError):
+        return Failure(
+            EXIT_MEMORY, "ran out of memory; free memory or run it on a machine with more"
+        )
     return Failure(
         EXIT_INTERNAL,
         f"internal error ({type(exc).__name__}). This is a bug in matcher; "

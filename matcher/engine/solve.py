@@ -14,11 +14,11 @@ from typing import TYPE_CHECKING
 from matcher.contract.identity import check_same_intake
 from matcher.contract.instance import Instance
 from matcher.engine.objectives import OBJECTIVES, PROPOSERS, Objective, Proposer
-from matcher.errors import InternalError, InvalidParameter, MatcherError, NoPlanInTime
+from matcher.errors import InternalError, InvalidParameter, MatcherError, OutOfMemory
 
 if TYPE_CHECKING:
     from matcher.contract.solution import Solution
-    from matcher.engine.progress import ProgressCallback
+    from matcher.engine.progress import ProgressCallback, ProgressEvent
     from matcher.engine.replan import PreviousPlan
 
 log = logging.getLogger("matcher")
@@ -88,9 +88,69 @@ def solve(
 
     Raises :class:`InvalidParameter` for bad arguments, :class:`Infeasible` when the hard rules
     and locks are proven to admit no plan that places a pair (``.diagnosis`` names the
-    conflicting parts), :class:`NoPlanInTime` when nothing was found in time; nothing else.
+    conflicting parts), :class:`NoPlanInTime` when nothing was found in time,
+    :class:`OutOfMemory` when the machine ran out of memory, :class:`InternalError` for a bug;
+    an exception raised by ``progress`` itself stops the solve and propagates unchanged.
     """
     _check_parameters(instance, seed, time_limit, objective, proposer)
+    relay = _CallerProgress(progress) if progress is not None else None
+    failure: BaseException | None = None
+    try:
+        solution = _plan(
+            instance,
+            objective=objective,
+            proposer=proposer,
+            seed=seed,
+            time_limit=time_limit,
+            previous=previous,
+            progress=relay,
+            deterministic=deterministic,
+            force=force,
+        )
+    except BaseException as exc:
+        failure = exc
+    # Raised here, outside the handler, so that it carries no unrelated context.
+    if relay is not None and relay.error is not None:
+        raise relay.error
+    if failure is not None:
+        raise failure
+    return solution
+
+
+class _CallerProgress:
+    """The caller's progress callback, guarded: an exception it raises (in whatever thread the
+    solve calls it from) stops the solve and is raised by :func:`solve` as itself, never
+    reported as a matcher bug."""
+
+    def __init__(self, callback: ProgressCallback) -> None:
+        self.callback = callback
+        self.error: BaseException | None = None
+
+    def __call__(self, event: ProgressEvent) -> bool | None:
+        if self.error is not None:
+            return False
+        try:
+            return self.callback(event)
+        except BaseException as exc:  # the caller's own: handed back by solve()
+            if self.error is None:
+                self.error = exc
+            return False
+
+
+def _plan(
+    instance: Instance,
+    *,
+    objective: Objective,
+    proposer: Proposer,
+    seed: int,
+    time_limit: float | None,
+    previous: PreviousPlan | None,
+    progress: ProgressCallback | None,
+    deterministic: bool,
+    force: bool,
+) -> Solution:
+    """``make_plan``, with every error kept in the family: running out of memory is
+    :class:`OutOfMemory`, anything unexpected an :class:`InternalError` (a bug)."""
     try:
         # Loaded on use (start-up time): importing solve loads no numpy or OR-Tools.
         from matcher.engine.assemble import make_plan
@@ -113,8 +173,10 @@ def solve(
     except MatcherError:
         raise
     except MemoryError:
-        raise NoPlanInTime(
-            "the solve ran out of memory; try a time limit or fewer cohorts"
+        n = len(instance.participants)
+        raise OutOfMemory(
+            f"ran out of memory while solving ({n:,} participants); free memory or run it on "
+            "a machine with more"
         ) from None
     except Exception as exc:  # a bug: keep one error family, and the cause for --debug
         log.exception("internal error in solve")

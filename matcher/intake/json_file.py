@@ -11,25 +11,35 @@ upload) is read alike.
 from __future__ import annotations
 
 import re
-from pathlib import Path
 from typing import Any
 
 from pydantic import ValidationError
 
+from matcher import jsonio
 from matcher.contract.checks import decision_problems, path_id, reference_problems, unique_problems
 from matcher.contract.instance import CHECKED, SCHEMA_VERSION, Instance
 from matcher.errors import InvalidInstance, Problem
+from matcher.intake.source import Source, as_path, name_of
+from matcher.intake.source import read_bytes as read_stream
 from matcher.jsonio import SAFE_KEY, echo, parse_json, read_json
 
 #: The error raised for an unusable instance (an alias kept for older callers).
 InstanceError = InvalidInstance
 
 
-def load_instance(path: str | Path) -> Instance:
-    """Read and validate an instance file (strictly, see :func:`read_json`). Raises
-    :class:`matcher.errors.InvalidInstance` listing every problem."""
-    data = read_json(path)
-    return parse_instance(data, source=str(path))
+def load_instance(path: Source, *, name: str | None = None) -> Instance:
+    """Read and validate an instance file, from a path or a binary stream such as an upload
+    (strictly, see :func:`matcher.jsonio.read_json`). Raises
+    :class:`matcher.errors.InvalidInstance` listing every problem, naming the file as ``name``
+    (else the path, or the stream's own name)."""
+    source = name_of(path, name)
+    file = as_path(path)
+    if file is None:
+        # parse_json refuses more than jsonio.MAX_FILE_BYTES (read at call time)
+        raw = read_stream(path, jsonio.MAX_FILE_BYTES, source)
+        return load_instance_bytes(raw, source)
+    data = read_json(file)
+    return parse_instance(data, source=source)
 
 
 def load_instance_bytes(raw: bytes, source: str) -> Instance:

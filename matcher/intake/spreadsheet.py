@@ -36,6 +36,8 @@ from matcher.contract.instance import SCHEMA_VERSION, Instance
 from matcher.contract.plan_file import PLAN_SHEET
 from matcher.errors import InvalidInstance, Problem
 from matcher.intake import dates
+from matcher.intake.source import Source, as_path, name_of
+from matcher.intake.source import read_bytes as read_stream
 from matcher.text import visible
 
 log = logging.getLogger("matcher")
@@ -1135,28 +1137,27 @@ def _pick_sheet(book: Any, wanted: str, reader: _Reader) -> Any | None:
 
 
 def read_workbook(
-    path: str | Path,
+    path: Source,
     *,
     mapping: Mapping | None = None,
     warnings: list[str] | None = None,
     raw: bytes | None = None,
     origins: dict[str, str] | None = None,
+    name: str | None = None,
 ) -> dict[str, Any]:
     """The instance data of an XLSX workbook (sheets Participants, Cohorts; optional Rules,
     Locks, Forbidden pairs). ``raw``: the file's bytes when already read (a pipe is read once).
     The limits (MAX_FILE_BYTES, MAX_UNPACKED, MAX_RATIO, MAX_ROWS, MAX_COLUMNS, MAX_CELLS) are
     checked before any parsing. Raises :class:`InvalidInstance` with every problem. ``origins``
     receives where each record came from (``"locks[0]"`` -> ``"Locks!row 2"``), for messages
-    about the instance written later (an infeasible lock is named by its row)."""
+    about the instance written later (an infeasible lock is named by its row). ``path`` may
+    be a binary stream (an upload), named ``name`` in messages (else its own name)."""
     from openpyxl import load_workbook
 
-    from matcher.jsonio import read_bytes
-
-    path = Path(path)
-    source = str(path)
+    source = name_of(path, name)
     reader = _Reader(source, mapping or Mapping())
     if raw is None:
-        raw = read_bytes(path, what="an intake workbook")
+        raw = _read(path, what="an intake workbook")
     if len(raw) > MAX_FILE_BYTES:
         raise _refuse(source, f"file larger than {MAX_FILE_BYTES // 2**20} MB")
     damaged_parts = _inspect_zip(raw, source)
@@ -1182,7 +1183,7 @@ def read_workbook(
                     )
                 ],
             )
-        data = _skeleton(path.stem)
+        data = _skeleton(Path(source).stem)
         for sheet, (key, _, required) in SHEETS.items():
             wanted = reader.mapping.sheets.get(sheet, sheet)
             before = len(reader.problems)
@@ -1241,12 +1242,24 @@ def _text_encoding(raw: bytes) -> str | None:
     return None
 
 
-def _decode(path: Path, reader: _Reader) -> str | None:
+def _read(path: Source, *, limit: int = MAX_FILE_BYTES, what: str = "an instance") -> bytes:
+    """The bytes of a file (read once, at most ``limit``) or of a binary stream (an upload)."""
     from matcher.jsonio import read_bytes
 
-    label = visible(path.name, 80)
+    file = as_path(path)
+    if file is not None:
+        return read_bytes(file, limit=limit, what=what)
+    source = name_of(path)
+    raw = read_stream(path, limit, source)
+    if len(raw) > limit:
+        raise _refuse(source, f"file larger than {limit // 2**20} MB; is it {what}?")
+    return raw
+
+
+def _decode(path: Source, reader: _Reader) -> str | None:
+    label = visible(Path(name_of(path)).name, 80)
     try:
-        raw = read_bytes(path, limit=MAX_FILE_BYTES, what="a CSV file")
+        raw = _read(path, limit=MAX_FILE_BYTES, what="a CSV file")
     except InvalidInstance as exc:
         reader.problems.extend(Problem(label, p.message) for p in exc.problems)
         return None
@@ -1313,27 +1326,27 @@ def _csv_rows(text: str, label: str, reader: _Reader) -> Iterator[tuple[Any, ...
 
 
 def read_csv_files(
-    participants: str | Path,
-    cohorts: str | Path,
+    participants: Source,
+    cohorts: Source,
     *,
     mapping: Mapping | None = None,
-    rules: str | Path | None = None,
+    rules: Source | None = None,
     warnings: list[str] | None = None,
 ) -> dict[str, Any]:
     """The instance data of a participants CSV and a cohorts CSV (and an optional rules CSV of
-    key,value rows). Raises :class:`InvalidInstance` with every problem."""
-    participants, cohorts = Path(participants), Path(cohorts)
-    reader = _Reader(str(participants), mapping or Mapping())
-    data = _skeleton(participants.stem)
+    key,value rows), each a path or a binary stream (named by its ``name`` attribute, else
+    ``<upload>``). Raises :class:`InvalidInstance` with every problem."""
+    reader = _Reader(name_of(participants), mapping or Mapping())
+    data = _skeleton(Path(name_of(participants)).stem)
     for path, sheet in ((participants, "Participants"), (cohorts, "Cohorts")):
         text = _decode(path, reader)
         if text is not None:
-            label = visible(path.name, 80)
+            label = visible(Path(name_of(path)).name, 80)
             data[SHEETS[sheet][0]] = reader.records(sheet, label, _csv_rows(text, label, reader))
     if rules is not None:
-        text = _decode(Path(rules), reader)
+        text = _decode(rules, reader)
         if text is not None:
-            label = visible(Path(rules).name, 80)
+            label = visible(Path(name_of(rules)).name, 80)
             reader.rules(label, _csv_rows(text, label, reader), data)
     out = _finish(reader, data)
     if warnings is not None:
@@ -1347,14 +1360,18 @@ def read_csv_files(
 _CSV_SUFFIXES = (".csv", ".tsv", ".txt")
 
 
-def is_workbook(path: str | Path, raw: bytes | None = None) -> bool:
+def is_workbook(path: Source, raw: bytes | None = None) -> bool:
     """An XLSX workbook, by suffix or (whatever the name) by its zip signature (``raw``: the
-    file's bytes when already read, so a pipe is never read twice)."""
-    path = Path(path)
-    if path.suffix.lower() in WORKBOOK_SUFFIXES:
+    file's bytes when already read, so a pipe is never read twice; a stream is never read
+    here)."""
+    if Path(name_of(path)).suffix.lower() in WORKBOOK_SUFFIXES:
         return True
     if raw is not None:
         return raw.startswith(XLSX_MAGIC)
+    file = as_path(path)
+    if file is None:
+        return False  # a stream is read by its reader, not here
+    path = file
     if not path.is_file():  # a pipe or device: never read a byte here
         return False
     try:
@@ -1365,49 +1382,50 @@ def is_workbook(path: str | Path, raw: bytes | None = None) -> bool:
 
 
 def read_any(
-    path: str | Path,
+    path: Source,
     *,
-    cohorts: str | Path | None = None,
+    cohorts: Source | None = None,
     mapping: str | Path | None = None,
     warnings: list[str] | None = None,
     origins: dict[str, str] | None = None,
 ) -> dict[str, Any]:
     """Instance data from a JSON file, an XLSX workbook, or a participants CSV with ``cohorts``
     (dispatch on the suffix, then on the file's first bytes). The file is read once, so a pipe
-    (`<(...)`, /dev/stdin) works like a file."""
-    from matcher.jsonio import parse_json, read_bytes
+    (`<(...)`, /dev/stdin) works like a file; so does a binary stream (an upload, its ``name``
+    attribute giving the suffix)."""
+    from matcher.jsonio import parse_json
 
-    path = Path(path)
+    source = name_of(path)
     maps = load_mapping(mapping) if mapping is not None else None
-    suffix = path.suffix.lower()
+    suffix = Path(source).suffix.lower()
     if suffix in _CSV_SUFFIXES:
         if cohorts is None:
             raise InvalidInstance(
-                str(path),
+                source,
                 [Problem("$", "a participants CSV needs its cohorts: run `matcher import "
-                              f"{visible(path.name, 80)} --cohorts COHORTS.csv -o intake.json` "
-                              "(or use a workbook: `matcher template`)")],
+                              f"{visible(Path(source).name, 80)} --cohorts COHORTS.csv -o "
+                              "intake.json` (or use a workbook: `matcher template`)")],
             )  # fmt: skip
         return read_csv_files(path, cohorts, mapping=maps, warnings=warnings)
-    raw = read_bytes(path)
+    raw = _read(path)
     if is_workbook(path, raw):
         return read_workbook(path, mapping=maps, warnings=warnings, raw=raw, origins=origins)
     if suffix in (".xls", ".ods") or raw.startswith(OLE2_MAGIC):
         raise InvalidInstance(
-            str(path),
+            source,
             [Problem("$", "old .xls/.ods workbooks are not read; save it as .xlsx (Excel "
                           "Workbook) and try again")],
         )  # fmt: skip
-    data = parse_json(raw, str(path))
+    data = parse_json(raw, source)
     from matcher.intake.json_file import parse_instance
 
-    return parse_instance(data, source=str(path)).model_dump(mode="json", exclude_unset=True)
+    return parse_instance(data, source=source).model_dump(mode="json", exclude_unset=True)
 
 
 def load_any(
-    path: str | Path,
+    path: Source,
     *,
-    cohorts: str | Path | None = None,
+    cohorts: Source | None = None,
     mapping: str | Path | None = None,
     warn: Callable[[str], None] | None = None,
     origins: dict[str, str] | None = None,
@@ -1415,25 +1433,25 @@ def load_any(
     """An :class:`Instance` from a JSON file, an XLSX workbook or a participants CSV (with
     ``cohorts``), each read once (a pipe works). Warnings (unused columns) go to ``warn``, else
     to the ``matcher`` logger. Raises :class:`~matcher.errors.InvalidInstance` listing every
-    problem."""
+    problem. ``path`` may be a binary stream (an upload; its ``name`` attribute, if any, gives
+    the suffix)."""
     from matcher.intake.json_file import load_instance_bytes
-    from matcher.jsonio import read_bytes
 
-    path = Path(path)
-    suffix = path.suffix.lower()
+    source = name_of(path)
+    suffix = Path(source).suffix.lower()
     notes: list[str] = []
     if suffix in _CSV_SUFFIXES:
         data = read_any(path, cohorts=cohorts, mapping=mapping, warnings=notes, origins=origins)
     else:
-        raw = read_bytes(path)
+        raw = _read(path)
         if not (is_workbook(path, raw) or suffix in (".xls", ".ods") or raw.startswith(OLE2_MAGIC)):
-            return load_instance_bytes(raw, str(path))
+            return load_instance_bytes(raw, source)
         if is_workbook(path, raw):
             maps = load_mapping(mapping) if mapping is not None else None
             data = read_workbook(path, mapping=maps, warnings=notes, raw=raw, origins=origins)
         else:
             raise InvalidInstance(
-                str(path),
+                source,
                 [Problem("$", "old .xls/.ods workbooks are not read; save it as .xlsx (Excel "
                               "Workbook) and try again")],
             )  # fmt: skip
