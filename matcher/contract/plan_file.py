@@ -109,11 +109,11 @@ def plan_problems(s: Solution) -> list[Problem]:
         if len(problems) >= MAX_PLAN_PROBLEMS:
             return problems
     by_id = {p.id: p for p in s.pairs}
-    cohort_ids = [c.id for c in s.cohorts]
+    cohort_ids = [c.id for c in s.cohorts or []]
     if dup := _repeated(cohort_ids):
         problems.append(Problem("cohorts", f"cohort IDs used twice: {_ids(dup)}"))
     placed: dict[str, str] = {}
-    for i, c in enumerate(s.cohorts):
+    for i, c in enumerate(s.cohorts or []):
         for pid in c.pairs:
             pair = by_id.get(pid)
             if pair is None:
@@ -126,12 +126,12 @@ def plan_problems(s: Solution) -> list[Problem]:
                 placed[pid] = c.id
             if len(problems) >= MAX_PLAN_PROBLEMS:
                 return problems
-    set_ids = [ls.id for ls in s.learning_sets]
+    set_ids = [ls.id for ls in s.learning_sets or []]
     if dup := _repeated(set_ids):
         problems.append(Problem("learning_sets", f"set IDs used twice: {_ids(dup)}"))
     in_set: dict[str, str] = {}
     known_cohorts = set(cohort_ids)
-    for i, ls in enumerate(s.learning_sets):
+    for i, ls in enumerate(s.learning_sets or []):
         if ls.cohort not in known_cohorts:
             problems.append(
                 Problem(f"learning_sets[{i}].cohort", f"unknown cohort {shown_id(ls.cohort)}")
@@ -207,7 +207,7 @@ def instance_problems(s: Solution, participants: set[str], cohorts: set[str]) ->
         problems.append(
             Problem("pairs", f"people not in the instance: {_ids(missing)}", tuple(missing[:10]))
         )
-    used = sorted({c.id for c in s.cohorts} | {p.cohort for p in s.pairs if p.cohort})
+    used = sorted({c.id for c in s.cohorts or []} | {p.cohort for p in s.pairs if p.cohort})
     if missing := [c for c in used if c not in cohorts]:
         problems.append(Problem("cohorts", f"cohorts not in the instance: {_ids(missing)}"))
     return problems
