@@ -47,7 +47,6 @@ _moved.install()
 
 if TYPE_CHECKING:
     from matcher.compare.diff import plan_changes
-    from matcher.contract.checks import InstanceError, Problem, load_instance, parse_instance
     from matcher.contract.instance import Instance
     from matcher.contract.solution import Changes, Solution
     from matcher.engine.progress import ProgressEvent
@@ -59,9 +58,11 @@ if TYPE_CHECKING:
         InvalidParameter,
         MatcherError,
         NoPlanInTime,
+        Problem,
         VerificationFailed,
     )
     from matcher.explain import why, why_not
+    from matcher.intake.json_file import InstanceError, load_instance, parse_instance
     from matcher.verification.verify import Report, verify
 
 _EXPORTS = {
@@ -78,12 +79,12 @@ _EXPORTS = {
     "why_not": "matcher.explain",
     "Compatibility": "matcher.engine.scoring",
     "Instance": "matcher.contract.instance",
-    "InstanceError": "matcher.contract.checks",
-    "Problem": "matcher.contract.checks",
+    "InstanceError": "matcher.intake.json_file",
+    "Problem": "matcher.errors",
     "Solution": "matcher.contract.solution",
     "compatibility": "matcher.engine.scoring",
-    "load_instance": "matcher.contract.checks",
-    "parse_instance": "matcher.contract.checks",
+    "load_instance": "matcher.intake.json_file",
+    "parse_instance": "matcher.intake.json_file",
     "solve": "matcher.engine.solve",
     "Report": "matcher.verification.verify",
     "verify": "matcher.verification.verify",

@@ -16,9 +16,10 @@ import pytest
 from openpyxl import Workbook, load_workbook
 
 from matcher.contract.instance import Instance
-from matcher.contract.keys import category_key, near_duplicates
+from matcher.contract.keys import category_key
 from matcher.engine.scoring import pair_scores
 from matcher.errors import InvalidInstance
+from matcher.intake.spelling import near_duplicates
 from matcher.intake.spreadsheet import (
     COHORT_COLUMNS,
     PARTICIPANT_COLUMNS,

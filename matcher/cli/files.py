@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 from pathlib import Path
 
@@ -22,6 +23,7 @@ from matcher.cli.group import (
     plan_format,
     redact_option,
 )
+from matcher.errors import InvalidInstance, Problem
 from matcher.files import write_atomic
 from matcher.text import visible
 
@@ -71,10 +73,11 @@ def import_(
     Every problem is listed with its sheet, row and column (exit 3); names and other cell
     text are never repeated in messages.
     """
-    from matcher.contract.checks import read_bytes
-    from matcher.contract.keys import near_duplicates
+    # Loaded on use (start-up time): `matcher --help` and other commands skip it.
+    from matcher.intake.spelling import near_duplicates
     from matcher.intake.spreadsheet import is_workbook, read_csv_files, read_workbook
     from matcher.intake.spreadsheet import load_mapping as read_mapping
+    from matcher.jsonio import read_bytes
 
     if output.suffix.lower() != ".json":
         raise click.UsageError(f"-o {output}: the instance is written as JSON; name it .json")
@@ -132,8 +135,7 @@ def import_(
 def template(output: Path, source: Path | None, debug: bool) -> None:
     """Write an intake workbook to fill in: sheets, headers, an example row, drop-down lists
     and a Notes sheet explaining every column."""
-    import io as _io
-
+    # Loaded on use (start-up time): `matcher --help` and other commands skip it.
     from matcher.intake.template import build_workbook
     from matcher.render.workbook import fixed_zip
 
@@ -142,7 +144,7 @@ def template(output: Path, source: Path | None, debug: bool) -> None:
     data = None
     if source is not None:
         data = _load(source).model_dump(mode="json", exclude_unset=True)
-    buf = _io.BytesIO()
+    buf = io.BytesIO()
     build_workbook(data).save(buf)
     write_atomic(output, fixed_zip(buf.getvalue()), protect=[source] if source else [])
     err.print(f"wrote {output}", markup=False)
@@ -172,8 +174,8 @@ def report(
 ) -> None:
     """Write the report of PLAN (a JSON plan from `matcher solve`) for INSTANCE: a
     self-contained HTML page (or the XLSX workbook) for the programme team."""
+    # Loaded on use (start-up time): `matcher --help` and other commands skip it.
     from matcher.contract.plan_file import instance_problems, load_plan
-    from matcher.errors import InvalidInstance, Problem
     from matcher.text import shown_id
 
     chosen = plan_format(fmt, output) if output is not None else (fmt or "html")

@@ -8,6 +8,7 @@ Exit codes (DESIGN.md §5): 0 solved; 1 internal error; 2 usage error; 3 invalid
 
 from __future__ import annotations
 
+import logging
 import os
 import signal
 import sys
@@ -380,7 +381,8 @@ def _load(path: Path) -> Instance:
     """An instance from JSON or a workbook; unused columns and near-miss spellings are warned
     about on stderr, like problems: each through `visible` (they quote the file), at most
     MAX_PROBLEMS_SHOWN of them, then the count of the rest."""
-    from matcher.contract.keys import near_duplicates
+    # Loaded on use (start-up time): `matcher --help` and other commands skip it.
+    from matcher.intake.spelling import near_duplicates
     from matcher.intake.spreadsheet import load_any
 
     notes: list[str] = []
@@ -400,6 +402,7 @@ def _warn_all(notes: list[str]) -> None:
 
 
 def _people(data: Instance, solution: Solution, redact: bool) -> PlanView:
+    # Loaded on use (start-up time): `matcher --help` and other commands skip it.
     from matcher.render.view import PlanView
 
     return PlanView(data, solution, redact=redact)
@@ -415,16 +418,19 @@ def _write_plan(
     redact: bool,
 ) -> None:
     """The people-facing plan: an XLSX workbook or the HTML report."""
+    # Loaded on use (start-up time): `matcher --help` and other commands skip it.
     from matcher.render.view import PlanView
 
     view = PlanView(data, solution, redact=redact)
     if fmt == "xlsx":
+        # Loaded on use (start-up time): `matcher --help` and other commands skip it.
         from matcher.render.workbook import plan_workbook
 
         assert output is not None  # plan_format requires it
         write_atomic(output, plan_workbook(view), protect=inputs)
         err.print(f"wrote {output}", markup=False)
     else:
+        # Loaded on use (start-up time): `matcher --help` and other commands skip it.
         from matcher.render.report import plan_report
 
         _emit(plan_report(view), output, inputs)
@@ -441,8 +447,6 @@ def _write_plan(
 def main(verbose: int) -> None:
     """Form collaborative pairs, place them in cohorts and action-learning sets."""
     if verbose:
-        import logging
-
         handler = logging.StreamHandler(sys.stderr)
         handler.setFormatter(logging.Formatter("%(asctime)s %(name)s: %(message)s", "%H:%M:%S"))
         logger = logging.getLogger("matcher")

@@ -64,6 +64,7 @@ def diff(
 ) -> None:
     """Compare two plans (JSON) of one programme: pairs formed and dissolved, moves between
     cohorts and sets, people newly unmatched or wait-listed, score changes."""
+    # Loaded on use (start-up time): `matcher --help` and other commands skip it.
     from matcher.compare.diff import plan_changes, score_change
     from matcher.contract.plan_file import load_plan
 
@@ -141,6 +142,7 @@ def explain(
     debug: bool,
 ) -> None:
     """Explain a plan of INSTANCE (PLAN, or a fresh solve): --why-not A B or --why A."""
+    # Loaded on use (start-up time): `matcher --help` and other commands skip it.
     from matcher.contract.plan_file import load_plan
     from matcher.explain import why, why_not
 
@@ -174,12 +176,14 @@ def explain(
 
 
 def instance_json_schema() -> dict[str, Any]:
+    # Loaded on use (start-up time): `matcher --help` and other commands skip it.
     from matcher.contract.instance import Instance
 
     return Instance.model_json_schema()
 
 
 def solution_json_schema() -> dict[str, Any]:
+    # Loaded on use (start-up time): `matcher --help` and other commands skip it.
     from matcher.contract.solution import Solution
 
     return Solution.model_json_schema()

@@ -101,6 +101,7 @@ def solve(
     redact: bool,
 ) -> None:
     """Solve INSTANCE (JSON or XLSX workbook): pair, place and group, then verify the plan."""
+    # Loaded on use (start-up time): `matcher --help` and other commands skip it.
     from matcher.engine.replan import load_previous
     from matcher.engine.solve import solve as run_solve
     from matcher.verification.verify import verify

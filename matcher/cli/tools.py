@@ -69,7 +69,8 @@ def generate(
     debug: bool,
 ) -> None:
     """Write a seeded synthetic instance (distributions documented in matcher/generate.py)."""
-    from matcher.contract.checks import parse_instance
+    # Loaded on use (start-up time): `matcher --help` and other commands skip it.
+    from matcher.intake.json_file import parse_instance
     from matcher.tools.generate import generate_instance
 
     data = generate_instance(
@@ -166,6 +167,7 @@ def bench(
     Every plan is verified; a run that fails verification is shown in red and makes the
     command exit 1 (after writing the outputs).
     """
+    # Loaded on use (start-up time): `matcher --help` and other commands skip it.
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
 
     from matcher.tools.bench import (
@@ -230,6 +232,7 @@ def bench(
             text = rows_csv(result.cohorts, COHORT_COLUMNS)
         _emit(text, cohorts_output, inputs)
     if report_output is not None:
+        # Loaded on use (start-up time): `matcher --help` and other commands skip it.
         from matcher.render.report import bench_report
 
         _emit(bench_report(result), report_output, inputs)

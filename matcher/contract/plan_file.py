@@ -21,9 +21,9 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from matcher.contract.checks import parse_json, read_bytes
 from matcher.contract.solution import Solution
 from matcher.errors import InvalidInstance, Problem
+from matcher.jsonio import parse_json, read_bytes
 from matcher.text import shown_id
 
 #: Keys of a plan whose string values are IDs (at most MAX_ID characters).

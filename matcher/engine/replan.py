@@ -127,7 +127,7 @@ def keep_sets(
     Exact CP-SAT (``proven`` when optimal); None when no valid split exists or is found."""
     from ortools.sat.python import cp_model  # imported on use: it loads pandas (~1 s)
 
-    from matcher.engine.placement.model import run_cpsat
+    from matcher.engine.cpsat import run_cpsat  # loads OR-Tools, like cp_model above
 
     n = len(duos)
     lo, hi = cohort.set_size.min_pairs, cohort.set_size.max_pairs

@@ -447,7 +447,7 @@ class Mapping:
 
 def load_mapping(path: str | Path) -> Mapping:
     """Read a mapping file; raises :class:`InvalidInstance` naming each bad entry."""
-    from matcher.contract.checks import read_bytes
+    from matcher.jsonio import read_bytes
 
     path = Path(path)
     raw = read_bytes(path, limit=MAX_MAPPING_BYTES, what="a mapping file")
@@ -739,7 +739,7 @@ def _put(record: dict[str, Any], dotted: str, value: Any) -> None:
 
 def _finish(reader: _Reader, data: dict[str, Any]) -> dict[str, Any]:
     """Instance checks on the records, problems placed back in the sheets; raises if any."""
-    from matcher.contract.checks import check_instance_data
+    from matcher.intake.json_file import check_instance_data
 
     if "forbidden_pairs" in data:
         data["forbidden_pairs"] = [[r.get("0"), r.get("1")] for r in data["forbidden_pairs"]]
@@ -961,7 +961,7 @@ def read_workbook(
     checked before any parsing. Raises :class:`InvalidInstance` with every problem."""
     from openpyxl import load_workbook
 
-    from matcher.contract.checks import read_bytes
+    from matcher.jsonio import read_bytes
 
     path = Path(path)
     source = str(path)
@@ -1033,7 +1033,7 @@ def _text_encoding(raw: bytes) -> str | None:
 
 
 def _decode(path: Path, reader: _Reader) -> str | None:
-    from matcher.contract.checks import read_bytes
+    from matcher.jsonio import read_bytes
 
     label = visible(path.name, 80)
     try:
@@ -1165,7 +1165,7 @@ def read_any(
     """Instance data from a JSON file, an XLSX workbook, or a participants CSV with ``cohorts``
     (dispatch on the suffix, then on the file's first bytes). The file is read once, so a pipe
     (`<(...)`, /dev/stdin) works like a file."""
-    from matcher.contract.checks import parse_json, read_bytes
+    from matcher.jsonio import parse_json, read_bytes
 
     path = Path(path)
     maps = load_mapping(mapping) if mapping is not None else None
@@ -1189,7 +1189,7 @@ def read_any(
                           "Workbook) and try again")],
         )  # fmt: skip
     data = parse_json(raw, str(path))
-    from matcher.contract.checks import parse_instance
+    from matcher.intake.json_file import parse_instance
 
     return parse_instance(data, source=str(path)).model_dump(mode="json", exclude_unset=True)
 
@@ -1205,7 +1205,8 @@ def load_any(
     ``cohorts``), each read once (a pipe works). Warnings (unused columns) go to ``warn``, else
     to the ``matcher`` logger. Raises :class:`~matcher.errors.InvalidInstance` listing every
     problem."""
-    from matcher.contract.checks import load_instance_bytes, read_bytes
+    from matcher.intake.json_file import load_instance_bytes
+    from matcher.jsonio import read_bytes
 
     path = Path(path)
     suffix = path.suffix.lower()

@@ -25,7 +25,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 from typing import Any
 
-from matcher.engine.scoring import CRITERIA
+from matcher.contract.instance import CRITERIA
 from matcher.render.view import CRITERION_LABELS, PlanView
 from matcher.text import html_text
 
@@ -57,6 +57,7 @@ def _finalize(value: Any) -> Any:
 
 
 def _env() -> Any:
+    # Loaded on use (start-up time): jinja2 is slow to import.
     from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 
     return Environment(
@@ -115,6 +116,7 @@ def plan_report(view: PlanView) -> str:
 def _svg(fig: Any) -> str:
     """A figure as inline SVG: no XML prolog, no comments, text as paths, stable IDs made
     unique on the page (each chart's IDs carry a prefix taken from its own content)."""
+    # Loaded on use (start-up time): matplotlib is slow to import.
     import matplotlib
 
     buf = io.StringIO()
@@ -128,6 +130,7 @@ def _svg(fig: Any) -> str:
 
 
 def _figure(height: float = 2.8) -> Any:
+    # Loaded on use (start-up time): matplotlib is slow to import.
     from matplotlib.figure import Figure
 
     fig = Figure(figsize=(7.0, height), dpi=72, layout="constrained")
@@ -301,6 +304,7 @@ def bench_report(result: Any) -> str:
 def bench_charts(result: Any, objectives: list[str]) -> list[Chart]:
     """Mean pair score per cohort and objective (one chart per intake), and the price of
     fairness and stability per intake."""
+    # Loaded on use (start-up time): numpy is slow to import.
     import numpy as np
 
     charts: list[Chart] = []

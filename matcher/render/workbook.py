@@ -24,7 +24,7 @@ from openpyxl.cell import Cell, WriteOnlyCell
 from openpyxl.styles import Alignment, Font, PatternFill
 from openpyxl.utils import get_column_letter
 
-from matcher.engine.scoring import CRITERIA
+from matcher.contract.instance import CRITERIA
 from matcher.render.view import CRITERION_LABELS, PlanView
 from matcher.text import sheet_cell, sheet_text, visible
 
