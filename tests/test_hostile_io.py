@@ -850,7 +850,7 @@ def test_spelling_check_grouped_by_length_is_exact() -> None:
 
     from rapidfuzz import fuzz
 
-    from matcher.contract.keys import _alike
+    from matcher.intake.spelling import _alike
 
     rng = random.Random(1)
     base = ["surrey heartlands", "frimley", "kent and medway", "mental health", "carers", "x"]
