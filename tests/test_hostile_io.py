@@ -840,8 +840,9 @@ def test_spelling_check_of_10000_interests_is_bounded(tmp_path: Path) -> None:
     data["participants"][0]["interests"] = sorted(words)
     run = matcher("validate", str(write_json(tmp_path / "in.json", data)))
     assert run.returncode == 0, run.stderr
+    # capped at MAX_COMPARISONS (or, on a loaded machine, stopped by the 2 s budget)
     assert "near-miss spelling check of interest or project topics" in run.stderr
-    assert "most used only (a bounded check)" in run.stderr
+    assert "(a bounded check)" in run.stderr
 
 
 def test_spelling_check_grouped_by_length_is_exact() -> None:
