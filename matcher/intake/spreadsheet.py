@@ -33,7 +33,9 @@ from pathlib import Path
 from typing import Any
 
 from matcher.contract.instance import SCHEMA_VERSION, Instance
+from matcher.contract.plan_file import PLAN_SHEET
 from matcher.errors import InvalidInstance, Problem
+from matcher.intake import dates
 from matcher.text import visible
 
 log = logging.getLogger("matcher")
@@ -70,6 +72,11 @@ MAX_MAPPING_DEPTH = 4
 MAX_WARNED_COLUMNS = 20
 
 
+#: The Name of the template's example rows (Participants and Cohorts): reserved, so that an
+#: example row left in place is refused with its row number instead of planned as real.
+EXAMPLE_NAME = "EXAMPLE: delete this row"
+
+
 @dataclass(frozen=True)
 class Column:
     """One spreadsheet column: the instance field it fills and how its cells are read."""
@@ -89,7 +96,7 @@ PARTICIPANT_COLUMNS: tuple[Column, ...] = (
            "else in the workbook to name them.", "pl01"),
     Column("name", "Name", "text", False, ("full name",),
            "Optional. Shown in the plan workbook and report for colleagues; never in logs, "
-           "error messages or the JSON plan; dropped by --redact.", "Alex Example"),
+           "error messages or the JSON plan; dropped by --redact.", EXAMPLE_NAME),
     Column("email", "Email", "email", False, ("email address", "e-mail"),
            "Optional, like Name.", "alex@example.org"),
     Column("role", "Role", "role", True, ("participant role",),
@@ -110,10 +117,24 @@ PARTICIPANT_COLUMNS: tuple[Column, ...] = (
            "mental health; carers"),
     Column("project_topics", "Project topics", "list", False, ("project topic", "topics"),
            "Topics of the local project they bring (same separators).", "carers"),
+    Column("project_description", "Project description", "description", False,
+           ("project", "describe your project", "project summary", "your project",
+            "local project", "project idea"),
+           "Optional: the local project in their own words, a sentence or two. Projects alike "
+           "in meaning score higher on project fit (a model on this computer; nothing is sent "
+           "anywhere). Free text, treated like Name.",
+           "Helping older people with dementia get home from hospital safely"),
     Column("available_cohorts", "Available cohorts", "ids_or_all", False,
            ("cohorts available", "available"),
            "Cohort IDs they can attend in full (every date). Empty means all cohorts.",
            "c1"),
+    Column("unavailable_dates", "Dates I cannot attend", "date_spans", False,
+           ("dates you cannot attend", "dates cannot attend", "unavailable dates",
+            "dates unavailable", "dates not available", "cannot attend"),
+           "Optional: dates they cannot make, as people type them (9 June; 9/6/2016; 9-12 June; "
+           "9 June and 16 June). Cohorts with a session on one of them are ruled out; with no "
+           "Available cohorts, the import works them out from these dates.",
+           ""),
     Column("attendance", "Attendance", "modes", False, ("can attend", "modes"),
            "In person, Online, or both (In person; Online). Empty means both.",
            "In person; Online"),
@@ -133,7 +154,7 @@ COHORT_COLUMNS: tuple[Column, ...] = (
     Column("id", "ID", "id", True, ("cohort id",),
            "Unique reference for the cohort (e.g. c1), used in Available cohorts.", "c1"),
     Column("name", "Name", "text", False, ("cohort name", "cohort"),
-           "A name people recognise.", "London, May 2016"),
+           "A name people recognise.", EXAMPLE_NAME),
     Column("sessions", "Sessions", "dates", True, ("session dates", "dates", "workshop dates"),
            "Every workshop date (dd/mm/yyyy or yyyy-mm-dd), separated by ; or line breaks. "
            "Attending a cohort means every date.", "12/05/2016; 16/06/2016"),
@@ -179,8 +200,10 @@ class RuleKey:
 
 
 RULE_KEYS: tuple[RuleKey, ...] = (
-    RuleKey("name", "Intake name", "text", "Name of the intake (default: the file name).",
-            "may2016"),
+    RuleKey("name", "Intake name", "text",
+            "Name of the intake, shown on every plan (empty: the file's name, e.g. intake for "
+            "intake.xlsx). A plan remembers it: a re-plan refuses a previous plan of another "
+            "intake.", ""),
     RuleKey("description", "Description", "text", "Free text about the intake.", ""),
     RuleKey("rules.same_organisation", "Same organisation", "choice",
             "Pairing two people of one organisation: Allow, Avoid (default: scores 0 on that "
@@ -194,6 +217,9 @@ RULE_KEYS: tuple[RuleKey, ...] = (
             "Total (default) or Least first (lift the least diverse set first).", "Total"),
     RuleKey("rules.min_score", "Minimum score", "number",
             "Lone applicants are paired only at or above this score (0 to 1, default 0).", "0"),
+    RuleKey("rules.project_meaning", "Project meaning", "number",
+            "Share of project fit taken by how alike two project descriptions are, when both "
+            "people wrote one (0 to 1, default 0.5; the rest is shared project topics).", "0.5"),
     *(
         RuleKey(f"weights.{k}", f"Weight {label}", "number",
                 f"Weight of the {label} criterion in the score (default {d}).", str(d))
@@ -370,10 +396,34 @@ def _date(v: Any) -> str:
         ) from None
 
 
+_DATE_LIKE = re.compile(r"[0-9/.\- ]{1,12}")
+
+
 def _dates(v: Any) -> list[str]:
-    if isinstance(v, str):
-        return [_date(part) for part in _SPLIT.split(v) if part.strip()]
-    return [_date(v)]
+    if not isinstance(v, str):
+        return [_date(v)]
+    parts = [part for part in _SPLIT.split(v) if part.strip()]
+    out = []
+    for n, part in enumerate(parts, start=1):
+        try:
+            out.append(_date(part))
+        except _CellError as exc:
+            if len(parts) == 1:
+                raise
+            # Point at the date inside the cell: its position, and its text when it is only
+            # digits and separators (nothing personal or unsafe to print).
+            shown = f" {part.strip()!r}" if _DATE_LIKE.fullmatch(part.strip()) else ""
+            raise _CellError(f"date {n} of {len(parts)}{shown}: {exc}") from None
+    return out
+
+
+def _date_spans(v: Any) -> list[dates.Span]:
+    """Dates someone cannot attend, as typed; resolved against the cohorts' sessions once the
+    Cohorts sheet is read (:func:`_availability`)."""
+    try:
+        return dates.parse_dates(v)
+    except dates.DateError as exc:
+        raise _CellError(str(exc)) from None
 
 
 def _int(v: Any) -> int:
@@ -418,12 +468,20 @@ _PARSERS: dict[str, Callable[[Any], Any]] = {
     "modes": _modes,
     "cohort_mode": lambda v: _mode(_text(v), ("in_person", "online", "blended")),
     "dates": _dates,
+    "date_spans": _date_spans,
+    "description": _text,
     "int": _int,
     "number": _number,
 }
 
 #: Value for an empty cell (absent key = field left to its default).
-_EMPTY: dict[str, Any] = {"id_or_none": None, "list": [], "ids": [], "ids_or_all": None}
+_EMPTY: dict[str, Any] = {
+    "id_or_none": None,
+    "list": [],
+    "ids": [],
+    "ids_or_all": None,
+    "description": None,  # the column is there, the cell empty: said in a warning
+}
 
 
 # --------------------------------------------------------------------------- mapping file
@@ -593,6 +651,14 @@ class _Reader:
                 if col.field == "id":
                     rid = parsed
                 _put(record, col.field, parsed)
+            if header_key(str(record.get("name", ""))) == header_key(EXAMPLE_NAME):
+                what = "person" if key == "participants" else "cohort"
+                self.problem(
+                    f"{label}!row {row_no}",
+                    f"this is the template's example row (Name {EXAMPLE_NAME!r}): delete the "
+                    f"row, or overwrite every cell with a real {what}, Name included",
+                    _ids(rid),
+                )
             self.rows[(key, len(out))] = (label, row_no)
             out.append(record)
         return out
@@ -704,6 +770,16 @@ class _Reader:
                 return choice
         raise _CellError(f"write one of: {', '.join(CHOICES[rule.field])}")
 
+    def rows_in(self, message: str) -> str:
+        """``message`` with the records it names ("also at participants[15]") as the
+        spreadsheet shows them ("also at Participants!row 17"): never an internal index."""
+
+        def row(m: re.Match[str]) -> str:
+            origin = self.rows.get((m.group(1), int(m.group(2))))
+            return f"{origin[0]}!row {origin[1]}" if origin else m.group(0)
+
+        return re.sub(r"\b(participants|cohorts|locks|forbidden_pairs)\[(\d+)\]", row, message)
+
     def where(self, path: str) -> str:
         """Translate a JSON path of the instance checks into sheet, row and column."""
         m = re.match(r"^(participants|cohorts|locks|forbidden_pairs)\[(\d+)\](?:\(id [^)]*\))?"
@@ -743,6 +819,8 @@ def _finish(reader: _Reader, data: dict[str, Any]) -> dict[str, Any]:
 
     if "forbidden_pairs" in data:
         data["forbidden_pairs"] = [[r.get("0"), r.get("1")] for r in data["forbidden_pairs"]]
+    _availability(reader, data)
+    _descriptions(reader, data)
     # A missing sheet or column leaves nothing sound to check; otherwise the instance checks
     # run too, each problem placed in its sheet, row and column (once per place).
     if not reader.cut and not any(
@@ -752,10 +830,112 @@ def _finish(reader: _Reader, data: dict[str, Any]) -> dict[str, Any]:
         for p in check_instance_data(data):
             where = reader.where(p.path)
             if where not in seen:
-                reader.problem(where, p.message, p.ids)
+                reader.problem(where, reader.rows_in(p.message), p.ids)
     if reader.problems:
         raise InvalidInstance(reader.source, reader.problems)
     return data
+
+
+def _availability(reader: _Reader, data: dict[str, Any]) -> None:
+    """Dates people cannot attend, against the cohorts' sessions: the dates resolved (a missing
+    year from the sessions), ``available_cohorts`` worked out where the row gives none (a
+    cohort means all its sessions), and warnings for a date that is no session of any cohort,
+    an explicit cohort the dates rule out, and anyone left with no cohort at all."""
+    cohorts = [c for c in data.get("cohorts", []) if isinstance(c.get("id"), str)]
+    sessions = {c["id"]: [dt.date.fromisoformat(d) for d in c.get("sessions", [])] for c in cohorts}
+    every_session = {d for days in sessions.values() for d in days}
+    for i, person in enumerate(data.get("participants", [])):
+        spans = person.get("unavailable_dates")
+        if spans is None:
+            continue
+        pid = person.get("id", "?")
+        where = reader.where(f"participants[{i}].unavailable_dates")
+        try:
+            off = dates.resolve(spans, every_session)
+        except dates.DateError as exc:
+            reader.problem(where, str(exc), _ids(pid))
+            del person["unavailable_dates"]
+            continue
+        if not off:  # "none", "n/a": no date, as if the cell were empty
+            del person["unavailable_dates"]
+            continue
+        person["unavailable_dates"] = [d.isoformat() for d in off]
+        if every_session:
+            stray = [d for d in off if d not in every_session]
+            # A range ("9-12 June") covers days between sessions on purpose: only the days
+            # typed alone are near misses.
+            typed = {s.first for s in spans if s.first == s.last}
+            stray_typed = [d for d in stray if any(_same_day(t, d) for t in typed)]
+            if stray_typed:
+                reader.warnings.append(
+                    f"{where} ({pid}): {_days(stray_typed)} "
+                    f"{'is' if len(stray_typed) == 1 else 'are'} not a session date of any "
+                    "cohort (check the date: it rules nothing out)"
+                )
+        clash = {cid: [d for d in days if d in set(off)] for cid, days in sessions.items()}
+        listed = person.get("available_cohorts")
+        if listed is None:
+            person["available_cohorts"] = [c["id"] for c in cohorts if not clash[c["id"]]]
+        else:
+            for cid in listed:
+                if clash.get(cid):
+                    reader.warnings.append(
+                        f"{where} ({pid}): {cid} is listed in Available cohorts but its "
+                        f"session on {_days(clash[cid])} is a date they cannot attend: "
+                        f"{cid} is ruled out"
+                    )
+        modes = set(person.get("attendance") or ("in_person", "online"))
+        why: list[str] = []
+        for c in cohorts:
+            cid = c["id"]
+            if clash[cid]:
+                why.append(f"{cid} ({_days(clash[cid])})")
+            elif listed is not None and cid not in listed:
+                why.append(f"{cid} (not in Available cohorts)")
+            elif c.get("mode") == "blended" and modes != {"in_person", "online"}:
+                why.append(f"{cid} (blended; they attend one way only)")
+            elif c.get("mode") in ("in_person", "online") and c["mode"] not in modes:
+                why.append(f"{cid} ({c['mode'].replace('_', ' ')}; they cannot attend so)")
+        if cohorts and len(why) == len(cohorts):
+            reader.warnings.append(
+                f"{where} ({pid}): can attend no cohort: {pid} cannot attend " + "; ".join(why)
+            )
+
+
+def _same_day(typed: dates.Day, day: dt.date) -> bool:
+    return typed.day == day.day and typed.month == day.month
+
+
+def _days(days: list[dt.date]) -> str:
+    return ", ".join(f"{d.day} {d:%B %Y}" for d in days)
+
+
+def _descriptions(reader: _Reader, data: dict[str, Any]) -> None:
+    """Warnings (never errors) for project descriptions that cannot say much: empty, or one
+    word. The text itself is never repeated."""
+    people = data.get("participants", [])
+    if not any("project_description" in p for p in people):
+        return  # no such column
+    empty: list[str] = []
+    for i, person in enumerate(people):
+        text = person.get("project_description")
+        pid = person.get("id", "?")
+        if text is None or not str(text).strip():
+            person.pop("project_description", None)
+            if person.get("status") != "withdrawn":
+                empty.append(pid)
+        elif len(str(text).split()) == 1:
+            reader.warnings.append(
+                f"{reader.where(f'participants[{i}].project_description')} ({pid}): the "
+                "project description is one word; a sentence about the project matches better"
+            )
+    if empty:
+        shown = ", ".join(empty[:10]) + (f" and {len(empty) - 10} more" if len(empty) > 10 else "")
+        reader.warnings.append(
+            f"Participants: no project description for {len(empty)} "
+            f"{'person' if len(empty) == 1 else 'people'} ({shown}): their project fit uses "
+            "their project topics only"
+        )
 
 
 def _skeleton(name: str) -> dict[str, Any]:
@@ -767,6 +947,10 @@ def _skeleton(name: str) -> dict[str, Any]:
 
 _DTD = (b"<!DOCTYPE", b"<!ENTITY", "<!DOCTYPE".encode("utf-16-le"), "<!DOCTYPE".encode("utf-16-be"))
 _ROW_OR_CELL = re.compile(rb"<(?:[A-Za-z_][\w.-]*:)?(row|c)[\s/>]")
+
+
+#: What to do with a workbook that cannot be read.
+_SAVE_AGAIN = ": open it in Excel or LibreOffice and save it as an Excel workbook (.xlsx)"
 
 
 def _refuse(source: str, message: str) -> InvalidInstance:
@@ -785,7 +969,9 @@ def _inspect_zip(raw: bytes, source: str) -> dict[str, str]:
     try:
         archive = zipfile.ZipFile(io.BytesIO(raw))
     except (zipfile.BadZipFile, ValueError, OSError, EOFError):
-        raise _refuse(source, "not a readable XLSX workbook (a damaged zip archive)") from None
+        raise _refuse(
+            source, "not a readable XLSX workbook (a damaged zip archive)" + _SAVE_AGAIN
+        ) from None
     sheets: dict[str, str] = {}
     with archive:
         infos = archive.infolist()
@@ -882,10 +1068,10 @@ def _sheet_rows(ws: Any, label: str, reader: _Reader, budget: _Budget) -> Iterat
             row = next(rows)
         except StopIteration:
             return
-        except Exception as exc:  # openpyxl and the XML parser raise many kinds
+        except Exception:  # openpyxl and the XML parser raise many kinds
             reader.problem(
                 f"{label}!row {row_no + 1}",
-                f"the sheet is damaged and cannot be read ({type(exc).__name__}); open the "
+                "the sheet is damaged and cannot be read; open the "
                 "workbook in Excel, save it again and retry",
             )
             reader.cut = True
@@ -954,11 +1140,14 @@ def read_workbook(
     mapping: Mapping | None = None,
     warnings: list[str] | None = None,
     raw: bytes | None = None,
+    origins: dict[str, str] | None = None,
 ) -> dict[str, Any]:
     """The instance data of an XLSX workbook (sheets Participants, Cohorts; optional Rules,
     Locks, Forbidden pairs). ``raw``: the file's bytes when already read (a pipe is read once).
     The limits (MAX_FILE_BYTES, MAX_UNPACKED, MAX_RATIO, MAX_ROWS, MAX_COLUMNS, MAX_CELLS) are
-    checked before any parsing. Raises :class:`InvalidInstance` with every problem."""
+    checked before any parsing. Raises :class:`InvalidInstance` with every problem. ``origins``
+    receives where each record came from (``"locks[0]"`` -> ``"Locks!row 2"``), for messages
+    about the instance written later (an infeasible lock is named by its row)."""
     from openpyxl import load_workbook
 
     from matcher.jsonio import read_bytes
@@ -973,10 +1162,26 @@ def read_workbook(
     damaged_parts = _inspect_zip(raw, source)
     try:
         book = load_workbook(io.BytesIO(raw), read_only=True, data_only=True)
-    except Exception as exc:  # openpyxl raises many kinds for a damaged file
-        raise _refuse(source, f"not a readable XLSX workbook ({type(exc).__name__})") from None
+    except Exception:  # openpyxl raises many kinds for a damaged file
+        raise _refuse(
+            source, "not a readable XLSX workbook (damaged, or another kind of file)" + _SAVE_AGAIN
+        ) from None
     try:
         budget = _Budget()
+        if PLAN_SHEET in book.sheetnames and not any(
+            header_key(n) == "participants" for n in book.sheetnames
+        ):
+            raise InvalidInstance(
+                source,
+                [
+                    Problem(
+                        "$",
+                        "this is a plan workbook written by matcher, not an intake: give the "
+                        "intake (the workbook with Participants and Cohorts sheets, or its JSON) "
+                        "here",
+                    )
+                ],
+            )
         data = _skeleton(path.stem)
         for sheet, (key, _, required) in SHEETS.items():
             wanted = reader.mapping.sheets.get(sheet, sheet)
@@ -1009,6 +1214,10 @@ def read_workbook(
     out = _finish(reader, data)
     if warnings is not None:
         warnings.extend(reader.warnings)
+    if origins is not None:
+        origins.update(
+            {f"{key}[{i}]": f"{sheet}!row {row}" for (key, i), (sheet, row) in reader.rows.items()}
+        )
     return out
 
 
@@ -1161,6 +1370,7 @@ def read_any(
     cohorts: str | Path | None = None,
     mapping: str | Path | None = None,
     warnings: list[str] | None = None,
+    origins: dict[str, str] | None = None,
 ) -> dict[str, Any]:
     """Instance data from a JSON file, an XLSX workbook, or a participants CSV with ``cohorts``
     (dispatch on the suffix, then on the file's first bytes). The file is read once, so a pipe
@@ -1181,7 +1391,7 @@ def read_any(
         return read_csv_files(path, cohorts, mapping=maps, warnings=warnings)
     raw = read_bytes(path)
     if is_workbook(path, raw):
-        return read_workbook(path, mapping=maps, warnings=warnings, raw=raw)
+        return read_workbook(path, mapping=maps, warnings=warnings, raw=raw, origins=origins)
     if suffix in (".xls", ".ods") or raw.startswith(OLE2_MAGIC):
         raise InvalidInstance(
             str(path),
@@ -1200,6 +1410,7 @@ def load_any(
     cohorts: str | Path | None = None,
     mapping: str | Path | None = None,
     warn: Callable[[str], None] | None = None,
+    origins: dict[str, str] | None = None,
 ) -> Instance:
     """An :class:`Instance` from a JSON file, an XLSX workbook or a participants CSV (with
     ``cohorts``), each read once (a pipe works). Warnings (unused columns) go to ``warn``, else
@@ -1212,14 +1423,14 @@ def load_any(
     suffix = path.suffix.lower()
     notes: list[str] = []
     if suffix in _CSV_SUFFIXES:
-        data = read_any(path, cohorts=cohorts, mapping=mapping, warnings=notes)
+        data = read_any(path, cohorts=cohorts, mapping=mapping, warnings=notes, origins=origins)
     else:
         raw = read_bytes(path)
         if not (is_workbook(path, raw) or suffix in (".xls", ".ods") or raw.startswith(OLE2_MAGIC)):
             return load_instance_bytes(raw, str(path))
         if is_workbook(path, raw):
             maps = load_mapping(mapping) if mapping is not None else None
-            data = read_workbook(path, mapping=maps, warnings=notes, raw=raw)
+            data = read_workbook(path, mapping=maps, warnings=notes, raw=raw, origins=origins)
         else:
             raise InvalidInstance(
                 str(path),
@@ -1260,7 +1471,7 @@ def _cell(col: Column, value: Any) -> Any:
     }
     if value is None:
         return None
-    if col.kind == "dates":
+    if col.kind in ("dates", "date_spans"):
         return "; ".join(dt.date.fromisoformat(str(d)).strftime("%d/%m/%Y") for d in value)
     if isinstance(value, list):
         return "; ".join(words.get(str(v), str(v)) for v in value)
