@@ -883,3 +883,20 @@ def test_spelling_check_grouped_by_length_is_exact() -> None:
         if fuzz.ratio(ordered[i], ordered[j]) >= 90
     ]
     assert brute and _alike(ordered, 90.0) == brute
+
+
+def test_replan_workbook_with_changes_has_no_formula(tmp_path: Path) -> None:
+    """Every sheet of a re-plan's workbook (the Changes sheet included) writes hostile text as
+    text: no formula cell anywhere."""
+    src = write_json(tmp_path / "in.json", hostile_tiny())
+    first = tmp_path / "plan.json"
+    assert matcher("solve", str(src), "-o", str(first)).returncode == 0
+    data = hostile_tiny()
+    data["participants"][2]["status"] = "withdrawn"
+    src2 = write_json(tmp_path / "in2.json", data)
+    out = tmp_path / "plan-v2.xlsx"
+    run = matcher("solve", str(src2), "--previous", str(first), "-o", str(out), "--force")
+    if run.returncode == 2:  # no --force option: the previous plan is accepted as it is
+        run = matcher("solve", str(src2), "--previous", str(first), "-o", str(out))
+    assert run.returncode == 0, run.stderr
+    assert formula_cells(out) == []
