@@ -144,7 +144,8 @@ def test_d8_control_characters_never_reach_the_terminal(tmp_path: Path) -> None:
     data["participants"][2]["avoid"] = ["nobody\x1b[2J"]
     code, _, err = invoke("validate", str(write(tmp_path, data)))
     assert code == 3
-    assert "nobody\\x1b[2J" in err and not raw_controls(err)
+    # not ID-like: not quoted at all (issue 20), and nothing raw reaches the terminal
+    assert "not an ID, not shown" in err and "nobody" not in err and not raw_controls(err)
 
 
 # --- D10: long values ---------------------------------------------------------------------------

@@ -26,7 +26,7 @@ from matcher.cli.group import (
     redact_option,
     refuse_other_intake,
 )
-from matcher.errors import InvalidInstance, Problem
+from matcher.errors import InvalidInstance
 from matcher.files import write_atomic
 from matcher.text import visible
 from matcher.words import count
@@ -206,13 +206,14 @@ def report(
     data = _load(instance)
     solution = _read_plan(plan)
     refuse_other_intake(plan, solution, instance, data, force=force)
-    known = {p.id for p in data.participants}
-    missing = sorted({x for p in solution.pairs for x in (p.patient_leader, p.partner)} - known)
-    if missing:
-        raise InvalidInstance(
-            str(plan),
-            [Problem("$", f"the plan names people {instance} does not hold: "
-                          f"{', '.join(missing[:10])}")],
-        )  # fmt: skip
+    # Even with --force: the page shows the plan through the intake, so every person and
+    # cohort it names must be there (exit 3 naming them, never a KeyError).
+    from matcher.contract.plan_file import instance_problems
+
+    problems = instance_problems(
+        solution, {p.id for p in data.participants}, {c.id for c in data.cohorts}
+    )
+    if problems:
+        raise InvalidInstance(str(plan), problems)
     for out, kind in zip(outputs or (None,), chosen, strict=True):
         _write_plan(kind, data, solution, out, [plan, instance], redact=redact)
