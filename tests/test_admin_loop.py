@@ -551,7 +551,18 @@ def test_reasons_in_plans_never_read_one_in_the_plural() -> None:
     texts = [u.reason for u in plan.unmatched] + [w.reason for w in plan.waitlist]
     assert any("the only compatible lone clinician or manager was paired" in t for t in texts)
     for t in texts:
-        assert "all 1 " not in t and " 1 lone patient leaders" not in t
+        assert "all 1 " not in t and "all 2 " not in t and " 1 lone patient leaders" not in t
+
+
+def test_two_compatible_read_both() -> None:
+    from matcher.engine.pairing import SideStats
+    from matcher.engine.reasons import unmatched_reason
+
+    stats = SideStats.empty(1)
+    stats.allowed[0] = 2
+    text = unmatched_reason("total", stats, 0, is_row=True, n_rows=1, n_cols=2, min_score=0)
+    assert text.startswith("both compatible lone clinicians or managers were paired")
+    assert "(1 lone patient leader, 2 lone clinicians/managers)" in text
 
 
 def test_json_errors_never_read_at_at(tmp_path: Path) -> None:
