@@ -316,7 +316,7 @@ def file_kind(path: Path) -> str | None:
     """``"plan"``, ``"intake"`` or None (unreadable, or neither), from the file's content: a
     workbook by its sheets (a plan workbook carries a very hidden plan sheet), JSON by its keys,
     CSV is an intake."""
-    import json
+    import json  # imported on use: `--help` loads as little as it can
     import zipfile
 
     try:
@@ -330,7 +330,7 @@ def file_kind(path: Path) -> str | None:
             return "intake" if 'name="participants"' in names else None
         if path.suffix.lower() in (".csv", ".tsv", ".txt"):
             return "intake"
-        if path.stat().st_size > 512 * 1024 * 1024:
+        if path.stat().st_size > 64 * 1024 * 1024:  # only a hint: never slow a big solve
             return None
         doc = json.loads(path.read_bytes())
     except (OSError, ValueError, KeyError, zipfile.BadZipFile, RecursionError):

@@ -103,6 +103,7 @@ ZIP_MAGIC = b"PK\x03\x04"
 
 def _workbook_plan(raw: bytes, source: str) -> str:
     """The JSON plan a plan workbook carries (:func:`matcher.render.workbook.embedded_plan`)."""
+    # imported on use: it loads openpyxl, which a JSON plan never needs (start-up time)
     from matcher.render.workbook import NoEmbeddedPlan, embedded_plan
 
     try:

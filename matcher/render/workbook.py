@@ -230,7 +230,7 @@ class NoEmbeddedPlan(ValueError):
 def embedded_plan(data: bytes) -> str:
     """The JSON text of the plan a workbook made by :func:`plan_workbook` carries. Raises
     :class:`NoEmbeddedPlan` (message for people) when it has none or it cannot be read."""
-    from openpyxl import load_workbook
+    from openpyxl import load_workbook  # the reader only when a plan is read back
 
     try:
         book = load_workbook(io.BytesIO(data), read_only=True, data_only=True)
