@@ -8,8 +8,13 @@ from __future__ import annotations
 from pydantic import BaseModel, ConfigDict, Field
 
 from matcher.contract.instance import Instance, Participant
+from matcher.contract.rules import pairing_rule_breaks
 from matcher.contract.solution import Pair, Solution
 from matcher.engine.reasons import CHOICE, pair_reasons, unmatched_reason
+from matcher.engine.scoring import pair_scores
+from matcher.engine.solve import solve
+from matcher.errors import Infeasible, InvalidInstance, InvalidParameter
+from matcher.intake.json_file import parse_instance
 from matcher.words import count
 
 __all__ = ["CHOICE", "Why", "WhyNot", "pair_reasons", "unmatched_reason", "why", "why_not"]
@@ -110,8 +115,6 @@ class Why(BaseModel):
 
 
 def _sides(instance: Instance, x: str, y: str) -> tuple[Participant, Participant]:
-    from matcher.errors import InvalidParameter
-
     people = instance.participants_by_id()
     for pid in (x, y):
         if pid not in people:
@@ -130,7 +133,6 @@ def _blockers(instance: Instance, a: Participant, b: Participant, score: float) 
     (empty when they can): the hard pairing rules, withdrawals, pre-formed pairs, the admin's
     locks and the minimum score. Stated from the intake alone: the what-if lock that
     :func:`why_not` adds to re-solve never appears here."""
-    from matcher.contract.rules import pairing_rule_breaks
 
     people = instance.participants_by_id()
     out = [f"{p.id} has withdrawn" for p in (a, b) if p.status != "active"]
@@ -178,11 +180,6 @@ def why_not(
 
     ``plan`` must have been made from ``instance`` (:func:`matcher.contract.identity.
     check_made_from`; ``force=True`` reads it anyway)."""
-    from matcher.contract.checks import parse_instance
-    from matcher.engine.scoring import pair_scores
-    from matcher.engine.solve import solve
-    from matcher.errors import Infeasible, InvalidInstance
-
     a, b = _sides(instance, x, y)
     _check_plan(instance, plan, force)
     base = plan if plan is not None else solve(instance, seed=seed)
@@ -270,10 +267,6 @@ def why(
     paired with ``x`` are counted, not listed as alternatives.
 
     ``plan`` must have been made from ``instance`` (``force=True`` reads it anyway)."""
-    from matcher.engine.scoring import pair_scores
-    from matcher.engine.solve import solve
-    from matcher.errors import InvalidParameter
-
     people = instance.participants_by_id()
     if x not in people:
         raise InvalidParameter(f"unknown participant {x!r}")

@@ -18,15 +18,14 @@ from typing import Any
 import pytest
 from openpyxl import load_workbook
 
-from matcher.contract.checks import parse_instance
 from matcher.contract.identity import instance_hash
 from matcher.contract.instance import Instance
+from matcher.contract.plan_file import PLAN_SHEET
 from matcher.engine.solve import solve
 from matcher.errors import Infeasible, InvalidParameter
 from matcher.explain import why, why_not
+from matcher.intake.json_file import parse_instance
 from matcher.intake.spreadsheet import EXAMPLE_NAME
-from matcher.intake.spreadsheet import PLAN_SHEET as INTAKE_SIDE_PLAN_SHEET
-from matcher.render.workbook import PLAN_SHEET
 from matcher.words import count, listing, plural
 from tests.conftest import MAY2016, REPO, person
 
@@ -109,14 +108,13 @@ def loop(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 
 def test_repeated_o_writes_every_file_and_they_hold_one_plan(loop: dict[str, Path]) -> None:
     """`-o plan.xlsx -o plan.json` wrote both; the workbook carries the same JSON plan."""
-    from matcher.render.workbook import embedded_plan
+    from matcher.contract.plan_file import embedded_plan
 
     for key in ("plan_xlsx", "plan_json", "new_xlsx", "new_html", "new_json"):
         assert loop[key].stat().st_size > 0
     assert embedded_plan(loop["plan_xlsx"].read_bytes()) == loop["plan_json"].read_text("utf-8")
     book = load_workbook(loop["plan_xlsx"])
     assert book[PLAN_SHEET].sheet_state == "veryHidden"
-    assert PLAN_SHEET == INTAKE_SIDE_PLAN_SHEET  # the intake reader names a plan workbook
 
 
 def test_workbook_of_a_replan_has_a_changes_sheet_with_names_and_reasons(

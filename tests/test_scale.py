@@ -18,8 +18,8 @@ from typing import Any
 import numpy as np
 
 from matcher import load_instance, solve, verify
-from matcher.contract.checks import parse_instance
 from matcher.engine.sets import check_set_rules, form_sets
+from matcher.intake.json_file import parse_instance
 from tests.conftest import REPO, person
 
 Data = dict[str, Any]

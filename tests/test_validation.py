@@ -10,7 +10,7 @@ import pytest
 from click.testing import CliRunner
 
 from matcher.cli import main
-from matcher.contract.checks import InstanceError, check_instance_data, load_instance
+from matcher.intake.json_file import InstanceError, check_instance_data, load_instance
 from tests.conftest import write
 
 Data = dict[str, Any]

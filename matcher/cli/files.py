@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 from pathlib import Path
 
@@ -14,6 +15,7 @@ from matcher.cli.group import (
     _guard,
     _load,
     _read_plan,
+    _warn_all,
     _write_plan,
     check_order,
     debug_option,
@@ -24,7 +26,9 @@ from matcher.cli.group import (
     redact_option,
     refuse_other_intake,
 )
+from matcher.errors import InvalidInstance, Problem
 from matcher.files import write_atomic
+from matcher.text import visible
 from matcher.words import count
 
 
@@ -73,19 +77,17 @@ def import_(
     Every problem is listed with its sheet, row and column (exit 3); names and other cell
     text are never repeated in messages.
     """
-    from matcher.contract.keys import near_duplicates
+    # Loaded on use (start-up time): `matcher --help` and other commands skip it.
+    from matcher.intake.spelling import near_duplicates
     from matcher.intake.spreadsheet import is_workbook, read_csv_files, read_workbook
     from matcher.intake.spreadsheet import load_mapping as read_mapping
+    from matcher.jsonio import read_bytes
 
     if output.suffix.lower() != ".json":
         raise click.UsageError(f"-o {output}: the instance is written as JSON; name it .json")
     maps = read_mapping(mapping) if mapping is not None else None
     notes: list[str] = []
-    if is_workbook(source):
-        if cohorts_file or rules_file:
-            raise click.UsageError("--cohorts and --rules are for CSV input; a workbook has sheets")
-        data = read_workbook(source, mapping=maps, warnings=notes)
-    elif source.suffix.lower() in (".csv", ".tsv", ".txt"):
+    if source.suffix.lower() in (".csv", ".tsv", ".txt"):
         if cohorts_file is None:
             raise click.UsageError(
                 "a participants CSV needs --cohorts COHORTS.csv (or use a workbook: "
@@ -93,16 +95,20 @@ def import_(
             )
         data = read_csv_files(source, cohorts_file, mapping=maps, rules=rules_file, warnings=notes)
     else:
-        raise click.UsageError(
-            f"{source}: give an .xlsx workbook or a participants .csv (old .xls: save as .xlsx)"
-        )
+        raw = read_bytes(source, what="an intake workbook")  # once: a pipe works too
+        if not is_workbook(source, raw):
+            raise click.UsageError(
+                f"{visible(source)}: give an .xlsx workbook or a participants .csv (old .xls: "
+                "save as .xlsx)"
+            )
+        if cohorts_file or rules_file:
+            raise click.UsageError("--cohorts and --rules are for CSV input; a workbook has sheets")
+        data = read_workbook(source, mapping=maps, warnings=notes, raw=raw)
     from matcher.contract.instance import Instance
 
     instance = Instance.model_validate(data)
-    for note in notes:
-        err.print(f"warning: {note}", markup=False, soft_wrap=True)
-    for near in near_duplicates(instance):
-        err.print(f"warning: {near}", markup=False, soft_wrap=True)
+    notes.extend(str(near) for near in near_duplicates(instance, notes=notes))
+    _warn_all(notes)
     inputs = [p for p in (source, cohorts_file, rules_file, mapping) if p is not None]
     _emit(json.dumps(data, indent=1, ensure_ascii=False) + "\n", output, inputs)
     lone = sum(p.partner is None for p in instance.participants if p.active)
@@ -134,7 +140,7 @@ def template(output: Path, source: Path | None, debug: bool) -> None:
     """Write an intake workbook to fill in: sheets, headers (required columns dark), an
     example row to overwrite or delete, drop-down lists and a Notes sheet explaining every
     column. The intake is named after the workbook's file unless the Rules sheet names it."""
-    import io as _io
+    # Loaded on use (start-up time): `matcher --help` and other commands skip it.
 
     from matcher.intake.template import build_workbook
     from matcher.render.workbook import fixed_zip
@@ -144,7 +150,7 @@ def template(output: Path, source: Path | None, debug: bool) -> None:
     data = None
     if source is not None:
         data = _load(source).model_dump(mode="json", exclude_unset=True)
-    buf = _io.BytesIO()
+    buf = io.BytesIO()
     build_workbook(data).save(buf)
     write_atomic(output, fixed_zip(buf.getvalue()), protect=[source] if source else [])
     err.print(f"wrote {output}", markup=False)
@@ -187,7 +193,7 @@ def report(
     INTAKE is the workbook or JSON the plan was made from; PLAN is the .json or .xlsx file
     written by `matcher solve`. A plan made from another intake, or from an older version of
     this one (someone has withdrawn since), is refused (exit 3) unless --force."""
-    from matcher.errors import InvalidInstance, Problem
+    # Loaded on use (start-up time): `matcher --help` and other commands skip it.
 
     if len(outputs) > 1 and fmt is not None:
         raise click.UsageError("--format applies to one -o file; with several, each file's "

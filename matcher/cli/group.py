@@ -8,6 +8,7 @@ Exit codes (DESIGN.md §5): 0 solved; 1 internal error; 2 usage error; 3 invalid
 
 from __future__ import annotations
 
+import logging
 import os
 import signal
 import sys
@@ -32,8 +33,15 @@ from matcher.engine.runner import (
     SolveJob,
     describe_failure,
 )
-from matcher.errors import MatcherError
-from matcher.files import OutputError, check_destination, remove_pending, write_atomic
+from matcher.errors import MAX_PROBLEMS_SHOWN, MatcherError
+from matcher.files import (
+    OutputError,
+    check_destination,
+    forget_committed,
+    output_committed,
+    remove_pending,
+    write_atomic,
+)
 from matcher.text import cut, visible, visible_lines
 
 if TYPE_CHECKING:  # imported where used: `--help` never loads pydantic or the models
@@ -146,6 +154,9 @@ _received: list[int] = []
 
 
 def _raise_interrupted(signum: int, frame: Any) -> None:
+    if output_committed():
+        # The result is in place: the run has succeeded, whatever arrives now (exit 0).
+        return
     _received.append(signum)
     raise Interrupted(signum)
 
@@ -158,6 +169,7 @@ def _signals_interrupt() -> Iterator[None]:
     if threading.current_thread() is not threading.main_thread():
         yield
         return
+    forget_committed()
     previous = {s: signal.signal(s, _raise_interrupted) for s in EXIT_SIGNAL}
     _handlers_active = True
     try:
@@ -367,10 +379,12 @@ def check_order(command: str, intake: Path, plan: Path | None, *, plan_arg: str 
 
 
 def _read_plan(path: Path) -> Solution:
-    """A plan file: the JSON plan, or a plan workbook (which carries its JSON plan)."""
-    from matcher.engine.replan import load_previous
+    """A plan file: the JSON plan, or a plan workbook (which carries its JSON plan), read as
+    strictly as an instance file (exit 3 naming the problem)."""
+    # Loaded on use (start-up time): `matcher --help` and other commands skip it.
+    from matcher.contract.plan_file import load_plan
 
-    return load_previous(path)
+    return load_plan(path)
 
 
 def refuse_other_intake(
@@ -492,20 +506,34 @@ def plan_format(given: str | None, output: Path | None) -> str:
     return fmt
 
 
+#: Longest warning printed (characters); the rest is cut with its length.
+MAX_WARNING = 2_000
+
+
 def _load(path: Path) -> Instance:
-    """An instance from JSON or a workbook; near-miss spellings are warned about on stderr."""
-    from matcher.contract.keys import near_duplicates
+    """An instance from JSON or a workbook; unused columns and near-miss spellings are warned
+    about on stderr, like problems: each through `visible` (they quote the file), at most
+    MAX_PROBLEMS_SHOWN of them, then the count of the rest."""
+    # Loaded on use (start-up time): `matcher --help` and other commands skip it.
+    from matcher.intake.spelling import near_duplicates
     from matcher.intake.spreadsheet import load_any
 
-    def warn(text: str) -> None:
-        err.print(f"warning: {text}", markup=False, soft_wrap=True)
-
+    notes: list[str] = []
     origins: dict[str, str] = {}
-    data = load_any(path, warn=warn, origins=origins)
+    data = load_any(path, warn=notes.append, origins=origins)
     ORIGINS[path] = origins
-    for near in near_duplicates(data):
-        warn(str(near))
+    notes.extend(str(near) for near in near_duplicates(data, notes=notes))
+    _warn_all(notes)
     return data
+
+
+def _warn_all(notes: list[str]) -> None:
+    """Print warnings on stderr like problems: each through `visible` and cut at MAX_WARNING
+    characters, at most MAX_PROBLEMS_SHOWN of them, then the count of the rest."""
+    for text in notes[:MAX_PROBLEMS_SHOWN]:
+        err.print(Text(f"warning: {visible(text, MAX_WARNING)}"), soft_wrap=True)
+    if len(notes) > MAX_PROBLEMS_SHOWN:
+        err.print(f"warning: ... and {len(notes) - MAX_PROBLEMS_SHOWN:,} more warnings")
 
 
 #: Per intake file read by :func:`_load`: where each record came from in a workbook.
@@ -528,6 +556,7 @@ def in_rows(path: Path, text: str) -> str:
 
 
 def _people(data: Instance, solution: Solution, redact: bool) -> PlanView:
+    # Loaded on use (start-up time): `matcher --help` and other commands skip it.
     from matcher.render.view import PlanView
 
     return PlanView(data, solution, redact=redact)
@@ -543,16 +572,19 @@ def _write_plan(
     redact: bool,
 ) -> None:
     """The people-facing plan: an XLSX workbook or the HTML report."""
+    # Loaded on use (start-up time): `matcher --help` and other commands skip it.
     from matcher.render.view import PlanView
 
     view = PlanView(data, solution, redact=redact)
     if fmt == "xlsx":
+        # Loaded on use (start-up time): `matcher --help` and other commands skip it.
         from matcher.render.workbook import plan_workbook
 
         assert output is not None  # plan_format requires it
         write_atomic(output, plan_workbook(view), protect=inputs)
         err.print(f"wrote {output}", markup=False)
     else:
+        # Loaded on use (start-up time): `matcher --help` and other commands skip it.
         from matcher.render.report import plan_report
 
         _emit(plan_report(view), output, inputs)
@@ -580,8 +612,6 @@ def main(verbose: int) -> None:
       matcher diff OLD_PLAN NEW_PLAN [--instance INTAKE]
     """
     if verbose:
-        import logging
-
         handler = logging.StreamHandler(sys.stderr)
         handler.setFormatter(logging.Formatter("%(asctime)s %(name)s: %(message)s", "%H:%M:%S"))
         logger = logging.getLogger("matcher")

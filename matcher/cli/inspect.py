@@ -27,7 +27,7 @@ from matcher.cli.group import (
 from matcher.engine.runner import EXIT_INVALID
 from matcher.errors import InvalidParameter
 from matcher.render.output import csv_text
-from matcher.text import visible
+from matcher.text import json_visible, visible, visible_lines
 
 
 @main.command(short_help="Check INTAKE and list every problem, with its row (exit 3 if any).")
@@ -80,6 +80,7 @@ def diff(
     pairs formed and dissolved, moves between cohorts and sets, people newly unmatched or
     wait-listed, score changes. With --instance INTAKE (the intake NEW_PLAN was made from),
     each change has its reason; a plan of another intake is refused (exit 3) unless --force."""
+    # Loaded on use (start-up time): `matcher --help` and other commands skip it.
     from matcher.compare.diff import plan_changes, score_change
 
     for path in (old, new):
@@ -119,8 +120,9 @@ def diff(
         _emit(json.dumps(doc, indent=2) + "\n", output, [old, new])
         return
     c = changes.counts
+    # Every value from the plans (IDs, reasons) is untrusted: shown through `visible`.
     lines = [
-        f"{old} -> {new}",
+        f"{visible(old)} -> {visible(new)}",
         f"pairs kept {c.kept}, dissolved {c.dissolved}, new {c.formed}; moved cohort "
         f"{c.moved_cohort}, moved set {c.moved_set}; newly unmatched {c.newly_unmatched}, newly "
         f"wait-listed {c.newly_waitlisted}",
@@ -129,12 +131,13 @@ def diff(
     ]
     for item in changes.items:
         where = (
-            f" {item.before or '-'} -> {item.after or '-'}"
+            f" {visible(item.before or '-')} -> {visible(item.after or '-')}"
             if item.before is not None or item.after is not None
             else ""
         )
-        who = "+".join(item.participants)
-        lines.append(f"  {item.kind:<20} {item.pair or '':<9} {who:<14}{where}: {item.reason}")
+        who = visible("+".join(item.participants))
+        pair = visible(item.pair or "")
+        lines.append(f"  {item.kind:<20} {pair:<9} {who:<14}{where}: {visible(item.reason, None)}")
     _emit("\n".join(lines) + "\n", output, [old, new])
 
 
@@ -196,19 +199,23 @@ def explain(
         )
     except InvalidParameter as exc:
         raise click.UsageError(str(exc)) from None
+    # Answers quote IDs and interests from the files: escaped for the terminal (the JSON keeps
+    # the data, with C1 and bidi characters as \u escapes).
     if fmt == "json":
-        click.echo(answer.model_dump_json(indent=2))
+        click.echo(json_visible(answer.model_dump_json(indent=2)))
     else:
-        click.echo(answer.summary())
+        click.echo(visible_lines(answer.summary()))
 
 
 def instance_json_schema() -> dict[str, Any]:
+    # Loaded on use (start-up time): `matcher --help` and other commands skip it.
     from matcher.contract.instance import Instance
 
     return Instance.model_json_schema()
 
 
 def solution_json_schema() -> dict[str, Any]:
+    # Loaded on use (start-up time): `matcher --help` and other commands skip it.
     from matcher.contract.solution import Solution
 
     return Solution.model_json_schema()

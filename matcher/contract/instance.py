@@ -2,8 +2,9 @@
 
 The pydantic models here check *shape* (types, enumerations, unknown fields, dates,
 non-negative numbers). Cross-references between records (duplicate IDs, partners, cohort
-and conflict IDs) are checked in :mod:`matcher.contract.checks`, which reports every problem in
-one run together with the shape errors.
+and conflict IDs, locks that break a rule) are checked by :mod:`matcher.contract.checks`, which
+the :class:`Instance` model runs on itself; :mod:`matcher.intake.json_file` reports them together
+with the shape errors of a file.
 """
 
 from __future__ import annotations
@@ -22,17 +23,21 @@ from pydantic import (
     model_validator,
 )
 
+from matcher.contract.checks import instance_problems
+from matcher.contract.rules import PROFESSIONAL_ROLES as PROFESSIONAL_ROLES  # 0.1 had it here
+from matcher.errors import InvalidInstance
+
 SCHEMA_VERSION = "1"
-#: Validation context meaning "cross-references already checked" (by :mod:`matcher.contract.checks`,
-#: which reports them together with shape problems); without it, building an :class:`Instance`
-#: checks them itself, so an Instance that exists is valid whatever path built it.
+#: Validation context meaning "cross-references already checked" (by
+#: :mod:`matcher.intake.json_file`, which reports them together with shape problems); without
+#: it, building an :class:`Instance` checks them itself, so an Instance that exists is valid
+#: whatever path built it.
 CHECKED = {"cross_references_checked": True}
 
 Role = Literal["patient_leader", "clinician", "manager"]
 ParticipantStatus = Literal["active", "withdrawn"]
 AttendanceMode = Literal["in_person", "online"]
 CohortMode = Literal["in_person", "online", "blended"]
-PROFESSIONAL_ROLES: frozenset[str] = frozenset({"clinician", "manager"})
 
 
 #: Session dates are accepted from this year to that one (a typo such as 0001-01-01 or 20216
@@ -151,6 +156,23 @@ class Participant(_Strict):
     preferred_cohorts: list[str] = Field(
         default_factory=list, description="Soft preference among available cohorts."
     )
+    project_description: str | None = Field(
+        None,
+        max_length=5_000,
+        description=(
+            "The local project in the applicant's own words, optional. Project fit compares "
+            "two descriptions by meaning (a local model; never sent anywhere). Free text: "
+            "shown only in outputs meant for people, like `name`; never in logs, errors or "
+            "the JSON plan."
+        ),
+    )
+    unavailable_dates: list[SessionDate] | None = Field(
+        None,
+        description=(
+            "Dates (ISO 8601) this person cannot attend: no cohort with a session on one of "
+            "them is open to them, whatever `available_cohorts` says."
+        ),
+    )
 
     @property
     def is_patient_leader(self) -> bool:
@@ -208,6 +230,17 @@ class Rules(_Strict):
         strict=True,
         description="Lone applicants are only paired at or above this score.",
     )
+    project_meaning: float = Field(
+        0.5,
+        ge=0.0,
+        le=1.0,
+        strict=True,
+        description=(
+            "Share of project fit taken by the similarity of the two project descriptions "
+            "when both people wrote one (the rest is the topic-tag fit; when neither names a "
+            "topic the similarity is the whole of it)."
+        ),
+    )
 
 
 class Weights(_Strict):
@@ -259,6 +292,11 @@ class Weights(_Strict):
         if sum(self.model_dump().values()) <= 0:
             raise ValueError("at least one weight must be positive")
         return self
+
+
+#: The compatibility criteria, in the order scores and breakdowns list them: the fields of
+#: :class:`Weights` (a test keeps the two the same).
+CRITERIA: tuple[str, ...] = ("interests", "project", "organisation", "system", "availability")
 
 
 class DiversityWeights(_Strict):
@@ -330,10 +368,7 @@ class Instance(_Strict):
     def _cross_references(self, info: ValidationInfo) -> Instance:
         if isinstance(info.context, dict) and info.context.get("cross_references_checked"):
             return self
-        from matcher.contract.checks import check_instance_data
-        from matcher.errors import InvalidInstance
-
-        problems = check_instance_data(self.model_dump(mode="json"))
+        problems = instance_problems(self)
         if problems:
             # Not a ValueError: pydantic lets it through as it is, with every problem listed.
             raise InvalidInstance("instance", problems)

@@ -18,7 +18,7 @@ from matcher.compare.diff import plan_changes
 from matcher.contract.identity import instance_hash
 from matcher.contract.instance import Cohort, Instance, Participant
 from matcher.contract.keys import category_key
-from matcher.contract.rules import set_counts
+from matcher.contract.rules import clashing_dates, set_counts, usable_capacity, why_cannot_attend
 from matcher.contract.solution import (
     CohortPlan,
     LearningSet,
@@ -31,6 +31,7 @@ from matcher.contract.solution import (
     Waitlisted,
 )
 from matcher.engine.diagnose import diagnose_cohorts, diagnose_no_placement
+from matcher.engine.meaning import meaning_notes
 from matcher.engine.metrics import solution_metrics
 from matcher.engine.pairing import Pairing, pair_lone_applicants
 from matcher.engine.placement.ceiling import (
@@ -64,7 +65,6 @@ from matcher.errors import (
     Infeasible,
     NoPlanInTime,
 )
-from matcher.intake.summary import usable_capacity
 from matcher.words import count
 
 
@@ -89,7 +89,15 @@ def _waitlist_reason(
     per set), with its figures, or the set rules in general when no single rule is found."""
     cohorts = instance.cohorts
     if not cand.cohorts:
-        return "no cohort that both members can attend in full, in a mode both can attend"
+        text = "no cohort that both members can attend in full, in a mode both can attend"
+        people = [p for p in instance.participants if p.id in (cand.patient_leader, cand.partner)]
+        dated = [
+            why
+            for c in cohorts
+            for p in people
+            if p.unavailable_dates and (why := why_cannot_attend(p, c)) and clashing_dates(p, c)
+        ]
+        return text + (f" ({'; '.join(dated)})" if dated else "")
     parts = []
     binding: list[str] = []
     open_ = []
@@ -360,6 +368,7 @@ def make_plan(
         status = "feasible"
     if not records and not unmatched:
         notes.append("the intake has no active participants")
+    notes += meaning_notes(eff)
     solution = Solution(
         instance=instance.name,
         instance_sha256=instance_hash(instance),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from matcher.contract.instance import Instance, Participant
+from matcher.engine.meaning import pair_similarity
 from matcher.engine.pairing import SideStats
 from matcher.engine.scoring import active_weights, tag
 from matcher.words import count
@@ -31,10 +32,25 @@ def pair_reasons(
     held_a = {tag(t) for t in a.interests} | topics_a
     held_b = {tag(t) for t in b.interests} | topics_b
     fit = sorted((topics_a & held_b) | (topics_b & held_a))
+    # Project fit by meaning: its share of the project criterion (all of it without topics).
+    similarity = pair_similarity(a, b)
+    meaning_share = 0.0
+    if similarity is not None:
+        meaning_share = instance.rules.project_meaning if topics_a | topics_b else 1.0
+        if similarity > 0:
+            phrases.append(
+                (
+                    weights["project"] * meaning_share * similarity,
+                    f"similar projects ({similarity:.2f})",
+                )
+            )
     if fit:
+        tag_fit = (breakdown["project"] - meaning_share * (similarity or 0.0)) / max(
+            1.0 - meaning_share, 1e-9
+        )
         phrases.append(
             (
-                weights["project"] * breakdown["project"],
+                weights["project"] * (1.0 - meaning_share) * tag_fit,
                 "project fit: " + ", ".join(spelled[t] for t in fit),
             )
         )

@@ -11,6 +11,7 @@ import logging
 import math
 from typing import TYPE_CHECKING
 
+from matcher.contract.identity import check_same_intake
 from matcher.contract.instance import Instance
 from matcher.engine.objectives import OBJECTIVES, PROPOSERS, Objective, Proposer
 from matcher.errors import InternalError, InvalidParameter, MatcherError, NoPlanInTime
@@ -91,7 +92,7 @@ def solve(
     """
     _check_parameters(instance, seed, time_limit, objective, proposer)
     try:
-        from matcher.contract.identity import check_same_intake
+        # Loaded on use (start-up time): importing solve loads no numpy or OR-Tools.
         from matcher.engine.assemble import make_plan
         from matcher.engine.replan import load_previous
 

@@ -5,8 +5,8 @@ into action-learning sets of the allowed sizes, a closed cohort)."""
 
 from __future__ import annotations
 
-from matcher.contract.instance import Cohort, Instance
-from matcher.contract.rules import set_counts
+from matcher.contract.instance import Instance
+from matcher.contract.rules import set_counts, usable_capacity
 from matcher.words import count
 
 
@@ -26,13 +26,6 @@ def summary_line(instance: Instance) -> str:
         parts.append(count(len(instance.forbidden_pairs), "forbidden pair"))
     parts.append(count(len(instance.cohorts), "cohort"))
     return ", ".join(parts)
-
-
-def usable_capacity(cohort: Cohort) -> int:
-    """The most pairs ``cohort`` can hold: its capacity cut to a count that splits into sets of
-    ``set_size.min_pairs`` to ``set_size.max_pairs`` pairs."""
-    lo, hi = cohort.set_size.min_pairs, cohort.set_size.max_pairs
-    return next((m for m in range(cohort.capacity_pairs, -1, -1) if set_counts(lo, hi, m)), 0)
 
 
 def intake_warnings(instance: Instance) -> list[str]:

@@ -9,6 +9,8 @@ cohort IDs that offer values but only warn on others (the reader accepts other s
 Notes sheet saying what every column means. The intake name is left empty: it defaults to the
 file's name. ``--from INSTANCE`` fills the sheets from an instance instead of the example row
 (how an intake kept as JSON moves back to a spreadsheet), with Notes that fit a filled workbook.
+Every value is written through :func:`matcher.text.sheet_cell`: text stays text (a name starting
+with ``=`` is never a formula) and control characters are shown escaped.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from matcher.intake.spreadsheet import (
     Column,
     rows_of,
 )
+from matcher.text import sheet_cell
 
 #: Organisation types offered in the drop-down (other values may still be typed).
 ORGANISATION_TYPES = (
@@ -127,7 +130,7 @@ def _sheet(
     ws = book.create_sheet(title)
     ws.append([c.header for c in columns])
     for row in rows:
-        ws.append(row)
+        ws.append([sheet_cell(ws, v) for v in row])
     _style_header(ws, [c.header for c in columns], rows)
     for i, col in enumerate(columns, start=1):
         head = ws.cell(row=1, column=i)
@@ -196,7 +199,7 @@ def _rules_sheet(book: Workbook, instance: dict[str, Any] | None) -> None:
                 value = value.replace("_", " ").capitalize()
         rows.append([rule.label, value])
     for row in rows:
-        ws.append(row)
+        ws.append([sheet_cell(ws, v) for v in row])
     _style_header(ws, ["Rule", "Value"], rows)
 
 
@@ -233,7 +236,7 @@ def _notes_sheet(book: Workbook, *, filled: bool = False) -> None:
         rows.append(["Rules", rule.label, "no", rule.note, rule.example])
     ws.append(headers)
     for row in rows:
-        ws.append(row)
+        ws.append([sheet_cell(ws, v) for v in row])
     _style_header(ws, headers, [])
     for letter, width in zip("ABCDE", (16, 24, 10, 90, 26), strict=True):
         ws.column_dimensions[letter].width = width

@@ -2,7 +2,8 @@
 
 The JSON plan holds IDs only. Outputs meant for people (the terminal table, the XLSX workbook,
 the HTML report) join it with the instance through :class:`PlanView`, which is the one place
-that reads ``name`` and ``email``; with ``redact=True`` they are left out everywhere.
+that reads ``name``, ``email`` and ``project_description`` (free text in the applicant's words);
+with ``redact=True`` they are left out everywhere.
 """
 
 from __future__ import annotations
@@ -67,6 +68,7 @@ class PersonView:
     organisation: str
     organisation_type: str
     system: str
+    project_description: str | None = None
 
     @property
     def label(self) -> str:
@@ -114,6 +116,7 @@ class PlanView:
         #: Whether any name / email is shown (their columns are left out otherwise).
         self.has_names = any(p.name for p in self.people.values())
         self.has_emails = any(p.email for p in self.people.values())
+        self.has_descriptions = any(p.project_description for p in self.people.values())
         self.sets_by_cohort: dict[str, list[str]] = defaultdict(list)
         for s in solution.learning_sets or []:
             self.sets_by_cohort[s.cohort].append(s.id)
@@ -127,6 +130,7 @@ class PlanView:
             organisation=p.organisation,
             organisation_type=p.organisation_type,
             system=p.system,
+            project_description=None if self.redact else p.project_description,
         )
 
     @staticmethod

@@ -6,11 +6,13 @@ from, to, reason), Pairs (both people with names, roles, organisations, the scor
 strongest reasons), one sheet per cohort listing its sets and their members, Unmatched and
 Wait-list with reasons, and Scores (each pair's breakdown by criterion). Every table has a
 frozen header row, a filter and set column widths; an empty table says so above its header.
+Every value goes through :func:`matcher.text.sheet_cell`: text is always written as text, never
+as a formula, with control characters shown escaped.
 
 The JSON plan travels inside the workbook, on a very hidden sheet (:data:`PLAN_SHEET`, which
 Excel and LibreOffice keep when they save the file), so one file serves people and matcher:
 ``--previous plan.xlsx``, ``matcher report INTAKE plan.xlsx``, ``matcher diff`` and
-``matcher explain`` read it back (:func:`embedded_plan`).
+``matcher explain`` read it back (:func:`matcher.contract.plan_file.embedded_plan`).
 
 The workbook is byte-identical for the same plan: the save time and zip timestamps are fixed.
 """
@@ -27,14 +29,16 @@ from collections.abc import Sequence
 from typing import Any
 
 from openpyxl import Workbook
-from openpyxl.cell import WriteOnlyCell
+from openpyxl.cell import Cell, WriteOnlyCell
 from openpyxl.styles import Alignment, Font, PatternFill
 from openpyxl.utils import get_column_letter
 
+from matcher.contract.instance import CRITERIA
+from matcher.contract.plan_file import PLAN_CHUNK, PLAN_MARK, PLAN_SHEET
 from matcher.contract.solution import Solution
-from matcher.engine.scoring import CRITERIA
 from matcher.render.output import solution_json
 from matcher.render.view import CRITERION_LABELS, PlanView
+from matcher.text import sheet_cell, sheet_text, visible
 from matcher.words import count
 
 HEADER_FONT = Font(bold=True)
@@ -49,8 +53,9 @@ def _person_cols(view: PlanView, prefix: str) -> list[str]:
         cols.append(f"{prefix} name")
     if view.has_emails:
         cols.append(f"{prefix} email")
-    return [*cols, f"{prefix} role", f"{prefix} organisation", f"{prefix} organisation type",
+    cols = [*cols, f"{prefix} role", f"{prefix} organisation", f"{prefix} organisation type",
             f"{prefix} local system"]  # fmt: skip
+    return [*cols, f"{prefix} project description"] if view.has_descriptions else cols
 
 
 def _person_cells(view: PlanView, pid: str) -> list[Any]:
@@ -60,17 +65,8 @@ def _person_cells(view: PlanView, pid: str) -> list[Any]:
         cells.append(p.name or "")
     if view.has_emails:
         cells.append(p.email or "")
-    return [*cells, p.role, p.organisation, p.organisation_type, p.system]
-
-
-#: The very hidden sheet holding the JSON plan (base64 of its zlib-compressed UTF-8 text).
-PLAN_SHEET = "matcher-plan"
-#: First cell of :data:`PLAN_SHEET`: what it holds and in which encoding.
-PLAN_MARK = "matcher plan v1: zlib+base64 JSON"
-#: Characters of base64 text per cell (Excel holds at most 32,767 in one cell).
-PLAN_CHUNK = 32_000
-#: Largest JSON plan read back from a workbook (a plan of 20,000 people is about 20 MB).
-MAX_PLAN_BYTES = 256 * 1024 * 1024
+    cells = [*cells, p.role, p.organisation, p.organisation_type, p.system]
+    return [*cells, p.project_description or ""] if view.has_descriptions else cells
 
 
 def plan_workbook(view: PlanView) -> bytes:
@@ -223,44 +219,9 @@ def _plan_sheet(book: Workbook, solution: Solution) -> None:
         ws.append([cell])
 
 
-class NoEmbeddedPlan(ValueError):
-    """The workbook holds no matcher plan (an intake workbook, or a plan sheet damaged)."""
-
-
-def embedded_plan(data: bytes) -> str:
-    """The JSON text of the plan a workbook made by :func:`plan_workbook` carries. Raises
-    :class:`NoEmbeddedPlan` (message for people) when it has none or it cannot be read."""
-    from openpyxl import load_workbook  # the reader only when a plan is read back
-
-    try:
-        book = load_workbook(io.BytesIO(data), read_only=True, data_only=True)
-    except (zipfile.BadZipFile, KeyError, OSError, ValueError) as exc:
-        raise NoEmbeddedPlan("not a readable .xlsx workbook") from exc
-    try:
-        if PLAN_SHEET not in book.sheetnames:
-            raise NoEmbeddedPlan(
-                "this workbook holds no matcher plan (a plan workbook is written by "
-                "`matcher solve INTAKE -o plan.xlsx`)"
-            )
-        cells = [str(row[0]) for row in book[PLAN_SHEET].values if row and row[0] is not None]
-    finally:
-        book.close()
-    if not cells or cells[0] != PLAN_MARK:
-        raise NoEmbeddedPlan("the workbook's plan sheet is damaged (unknown format)")
-    try:
-        packed = base64.b64decode("".join(cells[1:]), validate=True)
-        unpacker = zlib.decompressobj()
-        raw = unpacker.decompress(packed, MAX_PLAN_BYTES)
-        if unpacker.unconsumed_tail:
-            raise NoEmbeddedPlan("the workbook's plan is larger than matcher reads")
-        return raw.decode("utf-8")
-    except (ValueError, zlib.error, UnicodeDecodeError) as exc:
-        raise NoEmbeddedPlan("the workbook's plan sheet is damaged (cannot be decoded)") from exc
-
-
 def _sheet_name(text: str, used: set[str]) -> str:
     """A valid, unique sheet name (at most 31 characters, none of []:*?/\\)."""
-    base = _SHEET_BAD.sub(" ", text).strip()[:31] or "Cohort"
+    base = _SHEET_BAD.sub(" ", visible(text, None)).strip()[:31].strip("'") or "Cohort"
     name, n = base, 2
     while name.casefold() in {u.casefold() for u in used}:
         suffix = f" ({n})"
@@ -285,7 +246,7 @@ def _table(
         ws.column_dimensions[get_column_letter(i)].width = min(max(longest + 2, 8), 60)
     top = len(preamble or [])
     for line in preamble or []:
-        ws.append(line)
+        ws.append([sheet_cell(ws, v) for v in line])
     if preamble:
         ws.append([])
         top += 1
@@ -295,7 +256,7 @@ def _table(
     ws.auto_filter.ref = f"A{header_row}:{last}{header_row + max(len(rows), 1)}"
     cells = []
     for head in headers:
-        cell = WriteOnlyCell(ws, value=head)
+        cell = WriteOnlyCell(ws, value=sheet_text(head))
         cell.font, cell.fill = HEADER_FONT, HEADER_FILL
         cells.append(cell)
     ws.append(cells)
@@ -304,10 +265,12 @@ def _table(
     for row in rows:
         out: list[Any] = []
         for value, fmt in zip(row, formats, strict=True):
+            # Every value through the one safe-cell rule: text is text, never a formula.
+            safe = sheet_cell(ws, value)
             if fmt is None and not (isinstance(value, str) and len(value) > 60):
-                out.append(value)
+                out.append(safe)
                 continue
-            cell = WriteOnlyCell(ws, value=value)
+            cell = safe if isinstance(safe, Cell) else WriteOnlyCell(ws, value=safe)
             if fmt:
                 cell.number_format = fmt
             else:
