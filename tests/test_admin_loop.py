@@ -570,3 +570,28 @@ def test_json_errors_never_read_at_at(tmp_path: Path) -> None:
     assert done.returncode == 3
     assert "Unterminated string starting at line 1, column 33" in done.stderr
     assert "at at" not in done.stderr
+
+
+def test_waitlist_reason_names_a_conflict_in_a_one_set_cohort() -> None:
+    """Four pre-formed pairs who can attend only c1 (capacity 4, sets of 3-4: one set); pl4
+    declared a conflict with pr1: one pair is wait-listed, and its reason names the conflict and
+    the pair it would have to share the set with, not the set rules in general."""
+    people = []
+    for n in range(1, 5):
+        people += [
+            person(f"pl{n}", "patient_leader", f"org{n}a", partner=f"pr{n}"),
+            person(f"pr{n}", "clinician", f"org{n}b", partner=f"pl{n}"),
+        ]
+    people[6]["avoid"] = ["pr1"]
+    data = {
+        "schema_version": "1",
+        "name": "one-set",
+        "cohorts": [{"id": "c1", "sessions": ["2026-05-12"], "capacity_pairs": 4,
+                     "mode": "in_person", "set_size": {"min_pairs": 3, "max_pairs": 4}}],
+        "participants": people,
+    }  # fmt: skip
+    plan = solve(parse_instance(data))
+    assert len(plan.waitlist) == 1
+    reason = plan.waitlist[0].reason
+    assert "declared conflict: c1 holds one set (capacity 4, sets of 3-4 pairs)" in reason
+    assert "break the action-learning-set rules" not in reason
