@@ -595,3 +595,23 @@ def test_waitlist_reason_names_a_conflict_in_a_one_set_cohort() -> None:
     reason = plan.waitlist[0].reason
     assert "declared conflict: c1 holds one set (capacity 4, sets of 3-4 pairs)" in reason
     assert "break the action-learning-set rules" not in reason
+
+
+def test_a_plan_written_before_the_fingerprint_is_checked_by_its_people(tmp_path: Path) -> None:
+    """An old plan (no instance_sha256) against an intake holding someone it never mentions
+    is refused; against its own intake it is read as before."""
+    plan = tmp_path / "old-plan.json"
+    ok(run_cli("solve", MAY2016, "-o", plan))
+    doc = json.loads(plan.read_text("utf-8"))
+    del doc["instance_sha256"]
+    plan.write_text(json.dumps(doc), "utf-8")
+    ok(run_cli("report", MAY2016, plan, "-o", tmp_path / "page.html"))
+    data = json.loads(MAY2016.read_text("utf-8"))
+    data["participants"].append(
+        person("pl99", "patient_leader", "hw-late", organisation_type="healthwatch")
+    )
+    later = tmp_path / "may2016.json"
+    later.write_text(json.dumps(data), "utf-8")
+    done = run_cli("report", later, plan, "-o", tmp_path / "stale.html")
+    assert done.returncode == 3 and "another version of" in done.stderr
+    assert not (tmp_path / "stale.html").exists()

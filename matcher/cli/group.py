@@ -412,7 +412,15 @@ def refuse_other_intake(
             "programme renamed)",
             EXIT_INVALID,
         )
-    if exact and plan.instance_sha256 is not None and plan.instance_sha256 != instance_hash(data):
+    stale = (
+        exact and plan.instance_sha256 is not None and plan.instance_sha256 != instance_hash(data)
+    )
+    if exact and plan.instance_sha256 is None:
+        # a plan written before the fingerprint: every active person must be in it somewhere
+        named = {x for p in plan.pairs for x in (p.patient_leader, p.partner)}
+        named |= {u.participant for u in plan.unmatched}
+        stale = any(p.active and p.id not in named for p in data.participants)
+    if stale:
         _fail(
             f"{p} was made from another version of {i} (intake {visible(data.name)!r} has "
             "changed since: a withdrawal, a lock or an edit): make a new plan with "
