@@ -126,12 +126,12 @@ def test_control_character_in_name_made_visible_not_illegal_character_error(
 
 
 def test_formula_in_name_is_text_in_the_report_workbook(tmp_path: Path) -> None:
-    """`matcher report PLAN INSTANCE -o x.xlsx` writes the same safe workbook."""
+    """`matcher report INSTANCE PLAN -o x.xlsx` writes the same safe workbook."""
     src = write_json(tmp_path / "in.json", hostile_tiny())
     plan = tmp_path / "plan.json"
     assert matcher("solve", str(src), "-o", str(plan)).returncode == 0
     out = tmp_path / "report.xlsx"
-    run = matcher("report", str(plan), str(src), "-o", str(out))
+    run = matcher("report", str(src), str(plan), "-o", str(out))
     assert run.returncode == 0, run.stderr
     assert formula_cells(out) == []
 
@@ -666,7 +666,7 @@ def test_report_on_a_tampered_plan_is_exit_3(
     """`report` on a tampered plan exited 1 (KeyError, OverflowError)."""
     path = tampered(tmp_path, plan_json, edit)
     commands = [
-        ["report", str(path), str(MAY2016), "-o", str(tmp_path / "r.html")],
+        ["report", str(MAY2016), str(path), "-o", str(tmp_path / "r.html")],
         ["explain", str(MAY2016), str(path), "--why", "pl01"],
     ]
     if request.node.callspec.id not in ("unknown-cohort", "unknown-person"):

@@ -22,11 +22,11 @@ from matcher.cli.group import (
     err,
     force_option,
     main,
+    plan_fits,
     plan_format,
     redact_option,
     refuse_other_intake,
 )
-from matcher.errors import InvalidInstance, Problem
 from matcher.files import write_atomic
 from matcher.text import visible
 from matcher.words import count
@@ -206,13 +206,6 @@ def report(
     data = _load(instance)
     solution = _read_plan(plan)
     refuse_other_intake(plan, solution, instance, data, force=force)
-    known = {p.id for p in data.participants}
-    missing = sorted({x for p in solution.pairs for x in (p.patient_leader, p.partner)} - known)
-    if missing:
-        raise InvalidInstance(
-            str(plan),
-            [Problem("$", f"the plan names people {instance} does not hold: "
-                          f"{', '.join(missing[:10])}")],
-        )  # fmt: skip
+    plan_fits(plan, solution, data)
     for out, kind in zip(outputs or (None,), chosen, strict=True):
         _write_plan(kind, data, solution, out, [plan, instance], redact=redact)

@@ -430,6 +430,19 @@ def refuse_other_intake(
         )
 
 
+def plan_fits(plan_path: Path, plan: Solution, data: Instance) -> None:
+    """Exit 3 when the plan names people or cohorts the intake does not hold: a page or an
+    explanation shows the plan through the intake, so it cannot be read even with --force."""
+    from matcher.contract.plan_file import instance_problems
+    from matcher.errors import InvalidInstance
+
+    problems = instance_problems(
+        plan, {p.id for p in data.participants}, {c.id for c in data.cohorts}
+    )
+    if problems:
+        raise InvalidInstance(str(plan_path), problems)
+
+
 force_option = click.option(
     "--force",
     is_flag=True,
