@@ -701,7 +701,8 @@ def test_diff_prints_ids_and_reasons_escaped(tmp_path: Path, plan_json: dict[str
 
     path = tampered(tmp_path, plan_json, hostile)
     run = matcher("diff", str(MAY2016), str(path))
-    assert run.returncode == 3  # an instance is not a plan
+    # an intake where a plan goes: a usage error saying the right order (issue 16)
+    assert run.returncode == 2 and "is an intake, not a plan" in run.stderr
     run = matcher("diff", str(tampered(tmp_path, plan_json, lambda d: None, "plain")), str(path))
     assert run.returncode == 0, run.stderr
     assert "\x1b" not in run.stdout and "\u202e" not in run.stdout and "\x07" not in run.stdout
