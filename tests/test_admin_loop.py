@@ -615,3 +615,15 @@ def test_a_plan_written_before_the_fingerprint_is_checked_by_its_people(tmp_path
     done = run_cli("report", later, plan, "-o", tmp_path / "stale.html")
     assert done.returncode == 3 and "another version of" in done.stderr
     assert not (tmp_path / "stale.html").exists()
+
+
+def test_fingerprint_ignores_fields_at_their_default() -> None:
+    """A later matcher that adds an optional field must not make every earlier plan 'another
+    version': fields at their default are left out of the fingerprint; a real edit changes it."""
+    may = Instance.model_validate(json.loads(MAY2016.read_text("utf-8")))
+    data = json.loads(MAY2016.read_text("utf-8"))
+    data["participants"][0]["status"] = "active"  # the default, written out
+    data["rules"] = {}
+    assert instance_hash(parse_instance(data)) == instance_hash(may)
+    data["participants"][0]["status"] = "withdrawn"
+    assert instance_hash(parse_instance(data)) != instance_hash(may)
