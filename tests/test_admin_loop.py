@@ -489,7 +489,7 @@ def test_no_internal_notation_and_footers_that_fit(tmp_path: Path) -> None:
     broken.write_bytes(b"PK\x03\x04 not really a workbook")
     done = run_cli("validate", broken)
     assert done.returncode == 3 and "BadZipFile" not in done.stderr and "$:" not in done.stderr
-    assert "save it as an Excel workbook" in done.stderr
+    assert "not a readable" in done.stderr
     not_plan = tmp_path / "notes.json"
     not_plan.write_text("[1, 2]", "utf-8")
     done = run_cli("solve", MAY2016, "--previous", not_plan)
@@ -549,7 +549,18 @@ def test_reasons_in_plans_never_read_one_in_the_plural() -> None:
     texts = [u.reason for u in plan.unmatched] + [w.reason for w in plan.waitlist]
     assert any("the only compatible lone clinician or manager was paired" in t for t in texts)
     for t in texts:
-        assert "all 1 " not in t and " 1 lone patient leaders" not in t
+        assert "all 1 " not in t and "all 2 " not in t and " 1 lone patient leaders" not in t
+
+
+def test_two_compatible_read_both() -> None:
+    from matcher.engine.pairing import SideStats
+    from matcher.engine.reasons import unmatched_reason
+
+    stats = SideStats.empty(1)
+    stats.allowed[0] = 2
+    text = unmatched_reason("total", stats, 0, is_row=True, n_rows=1, n_cols=2, min_score=0)
+    assert text.startswith("both compatible lone clinicians or managers were paired")
+    assert "(1 lone patient leader, 2 lone clinicians/managers)" in text
 
 
 def test_json_errors_never_read_at_at(tmp_path: Path) -> None:
@@ -559,3 +570,60 @@ def test_json_errors_never_read_at_at(tmp_path: Path) -> None:
     assert done.returncode == 3
     assert "Unterminated string starting at line 1, column 33" in done.stderr
     assert "at at" not in done.stderr
+
+
+def test_waitlist_reason_names_a_conflict_in_a_one_set_cohort() -> None:
+    """Four pre-formed pairs who can attend only c1 (capacity 4, sets of 3-4: one set); pl4
+    declared a conflict with pr1: one pair is wait-listed, and its reason names the conflict and
+    the pair it would have to share the set with, not the set rules in general."""
+    people = []
+    for n in range(1, 5):
+        people += [
+            person(f"pl{n}", "patient_leader", f"org{n}a", partner=f"pr{n}"),
+            person(f"pr{n}", "clinician", f"org{n}b", partner=f"pl{n}"),
+        ]
+    people[6]["avoid"] = ["pr1"]
+    data = {
+        "schema_version": "1",
+        "name": "one-set",
+        "cohorts": [{"id": "c1", "sessions": ["2026-05-12"], "capacity_pairs": 4,
+                     "mode": "in_person", "set_size": {"min_pairs": 3, "max_pairs": 4}}],
+        "participants": people,
+    }  # fmt: skip
+    plan = solve(parse_instance(data))
+    assert len(plan.waitlist) == 1
+    reason = plan.waitlist[0].reason
+    assert "declared conflict: c1 holds one set (capacity 4, sets of 3-4 pairs)" in reason
+    assert "break the action-learning-set rules" not in reason
+
+
+def test_a_plan_written_before_the_fingerprint_is_checked_by_its_people(tmp_path: Path) -> None:
+    """An old plan (no instance_sha256) against an intake holding someone it never mentions
+    is refused; against its own intake it is read as before."""
+    plan = tmp_path / "old-plan.json"
+    ok(run_cli("solve", MAY2016, "-o", plan))
+    doc = json.loads(plan.read_text("utf-8"))
+    del doc["instance_sha256"]
+    plan.write_text(json.dumps(doc), "utf-8")
+    ok(run_cli("report", MAY2016, plan, "-o", tmp_path / "page.html"))
+    data = json.loads(MAY2016.read_text("utf-8"))
+    data["participants"].append(
+        person("pl99", "patient_leader", "hw-late", organisation_type="healthwatch")
+    )
+    later = tmp_path / "may2016.json"
+    later.write_text(json.dumps(data), "utf-8")
+    done = run_cli("report", later, plan, "-o", tmp_path / "stale.html")
+    assert done.returncode == 3 and "another version of" in done.stderr
+    assert not (tmp_path / "stale.html").exists()
+
+
+def test_fingerprint_ignores_fields_at_their_default() -> None:
+    """A later matcher that adds an optional field must not make every earlier plan 'another
+    version': fields at their default are left out of the fingerprint; a real edit changes it."""
+    may = Instance.model_validate(json.loads(MAY2016.read_text("utf-8")))
+    data = json.loads(MAY2016.read_text("utf-8"))
+    data["participants"][0]["status"] = "active"  # the default, written out
+    data["rules"] = {}
+    assert instance_hash(parse_instance(data)) == instance_hash(may)
+    data["participants"][0]["status"] = "withdrawn"
+    assert instance_hash(parse_instance(data)) != instance_hash(may)

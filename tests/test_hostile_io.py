@@ -126,12 +126,12 @@ def test_control_character_in_name_made_visible_not_illegal_character_error(
 
 
 def test_formula_in_name_is_text_in_the_report_workbook(tmp_path: Path) -> None:
-    """`matcher report PLAN INSTANCE -o x.xlsx` writes the same safe workbook."""
+    """`matcher report INSTANCE PLAN -o x.xlsx` writes the same safe workbook."""
     src = write_json(tmp_path / "in.json", hostile_tiny())
     plan = tmp_path / "plan.json"
     assert matcher("solve", str(src), "-o", str(plan)).returncode == 0
     out = tmp_path / "report.xlsx"
-    run = matcher("report", str(src), str(plan), "-o", str(out))  # INTAKE, then PLAN
+    run = matcher("report", str(src), str(plan), "-o", str(out))
     assert run.returncode == 0, run.stderr
     assert formula_cells(out) == []
 
@@ -711,7 +711,8 @@ def test_diff_prints_ids_and_reasons_escaped(tmp_path: Path, plan_json: dict[str
 
     path = tampered(tmp_path, plan_json, hostile)
     run = matcher("diff", str(MAY2016), str(path))
-    assert run.returncode in (2, 3)  # an intake is not a plan
+    # an intake where a plan goes: a usage error saying the right order (issue 16)
+    assert run.returncode == 2 and "is an intake, not a plan" in run.stderr
     run = matcher("diff", str(tampered(tmp_path, plan_json, lambda d: None, "plain")), str(path))
     assert run.returncode == 0, run.stderr
     assert "\x1b" not in run.stdout and "\u202e" not in run.stdout and "\x07" not in run.stdout

@@ -22,11 +22,11 @@ from matcher.cli.group import (
     err,
     force_option,
     main,
+    plan_fits,
     plan_format,
     redact_option,
     refuse_other_intake,
 )
-from matcher.errors import InvalidInstance
 from matcher.files import write_atomic
 from matcher.text import visible
 from matcher.words import count
@@ -206,14 +206,6 @@ def report(
     data = _load(instance)
     solution = _read_plan(plan)
     refuse_other_intake(plan, solution, instance, data, force=force)
-    # Even with --force: the page shows the plan through the intake, so every person and
-    # cohort it names must be there (exit 3 naming them, never a KeyError).
-    from matcher.contract.plan_file import instance_problems
-
-    problems = instance_problems(
-        solution, {p.id for p in data.participants}, {c.id for c in data.cohorts}
-    )
-    if problems:
-        raise InvalidInstance(str(plan), problems)
+    plan_fits(plan, solution, data)
     for out, kind in zip(outputs or (None,), chosen, strict=True):
         _write_plan(kind, data, solution, out, [plan, instance], redact=redact)

@@ -328,7 +328,7 @@ def file_kind(path: Path) -> str | None:
     """``"plan"``, ``"intake"`` or None (unreadable, or neither), from the file's content: a
     workbook by its sheets (a plan workbook carries a very hidden plan sheet), JSON by its keys,
     CSV is an intake."""
-    import json
+    import json  # imported on use: `--help` loads as little as it can
     import zipfile
 
     try:
@@ -342,7 +342,7 @@ def file_kind(path: Path) -> str | None:
             return "intake" if 'name="participants"' in names else None
         if path.suffix.lower() in (".csv", ".tsv", ".txt"):
             return "intake"
-        if path.stat().st_size > 512 * 1024 * 1024:
+        if path.stat().st_size > 64 * 1024 * 1024:  # only a hint: never slow a big solve
             return None
         doc = json.loads(path.read_bytes())
     except (OSError, ValueError, KeyError, zipfile.BadZipFile, RecursionError):
@@ -412,7 +412,15 @@ def refuse_other_intake(
             "programme renamed)",
             EXIT_INVALID,
         )
-    if exact and plan.instance_sha256 is not None and plan.instance_sha256 != instance_hash(data):
+    stale = (
+        exact and plan.instance_sha256 is not None and plan.instance_sha256 != instance_hash(data)
+    )
+    if exact and plan.instance_sha256 is None:
+        # a plan written before the fingerprint: every active person must be in it somewhere
+        named = {x for p in plan.pairs for x in (p.patient_leader, p.partner)}
+        named |= {u.participant for u in plan.unmatched}
+        stale = any(p.active and p.id not in named for p in data.participants)
+    if stale:
         _fail(
             f"{p} was made from another version of {i} (intake {visible(data.name)!r} has "
             "changed since: a withdrawal, a lock or an edit): make a new plan with "
@@ -420,6 +428,19 @@ def refuse_other_intake(
             "read this plan anyway)",
             EXIT_INVALID,
         )
+
+
+def plan_fits(plan_path: Path, plan: Solution, data: Instance) -> None:
+    """Exit 3 when the plan names people or cohorts the intake does not hold: a page or an
+    explanation shows the plan through the intake, so it cannot be read even with --force."""
+    from matcher.contract.plan_file import instance_problems
+    from matcher.errors import InvalidInstance
+
+    problems = instance_problems(
+        plan, {p.id for p in data.participants}, {c.id for c in data.cohorts}
+    )
+    if problems:
+        raise InvalidInstance(str(plan_path), problems)
 
 
 force_option = click.option(

@@ -22,6 +22,7 @@ from matcher.cli.group import (
     force_option,
     main,
     output_option,
+    plan_fits,
     refuse_other_intake,
 )
 from matcher.engine.runner import EXIT_INVALID
@@ -191,15 +192,7 @@ def explain(
     base = _read_plan(plan) if plan is not None else None
     if base is not None and plan is not None:
         refuse_other_intake(plan, base, instance, data, force=force)
-        # Even with --force: every person and cohort the plan names must be in the intake.
-        from matcher.contract.plan_file import instance_problems
-        from matcher.errors import InvalidInstance
-
-        problems = instance_problems(
-            base, {p.id for p in data.participants}, {c.id for c in data.cohorts}
-        )
-        if problems:
-            raise InvalidInstance(str(plan), problems)
+        plan_fits(plan, base, data)
     try:
         answer = (
             why_not(data, *why_not_ids, base, seed=seed, force=True)

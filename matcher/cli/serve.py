@@ -10,7 +10,7 @@ import click
 from matcher.cli.group import main
 
 
-@main.command()
+@main.command(short_help="Serve the local web app over a workspace folder (127.0.0.1).")
 @click.argument(
     "workspace",
     type=click.Path(file_okay=False, path_type=Path),

@@ -25,10 +25,12 @@ from matcher.errors import InvalidParameter
 
 
 def instance_hash(instance: Instance) -> str:
-    """SHA-256 (hex) of the instance's canonical JSON (sorted keys, no spaces, UTF-8): equal for
-    equal contents whichever file or spreadsheet they were read from."""
+    """SHA-256 (hex) of the instance's canonical JSON (sorted keys, no spaces, UTF-8, fields at
+    their default left out): equal for equal contents whichever file or spreadsheet they were
+    read from, and across matcher versions that add optional fields (a new field at its default
+    does not change the fingerprint of an intake that does not use it)."""
     text = json.dumps(
-        instance.model_dump(mode="json"),
+        instance.model_dump(mode="json", exclude_defaults=True),
         sort_keys=True,
         separators=(",", ":"),
         ensure_ascii=False,

@@ -255,8 +255,9 @@ class Solution(_Out):
         None,
         description=(
             "SHA-256 of the instance the plan was made from (its canonical JSON: sorted keys, "
-            "no spaces, UTF-8); reports, explanations and change lists refuse a plan read "
-            "against another instance. Absent in plans written before matcher recorded it."
+            "no spaces, UTF-8, fields at their default left out); reports, explanations and "
+            "change lists refuse a plan read against another instance. Absent in plans "
+            "written before matcher recorded it."
         ),
         pattern=r"^[0-9a-f]{64}$",
     )

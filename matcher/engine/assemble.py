@@ -83,10 +83,14 @@ def _waitlist_reason(
     cand: Candidate,
     fill: dict[int, int],
     pressure: dict[int, CohortPressure],
+    placed_in: dict[int, list[tuple[str, Candidate]]] | None = None,
 ) -> str:
     """Why a formed pair has no cohort: each cohort both can attend with its fill, then the one
-    rule that binds where there is room (capacity not splittable into sets, one organisation
-    per set), with its figures, or the set rules in general when no single rule is found."""
+    rule that binds where there is room (capacity not splittable into sets; in a cohort that
+    holds one set, one organisation per set or a declared conflict with a pair placed there;
+    the one-organisation pressure of :func:`set_rule_pressure`), with its figures, or the set
+    rules in general when no single rule is found. ``placed_in``: cohort index -> the (pair ID,
+    candidate) placed there."""
     cohorts = instance.cohorts
     if not cand.cohorts:
         text = "no cohort that both members can attend in full, in a mode both can attend"
@@ -122,6 +126,10 @@ def _waitlist_reason(
                 f"{count(c.capacity_pairs, 'pair')} cannot be split into sets of {lo}-{hi} "
                 f"(raise its capacity to {_next_splittable(c)} or change its set sizes)"
             )
+        elif (
+            one_set := _one_set_rule(instance, c, cand, (placed_in or {}).get(q, []))
+        ) is not None:
+            binding.append(one_set)
         elif q in pressure and pressure[q].reason:
             binding.append(pressure[q].reason)
     if open_ and len(binding) == len(open_):
@@ -132,6 +140,37 @@ def _waitlist_reason(
             "organisation per set, declared conflicts) or displace a pair that has fewer options"
         )
     return text + pressure_note(pressure, cand)
+
+
+def _one_set_rule(
+    instance: Instance, cohort: Cohort, cand: Candidate, placed: list[tuple[str, Candidate]]
+) -> str | None:
+    """In a cohort that holds at most one set, the set rule that keeps ``cand`` out: a pair
+    placed there shares an organisation with it (one organisation per set, when hard) or
+    holds someone either of them declared a conflict with. None when neither applies."""
+    lo, hi = cohort.set_size.min_pairs, cohort.set_size.max_pairs
+    if not placed or usable_capacity(cohort) >= 2 * lo:
+        return None
+    people = instance.participants_by_id()
+    mine = (people[cand.patient_leader], people[cand.partner])
+    shape = f"{cohort.id} holds one set (capacity {cohort.capacity_pairs}, sets of {lo}-{hi} pairs)"
+    for pid, other in placed:
+        theirs = (people[other.patient_leader], people[other.partner])
+        if _in_conflict(mine, theirs):
+            return (
+                f"declared conflict: {shape} and {pid} ({other.patient_leader}+{other.partner}), "
+                "placed there, may not share a set with this pair (avoid)"
+            )
+    if instance.rules.one_organisation_per_set == "hard":
+        for pid, other in placed:
+            theirs = (people[other.patient_leader], people[other.partner])
+            if _shares_organisation(mine, theirs):
+                return (
+                    f"one organisation per set: {shape} and {pid} "
+                    f"({other.patient_leader}+{other.partner}), placed there, is from the same "
+                    "organisation as this pair"
+                )
+    return None
 
 
 def _next_splittable(cohort: Cohort) -> int:
@@ -248,10 +287,14 @@ def make_plan(
     }
     # issue 10 hook: when the one-organisation-per-set rule limits a cohort, say so in numbers
     pressure = set_rule_pressure(eff, candidates, formed, placement.cohort_of)
+    placed_in: dict[int, list[tuple[str, Candidate]]] = {}
+    for k in formed:
+        if (q_placed := placement.cohort_of.get(k)) is not None:
+            placed_in.setdefault(q_placed, []).append((pair_id[k], candidates[k]))
     waitlist = [
         Waitlisted(
             pair=pair_id[k],
-            reason=_waitlist_reason(eff, candidates[k], fill, pressure),
+            reason=_waitlist_reason(eff, candidates[k], fill, pressure, placed_in),
         )
         for k in formed
         if placement.cohort_of.get(k) is None

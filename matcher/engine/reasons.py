@@ -103,11 +103,12 @@ def unmatched_reason(
     conflicts = int(stats.conflict[index])
     if allowed:
         extra = f"; {count(conflicts, 'other')} declared a conflict" if conflicts else ""
-        taken = (
-            f"the only compatible lone {other} was paired with someone else"
-            if allowed == 1
-            else f"all {allowed} compatible lone {others} were paired with others"
-        )
+        if allowed == 1:
+            taken = f"the only compatible lone {other} was paired with someone else"
+        elif allowed == 2:
+            taken = f"both compatible lone {others} were paired with others"
+        else:
+            taken = f"all {allowed} compatible lone {others} were paired with others"
         return (
             f"{taken}{extra}; {CHOICE[objective]} "
             f"({count(n_rows, 'lone patient leader')}, "
@@ -150,7 +151,7 @@ def partner_gone_reason(
             what = f"partner {partner} withdrew"
         else:
             continue
-        if reason.startswith(("all ", "the only compatible")):
+        if reason.startswith(("all ", "both compatible", "the only compatible")):
             return f"{what}; no compatible partner was free: {reason}"
         return f"{what}; {reason}"
     return reason
