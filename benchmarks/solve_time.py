@@ -2,7 +2,7 @@
 
 Runs, in one session and interleaved so that machine load hits both alike:
   - `python -c pass`                       (bare interpreter start-up, the reference)
-  - `python -c "import matcher.cli.app"`       (start-up plus imports)
+  - `python -c "import matcher.cli"`       (start-up plus imports)
   - `matcher solve INSTANCE --format json` (the whole job: validate, pair, place, group, verify)
 and reports the median of each and the differences.
 
@@ -35,7 +35,7 @@ def main() -> None:
     py = sys.executable
     cases = {
         "python -c pass": [py, "-c", "pass"],
-        "import matcher.cli.app": [py, "-c", "import matcher.cli.app"],
+        "import matcher.cli": [py, "-c", "import matcher.cli"],
         "matcher solve (table)": [py, "-m", "matcher", "solve", args.instance],
         "matcher solve --format json": [
             py,

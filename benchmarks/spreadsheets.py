@@ -60,10 +60,10 @@ def _peak(fn: Callable[[], Any]) -> float:
 
 def one(n: int) -> dict[str, Any]:
     """Child process: every stage for one size."""
-    from matcher.contract.checks import load_instance
     from matcher.contract.instance import Instance
-    from matcher.contract.keys import near_duplicates
     from matcher.engine.solve import solve
+    from matcher.intake.json_file import load_instance
+    from matcher.intake.spelling import near_duplicates
     from matcher.intake.spreadsheet import read_workbook
     from matcher.intake.template import build_workbook
     from matcher.render.report import plan_report

@@ -13,12 +13,17 @@ Names are imported on first use (PEP 562), so `matcher validate` does not pay fo
 
 from __future__ import annotations
 
+import logging
 import sys
 from importlib import import_module
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
 from matcher import _moved
+
+# The library never prints: without a handler of the application's, its log records (even
+# `log.exception`) go nowhere rather than to Python's last-resort handler on stderr.
+logging.getLogger("matcher").addHandler(logging.NullHandler())
 
 
 class _Package(ModuleType):
@@ -42,7 +47,6 @@ _moved.install()
 
 if TYPE_CHECKING:
     from matcher.compare.diff import plan_changes
-    from matcher.contract.checks import InstanceError, Problem, load_instance, parse_instance
     from matcher.contract.instance import Instance
     from matcher.contract.solution import Changes, Solution
     from matcher.engine.progress import ProgressEvent
@@ -54,9 +58,11 @@ if TYPE_CHECKING:
         InvalidParameter,
         MatcherError,
         NoPlanInTime,
+        Problem,
         VerificationFailed,
     )
     from matcher.explain import why, why_not
+    from matcher.intake.json_file import InstanceError, load_instance, parse_instance
     from matcher.verification.verify import Report, verify
 
 _EXPORTS = {
@@ -73,12 +79,12 @@ _EXPORTS = {
     "why_not": "matcher.explain",
     "Compatibility": "matcher.engine.scoring",
     "Instance": "matcher.contract.instance",
-    "InstanceError": "matcher.contract.checks",
-    "Problem": "matcher.contract.checks",
+    "InstanceError": "matcher.intake.json_file",
+    "Problem": "matcher.errors",
     "Solution": "matcher.contract.solution",
     "compatibility": "matcher.engine.scoring",
-    "load_instance": "matcher.contract.checks",
-    "parse_instance": "matcher.contract.checks",
+    "load_instance": "matcher.intake.json_file",
+    "parse_instance": "matcher.intake.json_file",
     "solve": "matcher.engine.solve",
     "Report": "matcher.verification.verify",
     "verify": "matcher.verification.verify",

@@ -3,12 +3,18 @@
 from __future__ import annotations
 
 import signal
+import sys
 from types import FrameType
 
 
 def _early_exit(signum: int, frame: FrameType | None) -> None:
     # Until the command's own handlers are in place (while modules load), a signal ends the
-    # run the same way: 128 + the signal number, no traceback, nothing written yet.
+    # run the same way: 128 + the signal number, no traceback, nothing written yet. After the
+    # command (these handlers are back), a run whose output is renamed into place has
+    # succeeded: the signal is ignored and the process ends with its own exit code.
+    files = sys.modules.get("matcher.files")
+    if files is not None and files.output_committed():
+        return
     raise SystemExit(128 + signum)
 
 
@@ -16,7 +22,8 @@ def run() -> None:
     """Entry point: signal handlers first, then the (slower) imports, then the command."""
     for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         signal.signal(s, _early_exit)
-    from matcher.cli.app import main
+    # Loaded after the signal handlers are in place (start-up time).
+    from matcher.cli import main
 
     main()
 

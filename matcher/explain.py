@@ -8,8 +8,13 @@ from __future__ import annotations
 from pydantic import BaseModel, ConfigDict, Field
 
 from matcher.contract.instance import Instance, Participant
+from matcher.contract.rules import pairing_rule_breaks
 from matcher.contract.solution import Solution
 from matcher.engine.reasons import CHOICE, pair_reasons, unmatched_reason
+from matcher.engine.scoring import pair_scores
+from matcher.engine.solve import solve
+from matcher.errors import InvalidInstance, InvalidParameter
+from matcher.intake.json_file import parse_instance
 
 __all__ = ["CHOICE", "Why", "WhyNot", "pair_reasons", "unmatched_reason", "why", "why_not"]
 
@@ -95,8 +100,6 @@ class Why(BaseModel):
 
 
 def _sides(instance: Instance, x: str, y: str) -> tuple[Participant, Participant]:
-    from matcher.errors import InvalidParameter
-
     people = instance.participants_by_id()
     for pid in (x, y):
         if pid not in people:
@@ -116,10 +119,6 @@ def why_not(
     """Why ``x`` and ``y`` are not paired in ``plan`` (solved afresh when not given): the
     hard rule that forbids it, or its price, from re-solving with the two locked together and
     the plan as the previous plan (so only what must move moves)."""
-    from matcher.contract.checks import parse_instance
-    from matcher.engine.solve import solve
-    from matcher.errors import InvalidInstance
-
     a, b = _sides(instance, x, y)
     base = plan if plan is not None else solve(instance, seed=seed)
     if any(p.patient_leader == a.id and p.partner == b.id for p in base.pairs):
@@ -174,11 +173,6 @@ def why(
     """Why ``x`` is paired as in ``plan`` (solved afresh when not given): the pair, its
     breakdown and reasons, and ``x``'s ``k`` best-scoring alternatives with why each was not
     chosen (use :func:`why_not` for the price of one)."""
-    from matcher.contract.rules import pairing_rule_breaks
-    from matcher.engine.scoring import pair_scores
-    from matcher.engine.solve import solve
-    from matcher.errors import InvalidParameter
-
     people = instance.participants_by_id()
     if x not in people:
         raise InvalidParameter(f"unknown participant {x!r}")

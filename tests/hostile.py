@@ -428,7 +428,7 @@ def run_case(case: Case, workdir: Path) -> dict[str, Any]:
     """Run the CLI in this process on ``case`` (click's runner), recording what a user sees."""
     from click.testing import CliRunner
 
-    from matcher.cli.app import main
+    from matcher.cli import main
 
     path = workdir / f"{case.name}.json"
     path.write_bytes(case.content)

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from matcher.cli.app import main
+from matcher.cli import main
 from matcher.tools.bench import (
     COHORT_COLUMNS,
     OBJECTIVES,

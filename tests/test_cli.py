@@ -9,7 +9,8 @@ from pathlib import Path
 
 from click.testing import CliRunner
 
-from matcher.cli.app import instance_json_schema, main, solution_json_schema
+from matcher.cli import main
+from matcher.cli.inspect import instance_json_schema, solution_json_schema
 from matcher.contract.solution import Solution
 from tests.conftest import MAY2016, REPO, write
 from tests.test_pipeline import cohort, instance, lone_pairs

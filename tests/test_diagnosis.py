@@ -11,7 +11,7 @@ import pytest
 from click.testing import CliRunner
 
 from matcher import Infeasible, parse_instance, solve
-from matcher.cli.app import main
+from matcher.cli import main
 from matcher.tools.generate import generate_instance
 from tests.conftest import MAY2016, person
 from tests.test_pipeline import cohort, instance, lone_pairs

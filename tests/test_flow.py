@@ -11,9 +11,9 @@ from typing import Any
 import pytest
 
 from matcher import solve, verify
-from matcher.contract.checks import parse_instance
 from matcher.contract.instance import Instance
 from matcher.contract.rules import can_attend, pairing_rule_breaks, set_counts
+from matcher.intake.json_file import parse_instance
 from matcher.tools.generate import generate_instance
 from solvers.flow import bin_flow
 from tests.conftest import person

@@ -9,7 +9,7 @@ import pytest
 from click.testing import CliRunner
 
 from matcher import parse_instance, solve, verify
-from matcher.cli.app import main
+from matcher.cli import main
 from matcher.tools.generate import generate_instance
 
 

@@ -21,9 +21,9 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
-from matcher.cli.app import main
-from matcher.contract.checks import InstanceError, load_instance
+from matcher.cli import main
 from matcher.errors import InvalidInstance
+from matcher.intake.json_file import InstanceError, load_instance
 from tests.conftest import MAY2016, REPO, tiny_data, write
 from tests.hostile import CANARY, problems_of, run_corpus
 
@@ -40,7 +40,7 @@ def may2016() -> dict[str, Any]:
 
 
 def test_instance_error_is_invalid_instance() -> None:
-    """`matcher.contract.checks.InstanceError` is kept as an alias of the error family's type."""
+    """`matcher.intake.json_file.InstanceError` is kept as an alias of the error family's type."""
     assert InstanceError is InvalidInstance
 
 
@@ -136,7 +136,7 @@ def test_d10_memory_of_a_ten_megabyte_file_is_bounded(tmp_path: Path) -> None:
     path = write(tmp_path, data)
     code = (
         "import resource, sys\n"
-        "from matcher.contract.checks import load_instance\n"
+        "from matcher.intake.json_file import load_instance\n"
         "from matcher.errors import InvalidInstance\n"
         "base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss\n"
         "try:\n    load_instance(sys.argv[1])\nexcept InvalidInstance as exc:\n"
@@ -177,7 +177,7 @@ def test_d11_nan_infinity_and_huge_numbers_are_errors(tmp_path: Path, literal: s
 
 
 def test_d11_oversized_file_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("matcher.contract.checks.MAX_FILE_BYTES", 1000)
+    monkeypatch.setattr("matcher.intake.json_file.MAX_FILE_BYTES", 1000)
     code, _, err = invoke("validate", str(MAY2016))
     assert code == 3 and "file larger than" in err
 

@@ -229,7 +229,7 @@ def test_solution_is_immutable_and_tells_the_truth() -> None:
 def test_cli_verbose_logs_stages_with_ids_only() -> None:
     from click.testing import CliRunner
 
-    from matcher.cli.app import main
+    from matcher.cli import main
 
     result = CliRunner().invoke(main, ["-v", "solve", str(MAY2016), "--format", "json"])
     assert result.exit_code == 0, result.output

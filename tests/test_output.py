@@ -22,7 +22,7 @@ import pytest
 from click.testing import CliRunner
 
 from matcher import files as output
-from matcher.cli.app import main
+from matcher.cli import main
 from matcher.engine.pairing import SideStats
 from matcher.explain import unmatched_reason
 from matcher.files import OutputError, check_destination, write_atomic

@@ -19,7 +19,7 @@ import pytest
 from click.testing import CliRunner
 
 from matcher import load_instance, parse_instance, solve, verify
-from matcher.cli.app import main
+from matcher.cli import main
 from matcher.compare.diff import plan_changes
 from matcher.contract.solution import Solution
 from matcher.errors import Infeasible, InvalidInstance, InvalidParameter

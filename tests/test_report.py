@@ -7,6 +7,7 @@ import io
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 import zipfile
@@ -24,8 +25,26 @@ from matcher.render.output import print_table, solution_json
 from matcher.render.report import plan_report
 from matcher.render.view import PlanView
 from matcher.render.workbook import plan_workbook
-from tests.browser import Browser, chromium_binary
 from tests.conftest import MAY2016, REPO
+
+#: Headless Chromium, the system's own (never a downloaded browser).
+CHROMIUM_ARGS = (
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+)
+
+
+def chromium_binary() -> str | None:
+    for name in ("chromium", "chromium-browser", "google-chrome"):
+        found = shutil.which(name)
+        if found:
+            return found
+    return None
+
 
 #: A name that would run script or fetch an image if the page did not escape it.
 HOSTILE_NAME = '<img src="https://example.invalid/x.png" onerror="console.error(1)">Ann'
@@ -171,36 +190,42 @@ def test_small_groups_are_not_charted() -> None:
     reason="chromium is not installed (Debian: apt-get install -y chromium; .ci/run does this)",
 )
 def test_report_renders_in_chromium(planned: tuple[Instance, Solution], tmp_path: Path) -> None:
-    """Open the page in headless Chromium: no console error, no request but the page itself,
-    every pair in the pairs table, every cohort card and chart drawn; screenshot kept."""
-    pytest.importorskip("websocket", reason="websocket-client is in the test extra")
+    """Open the page in headless Chromium (Playwright, the system's browser): no console error,
+    no request but the page itself, every pair in the pairs table, every cohort card and chart
+    drawn; screenshot kept."""
+    sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is in the test extra")
     instance, solution = planned
-    page = tmp_path / "plan.html"
-    page.write_text(plan_report(PlanView(instance, solution)), encoding="utf-8")
+    page_file = tmp_path / "plan.html"
+    page_file.write_text(plan_report(PlanView(instance, solution)), encoding="utf-8")
     binary = chromium_binary()
     assert binary is not None
-    with Browser(binary) as browser:
-        record = browser.open(
-            page,
-            {
-                "pairs": "Array.from(document.querySelectorAll('table.pairs tbody tr'))"
-                ".map(r => r.id)",
-                "cards": "document.querySelectorAll('article.card').length",
-                "charts": "Array.from(document.querySelectorAll('.chart svg'))"
-                ".filter(s => s.getBoundingClientRect().width > 100).length",
-                "images": "document.images.length",
-                "h2": "Array.from(document.querySelectorAll('h2')).map(h => h.textContent)",
-            },
+    errors: list[str] = []
+    requests: list[str] = []
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=binary, args=list(CHROMIUM_ARGS))
+        page = browser.new_page(viewport={"width": 1200, "height": 1600})
+        page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        page.on("request", lambda r: requests.append(r.url))
+        page.goto(page_file.resolve().as_uri())
+        pairs = page.locator("table.pairs tbody tr").evaluate_all("rows => rows.map(r => r.id)")
+        cards = page.locator("article.card").count()
+        charts = page.locator(".chart svg").evaluate_all(
+            "svgs => svgs.filter(s => s.getBoundingClientRect().width > 100).length"
         )
-    (artefact_dir(tmp_path) / "report-may2016.png").write_bytes(record.screenshot)
-    assert record.console_errors == []
-    assert record.requests == [page.resolve().as_uri()]
-    assert sorted(record.values["pairs"]) == sorted(p.id for p in solution.pairs)
-    assert record.values["cards"] == len(solution.cohorts or [])
-    assert record.values["charts"] >= 5
-    assert record.values["images"] == 0  # the hostile name stayed text
-    assert record.values["h2"][:3] == ["Summary", "Cohorts and action-learning sets", "Pairs"]
-    assert record.screenshot.startswith(b"\x89PNG")
+        images = page.evaluate("document.images.length")
+        headings = page.locator("h2").all_text_contents()
+        shot = page.screenshot(full_page=True)
+        browser.close()
+    (artefact_dir(tmp_path) / "report-may2016.png").write_bytes(shot)
+    assert errors == []
+    assert requests == [page_file.resolve().as_uri()]
+    assert sorted(pairs) == sorted(p.id for p in solution.pairs)
+    assert cards == len(solution.cohorts or [])
+    assert charts >= 5
+    assert images == 0  # the hostile name stayed text
+    assert headings[:3] == ["Summary", "Cohorts and action-learning sets", "Pairs"]
+    assert shot.startswith(b"\x89PNG")
 
 
 # --------------------------------------------------------------------------- table

@@ -18,8 +18,8 @@ from typing import Any
 import numpy as np
 
 from matcher import load_instance, solve, verify
-from matcher.contract.checks import parse_instance
 from matcher.engine.sets import check_set_rules, form_sets
+from matcher.intake.json_file import parse_instance
 from tests.conftest import REPO, person
 
 Data = dict[str, Any]
@@ -214,7 +214,7 @@ def test_help_and_validate_import_no_heavy_module(tmp_path: Path) -> None:
     path.write_text(json.dumps(tiny_data()))
     probe = (
         "import sys\n"
-        "from matcher.cli.app import main\n"
+        "from matcher.cli import main\n"
         "sys.argv = ['matcher', *sys.argv[1:]]\n"
         "try:\n"
         "    main()\n"
@@ -239,7 +239,7 @@ def test_help_and_validate_import_no_heavy_module(tmp_path: Path) -> None:
 def test_bench_choices_match_the_bench_registries() -> None:
     """The CLI lists the bench executors without importing matcher.tools.bench: the names must stay
     those of its registry."""
-    from matcher.cli import app as cli
+    from matcher.cli import tools as cli
     from matcher.tools import bench
 
     assert tuple(cli.BENCH_EXECUTORS) == tuple(bench.EXECUTORS)

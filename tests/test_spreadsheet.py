@@ -16,9 +16,10 @@ import pytest
 from openpyxl import Workbook, load_workbook
 
 from matcher.contract.instance import Instance
-from matcher.contract.keys import category_key, near_duplicates
+from matcher.contract.keys import category_key
 from matcher.engine.scoring import pair_scores
 from matcher.errors import InvalidInstance
+from matcher.intake.spelling import near_duplicates
 from matcher.intake.spreadsheet import (
     COHORT_COLUMNS,
     PARTICIPANT_COLUMNS,
@@ -184,7 +185,7 @@ def test_unknown_columns_are_reported_not_fatal(tmp_path: Path) -> None:
     rows = [[*r, "2016-01-01 10:00"] for r in PEOPLE]
     notes: list[str] = []
     read_workbook(workbook(tmp_path, rows, COHORTS, p_head=head), warnings=notes)
-    assert notes == ["Participants: column 'Timestamp' is not used (unknown header)"]
+    assert notes == ["Participants: 1 column not used (unknown header): 'Timestamp'"]
 
 
 def test_rules_sheet(tmp_path: Path) -> None:

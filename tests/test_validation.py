@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
-from matcher.cli.app import main
-from matcher.contract.checks import InstanceError, check_instance_data, load_instance
+from matcher.cli import main
+from matcher.intake.json_file import InstanceError, check_instance_data, load_instance
 from tests.conftest import write
 
 Data = dict[str, Any]

@@ -1,162 +1,25 @@
-"""Load and validate instance files, reporting every problem in one run.
+"""Cross-reference checks of an instance: duplicate IDs, partners, unknown cohort and conflict
+IDs, impossible set sizes, locks and forbidden pairs, and locks that break a hard rule.
 
-Shape errors come from pydantic (:mod:`matcher.contract.instance`); cross-reference errors
-(duplicate
-IDs, partners, unknown cohort or conflict IDs, impossible set sizes) are checked here on the
-raw JSON so that both kinds are reported together. Every problem carries its JSON path and the
-IDs involved; messages hold IDs only, never names or other personal data.
+The :class:`~matcher.contract.instance.Instance` model runs them on itself, so an Instance that
+exists is valid whatever built it; :mod:`matcher.intake.json_file` runs them on a file's data
+together with the shape errors. Every problem carries its JSON path and the IDs involved;
+messages hold IDs only, never names or other personal data. This module imports the rules and
+errors only: the Instance it checks is named for the type checker alone.
 """
 
 from __future__ import annotations
 
-import codecs
-import json
-import math
-import re
 from collections import Counter
-from collections.abc import Iterator
-from pathlib import Path
-from typing import Any, TypeGuard
+from collections.abc import Iterable, Iterator
+from typing import TYPE_CHECKING, Any, TypeGuard
 
-from pydantic import ValidationError
+from matcher.contract.rules import PROFESSIONAL_ROLES, can_attend, pairing_rule_breaks
+from matcher.errors import Problem
+from matcher.text import id_like, shown_id
 
-from matcher.contract.instance import CHECKED, PROFESSIONAL_ROLES, SCHEMA_VERSION, Instance
-from matcher.contract.rules import can_attend, pairing_rule_breaks
-from matcher.errors import InvalidInstance, Problem
-
-#: The error raised for an unusable instance (an alias kept for older callers).
-InstanceError = InvalidInstance
-
-#: Largest instance file read (bytes). A 20,000-participant intake is about 10 MB.
-MAX_FILE_BYTES = 64 * 1024 * 1024
-#: Deepest nesting of arrays and objects accepted; instance files need 5 levels.
-MAX_DEPTH = 64
-#: Longest string value accepted anywhere in the file (characters).
-MAX_STRING = 10_000
-#: Longest ID accepted (characters).
-MAX_ID = 200
-#: Most digits in an integer literal.
-MAX_INT_DIGITS = 18
-
-# Fields whose string values are IDs, and lists whose items are IDs.
-_ID_FIELDS = frozenset({"id", "partner", "patient_leader", "cohort"})
-_ID_LISTS = frozenset(
-    {"avoid", "available_cohorts", "preferred_cohorts", "preferences", "forbidden_pairs"}
-)
-_SAFE_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,40}$")
-_SURROGATE = re.compile("[\ud800-\udfff]")
-# Unrolled ("[^"\\]*" runs between escapes), so a 10 MB string is matched without a
-# per-character backtracking record (the plain alternation took 1.3 GB for it).
-_STRING = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"', re.DOTALL)
-_BRACKETS = re.compile(r"[^\[\]{}]+")
-
-
-class _Pairs(dict[str, Any]):
-    """A JSON object that remembers the keys it held more than once."""
-
-    duplicates: tuple[str, ...] = ()
-
-
-def _object(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    obj = _Pairs(pairs)
-    if len(obj) != len(pairs):
-        counts = Counter(k for k, _ in pairs)
-        obj.duplicates = tuple(k for k, n in counts.items() if n > 1)
-    return obj
-
-
-class _BadLiteral(ValueError):
-    pass
-
-
-def _constant(name: str) -> Any:
-    raise _BadLiteral(f"{name} is not a JSON number; write a number or null")
-
-
-def _float(text: str) -> float:
-    value = float(text)
-    if not math.isfinite(value):
-        raise _BadLiteral("a number too large for a float; write a smaller number")
-    return value
-
-
-def _int(text: str) -> int:
-    if len(text.lstrip("-")) > MAX_INT_DIGITS:
-        raise _BadLiteral(f"an integer with more than {MAX_INT_DIGITS} digits")
-    return int(text)
-
-
-def _decode(raw: bytes) -> tuple[str, str]:
-    """The text of ``raw`` and its encoding: UTF-8 (with or without BOM), UTF-16 or UTF-32
-    (recognised by their BOM or their zero bytes, as RFC 8259's predecessors describe)."""
-    encoding = json.detect_encoding(raw)
-    if encoding == "utf-8" and raw.startswith(codecs.BOM_UTF8):
-        encoding = "utf-8-sig"
-    text = raw.decode(encoding)
-    if text.startswith("\ufeff"):
-        text = text[1:]
-    return text, encoding.replace("-sig", "").upper()
-
-
-def _nesting_depth(text: str) -> int:
-    """Deepest nesting of ``[`` and ``{`` outside strings (up to MAX_DEPTH + 1), without
-    recursion."""
-    brackets = _BRACKETS.sub("", _STRING.sub("", text))
-    depth = deepest = 0
-    for ch in brackets:
-        if ch in "[{":
-            depth += 1
-            deepest = max(deepest, depth)
-            if deepest > MAX_DEPTH:
-                break  # deep enough to refuse; the exact depth does not matter
-        else:
-            depth -= 1
-    return deepest
-
-
-def _value_problems(data: Any) -> list[Problem]:
-    """Problems no schema rule can see: duplicate keys, oversized strings and IDs, lone
-    surrogates. Walks the parsed document without recursion."""
-    problems: list[Problem] = []
-    stack: list[tuple[str, Any, str]] = [("$", data, "")]
-    while stack and len(problems) < 1_000:
-        path, node, key = stack.pop()
-        if isinstance(node, dict):
-            for dup in getattr(node, "duplicates", ()):
-                name = repr(dup) if _SAFE_KEY.match(dup) else "a key"
-                problems.append(
-                    Problem(path, f"duplicate key {name}: JSON keys must be unique in an object")
-                )
-            for k, v in reversed(list(node.items())):
-                shown = k if _SAFE_KEY.match(k) else "<key>"
-                sub = f"{path}.{shown}" if path != "$" else shown
-                stack.append((sub, v, k))
-        elif isinstance(node, list):
-            for i in range(len(node) - 1, -1, -1):
-                stack.append((f"{path}[{i}]", node[i], key))
-        elif isinstance(node, str):
-            limit = MAX_ID if key in _ID_FIELDS or key in _ID_LISTS else MAX_STRING
-            if len(node) > limit:
-                what = "an ID" if limit == MAX_ID else "a text"
-                problems.append(
-                    Problem(path, f"{what} of {len(node):,} characters; at most {limit:,}")
-                )
-            elif _SURROGATE.search(node):
-                problems.append(Problem(path, "invalid Unicode (a lone surrogate \\uD8xx escape)"))
-    return sorted(problems, key=lambda p: p.path) if len(problems) > 1 else problems
-
-
-_SAFE_VALUE = re.compile(r"^[A-Za-z0-9_.:+\-]{1,32}$")
-
-
-def _echo(value: Any) -> str:
-    """``value`` for an error message when it is a short ID-like string or a number; otherwise
-    only its type (free text may be personal data)."""
-    if isinstance(value, bool) or value is None:
-        return json.dumps(value)
-    if isinstance(value, int | float) or (isinstance(value, str) and _SAFE_VALUE.match(value)):
-        return repr(value)
-    return f"(a {type(value).__name__} value, not shown)"
+if TYPE_CHECKING:  # the model runs these checks on itself: a type-only reference back up
+    from matcher.contract.instance import Instance
 
 
 def _is_int(value: Any) -> TypeGuard[int]:
@@ -170,172 +33,22 @@ def _text(value: Any) -> str | None:
     return value if isinstance(value, str) else None
 
 
+def path_id(value: Any) -> str:
+    """A record's ID for a JSON path: as written when it looks like an ID, else not shown
+    (a name typed into an ID field must not reach a message)."""
+    return str(value) if id_like(value) else "not shown"
+
+
+def _id_tuple(*values: Any) -> tuple[str, ...]:
+    """The IDs involved in a problem, leaving out values that do not look like IDs."""
+    return tuple(str(v) for v in values if id_like(v))
+
+
 def _listing(ids: set[str], limit: int = 10) -> str:
     """At most ``limit`` IDs, sorted, then how many more."""
     shown = sorted(ids)[:limit]
     more = f" and {len(ids) - limit} more" if len(ids) > limit else ""
     return ", ".join(shown) + more
-
-
-def read_json(path: str | Path) -> Any:
-    """Read a JSON document strictly: at most MAX_FILE_BYTES, UTF-8/16/32 with or without a
-    BOM, no duplicate keys, no NaN or Infinity, at most MAX_DEPTH levels, no string longer than
-    MAX_STRING (MAX_ID for IDs). Raises :class:`InvalidInstance` naming the problem."""
-    path = Path(path)
-    source = str(path)
-    try:
-        # A pipe or device is read too (`<(...)`), but never more than the limit.
-        with path.open("rb") as fh:
-            raw = fh.read(MAX_FILE_BYTES + 1)
-    except FileNotFoundError:
-        raise InvalidInstance(source, [Problem("$", "file not found")]) from None
-    except IsADirectoryError:
-        raise InvalidInstance(source, [Problem("$", "a directory, not a file")]) from None
-    except OSError as exc:
-        raise InvalidInstance(
-            source, [Problem("$", f"cannot read file ({exc.strerror or type(exc).__name__})")]
-        ) from None
-    if len(raw) > MAX_FILE_BYTES:
-        raise InvalidInstance(
-            source,
-            [Problem("$", f"file larger than {MAX_FILE_BYTES // 2**20} MB; is it an instance?")],
-        )
-    try:
-        text, encoding = _decode(raw)
-    except UnicodeDecodeError as exc:
-        raise InvalidInstance(
-            source,
-            [
-                Problem(
-                    "$",
-                    f"not valid {exc.encoding.upper()} text (byte {exc.start}); save the file as "
-                    "UTF-8 (a spreadsheet export in Windows-1252 can be read by `matcher import`)",
-                )
-            ],
-        ) from None
-    depth = _nesting_depth(text)
-    if depth > MAX_DEPTH:
-        raise InvalidInstance(
-            source, [Problem("$", f"nested more than {MAX_DEPTH} levels deep (arrays/objects)")]
-        )
-    try:
-        data = json.loads(
-            text,
-            object_pairs_hook=_object,
-            parse_constant=_constant,
-            parse_float=_float,
-            parse_int=_int,
-        )
-    except json.JSONDecodeError as exc:
-        hint = f" ({encoding})" if encoding != "UTF-8" else ""
-        raise InvalidInstance(
-            source,
-            [
-                Problem(
-                    "$",
-                    f"not valid JSON{hint}: {exc.msg} at line {exc.lineno}, column {exc.colno}",
-                )
-            ],
-        ) from None
-    except _BadLiteral as exc:
-        raise InvalidInstance(source, [Problem("$", f"not valid JSON: {exc}")]) from None
-    except (ValueError, RecursionError) as exc:
-        raise InvalidInstance(
-            source, [Problem("$", f"not valid JSON ({type(exc).__name__})")]
-        ) from None
-    problems = _value_problems(data)
-    if problems:
-        # Nothing else is checked: other messages could echo the oversized values.
-        raise InvalidInstance(source, problems)
-    return data
-
-
-def load_instance(path: str | Path) -> Instance:
-    """Read and validate an instance file (strictly, see :func:`read_json`). Raises
-    :class:`matcher.errors.InvalidInstance` listing every problem."""
-    data = read_json(path)
-    return parse_instance(data, source=str(path))
-
-
-def parse_instance(data: Any, *, source: str = "<instance>") -> Instance:
-    """Validate already-parsed JSON data. Raises :class:`InstanceError` listing every problem."""
-    problems = check_instance_data(data)
-    if problems:
-        raise InstanceError(source, problems)
-    # checked above: the model's own cross-reference validator need not run again
-    return Instance.model_validate(data, context=CHECKED)
-
-
-def check_instance_data(data: Any) -> list[Problem]:
-    """Every problem in ``data`` (shape and cross-references), in file order."""
-    if not isinstance(data, dict):
-        return [Problem("$", "the top level must be a JSON object")]
-    version = data.get("schema_version")
-    if version != SCHEMA_VERSION:
-        # Nothing else can be trusted under another schema version.
-        return [
-            Problem(
-                "schema_version",
-                f"unsupported schema version {_echo(version)}; this matcher reads "
-                f"{SCHEMA_VERSION!r}",
-            )
-        ]
-    problems = _shape_problems(data)
-    if not problems:  # rules that need the typed records (attendance, capacity)
-        problems.extend(decision_problems(Instance.model_validate(data, context=CHECKED)))
-    problems.extend(_reference_problems(data))
-    seen: set[tuple[str, str]] = set()
-    unique = []
-    for p in problems:
-        key = (p.path, p.message)
-        if key not in seen:
-            seen.add(key)
-            unique.append(p)
-    return unique
-
-
-#: Error types whose offending value is echoed: dates and numbers only, and only when the value
-#: looks like one (free text in any field may be personal, e.g. a name typed into `role`).
-_ECHO_INPUT = ("date", "greater", "less", "int", "float")
-_LOOKS_SAFE = re.compile(r"^[0-9TZ:+.\-]{1,32}$")
-
-
-def _json_path(loc: tuple[int | str, ...], data: Any) -> str:
-    """Render a pydantic location as a JSON path, naming the record's ID where known."""
-    out = ""
-    node = data
-    for part in loc:
-        if isinstance(part, int):
-            out += f"[{part}]"
-            node = node[part] if isinstance(node, list) and 0 <= part < len(node) else None
-            if isinstance(node, dict) and isinstance(node.get("id"), str):
-                out += f"(id {node['id']})"
-        else:
-            # An unknown key may be any text (a name typed as a key): shown only if it looks
-            # like a field name.
-            key = part if _SAFE_KEY.match(part) else "<key>"
-            out += f".{key}" if out else key
-            node = node.get(part) if isinstance(node, dict) else None
-    return out or "$"
-
-
-def _shape_problems(data: dict[str, Any]) -> list[Problem]:
-    try:
-        Instance.model_validate(data, context=CHECKED)
-    except ValidationError as exc:
-        problems = []
-        for err in exc.errors(include_url=False):
-            loc = tuple(err["loc"])
-            msg = err["msg"]
-            if err["type"] == "extra_forbidden":
-                msg = "unknown field (check the spelling; see `matcher schema`)"
-            elif err["type"] == "missing":
-                msg = "required field is missing"
-            elif err["type"].startswith(_ECHO_INPUT) and _LOOKS_SAFE.match(str(err.get("input"))):
-                msg = f"{msg} (got {err['input']!r})"
-            problems.append(Problem(_json_path(loc, data), msg))
-        return problems
-    return []
 
 
 def _records(data: dict[str, Any], key: str) -> Iterator[tuple[int, dict[str, Any]]]:
@@ -350,7 +63,8 @@ def _ids(items: Any) -> list[str]:
     return [x for x in items if isinstance(x, str)] if isinstance(items, list) else []
 
 
-def _reference_problems(data: dict[str, Any]) -> list[Problem]:
+def reference_problems(data: dict[str, Any]) -> list[Problem]:
+    """Cross-reference problems of an instance's JSON data (shape errors are skipped over)."""
     problems: list[Problem] = []
     cohorts = list(_records(data, "cohorts"))
     people = list(_records(data, "participants"))
@@ -363,15 +77,15 @@ def _reference_problems(data: dict[str, Any]) -> list[Problem]:
                 clash = [j for j, q in records if q.get("id") == rid]
                 problems.append(
                     Problem(
-                        f"{key}[{i}](id {rid}).id",
-                        f"duplicate ID {rid!r} (records {clash})",
+                        f"{key}[{i}](id {path_id(rid)}).id",
+                        f"duplicate ID {shown_id(rid)} (records {clash})",
                         (rid,),
                     )
                 )
 
     cohort_ids = {r["id"] for _, r in cohorts if isinstance(r.get("id"), str)}
     for i, c in cohorts:
-        where = f"cohorts[{i}](id {c.get('id')})"
+        where = f"cohorts[{i}](id {path_id(c.get('id'))})"
         size = c.get("set_size")
         if isinstance(size, dict):
             lo, hi = size.get("min_pairs", 3), size.get("max_pairs", 4)
@@ -408,7 +122,7 @@ def _reference_problems(data: dict[str, Any]) -> list[Problem]:
     partners = {r["id"]: r.get("partner") for _, r in people if isinstance(r.get("id"), str)}
     for i, p in people:
         pid = p.get("id")
-        where = f"participants[{i}](id {pid})"
+        where = f"participants[{i}](id {path_id(pid)})"
         for key in ("interests", "project_topics"):
             for j, item in enumerate(_ids(p.get(key))):
                 if not item.strip():
@@ -425,8 +139,8 @@ def _reference_problems(data: dict[str, Any]) -> list[Problem]:
                     problems.append(
                         Problem(
                             f"{where}.{key}[{j}]",
-                            f"unknown cohort {cid!r} (cohorts are: {_listing(cohort_ids)})",
-                            (str(pid), cid),
+                            f"unknown cohort {shown_id(cid)} (cohorts are: {_listing(cohort_ids)})",
+                            _id_tuple(pid, cid),
                         )
                     )
         for j, other in enumerate(_ids(p.get("avoid"))):
@@ -434,8 +148,8 @@ def _reference_problems(data: dict[str, Any]) -> list[Problem]:
                 problems.append(
                     Problem(
                         f"{where}.avoid[{j}]",
-                        f"unknown participant {other!r}",
-                        (str(pid), other),
+                        f"unknown participant {shown_id(other)}",
+                        _id_tuple(pid, other),
                     )
                 )
             elif other == pid:
@@ -456,8 +170,8 @@ def _reference_problems(data: dict[str, Any]) -> list[Problem]:
                 problems.append(
                     Problem(
                         f"{where}.preferences[{j}]",
-                        f"unknown participant {other!r}",
-                        (str(pid), other),
+                        f"unknown participant {shown_id(other)}",
+                        _id_tuple(pid, other),
                     )
                 )
             elif (roles[other] == "patient_leader") == (p.get("role") == "patient_leader"):
@@ -478,8 +192,8 @@ def _reference_problems(data: dict[str, Any]) -> list[Problem]:
             problems.append(
                 Problem(
                     f"{where}.partner",
-                    f"unknown participant {partner!r}",
-                    (str(pid), partner),
+                    f"unknown participant {shown_id(partner)}",
+                    _id_tuple(pid, partner),
                 )
             )
         else:
@@ -489,7 +203,7 @@ def _reference_problems(data: dict[str, Any]) -> list[Problem]:
                     Problem(
                         f"{where}.partner",
                         f"not mutual: {pid} names {partner} as partner, but {partner} names "
-                        f"{back if isinstance(back, str) else 'nobody'}",
+                        f"{(back if id_like(back) else shown_id(back)) if back else 'nobody'}",
                         (str(pid), partner),
                     )
                 )
@@ -534,7 +248,11 @@ def _lock_and_forbid_references(
             continue  # a shape problem, reported by the schema
         for key, pid in (("patient_leader", pl), ("partner", pr)):
             if pid not in roles:
-                problems.append(Problem(f"{where}.{key}", f"unknown participant {pid!r}", (pid,)))
+                problems.append(
+                    Problem(
+                        f"{where}.{key}", f"unknown participant {shown_id(pid)}", _id_tuple(pid)
+                    )
+                )
             elif status.get(pid) == "withdrawn":
                 problems.append(
                     Problem(
@@ -585,7 +303,11 @@ def _lock_and_forbid_references(
         cohort = lock.get("cohort")
         if isinstance(cohort, str) and cohort not in cohort_ids:
             problems.append(
-                Problem(f"{where}.cohort", f"unknown cohort {cohort!r}", (pl, pr, cohort))
+                Problem(
+                    f"{where}.cohort",
+                    f"unknown cohort {shown_id(cohort)}",
+                    _id_tuple(pl, pr, cohort),
+                )
             )
     seen: dict[frozenset[str], int] = {}
     for i, entry in enumerate(data.get("forbidden_pairs") or []):
@@ -597,7 +319,7 @@ def _lock_and_forbid_references(
         where = f"forbidden_pairs[{i}]({a}+{b})"
         unknown = [x for x in (a, b) if x not in roles]
         for x in unknown:
-            problems.append(Problem(where, f"unknown participant {x!r}", (x,)))
+            problems.append(Problem(where, f"unknown participant {shown_id(x)}", _id_tuple(x)))
         if unknown:
             continue
         if (roles[a] == "patient_leader") == (roles[b] == "patient_leader"):
@@ -673,3 +395,23 @@ def decision_problems(instance: Instance) -> list[Problem]:
                 )
             )
     return problems
+
+
+def unique_problems(problems: Iterable[Problem]) -> list[Problem]:
+    """``problems`` without repeats (same path and message), in their order."""
+    seen: set[tuple[str, str]] = set()
+    unique = []
+    for p in problems:
+        key = (p.path, p.message)
+        if key not in seen:
+            seen.add(key)
+            unique.append(p)
+    return unique
+
+
+def instance_problems(instance: Instance) -> list[Problem]:
+    """Every cross-reference problem of a typed instance (its shape is valid by construction):
+    the rules its locks break, then the references, as a file's check lists them."""
+    return unique_problems(
+        [*decision_problems(instance), *reference_problems(instance.model_dump(mode="json"))]
+    )

@@ -2,8 +2,9 @@
 
 The pydantic models here check *shape* (types, enumerations, unknown fields, dates,
 non-negative numbers). Cross-references between records (duplicate IDs, partners, cohort
-and conflict IDs) are checked in :mod:`matcher.contract.checks`, which reports every problem in
-one run together with the shape errors.
+and conflict IDs, locks that break a rule) are checked by :mod:`matcher.contract.checks`, which
+the :class:`Instance` model runs on itself; :mod:`matcher.intake.json_file` reports them together
+with the shape errors of a file.
 """
 
 from __future__ import annotations
@@ -22,17 +23,21 @@ from pydantic import (
     model_validator,
 )
 
+from matcher.contract.checks import instance_problems
+from matcher.contract.rules import PROFESSIONAL_ROLES as PROFESSIONAL_ROLES  # 0.1 had it here
+from matcher.errors import InvalidInstance
+
 SCHEMA_VERSION = "1"
-#: Validation context meaning "cross-references already checked" (by :mod:`matcher.contract.checks`,
-#: which reports them together with shape problems); without it, building an :class:`Instance`
-#: checks them itself, so an Instance that exists is valid whatever path built it.
+#: Validation context meaning "cross-references already checked" (by
+#: :mod:`matcher.intake.json_file`, which reports them together with shape problems); without
+#: it, building an :class:`Instance` checks them itself, so an Instance that exists is valid
+#: whatever path built it.
 CHECKED = {"cross_references_checked": True}
 
 Role = Literal["patient_leader", "clinician", "manager"]
 ParticipantStatus = Literal["active", "withdrawn"]
 AttendanceMode = Literal["in_person", "online"]
 CohortMode = Literal["in_person", "online", "blended"]
-PROFESSIONAL_ROLES: frozenset[str] = frozenset({"clinician", "manager"})
 
 
 #: Session dates are accepted from this year to that one (a typo such as 0001-01-01 or 20216
@@ -289,6 +294,11 @@ class Weights(_Strict):
         return self
 
 
+#: The compatibility criteria, in the order scores and breakdowns list them: the fields of
+#: :class:`Weights` (a test keeps the two the same).
+CRITERIA: tuple[str, ...] = ("interests", "project", "organisation", "system", "availability")
+
+
 class DiversityWeights(_Strict):
     """Weights of the pairwise distance used to make action-learning sets diverse."""
 
@@ -358,10 +368,7 @@ class Instance(_Strict):
     def _cross_references(self, info: ValidationInfo) -> Instance:
         if isinstance(info.context, dict) and info.context.get("cross_references_checked"):
             return self
-        from matcher.contract.checks import check_instance_data
-        from matcher.errors import InvalidInstance
-
-        problems = check_instance_data(self.model_dump(mode="json"))
+        problems = instance_problems(self)
         if problems:
             # Not a ValueError: pydantic lets it through as it is, with every problem listed.
             raise InvalidInstance("instance", problems)

@@ -27,11 +27,16 @@ re-states them in its own code on purpose, so a bug in one shows up as a disagre
 from __future__ import annotations
 
 import datetime as dt
+from typing import TYPE_CHECKING
 
-from matcher.contract.instance import Cohort, Instance, Participant
 from matcher.contract.keys import category_key
 
+if TYPE_CHECKING:  # the Instance model checks itself with these rules: a type-only reference
+    from matcher.contract.instance import Cohort, Instance, Participant
+
 BOTH_MODES = frozenset({"in_person", "online"})
+#: The roles on the other side of a pair from a patient leader.
+PROFESSIONAL_ROLES: frozenset[str] = frozenset({"clinician", "manager"})
 
 
 def can_attend(person: Participant, cohort: Cohort) -> bool:

@@ -380,6 +380,7 @@ def _preference_lists(instance: Instance, scan: LoneScan) -> tuple[list[IntArray
 
 
 def _stable(instance: Instance, scan: LoneScan, proposer: str) -> IntArray:
+    # Loaded on use (start-up time): solvers is slow to import.
     from solvers.stable import gale_shapley
 
     row_prefs, col_prefs = _preference_lists(instance, scan)

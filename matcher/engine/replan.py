@@ -13,20 +13,17 @@ accepted: those become changes, not errors.
 
 from __future__ import annotations
 
-import json
-import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-from pydantic import ValidationError
 
 from matcher.contract.instance import Cohort, Instance, Participant
+from matcher.contract.plan_file import load_plan, parse_plan, parse_plan_bytes
 from matcher.contract.rules import set_counts
 from matcher.contract.solution import Solution
 from matcher.engine.progress import Stop
-from matcher.errors import InvalidInstance, Problem
 
 #: Cohorts with more pairs than this keep their sets greedily (no exact set-moves model).
 KEEP_SETS_MAX_PAIRS = 80
@@ -38,36 +35,18 @@ PreviousPlan = Solution | dict[str, Any] | str | Path
 
 def load_previous(previous: PreviousPlan) -> Solution:
     """The previous plan as a :class:`Solution` (from the object, its JSON text or dict, or a
-    file path). A file that is not a plan is an :class:`InvalidInstance` error."""
+    file path), read and checked as strictly as an instance file
+    (:mod:`matcher.contract.plan_file`). A file that is not a sound plan is an
+    :class:`InvalidInstance` error naming what is wrong."""
     if isinstance(previous, Solution):
         return previous
-    source = "previous plan"
-    data: Any = previous
     if isinstance(previous, Path) or (
         isinstance(previous, str) and not previous.lstrip().startswith("{")
     ):
-        source = str(previous)
-        try:
-            data = json.loads(Path(previous).read_text(encoding="utf-8"))
-        except FileNotFoundError:
-            raise InvalidInstance(source, [Problem("$", "file not found")]) from None
-        except (OSError, UnicodeDecodeError, ValueError, RecursionError):
-            raise InvalidInstance(source, [Problem("$", "not a JSON plan file")]) from None
-    elif isinstance(previous, str):
-        try:
-            data = json.loads(previous)
-        except (ValueError, RecursionError):
-            raise InvalidInstance(source, [Problem("$", "not valid JSON")]) from None
-    try:
-        return Solution.model_validate(data)
-    except ValidationError as exc:
-        problems = [
-            Problem(".".join(str(x) for x in e["loc"]) or "$", e["msg"])
-            for e in exc.errors(include_url=False)
-        ]
-        raise InvalidInstance(
-            source, [Problem("$", "not a plan written by `matcher solve --format json`"), *problems]
-        ) from None
+        return load_plan(previous)
+    if isinstance(previous, str):
+        return parse_plan_bytes(previous.encode("utf-8", "surrogatepass"), "previous plan")
+    return parse_plan(previous, "previous plan")
 
 
 @dataclass(frozen=True)
@@ -85,12 +64,18 @@ def previous_pairs(prev: Solution) -> dict[tuple[str, str], PreviousPair]:
     }
 
 
-_NUMBER = re.compile(r"(\d+)$")
+#: Most digits of an ID's trailing number taken into account (longer numbers count as 0: new
+#: IDs, numbered from 1 upwards, can never reach them).
+_MAX_NUMBER_DIGITS = 9
 
 
 def _number(ident: str) -> int:
-    m = _NUMBER.search(ident)
-    return int(m.group(1)) if m else 0
+    """The number an ID ends with (``pair-12`` -> 12), in linear time (a regular expression
+    searching for trailing digits is quadratic on a long run of digits)."""
+    digits = len(ident) - len(ident.rstrip("0123456789"))
+    if digits == 0 or digits > _MAX_NUMBER_DIGITS:
+        return 0
+    return int(ident[-digits:])
 
 
 def pair_ids(
@@ -142,7 +127,7 @@ def keep_sets(
     Exact CP-SAT (``proven`` when optimal); None when no valid split exists or is found."""
     from ortools.sat.python import cp_model  # imported on use: it loads pandas (~1 s)
 
-    from matcher.engine.placement.model import run_cpsat
+    from matcher.engine.cpsat import run_cpsat  # loads OR-Tools, like cp_model above
 
     n = len(duos)
     lo, hi = cohort.set_size.min_pairs, cohort.set_size.max_pairs

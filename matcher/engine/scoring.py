@@ -39,11 +39,9 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
-from matcher.contract.instance import Instance, Participant
+from matcher.contract.instance import CRITERIA, Instance, Participant
 from matcher.contract.keys import category_key
 from matcher.engine import meaning
-
-CRITERIA: tuple[str, ...] = ("interests", "project", "organisation", "system", "availability")
 
 
 def tag(text: str) -> str:

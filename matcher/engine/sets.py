@@ -522,6 +522,7 @@ def _fewest_drops(
     """Exact CP-SAT on a small cohort: leave out the fewest pairs so that the rest form valid
     sets. O(n * n / lo) variables, O(links * n / lo) clauses: callers keep n small. None if
     CP-SAT proves nothing within its deterministic budget."""
+    # Loaded on use (start-up time): ortools is slow to import.
     from ortools.sat.python import cp_model
 
     groups = n // lo

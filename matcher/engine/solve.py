@@ -87,6 +87,7 @@ def solve(
     """
     _check_parameters(instance, seed, time_limit, objective, proposer)
     try:
+        # Loaded on use (start-up time): importing solve loads no numpy or OR-Tools.
         from matcher.engine.assemble import make_plan
 
         return make_plan(

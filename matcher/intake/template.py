@@ -5,6 +5,8 @@ reads (Participants, Cohorts, Rules, Locks, Forbidden pairs), one row of example
 lists (data validation) for role, attendance, mode, organisation type, status and cohort IDs,
 and a Notes sheet saying what every column means. ``--from INSTANCE`` fills the sheets from an
 instance instead of the example row (how an intake kept as JSON moves back to a spreadsheet).
+Every value is written through :func:`matcher.text.sheet_cell`: text stays text (a name starting
+with ``=`` is never a formula) and control characters are shown escaped.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from matcher.intake.spreadsheet import (
     Column,
     rows_of,
 )
+from matcher.text import sheet_cell
 
 #: Organisation types offered in the drop-down (other values may still be typed).
 ORGANISATION_TYPES = (
@@ -106,7 +109,7 @@ def _sheet(book: Workbook, title: str, columns: tuple[Column, ...], rows: list[l
     ws = book.create_sheet(title)
     ws.append([c.header for c in columns])
     for row in rows:
-        ws.append(row)
+        ws.append([sheet_cell(ws, v) for v in row])
     _style_header(ws, [c.header for c in columns], rows)
     for i, col in enumerate(columns, start=1):
         if col.required:
@@ -164,7 +167,7 @@ def _rules_sheet(book: Workbook, instance: dict[str, Any] | None) -> None:
                 value = value.replace("_", " ").capitalize()
         rows.append([rule.label, value])
     for row in rows:
-        ws.append(row)
+        ws.append([sheet_cell(ws, v) for v in row])
     _style_header(ws, ["Rule", "Value"], rows)
 
 
@@ -189,7 +192,7 @@ def _notes_sheet(book: Workbook) -> None:
         rows.append(["Rules", rule.label, "no", rule.note, rule.example])
     ws.append(headers)
     for row in rows:
-        ws.append(row)
+        ws.append([sheet_cell(ws, v) for v in row])
     _style_header(ws, headers, [])
     for letter, width in zip("ABCDE", (16, 24, 10, 90, 26), strict=True):
         ws.column_dimensions[letter].width = width

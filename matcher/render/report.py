@@ -10,7 +10,8 @@ by cohort, mean score by organisation type, role and local system (groups under
 (distinguishable with colour-blindness) and every chart has a text alternative. Print CSS lays
 it out for A4.
 
-Everything shown is escaped by Jinja2's autoescaping; names and emails come only from
+Everything shown is escaped by Jinja2's autoescaping, after its control, bidi and NUL
+characters are shown as escapes (:func:`matcher.text.html_text`); names and emails come only from
 :class:`~matcher.render.view.PlanView` and are left out with ``redact``.
 """
 
@@ -24,8 +25,9 @@ from collections import defaultdict
 from dataclasses import dataclass
 from typing import Any
 
-from matcher.engine.scoring import CRITERIA
+from matcher.contract.instance import CRITERIA
 from matcher.render.view import CRITERION_LABELS, PlanView
+from matcher.text import html_text
 
 #: Okabe & Ito (2008) colour-blind-safe palette.
 OKABE_ITO = ("#0072B2", "#E69F00", "#009E73", "#D55E00", "#56B4E9", "#CC79A7", "#F0E442", "#000000")
@@ -43,7 +45,19 @@ class Chart:
     note: str = ""
 
 
+def _finalize(value: Any) -> Any:
+    """Every ``{{ }}`` value of a template: text from the input has its control, bidi and other
+    invisible format characters (NUL, U+202E ...) shown escaped before autoescaping; markup the
+    program made (the charts' SVG) is left as it is."""
+    from markupsafe import Markup
+
+    if isinstance(value, str) and not isinstance(value, Markup):
+        return html_text(value)
+    return value
+
+
 def _env() -> Any:
+    # Loaded on use (start-up time): jinja2 is slow to import.
     from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 
     return Environment(
@@ -52,6 +66,7 @@ def _env() -> Any:
         undefined=StrictUndefined,
         trim_blocks=True,
         lstrip_blocks=True,
+        finalize=_finalize,
     )
 
 
@@ -101,6 +116,7 @@ def plan_report(view: PlanView) -> str:
 def _svg(fig: Any) -> str:
     """A figure as inline SVG: no XML prolog, no comments, text as paths, stable IDs made
     unique on the page (each chart's IDs carry a prefix taken from its own content)."""
+    # Loaded on use (start-up time): matplotlib is slow to import.
     import matplotlib
 
     buf = io.StringIO()
@@ -114,6 +130,7 @@ def _svg(fig: Any) -> str:
 
 
 def _figure(height: float = 2.8) -> Any:
+    # Loaded on use (start-up time): matplotlib is slow to import.
     from matplotlib.figure import Figure
 
     fig = Figure(figsize=(7.0, height), dpi=72, layout="constrained")
@@ -287,6 +304,7 @@ def bench_report(result: Any) -> str:
 def bench_charts(result: Any, objectives: list[str]) -> list[Chart]:
     """Mean pair score per cohort and objective (one chart per intake), and the price of
     fairness and stability per intake."""
+    # Loaded on use (start-up time): numpy is slow to import.
     import numpy as np
 
     charts: list[Chart] = []

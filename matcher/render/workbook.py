@@ -4,6 +4,8 @@ Sheets: Summary (the plan in words, then one row per cohort), Pairs (both people
 roles, organisations, the score and the strongest reasons), one sheet per cohort listing its
 sets and their members, Unmatched and Wait-list with reasons, and Scores (each pair's
 breakdown by criterion). Every table has a frozen header row, a filter and set column widths.
+Every value goes through :func:`matcher.text.sheet_cell`: text is always written as text, never
+as a formula, with control characters shown escaped.
 
 The workbook is byte-identical for the same plan: the save time and zip timestamps are fixed.
 """
@@ -18,12 +20,13 @@ from collections.abc import Sequence
 from typing import Any
 
 from openpyxl import Workbook
-from openpyxl.cell import WriteOnlyCell
+from openpyxl.cell import Cell, WriteOnlyCell
 from openpyxl.styles import Alignment, Font, PatternFill
 from openpyxl.utils import get_column_letter
 
-from matcher.engine.scoring import CRITERIA
+from matcher.contract.instance import CRITERIA
 from matcher.render.view import CRITERION_LABELS, PlanView
+from matcher.text import sheet_cell, sheet_text, visible
 
 HEADER_FONT = Font(bold=True)
 HEADER_FILL = PatternFill("solid", fgColor="DDEBF7")
@@ -166,7 +169,7 @@ def plan_workbook(view: PlanView) -> bytes:
 
 def _sheet_name(text: str, used: set[str]) -> str:
     """A valid, unique sheet name (at most 31 characters, none of []:*?/\\)."""
-    base = _SHEET_BAD.sub(" ", text).strip()[:31] or "Cohort"
+    base = _SHEET_BAD.sub(" ", visible(text, None)).strip()[:31].strip("'") or "Cohort"
     name, n = base, 2
     while name.casefold() in {u.casefold() for u in used}:
         suffix = f" ({n})"
@@ -191,7 +194,7 @@ def _table(
         ws.column_dimensions[get_column_letter(i)].width = min(max(longest + 2, 8), 60)
     top = len(preamble or [])
     for line in preamble or []:
-        ws.append(line)
+        ws.append([sheet_cell(ws, v) for v in line])
     if preamble:
         ws.append([])
         top += 1
@@ -201,7 +204,7 @@ def _table(
     ws.auto_filter.ref = f"A{header_row}:{last}{header_row + max(len(rows), 1)}"
     cells = []
     for head in headers:
-        cell = WriteOnlyCell(ws, value=head)
+        cell = WriteOnlyCell(ws, value=sheet_text(head))
         cell.font, cell.fill = HEADER_FONT, HEADER_FILL
         cells.append(cell)
     ws.append(cells)
@@ -210,10 +213,12 @@ def _table(
     for row in rows:
         out: list[Any] = []
         for value, fmt in zip(row, formats, strict=True):
+            # Every value through the one safe-cell rule: text is text, never a formula.
+            safe = sheet_cell(ws, value)
             if fmt is None and not (isinstance(value, str) and len(value) > 60):
-                out.append(value)
+                out.append(safe)
                 continue
-            cell = WriteOnlyCell(ws, value=value)
+            cell = safe if isinstance(safe, Cell) else WriteOnlyCell(ws, value=safe)
             if fmt:
                 cell.number_format = fmt
             else:

@@ -41,6 +41,7 @@ from pathlib import Path
 from typing import Any, NamedTuple, Protocol, cast
 
 from matcher.engine.objectives import OBJECTIVES, Objective
+from matcher.text import cell, csv_cell
 
 #: Columns of a run row, in CSV order.
 RUN_COLUMNS = (
@@ -157,6 +158,7 @@ class Executor(Protocol):
 
 def _peak_rss_mb() -> float | None:
     try:
+        # Loaded on use: Unix only.
         import resource
     except ImportError:  # not on Windows
         return None
@@ -187,8 +189,9 @@ def run_task(task: Task | tuple[str, str, int]) -> dict[str, Any]:
     verified; ``verified`` is ``False`` (and ``violations`` counts the broken rules) when
     :func:`matcher.verification.verify` finds anything, so a bad plan shows up in every output.
     """
-    from matcher.contract.checks import load_instance
+    # Loaded on use (start-up time): the solver loads where the runs execute.
     from matcher.engine.solve import solve
+    from matcher.intake.json_file import load_instance
     from matcher.verification.verify import verify
 
     path, objective, seed = task
@@ -302,6 +305,7 @@ def _run_local(
                 progress(done, total)
         return out
 
+    # Loaded on use (start-up time): only the local executor runs processes.
     import concurrent.futures as cf
     import multiprocessing
 
@@ -328,6 +332,7 @@ def _run_dask(
     """Dask: the scheduler at ``scheduler``, or a local cluster of ``jobs`` single-threaded
     worker processes (Dask's nannies start workers with one BLAS/OpenMP thread)."""
     try:
+        # Loaded on use: an optional dependency (the dask extra).
         from distributed import Client, LocalCluster, as_completed
     except ImportError as exc:
         raise ExecutorUnavailable(
@@ -345,7 +350,10 @@ def _run_dask(
                     n_workers=min(jobs, total),
                     threads_per_worker=1,
                     processes=True,
-                    dashboard_address=":0",
+                    # Local only: the scheduler and workers listen on the loopback interface,
+                    # and no dashboard is served (it would listen on every interface).
+                    host="127.0.0.1",
+                    dashboard_address=None,
                 )
             )
             client = stack.enter_context(Client(cluster))
@@ -492,7 +500,8 @@ def run_bench(
     work starts. ``jobs`` defaults to ``os.cpu_count()``; see the module docstring for how the
     cores are shared.
     """
-    from matcher.contract.checks import load_instance
+    # Loaded on use (start-up time): the solver loads where the runs execute.
+    from matcher.intake.json_file import load_instance
 
     if executor not in EXECUTORS:
         raise ValueError(f"unknown executor {executor!r}; valid executors: {', '.join(EXECUTORS)}")
@@ -523,8 +532,6 @@ def _cell(value: Any) -> str:
 def rows_csv(rows: Sequence[Row], columns: Sequence[str]) -> str:
     """``rows`` as CSV with a header of ``columns`` (empty cells for ``None``; file names and
     IDs through :func:`matcher.text.csv_cell`, so no cell runs as a spreadsheet formula)."""
-    from matcher.text import csv_cell
-
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
     w.writerow([csv_cell(c) for c in columns])
@@ -549,10 +556,8 @@ def _mean_std(row: Row, fig: str, spec: str = ".3f") -> str:
 def bench_tables(result: BenchResult) -> list[Any]:
     """Rich tables: one row per (instance, objective) with means across seeds; then, for each
     instance with more than one cohort, its cohorts side by side."""
-    from rich import box
+    from rich import box  # on use: only `matcher bench` prints tables (start-up time)
     from rich.table import Table
-
-    from matcher.text import cell
 
     runs = Table(
         title="Benchmark: mean across seeds (± sample std)",

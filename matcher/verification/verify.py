@@ -1139,6 +1139,7 @@ class _LoneScan:
         *,
         stable: bool,
     ) -> None:
+        # Loaded on use (start-up time): numpy is slow to import.
         import numpy as np
 
         scorer = checker.scorer

@@ -33,7 +33,6 @@ is reported separately (``balance_proven``).
 
 from __future__ import annotations
 
-import threading
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
@@ -42,7 +41,8 @@ from ortools.sat.python import cp_model
 
 from matcher.contract.instance import Instance, Participant
 from matcher.contract.rules import set_counts
-from matcher.engine.progress import TICK_S, Stop
+from matcher.engine.cpsat import run_cpsat
+from matcher.engine.progress import Stop
 from matcher.engine.scoring import tag
 from matcher.errors import MatcherError
 
@@ -254,42 +254,6 @@ def _build(
     _conflicts_in_separate_sets(model, instance, candidates, v)
     literals = _locks_placed(model, candidates, v, must_place, assumptions=assumptions)
     return model, v, literals
-
-
-def run_cpsat(
-    model: cp_model.CpModel,
-    solver: cp_model.CpSolver,
-    stop: Stop | None,
-    label: str,
-    callback: cp_model.CpSolverSolutionCallback | None = None,
-) -> cp_model.CpSolverStatus:
-    """Solve, with CP-SAT's own stop mechanism wired to the deadline and the caller's cancel:
-    a watcher thread calls ``stop.check`` every ``TICK_S`` seconds and stops the search when it
-    says so. CP-SAT never handles SIGINT itself (the caller decides what Ctrl-C means)."""
-    solver.parameters.catch_sigint_signal = False
-    if stop is None:
-        return solver.solve(model, callback)
-    left = stop.remaining()
-    if left is not None:
-        limit = solver.parameters.max_time_in_seconds
-        solver.parameters.max_time_in_seconds = max(0.001, min(limit, left))
-    if not stop.check(label):
-        return cp_model.UNKNOWN
-    done = threading.Event()
-
-    def watch() -> None:
-        while not done.wait(TICK_S):
-            if not stop.check(label):
-                solver.stop_search()
-                return
-
-    watcher = threading.Thread(target=watch, name="matcher-cpsat-watch", daemon=True)
-    watcher.start()
-    try:
-        return solver.solve(model, callback)
-    finally:
-        done.set()
-        watcher.join()
 
 
 def solve_placement(
@@ -527,6 +491,7 @@ def _polish(
     exact maximum-weight matching (as many pairs, a higher total), where the cohort's rules
     still hold; None when no cohort improves. A hint for the quality level: same pairs
     placed and formed, so every level above still holds."""
+    # Loaded on use (start-up time): ortools is slow to import.
     from ortools.graph.python import linear_sum_assignment
 
     optional_of: dict[str, list[int]] = defaultdict(list)
@@ -672,6 +637,7 @@ def cohort_room(instance: Instance, n_pairs: int) -> list[int]:
 
 def _placement_ceiling(instance: Instance, candidates: list[Candidate]) -> int:
     """An upper bound on the number of pairs placed (see :func:`solve_placement`)."""
+    # Loaded on use (start-up time): ortools is slow to import.
     from ortools.graph.python import max_flow
 
     fixed = [c for c in candidates if c.fixed and c.cohorts]
