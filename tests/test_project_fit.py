@@ -238,17 +238,15 @@ def test_batches_match_one_by_one_and_the_store_is_used(monkeypatch: pytest.Monk
 def test_sqlite_store_keeps_vectors_between_runs(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The SQLite store (what a workspace uses): vectors survive a new process state, the
-    database never holds the text."""
-    import sqlite3
-
-    db = tmp_path / "workspace.sqlite"
+    """The SQLite store (what the web app keeps in its workspace folder): vectors survive a new
+    process state, the file is private and never holds the text."""
+    db = tmp_path / "vectors.sqlite"
     monkeypatch.setattr(embedding, "_state", embedding._State())
-    embedding.set_store(embedding.SQLiteVectorStore(sqlite3.connect(db)))
+    embedding.set_store(embedding.SQLiteVectorStore(db))
     first = embedding.embed([DEMENTIA_PL, DEMENTIA_PR])
+    assert oct(db.stat().st_mode & 0o777) == "0o600"
     monkeypatch.setattr(embedding, "_state", embedding._State())
-    store = embedding.SQLiteVectorStore(sqlite3.connect(db))
-    embedding.set_store(store)
+    embedding.set_store(embedding.SQLiteVectorStore(db))
     monkeypatch.setattr(embedding, "_pool", lambda *a: pytest.fail("embedded again"))
     second = embedding.embed([DEMENTIA_PR, DEMENTIA_PL])
     assert first is not None and second is not None
