@@ -481,6 +481,11 @@ def test_cli_solves_a_form_with_descriptions_and_dates(tmp_path: Path) -> None:
     assert dementia["partner"] == "pr2" and dementia["cohort"] == "c2"
     assert any(r.startswith("similar projects (") for r in dementia["reasons"])
     assert all(p["cohort"] in (None, "c2") for p in plan["pairs"] if p["patient_leader"] == "pl1")
+    alone = {u["participant"]: u["reason"] for u in plan["unmatched"]}
+    assert (
+        "(pl2 cannot attend c1 (16 June 2016); pl2 cannot attend c2 (19 May 2016))"
+        in (alone["pl2"])
+    )
 
     xlsx = tmp_path / "plan.xlsx"
     assert run("solve", book, "-o", xlsx).returncode == 0

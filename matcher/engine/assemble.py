@@ -15,7 +15,7 @@ from numpy.typing import NDArray
 
 from matcher.compare.diff import plan_changes
 from matcher.contract.instance import Instance, Participant
-from matcher.contract.rules import clashing_dates, why_cannot_attend
+from matcher.contract.rules import can_attend, clashing_dates, why_cannot_attend
 from matcher.contract.solution import (
     CohortPlan,
     LearningSet,
@@ -484,5 +484,13 @@ def _unmatched(instance: Instance, pairing: Pairing, formed_people: set[str]) ->
             n_cols=len(scan.cols.ids),
             min_score=instance.rules.min_score,
         )
-        out.append(Unmatched(participant=p.id, reason=reason))
+        out.append(Unmatched(participant=p.id, reason=reason + _dates_rule_out(instance, p)))
     return out
+
+
+def _dates_rule_out(instance: Instance, p: Participant) -> str:
+    """For someone whose dates leave no cohort at all: which dates rule out each cohort."""
+    if not p.unavailable_dates or any(can_attend(p, c) for c in instance.cohorts):
+        return ""
+    why = [why_cannot_attend(p, c) for c in instance.cohorts]
+    return f" ({'; '.join(w for w in why if w)})"
