@@ -230,15 +230,10 @@ def parse_json(
         )
     except json.JSONDecodeError as exc:
         hint = f" ({encoding})" if encoding != "UTF-8" else ""
-        raise InvalidInstance(
-            source,
-            [
-                Problem(
-                    "$",
-                    f"not valid JSON{hint}: {exc.msg} at line {exc.lineno}, column {exc.colno}",
-                )
-            ],
-        ) from None
+        where = f"line {exc.lineno}, column {exc.colno}"
+        # "Unterminated string starting at" already ends in "at": never "at at line"
+        said = f"{exc.msg} {where}" if exc.msg.endswith(" at") else f"{exc.msg} at {where}"
+        raise InvalidInstance(source, [Problem("$", f"not valid JSON{hint}: {said}")]) from None
     except _BadLiteral as exc:
         raise InvalidInstance(source, [Problem("$", f"not valid JSON: {exc}")]) from None
     except (ValueError, RecursionError) as exc:

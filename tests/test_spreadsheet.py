@@ -291,8 +291,11 @@ def test_blank_template_layout(tmp_path: Path) -> None:
         assert ("Participants", c.header) in notes
     for c in COHORT_COLUMNS:
         assert ("Cohorts", c.header) in notes
-    inst = load_any(path)
-    assert [p.id for p in inst.participants] == ["pl01"] and inst.cohorts[0].id == "c1"
+    # The example rows are refused left in place, each by its row (issue 16)
+    with pytest.raises(InvalidInstance) as caught:
+        load_any(path)
+    assert {p.path for p in caught.value.problems} == {"Participants!row 2", "Cohorts!row 2"}
+    assert all("example row" in p.message for p in caught.value.problems)
 
 
 # --------------------------------------------------------------------------- CLI

@@ -74,11 +74,11 @@ def reference_problems(data: dict[str, Any]) -> list[Problem]:
         for i, r in records:
             rid = r.get("id")
             if isinstance(rid, str) and counts[rid] > 1:
-                clash = [j for j, q in records if q.get("id") == rid]
+                others = [f"{key}[{j}]" for j, q in records if q.get("id") == rid and j != i]
                 problems.append(
                     Problem(
                         f"{key}[{i}](id {path_id(rid)}).id",
-                        f"duplicate ID {shown_id(rid)} (records {clash})",
+                        f"duplicate ID {shown_id(rid)} (also at {', '.join(others)})",
                         (rid,),
                     )
                 )

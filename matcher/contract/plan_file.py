@@ -14,7 +14,11 @@ costs more than linear time in the plan's size.
 
 from __future__ import annotations
 
+import base64
+import io
 import math
+import zipfile
+import zlib
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -36,6 +40,9 @@ PLAN_ID_LISTS = frozenset({"pairs", "participants"})
 #: Problems listed for one plan before the rest are counted.
 MAX_PLAN_PROBLEMS = 200
 
+#: How every .xlsx (zip) file starts.
+ZIP_MAGIC = b"PK\x03\x04"
+
 _NOT_A_PLAN = "not a plan written by `matcher solve --format json`"
 
 
@@ -43,6 +50,11 @@ def load_plan(path: str | Path) -> Solution:
     """Read and check a plan file (see the module's description). Raises
     :class:`InvalidInstance` naming every problem."""
     raw = read_bytes(path, what="a plan")
+    if raw.startswith(ZIP_MAGIC):  # a plan workbook: it carries the JSON plan
+        try:
+            raw = embedded_plan(raw).encode("utf-8", "surrogatepass")
+        except NoEmbeddedPlan as exc:
+            raise InvalidInstance(str(path), [Problem("$", str(exc))]) from None
     return parse_plan_bytes(raw, str(path))
 
 
@@ -211,3 +223,48 @@ def instance_problems(s: Solution, participants: set[str], cohorts: set[str]) ->
     if missing := [c for c in used if c not in cohorts]:
         problems.append(Problem("cohorts", f"cohorts not in the instance: {_ids(missing)}"))
     return problems
+
+
+#: The very hidden sheet holding the JSON plan (base64 of its zlib-compressed UTF-8 text).
+PLAN_SHEET = "matcher-plan"
+#: First cell of :data:`PLAN_SHEET`: what it holds and in which encoding.
+PLAN_MARK = "matcher plan v1: zlib+base64 JSON"
+#: Characters of base64 text per cell (Excel holds at most 32,767 in one cell).
+PLAN_CHUNK = 32_000
+#: Largest JSON plan read back from a workbook (a plan of 20,000 people is about 20 MB).
+MAX_PLAN_BYTES = 256 * 1024 * 1024
+
+
+class NoEmbeddedPlan(ValueError):
+    """The workbook holds no matcher plan (an intake workbook, or a plan sheet damaged)."""
+
+
+def embedded_plan(data: bytes) -> str:
+    """The JSON text of the plan a workbook made by :func:`plan_workbook` carries. Raises
+    :class:`NoEmbeddedPlan` (message for people) when it has none or it cannot be read."""
+    from openpyxl import load_workbook
+
+    try:
+        book = load_workbook(io.BytesIO(data), read_only=True, data_only=True)
+    except (zipfile.BadZipFile, KeyError, OSError, ValueError) as exc:
+        raise NoEmbeddedPlan("not a readable .xlsx workbook") from exc
+    try:
+        if PLAN_SHEET not in book.sheetnames:
+            raise NoEmbeddedPlan(
+                "this workbook holds no matcher plan (a plan workbook is written by "
+                "`matcher solve INTAKE -o plan.xlsx`)"
+            )
+        cells = [str(row[0]) for row in book[PLAN_SHEET].values if row and row[0] is not None]
+    finally:
+        book.close()
+    if not cells or cells[0] != PLAN_MARK:
+        raise NoEmbeddedPlan("the workbook's plan sheet is damaged (unknown format)")
+    try:
+        packed = base64.b64decode("".join(cells[1:]), validate=True)
+        unpacker = zlib.decompressobj()
+        raw = unpacker.decompress(packed, MAX_PLAN_BYTES)
+        if unpacker.unconsumed_tail:
+            raise NoEmbeddedPlan("the workbook's plan is larger than matcher reads")
+        return raw.decode("utf-8")
+    except (ValueError, zlib.error, UnicodeDecodeError) as exc:
+        raise NoEmbeddedPlan("the workbook's plan sheet is damaged (cannot be decoded)") from exc

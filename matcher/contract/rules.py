@@ -84,6 +84,13 @@ def set_counts(lo: int, hi: int, n: int) -> list[int]:
     return [s for s in range(0, n + 1) if s * lo <= n <= s * hi]
 
 
+def usable_capacity(cohort: Cohort) -> int:
+    """The most pairs ``cohort`` can hold: its capacity cut to a count that splits into sets of
+    ``set_size.min_pairs`` to ``set_size.max_pairs`` pairs."""
+    lo, hi = cohort.set_size.min_pairs, cohort.set_size.max_pairs
+    return next((m for m in range(cohort.capacity_pairs, -1, -1) if set_counts(lo, hi, m)), 0)
+
+
 def pairing_rule_breaks(instance: Instance, a: Participant, b: Participant) -> list[str]:
     """The hard pairing rules that pairing patient leader ``a`` with ``b`` would break, in
     words with IDs (empty when they may be paired). Pre-formed partners are not checked here:

@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from matcher.contract.instance import SCHEMA_VERSION, Instance
+from matcher.contract.plan_file import PLAN_SHEET
 from matcher.errors import InvalidInstance, Problem
 from matcher.intake import dates
 from matcher.text import visible
@@ -71,6 +72,11 @@ MAX_MAPPING_DEPTH = 4
 MAX_WARNED_COLUMNS = 20
 
 
+#: The Name of the template's example rows (Participants and Cohorts): reserved, so that an
+#: example row left in place is refused with its row number instead of planned as real.
+EXAMPLE_NAME = "EXAMPLE: delete this row"
+
+
 @dataclass(frozen=True)
 class Column:
     """One spreadsheet column: the instance field it fills and how its cells are read."""
@@ -90,7 +96,7 @@ PARTICIPANT_COLUMNS: tuple[Column, ...] = (
            "else in the workbook to name them.", "pl01"),
     Column("name", "Name", "text", False, ("full name",),
            "Optional. Shown in the plan workbook and report for colleagues; never in logs, "
-           "error messages or the JSON plan; dropped by --redact.", "Alex Example"),
+           "error messages or the JSON plan; dropped by --redact.", EXAMPLE_NAME),
     Column("email", "Email", "email", False, ("email address", "e-mail"),
            "Optional, like Name.", "alex@example.org"),
     Column("role", "Role", "role", True, ("participant role",),
@@ -148,7 +154,7 @@ COHORT_COLUMNS: tuple[Column, ...] = (
     Column("id", "ID", "id", True, ("cohort id",),
            "Unique reference for the cohort (e.g. c1), used in Available cohorts.", "c1"),
     Column("name", "Name", "text", False, ("cohort name", "cohort"),
-           "A name people recognise.", "London, May 2016"),
+           "A name people recognise.", EXAMPLE_NAME),
     Column("sessions", "Sessions", "dates", True, ("session dates", "dates", "workshop dates"),
            "Every workshop date (dd/mm/yyyy or yyyy-mm-dd), separated by ; or line breaks. "
            "Attending a cohort means every date.", "12/05/2016; 16/06/2016"),
@@ -194,8 +200,10 @@ class RuleKey:
 
 
 RULE_KEYS: tuple[RuleKey, ...] = (
-    RuleKey("name", "Intake name", "text", "Name of the intake (default: the file name).",
-            "may2016"),
+    RuleKey("name", "Intake name", "text",
+            "Name of the intake, shown on every plan (empty: the file's name, e.g. intake for "
+            "intake.xlsx). A plan remembers it: a re-plan refuses a previous plan of another "
+            "intake.", ""),
     RuleKey("description", "Description", "text", "Free text about the intake.", ""),
     RuleKey("rules.same_organisation", "Same organisation", "choice",
             "Pairing two people of one organisation: Allow, Avoid (default: scores 0 on that "
@@ -388,10 +396,25 @@ def _date(v: Any) -> str:
         ) from None
 
 
+_DATE_LIKE = re.compile(r"[0-9/.\- ]{1,12}")
+
+
 def _dates(v: Any) -> list[str]:
-    if isinstance(v, str):
-        return [_date(part) for part in _SPLIT.split(v) if part.strip()]
-    return [_date(v)]
+    if not isinstance(v, str):
+        return [_date(v)]
+    parts = [part for part in _SPLIT.split(v) if part.strip()]
+    out = []
+    for n, part in enumerate(parts, start=1):
+        try:
+            out.append(_date(part))
+        except _CellError as exc:
+            if len(parts) == 1:
+                raise
+            # Point at the date inside the cell: its position, and its text when it is only
+            # digits and separators (nothing personal or unsafe to print).
+            shown = f" {part.strip()!r}" if _DATE_LIKE.fullmatch(part.strip()) else ""
+            raise _CellError(f"date {n} of {len(parts)}{shown}: {exc}") from None
+    return out
 
 
 def _date_spans(v: Any) -> list[dates.Span]:
@@ -628,6 +651,14 @@ class _Reader:
                 if col.field == "id":
                     rid = parsed
                 _put(record, col.field, parsed)
+            if header_key(str(record.get("name", ""))) == header_key(EXAMPLE_NAME):
+                what = "person" if key == "participants" else "cohort"
+                self.problem(
+                    f"{label}!row {row_no}",
+                    f"this is the template's example row (Name {EXAMPLE_NAME!r}): delete the "
+                    f"row, or overwrite every cell with a real {what}, Name included",
+                    _ids(rid),
+                )
             self.rows[(key, len(out))] = (label, row_no)
             out.append(record)
         return out
@@ -739,6 +770,16 @@ class _Reader:
                 return choice
         raise _CellError(f"write one of: {', '.join(CHOICES[rule.field])}")
 
+    def rows_in(self, message: str) -> str:
+        """``message`` with the records it names ("also at participants[15]") as the
+        spreadsheet shows them ("also at Participants!row 17"): never an internal index."""
+
+        def row(m: re.Match[str]) -> str:
+            origin = self.rows.get((m.group(1), int(m.group(2))))
+            return f"{origin[0]}!row {origin[1]}" if origin else m.group(0)
+
+        return re.sub(r"\b(participants|cohorts|locks|forbidden_pairs)\[(\d+)\]", row, message)
+
     def where(self, path: str) -> str:
         """Translate a JSON path of the instance checks into sheet, row and column."""
         m = re.match(r"^(participants|cohorts|locks|forbidden_pairs)\[(\d+)\](?:\(id [^)]*\))?"
@@ -789,7 +830,7 @@ def _finish(reader: _Reader, data: dict[str, Any]) -> dict[str, Any]:
         for p in check_instance_data(data):
             where = reader.where(p.path)
             if where not in seen:
-                reader.problem(where, p.message, p.ids)
+                reader.problem(where, reader.rows_in(p.message), p.ids)
     if reader.problems:
         raise InvalidInstance(reader.source, reader.problems)
     return data
@@ -1093,11 +1134,14 @@ def read_workbook(
     mapping: Mapping | None = None,
     warnings: list[str] | None = None,
     raw: bytes | None = None,
+    origins: dict[str, str] | None = None,
 ) -> dict[str, Any]:
     """The instance data of an XLSX workbook (sheets Participants, Cohorts; optional Rules,
     Locks, Forbidden pairs). ``raw``: the file's bytes when already read (a pipe is read once).
     The limits (MAX_FILE_BYTES, MAX_UNPACKED, MAX_RATIO, MAX_ROWS, MAX_COLUMNS, MAX_CELLS) are
-    checked before any parsing. Raises :class:`InvalidInstance` with every problem."""
+    checked before any parsing. Raises :class:`InvalidInstance` with every problem. ``origins``
+    receives where each record came from (``"locks[0]"`` -> ``"Locks!row 2"``), for messages
+    about the instance written later (an infeasible lock is named by its row)."""
     from openpyxl import load_workbook
 
     from matcher.jsonio import read_bytes
@@ -1116,6 +1160,20 @@ def read_workbook(
         raise _refuse(source, f"not a readable XLSX workbook ({type(exc).__name__})") from None
     try:
         budget = _Budget()
+        if PLAN_SHEET in book.sheetnames and not any(
+            header_key(n) == "participants" for n in book.sheetnames
+        ):
+            raise InvalidInstance(
+                source,
+                [
+                    Problem(
+                        "$",
+                        "this is a plan workbook written by matcher, not an intake: give the "
+                        "intake (the workbook with Participants and Cohorts sheets, or its JSON) "
+                        "here",
+                    )
+                ],
+            )
         data = _skeleton(path.stem)
         for sheet, (key, _, required) in SHEETS.items():
             wanted = reader.mapping.sheets.get(sheet, sheet)
@@ -1148,6 +1206,10 @@ def read_workbook(
     out = _finish(reader, data)
     if warnings is not None:
         warnings.extend(reader.warnings)
+    if origins is not None:
+        origins.update(
+            {f"{key}[{i}]": f"{sheet}!row {row}" for (key, i), (sheet, row) in reader.rows.items()}
+        )
     return out
 
 
@@ -1300,6 +1362,7 @@ def read_any(
     cohorts: str | Path | None = None,
     mapping: str | Path | None = None,
     warnings: list[str] | None = None,
+    origins: dict[str, str] | None = None,
 ) -> dict[str, Any]:
     """Instance data from a JSON file, an XLSX workbook, or a participants CSV with ``cohorts``
     (dispatch on the suffix, then on the file's first bytes). The file is read once, so a pipe
@@ -1320,7 +1383,7 @@ def read_any(
         return read_csv_files(path, cohorts, mapping=maps, warnings=warnings)
     raw = read_bytes(path)
     if is_workbook(path, raw):
-        return read_workbook(path, mapping=maps, warnings=warnings, raw=raw)
+        return read_workbook(path, mapping=maps, warnings=warnings, raw=raw, origins=origins)
     if suffix in (".xls", ".ods") or raw.startswith(OLE2_MAGIC):
         raise InvalidInstance(
             str(path),
@@ -1339,6 +1402,7 @@ def load_any(
     cohorts: str | Path | None = None,
     mapping: str | Path | None = None,
     warn: Callable[[str], None] | None = None,
+    origins: dict[str, str] | None = None,
 ) -> Instance:
     """An :class:`Instance` from a JSON file, an XLSX workbook or a participants CSV (with
     ``cohorts``), each read once (a pipe works). Warnings (unused columns) go to ``warn``, else
@@ -1351,14 +1415,14 @@ def load_any(
     suffix = path.suffix.lower()
     notes: list[str] = []
     if suffix in _CSV_SUFFIXES:
-        data = read_any(path, cohorts=cohorts, mapping=mapping, warnings=notes)
+        data = read_any(path, cohorts=cohorts, mapping=mapping, warnings=notes, origins=origins)
     else:
         raw = read_bytes(path)
         if not (is_workbook(path, raw) or suffix in (".xls", ".ods") or raw.startswith(OLE2_MAGIC)):
             return load_instance_bytes(raw, str(path))
         if is_workbook(path, raw):
             maps = load_mapping(mapping) if mapping is not None else None
-            data = read_workbook(path, mapping=maps, warnings=notes, raw=raw)
+            data = read_workbook(path, mapping=maps, warnings=notes, raw=raw, origins=origins)
         else:
             raise InvalidInstance(
                 str(path),
