@@ -158,6 +158,13 @@ RECORDS: dict[str, Record] = {
         "20",
         "The hostile-input corpus.",
     ),
+    "project_fit.md": Record(
+        (PY, "benchmarks/project_fit.py"),
+        "heavy",
+        "18",
+        "Project fit by meaning: the labelled set (tags only, meaning only, combined, a "
+        "word-overlap reference), embedding time and memory at 2,000 and 20,000, install size.",
+    ),
     "report-may2016.png": Record(
         (PY, "-m", "pytest", "tests/test_report.py", "-q", "-k", "renders_in_chromium"),
         "cheap",
