@@ -386,6 +386,29 @@ def solve_child(n: int, described: bool) -> None:
     print(json.dumps({"wall": time.perf_counter() - t0, "cpu": time.process_time() - c0}))
 
 
+def blocks_child(n: int) -> None:
+    """Score every lone patient leader against every lone professional of a generated intake
+    of ``n``, without and with descriptions (CPU seconds; the second described run finds the
+    vectors cached)."""
+    from matcher.engine.scoring import iter_blocks, lone_sides
+    from matcher.tools.generate import generate_instance
+
+    data = generate_instance(n, seed=0)
+    plain = Instance.model_validate(data)
+    for p, text in zip(data["participants"], _texts(len(data["participants"]), 1), strict=True):
+        p["project_description"] = text
+    described = Instance.model_validate(data)
+    out: dict[str, Any] = {}
+    for name, inst in (("plain", plain), ("described", described), ("cached", described)):
+        c0 = time.process_time()
+        a, b = lone_sides(inst)
+        for _ in iter_blocks(inst, a, b):
+            pass
+        out[name] = time.process_time() - c0
+        out["shape"] = f"{len(a.ids):,} x {len(b.ids):,}"
+    print(json.dumps(out))
+
+
 def _child(*args: str) -> dict[str, Any]:
     out = subprocess.run(
         [sys.executable, __file__, *args], capture_output=True, text=True, check=True
@@ -467,9 +490,13 @@ def main() -> None:
     ap.add_argument("--child", type=int, help=argparse.SUPPRESS)
     ap.add_argument("--solve-child", type=int, help=argparse.SUPPRESS)
     ap.add_argument("--described", action="store_true", help=argparse.SUPPRESS)
+    ap.add_argument("--blocks-child", type=int, help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.child:
         cost_child(args.child)
+        return
+    if args.blocks_child:
+        blocks_child(args.blocks_child)
         return
     if args.solve_child:
         solve_child(args.solve_child, args.described)
@@ -576,6 +603,14 @@ def main() -> None:
                 f"{c['embed_cpu']:.2f} | {c['cached_s']:.3f} | {c['model_mb']:.0f} MB | "
                 f"{c['embed_mb']:.0f} MB | {c['vectors_mb']:.0f} MB |"
             )
+        blocks = _child("--blocks-child", "20000")
+        lines += [
+            "",
+            f"Scoring every lone pair of a generated intake of 20,000 ({blocks['shape']} lone "
+            f"patient leaders x clinicians/managers), CPU seconds: {blocks['plain']:.2f} without "
+            f"descriptions, {blocks['described']:.2f} with one for everyone (embedding "
+            f"included), {blocks['cached']:.2f} again with the vectors cached.",
+        ]
         plain = _child("--solve-child", "2000")
         described = _child("--solve-child", "2000", "--described")
         lines += [

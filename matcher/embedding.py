@@ -24,12 +24,15 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import os
 import sqlite3
 import threading
 from collections import OrderedDict
 from collections.abc import Iterable, Mapping, Sequence
+from contextlib import closing
 from dataclasses import dataclass
 from importlib import resources
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:  # numpy loads only when a text is embedded: importing the verifier stays light
@@ -88,39 +91,46 @@ def text_key(text: str) -> str:
 
 
 class SQLiteVectorStore:
-    """A :class:`VectorStore` in a SQLite database (the workspace's, or any): one table of
-    (key, vector) rows, the key a hash of the model and the text, the vector its float32
-    bytes. The text is never stored."""
+    """A :class:`VectorStore` in a SQLite file (the web app keeps one in its workspace folder):
+    one table of (key, vector) rows, the key a hash of the model and the text, the vector its
+    float32 bytes; the text is never stored. Each call opens its own connection, so solves in
+    several threads may share one store. The file is private to the user (mode 600): vectors
+    are derived from personal free text."""
 
     TABLE = "description_vectors"
 
-    def __init__(self, connection: sqlite3.Connection) -> None:
-        self.connection = connection
-        with connection:
-            connection.execute(
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        with closing(self._connect()) as con, con:
+            con.execute(
                 f"CREATE TABLE IF NOT EXISTS {self.TABLE} "
                 "(key TEXT PRIMARY KEY, vector BLOB NOT NULL)"
             )
+        os.chmod(self.path, 0o600)
+
+    def _connect(self) -> sqlite3.Connection:
+        return sqlite3.connect(self.path, timeout=30.0)
 
     def get_vectors(self, keys: Sequence[str]) -> dict[str, NDArray[np.float32]]:
         import numpy as np
 
         out: dict[str, NDArray[np.float32]] = {}
-        for start in range(0, len(keys), 500):  # SQLite's bound on query parameters
-            chunk = list(keys[start : start + 500])
-            marks = ",".join("?" * len(chunk))
-            rows = self.connection.execute(
-                f"SELECT key, vector FROM {self.TABLE} WHERE key IN ({marks})", chunk
-            )
-            for key, blob in rows:
-                out[key] = np.frombuffer(blob, dtype=np.float32).copy()
+        with closing(self._connect()) as con:
+            for start in range(0, len(keys), 500):  # SQLite's bound on query parameters
+                chunk = list(keys[start : start + 500])
+                marks = ",".join("?" * len(chunk))
+                rows = con.execute(
+                    f"SELECT key, vector FROM {self.TABLE} WHERE key IN ({marks})", chunk
+                )
+                for key, blob in rows:
+                    out[key] = np.frombuffer(blob, dtype=np.float32).copy()
         return out
 
     def put_vectors(self, vectors: Mapping[str, NDArray[np.float32]]) -> None:
         import numpy as np
 
-        with self.connection:
-            self.connection.executemany(
+        with closing(self._connect()) as con, con:
+            con.executemany(
                 f"INSERT OR REPLACE INTO {self.TABLE} (key, vector) VALUES (?, ?)",
                 [(k, np.asarray(v, dtype=np.float32).tobytes()) for k, v in vectors.items()],
             )

@@ -106,7 +106,7 @@ def test_scores_without_descriptions_are_exactly_as_before() -> None:
     """A description on one side only (no pair has two), or blank ones, changes nothing: the
     plan is byte-identical to the plan without any."""
     base = json.loads(MAY2016.read_text())
-    plain = solve(Instance.model_validate(base)).model_dump_json()
+    plain = solve(Instance.model_validate(base))
     one_side = copy.deepcopy(base)
     for p in one_side["participants"]:
         if p["role"] == "patient_leader":
@@ -115,14 +115,15 @@ def test_scores_without_descriptions_are_exactly_as_before() -> None:
             p["project_description"] = "   "
     other = solve(Instance.model_validate(one_side))
     assert "all from patient leaders: no pair has two" in " ".join(other.run.notes)
-    # the same plan, to the byte, but for that note
+    # The same plan, to the byte, but for that note and the instance's hash (the file differs).
     notes = [n for n in other.run.notes if not n.startswith("project fit by meaning")]
-    assert (
-        other.model_copy(
-            update={"run": other.run.model_copy(update={"notes": notes})}
-        ).model_dump_json()
-        == plain
+    same = other.model_copy(
+        update={
+            "run": other.run.model_copy(update={"notes": notes}),
+            "instance_sha256": plain.instance_sha256,
+        }
     )
+    assert same.model_dump_json() == plain.model_dump_json()
 
 
 def test_plan_with_descriptions_verifies_and_leaves_text_out(
@@ -238,17 +239,15 @@ def test_batches_match_one_by_one_and_the_store_is_used(monkeypatch: pytest.Monk
 def test_sqlite_store_keeps_vectors_between_runs(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The SQLite store (what a workspace uses): vectors survive a new process state, the
-    database never holds the text."""
-    import sqlite3
-
-    db = tmp_path / "workspace.sqlite"
+    """The SQLite store (what the web app keeps in its workspace folder): vectors survive a new
+    process state, the file is private and never holds the text."""
+    db = tmp_path / "vectors.sqlite"
     monkeypatch.setattr(embedding, "_state", embedding._State())
-    embedding.set_store(embedding.SQLiteVectorStore(sqlite3.connect(db)))
+    embedding.set_store(embedding.SQLiteVectorStore(db))
     first = embedding.embed([DEMENTIA_PL, DEMENTIA_PR])
+    assert oct(db.stat().st_mode & 0o777) == "0o600"
     monkeypatch.setattr(embedding, "_state", embedding._State())
-    store = embedding.SQLiteVectorStore(sqlite3.connect(db))
-    embedding.set_store(store)
+    embedding.set_store(embedding.SQLiteVectorStore(db))
     monkeypatch.setattr(embedding, "_pool", lambda *a: pytest.fail("embedded again"))
     second = embedding.embed([DEMENTIA_PR, DEMENTIA_PL])
     assert first is not None and second is not None
@@ -483,6 +482,11 @@ def test_cli_solves_a_form_with_descriptions_and_dates(tmp_path: Path) -> None:
     assert dementia["partner"] == "pr2" and dementia["cohort"] == "c2"
     assert any(r.startswith("similar projects (") for r in dementia["reasons"])
     assert all(p["cohort"] in (None, "c2") for p in plan["pairs"] if p["patient_leader"] == "pl1")
+    alone = {u["participant"]: u["reason"] for u in plan["unmatched"]}
+    assert (
+        "(pl2 cannot attend c1 (16 June 2016); pl2 cannot attend c2 (19 May 2016))"
+        in (alone["pl2"])
+    )
 
     xlsx = tmp_path / "plan.xlsx"
     assert run("solve", book, "-o", xlsx).returncode == 0

@@ -18,7 +18,13 @@ from matcher.compare.diff import plan_changes
 from matcher.contract.identity import instance_hash
 from matcher.contract.instance import Cohort, Instance, Participant
 from matcher.contract.keys import category_key
-from matcher.contract.rules import clashing_dates, set_counts, usable_capacity, why_cannot_attend
+from matcher.contract.rules import (
+    can_attend,
+    clashing_dates,
+    set_counts,
+    usable_capacity,
+    why_cannot_attend,
+)
 from matcher.contract.solution import (
     CohortPlan,
     LearningSet,
@@ -673,5 +679,13 @@ def _unmatched(
             min_score=instance.rules.min_score,
         )
         reason = partner_gone_reason(original, p.id, reason, was_with.get(p.id))
-        out.append(Unmatched(participant=p.id, reason=reason))
+        out.append(Unmatched(participant=p.id, reason=reason + _dates_rule_out(instance, p)))
     return out
+
+
+def _dates_rule_out(instance: Instance, p: Participant) -> str:
+    """For someone whose dates leave no cohort at all: which dates rule out each cohort."""
+    if not p.unavailable_dates or any(can_attend(p, c) for c in instance.cohorts):
+        return ""
+    why = [why_cannot_attend(p, c) for c in instance.cohorts]
+    return f" ({'; '.join(w for w in why if w)})"

@@ -28,6 +28,7 @@ from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 from starlette.datastructures import FormData, UploadFile
 
+from matcher import embedding
 from matcher.contract.instance import Instance
 from matcher.contract.solution import Changes, Pair
 from matcher.engine.objectives import OBJECTIVES
@@ -52,6 +53,8 @@ log = logging.getLogger("matcher")
 HERE = Path(__file__).parent
 #: Pairs shown on one page of a plan (cohorts and sets are headings within the page).
 PAGE_SIZE = 200
+#: The project descriptions' vectors (matcher.embedding), in the workspace folder.
+VECTORS_FILE = "description-vectors.sqlite"
 #: Longest time limit a solve may be given from the page (seconds).
 MAX_TIME_LIMIT = 3600.0
 
@@ -173,6 +176,9 @@ def create_app(config: Config) -> FastAPI:
     from matcher.web.security import load_key
 
     workspace = Workspace(config.workspace)
+    # Project descriptions are embedded once per text and kept (as vectors under hashed keys)
+    # beside the workspace, so a re-plan or a restart embeds nothing again.
+    embedding.set_store(embedding.SQLiteVectorStore(workspace.path / VECTORS_FILE))
     sessions = Sessions(load_key(workspace.path), token=config.token, password=config.password)
     jobs = Jobs(workspace, workers=config.workers)
     views = _Views(workspace)
