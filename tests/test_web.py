@@ -317,7 +317,7 @@ def test_csrf_host_and_session_are_enforced(browser: Browser, server: Server) ->
     page.context.close()
 
 
-def test_every_control_is_reachable_by_keyboard_and_stop_keeps_a_plan(
+def test_keyboard_progress_stop_and_a_server_killed_mid_replan(
     browser: Browser, server: Server, tmp_path: Path
 ) -> None:
     from matcher.tools.generate import generate_instance
@@ -358,6 +358,28 @@ def test_every_control_is_reachable_by_keyboard_and_stop_keeps_a_plan(
         timeout=30_000
     )
     expect(page.get_by_text("it is not proven best")).to_be_visible()
+
+    # a server killed (SIGKILL) during a re-plan loses nothing: version 1, the decision (still
+    # pending) and a sound database file
+    page.locator("table.pairs button", has_text="Withdraw").first.click()
+    expect(page.get_by_role("heading", name="Pending decisions (1)")).to_be_visible()
+    page.get_by_role("button", name="Re-plan").click()
+    expect(page.locator("#job-stage")).to_contain_text("Placing pairs in cohorts", timeout=60_000)
+    assert server.proc is not None
+    server.proc.kill()
+    server.proc.wait(timeout=20)
+    server.proc = None
+    from matcher.workspace import Workspace
+
+    ws = Workspace(server.workspace)
+    assert ws.integrity() == "ok"
+    assert [v.number for v in ws.versions(1)] == [1]
+    assert [d.state for d in ws.decisions(1)] == ["pending"]
+    server.start()
+    page.goto(server.base + "/intakes/1/versions/1")
+    expect(page.get_by_role("heading", name="Pending decisions (1)")).to_be_visible()
+    page.goto(server.base + "/intakes/1/job")
+    expect(page.get_by_text("No solve has run since the server started")).to_be_visible()
     page.context.close()
 
 
