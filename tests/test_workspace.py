@@ -110,6 +110,33 @@ def test_uploads_are_revisions_kept_byte_for_byte(tmp_path: Path) -> None:
     assert ws.plan_input(intake).revision == 2
 
 
+def test_a_csv_pair_is_one_revision(tmp_path: Path) -> None:
+    import csv
+
+    from matcher.intake.spreadsheet import COHORT_COLUMNS, PARTICIPANT_COLUMNS, rows_of
+
+    data = json.loads(MAY_BYTES)
+    files = []
+    for name, records, columns in (
+        ("people.csv", data["participants"], PARTICIPANT_COLUMNS),
+        ("cohorts.csv", [{**c, **c.get("set_size", {})} for c in data["cohorts"]], COHORT_COLUMNS),
+    ):
+        buf = io.StringIO()
+        writer = csv.writer(buf)
+        writer.writerow([c.header for c in columns])
+        writer.writerows(rows_of(records, columns))
+        files.append((name, buf.getvalue().encode()))
+    ws = Workspace(tmp_path / "ws")
+    intake = ws.create_intake("May 2016", author="ana")
+    rev = ws.add_upload(intake, files, author="ana")
+    assert rev.valid, rev.problems
+    assert rev.kind == "csv" and [f[1] for f in rev.files] == ["people.csv", "cohorts.csv"]
+    assert len(ws.plan_input(intake).instance.participants) == len(data["participants"])
+    assert ws.upload_bytes(intake, 1, "cohorts") == files[1]
+    one = ws.add_upload(intake, files[:1], author="ana")
+    assert not one.valid and "two files" in one.problems[0].message
+
+
 def test_workbook_problems_name_sheet_row_and_column(tmp_path: Path) -> None:
     ws = Workspace(tmp_path / "ws")
     intake = ws.create_intake("May 2016", author="ana")
