@@ -13,6 +13,7 @@ import datetime as dt
 import io
 import itertools
 import logging
+import re
 import threading
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -108,6 +109,11 @@ class _Views:
         return rows
 
 
+def _route(request: Request) -> str:
+    """The request's path with its numbers only (never the query: it may hold names)."""
+    return re.sub(r"[^A-Za-z0-9/._-]", "?", request.url.path)[:200]
+
+
 def _warm_up() -> None:
     """Load the solver, verifier and renderers while the first page is read, so that the first
     Solve does not wait for them."""
@@ -199,7 +205,18 @@ def create_app(config: Config) -> FastAPI:
     async def guard(
         request: Request, call_next: Callable[[Request], Awaitable[Response]]
     ) -> Response:
-        response = await _guarded(request, call_next)
+        try:
+            response = await _guarded(request, call_next)
+        except Exception as exc:  # a bug: logged by kind only (a message may quote the data)
+            log.error(
+                "internal error (%s) on %s %s", type(exc).__name__, request.method, _route(request)
+            )
+            response = Response(
+                "Internal error: this is a bug in matcher. Nothing was lost; go back and try "
+                "again, and report it if it happens again.",
+                status_code=500,
+                media_type="text/plain",
+            )
         for k, v in HEADERS.items():
             response.headers.setdefault(k, v)
         response.headers.setdefault("Content-Security-Policy", CSP)
