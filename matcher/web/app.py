@@ -516,6 +516,7 @@ def create_app(config: Config) -> FastAPI:
             view=view,
             summary=view.summary_sentences(),
             groups=groups,
+            fill={c.id: len(c.pairs) for c in view.solution.cohorts or []},
             q=q,
             page_no=max(1, min(page_no, pages)),
             pages=pages,

@@ -91,6 +91,8 @@ class Jobs:
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="matcher-solve")
         self._lock = threading.Lock()
         self._jobs: dict[int, Job] = {}
+        #: set at shutdown: a solve stopped by it is not stored (the user did not ask to stop)
+        self._closing = threading.Event()
 
     def get(self, intake: int) -> Job | None:
         with self._lock:
@@ -162,6 +164,9 @@ class Jobs:
                 if job.stop.is_set() and not running.cancelled:
                     running.cancel()
             solution = running.result()
+            if self._closing.is_set():
+                job.state, job.error = "failed", "the server stopped; nothing was stored"
+                return
             job.stage, job.fraction = "verify", None
             if not verify(plan.instance, solution).ok:
                 raise MatcherError("the plan failed verification; this is a bug in matcher")
@@ -187,6 +192,8 @@ class Jobs:
             job.finished = time.monotonic()
 
     def shutdown(self) -> None:
+        """Stop every solve; none of them is stored."""
+        self._closing.set()
         with self._lock:
             jobs = list(self._jobs.values())
         for job in jobs:
