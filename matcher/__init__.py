@@ -13,12 +13,17 @@ Names are imported on first use (PEP 562), so `matcher validate` does not pay fo
 
 from __future__ import annotations
 
+import logging
 import sys
 from importlib import import_module
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
 from matcher import _moved
+
+# The library never prints: without a handler of the application's, its log records (even
+# `log.exception`) go nowhere rather than to Python's last-resort handler on stderr.
+logging.getLogger("matcher").addHandler(logging.NullHandler())
 
 
 class _Package(ModuleType):

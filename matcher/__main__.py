@@ -3,12 +3,18 @@
 from __future__ import annotations
 
 import signal
+import sys
 from types import FrameType
 
 
 def _early_exit(signum: int, frame: FrameType | None) -> None:
     # Until the command's own handlers are in place (while modules load), a signal ends the
-    # run the same way: 128 + the signal number, no traceback, nothing written yet.
+    # run the same way: 128 + the signal number, no traceback, nothing written yet. After the
+    # command (these handlers are back), a run whose output is renamed into place has
+    # succeeded: the signal is ignored and the process ends with its own exit code.
+    files = sys.modules.get("matcher.files")
+    if files is not None and files.output_committed():
+        return
     raise SystemExit(128 + signum)
 
 

@@ -34,6 +34,9 @@ class Problem:
     ids: tuple[str, ...] = ()
 
     def __str__(self) -> str:
+        # "$" (the whole file) means nothing to a reader: the message stands alone
+        if self.path in ("", "$"):
+            return self.message
         return f"{self.path}: {self.message}"
 
 

@@ -25,6 +25,23 @@ _SYSTEM_TREES = ("/proc", "/sys", "/dev")
 # ends the process between the write and the rename.
 _pending: set[str] = set()
 _umask_lock = threading.Lock()
+# Outputs renamed into place (or being renamed: the flag is set just before the rename, a
+# single system call that no Python signal handler can interrupt). From then on the run has
+# succeeded: a signal arriving after it must not report "nothing written".
+_committed: list[str] = []
+_renaming: list[str] = []
+
+
+def output_committed() -> bool:
+    """Whether an output has been (or is being) renamed into place in this process: a signal
+    handler consults it to let a run that has written its result end with success."""
+    return bool(_committed or _renaming)
+
+
+def forget_committed() -> None:
+    """Start a new run (an embedding program running several commands in one process)."""
+    _committed.clear()
+    _renaming.clear()
 
 
 def _shown(path: str | Path) -> str:
@@ -171,7 +188,10 @@ def write_atomic(
     The destination is checked again first (:func:`check_destination`): special files,
     directories, read-only files and the ``protect`` paths (the inputs) are refused. A new file
     gets the mode the umask gives (0o666 less the umask); a replaced regular file keeps its mode
-    and, where the process may set it, its owner and group. Errors are :class:`OutputError`."""
+    and, where the process may set it, its owner and group. Errors are :class:`OutputError`.
+
+    Signals: before the rename nothing is replaced (the temporary file is removed); from the
+    rename on, :func:`output_committed` is true and the CLI's handlers let the run succeed."""
     target = check_destination(path, protect=protect, probe=False)
     try:
         old: os.stat_result | None = os.stat(target)
@@ -194,7 +214,14 @@ def write_atomic(
                 # Not allowed to give the file away: it keeps our own ownership.
                 with contextlib.suppress(OSError):
                     os.fchown(fh.fileno(), old.st_uid, old.st_gid)
-        os.replace(tmp, target)
+        _renaming.append(tmp)
+        try:
+            os.replace(tmp, target)
+        except BaseException:
+            _renaming.remove(tmp)
+            raise
+        _committed.append(os.fspath(target))
+        _renaming.remove(tmp)
         _pending.discard(tmp)
         _fsync_directory(target.parent)
     except OSError as exc:

@@ -15,12 +15,21 @@ each class:
   neutralised by a leading single quote, as OWASP recommends for CSV injection.
 - :func:`json_visible` — JSON text with the characters JSON leaves raw (DEL, C1, bidi, line
   separators) written as ``\\uXXXX`` escapes: the same data, safe to show on a terminal.
+- :func:`sheet_text` and :func:`sheet_cell` — a workbook cell that is always text, never a
+  formula (``=HYPERLINK(...)`` is stored as the string it is), with control characters shown
+  escaped (an XLSX file cannot hold them) and cut at Excel's 32,767-character cell limit. Every
+  workbook matcher writes (the plan, the intake template) puts its values through them.
+- :func:`html_text` — text for an HTML page: control, bidi and other invisible format
+  characters (NUL, U+202E ...) escaped as in :func:`visible`, never cut.
+- :func:`id_like` — whether a value typed into an ID field may be quoted in a message (a name,
+  an email address or a phone number typed there never is).
 """
 
 from __future__ import annotations
 
 import re
 import unicodedata
+from typing import Any
 
 from rich.text import Text
 
@@ -105,3 +114,68 @@ def json_visible(text: str) -> str:
     """JSON text with DEL, C1, bidi and separator characters written as ``\\uXXXX``: JSON's
     structure is ASCII, so these only occur inside strings and the escapes keep the data."""
     return _JSON_RAW.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
+
+
+#: Longest text in one workbook cell (Excel's limit); longer text is cut with its length.
+MAX_CELL = 32_767
+
+
+def sheet_text(value: str) -> str:
+    """Text for a workbook cell: control and format characters shown escaped (an XLSX cell
+    cannot hold C0 characters, and bidi overrides would make it read differently from its
+    bytes), cut to Excel's :data:`MAX_CELL` characters. Line breaks are kept (cells wrap)."""
+    text = "\n".join(visible(line, None) for line in value.split("\n"))
+    if len(text) > MAX_CELL:
+        text = cut(text, MAX_CELL - 40)
+    return text
+
+
+def sheet_cell(sheet: Any, value: object) -> Any:
+    """The cell to append to ``sheet`` (an openpyxl worksheet, write-only or not) for
+    ``value``: numbers, booleans and ``None`` as they are; anything else as a text cell that
+    is never a formula, whatever it starts with (``=``, ``+``, ``-``, ``@``), marked as quoted
+    text (Excel's leading apostrophe) so that editing it keeps it text. Openpyxl reads a string
+    starting with ``=`` as a formula; here its type is set to text after the value."""
+    if value is None or isinstance(value, bool | int | float):
+        return value
+    from openpyxl.cell import WriteOnlyCell
+
+    text = sheet_text(value if isinstance(value, str) else str(value))
+    cell = WriteOnlyCell(sheet, value=text)
+    cell.data_type = "s"
+    if text.startswith(_SHEET_FORMULA_START):
+        cell.quotePrefix = True
+    return cell
+
+
+_SHEET_FORMULA_START = ("=", "+", "-", "@")
+
+
+def html_text(value: object) -> str:
+    """``value`` for an HTML page: control characters (NUL, ESC, C1), bidi overrides and other
+    invisible format characters escaped as in :func:`visible` (never cut); line breaks kept."""
+    text = value if isinstance(value, str) else str(value)
+    if _UNSAFE.search(text) is None and not _has_format_chars(text):
+        return text
+    return "\n".join(visible(line, None) for line in text.split("\n"))
+
+
+# An ID as people type them: letters, digits and a few separators, no spaces, no @.
+_ID_LIKE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:/#+\-]{0,63}$")
+_PHONE_LIKE = re.compile(r"^\+?[\d\-.()/]+$")
+
+
+def id_like(value: object) -> bool:
+    """Whether ``value``, found in an ID field, looks like an ID and may be quoted in a
+    message: at most 64 letters, digits and ``_ . : / # + -``, no spaces, no ``@`` (an email
+    address), and not a run of 9 or more digits alone (a phone or NHS number)."""
+    if not isinstance(value, str) or not _ID_LIKE.match(value):
+        return False
+    return not (_PHONE_LIKE.match(value) and sum(c.isdigit() for c in value) >= 9)
+
+
+def shown_id(value: object) -> str:
+    """``value`` quoted when :func:`id_like`, else a note that it is not shown."""
+    if id_like(value):
+        return repr(value)
+    return "(a value that is not an ID, not shown)"

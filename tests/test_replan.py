@@ -289,11 +289,16 @@ def test_why_not_names_the_rule_or_the_price() -> None:
 
 
 def test_why_lists_alternatives_with_reasons() -> None:
+    """Alternatives are the compatible people who went to someone else, with the price; pr21
+    (a declared conflict of pl23's) can never be chosen and is only counted (issue 16)."""
     data, prev = base()
     answer = why(parse_instance(data), "pl23", prev)
     assert answer.pair is None and answer.standing.startswith("unmatched")
-    assert answer.alternatives[0].partner == "pr21"
-    assert "declared conflict" in answer.alternatives[0].why_not
+    assert [a.partner for a in answer.alternatives] == ["pr19", "pr18", "pr20"]
+    assert "went to pl20 (pair-19, score 0.90)" in answer.alternatives[0].why_not
+    assert "score 0.35 with pl23" in answer.alternatives[0].why_not
+    assert "pr21" not in {a.partner for a in answer.alternatives}
+    assert answer.incompatible > 0 and "can never be paired" in answer.summary()
 
 
 def test_cli_diff_and_explain(tmp_path: Path) -> None:

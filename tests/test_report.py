@@ -293,29 +293,33 @@ def test_solve_picks_the_format_from_the_suffix(tmp_path: Path) -> None:
 
 
 def test_report_command_matches_solve_html(tmp_path: Path) -> None:
-    """`matcher report PLAN.json INSTANCE` gives the page `solve -o plan.html` gives."""
+    """`matcher report INTAKE PLAN.json` gives the page `solve -o plan.html` gives."""
     plan, page = tmp_path / "plan.json", tmp_path / "plan.html"
     assert run_cli("solve", MAY2016, "-o", plan).returncode == 0
     assert run_cli("solve", MAY2016, "-o", page).returncode == 0
-    done = run_cli("report", plan, MAY2016, "-o", tmp_path / "report.html")
+    done = run_cli("report", MAY2016, plan, "-o", tmp_path / "report.html")
     assert done.returncode == 0, done.stderr
     assert (tmp_path / "report.html").read_bytes() == page.read_bytes()
-    wrong = run_cli("report", plan, REPO / "instances" / "nov2016.json")
-    assert wrong.returncode == 3 and "not 'nov2016'" in wrong.stderr
+    nov2016 = REPO / "instances" / "nov2016.json"
+    wrong = run_cli("report", nov2016, plan)
+    assert wrong.returncode == 3 and "is intake 'nov2016'" in wrong.stderr
+    assert str(plan) in wrong.stderr and str(nov2016) in wrong.stderr
 
 
 def test_bench_report_page(tmp_path: Path) -> None:
-    """`matcher bench --report` writes one self-contained page with the objectives and seeds
-    side by side, the price of fairness, and quality per cohort; a non-.html name is exit 2."""
+    """`matcher bench --report` writes one self-contained page with every run judged, each
+    objective against total counting people and score, groups and quality per cohort; a
+    non-.html name is exit 2."""
     page = tmp_path / "bench.html"
     args = ["bench", MAY2016, "--seeds", "1", "--jobs", "1", "--objective", "total"]
     done = run_cli(*args, "--objective", "fair", "--report", page)
     assert done.returncode == 0, done.stderr
     html = page.read_text(encoding="utf-8")
-    for heading in ("Objectives and seeds side by side", "Price of fairness and stability",
+    for heading in ("Runs", "Against the baseline (default / total)", "Groups",
                     "Quality per cohort"):  # fmt: skip
         assert f">{heading}</h2>" in html
     assert html.count("<tr><td>may2016</td><td>c") == 6  # 3 cohorts x 2 objectives
-    assert '<td>fair</td><td class="num">0</td><td class="num">0.000</td>' in html
+    # fair against total: 24 pairs placed by both, no one more left out
+    assert "24.0 → 24.0 (+0.0)" in html and "4.0 → 4.0 (+0.0)" in html
     assert not re.search(r"""(src|href)\s*=\s*["']?(https?:|//)""", html)
     assert run_cli(*args, "--report", tmp_path / "bench.pdf").returncode == 2

@@ -185,7 +185,7 @@ def test_unknown_columns_are_reported_not_fatal(tmp_path: Path) -> None:
     rows = [[*r, "2016-01-01 10:00"] for r in PEOPLE]
     notes: list[str] = []
     read_workbook(workbook(tmp_path, rows, COHORTS, p_head=head), warnings=notes)
-    assert notes == ["Participants: column 'Timestamp' is not used (unknown header)"]
+    assert notes == ["Participants: 1 column not used (unknown header): 'Timestamp'"]
 
 
 def test_rules_sheet(tmp_path: Path) -> None:
@@ -291,8 +291,11 @@ def test_blank_template_layout(tmp_path: Path) -> None:
         assert ("Participants", c.header) in notes
     for c in COHORT_COLUMNS:
         assert ("Cohorts", c.header) in notes
-    inst = load_any(path)
-    assert [p.id for p in inst.participants] == ["pl01"] and inst.cohorts[0].id == "c1"
+    # The example rows are refused left in place, each by its row (issue 16)
+    with pytest.raises(InvalidInstance) as caught:
+        load_any(path)
+    assert {p.path for p in caught.value.problems} == {"Participants!row 2", "Cohorts!row 2"}
+    assert all("example row" in p.message for p in caught.value.problems)
 
 
 # --------------------------------------------------------------------------- CLI

@@ -14,19 +14,25 @@ from matcher.cli.group import (
     _emit,
     _guard,
     _load,
+    _read_plan,
+    _warn_all,
     _write_plan,
+    check_order,
     debug_option,
     err,
+    force_option,
     main,
-    output_option,
     plan_format,
     redact_option,
+    refuse_other_intake,
 )
 from matcher.errors import InvalidInstance, Problem
 from matcher.files import write_atomic
+from matcher.text import visible
+from matcher.words import count
 
 
-@main.command("import")
+@main.command("import", short_help="Turn a workbook or CSV files into an intake JSON file.")
 @click.argument("source", type=click.Path(path_type=Path))
 @click.option(
     "--cohorts",
@@ -75,16 +81,13 @@ def import_(
     from matcher.intake.spelling import near_duplicates
     from matcher.intake.spreadsheet import is_workbook, read_csv_files, read_workbook
     from matcher.intake.spreadsheet import load_mapping as read_mapping
+    from matcher.jsonio import read_bytes
 
     if output.suffix.lower() != ".json":
         raise click.UsageError(f"-o {output}: the instance is written as JSON; name it .json")
     maps = read_mapping(mapping) if mapping is not None else None
     notes: list[str] = []
-    if is_workbook(source):
-        if cohorts_file or rules_file:
-            raise click.UsageError("--cohorts and --rules are for CSV input; a workbook has sheets")
-        data = read_workbook(source, mapping=maps, warnings=notes)
-    elif source.suffix.lower() in (".csv", ".tsv", ".txt"):
+    if source.suffix.lower() in (".csv", ".tsv", ".txt"):
         if cohorts_file is None:
             raise click.UsageError(
                 "a participants CSV needs --cohorts COHORTS.csv (or use a workbook: "
@@ -92,28 +95,31 @@ def import_(
             )
         data = read_csv_files(source, cohorts_file, mapping=maps, rules=rules_file, warnings=notes)
     else:
-        raise click.UsageError(
-            f"{source}: give an .xlsx workbook or a participants .csv (old .xls: save as .xlsx)"
-        )
-    # Loaded on use (start-up time): `matcher --help` and other commands skip it.
+        raw = read_bytes(source, what="an intake workbook")  # once: a pipe works too
+        if not is_workbook(source, raw):
+            raise click.UsageError(
+                f"{visible(source)}: give an .xlsx workbook or a participants .csv (old .xls: "
+                "save as .xlsx)"
+            )
+        if cohorts_file or rules_file:
+            raise click.UsageError("--cohorts and --rules are for CSV input; a workbook has sheets")
+        data = read_workbook(source, mapping=maps, warnings=notes, raw=raw)
     from matcher.contract.instance import Instance
 
     instance = Instance.model_validate(data)
-    for note in notes:
-        err.print(f"warning: {note}", markup=False, soft_wrap=True)
-    for near in near_duplicates(instance):
-        err.print(f"warning: {near}", markup=False, soft_wrap=True)
+    notes.extend(str(near) for near in near_duplicates(instance, notes=notes))
+    _warn_all(notes)
     inputs = [p for p in (source, cohorts_file, rules_file, mapping) if p is not None]
     _emit(json.dumps(data, indent=1, ensure_ascii=False) + "\n", output, inputs)
-    lone = sum(p.partner is None for p in instance.participants)
+    lone = sum(p.partner is None for p in instance.participants if p.active)
     err.print(
-        f"{len(instance.participants)} participants ({lone} applied alone), "
-        f"{len(instance.cohorts)} cohorts",
+        f"{count(len(instance.participants), 'participant')} ({lone} applied alone), "
+        f"{count(len(instance.cohorts), 'cohort')}",
         markup=False,
     )
 
 
-@main.command()
+@main.command(short_help="Write a blank intake workbook to fill in (or one from an intake).")
 @click.option(
     "-o",
     "--output",
@@ -131,9 +137,11 @@ def import_(
 @debug_option
 @_guard
 def template(output: Path, source: Path | None, debug: bool) -> None:
-    """Write an intake workbook to fill in: sheets, headers, an example row, drop-down lists
-    and a Notes sheet explaining every column."""
+    """Write an intake workbook to fill in: sheets, headers (required columns dark), an
+    example row to overwrite or delete, drop-down lists and a Notes sheet explaining every
+    column. The intake is named after the workbook's file unless the Rules sheet names it."""
     # Loaded on use (start-up time): `matcher --help` and other commands skip it.
+
     from matcher.intake.template import build_workbook
     from matcher.render.workbook import fixed_zip
 
@@ -148,10 +156,17 @@ def template(output: Path, source: Path | None, debug: bool) -> None:
     err.print(f"wrote {output}", markup=False)
 
 
-@main.command()
-@click.argument("plan", type=click.Path(path_type=Path))
-@click.argument("instance", type=click.Path(path_type=Path))
-@output_option
+@main.command(short_help="Write the report page (.html) or workbook (.xlsx) of a plan.")
+@click.argument("instance", metavar="INTAKE", type=click.Path(path_type=Path))
+@click.argument("plan", metavar="PLAN", type=click.Path(path_type=Path))
+@click.option(
+    "-o",
+    "--output",
+    "outputs",
+    type=OutputPath(),
+    multiple=True,
+    help="File to write (.html or .xlsx; atomically). Repeat for both.",
+)
 @redact_option
 @click.option(
     "--format",
@@ -160,43 +175,44 @@ def template(output: Path, source: Path | None, debug: bool) -> None:
     default=None,
     help="Report format (default: from -o's suffix; html without -o).",
 )
+@force_option
 @debug_option
 @_guard
 def report(
-    plan: Path,
     instance: Path,
-    output: Path | None,
+    plan: Path,
+    outputs: tuple[Path, ...],
     redact: bool,
     fmt: str | None,
+    force: bool,
     debug: bool,
 ) -> None:
-    """Write the report of PLAN (a JSON plan from `matcher solve`) for INSTANCE: a
-    self-contained HTML page (or the XLSX workbook) for the programme team."""
+    """Write the report of PLAN for INTAKE: a self-contained HTML page (or the XLSX
+    workbook) for the programme team.
+
+    INTAKE is the workbook or JSON the plan was made from; PLAN is the .json or .xlsx file
+    written by `matcher solve`. A plan made from another intake, or from an older version of
+    this one (someone has withdrawn since), is refused (exit 3) unless --force."""
     # Loaded on use (start-up time): `matcher --help` and other commands skip it.
-    from pydantic import ValidationError
 
-    from matcher.contract.solution import Solution
-
-    chosen = plan_format(fmt, output) if output is not None else (fmt or "html")
-    if chosen not in ("html", "xlsx"):
-        raise click.UsageError(f"-o {output}: a report is .html or .xlsx")
+    if len(outputs) > 1 and fmt is not None:
+        raise click.UsageError("--format applies to one -o file; with several, each file's "
+                               "suffix gives its format")  # fmt: skip
+    chosen = [plan_format(fmt, out) for out in outputs] or [fmt or "html"]
+    for out, kind in zip(outputs or (None,), chosen, strict=True):
+        if kind not in ("html", "xlsx"):
+            raise click.UsageError(f"-o {out}: a report is .html or .xlsx")
+    check_order("report", instance, plan)
     data = _load(instance)
-    try:
-        solution = Solution.model_validate_json(plan.read_bytes())
-    except FileNotFoundError:
-        raise InvalidInstance(str(plan), [Problem("$", "file not found")]) from None
-    except ValidationError as exc:
-        problems = [
-            Problem(".".join(map(str, e["loc"])) or "$", e["msg"])
-            for e in exc.errors(include_url=False)
-        ]
-        raise InvalidInstance(str(plan), problems) from None
+    solution = _read_plan(plan)
+    refuse_other_intake(plan, solution, instance, data, force=force)
     known = {p.id for p in data.participants}
     missing = sorted({x for p in solution.pairs for x in (p.patient_leader, p.partner)} - known)
-    if missing or solution.instance != data.name:
+    if missing:
         raise InvalidInstance(
             str(plan),
-            [Problem("$", f"this plan is for instance {solution.instance!r}, not {data.name!r}"
-                     + (f"; unknown participants: {', '.join(missing[:10])}" if missing else ""))],
+            [Problem("$", f"the plan names people {instance} does not hold: "
+                          f"{', '.join(missing[:10])}")],
         )  # fmt: skip
-    _write_plan(chosen, data, solution, output, [plan, instance], redact=redact)
+    for out, kind in zip(outputs or (None,), chosen, strict=True):
+        _write_plan(kind, data, solution, out, [plan, instance], redact=redact)

@@ -33,8 +33,15 @@ from matcher.engine.runner import (
     SolveJob,
     describe_failure,
 )
-from matcher.errors import MatcherError
-from matcher.files import OutputError, check_destination, remove_pending, write_atomic
+from matcher.errors import MAX_PROBLEMS_SHOWN, MatcherError
+from matcher.files import (
+    OutputError,
+    check_destination,
+    forget_committed,
+    output_committed,
+    remove_pending,
+    write_atomic,
+)
 from matcher.text import cut, visible, visible_lines
 
 if TYPE_CHECKING:  # imported where used: `--help` never loads pydantic or the models
@@ -114,7 +121,7 @@ def _stdout_usable() -> None:
 
 
 #: Keyword arguments of commands that name output files (checked before the command runs).
-_OUTPUT_PARAMS = ("output", "cohorts_output")
+_OUTPUT_PARAMS = ("output", "outputs", "cohorts_output")
 
 
 def _paths(value: Any) -> list[Path]:
@@ -126,12 +133,18 @@ def _paths(value: Any) -> list[Path]:
 
 
 def _preflight(kwargs: dict[str, Any]) -> None:
-    """Check every output destination (and standard output) before any work starts."""
+    """Check every output destination (and standard output) before any work starts: each file
+    of a repeated ``-o`` too, and no file named twice."""
     inputs = [p for k, v in kwargs.items() if k not in _OUTPUT_PARAMS for p in _paths(v)]
-    outputs = [kwargs[k] for k in _OUTPUT_PARAMS if kwargs.get(k) is not None]
+    outputs = [p for k in _OUTPUT_PARAMS for p in _paths(kwargs.get(k))]
+    seen: set[str] = set()
     for out in outputs:
+        key = os.path.normcase(os.path.abspath(out))
+        if key in seen:
+            raise click.UsageError(f"-o {visible(out)} is named twice; name each file once")
+        seen.add(key)
         check_destination(out, protect=inputs)
-    if kwargs.get("output") is None:
+    if not (_paths(kwargs.get("output")) or _paths(kwargs.get("outputs"))):
         _stdout_usable()
 
 
@@ -141,6 +154,9 @@ _received: list[int] = []
 
 
 def _raise_interrupted(signum: int, frame: Any) -> None:
+    if output_committed():
+        # The result is in place: the run has succeeded, whatever arrives now (exit 0).
+        return
     _received.append(signum)
     raise Interrupted(signum)
 
@@ -153,6 +169,7 @@ def _signals_interrupt() -> Iterator[None]:
     if threading.current_thread() is not threading.main_thread():
         yield
         return
+    forget_committed()
     previous = {s: signal.signal(s, _raise_interrupted) for s in EXIT_SIGNAL}
     _handlers_active = True
     try:
@@ -263,7 +280,9 @@ def _guard(fn: F) -> F:
             failure = describe_failure(exc)
             if failure.problem_list:
                 _say(failure.message, prefix="")
-                _say("Fix the listed fields and run `matcher validate` again.", prefix="")
+                footer = _footer(exc)
+                if footer:
+                    _say(footer, prefix="")
                 sys.exit(EXIT_INVALID)
             if debug and failure.internal:
                 raise
@@ -283,6 +302,131 @@ def _guard(fn: F) -> F:
             _fail(describe_failure(exc).message, EXIT_INTERNAL)
 
     return wrapper  # type: ignore[return-value]
+
+
+def _footer(exc: Exception) -> str:
+    """The line under a list of problems, fitting them: fields to fix, or a file to find."""
+    from matcher.errors import InvalidInstance
+
+    problems = exc.problems if isinstance(exc, InvalidInstance) else []
+    if any(p.path not in ("", "$") for p in problems):
+        return "Fix the listed fields and run `matcher validate` again."
+    if any("not found" in p.message for p in problems):
+        return "Check the file's name and the folder you run matcher in."
+    return ""
+
+
+# --------------------------------------------------------------------------- plans and intakes
+#
+# Every command that reads an intake and a plan takes them in one order: INTAKE first, then
+# PLAN (`matcher report INTAKE PLAN`, `matcher explain INTAKE [PLAN]`, `matcher solve INTAKE
+# --previous PLAN`, `matcher diff OLD_PLAN NEW_PLAN --instance INTAKE`). Files are recognised by
+# what they hold, so a wrong order gets a message with the right one.
+
+
+def file_kind(path: Path) -> str | None:
+    """``"plan"``, ``"intake"`` or None (unreadable, or neither), from the file's content: a
+    workbook by its sheets (a plan workbook carries a very hidden plan sheet), JSON by its keys,
+    CSV is an intake."""
+    import json
+    import zipfile
+
+    try:
+        with path.open("rb") as fh:
+            head = fh.read(4)
+        if head == b"PK\x03\x04":
+            with zipfile.ZipFile(path) as z:
+                names = z.read("xl/workbook.xml").decode("utf-8", "replace").casefold()
+            if 'name="matcher-plan"' in names:
+                return "plan"
+            return "intake" if 'name="participants"' in names else None
+        if path.suffix.lower() in (".csv", ".tsv", ".txt"):
+            return "intake"
+        if path.stat().st_size > 512 * 1024 * 1024:
+            return None
+        doc = json.loads(path.read_bytes())
+    except (OSError, ValueError, KeyError, zipfile.BadZipFile, RecursionError):
+        return None
+    if isinstance(doc, dict):
+        if "participants" in doc and "cohorts" in doc:
+            return "intake"
+        if "pairs" in doc and "run" in doc:
+            return "plan"
+    return None
+
+
+def check_order(command: str, intake: Path, plan: Path | None, *, plan_arg: str = "") -> None:
+    """Usage error (exit 2) with the right order when the intake and the plan are swapped, or a
+    plan stands where the intake goes (or the other way round)."""
+    got_intake = file_kind(intake)
+    got_plan = file_kind(plan) if plan is not None else None
+    a, b = visible(intake), visible(plan) if plan is not None else ""
+    if plan is not None and got_intake == "plan" and got_plan == "intake":
+        raise click.UsageError(
+            f"{a} is a plan and {b} an intake: `matcher {command}` takes the INTAKE first, "
+            f"then the PLAN: matcher {command} {b} {plan_arg}{a}"
+        )
+    if got_intake == "plan":
+        raise click.UsageError(
+            f"{a} is a plan, not an intake: `matcher {command}` takes the INTAKE (the workbook "
+            "or JSON the plan was made from) first, then the PLAN"
+        )
+    if plan is not None and got_plan == "intake":
+        raise click.UsageError(
+            f"{b} is an intake, not a plan: `matcher {command}` takes the INTAKE first, then "
+            f"{plan_arg}PLAN (a .json or .xlsx file written by `matcher solve`)"
+        )
+
+
+def _read_plan(path: Path) -> Solution:
+    """A plan file: the JSON plan, or a plan workbook (which carries its JSON plan), read as
+    strictly as an instance file (exit 3 naming the problem)."""
+    # Loaded on use (start-up time): `matcher --help` and other commands skip it.
+    from matcher.contract.plan_file import load_plan
+
+    return load_plan(path)
+
+
+def refuse_other_intake(
+    plan_path: Path,
+    plan: Solution,
+    intake_path: Path,
+    data: Instance,
+    *,
+    force: bool,
+    exact: bool = True,
+    option: str = "",
+) -> None:
+    """Exit 3, naming both files, when ``plan`` was not made from ``data``: another intake
+    (another name), or with ``exact`` another version of it (the fingerprint the plan
+    records). ``--force`` reads it anyway."""
+    from matcher.contract.identity import instance_hash
+
+    if force:
+        return
+    p, i = f"{option}{visible(plan_path)}", visible(intake_path)
+    if plan.instance != data.name:
+        _fail(
+            f"{p} is a plan of intake {visible(plan.instance)!r}, but {i} is intake "
+            f"{visible(data.name)!r}: give a plan of {i} (or --force if it is the same "
+            "programme renamed)",
+            EXIT_INVALID,
+        )
+    if exact and plan.instance_sha256 is not None and plan.instance_sha256 != instance_hash(data):
+        _fail(
+            f"{p} was made from another version of {i} (intake {visible(data.name)!r} has "
+            "changed since: a withdrawal, a lock or an edit): make a new plan with "
+            f"`matcher solve {i} --previous {visible(plan_path)} -o NEW.xlsx` (or --force to "
+            "read this plan anyway)",
+            EXIT_INVALID,
+        )
+
+
+force_option = click.option(
+    "--force",
+    is_flag=True,
+    help="Read a plan made from another intake, or another version of this one, anyway.",
+)
 
 
 def _emit(text: str, output: Path | None, inputs: list[Path]) -> None:
@@ -362,19 +506,53 @@ def plan_format(given: str | None, output: Path | None) -> str:
     return fmt
 
 
+#: Longest warning printed (characters); the rest is cut with its length.
+MAX_WARNING = 2_000
+
+
 def _load(path: Path) -> Instance:
-    """An instance from JSON or a workbook; near-miss spellings are warned about on stderr."""
+    """An instance from JSON or a workbook; unused columns and near-miss spellings are warned
+    about on stderr, like problems: each through `visible` (they quote the file), at most
+    MAX_PROBLEMS_SHOWN of them, then the count of the rest."""
     # Loaded on use (start-up time): `matcher --help` and other commands skip it.
     from matcher.intake.spelling import near_duplicates
     from matcher.intake.spreadsheet import load_any
 
-    def warn(text: str) -> None:
-        err.print(f"warning: {text}", markup=False, soft_wrap=True)
-
-    data = load_any(path, warn=warn)
-    for near in near_duplicates(data):
-        warn(str(near))
+    notes: list[str] = []
+    origins: dict[str, str] = {}
+    data = load_any(path, warn=notes.append, origins=origins)
+    ORIGINS[path] = origins
+    notes.extend(str(near) for near in near_duplicates(data, notes=notes))
+    _warn_all(notes)
     return data
+
+
+def _warn_all(notes: list[str]) -> None:
+    """Print warnings on stderr like problems: each through `visible` and cut at MAX_WARNING
+    characters, at most MAX_PROBLEMS_SHOWN of them, then the count of the rest."""
+    for text in notes[:MAX_PROBLEMS_SHOWN]:
+        err.print(Text(f"warning: {visible(text, MAX_WARNING)}"), soft_wrap=True)
+    if len(notes) > MAX_PROBLEMS_SHOWN:
+        err.print(f"warning: ... and {len(notes) - MAX_PROBLEMS_SHOWN:,} more warnings")
+
+
+#: Per intake file read by :func:`_load`: where each record came from in a workbook.
+ORIGINS: dict[Path, dict[str, str]] = {}
+
+
+def in_rows(path: Path, text: str) -> str:
+    """``text`` with the records it names (``locks[0]``) as the workbook ``path`` shows them
+    (``Locks!row 2``); unchanged for a JSON intake, whose paths are what its reader sees."""
+    import re
+
+    origins = ORIGINS.get(path)
+    if not origins:
+        return text
+    return re.sub(
+        r"\b(?:participants|cohorts|locks|forbidden_pairs)\[\d+\]",
+        lambda m: origins.get(m.group(0), m.group(0)),
+        text,
+    )
 
 
 def _people(data: Instance, solution: Solution, redact: bool) -> PlanView:
@@ -421,7 +599,18 @@ def _write_plan(
     help="Log what the solve does to standard error (IDs only); -vv for more detail.",
 )
 def main(verbose: int) -> None:
-    """Form collaborative pairs, place them in cohorts and action-learning sets."""
+    """Form collaborative pairs, place them in cohorts and action-learning sets.
+
+    \b
+    INTAKE is the intake workbook (.xlsx, from `matcher template`) or its JSON.
+    PLAN is a plan written by `matcher solve` (.xlsx for people, .json; either works).
+    Every command takes the INTAKE first, then the PLAN:
+      matcher validate INTAKE
+      matcher solve INTAKE [--previous PLAN] -o plan.xlsx -o plan.json
+      matcher report INTAKE PLAN -o page.html
+      matcher explain INTAKE [PLAN] --why A | --why-not A B
+      matcher diff OLD_PLAN NEW_PLAN [--instance INTAKE]
+    """
     if verbose:
         handler = logging.StreamHandler(sys.stderr)
         handler.setFormatter(logging.Formatter("%(asctime)s %(name)s: %(message)s", "%H:%M:%S"))

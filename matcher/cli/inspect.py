@@ -11,43 +11,56 @@ import click
 
 from matcher.cli.group import (
     _emit,
+    _fail,
     _guard,
     _load,
+    _read_plan,
     _writing_stdout,
+    check_order,
     debug_option,
+    file_kind,
+    force_option,
     main,
     output_option,
+    refuse_other_intake,
 )
+from matcher.engine.runner import EXIT_INVALID
 from matcher.errors import InvalidParameter
 from matcher.render.output import csv_text
-from matcher.text import visible
+from matcher.text import json_visible, visible, visible_lines
 
 
-@main.command()
-@click.argument("instance", type=click.Path(path_type=Path))
+@main.command(short_help="Check INTAKE and list every problem, with its row (exit 3 if any).")
+@click.argument("instance", metavar="INTAKE", type=click.Path(path_type=Path))
 @debug_option
 @_guard
 def validate(instance: Path, debug: bool) -> None:
-    """Check INSTANCE (JSON or XLSX workbook) and list every problem (exit 3 if any)."""
+    """Check INTAKE (XLSX workbook or JSON) and list every problem, each with its sheet, row
+    and column (exit 3 if any). A valid intake is summed up (people, withdrawals, locks,
+    forbidden pairs, cohorts) and warnings name cohorts whose capacity cannot be split into
+    action-learning sets of the allowed sizes."""
+    from matcher.intake.summary import intake_warnings, summary_line
+
     data = _load(instance)
-    lone = sum(p.partner is None for p in data.participants)
+    notes = intake_warnings(data)
     with _writing_stdout():
-        click.echo(
-            f"{visible(instance)}: valid ({len(data.participants)} participants, {lone} applied "
-            f"alone, {len(data.cohorts)} cohorts)"
-        )
+        click.echo(f"{visible(instance)}: valid ({summary_line(data)})")
+        for note in notes:
+            click.echo(f"warning: {visible(note, limit=None)}")
 
 
-@main.command()
-@click.argument("old", type=click.Path(dir_okay=False, path_type=Path))
-@click.argument("new", type=click.Path(dir_okay=False, path_type=Path))
+@main.command(short_help="Compare two plans: pairs ended and new, moves, and why.")
+@click.argument("old", metavar="OLD_PLAN", type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("new", metavar="NEW_PLAN", type=click.Path(dir_okay=False, path_type=Path))
 @click.option(
     "--instance",
     "instance_path",
+    metavar="INTAKE",
     type=click.Path(dir_okay=False, path_type=Path),
     default=None,
-    help="The NEW plan's instance: adds the reason for each change.",
+    help="The intake NEW_PLAN was made from: adds the reason for each change.",
 )
+@force_option
 @click.option(
     "--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True
 )
@@ -60,17 +73,37 @@ def diff(
     instance_path: Path | None,
     fmt: str,
     output: Path | None,
+    force: bool,
     debug: bool,
 ) -> None:
-    """Compare two plans (JSON) of one programme: pairs formed and dissolved, moves between
-    cohorts and sets, people newly unmatched or wait-listed, score changes."""
+    """Compare two plans of one intake (each a .json or .xlsx file from `matcher solve`):
+    pairs formed and dissolved, moves between cohorts and sets, people newly unmatched or
+    wait-listed, score changes. With --instance INTAKE (the intake NEW_PLAN was made from),
+    each change has its reason; a plan of another intake is refused (exit 3) unless --force."""
     # Loaded on use (start-up time): `matcher --help` and other commands skip it.
     from matcher.compare.diff import plan_changes, score_change
-    from matcher.engine.replan import load_previous
 
-    before, after = load_previous(old), load_previous(new)
-    data = _load(instance_path) if instance_path is not None else None
-    changes = plan_changes(before, after, data)
+    for path in (old, new):
+        if file_kind(path) == "intake":
+            raise click.UsageError(
+                f"{visible(path)} is an intake, not a plan: `matcher diff` takes two plans, "
+                "OLD_PLAN NEW_PLAN, and the intake as --instance INTAKE"
+            )
+    before, after = _read_plan(old), _read_plan(new)
+    data = None
+    if instance_path is not None:
+        check_order("diff --instance", instance_path, None)
+        data = _load(instance_path)
+        refuse_other_intake(new, after, instance_path, data, force=force)
+        refuse_other_intake(old, before, instance_path, data, force=force, exact=False)
+    elif before.instance != after.instance and not force:
+        _fail(
+            f"{visible(old)} is a plan of intake {visible(before.instance)!r} and "
+            f"{visible(new)} of intake {visible(after.instance)!r}: compare plans of one intake "
+            "(or --force)",
+            EXIT_INVALID,
+        )
+    changes = plan_changes(before, after, data, force=True)
     scores = score_change(before, after)
     if fmt == "json":
         doc = {
@@ -87,8 +120,9 @@ def diff(
         _emit(json.dumps(doc, indent=2) + "\n", output, [old, new])
         return
     c = changes.counts
+    # Every value from the plans (IDs, reasons) is untrusted: shown through `visible`.
     lines = [
-        f"{old} -> {new}",
+        f"{visible(old)} -> {visible(new)}",
         f"pairs kept {c.kept}, dissolved {c.dissolved}, new {c.formed}; moved cohort "
         f"{c.moved_cohort}, moved set {c.moved_set}; newly unmatched {c.newly_unmatched}, newly "
         f"wait-listed {c.newly_waitlisted}",
@@ -97,18 +131,21 @@ def diff(
     ]
     for item in changes.items:
         where = (
-            f" {item.before or '-'} -> {item.after or '-'}"
+            f" {visible(item.before or '-')} -> {visible(item.after or '-')}"
             if item.before is not None or item.after is not None
             else ""
         )
-        who = "+".join(item.participants)
-        lines.append(f"  {item.kind:<20} {item.pair or '':<9} {who:<14}{where}: {item.reason}")
+        who = visible("+".join(item.participants))
+        pair = visible(item.pair or "")
+        lines.append(f"  {item.kind:<20} {pair:<9} {who:<14}{where}: {visible(item.reason, None)}")
     _emit("\n".join(lines) + "\n", output, [old, new])
 
 
-@main.command()
-@click.argument("instance", type=click.Path(dir_okay=False, path_type=Path))
-@click.argument("plan", required=False, type=click.Path(dir_okay=False, path_type=Path))
+@main.command(short_help="Why is A paired so? Why were A and B not paired?")
+@click.argument("instance", metavar="INTAKE", type=click.Path(dir_okay=False, path_type=Path))
+@click.argument(
+    "plan", metavar="[PLAN]", required=False, type=click.Path(dir_okay=False, path_type=Path)
+)
 @click.option(
     "--why-not",
     "why_not_ids",
@@ -128,6 +165,7 @@ def diff(
 @click.option(
     "--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True
 )
+@force_option
 @debug_option
 @_guard
 def explain(
@@ -137,29 +175,36 @@ def explain(
     why_id: str | None,
     seed: int,
     fmt: str,
+    force: bool,
     debug: bool,
 ) -> None:
-    """Explain a plan of INSTANCE (PLAN, or a fresh solve): --why-not A B or --why A."""
-    # Loaded on use (start-up time): `matcher --help` and other commands skip it.
-    from matcher.engine.replan import load_previous
+    """Explain PLAN of INTAKE (or a fresh solve of INTAKE without PLAN): --why A (A's pair,
+    and the compatible people who went to someone else, with what pairing them would cost) or
+    --why-not A B (the rule that forbids the pair, or its price to the whole plan). A plan of
+    another intake, or of an older version of this one, is refused (exit 3) unless --force."""
     from matcher.explain import why, why_not
 
     if (why_not_ids is None) == (why_id is None):
         raise click.UsageError("give exactly one of --why-not A B and --why A")
+    check_order("explain", instance, plan)
     data = _load(instance)
-    base = load_previous(plan) if plan is not None else None
+    base = _read_plan(plan) if plan is not None else None
+    if base is not None and plan is not None:
+        refuse_other_intake(plan, base, instance, data, force=force)
     try:
         answer = (
-            why_not(data, *why_not_ids, base, seed=seed)
+            why_not(data, *why_not_ids, base, seed=seed, force=True)
             if why_not_ids is not None
-            else why(data, why_id or "", base, seed=seed)
+            else why(data, why_id or "", base, seed=seed, force=True)
         )
     except InvalidParameter as exc:
         raise click.UsageError(str(exc)) from None
+    # Answers quote IDs and interests from the files: escaped for the terminal (the JSON keeps
+    # the data, with C1 and bidi characters as \u escapes).
     if fmt == "json":
-        click.echo(answer.model_dump_json(indent=2))
+        click.echo(json_visible(answer.model_dump_json(indent=2)))
     else:
-        click.echo(answer.summary())
+        click.echo(visible_lines(answer.summary()))
 
 
 def instance_json_schema() -> dict[str, Any]:
@@ -176,7 +221,7 @@ def solution_json_schema() -> dict[str, Any]:
     return Solution.model_json_schema()
 
 
-@main.command()
+@main.command(short_help="Print the JSON Schema of intake files (or of plans).")
 @click.option("--solution", is_flag=True, help="Print the solution schema instead.")
 @output_option
 @debug_option
@@ -187,8 +232,8 @@ def schema(solution: bool, output: Path | None, debug: bool) -> None:
     _emit(json.dumps(doc, indent=2, sort_keys=True) + "\n", output, [])
 
 
-@main.command()
-@click.argument("instance", type=click.Path(path_type=Path))
+@main.command(short_help="Write every patient leader x professional compatibility score.")
+@click.argument("instance", metavar="INTAKE", type=click.Path(path_type=Path))
 @click.option(
     "--format", "fmt", type=click.Choice(["csv", "json"]), default="csv", show_default=True
 )

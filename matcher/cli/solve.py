@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import io
 from pathlib import Path
-from typing import cast
+from typing import TYPE_CHECKING, cast
 
 import click
 from rich.console import Console
@@ -12,32 +12,41 @@ from rich.console import Console
 from matcher.cli.group import (
     MAX_SEED,
     PLAN_FORMATS,
+    OutputPath,
     _cancellable,
     _emit,
     _fail,
     _guard,
     _load,
     _people,
+    _read_plan,
     _say,
     _StdoutConsole,
     _write_plan,
     _writing_stdout,
+    check_order,
     debug_option,
     err,
+    force_option,
+    in_rows,
     main,
-    output_option,
     plan_format,
     redact_option,
+    refuse_other_intake,
 )
 from matcher.engine.objectives import OBJECTIVES, PROPOSERS, Objective, Proposer
-from matcher.engine.runner import EXIT_INTERNAL
+from matcher.engine.runner import EXIT_INFEASIBLE, EXIT_INTERNAL
 from matcher.errors import Infeasible
 from matcher.render.output import print_table, solution_csv, solution_json
 from matcher.text import visible
 
+if TYPE_CHECKING:
+    from matcher.contract.instance import Instance
+    from matcher.contract.solution import Solution
 
-@main.command()
-@click.argument("instance", type=click.Path(path_type=Path))
+
+@main.command(short_help="Make a plan of INTAKE (table, or -o plan.xlsx / .json / .html).")
+@click.argument("instance", metavar="INTAKE", type=click.Path(path_type=Path))
 @click.option(
     "--format",
     "fmt",
@@ -45,7 +54,18 @@ from matcher.text import visible
     default=None,
     help="Output format (default: from -o's suffix, .json .csv .xlsx .html .txt; else table).",
 )
-@output_option
+@click.option(
+    "-o",
+    "--output",
+    "outputs",
+    type=OutputPath(),
+    multiple=True,
+    help=(
+        "Write the plan to this file (atomically); the format follows the suffix (.json .csv "
+        ".xlsx .html .txt). Repeat for several files: -o plan.xlsx -o plan.json writes both, "
+        "every destination checked before the solve."
+    ),
+)
 @redact_option
 @click.option(
     "--seed",
@@ -83,34 +103,50 @@ from matcher.text import visible
     "--previous",
     type=click.Path(dir_okay=False, path_type=Path),
     default=None,
-    help="An earlier plan (JSON) to change as little as possible; the plan lists the changes.",
+    help=(
+        "An earlier plan of this intake (.json or .xlsx from `matcher solve`) to change as "
+        "little as possible; the new plan lists the changes, with reasons."
+    ),
 )
+@force_option
 @debug_option
 @_guard
 def solve(
     instance: Path,
-    fmt: str,
-    output: Path | None,
+    fmt: str | None,
+    outputs: tuple[Path, ...],
     seed: int,
     time_limit: float | None,
     objective: str,
     proposer: str,
     timings: bool,
     previous: Path | None,
+    force: bool,
     debug: bool,
     redact: bool,
 ) -> None:
-    """Solve INSTANCE (JSON or XLSX workbook): pair, place and group, then verify the plan."""
-    # Loaded on use (start-up time): `matcher --help` and other commands skip it.
-    from matcher.engine.replan import load_previous
+    """Make a plan of INTAKE: pair, place in cohorts, split into sets, verify.
+
+    INTAKE is the intake workbook (.xlsx) or its JSON. The plan goes to the terminal as a
+    table, or to every file named with -o (plan.xlsx for colleagues, plan.json for matcher;
+    the workbook carries the JSON plan too). With --previous PLAN the plan changes the earlier
+    one as little as possible and lists every change with its reason."""
     from matcher.engine.solve import solve as run_solve
     from matcher.verification.verify import verify
 
-    fmt = plan_format(fmt, output)
+    if len(outputs) > 1 and fmt is not None:
+        raise click.UsageError("--format applies to one -o file; with several, each file's "
+                               "suffix gives its format")  # fmt: skip
+    formats = [plan_format(fmt, out) for out in outputs] or [plan_format(fmt, None)]
+    check_order("solve", instance, previous, plan_arg="--previous ")
     data = _load(instance)
     if not any(p.active for p in data.participants):
         _say(f"{visible(instance)}: no active participants; the plan is empty", prefix="warning: ")
-    before = load_previous(previous) if previous is not None else None
+    before = _read_plan(previous) if previous is not None else None
+    if before is not None and previous is not None:
+        refuse_other_intake(
+            previous, before, instance, data, force=force, exact=False, option="--previous "
+        )
     try:
         solution = _cancellable(
             lambda progress: run_solve(
@@ -122,27 +158,47 @@ def solve(
                 deterministic=not timings,
                 previous=before,
                 progress=progress,
+                force=True,  # checked above, naming the files
             ),
             show_progress=err.is_terminal,
         )
     except Infeasible as exc:
-        exc.source = str(instance)
-        raise
+        # Locks and records by their workbook rows ("Locks!row 2"), never internal indices.
+        _fail(
+            f"{visible(instance)}: no plan meets the hard rules: {in_rows(instance, str(exc))}",
+            EXIT_INFEASIBLE,
+        )
     report = verify(data, solution, previous=before)
     if not report.ok:
         _fail(
             f"{visible(instance)}: the plan failed verification (a bug):\n{report}", EXIT_INTERNAL
         )
+    inputs = [instance] + ([previous] if previous is not None else [])
+    destinations: tuple[Path | None, ...] = outputs or (None,)
+    for out, out_fmt in zip(destinations, formats, strict=True):
+        _write_one(out_fmt, data, solution, out, inputs, redact=redact)
+
+
+def _write_one(
+    fmt: str,
+    data: Instance,
+    solution: Solution,
+    output: Path | None,
+    inputs: list[Path],
+    *,
+    redact: bool,
+) -> None:
+    """The plan in one format, to ``output`` (atomically) or standard output."""
     if fmt == "json":
-        _emit(solution_json(solution), output, [instance])
+        _emit(solution_json(solution), output, inputs)
     elif fmt == "csv":
-        _emit(solution_csv(solution), output, [instance])
+        _emit(solution_csv(solution), output, inputs)
     elif fmt in ("xlsx", "html"):
-        _write_plan(fmt, data, solution, output, [instance], redact=redact)
+        _write_plan(fmt, data, solution, output, inputs, redact=redact)
     elif output is not None:
         console = Console(record=True, width=140, file=io.StringIO())
         print_table(solution, console, _people(data, solution, redact))
-        _emit(console.export_text(), output, [instance])
+        _emit(console.export_text(), output, inputs)
     else:
         with _writing_stdout():
             print_table(solution, _StdoutConsole(), _people(data, solution, redact))

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import click
 from rich.console import Console
@@ -22,10 +22,10 @@ from matcher.cli.group import (
     output_option,
 )
 from matcher.engine.objectives import OBJECTIVES
-from matcher.engine.runner import EXIT_INTERNAL
+from matcher.engine.runner import EXIT_INTERNAL, EXIT_INVALID
 
 
-@main.command()
+@main.command(short_help="Write a synthetic intake (seeded) for trials and benchmarks.")
 @click.option(
     "--participants",
     "-n",
@@ -90,8 +90,15 @@ def generate(
 BENCH_EXECUTORS = ("local", "dask")
 
 
-@main.command()
-@click.argument("instances", nargs=-1, required=True, type=click.Path(path_type=Path))
+@main.command(short_help="Benchmark solvers and objectives on intakes (quality and time).")
+@click.argument("instances", nargs=-1, type=click.Path(path_type=Path))
+@click.option(
+    "--study",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="A study file (TOML): intakes x named variants (rules, weights, proposer, time "
+    "limit, objective) x seeds; instead of INSTANCE... (docs/bench.md).",
+)
 @click.option(
     "--objective",
     "objectives",
@@ -102,9 +109,37 @@ BENCH_EXECUTORS = ("local", "dask")
 @click.option(
     "--seeds",
     type=click.IntRange(min=1),
-    default=3,
-    show_default=True,
-    help="Run seeds 0..N-1.",
+    default=None,
+    help="Run seeds 0..N-1 (default 3; with --study, overrides the file's).",
+)
+@click.option(
+    "--time-limit",
+    type=click.FloatRange(min=0, min_open=True),
+    default=None,
+    metavar="SECONDS",
+    help="Each run's time limit (a run with no plan in time is recorded as timeout; with "
+    "--study, for variants that set none).",
+)
+@click.option(
+    "--rescore-with",
+    default=None,
+    metavar="VARIANT",
+    help="Re-score every plan under one weighting: 'default' (the intake's own weights) or a "
+    "study variant's name, so that variants with other weights compare.",
+)
+@click.option(
+    "--group-by",
+    "group_by",
+    multiple=True,
+    metavar="FIELD",
+    help="Also report groups by this participant field (repeat; role, organisation type and "
+    "local system always), e.g. organisation, interests, applied.",
+)
+@click.option(
+    "--min-group",
+    type=click.IntRange(min=0),
+    default=None,
+    help="Groups with fewer people are suppressed: empty figures, suppressed=true (default 5).",
 )
 @click.option(
     "--jobs",
@@ -123,7 +158,8 @@ BENCH_EXECUTORS = ("local", "dask")
     "--scheduler",
     default=None,
     metavar="ADDR",
-    help="Dask scheduler address (e.g. tcp://host:8786); without it, a local Dask cluster.",
+    help="Dask scheduler address (e.g. tcp://host:8786); without it, a local Dask cluster on "
+    "127.0.0.1 (its dashboard link is printed).",
 )
 @output_option
 @click.option(
@@ -140,43 +176,83 @@ BENCH_EXECUTORS = ("local", "dask")
     help="Also write one row per cohort of each run (.csv or .json).",
 )
 @click.option(
+    "--groups-output",
+    type=OutputPath(),
+    default=None,
+    help="Also write one row per run x group field x group value (.csv or .json).",
+)
+@click.option(
+    "--comparisons-output",
+    type=OutputPath(),
+    default=None,
+    help="Also write one row per run x measure against the baseline run (.csv or .json).",
+)
+@click.option(
     "--report",
     "report_output",
     type=click.Path(dir_okay=False, path_type=Path),
     default=None,
-    help="Also write an HTML report (.html): objectives and seeds side by side, quality per "
-    "cohort, price of fairness and stability.",
+    help="Also write an HTML report (.html): runs, comparisons against the baseline, groups, "
+    "variants, quality over time, cohorts.",
 )
 @debug_option
 @_guard
 def bench(
     instances: tuple[Path, ...],
+    study: Path | None,
     objectives: tuple[str, ...],
-    seeds: int,
+    seeds: int | None,
+    time_limit: float | None,
+    rescore_with: str | None,
+    group_by: tuple[str, ...],
+    min_group: int | None,
     jobs: int | None,
     executor: str,
     scheduler: str | None,
     output: Path | None,
     fmt: str | None,
     cohorts_output: Path | None,
+    groups_output: Path | None,
+    comparisons_output: Path | None,
     debug: bool,
     report_output: Path | None = None,
 ) -> None:
-    """Run INSTANCE... × objectives × seeds; compare intakes and the cohorts within each.
+    """Run INSTANCE... x objectives x seeds (or a --study file); judge every run, compare it
+    with the baseline, and break outcomes down by group.
 
-    Every plan is verified; a run that fails verification is shown in red and makes the
-    command exit 1 (after writing the outputs).
+    Every plan is verified; a run that fails verification, or fails with a bug, is shown in
+    red and makes the command exit 1 (after writing the outputs). A run with no plan in its
+    time limit, or an infeasible variant, is recorded with its status and the others go on.
+    Columns and units: docs/bench.md.
     """
     # Loaded on use (start-up time): `matcher --help` and other commands skip it.
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
+    from dataclasses import replace
 
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+
+    from matcher.engine.metrics import GROUP_FIELDS, MIN_GROUP
     from matcher.tools.bench import (
         COHORT_COLUMNS,
+        COMPARISON_COLUMNS,
+        FAILED,
+        GROUP_COLUMNS,
         RUN_COLUMNS,
+        BenchProgress,
+        BenchResult,
         ExecutorUnavailable,
+        StudyError,
         bench_tables,
+        load_study,
+        make_tasks,
         rows_csv,
-        run_bench,
+        run_tasks,
     )
 
     def file_format(path: Path, given: str | None, option: str) -> str:
@@ -187,35 +263,107 @@ def bench(
             return suffix
         raise click.UsageError(f"{option} {path}: name it .csv or .json, or pass --format")
 
+    extra_outputs = {
+        "--cohorts-output": (cohorts_output, COHORT_COLUMNS, "cohorts"),
+        "--groups-output": (groups_output, GROUP_COLUMNS, "groups"),
+        "--comparisons-output": (comparisons_output, COMPARISON_COLUMNS, "comparisons"),
+    }
     out_fmt = file_format(output, fmt, "-o") if output else None
-    cohorts_fmt = file_format(cohorts_output, None, "--cohorts-output") if cohorts_output else None
-    if output and cohorts_output and output.resolve() == cohorts_output.resolve():
-        raise click.UsageError("-o and --cohorts-output name the same file")
+    formats = {
+        opt: file_format(path, None, opt)
+        for opt, (path, _, _) in extra_outputs.items()
+        if path is not None
+    }
+    named = [p.resolve() for p in (output, *(v[0] for v in extra_outputs.values())) if p]
+    if len(set(named)) < len(named):
+        raise click.UsageError("two output options name the same file")
     if report_output is not None and report_output.suffix.lower() not in (".html", ".htm"):
         raise click.UsageError(f"--report {report_output}: name the report .html")
     if scheduler and executor != "dask":
         raise click.UsageError("--scheduler needs --executor dask")
-    inputs = list(instances)
-
-    def run(progress: Callable[[int, int], None] | None) -> Any:
+    if study is not None and (instances or objectives):
+        raise click.UsageError(
+            "give either INSTANCE... (with --objective) or --study FILE: a study names its "
+            "intakes and each variant's objective"
+        )
+    if study is None and not instances:
+        raise click.UsageError("give INSTANCE... to benchmark, or --study FILE")
+    fields = tuple(dict.fromkeys((*GROUP_FIELDS, *group_by)))
+    threshold = MIN_GROUP if min_group is None else min_group
+    if study is not None:
         try:
-            return run_bench(
-                inputs,
-                objectives or OBJECTIVES,
-                seeds,
+            plan = load_study(study, time_limit=time_limit)
+            if seeds is not None:
+                plan = replace(plan, seeds=list(range(seeds)))
+            if group_by:
+                plan = replace(plan, group_by=tuple(dict.fromkeys((*plan.group_by, *group_by))))
+            if min_group is not None:
+                plan = replace(plan, min_group=min_group)
+            tasks = plan.tasks(rescore_with=rescore_with)
+        except StudyError as exc:
+            _fail(str(exc), EXIT_INVALID)
+        base = next(v for v in plan.variants if v.name == plan.baseline)
+        baseline: tuple[str, str] | None = (base.name, base.objective)
+        inputs = [study, *(Path(i.path) for i in plan.intakes)]
+    else:
+        if rescore_with not in (None, "default"):
+            raise click.UsageError(
+                "--rescore-with without --study takes only 'default' (the intakes' own weights)"
+            )
+        tasks = make_tasks(
+            [str(p) for p in instances],
+            objectives or OBJECTIVES,
+            3 if seeds is None else seeds,
+            time_limit=time_limit,
+            group_by=fields,
+            min_group=threshold,
+            rescore=("default", None) if rescore_with else None,
+        )
+        baseline = None
+        inputs = list(instances)
+
+    def dashboard(link: str) -> None:
+        err.print(f"Dask dashboard: {link}", soft_wrap=True)
+
+    def run(progress: Callable[[BenchProgress], None] | None) -> BenchResult:
+        try:
+            return run_tasks(
+                tasks,
+                baseline=baseline,
                 executor=executor,
                 scheduler=scheduler,
                 jobs=jobs,
                 progress=progress,
+                on_dashboard=dashboard,
             )
         except ExecutorUnavailable as exc:
             raise click.UsageError(str(exc)) from exc
+        except ValueError as exc:  # a bad group field, proposer or time limit
+            raise click.UsageError(str(exc)) from exc
 
     if sys.stderr.isatty():
-        columns = (*Progress.get_default_columns()[:1], BarColumn(), MofNCompleteColumn())
-        with Progress(*columns, TimeElapsedColumn(), console=err, transient=True) as bar:
-            task = bar.add_task("benchmark runs", total=None)
-            result = run(lambda done, total: bar.update(task, completed=done, total=total))
+        columns = (
+            TextColumn("benchmark runs"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("{task.fields[running]} running, {task.fields[failed]} failed"),
+            TimeElapsedColumn(),
+            TextColumn("left"),
+            TimeRemainingColumn(),
+        )
+        with Progress(*columns, console=err, transient=True) as bar:
+            job = bar.add_task("runs", total=len(tasks), running=0, failed=0)
+
+            def show(state: BenchProgress) -> None:
+                bar.update(
+                    job,
+                    completed=state.done,
+                    total=state.total,
+                    running=state.running,
+                    failed=state.failed,
+                )
+
+            result = run(show)
     else:
         result = run(None)
 
@@ -225,12 +373,15 @@ def bench(
         else:
             text = rows_csv(result.runs, RUN_COLUMNS)
         _emit(text, output, inputs)
-    if cohorts_output is not None:
-        if cohorts_fmt == "json":
-            text = json.dumps(result.cohorts, indent=1) + "\n"
+    for opt, (path, columns_, table) in extra_outputs.items():
+        if path is None:
+            continue
+        rows = result.comparisons() if table == "comparisons" else getattr(result, table)
+        if formats[opt] == "json":
+            text = json.dumps(rows, indent=1) + "\n"
         else:
-            text = rows_csv(result.cohorts, COHORT_COLUMNS)
-        _emit(text, cohorts_output, inputs)
+            text = rows_csv(rows, columns_)
+        _emit(text, path, inputs)
     if report_output is not None:
         # Loaded on use (start-up time): `matcher --help` and other commands skip it.
         from matcher.render.report import bench_report
@@ -238,14 +389,29 @@ def bench(
         _emit(bench_report(result), report_output, inputs)
 
     # Off a terminal (a pipe, a file) the tables are not squeezed into 80 columns.
-    console = Console() if sys.stdout.isatty() else Console(width=200)
-    for table in bench_tables(result):
-        console.print(table)
-    bad = [r for r in result.runs if not r["verified"]]
+    # (COLUMNS, when set, is the width either way.)
+    width = os.environ.get("COLUMNS", "")
+    console = Console(width=int(width) if width.isdigit() else None if sys.stdout.isatty() else 200)
+    for table_ in bench_tables(result):
+        console.print(table_)
+    others = [r for r in result.failed if r["status"] != FAILED]
+    if others:
+        err.print(
+            f"{len(others)} run(s) without a plan (timeout, infeasible or invalid variant): "
+            "recorded with their status; see the table above",
+            soft_wrap=True,
+        )
+    bad = [
+        r
+        for r in result.runs
+        if r["status"] == FAILED or (r["status"] in ("optimal", "feasible") and not r["verified"])
+    ]
     if bad:
-        listed = ", ".join(f"{r['file']} {r['objective']} seed {r['seed']}" for r in bad)
+        listed = ", ".join(
+            f"{r['file']} {r['variant']} {r['objective']} seed {r['seed']}" for r in bad
+        )
         _fail(
-            f"{len(bad)} run(s) failed verification (a bug in matcher): {listed}; re-run "
-            "`matcher solve FILE --objective OBJ --seed N` on one of them to see the violations",
+            f"{len(bad)} run(s) failed or failed verification (a bug in matcher): {listed}; "
+            "re-run `matcher solve FILE --objective OBJ --seed N` on one of them to see why",
             EXIT_INTERNAL,
         )

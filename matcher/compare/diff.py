@@ -12,9 +12,11 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass
 
+from matcher.contract.identity import IntakeMismatch, check_made_from, check_same_intake
 from matcher.contract.instance import Instance
 from matcher.contract.rules import can_attend, pairing_rule_breaks
 from matcher.contract.solution import Change, ChangeCounts, Changes, Pair, Solution
+from matcher.words import count
 
 Key = tuple[str, str]
 
@@ -91,7 +93,8 @@ class _Reasons:
         cohort = self.cohorts.get(was or "")
         if cohort is not None and cohort.capacity_pairs < self.old_fill.get(cohort.id, 0):
             return (
-                f"{cohort.id} shrank to {cohort.capacity_pairs} pairs; the two were re-paired "
+                f"{cohort.id} shrank to {count(cohort.capacity_pairs, 'pair')}; the two were "
+                "re-paired "
                 "so that the most pairs are placed"
             )
         if not self.new.pairs or all(_key(p) != key for p in self.new.pairs):
@@ -139,7 +142,7 @@ class _Reasons:
             if person is not None and not can_attend(person, cohort):
                 return f"{pid} can no longer attend {before}"
         if cohort.capacity_pairs < self.old_fill.get(before, 0):
-            return f"{before} shrank to {cohort.capacity_pairs} pairs"
+            return f"{before} shrank to {count(cohort.capacity_pairs, 'pair')}"
         if after is None:
             return f"{before} cannot take it under the set rules with the other pairs"
         return f"moved so that more pairs are placed, or to keep the set rules in {before}"
@@ -153,11 +156,13 @@ class _Reasons:
         lo, hi = cohort.set_size.min_pairs, cohort.set_size.max_pairs
         if kept[before] < lo:
             return (
-                f"set {before} was broken up: only {kept[before]} of its pairs remain in "
-                f"{cohort.id}, below the minimum of {lo}"
+                f"set {before} was broken up: only {kept[before]} of its pairs "
+                f"{'remains' if kept[before] == 1 else 'remain'} in {cohort.id}, below the "
+                f"minimum of {lo}"
             )
         if after in self.old_sets and kept[after] < lo:
-            return f"moved to {after}, which had fallen to {kept[after]} pairs (minimum {lo})"
+            fallen = count(kept[after], "pair")
+            return f"moved to {after}, which had fallen to {fallen} (minimum {lo})"
         if after not in self.old_sets:
             return (
                 f"moved to the new set {after}: the cohort's pairs no longer fit sets of {lo}-{hi}"
@@ -166,9 +171,30 @@ class _Reasons:
 
 
 def plan_changes(
-    old: Solution, new: Solution, instance: Instance | None = None, *, minimal: bool = True
+    old: Solution,
+    new: Solution,
+    instance: Instance | None = None,
+    *,
+    minimal: bool = True,
+    force: bool = False,
 ) -> Changes:
-    """Every change from ``old`` to ``new`` (see the module docstring)."""
+    """Every change from ``old`` to ``new`` (see the module docstring).
+
+    ``instance`` is the intake ``new`` was made from: ``new`` must have been made from exactly it
+    and ``old`` from an intake of the same name, else :class:`matcher.errors.InvalidParameter`
+    names both intakes (``force=True`` compares them anyway). Without ``instance`` the two plans
+    must name one intake."""
+    if not force:
+        if instance is not None:
+            check_same_intake(old, instance, what="the old plan")
+            check_made_from(new, instance, what="the new plan")
+        elif old.instance != new.instance:
+            raise IntakeMismatch(
+                f"the old plan is of intake {old.instance!r} and the new plan of intake "
+                f"{new.instance!r}; compare plans of one intake (or force=True / --force)",
+                old.instance,
+                new.instance,
+            )
     why = _Reasons(old, new, instance)
     old_by = {_key(p): p for p in old.pairs}
     new_by = {_key(p): p for p in new.pairs}

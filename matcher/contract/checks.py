@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, TypeGuard
 
 from matcher.contract.rules import PROFESSIONAL_ROLES, can_attend, pairing_rule_breaks
 from matcher.errors import Problem
+from matcher.text import id_like, shown_id
 
 if TYPE_CHECKING:  # the model runs these checks on itself: a type-only reference back up
     from matcher.contract.instance import Instance
@@ -30,6 +31,17 @@ def _text(value: Any) -> str | None:
     """``value`` if it is a string (a role given as a list or object is a shape error, reported
     by the schema; here it must not break set lookups)."""
     return value if isinstance(value, str) else None
+
+
+def path_id(value: Any) -> str:
+    """A record's ID for a JSON path: as written when it looks like an ID, else not shown
+    (a name typed into an ID field must not reach a message)."""
+    return str(value) if id_like(value) else "not shown"
+
+
+def _id_tuple(*values: Any) -> tuple[str, ...]:
+    """The IDs involved in a problem, leaving out values that do not look like IDs."""
+    return tuple(str(v) for v in values if id_like(v))
 
 
 def _listing(ids: set[str], limit: int = 10) -> str:
@@ -62,18 +74,18 @@ def reference_problems(data: dict[str, Any]) -> list[Problem]:
         for i, r in records:
             rid = r.get("id")
             if isinstance(rid, str) and counts[rid] > 1:
-                clash = [j for j, q in records if q.get("id") == rid]
+                others = [f"{key}[{j}]" for j, q in records if q.get("id") == rid and j != i]
                 problems.append(
                     Problem(
-                        f"{key}[{i}](id {rid}).id",
-                        f"duplicate ID {rid!r} (records {clash})",
+                        f"{key}[{i}](id {path_id(rid)}).id",
+                        f"duplicate ID {shown_id(rid)} (also at {', '.join(others)})",
                         (rid,),
                     )
                 )
 
     cohort_ids = {r["id"] for _, r in cohorts if isinstance(r.get("id"), str)}
     for i, c in cohorts:
-        where = f"cohorts[{i}](id {c.get('id')})"
+        where = f"cohorts[{i}](id {path_id(c.get('id'))})"
         size = c.get("set_size")
         if isinstance(size, dict):
             lo, hi = size.get("min_pairs", 3), size.get("max_pairs", 4)
@@ -110,7 +122,7 @@ def reference_problems(data: dict[str, Any]) -> list[Problem]:
     partners = {r["id"]: r.get("partner") for _, r in people if isinstance(r.get("id"), str)}
     for i, p in people:
         pid = p.get("id")
-        where = f"participants[{i}](id {pid})"
+        where = f"participants[{i}](id {path_id(pid)})"
         for key in ("interests", "project_topics"):
             for j, item in enumerate(_ids(p.get(key))):
                 if not item.strip():
@@ -127,8 +139,8 @@ def reference_problems(data: dict[str, Any]) -> list[Problem]:
                     problems.append(
                         Problem(
                             f"{where}.{key}[{j}]",
-                            f"unknown cohort {cid!r} (cohorts are: {_listing(cohort_ids)})",
-                            (str(pid), cid),
+                            f"unknown cohort {shown_id(cid)} (cohorts are: {_listing(cohort_ids)})",
+                            _id_tuple(pid, cid),
                         )
                     )
         for j, other in enumerate(_ids(p.get("avoid"))):
@@ -136,8 +148,8 @@ def reference_problems(data: dict[str, Any]) -> list[Problem]:
                 problems.append(
                     Problem(
                         f"{where}.avoid[{j}]",
-                        f"unknown participant {other!r}",
-                        (str(pid), other),
+                        f"unknown participant {shown_id(other)}",
+                        _id_tuple(pid, other),
                     )
                 )
             elif other == pid:
@@ -158,8 +170,8 @@ def reference_problems(data: dict[str, Any]) -> list[Problem]:
                 problems.append(
                     Problem(
                         f"{where}.preferences[{j}]",
-                        f"unknown participant {other!r}",
-                        (str(pid), other),
+                        f"unknown participant {shown_id(other)}",
+                        _id_tuple(pid, other),
                     )
                 )
             elif (roles[other] == "patient_leader") == (p.get("role") == "patient_leader"):
@@ -180,8 +192,8 @@ def reference_problems(data: dict[str, Any]) -> list[Problem]:
             problems.append(
                 Problem(
                     f"{where}.partner",
-                    f"unknown participant {partner!r}",
-                    (str(pid), partner),
+                    f"unknown participant {shown_id(partner)}",
+                    _id_tuple(pid, partner),
                 )
             )
         else:
@@ -191,7 +203,7 @@ def reference_problems(data: dict[str, Any]) -> list[Problem]:
                     Problem(
                         f"{where}.partner",
                         f"not mutual: {pid} names {partner} as partner, but {partner} names "
-                        f"{back if isinstance(back, str) else 'nobody'}",
+                        f"{(back if id_like(back) else shown_id(back)) if back else 'nobody'}",
                         (str(pid), partner),
                     )
                 )
@@ -236,7 +248,11 @@ def _lock_and_forbid_references(
             continue  # a shape problem, reported by the schema
         for key, pid in (("patient_leader", pl), ("partner", pr)):
             if pid not in roles:
-                problems.append(Problem(f"{where}.{key}", f"unknown participant {pid!r}", (pid,)))
+                problems.append(
+                    Problem(
+                        f"{where}.{key}", f"unknown participant {shown_id(pid)}", _id_tuple(pid)
+                    )
+                )
             elif status.get(pid) == "withdrawn":
                 problems.append(
                     Problem(
@@ -287,7 +303,11 @@ def _lock_and_forbid_references(
         cohort = lock.get("cohort")
         if isinstance(cohort, str) and cohort not in cohort_ids:
             problems.append(
-                Problem(f"{where}.cohort", f"unknown cohort {cohort!r}", (pl, pr, cohort))
+                Problem(
+                    f"{where}.cohort",
+                    f"unknown cohort {shown_id(cohort)}",
+                    _id_tuple(pl, pr, cohort),
+                )
             )
     seen: dict[frozenset[str], int] = {}
     for i, entry in enumerate(data.get("forbidden_pairs") or []):
@@ -299,7 +319,7 @@ def _lock_and_forbid_references(
         where = f"forbidden_pairs[{i}]({a}+{b})"
         unknown = [x for x in (a, b) if x not in roles]
         for x in unknown:
-            problems.append(Problem(where, f"unknown participant {x!r}", (x,)))
+            problems.append(Problem(where, f"unknown participant {shown_id(x)}", _id_tuple(x)))
         if unknown:
             continue
         if (roles[a] == "patient_leader") == (roles[b] == "patient_leader"):

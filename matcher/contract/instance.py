@@ -156,6 +156,23 @@ class Participant(_Strict):
     preferred_cohorts: list[str] = Field(
         default_factory=list, description="Soft preference among available cohorts."
     )
+    project_description: str | None = Field(
+        None,
+        max_length=5_000,
+        description=(
+            "The local project in the applicant's own words, optional. Project fit compares "
+            "two descriptions by meaning (a local model; never sent anywhere). Free text: "
+            "shown only in outputs meant for people, like `name`; never in logs, errors or "
+            "the JSON plan."
+        ),
+    )
+    unavailable_dates: list[SessionDate] | None = Field(
+        None,
+        description=(
+            "Dates (ISO 8601) this person cannot attend: no cohort with a session on one of "
+            "them is open to them, whatever `available_cohorts` says."
+        ),
+    )
 
     @property
     def is_patient_leader(self) -> bool:
@@ -212,6 +229,17 @@ class Rules(_Strict):
         le=1.0,
         strict=True,
         description="Lone applicants are only paired at or above this score.",
+    )
+    project_meaning: float = Field(
+        0.5,
+        ge=0.0,
+        le=1.0,
+        strict=True,
+        description=(
+            "Share of project fit taken by the similarity of the two project descriptions "
+            "when both people wrote one (the rest is the topic-tag fit; when neither names a "
+            "topic the similarity is the whole of it)."
+        ),
     )
 
 

@@ -122,6 +122,28 @@ class GroupMean(_Out):
     mean_score: float | str = Field(description="Their mean pair score, or 'suppressed'.")
 
 
+class GroupOutcome(_Out):
+    """How one group of people fared: one row per (field, value). A group under the
+    suppression threshold keeps its field and value, ``suppressed`` is true and every figure is
+    null (never text in a numeric field)."""
+
+    field: str = Field(description="Participant field grouped by (role, organisation_type, ...).")
+    value: str = Field(description="The group's value of that field (as first spelt).")
+    suppressed: bool = Field(
+        description="True when the group has fewer people than the threshold: figures are null."
+    )
+    people: int | None = Field(description="Active participants in the group.")
+    placed: int | None = Field(description="Of them, in a pair placed in a cohort.")
+    waitlisted: int | None = Field(description="Of them, in a pair no cohort could take.")
+    unpaired: int | None = Field(description="Of them, without a partner.")
+    placed_share: float | None = Field(description="placed / people (0-1).")
+    waitlisted_share: float | None = Field(description="waitlisted / people (0-1).")
+    unpaired_share: float | None = Field(description="unpaired / people (0-1).")
+    mean_score_placed: float | None = Field(
+        description="Mean pair score (0-1) of the placed people in the group (null: none placed)."
+    )
+
+
 class SetStats(_Out):
     count: int = Field(description="Action-learning sets.")
     mean_diversity: float | None = Field(description="Mean set diversity (0-1).")
@@ -155,6 +177,15 @@ class Metrics(_Out):
         description="Mean pair score by organisation type."
     )
     by_system: dict[str, GroupMean] = Field(description="Mean pair score by local system.")
+    groups: list[GroupOutcome] = Field(
+        default_factory=list,
+        description=(
+            "Per role, organisation type and local system: people, share placed, wait-listed "
+            "and left unpaired, mean score of the placed; groups under 5 people suppressed "
+            "(null figures, suppressed true). Supersedes by_role, by_organisation_type and "
+            "by_system, which average the paired only and are kept for older readers."
+        ),
+    )
     sets: SetStats
     cohort_fill: dict[str, CohortFill] = Field(description="Per cohort: pairs, capacity, fill.")
 
@@ -219,6 +250,15 @@ class Changes(_Out):
 class Solution(_Out):
     schema_version: Literal["1"] = "1"
     instance: str
+    instance_sha256: str | None = Field(
+        None,
+        description=(
+            "SHA-256 of the instance the plan was made from (its canonical JSON: sorted keys, "
+            "no spaces, UTF-8); reports, explanations and change lists refuse a plan read "
+            "against another instance. Absent in plans written before matcher recorded it."
+        ),
+        pattern=r"^[0-9a-f]{64}$",
+    )
     status: Status
     pairs: list[Pair]
     unmatched: list[Unmatched]
@@ -237,8 +277,9 @@ class Solution(_Out):
     def summary(self) -> str:
         """One line for humans."""
         placed = sum(1 for p in self.pairs if p.cohort is not None)
+        n = len(self.pairs)
         return (
-            f"{self.instance}: {self.status}; {len(self.pairs)} pairs "
+            f"{self.instance}: {self.status}; {n} pair{'s' if n != 1 else ''} "
             f"({sum(p.preformed for p in self.pairs)} pre-formed), {placed} placed, "
             f"{len(self.waitlist)} wait-listed, {len(self.unmatched)} unmatched"
         )

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import replace
 from importlib.metadata import PackageNotFoundError, version
 
@@ -14,7 +15,10 @@ import numpy as np
 from numpy.typing import NDArray
 
 from matcher.compare.diff import plan_changes
-from matcher.contract.instance import Instance, Participant
+from matcher.contract.identity import instance_hash
+from matcher.contract.instance import Cohort, Instance, Participant
+from matcher.contract.keys import category_key
+from matcher.contract.rules import clashing_dates, set_counts, usable_capacity, why_cannot_attend
 from matcher.contract.solution import (
     CohortPlan,
     LearningSet,
@@ -27,9 +31,15 @@ from matcher.contract.solution import (
     Waitlisted,
 )
 from matcher.engine.diagnose import diagnose_cohorts, diagnose_no_placement
+from matcher.engine.meaning import meaning_notes
 from matcher.engine.metrics import solution_metrics
 from matcher.engine.pairing import Pairing, pair_lone_applicants
-from matcher.engine.placement.ceiling import complete_pairing, pressure_note, set_rule_pressure
+from matcher.engine.placement.ceiling import (
+    CohortPressure,
+    complete_pairing,
+    pressure_note,
+    set_rule_pressure,
+)
 from matcher.engine.placement.model import (
     Candidate,
     diagnose_locks,
@@ -37,7 +47,7 @@ from matcher.engine.placement.model import (
 from matcher.engine.placement.strategy import Deadline, Job, must_place, place, place_against
 from matcher.engine.prepare import prepare
 from matcher.engine.progress import ProgressCallback, Reporter, Stop
-from matcher.engine.reasons import pair_reasons, unmatched_reason
+from matcher.engine.reasons import pair_reasons, partner_gone_reason, unmatched_reason
 from matcher.engine.replan import (
     KEEP_SETS_MAX_PAIRS,
     PreviousPlan,
@@ -46,6 +56,7 @@ from matcher.engine.replan import (
     new_set_ids,
     pair_ids,
     previous_pairs,
+    quality_trades,
 )
 from matcher.engine.scoring import CRITERIA, pair_scores
 from matcher.engine.sets import _in_conflict, _shares_organisation, form_sets, pair_distance
@@ -54,6 +65,7 @@ from matcher.errors import (
     Infeasible,
     NoPlanInTime,
 )
+from matcher.words import count
 
 
 def matcher_version() -> str:
@@ -66,26 +78,68 @@ def matcher_version() -> str:
 log = logging.getLogger("matcher")
 
 
-def _waitlist_reason(instance: Instance, cand: Candidate, fill: dict[int, int]) -> str:
+def _waitlist_reason(
+    instance: Instance,
+    cand: Candidate,
+    fill: dict[int, int],
+    pressure: dict[int, CohortPressure],
+) -> str:
+    """Why a formed pair has no cohort: each cohort both can attend with its fill, then the one
+    rule that binds where there is room (capacity not splittable into sets, one organisation
+    per set), with its figures, or the set rules in general when no single rule is found."""
     cohorts = instance.cohorts
     if not cand.cohorts:
-        return "no cohort that both members can attend in full, in a mode both can attend"
+        text = "no cohort that both members can attend in full, in a mode both can attend"
+        people = [p for p in instance.participants if p.id in (cand.patient_leader, cand.partner)]
+        dated = [
+            why
+            for c in cohorts
+            for p in people
+            if p.unavailable_dates and (why := why_cannot_attend(p, c)) and clashing_dates(p, c)
+        ]
+        return text + (f" ({'; '.join(dated)})" if dated else "")
     parts = []
+    binding: list[str] = []
+    open_ = []
     for q in cand.cohorts:
         c, n = cohorts[q], fill.get(q, 0)
-        parts.append(
-            f"{c.id}, which is full ({n} of {c.capacity_pairs})"
-            if n >= c.capacity_pairs
-            else f"{c.id} ({n} of {c.capacity_pairs})"
-        )
+        if c.capacity_pairs == 0:
+            parts.append(f"{c.id}, which is closed (capacity 0)")
+        elif n >= c.capacity_pairs:
+            parts.append(f"{c.id}, which is full ({n} of {c.capacity_pairs})")
+        else:
+            parts.append(f"{c.id} ({n} of {c.capacity_pairs})")
+            open_.append(q)
     head = "both can attend only " if len(parts) == 1 else "both can attend "
     text = head + "; ".join(parts)
-    if any(fill.get(q, 0) < cohorts[q].capacity_pairs for q in cand.cohorts):
+    for q in open_:
+        c, n = cohorts[q], fill.get(q, 0)
+        usable = usable_capacity(c)
+        lo, hi = c.set_size.min_pairs, c.set_size.max_pairs
+        if n >= usable:
+            binding.append(
+                f"{c.id} holds at most {count(usable, 'pair')}: "
+                f"{count(c.capacity_pairs, 'pair')} cannot be split into sets of {lo}-{hi} "
+                f"(raise its capacity to {_next_splittable(c)} or change its set sizes)"
+            )
+        elif q in pressure and pressure[q].reason:
+            binding.append(pressure[q].reason)
+    if open_ and len(binding) == len(open_):
+        return text + "".join(f"; {b}" for b in binding)
+    if open_:
         text += (
             "; adding this pair would break the action-learning-set rules (set sizes, one "
             "organisation per set, declared conflicts) or displace a pair that has fewer options"
         )
-    return text
+    return text + pressure_note(pressure, cand)
+
+
+def _next_splittable(cohort: Cohort) -> int:
+    lo, hi = cohort.set_size.min_pairs, cohort.set_size.max_pairs
+    m = cohort.capacity_pairs + 1
+    while not set_counts(lo, hi, m):
+        m += 1
+    return m
 
 
 def make_plan(
@@ -197,8 +251,7 @@ def make_plan(
     waitlist = [
         Waitlisted(
             pair=pair_id[k],
-            reason=_waitlist_reason(eff, candidates[k], fill)
-            + pressure_note(pressure, candidates[k]),
+            reason=_waitlist_reason(eff, candidates[k], fill, pressure),
         )
         for k in formed
         if placement.cohort_of.get(k) is None
@@ -303,7 +356,7 @@ def make_plan(
     log.info("sets: %d action-learning sets in %.2f s", len(sets_out), stages["learning_sets"])
 
     formed_people = {x for key in keys for x in key}
-    unmatched = _unmatched(eff, pairing, formed_people)
+    unmatched = _unmatched(eff, pairing, formed_people, instance, prev)
     status: Status
     if (
         pairing.exact
@@ -315,8 +368,10 @@ def make_plan(
         status = "feasible"
     if not records and not unmatched:
         notes.append("the intake has no active participants")
+    notes += meaning_notes(eff)
     solution = Solution(
         instance=instance.name,
+        instance_sha256=instance_hash(instance),
         status=status,
         pairs=[records[k] for k in formed],
         unmatched=unmatched,
@@ -360,9 +415,11 @@ def make_plan(
     stages["metrics"] = deadline.elapsed() - sum(stages.values())
     update: dict[str, object] = {"metrics": metrics}
     if prev is not None:
-        update["changes"] = plan_changes(
-            prev, solution, instance, minimal=minimal and status == "optimal"
+        # the previous plan's intake was checked by solve(); `solution` is this instance's
+        changes = plan_changes(
+            prev, solution, instance, minimal=minimal and status == "optimal", force=True
         )
+        update["changes"] = quality_trades(eff, solution, prev, changes)
     if not deterministic:
         update["run"] = solution.run.model_copy(
             update={
@@ -430,34 +487,133 @@ def set_links(
 
 
 def _lock_infeasibility(job: Job, candidates: list[Candidate]) -> Infeasible:
-    """Name the locks that cannot hold together (CP-SAT assumptions), with what to relax."""
+    """Name the locks that cannot hold together (CP-SAT assumptions), each with its place in
+    ``locks`` (``locks[0]``: the CLI shows the Locks sheet row), and the one rule that binds
+    when it is plain: one organisation per set, a declared conflict, or capacity."""
     must = must_place(job, candidates).must_place
     core = diagnose_locks(job.prepared.effective, candidates, must)
     if not core:
         return Infeasible("no plan meets the hard rules and the locks")
     eff = job.prepared.effective
+    original = job.prepared.original
+    position = {(lk.patient_leader, lk.partner): n for n, lk in enumerate(original.locks)}
     names = [candidates[k] for k in core]
     cohorts = sorted({eff.cohorts[c.cohorts[0]].id for c in names if c.cohorts})
+
+    def where(c: Candidate) -> str:
+        n = position.get((c.patient_leader, c.partner))
+        return f"lock {c.patient_leader}+{c.partner}" + (f" (locks[{n}])" if n is not None else "")
+
     diagnosis = [
         Conflict(
             kind="lock",
-            message=f"lock {c.patient_leader}+{c.partner} in {eff.cohorts[c.cohorts[0]].id}",
+            message=f"{where(c)} in {eff.cohorts[c.cohorts[0]].id}",
             ids=(c.patient_leader, c.partner),
             remedy="remove its cohort or the lock",
         )
         for c in names
         if c.cohorts
     ]
+    rules = _binding_lock_rules(eff, [c for c in names if c.cohorts], where)
+    diagnosis = rules + diagnosis
     diagnosis += diagnose_cohorts(eff, [c for c in candidates if c.cohorts], cohorts)
-    return Infeasible(
+    head = (
         f"these {len(names)} locked pairs cannot all be placed in their cohorts "
-        f"({', '.join(cohorts)}) under the set rules and capacities",
-        diagnosis,
+        f"({', '.join(cohorts)})"
     )
+    if rules:
+        return Infeasible(f"{head}: {rules[0].message}", diagnosis)
+    return Infeasible(f"{head} under the set rules and capacities", diagnosis)
 
 
-def _unmatched(instance: Instance, pairing: Pairing, formed_people: set[str]) -> list[Unmatched]:
+def _binding_lock_rules(
+    instance: Instance, locked: list[Candidate], where: Callable[[Candidate], str]
+) -> list[Conflict]:
+    """Per cohort of the locked pairs ``locked``: the rule they break together, in words with
+    figures (more locked pairs than the cohort holds; more pairs of one organisation, or
+    pairs with a declared conflict between them, than the cohort has sets)."""
+    people = instance.participants_by_id()
+    hard_org = instance.rules.one_organisation_per_set == "hard"
+    out: list[Conflict] = []
+    by_cohort: dict[int, list[Candidate]] = {}
+    for c in locked:
+        by_cohort.setdefault(c.cohorts[0], []).append(c)
+    for q, here in sorted(by_cohort.items()):
+        cohort = instance.cohorts[q]
+        lo, hi = cohort.set_size.min_pairs, cohort.set_size.max_pairs
+        usable = usable_capacity(cohort)
+        most_sets = usable // lo if lo else usable
+        shape = (
+            f"{cohort.id} holds at most {count(most_sets, 'set')} (capacity "
+            f"{cohort.capacity_pairs}, sets of {lo}-{hi} pairs)"
+        )
+        if len(here) > usable:
+            out.append(
+                Conflict(
+                    "capacity",
+                    f"{count(len(here), 'pair')} are locked into {cohort.id}, which holds at "
+                    f"most {count(usable, 'pair')} (capacity {cohort.capacity_pairs}, sets of "
+                    f"{lo}-{hi} pairs): " + ", ".join(where(c) for c in here),
+                    (cohort.id,),
+                    f"raise {cohort.id}'s capacity or lock fewer pairs into it",
+                )
+            )
+            continue
+        if hard_org:
+            orgs: dict[str, list[Candidate]] = {}
+            spelled: dict[str, str] = {}
+            for c in here:
+                for pid in (c.patient_leader, c.partner):
+                    org = category_key(people[pid].organisation)
+                    spelled.setdefault(org, people[pid].organisation)
+                    if c not in orgs.setdefault(org, []):
+                        orgs[org].append(c)
+            for key, pairs in sorted(orgs.items()):
+                org = spelled[key]
+                if len(pairs) > most_sets:
+                    out.append(
+                        Conflict(
+                            "organisation",
+                            f"one organisation per set: {' and '.join(where(c) for c in pairs)}"
+                            f" put {count(len(pairs), 'pair')} of organisation {org} in "
+                            f"{cohort.id}, and {shape}",
+                            tuple(x for c in pairs for x in (c.patient_leader, c.partner)),
+                            "lock one of them into another cohort, remove a lock, or set "
+                            "rules.one_organisation_per_set to soft",
+                        )
+                    )
+        if most_sets == 1:
+            for i, a in enumerate(here):
+                for b in here[i + 1 :]:
+                    if _in_conflict(
+                        (people[a.patient_leader], people[a.partner]),
+                        (people[b.patient_leader], people[b.partner]),
+                    ):
+                        out.append(
+                            Conflict(
+                                "conflict",
+                                f"declared conflict: {where(a)} and {where(b)} may not share "
+                                f"a set (avoid), and {shape}",
+                                (a.patient_leader, a.partner, b.patient_leader, b.partner),
+                                "lock one of them into another cohort or remove a lock",
+                            )
+                        )
+    return out
+
+
+def _unmatched(
+    instance: Instance,
+    pairing: Pairing,
+    formed_people: set[str],
+    original: Instance,
+    prev: Solution | None,
+) -> list[Unmatched]:
+    """Unmatched people of ``instance`` (the effective intake) with their reasons; someone whose
+    partner (in ``original``, or in the previous plan ``prev``) withdrew is told so first."""
     scan = pairing.scan
+    was_with: dict[str, str] = {}
+    for pair in prev.pairs if prev is not None else []:
+        was_with[pair.patient_leader], was_with[pair.partner] = pair.partner, pair.patient_leader
     out = []
     for p in instance.participants:
         if p.id in formed_people:
@@ -473,5 +629,6 @@ def _unmatched(instance: Instance, pairing: Pairing, formed_people: set[str]) ->
             n_cols=len(scan.cols.ids),
             min_score=instance.rules.min_score,
         )
+        reason = partner_gone_reason(original, p.id, reason, was_with.get(p.id))
         out.append(Unmatched(participant=p.id, reason=reason))
     return out

@@ -11,6 +11,7 @@ from matcher.contract.keys import category_key
 from matcher.contract.rules import set_counts
 from matcher.engine.placement.model import Candidate
 from matcher.errors import Conflict
+from matcher.words import count
 
 
 def diagnose_cohorts(
@@ -41,7 +42,7 @@ def diagnose_cohorts(
             out.append(
                 Conflict(
                     "capacity",
-                    f"{cohort.id}: capacity 0 ({len(here)} pairs could attend it)",
+                    f"{cohort.id}: capacity 0 ({count(len(here), 'pair')} could attend it)",
                     (cohort.id,),
                     f"raise {cohort.id}'s capacity_pairs",
                 )
@@ -51,7 +52,7 @@ def diagnose_cohorts(
             out.append(
                 Conflict(
                     "set_size",
-                    f"{cohort.id}: only {cap} pairs can go there, fewer than one set of "
+                    f"{cohort.id}: only {count(cap, 'pair')} can go there, fewer than one set of "
                     f"{lo}-{hi} pairs",
                     (cohort.id,),
                     f"lower {cohort.id}'s set_size.min_pairs to {cap} or open it to more pairs",

@@ -61,6 +61,125 @@ def blocking_pairs(instance: Instance, solution: Solution) -> list[tuple[str, st
     return out
 
 
+#: Participant fields the plan's metrics group by (``groups``).
+GROUP_FIELDS: tuple[str, ...] = ("role", "organisation_type", "system")
+#: A derived grouping field: whether the person applied with a partner or alone.
+APPLIED = "applied"
+#: Participant fields that hold personal data or IDs of others: never grouped by.
+_NOT_GROUPABLE = frozenset(
+    {"id", "name", "email", "partner", "avoid", "preferences", "status", "project_description"}
+)
+
+
+def groupable_fields() -> tuple[str, ...]:
+    """Fields :func:`group_outcomes` accepts: the participant's category and list fields (a
+    person with several interests counts in each), and ``applied`` (alone / with a partner)."""
+    from matcher.contract.instance import Participant
+
+    return (
+        *sorted(f for f in Participant.model_fields if f not in _NOT_GROUPABLE),
+        APPLIED,
+    )
+
+
+def _values(person: Any, field: str) -> list[str]:
+    if field == APPLIED:
+        return ["with a partner" if person.partner else "alone"]
+    value = getattr(person, field)
+    if value is None:
+        return ["(not given)"]
+    if isinstance(value, list | tuple):
+        return [str(v) for v in value] or ["(none)"]
+    return [str(value)]
+
+
+def group_outcomes(
+    instance: Instance,
+    solution: Solution,
+    fields: tuple[str, ...] | list[str] = GROUP_FIELDS,
+    *,
+    min_group: int = MIN_GROUP,
+    scores: dict[str, float] | None = None,
+) -> list[dict[str, Any]]:
+    """One row per (field, value) over the active participants: people, placed, wait-listed
+    and unpaired (counts and shares of the group's people) and the mean pair score of the
+    placed. Groups of fewer than ``min_group`` people (``0``: none) keep their field and value
+    with ``suppressed`` true and every figure None. Values are grouped by the one category
+    rule (case, spaces and punctuation ignored) and shown as first spelt; rows are ordered by
+    field (as given), then value. ``scores`` (pair ID -> score) replaces the plan's pair
+    scores, e.g. to compare plans re-scored under one weighting."""
+    known = groupable_fields()
+    unknown = [f for f in fields if f not in known]
+    if unknown:
+        raise ValueError(f"cannot group by {unknown}; valid fields: {', '.join(known)}")
+    if min_group < 0:
+        raise ValueError(f"min_group must be 0 or more, got {min_group}")
+    pair_of: dict[str, Pair] = {}
+    for p in solution.pairs:
+        pair_of[p.patient_leader] = pair_of[p.partner] = p
+    waitlisted = {w.pair for w in solution.waitlist}
+    out: list[dict[str, Any]] = []
+    for field in dict.fromkeys(fields):
+        spelling: dict[str, str] = {}
+        members: dict[str, list[str]] = defaultdict(list)
+        for person in instance.participants:
+            if not person.active:
+                continue
+            for v in dict.fromkeys(_values(person, field)):
+                key = category_key(v) if field != APPLIED else v
+                members[spelling.setdefault(key, v)].append(person.id)
+        for value in sorted(members):
+            ids = members[value]
+            n = len(ids)
+            if n < min_group:
+                out.append(
+                    {
+                        "field": field,
+                        "value": value,
+                        "suppressed": True,
+                        **dict.fromkeys(_GROUP_FIGURES),
+                    }
+                )
+                continue
+            pairs = [pair_of.get(x) for x in ids]
+            placed = [
+                p.score if scores is None else scores[p.id]
+                for p in pairs
+                if p is not None and p.cohort is not None
+            ]
+            wait = sum(1 for p in pairs if p is not None and p.id in waitlisted)
+            alone = sum(1 for p in pairs if p is None)
+            out.append(
+                {
+                    "field": field,
+                    "value": value,
+                    "suppressed": False,
+                    "people": n,
+                    "placed": len(placed),
+                    "waitlisted": wait,
+                    "unpaired": alone,
+                    "placed_share": round(len(placed) / n, 6),
+                    "waitlisted_share": round(wait / n, 6),
+                    "unpaired_share": round(alone / n, 6),
+                    "mean_score_placed": round(statistics.fmean(placed), 6) if placed else None,
+                }
+            )
+    return out
+
+
+#: The figures of a group row, in order (None when the group is suppressed).
+_GROUP_FIGURES = (
+    "people",
+    "placed",
+    "waitlisted",
+    "unpaired",
+    "placed_share",
+    "waitlisted_share",
+    "unpaired_share",
+    "mean_score_placed",
+)
+
+
 def solution_metrics(
     instance: Instance, solution: Solution, scan: LoneScan | None = None
 ) -> dict[str, Any]:
@@ -77,6 +196,9 @@ def solution_metrics(
       (:func:`blocking_pairs`).
     - ``by_role`` / ``by_organisation_type`` / ``by_system``: mean pair score of the people in
       each group (groups under ``MIN_GROUP`` people are suppressed).
+    - ``groups``: :func:`group_outcomes` by role, organisation type and local system (people,
+      shares placed, wait-listed and unpaired, mean score of the placed; small groups
+      suppressed with null figures and a flag).
     - ``sets``: number of sets, mean and least set diversity.
     - ``cohort_fill``: pairs placed, capacity and fill ratio per cohort.
     """
@@ -169,6 +291,7 @@ def solution_metrics(
         "top3_share": round(sum(hits) / len(hits), 4) if hits else None,
         "blocking_pairs": len(blocking_pairs(instance, solution)),
         **breakdown,
+        "groups": group_outcomes(instance, solution),
         "sets": {
             "count": len(solution.learning_sets or []),
             "mean_diversity": round(statistics.fmean(diversities), 6) if diversities else None,

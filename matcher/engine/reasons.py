@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from matcher.contract.instance import Instance, Participant
+from matcher.engine.meaning import pair_similarity
 from matcher.engine.pairing import SideStats
 from matcher.engine.scoring import active_weights, tag
+from matcher.words import count
 
 
 def pair_reasons(
@@ -30,10 +32,25 @@ def pair_reasons(
     held_a = {tag(t) for t in a.interests} | topics_a
     held_b = {tag(t) for t in b.interests} | topics_b
     fit = sorted((topics_a & held_b) | (topics_b & held_a))
+    # Project fit by meaning: its share of the project criterion (all of it without topics).
+    similarity = pair_similarity(a, b)
+    meaning_share = 0.0
+    if similarity is not None:
+        meaning_share = instance.rules.project_meaning if topics_a | topics_b else 1.0
+        if similarity > 0:
+            phrases.append(
+                (
+                    weights["project"] * meaning_share * similarity,
+                    f"similar projects ({similarity:.2f})",
+                )
+            )
     if fit:
+        tag_fit = (breakdown["project"] - meaning_share * (similarity or 0.0)) / max(
+            1.0 - meaning_share, 1e-9
+        )
         phrases.append(
             (
-                weights["project"] * breakdown["project"],
+                weights["project"] * (1.0 - meaning_share) * tag_fit,
                 "project fit: " + ", ".join(spelled[t] for t in fit),
             )
         )
@@ -85,15 +102,16 @@ def unmatched_reason(
     allowed = int(stats.allowed[index])
     conflicts = int(stats.conflict[index])
     if allowed:
-        extra = (
-            f"; {conflicts} other{'s' if conflicts != 1 else ''} declared a conflict"
-            if conflicts
-            else ""
+        extra = f"; {count(conflicts, 'other')} declared a conflict" if conflicts else ""
+        taken = (
+            f"the only compatible lone {other} was paired with someone else"
+            if allowed == 1
+            else f"all {allowed} compatible lone {others} were paired with others"
         )
         return (
-            f"all {allowed} compatible lone {others} were paired with others"
-            f"{extra}; {CHOICE[objective]} "
-            f"({n_rows} lone patient leaders, {n_cols} lone clinicians/managers)"
+            f"{taken}{extra}; {CHOICE[objective]} "
+            f"({count(n_rows, 'lone patient leader')}, "
+            f"{count(n_cols, 'lone clinician/manager', 'lone clinicians/managers')})"
         )
     # (singular, plural) wording of each cause, so that one person reads "1 is ...".
     counts = {
@@ -113,3 +131,26 @@ def unmatched_reason(
     }
     parts = [f"{n} {one if n == 1 else many}" for (one, many), n in counts.items() if n]
     return f"no lone {others} can be paired: of {n_other}, " + "; ".join(parts)
+
+
+def partner_gone_reason(
+    original: Instance, pid: str, reason: str, previous_partner: str | None = None
+) -> str:
+    """``reason`` for unmatched ``pid``, led by what happened to them when the partner they
+    applied with (or, in a re-plan, their partner in the previous plan) withdrew or left the
+    intake: "partner pr05 withdrew; no compatible partner was free: ..."."""
+    people = original.participants_by_id()
+    me = people.get(pid)
+    candidates = [x for x in (me.partner if me else None, previous_partner) if x]
+    for partner in candidates:
+        other = people.get(partner)
+        if other is None:
+            what = f"partner {partner} is no longer in the intake"
+        elif other.status == "withdrawn":
+            what = f"partner {partner} withdrew"
+        else:
+            continue
+        if reason.startswith(("all ", "the only compatible")):
+            return f"{what}; no compatible partner was free: {reason}"
+        return f"{what}; {reason}"
+    return reason

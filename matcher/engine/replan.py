@@ -13,20 +13,17 @@ accepted: those become changes, not errors.
 
 from __future__ import annotations
 
-import json
-import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-from pydantic import ValidationError
 
 from matcher.contract.instance import Cohort, Instance, Participant
+from matcher.contract.plan_file import load_plan, parse_plan, parse_plan_bytes
 from matcher.contract.rules import set_counts
-from matcher.contract.solution import Solution
+from matcher.contract.solution import Changes, Pair, Solution
 from matcher.engine.progress import Stop
-from matcher.errors import InvalidInstance, Problem
 
 #: Cohorts with more pairs than this keep their sets greedily (no exact set-moves model).
 KEEP_SETS_MAX_PAIRS = 80
@@ -38,36 +35,19 @@ PreviousPlan = Solution | dict[str, Any] | str | Path
 
 def load_previous(previous: PreviousPlan) -> Solution:
     """The previous plan as a :class:`Solution` (from the object, its JSON text or dict, or a
-    file path). A file that is not a plan is an :class:`InvalidInstance` error."""
+    file path), read and checked as strictly as an instance file
+    (:mod:`matcher.contract.plan_file`: a JSON plan, or a plan workbook made by ``matcher solve
+    -o plan.xlsx``, which carries its JSON plan). A file that is not a sound plan is an
+    :class:`InvalidInstance` error naming what is wrong."""
     if isinstance(previous, Solution):
         return previous
-    source = "previous plan"
-    data: Any = previous
     if isinstance(previous, Path) or (
         isinstance(previous, str) and not previous.lstrip().startswith("{")
     ):
-        source = str(previous)
-        try:
-            data = json.loads(Path(previous).read_text(encoding="utf-8"))
-        except FileNotFoundError:
-            raise InvalidInstance(source, [Problem("$", "file not found")]) from None
-        except (OSError, UnicodeDecodeError, ValueError, RecursionError):
-            raise InvalidInstance(source, [Problem("$", "not a JSON plan file")]) from None
-    elif isinstance(previous, str):
-        try:
-            data = json.loads(previous)
-        except (ValueError, RecursionError):
-            raise InvalidInstance(source, [Problem("$", "not valid JSON")]) from None
-    try:
-        return Solution.model_validate(data)
-    except ValidationError as exc:
-        problems = [
-            Problem(".".join(str(x) for x in e["loc"]) or "$", e["msg"])
-            for e in exc.errors(include_url=False)
-        ]
-        raise InvalidInstance(
-            source, [Problem("$", "not a plan written by `matcher solve --format json`"), *problems]
-        ) from None
+        return load_plan(previous)
+    if isinstance(previous, str):
+        return parse_plan_bytes(previous.encode("utf-8", "surrogatepass"), "previous plan")
+    return parse_plan(previous, "previous plan")
 
 
 @dataclass(frozen=True)
@@ -85,12 +65,18 @@ def previous_pairs(prev: Solution) -> dict[tuple[str, str], PreviousPair]:
     }
 
 
-_NUMBER = re.compile(r"(\d+)$")
+#: Most digits of an ID's trailing number taken into account (longer numbers count as 0: new
+#: IDs, numbered from 1 upwards, can never reach them).
+_MAX_NUMBER_DIGITS = 9
 
 
 def _number(ident: str) -> int:
-    m = _NUMBER.search(ident)
-    return int(m.group(1)) if m else 0
+    """The number an ID ends with (``pair-12`` -> 12), in linear time (a regular expression
+    searching for trailing digits is quadratic on a long run of digits)."""
+    digits = len(ident) - len(ident.rstrip("0123456789"))
+    if digits == 0 or digits > _MAX_NUMBER_DIGITS:
+        return 0
+    return int(ident[-digits:])
 
 
 def pair_ids(
@@ -212,3 +198,108 @@ def keep_sets(
         (old[g] if g < len(old) else None, sorted(ks)) for g, ks in sorted(members.items()) if ks
     ]
     return KeptSets(sets, proven)
+
+
+#: A kept pair is named as the price of a new pair when its partner would score this much more.
+TRADE_MARGIN = 0.05
+
+
+def quality_trades(
+    instance: Instance, solution: Solution, prev: Solution, changes: Changes
+) -> Changes:
+    """Say, in the change list, where the re-plan gave up pair quality to keep the previous
+    plan's pairs: for each new pair (and each person newly unmatched), the best-scoring
+    compatible person of the other side who stays in a pair kept from the previous plan, when
+    pairing with them would score at least :data:`TRADE_MARGIN` more, with both figures.
+    ``instance`` is the effective intake (withdrawals and locks applied)."""
+
+    people = instance.participants_by_id()
+    before = previous_pairs(prev)
+    kept = [
+        p
+        for p in solution.pairs
+        if (p.patient_leader, p.partner) in before and not p.preformed and not p.locked
+    ]
+    if not kept:
+        return changes
+    partner_of: dict[str, str] = {}
+    own: dict[str, float] = {}
+    for p in solution.pairs:
+        own[p.patient_leader] = own[p.partner] = p.score
+        partner_of[p.patient_leader], partner_of[p.partner] = p.partner, p.patient_leader
+    items = []
+    traded = 0
+    for c in changes.items:
+        movers: list[str] = []
+        if c.kind == "formed":
+            pair = next((p for p in solution.pairs if p.id == c.pair), None)
+            if pair is not None and not pair.preformed and not pair.locked:
+                movers = [pair.patient_leader, pair.partner]
+        elif c.kind == "newly_unmatched":
+            movers = list(c.participants)
+        notes = [n for pid in movers if (n := _trade(instance, people, kept, own, partner_of, pid))]
+        if notes:
+            traded += 1
+            c = c.model_copy(update={"reason": c.reason + "; " + "; ".join(notes)})
+        items.append(c)
+    if not traded:
+        return changes
+    return changes.model_copy(update={"items": items})
+
+
+def _trade(
+    instance: Instance,
+    people: dict[str, Participant],
+    kept: list[Pair],
+    own: dict[str, float],
+    partner_of: dict[str, str],
+    pid: str,
+) -> str | None:
+    """The best swap ``pid`` was denied to keep a previous pair, in words with the figures, when
+    swapping would raise the total score of the pairs involved; None otherwise."""
+    from matcher.contract.rules import pairing_rule_breaks
+    from matcher.engine.scoring import pair_scores
+
+    me = people.get(pid)
+    if me is None:
+        return None
+    mine = own.get(pid)
+    side = [k for k in kept if pid not in (k.patient_leader, k.partner)]
+    if not side:
+        return None
+    others = [k.partner if me.is_patient_leader else k.patient_leader for k in side]
+    keys = [(pid, o) if me.is_patient_leader else (o, pid) for o in others]
+    scores = pair_scores(instance, keys)[0].tolist()
+    best: tuple[float, str, Pair, float, float] | None = None
+    for k, o, key, sc in zip(side, others, keys, scores, strict=True):
+        if sc < max((mine or 0.0) + TRADE_MARGIN, instance.rules.min_score):
+            continue
+        if pairing_rule_breaks(instance, people[key[0]], people[key[1]]):
+            continue
+        held = k.patient_leader if k.partner == o else k.partner
+        before = k.score + (mine or 0.0)
+        after = sc
+        mate = partner_of.get(pid)
+        if mate is not None:  # the swap: held takes pid's partner, if they may be paired
+            pl, pr = (held, mate) if people[held].is_patient_leader else (mate, held)
+            a, b = people[pl], people[pr]
+            if pairing_rule_breaks(instance, a, b):
+                continue
+            swapped = float(pair_scores(instance, [(pl, pr)])[0][0])
+            if swapped < instance.rules.min_score:
+                continue
+            after += swapped
+        if after > before + 1e-9 and (best is None or after - before > best[0]):
+            best = (after - before, o, k, sc, before)
+    if best is None:
+        return None
+    gain, o, k, sc, total = best
+    held = k.patient_leader if k.partner == o else k.partner
+    now = f"score {mine:.2f} as paired now" if mine is not None else "unmatched now"
+    swap = f"{held} taking {partner_of[pid]}" if pid in partner_of else f"{held} left unmatched"
+    return (
+        f"pair quality given up to avoid a move: {pid} would score {sc:.2f} with {o} ({now}), "
+        f"but {o} stays with {held} ({k.id}, score {k.score:.2f}); swapping ({swap}) would "
+        f"raise these pairs' total score from {total:.2f} to {total + gain:.2f} at the cost "
+        "of ending a pair of the previous plan"
+    )

@@ -5,9 +5,13 @@ Each criterion scores a (patient leader, professional) pair in [0, 1]:
 ``interests``
     Jaccard similarity of the two interest lists, ``|A ∩ B| / |A ∪ B|`` (0 when both empty).
 ``project``
-    Project fit: the share of the two people's project topics that the *other* person holds
-    as an interest or topic, ``(|Ta ∩ (Ib ∪ Tb)| + |Tb ∩ (Ia ∪ Ta)|) / (|Ta| + |Tb|)``
-    (0 when neither names a topic).
+    Project fit. Its tag part is the share of the two people's project topics that the
+    *other* person holds as an interest or topic, ``(|Ta ∩ (Ib ∪ Tb)| + |Tb ∩ (Ia ∪ Ta)|) /
+    (|Ta| + |Tb|)`` (0 when neither names a topic). When *both* people describe their project
+    in words (``project_description``), the similarity of the two descriptions by meaning
+    (:mod:`matcher.engine.meaning`, 0-1) joins it: project fit is ``(1 - m) * tags + m *
+    similarity`` with ``m = rules.project_meaning`` (0.5 by default), or the similarity alone
+    when neither names a topic. Without two descriptions it is the tag part alone, as before.
 ``organisation``
     1 for two organisations. One organisation: 1 under ``rules.same_organisation = "allow"``,
     0 under ``"avoid"``; under ``"forbid"`` the pair is forbidden.
@@ -37,6 +41,7 @@ from numpy.typing import NDArray
 
 from matcher.contract.instance import CRITERIA, Instance, Participant
 from matcher.contract.keys import category_key
+from matcher.engine import meaning
 
 
 def tag(text: str) -> str:
@@ -48,19 +53,24 @@ def attendance_matrix(instance: Instance, people: list[Participant]) -> NDArray[
     """``A[i, c]``: person ``i`` can attend cohort ``c`` (in instance order) in full.
 
     The rule of :func:`matcher.contract.rules.can_attend`, vectorised over cohorts: only the listed
-    ``available_cohorts``, and no cohort whose mode needs a mode the person cannot attend
+    ``available_cohorts``, no cohort with a session on one of the ``unavailable_dates``, and no
+    cohort whose mode needs a mode the person cannot attend
     (``blended`` needs both)."""
     cohorts = instance.cohorts
     index = {c.id: q for q, c in enumerate(cohorts)}
     needs_in_person = np.array([c.mode != "online" for c in cohorts], dtype=bool)
     needs_online = np.array([c.mode != "in_person" for c in cohorts], dtype=bool)
     out = np.ones((len(people), len(cohorts)), dtype=bool)
+    sessions = [set(c.sessions) for c in cohorts]
     for i, p in enumerate(people):
         row = out[i]
         if p.available_cohorts is not None:
             listed = np.zeros(len(cohorts), dtype=bool)
             listed[[index[c] for c in p.available_cohorts if c in index]] = True
             row &= listed
+        if p.unavailable_dates:
+            off = set(p.unavailable_dates)
+            row &= np.array([not (days & off) for days in sessions], dtype=bool)
         if p.attendance is not None:
             if "in_person" not in p.attendance:
                 row &= ~needs_in_person
@@ -117,6 +127,10 @@ class Side:
     organisation: NDArray[np.int64]
     system: NDArray[np.int64]
     attend: NDArray[np.int64]  # n x C, 1 = can attend that cohort in full
+    #: n x d unit vectors of the project descriptions (zero rows for none), or None when
+    #: nobody on either side has one (or the model is unavailable)
+    meaning: NDArray[np.float64] | None = None
+    described: NDArray[np.bool_] | None = None  # n: has a description with a vector
 
 
 def sides(
@@ -132,7 +146,15 @@ def sides(
         orgs.setdefault(tag(p.organisation), len(orgs))
         systems.setdefault(tag(p.system), len(systems))
 
-    def side(people: list[Participant]) -> Side:
+    # Both sides' descriptions in one batch: the model runs once per solve (and the vectors are
+    # cached by text, so every later scoring of the same people reuses them).
+    vec, has = meaning.vectors([*rows, *cols])
+    if vec is not None and not (has[: len(rows)].any() and has[len(rows) :].any()):
+        vec = None  # no pair can have two descriptions: scores exactly as without any
+    offsets = {"rows": 0, "cols": len(rows)}
+
+    def side(people: list[Participant], which: str) -> Side:
+        lo = offsets[which]
         return Side(
             people=people,
             ids=[p.id for p in people],
@@ -142,9 +164,11 @@ def sides(
             organisation=np.array([orgs[tag(p.organisation)] for p in people], dtype=np.int64),
             system=np.array([systems[tag(p.system)] for p in people], dtype=np.int64),
             attend=attendance_matrix(instance, people).astype(np.int64),
+            meaning=None if vec is None else vec[lo : lo + len(people)].astype(np.float64),
+            described=None if vec is None else has[lo : lo + len(people)],
         )
 
-    return side(rows), side(cols)
+    return side(rows, "rows"), side(cols, "cols")
 
 
 def lone_sides(instance: Instance, *, include_preformed: bool = False) -> tuple[Side, Side]:
@@ -196,19 +220,28 @@ def _criteria(
     same_org: NDArray[np.bool_],
     same_sys: NDArray[np.bool_],
     common: NDArray[np.int64],
+    similarity: tuple[NDArray[np.float64], NDArray[np.bool_]] | None = None,
 ) -> dict[str, NDArray[np.float64]]:
     """The five criteria (module docstring), the one statement of the score formula, from
     counts of any shape (a block of rows x columns, or pairs element by element): ``shared``
     interests and each side's interest count ``held``, topics ``covered`` by the other person
-    out of ``n_topics``, same organisation / system, and cohorts both can attend."""
+    out of ``n_topics``, same organisation / system, cohorts both can attend, and (when anyone
+    described a project) the descriptions' similarity with where both people wrote one."""
     union = held[0] + held[1] - shared
     shape = np.broadcast(shared, union).shape
     organisation = np.ones(shape)
     if instance.rules.same_organisation != "allow":
         organisation[np.broadcast_to(same_org, shape)] = 0.0
+    project = np.divide(covered, n_topics, out=np.zeros(shape), where=n_topics > 0)
+    if similarity is not None:
+        # Project fit by meaning joins the tag fit only where both people described a project.
+        sim, both = similarity
+        m = instance.rules.project_meaning
+        mixed = np.where(n_topics > 0, (1.0 - m) * project + m * sim, sim)
+        project = np.where(both, mixed, project)
     return {
         "interests": np.divide(shared, union, out=np.zeros(shape), where=union > 0),
-        "project": np.divide(covered, n_topics, out=np.zeros(shape), where=n_topics > 0),
+        "project": project,
         "organisation": organisation,
         "system": np.broadcast_to(same_sys, shape).astype(np.float64),
         "availability": common / max(len(instance.cohorts), 1),
@@ -227,6 +260,13 @@ def block(instance: Instance, a: Side, b: Side, start: int, stop: int) -> Compat
     same_sys = a.system[start:stop, None] == b.system[None, :]
     rules = instance.rules
     common = a.attend[start:stop] @ b.attend.T
+    similarity = None
+    if a.meaning is not None and b.meaning is not None:
+        assert a.described is not None and b.described is not None
+        similarity = (
+            _similarity(a.meaning[start:stop] @ b.meaning.T),
+            a.described[start:stop, None] & b.described[None, :],
+        )
     breakdown = _criteria(
         instance,
         shared=ia @ ib.T,
@@ -236,6 +276,7 @@ def block(instance: Instance, a: Side, b: Side, start: int, stop: int) -> Compat
         same_org=same_org,
         same_sys=same_sys,
         common=common,
+        similarity=similarity,
     )
 
     conflict = np.zeros((n, m), dtype=bool)
@@ -276,12 +317,29 @@ def block(instance: Instance, a: Side, b: Side, start: int, stop: int) -> Compat
     )
 
 
+def _similarity(cosine: NDArray[np.float64]) -> NDArray[np.float64]:
+    """Calibrated similarities, rounded to 6 decimals so that a pair scores the same whether
+    computed in a block (a matrix product) or on its own (a dot product)."""
+    return np.round(meaning.calibrate(cosine), 6)
+
+
+def pair_similarities(a: Side, b: Side) -> NDArray[np.float64] | None:
+    """Row ``k`` of ``a`` with row ``k`` of ``b``: the similarity of the two descriptions (NaN
+    where either has none), or None when no pair has two."""
+    if a.meaning is None or b.meaning is None:
+        return None
+    assert a.described is not None and b.described is not None
+    sim = _similarity((a.meaning * b.meaning).sum(1))
+    return np.where(a.described & b.described, sim, np.nan)
+
+
 def pair_scores(
     instance: Instance, pairs: list[tuple[str, str]]
 ) -> tuple[NDArray[np.float64], dict[str, NDArray[np.float64]]]:
     """Score and breakdown of each (patient leader, professional) pair, element by element."""
     people = instance.participants_by_id()
     a, b = sides(instance, [people[x] for x, _ in pairs], [people[y] for _, y in pairs])
+    sim = pair_similarities(a, b)
     held_a = np.minimum(a.interests + a.topics, 1.0)
     held_b = np.minimum(b.interests + b.topics, 1.0)
     breakdown = _criteria(
@@ -293,5 +351,6 @@ def pair_scores(
         same_org=a.organisation == b.organisation,
         same_sys=a.system == b.system,
         common=(a.attend * b.attend).sum(1),
+        similarity=None if sim is None else (np.nan_to_num(sim), ~np.isnan(sim)),
     )
     return _weighted(instance, breakdown), breakdown

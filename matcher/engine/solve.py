@@ -11,6 +11,7 @@ import logging
 import math
 from typing import TYPE_CHECKING
 
+from matcher.contract.identity import check_same_intake
 from matcher.contract.instance import Instance
 from matcher.engine.objectives import OBJECTIVES, PROPOSERS, Objective, Proposer
 from matcher.errors import InternalError, InvalidParameter, MatcherError, NoPlanInTime
@@ -65,6 +66,7 @@ def solve(
     previous: PreviousPlan | None = None,
     progress: ProgressCallback | None = None,
     deterministic: bool = True,
+    force: bool = False,
 ) -> Solution:
     """Pair the lone applicants, place every pair in a cohort, split cohorts into sets.
 
@@ -74,6 +76,9 @@ def solve(
     the
     solve with the best plan so far (``feasible``, noted) or :class:`NoPlanInTime`.
     ``time_limit``: wall-clock seconds for the whole call.
+    ``force``: accept a ``previous`` plan made from an intake of another name (refused by
+    default with :class:`InvalidParameter` naming both intakes: a plan of another programme
+    would be "kept" as if it were this one's).
 
     Guarantees are in :mod:`matcher.engine.placement.model` (pairing and placement) and
     :mod:`matcher.engine.sets` (sets); ``status`` is ``optimal`` only when every stage proved
@@ -89,6 +94,11 @@ def solve(
     try:
         # Loaded on use (start-up time): importing solve loads no numpy or OR-Tools.
         from matcher.engine.assemble import make_plan
+        from matcher.engine.replan import load_previous
+
+        if previous is not None:
+            previous = load_previous(previous)
+            check_same_intake(previous, instance, force=force)
 
         return make_plan(
             instance,

@@ -2,8 +2,9 @@
 
 Values that are *near* but not equal under :func:`matcher.contract.keys.category_key` ("Surrey
 Heartland" and "Surrey Heartlands") are never merged: :func:`near_duplicates` reports them, with
-the IDs using each spelling, so a person can fix the file. It compares distinct values only, so
-it stays fast at 20,000 participants.
+the IDs using each spelling, so a person can fix the file. It compares distinct values only,
+grouped by length, within a bounded number of comparisons and seconds, so it stays fast at
+20,000 participants and on hostile files.
 """
 
 from __future__ import annotations
@@ -50,11 +51,32 @@ class NearDuplicate:
         )
 
 
-def near_duplicates(instance: Instance, *, ratio: float = NEAR_RATIO) -> list[NearDuplicate]:
+#: Most string comparisons of one field's spellings. Within it every pair of spellings whose
+#: lengths allow the ratio is compared; past it each spelling is compared with the most used
+#: spellings only (a typo is usually a rare spelling of a common one), and a note says so.
+MAX_COMPARISONS = 2_000_000
+#: Wall-clock seconds the whole check may take; past it the check stops with a note.
+BUDGET_S = 2.0
+
+
+def near_duplicates(
+    instance: Instance,
+    *,
+    ratio: float = NEAR_RATIO,
+    notes: list[str] | None = None,
+    budget_s: float = BUDGET_S,
+) -> list[NearDuplicate]:
     """Pairs of distinct category keys at least ``ratio`` alike (rapidfuzz ``fuzz.ratio`` on
     the keys), in a stable order. Keys that differ in their numbers ("trust 1" / "trust 2")
     are deliberately different and never reported. Withdrawn participants count too: their
-    record is in the file and may be re-activated."""
+    record is in the file and may be re-activated.
+
+    Bounded: keys are grouped by length (two keys can reach ``ratio`` only when their lengths
+    are close), at most :data:`MAX_COMPARISONS` comparisons per field and ``budget_s`` seconds
+    in all; when a bound cuts the check short a sentence saying so is appended to ``notes``."""
+    import time
+
+    deadline = time.monotonic() + budget_s
     out: list[NearDuplicate] = []
     for label, fields in CATEGORY_FIELDS.items():
         users: dict[str, dict[str, list[str]]] = defaultdict(lambda: defaultdict(list))
@@ -63,20 +85,25 @@ def near_duplicates(instance: Instance, *, ratio: float = NEAR_RATIO) -> list[Ne
                 value = getattr(p, name)
                 for text in value if isinstance(value, list) else [value]:
                     users[category_key(text)][text].append(p.id)
-        out.extend(_near_in_field(label, users, ratio))
+        out.extend(_near_in_field(label, users, ratio, notes, deadline))
     return out
 
 
 def _near_in_field(
-    label: str, users: dict[str, dict[str, list[str]]], ratio: float
+    label: str,
+    users: dict[str, dict[str, list[str]]],
+    ratio: float,
+    notes: list[str] | None,
+    deadline: float,
 ) -> Iterable[NearDuplicate]:
     keys = sorted(users)
+    counts = {k: sum(map(len, users[k].values())) for k in keys}
     found = []
-    for i, j in _alike(keys, ratio):
+    for i, j in _alike(keys, ratio, counts, label, notes, deadline):
         if _DIGITS.findall(keys[i]) != _DIGITS.findall(keys[j]):
             continue
         a, b = users[keys[i]], users[keys[j]]
-        n_a, n_b = sum(map(len, a.values())), sum(map(len, b.values()))
+        n_a, n_b = counts[keys[i]], counts[keys[j]]
         rare, common = (a, b) if (n_a, keys[j]) <= (n_b, keys[i]) else (b, a)
         found.append(
             NearDuplicate(
@@ -90,24 +117,83 @@ def _near_in_field(
     return sorted(found, key=lambda d: (d.field, d.spelling, d.suggestion))
 
 
-def _alike(keys: list[str], ratio: float) -> list[tuple[int, int]]:
-    """Index pairs ``i < j`` of ``keys`` whose rapidfuzz ``fuzz.ratio`` is at least ``ratio``
-    (and above 0), in row-major order. Each key is compared with the keys after it by
-    ``process.extract`` (in C), which returns plain lists: ``process.cdist`` makes the same
-    comparisons but imports numpy (about 0.25 s), which ``matcher validate`` never needs
-    otherwise."""
+def _alike(
+    keys: list[str],
+    ratio: float,
+    counts: dict[str, int] | None = None,
+    label: str = "",
+    notes: list[str] | None = None,
+    deadline: float | None = None,
+) -> list[tuple[int, int]]:
+    """Index pairs ``i < j`` of ``keys`` (sorted) whose rapidfuzz ``fuzz.ratio`` is at least
+    ``ratio`` (and above 0), in row-major order.
+
+    Keys are grouped by length: ``fuzz.ratio`` is ``2 M / (len a + len b)`` with M at most the
+    shorter length, so a key of length ``n`` can only reach ``ratio`` with keys of length up to
+    ``n (200 - ratio) / ratio``. Each key is compared (``process.extract``, in C, which returns
+    plain lists: ``process.cdist`` imports numpy, which ``matcher validate`` never needs
+    otherwise) with the longer-or-equal keys of its window. When that exceeds MAX_COMPARISONS,
+    each key is compared only with the most used keys (``counts``) that fit the bound."""
     if len(keys) < 2:
         return []
-    # Loaded on use (start-up time): rapidfuzz is slow to import.
+    import bisect
+    import time
+
     from rapidfuzz import fuzz, process
 
-    out: list[tuple[int, int]] = []
-    for i in range(len(keys) - 1):
-        hits = process.extract(
-            keys[i], keys[i + 1 :], scorer=fuzz.ratio, score_cutoff=ratio, limit=None
+    order = sorted(range(len(keys)), key=lambda i: (len(keys[i]), keys[i]))
+    lengths = [len(keys[i]) for i in order]
+    stretch = (200.0 - ratio) / ratio if ratio > 0 else float("inf")
+
+    def window(pos: int) -> int:
+        longest = int(lengths[pos] * stretch + 1e-9) if stretch != float("inf") else 1 << 30
+        return bisect.bisect_right(lengths, longest)
+
+    total = sum(window(pos) - pos - 1 for pos in range(len(order)))
+    pairs: set[tuple[int, int]] = set()
+    if total <= MAX_COMPARISONS:
+        for pos, i in enumerate(order):
+            if deadline is not None and time.monotonic() > deadline:
+                _note(notes, label, "took too long and was stopped")
+                break
+            end = window(pos)
+            if end <= pos + 1:
+                continue
+            choices = [keys[order[q]] for q in range(pos + 1, end)]
+            hits = process.extract(
+                keys[i], choices, scorer=fuzz.ratio, score_cutoff=ratio, limit=None
+            )
+            for _, score, q in hits:
+                if score > 0:
+                    j = order[pos + 1 + q]
+                    pairs.add((min(i, j), max(i, j)))
+    else:
+        used = counts or {}
+        top_n = max(1, MAX_COMPARISONS // len(keys))
+        common = sorted(range(len(keys)), key=lambda i: (-used.get(keys[i], 0), keys[i]))[:top_n]
+        choices = [keys[c] for c in common]
+        for i in range(len(keys)):
+            if deadline is not None and time.monotonic() > deadline:
+                _note(notes, label, "took too long and was stopped")
+                break
+            hits = process.extract(
+                keys[i], choices, scorer=fuzz.ratio, score_cutoff=ratio, limit=None
+            )
+            for _, score, q in hits:
+                j = common[q]
+                if score > 0 and j != i:
+                    pairs.add((min(i, j), max(i, j)))
+        _note(
+            notes,
+            label,
+            f"compared each of the {len(keys):,} spellings with the {top_n:,} most used only",
         )
-        out.extend((i, i + 1 + j) for j in sorted(j for _, score, j in hits if score > 0))
-    return out
+    return sorted(pairs)
+
+
+def _note(notes: list[str] | None, label: str, what: str) -> None:
+    if notes is not None:
+        notes.append(f"near-miss spelling check of {label}s: {what} (a bounded check)")
 
 
 def _usual(spellings: dict[str, list[str]]) -> str:

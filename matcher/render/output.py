@@ -92,6 +92,7 @@ def print_table(solution: Solution, console: Console, view: PlanView | None = No
     terminal; a pipe is 80) each pair is a short block of lines instead of a table row. All
     text from the input is rendered by :mod:`matcher.text` (no markup, no control characters)."""
     console.print(_summary(solution))
+    _print_changes(solution, console, view)
     if console.width < NARROW:
         _print_pairs_stacked(solution, console, view)
     else:
@@ -106,6 +107,34 @@ def print_table(solution: Solution, console: Console, view: PlanView | None = No
         "participant",
         [(_who(view, u.participant), u.reason) for u in solution.unmatched],
     )
+
+
+def _print_changes(solution: Solution, console: Console, view: PlanView | None) -> None:
+    """A re-plan's "What changed": the counts in words, then one line per change (kind, pair,
+    people, from -> to, reason); nothing for a plan made without a previous plan."""
+    changes = solution.changes
+    if changes is None:
+        return
+    console.print(Text("\nWhat changed", style="bold"))
+    if view is not None:
+        lines = view.change_sentences()
+        rows = [
+            (r.kind, r.pair, ", ".join(p.label for p in r.people), r.before, r.after, r.reason)
+            for r in view.change_rows()
+        ]
+    else:
+        lines = [f"Re-planned against the previous plan of {changes.previous_instance}."]
+        rows = [
+            (c.kind, c.pair or "", ", ".join(c.participants), c.before or "", c.after or "",
+             c.reason)
+            for c in changes.items
+        ]  # fmt: skip
+    for line in lines:
+        console.print(Text(visible(line, limit=None)), highlight=False)
+    for kind, pair, people, before, after, reason in rows:
+        move = f" {before or '-'} -> {after or '-'}" if before or after else ""
+        head = f"  {kind}" + (f" {pair}" if pair else "") + f": {people}{move}"
+        console.print(Text(visible(head, limit=400) + "; " + visible(reason, limit=400)))
 
 
 #: Narrower consoles get the pairs as blocks of lines, not as a table of 8 columns.

@@ -3,14 +3,16 @@
 
 The page makes no network request: styles are inline, charts are inline SVG drawn by
 matplotlib with text as paths (no fonts to fetch), and there is no script. It reads the plan
-in words, one card per cohort (dates, venue, sets and members), the pairs with score bars and
-reasons, the unmatched and wait-listed with reasons, and charts: the score distribution, score
-by cohort, mean score by organisation type, role and local system (groups under
+in words (led by "What changed" when the plan is a re-plan: the change list with the people's
+names and each reason), one card per cohort (dates, venue, sets and members), the pairs with
+score bars and reasons, the unmatched and wait-listed with reasons, and charts: the score
+distribution, score by cohort, mean score by organisation type, role and local system (groups under
 :data:`MIN_GROUP` people suppressed) and set diversity. Colours are the Okabe-Ito palette
 (distinguishable with colour-blindness) and every chart has a text alternative. Print CSS lays
 it out for A4.
 
-Everything shown is escaped by Jinja2's autoescaping; names and emails come only from
+Everything shown is escaped by Jinja2's autoescaping, after its control, bidi and NUL
+characters are shown as escapes (:func:`matcher.text.html_text`); names and emails come only from
 :class:`~matcher.render.view.PlanView` and are left out with ``redact``.
 """
 
@@ -26,6 +28,7 @@ from typing import Any
 
 from matcher.contract.instance import CRITERIA
 from matcher.render.view import CRITERION_LABELS, PlanView
+from matcher.text import html_text
 
 #: Okabe & Ito (2008) colour-blind-safe palette.
 OKABE_ITO = ("#0072B2", "#E69F00", "#009E73", "#D55E00", "#56B4E9", "#CC79A7", "#F0E442", "#000000")
@@ -43,6 +46,17 @@ class Chart:
     note: str = ""
 
 
+def _finalize(value: Any) -> Any:
+    """Every ``{{ }}`` value of a template: text from the input has its control, bidi and other
+    invisible format characters (NUL, U+202E ...) shown escaped before autoescaping; markup the
+    program made (the charts' SVG) is left as it is."""
+    from markupsafe import Markup
+
+    if isinstance(value, str) and not isinstance(value, Markup):
+        return html_text(value)
+    return value
+
+
 def _env() -> Any:
     # Loaded on use (start-up time): jinja2 is slow to import.
     from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
@@ -53,6 +67,7 @@ def _env() -> Any:
         undefined=StrictUndefined,
         trim_blocks=True,
         lstrip_blocks=True,
+        finalize=_finalize,
     )
 
 
@@ -85,11 +100,14 @@ def plan_report(view: PlanView) -> str:
             view=view,
             solution=s,
             summary=view.summary_sentences(),
+            changed=view.change_sentences(),
+            changes=view.change_rows(),
             cohorts=cohorts,
             pairs=pairs,
             unmatched=[(u, view.person(u.participant)) for u in s.unmatched],
             waitlist=[(w, *view.members(view.pairs[w.pair])) for w in s.waitlist],
             charts=plan_charts(view),
+            groups=s.metrics.groups if s.metrics is not None else [],
             criteria=[(k, CRITERION_LABELS[k]) for k in CRITERIA],
             redacted=view.redact,
         )
@@ -259,92 +277,244 @@ def plan_charts(view: PlanView) -> list[Chart]:
 # --------------------------------------------------------------------------- benchmarks
 
 
+def _arm(row: dict[str, Any], variants: bool) -> str:
+    return f"{row['variant']} / {row['objective']}" if variants else str(row["objective"])
+
+
+def _legend_below(fig: Any, entries: int) -> None:
+    """The legend under the axes, never over the bars."""
+    fig.legend(loc="outside lower center", ncols=min(entries, 3), frameon=False)
+
+
 def bench_report(result: Any) -> str:
-    """The page of a :class:`matcher.tools.bench.BenchResult`: objectives and seeds side by side,
-    the price of fairness and of stability, and quality per cohort."""
+    """The page of a :class:`matcher.tools.bench.BenchResult`: every run judged (placed,
+    bound, gap, left out, status), each variant or objective against the baseline with the
+    difference in each measure, outcomes by group, quality over time across dated intakes,
+    quality per cohort, and charts (negative differences drawn left of zero)."""
     runs = result.runs
-    objectives = list(dict.fromkeys(r["objective"] for r in runs))
-    instances = list(dict.fromkeys((r["file"], r["instance"]) for r in runs))
-    side_by_side = []
-    for file, name in instances:
-        for seed in sorted({r["seed"] for r in runs if r["file"] == file}):
-            cells = {r["objective"]: r for r in runs if r["file"] == file and r["seed"] == seed}
-            side_by_side.append({"instance": name, "seed": seed, "cells": cells})
+    variants = len({r["variant"] for r in runs}) > 1
+    arms = list(dict.fromkeys(_arm(r, variants) for r in runs))
+    summary = [dict(r, arm=_arm(r, variants)) for r in result.summary()]
+    measures = [m for m, _, _ in result.measures]
+    units = {m: u for m, _, u in result.measures}
+    compared: dict[tuple[str, str], dict[str, Any]] = {}
+    for r in result.comparison_summary():
+        key = (r["instance"], _arm(r, variants))
+        compared.setdefault(key, {"instance": r["instance"], "arm": key[1], "cells": {}})
+        compared[key]["cells"][r["measure"]] = r
+    groups = [dict(r, arm=_arm(r, variants)) for r in result.group_summary()]
+    fields = list(dict.fromkeys(r["field"] for r in groups))
+    over_time = _over_time(result, variants)
     return str(
         _env()
         .get_template("bench.html.j2")
         .render(
             title="Benchmark report",
-            summary=result.summary(),
-            cohorts=result.cohort_summary(),
-            objectives=objectives,
-            side_by_side=side_by_side,
-            prices=[r for r in runs if r["price_of_fairness"] is not None
-                    or r["price_of_stability"] is not None],
-            failed=[r for r in runs if not r["verified"]],
-            charts=bench_charts(result, objectives),
+            summary=summary,
+            variants=variants,
+            arms=arms,
+            baseline=" / ".join(result.baseline) if result.baseline else None,
+            measures=measures,
+            units=units,
+            compared=list(compared.values()),
+            groups=groups,
+            fields=fields,
+            over_time=over_time,
+            cohorts=[dict(r, arm=_arm(r, variants)) for r in result.cohort_summary()],
+            no_plan=result.failed,
+            failed=[r for r in runs if r["status"] in ("optimal", "feasible")
+                    and not r["verified"]],
+            charts=bench_charts(result, variants, over_time),
         )
     )  # fmt: skip
 
 
-def bench_charts(result: Any, objectives: list[str]) -> list[Chart]:
-    """Mean pair score per cohort and objective (one chart per intake), and the price of
-    fairness and stability per intake."""
-    # Loaded on use (start-up time): numpy is slow to import.
+def _over_time(result: Any, variants: bool) -> list[dict[str, Any]]:
+    """Per dated intake (oldest first) and arm: mean over seeds of the share of people
+    placed, people left out, mean score and worst new pair; empty with fewer than two dates."""
+    rows = [r for r in result.summary() if r.get("intake_date")]
+    if len({r["intake_date"] for r in rows}) < 2:
+        return []
+    participants: dict[str, float] = {}
+    for run in result.runs:
+        if run["participants"]:
+            participants[run["file"]] = float(run["participants"])
+    out = []
+    for r in sorted(rows, key=lambda r: (r["intake_date"], r["instance"])):
+        n = participants.get(r["file"])
+        placed = r["placed_mean"]
+        out.append(
+            {
+                "date": r["intake_date"],
+                "instance": r["instance"],
+                "arm": _arm(r, variants),
+                "people_placed_share": None if not n or placed is None else 2 * placed / n,
+                "left_out": r["left_out_mean"],
+                "score_mean": r["score_mean_mean"],
+                "worst_new_pair": r["lone_score_min_mean"],
+            }
+        )
+    return out
+
+
+def _signed_bars(
+    title: str, alt: str, labels: list[str], series: dict[str, list[float | None]], unit: str
+) -> Chart:
+    """Horizontal grouped bars that may be negative: the axis spans both signs, with a line
+    at zero."""
+    import numpy as np
+
+    fig, ax = _figure(1.2 + 0.35 * len(labels) * max(len(series), 1) ** 0.5)
+    height = 0.8 / max(len(series), 1)
+    values = [v for vs in series.values() for v in vs if v is not None]
+    low, high = min([0.0, *values]), max([0.0, *values])
+    span = max(high - low, 1e-9)
+    lo, hi = low - 0.1 * span - (0.5 if span < 1e-6 else 0), high + 0.1 * span + 1e-6
+    ax.set_xlim(lo, hi)
+    for k, (name, vs) in enumerate(series.items()):
+        y = np.arange(len(labels)) + k * height
+        ax.barh(y, [v if v is not None else 0.0 for v in vs], height,
+                color=OKABE_ITO[k % len(OKABE_ITO)], label=name)  # fmt: skip
+    ax.axvline(0.0, color="#000000", linewidth=0.8)
+    ax.set_yticks(np.arange(len(labels)) + 0.4 - height / 2, [_label(x) for x in labels])
+    ax.invert_yaxis()
+    ax.set_xlabel(unit)
+    if len(series) > 1:
+        _legend_below(fig, len(series))
+    return Chart(title, alt, _svg(fig), note=f"{lo:.6g} to {hi:.6g}")
+
+
+def bench_charts(
+    result: Any, variants: bool = False, over_time: list[dict[str, Any]] | None = None
+) -> list[Chart]:
+    """Mean pair score per cohort (one chart per intake); each run against the baseline
+    (people left out, in people; total score, in percent; both signed); share placed per
+    group; quality over time across dated intakes."""
     import numpy as np
 
     charts: list[Chart] = []
     cohort_rows = result.cohort_summary()
+    arms = list(dict.fromkeys(_arm(r, variants) for r in result.runs))
     for file in dict.fromkeys(r["file"] for r in cohort_rows):
         rows = [r for r in cohort_rows if r["file"] == file and r["score_mean"] is not None]
         cohorts = list(dict.fromkeys(r["cohort"] for r in rows))[: MAX_BARS * 2]
         if not cohorts:
             continue
         fig, ax = _figure(1.2 + 0.35 * len(cohorts))
-        height = 0.8 / max(len(objectives), 1)
-        for k, objective in enumerate(objectives):
-            values = {r["cohort"]: r["score_mean"] for r in rows if r["objective"] == objective}
+        height = 0.8 / max(len(arms), 1)
+        for k, arm in enumerate(arms):
+            values = {r["cohort"]: r["score_mean"] for r in rows if _arm(r, variants) == arm}
             y = np.arange(len(cohorts)) + k * height
             ax.barh(y, [values.get(c, 0.0) or 0.0 for c in cohorts], height,
-                    color=OKABE_ITO[k % len(OKABE_ITO)], label=objective)  # fmt: skip
+                    color=OKABE_ITO[k % len(OKABE_ITO)], label=_label(arm))  # fmt: skip
         ax.set_yticks(np.arange(len(cohorts)) + 0.4 - height / 2, [_label(c) for c in cohorts])
         ax.invert_yaxis()
         ax.set_xlim(0, 1)
         ax.set_xlabel("mean pair score in the cohort (0 to 1), mean over seeds")
-        ax.legend(frameon=False, loc="lower right")
+        _legend_below(fig, len(arms))
         name = rows[0]["instance"]
         charts.append(
             Chart(
                 f"Quality per cohort: {name}",
                 f"Grouped bar chart of the mean pair score in each of {len(cohorts)} cohorts of "
-                f"{name}, one bar per objective ({', '.join(objectives)}).",
+                f"{name}, one bar per {'variant' if variants else 'objective'} "
+                f"({', '.join(arms)}).",
                 _svg(fig),
             )
         )
-    prices: dict[str, dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
-    for r in result.runs:
-        for key in ("price_of_fairness", "price_of_stability"):
-            if r[key] is not None:
-                prices[r["instance"]][key].append(float(r[key]))
-    if prices:
-        names = list(prices)
-        fig, ax = _figure(1.2 + 0.4 * len(names))
-        top = max((v for n in names for vs in prices[n].values() for v in vs), default=0.0)
-        ax.set_xlim(0, max(top * 1.15, 0.05))
-        for k, key in enumerate(("price_of_fairness", "price_of_stability")):
-            lost = [statistics.fmean(prices[n][key]) if prices[n][key] else 0.0 for n in names]
-            ax.barh(np.arange(len(names)) + k * 0.4, lost, 0.4, color=OKABE_ITO[k + 1],
-                    label=key.replace("_", " "))  # fmt: skip
-        ax.set_yticks(np.arange(len(names)) + 0.2, [_label(n) for n in names])
+    compared = result.comparison_summary()
+    if compared and result.baseline is not None:
+        base = " / ".join(result.baseline)
+        labels = list(dict.fromkeys(f"{r['instance']}: {_arm(r, variants)}" for r in compared))
+
+        def series(measure: str, scale: float = 1.0, *, relative: bool = False) -> list[Any]:
+            got = {}
+            for r in compared:
+                if r["measure"] != measure or r["difference"] is None:
+                    continue
+                value = r["difference"]
+                if relative:
+                    b = r["baseline_value"]
+                    value = None if not b else 100.0 * value / b
+                got[f"{r['instance']}: {_arm(r, variants)}"] = value
+            return [got.get(x) for x in labels]
+
+        charts.append(
+            _signed_bars(
+                f"People left out against the baseline ({base})",
+                "Bar chart, per intake and run, of the difference in people left out "
+                "(unmatched, plus both members of each wait-listed pair) against the baseline, "
+                "mean over seeds; right of zero: more people left out.",
+                labels,
+                {"people left out": series("people left out")},
+                "difference in people left out (people), run minus baseline",
+            )
+        )
+        charts.append(
+            _signed_bars(
+                f"Total score against the baseline ({base})",
+                "Bar chart, per intake and run, of the change in total pair score against the "
+                "baseline in percent of the baseline's total, mean over seeds; left of zero: "
+                "score given up (the price of fairness or stability), right of zero: more "
+                "score, which can come with fewer people placed.",
+                labels,
+                {"total score": series("total score", relative=True)},
+                "change in total pair score (% of the baseline's total)",
+            )
+        )
+    groups = [r for r in result.group_summary() if not r["suppressed"]]
+    hidden = sum(1 for r in result.group_summary() if r["suppressed"])
+    for field in dict.fromkeys(r["field"] for r in groups):
+        mine = [r for r in groups if r["field"] == field]
+        names = list(dict.fromkeys(r["value"] for r in mine))[:MAX_BARS]
+        fig, ax = _figure(1.2 + 0.3 * len(names) * max(len(arms), 1) ** 0.5)
+        height = 0.8 / max(len(arms), 1)
+        for k, arm in enumerate(arms):
+            means: dict[str, list[float]] = defaultdict(list)
+            for r in mine:
+                if _arm(r, variants) == arm and r["placed_share"] is not None:
+                    means[r["value"]].append(100.0 * r["placed_share"])
+            y = np.arange(len(names)) + k * height
+            ax.barh(y, [statistics.fmean(means[v]) if v in means else 0.0 for v in names],
+                    height, color=OKABE_ITO[k % len(OKABE_ITO)], label=_label(arm))  # fmt: skip
+        ax.set_yticks(np.arange(len(names)) + 0.4 - height / 2, [_label(v) for v in names])
         ax.invert_yaxis()
-        ax.set_xlabel("share of the total score given up against the total objective")
-        ax.legend(frameon=False, loc="lower right")
+        ax.set_xlim(0, 100)
+        ax.set_xlabel("people placed (% of the group), mean over seeds and intakes")
+        if len(arms) > 1:
+            _legend_below(fig, len(arms))
         charts.append(
             Chart(
-                "Price of fairness and of stability",
-                "Bar chart, per intake, of the share of total pair score the fair and the "
-                "stable objectives give up against the total objective (mean over seeds).",
+                f"People placed by {field.replace('_', ' ')}",
+                f"Bar chart of the share of each {field.replace('_', ' ')} group placed in a "
+                f"cohort, per {'variant' if variants else 'objective'}; "
+                f"{hidden} small groups (all fields) suppressed and not drawn.",
                 _svg(fig),
             )
         )
+    if over_time:
+        dates = list(dict.fromkeys(r["date"] for r in over_time))
+        for key, label, unit in (
+            ("people_placed_share", "Share of people placed", "people placed (% of intake)"),
+            ("score_mean", "Mean pair score", "mean pair score (0 to 1)"),
+        ):
+            fig, ax = _figure(3.0)
+            for k, arm in enumerate(dict.fromkeys(r["arm"] for r in over_time)):
+                pts = {r["date"]: r[key] for r in over_time if r["arm"] == arm}
+                xs = [i for i, d in enumerate(dates) if pts.get(d) is not None]
+                ys = [pts[dates[i]] * (100 if key == "people_placed_share" else 1) for i in xs]
+                ax.plot(xs, ys, marker="o", color=OKABE_ITO[k % len(OKABE_ITO)],
+                        label=_label(arm))  # fmt: skip
+            ax.set_xticks(range(len(dates)), dates)
+            ax.set_ylabel(unit)
+            _legend_below(fig, len({r["arm"] for r in over_time}))
+            charts.append(
+                Chart(
+                    f"{label} over time",
+                    f"Line chart of the {label.lower()} in each intake, by intake date "
+                    f"({dates[0]} to {dates[-1]}), one line per "
+                    f"{'variant' if variants else 'objective'}, mean over seeds.",
+                    _svg(fig),
+                )
+            )
     return charts

@@ -2,7 +2,8 @@
 
 The JSON plan holds IDs only. Outputs meant for people (the terminal table, the XLSX workbook,
 the HTML report) join it with the instance through :class:`PlanView`, which is the one place
-that reads ``name`` and ``email``; with ``redact=True`` they are left out everywhere.
+that reads ``name``, ``email`` and ``project_description`` (free text in the applicant's words);
+with ``redact=True`` they are left out everywhere.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from dataclasses import dataclass
 from matcher.contract.instance import Cohort, Instance, Participant
 from matcher.contract.keys import category_key
 from matcher.contract.solution import Pair, Solution
+from matcher.words import count
 
 ROLE_LABELS = {"patient_leader": "Patient leader", "clinician": "Clinician", "manager": "Manager"}
 MODE_LABELS = {"in_person": "in person", "online": "online", "blended": "blended"}
@@ -24,6 +26,32 @@ CRITERION_LABELS = {
     "system": "Local system",
     "availability": "Availability",
 }
+
+
+#: Change kinds (``changes.items[].kind``) as a programme team reads them.
+CHANGE_LABELS = {
+    "dissolved": "Pair ended",
+    "formed": "New pair",
+    "moved_cohort": "Moved cohort",
+    "moved_set": "Moved set",
+    "newly_unmatched": "Now unmatched",
+    "newly_waitlisted": "Now wait-listed",
+    "no_longer_unmatched": "Now paired",
+    "no_longer_waitlisted": "Off the wait-list",
+    "left": "Left the programme",
+}
+
+
+@dataclass(frozen=True)
+class ChangeRow:
+    """One change of a re-plan, for people: what, which pair, who (with names), from, to, why."""
+
+    kind: str
+    pair: str
+    people: tuple[PersonView, ...]
+    before: str
+    after: str
+    reason: str
 
 
 def day(d: dt.date) -> str:
@@ -40,6 +68,7 @@ class PersonView:
     organisation: str
     organisation_type: str
     system: str
+    project_description: str | None = None
 
     @property
     def label(self) -> str:
@@ -87,6 +116,7 @@ class PlanView:
         #: Whether any name / email is shown (their columns are left out otherwise).
         self.has_names = any(p.name for p in self.people.values())
         self.has_emails = any(p.email for p in self.people.values())
+        self.has_descriptions = any(p.project_description for p in self.people.values())
         self.sets_by_cohort: dict[str, list[str]] = defaultdict(list)
         for s in solution.learning_sets or []:
             self.sets_by_cohort[s.cohort].append(s.id)
@@ -100,6 +130,7 @@ class PlanView:
             organisation=p.organisation,
             organisation_type=p.organisation_type,
             system=p.system,
+            project_description=None if self.redact else p.project_description,
         )
 
     @staticmethod
@@ -136,11 +167,13 @@ class PlanView:
         people = len(self.instance.participants)
         withdrawn = sum(not p.active for p in self.instance.participants)
         out = [
-            f"Intake {s.instance}: {people} people"
+            f"Intake {s.instance}: {count(people, 'person', 'people')}"
             + (f" ({withdrawn} withdrawn)" if withdrawn else "")
-            + f", {len(self.instance.cohorts)} cohorts.",
-            f"{len(s.pairs)} pairs: {len(s.pairs) - len(new)} applied together and {len(new)} "
-            f"were matched; {len(placed)} pairs are placed in a cohort.",
+            + f", {count(len(self.instance.cohorts), 'cohort')}.",
+            f"{count(len(s.pairs), 'pair')}: {len(s.pairs) - len(new)} applied together and "
+            f"{len(new)} {'was' if len(new) == 1 else 'were'} matched; "
+            f"{count(len(placed), 'pair')} {'is' if len(placed) == 1 else 'are'} placed in a "
+            "cohort.",
         ]
         if new:
             mean = sum(p.score for p in new) / len(new)
@@ -148,13 +181,76 @@ class PlanView:
                 f"Matched pairs score {mean:.2f} on average (0 to 1), the lowest "
                 f"{min(p.score for p in new):.2f}."
             )
-        out.append(
-            f"{len(s.waitlist)} pairs are on the wait-list and {len(s.unmatched)} people are "
-            "unmatched; each has a reason below."
-        )
+        w, u = len(s.waitlist), len(s.unmatched)
+        if w or u:
+            out.append(
+                f"{count(w, 'pair')} {'is' if w == 1 else 'are'} on the wait-list and "
+                f"{count(u, 'person', 'people')} {'is' if u == 1 else 'are'} unmatched; each "
+                "has a reason below."
+            )
+        else:
+            out.append("Every pair is placed and everybody is in a pair.")
         if s.learning_sets:
-            out.append(f"Cohorts are split into {len(s.learning_sets)} action-learning sets.")
+            out.append(
+                f"Cohorts are split into {count(len(s.learning_sets), 'action-learning set')}."
+            )
         out.append(status)
+        return out
+
+    def change_rows(self) -> list[ChangeRow]:
+        """The plan's changes against the previous plan (empty without one), for people."""
+        changes = self.solution.changes
+        if changes is None:
+            return []
+        rows = []
+        for c in changes.items:
+            people = tuple(
+                self.people.get(pid)
+                or PersonView(pid, None, None, "", "(no longer in the intake)", "", "")
+                for pid in c.participants
+            )
+            rows.append(
+                ChangeRow(
+                    kind=CHANGE_LABELS.get(c.kind, c.kind),
+                    pair=c.pair or "",
+                    people=people,
+                    before=self._place(c.before),
+                    after=self._place(c.after),
+                    reason=c.reason,
+                )
+            )
+        return rows
+
+    def _place(self, where: str | None) -> str:
+        """A cohort (with its name), a set or a person, as stored in a change; "" for none."""
+        if where is None:
+            return ""
+        cohort = self.cohorts.get(where)
+        if cohort is not None and cohort.name:
+            return f"{where} ({cohort.name})"
+        return where
+
+    def change_sentences(self) -> list[str]:
+        """The change list in words, for the top of every output made by a re-plan."""
+        changes = self.solution.changes
+        if changes is None:
+            return []
+        n = changes.counts
+        out = [
+            f"Re-planned against the previous plan of {changes.previous_instance}: "
+            f"{count(n.kept, 'pair')} kept, {count(n.dissolved, 'pair')} ended, "
+            f"{count(n.formed, 'new pair')}, {count(n.moved_cohort, 'pair')} moved cohort, "
+            f"{count(n.moved_set, 'pair')} moved set, "
+            f"{count(n.newly_unmatched, 'person', 'people')} newly unmatched, "
+            f"{count(n.newly_waitlisted, 'pair')} newly wait-listed."
+        ]
+        if not changes.items:
+            out.append("Nothing changed: every pair keeps its cohort and set.")
+        elif not changes.minimal:
+            out.append(
+                "These are the fewest changes found within the time and size limits, not "
+                "proven the fewest."
+            )
         return out
 
     def group_key(self, text: str) -> str:

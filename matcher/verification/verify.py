@@ -51,6 +51,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from matcher import embedding
 from matcher.contract.instance import Cohort, Instance, Participant
 from matcher.contract.solution import Pair, Solution
 from matcher.errors import VerificationFailed
@@ -138,6 +139,8 @@ def _norm(items: list[str]) -> set[str]:
 def _attends(p: Participant, c: Cohort) -> bool:
     if p.available_cohorts is not None and c.id not in p.available_cohorts:
         return False
+    if p.unavailable_dates and any(d in p.unavailable_dates for d in c.sessions):
+        return False
     modes = {"in_person", "online"} if p.attendance is None else set(p.attendance)
     if c.mode == "blended":
         return modes == {"in_person", "online"}
@@ -156,19 +159,36 @@ class _Traits:
     system: str
     cohorts: int  # bit q set: can attend cohort q in full
     avoid: frozenset[str]
+    vector: tuple[float, ...] | None = None  # unit vector of the project description
 
 
-def _traits(instance: Instance, p: Participant) -> _Traits:
+#: Project fit by meaning, re-stated from :mod:`matcher.engine.meaning`: a cosine of two
+#: description vectors maps onto 0-1 between these two values, rounded to 6 decimals.
+MEANING_FLOOR, MEANING_CEILING = 0.15, 0.65
+
+
+def _description(p: Participant) -> str | None:
+    text = p.project_description
+    return " ".join(text.split()) if text is not None and text.strip() else None
+
+
+def _similarity(x: tuple[float, ...], y: tuple[float, ...]) -> float:
+    cosine = math.fsum(a * b for a, b in zip(x, y, strict=True))
+    scaled = (cosine - MEANING_FLOOR) / (MEANING_CEILING - MEANING_FLOOR)
+    return round(min(1.0, max(0.0, scaled)), 6)
+
+
+def _traits(instance: Instance, p: Participant, vector: tuple[float, ...] | None = None) -> _Traits:
     ia, ta = frozenset(_norm(p.interests)), frozenset(_norm(p.project_topics))
     mask = sum(1 << q for q, c in enumerate(instance.cohorts) if _attends(p, c))
     org, system = _same(p.organisation), _same(p.system)
-    return _Traits(p, ia, ta, ia | ta, org, system, mask, frozenset(p.avoid))
+    return _Traits(p, ia, ta, ia | ta, org, system, mask, frozenset(p.avoid), vector)
 
 
 class _Scorer:
     """The documented score formula and hard pairing rules, over :class:`_Traits`."""
 
-    def __init__(self, instance: Instance) -> None:
+    def __init__(self, instance: Instance, people: list[Participant] | None = None) -> None:
         self.instance = instance
         self.weights = instance.weights.model_dump()
         if instance.rules.local_system == "ignore":
@@ -177,11 +197,24 @@ class _Scorer:
         self.forbidden = {frozenset(x) for x in instance.forbidden_pairs}
         self.n_cohorts = len(instance.cohorts)
         self._traits: dict[str, _Traits] = {}
+        # The descriptions' vectors, all in one batch (the model is an input, like numpy: the
+        # formula on top of it is re-stated here). Without the model nobody has one, as in the
+        # engine.
+        self.vectors: dict[str, tuple[float, ...]] = {}
+        everyone = instance.participants if people is None else people
+        described = [(p.id, t) for p in everyone if (t := _description(p))]
+        if described:
+            got = embedding.embed([t for _, t in described])
+            if got is not None:
+                self.vectors = {
+                    pid: tuple(row) for (pid, _), row in zip(described, got.tolist(), strict=True)
+                }
 
     def traits(self, p: Participant) -> _Traits:
         got = self._traits.get(p.id)
         if got is None or got.person is not p:
-            got = self._traits[p.id] = _traits(self.instance, p)
+            vector = self.vectors.get(p.id) if _description(p) is not None else None
+            got = self._traits[p.id] = _traits(self.instance, p, vector)
         return got
 
     def criteria(self, x: _Traits, y: _Traits) -> tuple[float, float, float, float, float]:
@@ -191,6 +224,12 @@ class _Scorer:
         interests = shared / (union - shared) if union - shared else 0.0
         n_topics = len(x.topics) + len(y.topics)
         project = (len(x.topics & y.both) + len(y.topics & x.both)) / n_topics if n_topics else 0.0
+        if x.vector is not None and y.vector is not None:
+            # Both described their project: the similarity takes its share of project fit
+            # (all of it when neither names a topic).
+            m = self.instance.rules.project_meaning
+            sim = _similarity(x.vector, y.vector)
+            project = (1.0 - m) * project + m * sim if n_topics else sim
         same_org = x.organisation == y.organisation
         organisation = 0.0 if same_org and self.instance.rules.same_organisation != "allow" else 1.0
         system = 1.0 if x.system == y.system else 0.0
@@ -256,7 +295,7 @@ class _Scorer:
 
 def recompute_score(instance: Instance, a: Participant, b: Participant) -> dict[str, float]:
     """Each criterion of the pair (a, b), plus ``"score"``, from the instance alone."""
-    scorer = _Scorer(instance)
+    scorer = _Scorer(instance, [a, b])
     return scorer.parts(scorer.traits(a), scorer.traits(b))
 
 
@@ -1153,6 +1192,9 @@ class _LoneScan:
         n_top_c = topics_c.sum(axis=1)
         org_c = np.array([code(y.organisation) for y in ys])
         sys_c = np.array([code(y.system) for y in ys])
+        dim = len(next(iter(scorer.vectors.values()))) if scorer.vectors else 0
+        vec_c = np.array([y.vector or (0.0,) * dim for y in ys], dtype=np.float64)
+        has_c = np.array([y.vector is not None for y in ys], dtype=bool)
         n_cohorts = len(instance.cohorts)
         attend_c = np.array([[(y.cohorts >> q) & 1 for q in range(n_cohorts)] for y in ys])
         attend_c = attend_c.reshape(len(ys), n_cohorts).astype(np.float64)
@@ -1187,6 +1229,14 @@ class _LoneScan:
             n_topics = len(x.topics) + n_top_c
             fit = both_c @ v_top + topics_c @ v_both
             project = np.divide(fit, n_topics, out=np.zeros(len(ys)), where=n_topics > 0)
+            if x.vector is not None and has_c.any():
+                scaled = (vec_c @ np.array(x.vector) - MEANING_FLOOR) / (
+                    MEANING_CEILING - MEANING_FLOOR
+                )
+                sim = np.round(np.clip(scaled, 0.0, 1.0), 6)
+                m = rules.project_meaning
+                mixed = np.where(n_topics > 0, (1.0 - m) * project + m * sim, sim)
+                project = np.where(has_c, mixed, project)
             same_org = org_c == code(x.organisation)
             organisation = np.where(same_org & (rules.same_organisation != "allow"), 0.0, 1.0)
             same_system: NDArray[np.bool_] = sys_c == code(x.system)

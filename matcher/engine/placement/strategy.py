@@ -27,8 +27,10 @@ from matcher.contract.solution import (
 from matcher.engine.pairing import LoneScan, Pairing, preformed_pairs
 from matcher.engine.placement.ceiling import Ceiling, lone_pairs_along, placement_ceiling
 from matcher.engine.placement.model import (
+    SCORE_SCALE,
     Candidate,
     Placement,
+    QualityLevel,
     Replan,
     feasible_hint,
     solve_placement,
@@ -52,6 +54,14 @@ REPAIR_MAX_VARS = 10_000
 #: on a 500-participant intake (deterministic, no wall-clock cap): 3 s -> 30 s wall, lone mean
 #: score 0.543, 348 blocking pairs; 6 s -> 55 s wall, 0.546, 296. Both wait-list 6 pairs.
 REPAIR_BUDGET = 3.0
+#: The joint model's quality level (c) stops within this relative gap of the best bound known
+#: (the unconstrained optimal matching's total, or CP-SAT's own bound).
+QUALITY_GAP = 0.005
+#: Seconds (deterministic time in deterministic mode) for the joint model's quality level. It
+#: starts from the flow repair's plan with each cohort's lone pairs re-matched at their best
+#: (:func:`matcher.engine.placement.model._polish`), already close: measured on generated 300
+#: seed 2, that start is 27,231 against 27,254 after 5 s (25 s wall) of search.
+QUALITY_BUDGET = 0.25
 
 
 class Deadline:
@@ -165,17 +175,60 @@ def place(
         balance_when_short=pairing.objective == "stable",
     )
     all_placed = all(q is not None for q in placement.cohort_of.values())
+    r, c, sc = scan.cand_rows, scan.cand_cols, scan.cand_scores
     if all_placed:
         notes.append("decomposition: optimal matching, then exact placement of every pair")
+        if pairing.objective == "stable" and len(r):
+            # a stable matching may form fewer pairs than the most possible: the bound is the
+            # most pairs any plan could place, so it comes from the flow ceiling, not this plan
+            true = _ceiling(job, pairing, fixed, placement, (r, c), len(pre))
+            bound = float(max(true.value, _placed(placement)))
+            return fixed, replace(placement, bound=bound), notes
         return fixed, placement, notes
     if placement.status not in ("optimal", "feasible"):
         return fixed, placement, notes
-    r, c, sc = scan.cand_rows, scan.cand_cols, scan.cand_scores
-    if pairing.bottleneck is not None:  # fair: never re-pair below the proven worst pair
-        keep = sc >= pairing.bottleneck
+    # run.bound is the most pairs any plan could place, whatever the objective: the ceiling
+    # over every allowed lone pair
+    true = _ceiling(job, pairing, fixed, placement, (r, c), len(pre))
+    ceiling: Ceiling | None = true
+    if pairing.bottleneck is not None:  # fair: never re-pair below the worst pair ...
+        floor = pairing.bottleneck
+        keep = sc >= floor
+        ceiling = _ceiling(job, pairing, fixed, placement, (r[keep], c[keep]), len(pre))
+        if ceiling.value < true.value:
+            # ... unless that keeps pairs out that another pairing would place: the most
+            # pairs placed come first, so the floor drops to the highest score that lets the
+            # flow ceiling reach the bound
+            short = ceiling.value
+            floor, ceiling = _fair_floor(job, pairing, fixed, placement, len(pre), true.value)
+            notes.append(
+                f"fair objective: with no lone pair below {pairing.bottleneck:.3f}, at most "
+                f"{short} pairs could be placed, {true.value} otherwise; lone pairs down to "
+                f"{floor:.3f} may be formed so that the most pairs are placed first"
+            )
+            keep = sc >= floor
         r, c, sc = r[keep], c[keep], sc[keep]
-    ceiling, flowed = _flow_repair(job, pairing, fixed, placement, (r, c, sc), len(pre), time_limit)
-    bound = float(ceiling.value)
+    unrestricted = len(r) == len(scan.cand_rows)
+    ceiling, flowed = _flow_repair(
+        job, pairing, fixed, placement, (r, c, sc), len(pre), time_limit, ceiling=ceiling
+    )
+    if not unrestricted and pairing.objective == "fair":
+        got = _placed(flowed[1]) if flowed is not None else _placed(placement)
+        if got < true.value:
+            # the floor's ceiling is only an upper bound: when its repair still leaves pairs
+            # out, a repair over every allowed pair may place more (most pairs placed first)
+            every = (scan.cand_rows, scan.cand_cols, scan.cand_scores)
+            _, wider = _flow_repair(
+                job, pairing, fixed, placement, every, len(pre), time_limit, ceiling=true
+            )
+            if wider is not None and _placed(wider[1]) > got:
+                notes.append(
+                    f"fair objective: {got} pairs placed with no lone pair below the floor, "
+                    f"{_placed(wider[1])} with every allowed pair open, which is kept"
+                )
+                flowed, ceiling, unrestricted = wider, true, True
+                r, c, sc = every
+    bound = float(true.value)
     if pairing.objective == "stable":
         notes.append(
             "stable objective: pairs the cohorts cannot take are wait-listed rather than "
@@ -186,6 +239,18 @@ def place(
         fixed, placement, note = flowed
         notes.append(note)
     at_ceiling = _placed(placement) >= ceiling.value
+    if at_ceiling and flowed is None and pairing.exact:
+        # The optimal matching itself is placed at the ceiling: most pairs placed (a), most
+        # formed (b) and the highest total (c), each at its own unconstrained optimum, so no
+        # joint model can do better; only level (d), skipped while pairs were short, is left.
+        notes.append(
+            f"decomposition: optimal matching, then exact placement; {ceiling.value} pairs "
+            "placed, the most any plan can place (flow ceiling)"
+        )
+        if "balance" not in placement.levels:
+            placement = _balanced(job, fixed, placement, ceiling.value, time_limit)
+        status = "optimal" if placement.status in ("optimal", "feasible") else placement.status
+        return fixed, replace(placement, status=status, bound=bound), notes
     # one variable per (lone pair, cohort both can attend)
     size = placement_variables(scan, r, c, above=JOINT_MODEL_MAX_VARS) if pairing.exact else 0
     if at_ceiling and not (pairing.exact and size <= JOINT_MODEL_MAX_VARS):
@@ -218,7 +283,51 @@ def place(
         (r, c, sc),
         time_limit=time_limit,
         ceiling=ceiling.value,
+        quality=QualityLevel(
+            upper=lone_upper_bound(r, c, sc), gap=QUALITY_GAP, budget=QUALITY_BUDGET
+        ),
+        balance=False,
     )
+    if (
+        not unrestricted
+        and pairing.objective == "fair"
+        and _placed(joint) < true.value
+        and joint.status in ("optimal", "feasible")
+    ):
+        # the set rules (which the flow ceiling leaves out) may be what keeps pairs out above
+        # the floor: the joint model over every allowed pair places the most first
+        every = (scan.cand_rows, scan.cand_cols, scan.cand_scores)
+        wide_candidates, wide = _replan(
+            job,
+            pairing,
+            fixed,
+            placement,
+            fixed[: len(pre)],
+            every,
+            time_limit=time_limit,
+            ceiling=true.value,
+        )
+        if wide.status in ("optimal", "feasible") and _placed(wide) > _placed(joint):
+            notes.append(
+                f"fair objective: {_placed(joint)} pairs placed with no lone pair below the "
+                f"floor, {_placed(wide)} with every allowed pair open, which is kept"
+            )
+            # pairs below the floor: the worst pair is no longer proven best
+            candidates, unrestricted = wide_candidates, True
+            joint = replace(wide, status="feasible")
+    if joint.status in ("optimal", "feasible"):
+        # level (d) over the pairs the joint model chose, as fixed pairs: a far smaller model
+        # (the joint one often found no balanced plan at all in its budget)
+        chosen = [replace(candidates[k], fixed=True) for k in joint.formed]
+        where = {i: joint.cohort_of.get(k) for i, k in enumerate(joint.formed)}
+        placed_joint = replace(joint, formed=list(range(len(chosen))), cohort_of=where)
+        balanced = _balanced(job, chosen, placed_joint, _placed(joint), time_limit)
+        candidates = chosen
+        joint = replace(
+            balanced,
+            status=joint.status,
+            levels={**joint.levels, **{k: v for k, v in balanced.levels.items() if k == "balance"}},
+        )
     if joint.status not in ("optimal", "feasible") or _placed(joint) < _placed(placement):
         notes.append("joint model found nothing better in the time limit")
         return fixed, replace(placement, status="feasible", bound=bound), notes
@@ -226,34 +335,88 @@ def place(
         "joint pairing-and-placement model (CP-SAT): pairs and cohorts chosen together, "
         "because the optimal matching's pairs could not all be placed"
     )
-    return candidates, replace(joint, bound=min(bound, joint.bound or bound)), notes
+    # the joint model's own bound holds for every plan only when every allowed pair was open
+    if unrestricted:
+        bound = min(bound, joint.bound or bound)
+    return candidates, replace(joint, bound=bound), notes
+
+
+def lone_upper_bound(r: NDArray[np.int64], c: NDArray[np.int64], sc: NDArray[np.float64]) -> int:
+    """The highest total of any matching over the lone pairs ``(r[k], c[k])``, in the placement
+    model's integer units (each score rounded to ``1 / SCORE_SCALE``, as that model counts it),
+    whatever the cohorts: an upper bound on its quality level (c). Exact, by one min-cost flow
+    with a zero-cost bypass (so any number of pairs may be formed)."""
+    from ortools.graph.python import min_cost_flow
+
+    if not len(r):
+        return 0
+    rows, r_i = np.unique(r, return_inverse=True)
+    cols, c_i = np.unique(c, return_inverse=True)
+    w = np.round(sc * SCORE_SCALE).astype(np.int64)
+    keep = w > 0
+    n_r, n_c = len(rows), len(cols)
+    source, sink = n_r + n_c, n_r + n_c + 1
+    flow = min_cost_flow.SimpleMinCostFlow()
+    supply = min(n_r, n_c)
+    tails = np.concatenate(
+        [np.full(n_r, source), r_i[keep], n_r + np.arange(n_c), [source]]
+    ).astype(np.int64)
+    heads = np.concatenate([np.arange(n_r), n_r + c_i[keep], np.full(n_c, sink), [sink]]).astype(
+        np.int64
+    )
+    caps = np.concatenate([np.ones(n_r + int(keep.sum()) + n_c), [supply]]).astype(np.int64)
+    costs = np.concatenate([np.zeros(n_r), -w[keep], np.zeros(n_c), [0]]).astype(np.int64)
+    flow.add_arcs_with_capacity_and_unit_cost(tails, heads, caps, costs)
+    flow.set_node_supply(source, supply)
+    flow.set_node_supply(sink, -supply)
+    if flow.solve() != flow.OPTIMAL:  # cannot happen: the bypass carries any flow
+        return int(w[keep].sum())
+    return int(-flow.optimal_cost())
+
+
+def _balanced(
+    job: Job,
+    fixed: list[Candidate],
+    placement: Placement,
+    ceiling: int,
+    time_limit: float | None,
+) -> Placement:
+    """Level (d), preferences and balance, for a plan of fixed pairs that places ``ceiling``
+    pairs: the exact placement model started from it (which holds it at that many placed); the
+    plan as it was when that finds nothing in its budget."""
+    plan = {(f.patient_leader, f.partner): placement.cohort_of.get(k) for k, f in enumerate(fixed)}
+    balanced = solve_placement(
+        job.prepared.effective,
+        fixed,
+        seed=job.seed,
+        time_limit=time_limit,
+        deterministic=job.deterministic,
+        hint=plan,
+        replan=must_place(job, fixed),
+        stop=job.stop,
+        ceiling=ceiling,
+    )
+    if balanced.status in ("optimal", "feasible") and _placed(balanced) >= ceiling:
+        return balanced
+    return placement
 
 
 def _placed(placement: Placement) -> int:
     return sum(q is not None for q in placement.cohort_of.values())
 
 
-def _flow_repair(
+def _ceiling(
     job: Job,
     pairing: Pairing,
     fixed: list[Candidate],
     placement: Placement,
-    lone_edges: tuple[NDArray[np.int64], NDArray[np.int64], NDArray[np.float64]],
+    lone_edges: tuple[NDArray[np.int64], NDArray[np.int64]],
     n_pre: int,
-    time_limit: float | None,
-) -> tuple[Ceiling, tuple[list[Candidate], Placement, str] | None]:
-    """The flow ceiling on pairs placed (:func:`matcher.engine.placement.ceiling.placement_ceiling`)
-    and, when the plan is below it, a re-pairing that follows a ceiling flow: the pre-formed
-    pairs go where it puts them, the lone people into cohorts (one side as the flow puts it,
-    or both sides in equal numbers per cohort, whichever pairs more) and are paired inside
-    each cohort by an exact maximum-weight matching (most pairs, then highest total); the
-    exact placement model then places the new pairs and the pre-formed ones (hinted with those
-    cohorts). Returns the ceiling and the new
-    candidates, placement and note when that places more pairs, else None. Linear-size
-    models only: two min-cost flows, one sparse matching and the fixed-pairs placement."""
-    instance = job.prepared.effective
+) -> Ceiling:
+    """The flow ceiling (:func:`matcher.engine.placement.ceiling.placement_ceiling`) with the
+    lone applicants free to pair along ``lone_edges``; the first ``n_pre`` of ``fixed`` are the
+    pre-formed pairs, the rest the matched lone pairs (placed as in ``placement``)."""
     scan = pairing.scan
-    r, c, sc = lone_edges
     units = fixed[:n_pre]
     unit_current = [placement.cohort_of.get(k) for k in range(n_pre)]
     row_now: dict[int, int] = {}
@@ -268,9 +431,72 @@ def _flow_repair(
         for k, u in enumerate(units)
         if job.prepared.locks.get((u.patient_leader, u.partner)) is not None
     }
-    ceiling = placement_ceiling(
-        instance, pairing, units, unit_current, (r, c), (row_now, col_now), locked
+    return placement_ceiling(
+        job.prepared.effective,
+        pairing,
+        units,
+        unit_current,
+        lone_edges,
+        (row_now, col_now),
+        locked,
     )
+
+
+def _fair_floor(
+    job: Job, pairing: Pairing, fixed: list[Candidate], placement: Placement, n_pre: int, most: int
+) -> tuple[float, Ceiling]:
+    """``fair`` when its worst pair keeps pairs out: the highest lone-pair score ``floor`` such
+    that, pairing only along lone pairs scoring at least ``floor``, the flow ceiling still
+    reaches ``most`` (the ceiling over every allowed pair), found by a binary search over the
+    distinct scores (the ceiling only grows as the floor drops); with that ceiling."""
+    scan = pairing.scan
+    levels = np.unique(scan.cand_scores)
+    lo, hi = 0, len(levels) - 1  # levels[0] keeps every allowed pair: the ceiling is `most`
+    found: Ceiling | None = None
+    while lo < hi:
+        mid = (lo + hi + 1) // 2
+        keep = scan.cand_scores >= levels[mid]
+        edges = (scan.cand_rows[keep], scan.cand_cols[keep])
+        at = _ceiling(job, pairing, fixed, placement, edges, n_pre)
+        if at.value >= most:
+            lo, found = mid, at
+        else:
+            hi = mid - 1
+    floor = float(levels[lo])
+    if found is None:
+        keep = scan.cand_scores >= floor
+        found = _ceiling(
+            job, pairing, fixed, placement, (scan.cand_rows[keep], scan.cand_cols[keep]), n_pre
+        )
+    return floor, found
+
+
+def _flow_repair(
+    job: Job,
+    pairing: Pairing,
+    fixed: list[Candidate],
+    placement: Placement,
+    lone_edges: tuple[NDArray[np.int64], NDArray[np.int64], NDArray[np.float64]],
+    n_pre: int,
+    time_limit: float | None,
+    *,
+    ceiling: Ceiling | None = None,
+) -> tuple[Ceiling, tuple[list[Candidate], Placement, str] | None]:
+    """The flow ceiling on pairs placed (:func:`matcher.engine.placement.ceiling.placement_ceiling`)
+    and, when the plan is below it, a re-pairing that follows a ceiling flow: the pre-formed
+    pairs go where it puts them, the lone people into cohorts (one side as the flow puts it,
+    or both sides in equal numbers per cohort, whichever pairs more) and are paired inside
+    each cohort by an exact maximum-weight matching (most pairs, then highest total); the
+    exact placement model then places the new pairs and the pre-formed ones (hinted with those
+    cohorts). Returns the ceiling and the new
+    candidates, placement and note when that places more pairs, else None. Linear-size
+    models only: two min-cost flows, one sparse matching and the fixed-pairs placement."""
+    instance = job.prepared.effective
+    scan = pairing.scan
+    r, c, sc = lone_edges
+    units = fixed[:n_pre]
+    if ceiling is None:
+        ceiling = _ceiling(job, pairing, fixed, placement, (r, c), n_pre)
     before = _placed(placement)
     if before >= ceiling.value or pairing.objective == "stable" or not len(r):
         return ceiling, None
@@ -444,6 +670,8 @@ def _replan(
     time_limit: float | None,
     default_budget: float = 0.0,
     ceiling: int | None = None,
+    quality: QualityLevel | None = None,
+    balance: bool = True,
 ) -> tuple[list[Candidate], Placement]:
     """Pairs and cohorts chosen together: the ``kept`` pairs stay formed, the lone pairs
     ``lone_edges`` (row, column, score indices into the scan) are open; CP-SAT starts from the
@@ -464,6 +692,8 @@ def _replan(
         replan=must_place(job, candidates),
         stop=job.stop,
         ceiling=ceiling,
+        quality=quality,
+        balance=balance,
     )
     return candidates, result
 
