@@ -108,6 +108,13 @@ def test_uploads_are_revisions_kept_byte_for_byte(tmp_path: Path) -> None:
     assert ws.upload_bytes(intake, 2)[1] == book.getvalue()
     assert [r.number for r in ws.revisions(intake)] == [1, 2]
     assert ws.plan_input(intake).revision == 2
+    assert second.summary.startswith("52 participants")
+    assert not any("cannot be split" in w for w in second.warnings)
+    # valid, with what it will cost said at once: c2 takes 5 pairs in sets of 3-4
+    data = json.loads(MAY_BYTES)
+    data["cohorts"][1]["capacity_pairs"] = 5
+    third = ws.add_upload(intake, [("may.json", json.dumps(data).encode())], author="ana")
+    assert third.valid and any("cohort c2" in w and "cannot be split" in w for w in third.warnings)
 
 
 def test_a_csv_pair_is_one_revision(tmp_path: Path) -> None:
