@@ -199,3 +199,7 @@ class Jobs:
         for job in jobs:
             job.stop.set()
         self._pool.shutdown(wait=False, cancel_futures=True)
+        for job in jobs:
+            if job.state == "queued":  # never started (its future was cancelled)
+                job.state, job.error = "failed", "the server stopped; nothing was stored"
+                job.finished = time.monotonic()
