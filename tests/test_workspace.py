@@ -184,6 +184,32 @@ def test_versions_decisions_and_change_lists(tmp_path: Path) -> None:
     assert ws.solution(intake, 1)[0].participants_by_id()["pl01"].active
 
 
+def test_decisions_are_replayed_on_a_new_upload(tmp_path: Path) -> None:
+    """A corrected file uploaded after decisions: the decisions apply to it; one that no
+    longer fits is named with the rule and cancelled by the next version, not applied."""
+    ws = Workspace(tmp_path / "ws")
+    intake = ws.create_intake("May 2016", author="ana")
+    ws.add_upload(intake, [("may2016.json", MAY_BYTES)], author="ana")
+    first_plan(ws, intake)
+    kept = ws.decide(intake, "withdraw", {"participant": "pl19"}, author="ana")
+    lost = ws.decide(intake, "lock", {"a": "pl20", "b": "pr20"}, author="ana")
+    data = json.loads(MAY_BYTES)
+    for p in data["participants"]:
+        if p["id"] == "pr20":
+            p["available_cohorts"] = ["c2"]  # pl20 can attend c1 only: the lock cannot hold
+    ws.add_upload(intake, [("may2016.json", json.dumps(data).encode())], author="bo")
+    plan = ws.plan_input(intake)
+    assert plan.revision == 2 and plan.pending == [kept.id]
+    assert [(d.id, "no cohort both can attend" in why) for d, why in plan.dropped] == [
+        (lost.id, True)
+    ]
+    assert not plan.instance.participants_by_id()["pl19"].active
+    solution = solve(plan.instance, seed=0, previous=plan.previous)
+    ws.add_version(plan, solution, author="bo", objective="total", seed=0, time_limit=None)
+    states = {d.id: (d.state, d.version) for d in ws.decisions(intake)}
+    assert states == {kept.id: ("applied", 2), lost.id: ("cancelled", None)}
+
+
 def test_stale_replan_is_refused_naming_the_newer_version(tmp_path: Path) -> None:
     ws = Workspace(tmp_path / "ws")
     intake = ws.create_intake("May 2016", author="ana")

@@ -291,8 +291,10 @@ class PlanInput:
     instance: Instance
     latest: int | None
     previous: Solution | None
+    #: pending decisions the new version applies
     pending: list[int]
-    #: decisions applied earlier that no longer apply to a newer upload (with the rule)
+    #: decisions that no longer apply to a newer upload (with the rule); pending ones among
+    #: them are cancelled when the new version is stored
     dropped: list[tuple[Decision, str]]
 
 
@@ -705,7 +707,8 @@ class Workspace:
                    ORDER BY number DESC LIMIT 1""",
                 (intake,),
             ).fetchone()
-            pending = [d.id for d in self._decisions(con, intake, "pending")]
+            dropped = {d.id for d, _ in working[2]}
+            pending = [d.id for d in self._decisions(con, intake, "pending") if d.id not in dropped]
         return PlanInput(
             intake,
             working[0],
@@ -773,6 +776,11 @@ class Workspace:
                     """UPDATE decisions SET state = 'applied', version = ?
                        WHERE id = ? AND state = 'pending'""",
                     (number, d),
+                )
+            for decision, _ in plan.dropped:  # pending ones that no longer apply: not applied
+                con.execute(
+                    "UPDATE decisions SET state = 'cancelled' WHERE id = ? AND state = 'pending'",
+                    (decision.id,),
                 )
         log.info("intake %d version %d stored", intake, number)
         return number
