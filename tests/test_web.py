@@ -426,3 +426,19 @@ def test_other_addresses_need_a_team_password(env: dict[str, str], words: str) -
     assert run.returncode == 2
     assert words in run.stderr
     assert "Traceback" not in run.stderr
+
+
+def test_a_damaged_workspace_is_refused(tmp_path: Path) -> None:
+    folder = tmp_path / "ws"
+    folder.mkdir()
+    (folder / "workspace.sqlite").write_bytes(b"not a database, " * 100)
+    run = subprocess.run(
+        [sys.executable, "-m", "matcher", "serve", str(folder), "--no-browser"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert run.returncode == 3
+    assert "not a matcher workspace, or its database is damaged" in run.stderr
+    assert "Traceback" not in run.stderr
