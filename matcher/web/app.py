@@ -30,7 +30,7 @@ from fastapi.templating import Jinja2Templates
 from starlette.datastructures import FormData, UploadFile
 
 from matcher.contract.instance import Instance
-from matcher.contract.solution import Changes, Pair
+from matcher.contract.solution import Changes, Pair, Solution
 from matcher.engine.objectives import OBJECTIVES
 from matcher.errors import MatcherError
 from matcher.render.view import PlanView
@@ -81,6 +81,15 @@ class _Views:
         self._lock = threading.Lock()
         self._items: OrderedDict[tuple[int, int, bool], PlanView] = OrderedDict()
         self._rows: dict[int, list[tuple[str, str, Pair]]] = {}
+
+    def put(self, intake: int, version: int, instance: Instance, solution: Solution) -> None:
+        """Keep a version just made (its page is opened next)."""
+        view = PlanView(instance, solution)
+        with self._lock:
+            self._items[(intake, version, False)] = view
+            while len(self._items) > self.size:
+                _, old = self._items.popitem(last=False)
+                self._rows.pop(id(old), None)
 
     def get(self, intake: int, version: int, *, redact: bool = False) -> PlanView:
         key = (intake, version, redact)
@@ -180,8 +189,8 @@ def create_app(config: Config) -> FastAPI:
 
     workspace = Workspace(config.workspace)
     sessions = Sessions(load_key(workspace.path), token=config.token, password=config.password)
-    jobs = Jobs(workspace, workers=config.workers)
     views = _Views(workspace)
+    jobs = Jobs(workspace, workers=config.workers, on_stored=views.put)
     flashes: dict[str, list[tuple[str, str]]] = {}
     templates = Jinja2Templates(directory=str(HERE / "templates"))
     templates.env.autoescape = True
