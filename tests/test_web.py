@@ -259,6 +259,7 @@ def test_injected_html_in_every_text_column_never_runs(
         p["system"] = INJECTION + "system" + str(i % 3)
         p["interests"] = [INJECTION + "interest"]
         p["project_topics"] = [INJECTION + "topic"]
+        p["project_description"] = INJECTION + " a project in the applicant's words"
     for c in data["cohorts"]:
         c["name"] = INJECTION + "cohort"
         c["venue"] = INJECTION + "venue"
