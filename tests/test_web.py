@@ -190,11 +190,26 @@ def test_upload_fix_solve_withdraw_replan_explain_download_restart(
     page.get_by_role("button", name="Withdraw pl01").first.click()
     expect(page.get_by_text("Pending: withdraw pl01")).to_be_visible()
     expect(page.get_by_role("heading", name="Pending decisions (1)")).to_be_visible()
+    # a second tab on the same plan: its decision is kept beside the first
+    other = page.context.new_page()
+    other.goto(page.url)
+    other.locator("table.pairs button", has_text="Forbid").first.click()
+    expect(other.get_by_role("heading", name="Pending decisions (2)")).to_be_visible()
+    page.reload()
+    expect(page.get_by_role("heading", name="Pending decisions (2)")).to_be_visible()
     page.get_by_role("button", name="Re-plan").click()
     expect(page.get_by_role("heading", name="Changes from version 1 to version 2")).to_be_visible(
         timeout=60_000
     )
-    expect(page.get_by_text("Decisions applied in version 2: withdraw pl01")).to_be_visible()
+    # the second tab's Re-plan, from version 1, is refused naming version 2
+    other.get_by_role("button", name="Re-plan").click()
+    expect(other.get_by_role("alert")).to_contain_text("version 2 has been made since")
+    other.close()
+    expect(
+        page.get_by_text(
+            re.compile(r"Decisions applied in version 2: withdraw pl01, forbid pl\d+\+pr\d+")
+        )
+    ).to_be_visible()
     changes = page.get_by_role("table", name="Every change, with its reason")
     expect(changes).to_contain_text("pl01")
     expect(changes).to_contain_text("dissolved")
@@ -219,10 +234,10 @@ def test_upload_fix_solve_withdraw_replan_explain_download_restart(
     cells = [
         str(c) for ws in book.worksheets for row in ws.iter_rows(values_only=True) for c in row
     ]
-    assert "Person PL20" in cells and "pl20" in cells
+    assert "Person PL02" in cells and "pl02" in cells
     pairs_sheet = next(ws for ws in book.worksheets if ws.title.lower().startswith("pairs"))
     in_pairs = {str(c) for row in pairs_sheet.iter_rows(values_only=True) for c in row}
-    assert "pl01" not in in_pairs and "pl20" in in_pairs
+    assert "pl01" not in in_pairs and "pl02" in in_pairs  # pl02 applied with pr02
     # the workbook says what changed since version 1, with the reason
     changed = [[str(c) for c in row] for row in book["Changes"].iter_rows(values_only=True)]
     assert any("pair-01" in row and "pl01 withdrew" in row for row in changed), changed
@@ -230,7 +245,7 @@ def test_upload_fix_solve_withdraw_replan_explain_download_restart(
     with page.expect_download() as got:
         page.get_by_role("link", name="Download report page").click()
     report = Path(got.value.path()).read_text(encoding="utf-8")
-    assert "pl01 withdrew" in report and "Person PL20" in report
+    assert "pl01 withdrew" in report and "Person PL02" in report
 
     # history lists both versions with the decision
     page.get_by_role("link", name="Versions").click()
