@@ -236,9 +236,9 @@ def parse_json(
         raise InvalidInstance(source, [Problem("$", f"not valid JSON{hint}: {said}")]) from None
     except _BadLiteral as exc:
         raise InvalidInstance(source, [Problem("$", f"not valid JSON: {exc}")]) from None
-    except (ValueError, RecursionError) as exc:
+    except (ValueError, RecursionError):
         raise InvalidInstance(
-            source, [Problem("$", f"not valid JSON ({type(exc).__name__})")]
+            source, [Problem("$", "not valid JSON (a number or nesting it cannot read)")]
         ) from None
     problems = _value_problems(data, id_fields, id_lists)
     if problems:

@@ -949,6 +949,10 @@ _DTD = (b"<!DOCTYPE", b"<!ENTITY", "<!DOCTYPE".encode("utf-16-le"), "<!DOCTYPE".
 _ROW_OR_CELL = re.compile(rb"<(?:[A-Za-z_][\w.-]*:)?(row|c)[\s/>]")
 
 
+#: What to do with a workbook that cannot be read.
+_SAVE_AGAIN = ": open it in Excel or LibreOffice and save it as an Excel workbook (.xlsx)"
+
+
 def _refuse(source: str, message: str) -> InvalidInstance:
     return InvalidInstance(source, [Problem("$", message)])
 
@@ -965,7 +969,9 @@ def _inspect_zip(raw: bytes, source: str) -> dict[str, str]:
     try:
         archive = zipfile.ZipFile(io.BytesIO(raw))
     except (zipfile.BadZipFile, ValueError, OSError, EOFError):
-        raise _refuse(source, "not a readable XLSX workbook (a damaged zip archive)") from None
+        raise _refuse(
+            source, "not a readable XLSX workbook (a damaged zip archive)" + _SAVE_AGAIN
+        ) from None
     sheets: dict[str, str] = {}
     with archive:
         infos = archive.infolist()
@@ -1062,10 +1068,10 @@ def _sheet_rows(ws: Any, label: str, reader: _Reader, budget: _Budget) -> Iterat
             row = next(rows)
         except StopIteration:
             return
-        except Exception as exc:  # openpyxl and the XML parser raise many kinds
+        except Exception:  # openpyxl and the XML parser raise many kinds
             reader.problem(
                 f"{label}!row {row_no + 1}",
-                f"the sheet is damaged and cannot be read ({type(exc).__name__}); open the "
+                "the sheet is damaged and cannot be read; open the "
                 "workbook in Excel, save it again and retry",
             )
             reader.cut = True
@@ -1156,8 +1162,10 @@ def read_workbook(
     damaged_parts = _inspect_zip(raw, source)
     try:
         book = load_workbook(io.BytesIO(raw), read_only=True, data_only=True)
-    except Exception as exc:  # openpyxl raises many kinds for a damaged file
-        raise _refuse(source, f"not a readable XLSX workbook ({type(exc).__name__})") from None
+    except Exception:  # openpyxl raises many kinds for a damaged file
+        raise _refuse(
+            source, "not a readable XLSX workbook (damaged, or another kind of file)" + _SAVE_AGAIN
+        ) from None
     try:
         budget = _Budget()
         if PLAN_SHEET in book.sheetnames and not any(
