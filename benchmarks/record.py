@@ -98,6 +98,13 @@ RECORDS: dict[str, Record] = {
         "21",
         "`matcher solve` on may2016 against bare interpreter start-up.",
     ),
+    "web.md": Record(
+        (PY, "benchmarks/web.py"),
+        "heavy",
+        "15",
+        "The web app: plan pages at 50, 2,000 and 20,000 participants, Re-plan to change list, "
+        "server memory.",
+    ),
     "replan.md": Record(
         (PY, "benchmarks/replan.py", "--sizes", "50", "500", "2000"),
         "heavy",

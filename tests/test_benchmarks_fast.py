@@ -147,6 +147,13 @@ def test_replan_tiny() -> None:
     assert any(row[0].startswith("generated n=50") for row in table[1:])
 
 
+def test_web_tiny() -> None:
+    text = run("benchmarks/web.py", "--sizes", "50", "--solve-size", "50")
+    table = one_table_at_least(text)
+    assert table[0][:2] == ["Page", "Participants"] and table[1][1] == "50"
+    assert "Re-plan to change list" in text
+
+
 def test_time_limits_tiny() -> None:
     out = run("benchmarks/time_limits.py", "--sizes", "200", "--runs", "1", "--limits", "1")
     table = one_table_at_least(out)

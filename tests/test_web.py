@@ -197,11 +197,26 @@ def test_upload_fix_solve_withdraw_replan_explain_download_restart(
     page.get_by_role("button", name="Withdraw pl01").first.click()
     expect(page.get_by_text("Pending: withdraw pl01")).to_be_visible()
     expect(page.get_by_role("heading", name="Pending decisions (1)")).to_be_visible()
+    # a second tab on the same plan: its decision is kept beside the first
+    other = page.context.new_page()
+    other.goto(page.url)
+    other.locator("table.pairs button", has_text="Forbid").first.click()
+    expect(other.get_by_role("heading", name="Pending decisions (2)")).to_be_visible()
+    page.reload()
+    expect(page.get_by_role("heading", name="Pending decisions (2)")).to_be_visible()
     page.get_by_role("button", name="Re-plan").click()
     expect(page.get_by_role("heading", name="Changes from version 1 to version 2")).to_be_visible(
         timeout=60_000
     )
-    expect(page.get_by_text("Decisions applied in version 2: withdraw pl01")).to_be_visible()
+    # the second tab's Re-plan, from version 1, is refused naming version 2
+    other.get_by_role("button", name="Re-plan").click()
+    expect(other.get_by_role("alert")).to_contain_text("version 2 has been made since")
+    other.close()
+    expect(
+        page.get_by_text(
+            re.compile(r"Decisions applied in version 2: withdraw pl01, forbid pl\d+\+pr\d+")
+        )
+    ).to_be_visible()
     changes = page.get_by_role("table", name="Every change, with its reason")
     expect(changes).to_contain_text("pl01")
     expect(changes).to_contain_text("dissolved")
@@ -226,13 +241,18 @@ def test_upload_fix_solve_withdraw_replan_explain_download_restart(
     cells = [
         str(c) for ws in book.worksheets for row in ws.iter_rows(values_only=True) for c in row
     ]
-    assert "Person PL20" in cells and "pl20" in cells
+    assert "Person PL02" in cells and "pl02" in cells
     pairs_sheet = next(ws for ws in book.worksheets if ws.title.lower().startswith("pairs"))
     in_pairs = {str(c) for row in pairs_sheet.iter_rows(values_only=True) for c in row}
-    assert ("pl01" not in in_pairs and "pr01" in in_pairs) or "pl01" not in in_pairs
-    if "Changes" in book.sheetnames:  # the Changes sheet of the renderer (issue 16)
-        changed = [str(c) for row in book["Changes"].iter_rows(values_only=True) for c in row]
-        assert any("pl01" in c for c in changed)
+    assert "pl01" not in in_pairs and "pl02" in in_pairs  # pl02 applied with pr02
+    # the workbook says what changed since version 1, with the reason
+    changed = [[str(c) for c in row] for row in book["Changes"].iter_rows(values_only=True)]
+    assert any("pair-01" in row and "pl01 withdrew" in row for row in changed), changed
+    # so does the report page
+    with page.expect_download() as got:
+        page.get_by_role("link", name="Download report page").click()
+    report = Path(got.value.path()).read_text(encoding="utf-8")
+    assert "pl01 withdrew" in report and "Person PL02" in report
 
     # history lists both versions with the decision
     page.get_by_role("link", name="Versions").click()
@@ -261,6 +281,7 @@ def test_injected_html_in_every_text_column_never_runs(
         p["system"] = INJECTION + "system" + str(i % 3)
         p["interests"] = [INJECTION + "interest"]
         p["project_topics"] = [INJECTION + "topic"]
+        p["project_description"] = INJECTION + " a project in the applicant's words"
     for c in data["cohorts"]:
         c["name"] = INJECTION + "cohort"
         c["venue"] = INJECTION + "venue"
@@ -330,7 +351,7 @@ def test_csrf_host_and_session_are_enforced(browser: Browser, server: Server) ->
     page.context.close()
 
 
-def test_every_control_is_reachable_by_keyboard_and_stop_keeps_a_plan(
+def test_keyboard_progress_stop_and_a_server_killed_mid_replan(
     browser: Browser, server: Server, tmp_path: Path
 ) -> None:
     from matcher.tools.generate import generate_instance
@@ -371,6 +392,28 @@ def test_every_control_is_reachable_by_keyboard_and_stop_keeps_a_plan(
         timeout=30_000
     )
     expect(page.get_by_text("it is not proven best")).to_be_visible()
+
+    # a server killed (SIGKILL) during a re-plan loses nothing: version 1, the decision (still
+    # pending) and a sound database file
+    page.locator("table.pairs button", has_text="Withdraw").first.click()
+    expect(page.get_by_role("heading", name="Pending decisions (1)")).to_be_visible()
+    page.get_by_role("button", name="Re-plan").click()
+    expect(page.locator("#job-stage")).to_contain_text("Placing pairs in cohorts", timeout=60_000)
+    assert server.proc is not None
+    server.proc.kill()
+    server.proc.wait(timeout=20)
+    server.proc = None
+    from matcher.workspace import Workspace
+
+    ws = Workspace(server.workspace)
+    assert ws.integrity() == "ok"
+    assert [v.number for v in ws.versions(1)] == [1]
+    assert [d.state for d in ws.decisions(1)] == ["pending"]
+    server.start()
+    page.goto(server.base + "/intakes/1/versions/1")
+    expect(page.get_by_role("heading", name="Pending decisions (1)")).to_be_visible()
+    page.goto(server.base + "/intakes/1/job")
+    expect(page.get_by_text("No solve has run since the server started")).to_be_visible()
     page.context.close()
 
 
@@ -411,4 +454,20 @@ def test_other_addresses_need_a_team_password(env: dict[str, str], words: str) -
     )
     assert run.returncode == 2
     assert words in run.stderr
+    assert "Traceback" not in run.stderr
+
+
+def test_a_damaged_workspace_is_refused(tmp_path: Path) -> None:
+    folder = tmp_path / "ws"
+    folder.mkdir()
+    (folder / "workspace.sqlite").write_bytes(b"not a database, " * 100)
+    run = subprocess.run(
+        [sys.executable, "-m", "matcher", "serve", str(folder), "--no-browser"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert run.returncode == 3
+    assert "not a matcher workspace, or its database is damaged" in run.stderr
     assert "Traceback" not in run.stderr

@@ -107,6 +107,40 @@ def test_uploads_are_revisions_kept_byte_for_byte(tmp_path: Path) -> None:
     assert ws.upload_bytes(intake, 2)[1] == book.getvalue()
     assert [r.number for r in ws.revisions(intake)] == [1, 2]
     assert ws.plan_input(intake).revision == 2
+    assert second.summary.startswith("52 participants")
+    assert not any("cannot be split" in w for w in second.warnings)
+    # valid, with what it will cost said at once: c2 takes 5 pairs in sets of 3-4
+    data = json.loads(MAY_BYTES)
+    data["cohorts"][1]["capacity_pairs"] = 5
+    third = ws.add_upload(intake, [("may.json", json.dumps(data).encode())], author="ana")
+    assert third.valid and any("cohort c2" in w and "cannot be split" in w for w in third.warnings)
+
+
+def test_a_csv_pair_is_one_revision(tmp_path: Path) -> None:
+    import csv
+
+    from matcher.intake.spreadsheet import COHORT_COLUMNS, PARTICIPANT_COLUMNS, rows_of
+
+    data = json.loads(MAY_BYTES)
+    files = []
+    for name, records, columns in (
+        ("people.csv", data["participants"], PARTICIPANT_COLUMNS),
+        ("cohorts.csv", [{**c, **c.get("set_size", {})} for c in data["cohorts"]], COHORT_COLUMNS),
+    ):
+        buf = io.StringIO()
+        writer = csv.writer(buf)
+        writer.writerow([c.header for c in columns])
+        writer.writerows(rows_of(records, columns))
+        files.append((name, buf.getvalue().encode()))
+    ws = Workspace(tmp_path / "ws")
+    intake = ws.create_intake("May 2016", author="ana")
+    rev = ws.add_upload(intake, files, author="ana")
+    assert rev.valid, rev.problems
+    assert rev.kind == "csv" and [f[1] for f in rev.files] == ["people.csv", "cohorts.csv"]
+    assert len(ws.plan_input(intake).instance.participants) == len(data["participants"])
+    assert ws.upload_bytes(intake, 1, "cohorts") == files[1]
+    one = ws.add_upload(intake, files[:1], author="ana")
+    assert not one.valid and "two files" in one.problems[0].message
 
 
 def test_workbook_problems_name_sheet_row_and_column(tmp_path: Path) -> None:
@@ -147,6 +181,32 @@ def test_versions_decisions_and_change_lists(tmp_path: Path) -> None:
     assert stored == solution and not instance.participants_by_id()["pl01"].active
     # version 1 is untouched
     assert ws.solution(intake, 1)[0].participants_by_id()["pl01"].active
+
+
+def test_decisions_are_replayed_on_a_new_upload(tmp_path: Path) -> None:
+    """A corrected file uploaded after decisions: the decisions apply to it; one that no
+    longer fits is named with the rule and cancelled by the next version, not applied."""
+    ws = Workspace(tmp_path / "ws")
+    intake = ws.create_intake("May 2016", author="ana")
+    ws.add_upload(intake, [("may2016.json", MAY_BYTES)], author="ana")
+    first_plan(ws, intake)
+    kept = ws.decide(intake, "withdraw", {"participant": "pl19"}, author="ana")
+    lost = ws.decide(intake, "lock", {"a": "pl20", "b": "pr20"}, author="ana")
+    data = json.loads(MAY_BYTES)
+    for p in data["participants"]:
+        if p["id"] == "pr20":
+            p["available_cohorts"] = ["c2"]  # pl20 can attend c1 only: the lock cannot hold
+    ws.add_upload(intake, [("may2016.json", json.dumps(data).encode())], author="bo")
+    plan = ws.plan_input(intake)
+    assert plan.revision == 2 and plan.pending == [kept.id]
+    assert [(d.id, "no cohort both can attend" in why) for d, why in plan.dropped] == [
+        (lost.id, True)
+    ]
+    assert not plan.instance.participants_by_id()["pl19"].active
+    solution = solve(plan.instance, seed=0, previous=plan.previous)
+    ws.add_version(plan, solution, author="bo", objective="total", seed=0, time_limit=None)
+    states = {d.id: (d.state, d.version) for d in ws.decisions(intake)}
+    assert states == {kept.id: ("applied", 2), lost.id: ("cancelled", None)}
 
 
 def test_stale_replan_is_refused_naming_the_newer_version(tmp_path: Path) -> None:

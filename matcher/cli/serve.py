@@ -67,10 +67,12 @@ def serve(
     web app: upload an intake, solve, decide, re-plan and download, in the browser. Prints a
     link with a one-time token and opens the browser."""
     import logging
+    import sqlite3
     import sys
 
     from matcher.errors import InvalidParameter
     from matcher.web.server import serve as run_server
+    from matcher.workspace import WorkspaceError
 
     password = os.environ.get("MATCHER_PASSWORD") or None
     if password_file is not None:
@@ -96,5 +98,18 @@ def serve(
         )
     except InvalidParameter as exc:
         raise click.UsageError(str(exc)) from None
+    except WorkspaceError as exc:
+        raise _BadWorkspace(str(exc)) from None
+    except sqlite3.DatabaseError as exc:
+        raise _BadWorkspace(
+            f"{workspace}: not a matcher workspace, or its database is damaged ({exc}); "
+            "restore it from a backup or choose another folder"
+        ) from None
     except OSError as exc:
         raise click.UsageError(f"cannot listen on {host}:{port} ({exc.strerror})") from None
+
+
+class _BadWorkspace(click.ClickException):
+    """The workspace cannot be used: invalid input (exit 3)."""
+
+    exit_code = 3

@@ -26,6 +26,9 @@ The edits are the web app's clicks and an admin script's calls alike:
 Every result passes the same checks as an instance file (:mod:`matcher.contract.checks`): a lock
 that breaks a hard rule, a lock on a forbidden pair, more locked pairs in a cohort than its
 capacity are refused with the rule in words. Messages carry IDs only, never names.
+
+A lock names a pair and, optionally, its cohort; keeping a pair in a given action-learning set
+needs a ``set`` on the lock in the instance format, which the engine does not read yet.
 """
 
 from __future__ import annotations

@@ -13,6 +13,7 @@ import datetime as dt
 import io
 import itertools
 import logging
+import re
 import threading
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -30,7 +31,7 @@ from starlette.datastructures import FormData, UploadFile
 
 from matcher import embedding
 from matcher.contract.instance import Instance
-from matcher.contract.solution import Changes, Pair
+from matcher.contract.solution import Changes, Pair, Solution
 from matcher.engine.objectives import OBJECTIVES
 from matcher.errors import MatcherError
 from matcher.render.view import PlanView
@@ -84,6 +85,15 @@ class _Views:
         self._items: OrderedDict[tuple[int, int, bool], PlanView] = OrderedDict()
         self._rows: dict[int, list[tuple[str, str, Pair]]] = {}
 
+    def put(self, intake: int, version: int, instance: Instance, solution: Solution) -> None:
+        """Keep a version just made (its page is opened next)."""
+        view = PlanView(instance, solution)
+        with self._lock:
+            self._items[(intake, version, False)] = view
+            while len(self._items) > self.size:
+                _, old = self._items.popitem(last=False)
+                self._rows.pop(id(old), None)
+
     def get(self, intake: int, version: int, *, redact: bool = False) -> PlanView:
         key = (intake, version, redact)
         with self._lock:
@@ -109,6 +119,11 @@ class _Views:
                 if any(v is view for v in self._items.values()):
                     self._rows[id(view)] = rows
         return rows
+
+
+def _route(request: Request) -> str:
+    """The request's path with its numbers only (never the query: it may hold names)."""
+    return re.sub(r"[^A-Za-z0-9/._-]", "?", request.url.path)[:200]
 
 
 def _warm_up() -> None:
@@ -180,8 +195,8 @@ def create_app(config: Config) -> FastAPI:
     # beside the workspace, so a re-plan or a restart embeds nothing again.
     embedding.set_store(embedding.SQLiteVectorStore(workspace.path / VECTORS_FILE))
     sessions = Sessions(load_key(workspace.path), token=config.token, password=config.password)
-    jobs = Jobs(workspace, workers=config.workers)
     views = _Views(workspace)
+    jobs = Jobs(workspace, workers=config.workers, on_stored=views.put)
     flashes: dict[str, list[tuple[str, str]]] = {}
     templates = Jinja2Templates(directory=str(HERE / "templates"))
     templates.env.autoescape = True
@@ -205,7 +220,18 @@ def create_app(config: Config) -> FastAPI:
     async def guard(
         request: Request, call_next: Callable[[Request], Awaitable[Response]]
     ) -> Response:
-        response = await _guarded(request, call_next)
+        try:
+            response = await _guarded(request, call_next)
+        except Exception as exc:  # a bug: logged by kind only (a message may quote the data)
+            log.error(
+                "internal error (%s) on %s %s", type(exc).__name__, request.method, _route(request)
+            )
+            response = Response(
+                "Internal error: this is a bug in matcher. Nothing was lost; go back and try "
+                "again, and report it if it happens again.",
+                status_code=500,
+                media_type="text/plain",
+            )
         for k, v in HEADERS.items():
             response.headers.setdefault(k, v)
         response.headers.setdefault("Content-Security-Policy", CSP)
@@ -505,6 +531,7 @@ def create_app(config: Config) -> FastAPI:
             view=view,
             summary=view.summary_sentences(),
             groups=groups,
+            fill={c.id: len(c.pairs) for c in view.solution.cohorts or []},
             q=q,
             page_no=max(1, min(page_no, pages)),
             pages=pages,

@@ -13,10 +13,13 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Literal
 
+from matcher.contract.instance import Instance
+from matcher.contract.solution import Solution
 from matcher.errors import MatcherError
 from matcher.workspace import PlanInput, Workspace
 
@@ -86,11 +89,21 @@ class Job:
 class Jobs:
     """At most ``workers`` solves at once (others queue); one job per intake at a time."""
 
-    def __init__(self, workspace: Workspace, *, workers: int = 2) -> None:
+    def __init__(
+        self,
+        workspace: Workspace,
+        *,
+        workers: int = 2,
+        on_stored: Callable[[int, int, Instance, Solution], None] | None = None,
+    ) -> None:
         self.workspace = workspace
+        #: told of each stored version (intake, number, instance, plan): the app keeps it ready
+        self.on_stored = on_stored
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="matcher-solve")
         self._lock = threading.Lock()
         self._jobs: dict[int, Job] = {}
+        #: set at shutdown: a solve stopped by it is not stored (the user did not ask to stop)
+        self._closing = threading.Event()
 
     def get(self, intake: int) -> Job | None:
         with self._lock:
@@ -162,6 +175,9 @@ class Jobs:
                 if job.stop.is_set() and not running.cancelled:
                     running.cancel()
             solution = running.result()
+            if self._closing.is_set():
+                job.state, job.error = "failed", "the server stopped; nothing was stored"
+                return
             job.stage, job.fraction = "verify", None
             if not verify(plan.instance, solution).ok:
                 raise MatcherError("the plan failed verification; this is a bug in matcher")
@@ -173,6 +189,11 @@ class Jobs:
                 seed=seed,
                 time_limit=job.time_limit,
             )
+            if self.on_stored is not None:
+                try:
+                    self.on_stored(job.intake, job.version, plan.instance, solution)
+                except Exception:  # only a cache: the version is stored whatever happens here
+                    log.error("intake %d version %d not kept ready", job.intake, job.version)
             job.state = "done"
             log.info("intake %d solve stored as version %d", job.intake, job.version)
         except Exception as exc:
@@ -187,8 +208,14 @@ class Jobs:
             job.finished = time.monotonic()
 
     def shutdown(self) -> None:
+        """Stop every solve; none of them is stored."""
+        self._closing.set()
         with self._lock:
             jobs = list(self._jobs.values())
         for job in jobs:
             job.stop.set()
         self._pool.shutdown(wait=False, cancel_futures=True)
+        for job in jobs:
+            if job.state == "queued":  # never started (its future was cancelled)
+                job.state, job.error = "failed", "the server stopped; nothing was stored"
+                job.finished = time.monotonic()

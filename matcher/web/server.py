@@ -6,6 +6,7 @@ from __future__ import annotations
 import getpass
 import ipaddress
 import logging
+import os
 import secrets
 import socket
 import sys
@@ -119,9 +120,19 @@ def serve(
             server_header=False,
         )
     )
-    if open_browser:
+    if open_browser and _has_desktop():
         threading.Timer(0.8, _open, args=(url,)).start()
+    elif open_browser:
+        say("(no desktop here: open the link in a browser on this machine)")
     server.run(sockets=[sock])
+
+
+def _has_desktop() -> bool:
+    """Whether a graphical browser can open: on Linux and the BSDs only with a display (else
+    Python's webbrowser would start a text browser in this very terminal)."""
+    if sys.platform in ("darwin", "win32"):
+        return True
+    return bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
 
 
 def _open(url: str) -> None:

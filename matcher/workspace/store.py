@@ -125,6 +125,10 @@ MIGRATIONS: list[str] = [
         waitlisted = json_array_length(solution, '$.waitlist'),
         unmatched = json_array_length(solution, '$.unmatched');
     """,
+    # 3: what validation acknowledged for a valid upload (people, withdrawals, locks, cohorts)
+    """
+    ALTER TABLE uploads ADD COLUMN summary TEXT NOT NULL DEFAULT '';
+    """,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -235,6 +239,8 @@ class Revision:
     problems: list[Problem]
     warnings: list[str]
     files: list[tuple[str, str, str]]  # (part, filename, sha256)
+    #: what a valid upload holds, in words (``52 participants, 21 applied alone, 3 cohorts``)
+    summary: str = ""
 
 
 @dataclass(frozen=True)
@@ -285,8 +291,10 @@ class PlanInput:
     instance: Instance
     latest: int | None
     previous: Solution | None
+    #: pending decisions the new version applies
     pending: list[int]
-    #: decisions applied earlier that no longer apply to a newer upload (with the rule)
+    #: decisions that no longer apply to a newer upload (with the rule); pending ones among
+    #: them are cancelled when the new version is stored
     dropped: list[tuple[Decision, str]]
 
 
@@ -432,6 +440,12 @@ class Workspace:
         """
         self.intake(intake)
         kind, problems, warnings, instance = self._validate(files)
+        summary = ""
+        if instance is not None:
+            from matcher.intake.summary import intake_warnings, summary_line
+
+            summary = summary_line(instance)
+            warnings = [*warnings, *intake_warnings(instance)]
         stored = instance.model_dump_json(exclude_unset=True) if instance else None
         with self._write() as con:
             row = con.execute(
@@ -442,7 +456,8 @@ class Workspace:
             instance_id = self._put_instance(con, stored) if stored else None
             cur = con.execute(
                 """INSERT INTO uploads (intake_id, revision, kind, created_at, author, valid,
-                   problems, warnings, instance_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)""",
+                   problems, warnings, instance_id, summary)
+                   VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
                 (
                     intake,
                     number,
@@ -453,6 +468,7 @@ class Workspace:
                     json.dumps([[p.path, p.message, list(p.ids)] for p in problems]),
                     json.dumps(warnings),
                     instance_id,
+                    summary,
                 ),
             )
             upload_id = cur.lastrowid
@@ -568,6 +584,7 @@ class Workspace:
                 [Problem(p, m, tuple(ids)) for p, m, ids in json.loads(r["problems"])],
                 json.loads(r["warnings"]),
                 by_rev.get(r["revision"], []),
+                r["summary"],
             )
             for r in rows
         ]
@@ -690,7 +707,8 @@ class Workspace:
                    ORDER BY number DESC LIMIT 1""",
                 (intake,),
             ).fetchone()
-            pending = [d.id for d in self._decisions(con, intake, "pending")]
+            dropped = {d.id for d, _ in working[2]}
+            pending = [d.id for d in self._decisions(con, intake, "pending") if d.id not in dropped]
         return PlanInput(
             intake,
             working[0],
@@ -758,6 +776,11 @@ class Workspace:
                     """UPDATE decisions SET state = 'applied', version = ?
                        WHERE id = ? AND state = 'pending'""",
                     (number, d),
+                )
+            for decision, _ in plan.dropped:  # pending ones that no longer apply: not applied
+                con.execute(
+                    "UPDATE decisions SET state = 'cancelled' WHERE id = ? AND state = 'pending'",
+                    (decision.id,),
                 )
         log.info("intake %d version %d stored", intake, number)
         return number
