@@ -125,6 +125,13 @@ def instances(args: argparse.Namespace, folder: Path) -> list[tuple[str, int, in
             path = folder / f"{name}.json"
             path.write_text(json.dumps(data))
             out.append((name, len(data["participants"]), None, path))
+    if args.mentor_match:
+        from mentor_match import convert
+
+        data = convert(args.mentor_match)
+        path = folder / "mentor-match.json"
+        path.write_text(json.dumps(data))
+        out.append(("mentor-match", len(data["participants"]), None, path))
     return out
 
 
@@ -177,6 +184,9 @@ def main() -> None:
     )
     ap.add_argument("--shapes", nargs="*", default=None, help="shapes of shapes.py (default: all)")
     ap.add_argument("--no-shapes", action="store_true")
+    ap.add_argument(
+        "--mentor-match", type=Path, help="folder with mentors.csv and mentees.csv (500 + 500)"
+    )
     ap.add_argument("--root", type=Path, default=ROOT, help="checkout to run (default: this one)")
     ap.add_argument("-o", "--output", type=Path, required=True, help="folder for the results")
     ap.add_argument("--name", default="sweep", help="file stem of the results (default: sweep)")
