@@ -29,6 +29,14 @@ The levels are optimised one after another (each held at its optimum while the n
 optimised, the previous plan as the hint). ``status`` is about (a)-(c): ``optimal`` when each
 was proven. Level (d) is best effort within ``BALANCE_BUDGET`` seconds; whether it was proven
 is reported separately (``balance_proven``).
+
+Proofs without a search, where they exist: a start plan (greedy, or the caller's hint, e.g.
+the flow repair's) that meets every rule and reaches the ceiling proves (a); with nobody
+stating cohort preferences, a plan whose fullest cohort equals a max-flow lower bound (each
+cohort cut to a fill percentage, binary search) is optimal on (d). When the caller gives a
+:class:`QualityLevel`, level (c) starts from the plan with each cohort's lone pairs re-matched
+at their best, stops within its gap of the best bound known (the unconstrained optimal
+matching's total, or CP-SAT's), and keeps that start when its short budget finds nothing.
 """
 
 from __future__ import annotations
