@@ -120,6 +120,10 @@ class QualityLevel:
     #: quality level of generated 150 seed 3 proven in 1.0 s of deterministic time at level 2,
     #: unproven after 5 s at the default 1), 1 finds improvements sooner from a good start
     linearization: int = 1
+    #: the optional candidates are a subset of the allowed lone pairs (a shortlist): CP-SAT's
+    #: optimality on levels (b)-(c) is then no proof; only reaching ``upper`` (or a ceiling)
+    #: proves them
+    restricted: bool = False
 
 
 @dataclass(frozen=True)
@@ -587,7 +591,10 @@ def solve_placement(
         solved = True
         values[name] = round(solver.objective_value)
         # Reaching the ceiling is a proof too (CP-SAT's own bound is often looser).
-        proven[name] = code == cp_model.OPTIMAL or stopper.reached
+        shortlist = quality_level is not None and quality_level.restricted
+        proven[name] = (
+            code == cp_model.OPTIMAL and not (shortlist and name in ("formed", "quality"))
+        ) or stopper.reached
         best = [(var, solver.value(var)) for var in variables]
         model.clear_hints()
         for var, value in best:
