@@ -485,7 +485,13 @@ def solve_placement(
     cohort_of: dict[int, int | None] = {}
     sets_in: dict[int, int] = {}
     hinted = None
-    if start is None and hint is not None and optional and not (replan.keep or replan.stay):
+    if (
+        quality_level is not None
+        and start is None
+        and hint is not None
+        and optional
+        and not (replan.keep or replan.stay)
+    ):
         hinted = _joint_plan_from_hint(instance, candidates, hint, replan.must_place, people)
     if hinted is not None and sum(q is not None for q in hinted[1].values()) >= ceiling:
         # the hint (e.g. the flow repair's plan) meets every rule and already places the most

@@ -68,6 +68,10 @@ QUALITY_BUDGET = 0.5
 #: every allowed pair (2,900-3,100) 27,860 / 27,343 / 29,263 at 1.1-2.2 s of CPU; the best
 #: 3 per person (about 260) 28,103 / 27,668 / 29,301 at 0.2-0.3 s.
 JOINT_SHORTLIST = 3
+#: Joint models up to this many variables run whole, every level to proof as before (the
+#: bundled intakes: 112 variables for may2017, proven in well under a second); larger ones run
+#: over the shortlist above with the quality level's warm start, budget and gap.
+JOINT_WHOLE_MAX_VARS = 500
 
 
 class Deadline:
@@ -239,6 +243,18 @@ def place(
     # The joint model: only the pre-formed pairs are fixed; the lone pairs open are each
     # person's best few and those of the plan it starts from (the bound on (c) is over every
     # allowed lone pair).
+    if size <= JOINT_WHOLE_MAX_VARS:
+        candidates, joint = _replan(
+            job,
+            pairing,
+            fixed,
+            placement,
+            fixed[: len(pre)],
+            (r, c, sc),
+            time_limit=time_limit,
+            ceiling=ceiling.value,
+        )
+        return _joint_outcome(fixed, placement, candidates, joint, bound, notes)
     upper = lone_upper_bound(r, c, sc)
     start_pairs = {(f.patient_leader, f.partner) for f in fixed[len(pre) :]}
     short = _shortlist(scan, (r, c, sc), start_pairs, JOINT_SHORTLIST)
@@ -273,6 +289,19 @@ def place(
             status=joint.status,
             levels={**joint.levels, **{k: v for k, v in balanced.levels.items() if k == "balance"}},
         )
+    return _joint_outcome(fixed, placement, candidates, joint, bound, notes)
+
+
+def _joint_outcome(
+    fixed: list[Candidate],
+    placement: Placement,
+    candidates: list[Candidate],
+    joint: Placement,
+    bound: float,
+    notes: list[str],
+) -> tuple[list[Candidate], Placement, list[str]]:
+    """The joint model's plan when it is at least as good as the decomposition's, else the
+    decomposition's, with the note saying which."""
     if joint.status not in ("optimal", "feasible") or _placed(joint) < _placed(placement):
         notes.append("joint model found nothing better in the time limit")
         return fixed, replace(placement, status="feasible", bound=bound), notes
