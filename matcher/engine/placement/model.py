@@ -620,6 +620,9 @@ def solve_placement(
             return replace(
                 start,
                 status="optimal",
+                objective=float(values.get("placed", 0)),
+                bound=float(ceiling),
+                sets_in=_sets_of(instance, start.cohort_of),
                 levels=values,
                 balance_proven=proven.get("balance", False),
                 cancelled=cancelled,
