@@ -631,9 +631,7 @@ def _assignment_kernel() -> Callable[[NDArray[np.integer[Any]]], NDArray[np.int6
             # types (int32 when the grid fits, else int64) are compiled (or loaded from the
             # cache) at once, here: a process never pays a second specialisation later, in
             # the middle of a solve (measured: 0.6 s cache load to several seconds' compile).
-            _KERNEL = njit(_KERNEL_SIGNATURES, cache=True, nogil=True)(
-                _shortest_augmenting_paths
-            )
+            _KERNEL = njit(_KERNEL_SIGNATURES, cache=True, nogil=True)(_shortest_augmenting_paths)
     return _KERNEL
 
 
