@@ -61,7 +61,7 @@ FIELDS = [
 ]
 
 
-def run_one(path: Path, out: Path, root: Path) -> dict[str, Any]:
+def run_one(path: Path, out: Path, root: Path, timeout: float = TIMEOUT) -> dict[str, Any]:
     """``python -m matcher -v solve`` in a fresh process, under GNU time for peak RSS and CPU."""
     cmd = [
         *("/usr/bin/time", "-f", "PEAK_KB %M CPU %U %S"),
@@ -72,7 +72,7 @@ def run_one(path: Path, out: Path, root: Path) -> dict[str, Any]:
     t0 = time.perf_counter()
     try:
         res = subprocess.run(
-            cmd, env=env, cwd=root, capture_output=True, text=True, timeout=TIMEOUT
+            cmd, env=env, cwd=root, capture_output=True, text=True, timeout=timeout
         )
     except subprocess.TimeoutExpired:
         return {"exit": "timeout", "wall_s": time.perf_counter() - t0}
@@ -125,6 +125,13 @@ def instances(args: argparse.Namespace, folder: Path) -> list[tuple[str, int, in
             path = folder / f"{name}.json"
             path.write_text(json.dumps(data))
             out.append((name, len(data["participants"]), None, path))
+    if args.mentor_match:
+        from mentor_match import convert
+
+        data = convert(args.mentor_match)
+        path = folder / "mentor-match.json"
+        path.write_text(json.dumps(data))
+        out.append(("mentor-match", len(data["participants"]), None, path))
     return out
 
 
@@ -177,6 +184,10 @@ def main() -> None:
     )
     ap.add_argument("--shapes", nargs="*", default=None, help="shapes of shapes.py (default: all)")
     ap.add_argument("--no-shapes", action="store_true")
+    ap.add_argument(
+        "--mentor-match", type=Path, help="folder with mentors.csv and mentees.csv (500 + 500)"
+    )
+    ap.add_argument("--timeout", type=float, default=TIMEOUT, help="seconds per run")
     ap.add_argument("--root", type=Path, default=ROOT, help="checkout to run (default: this one)")
     ap.add_argument("-o", "--output", type=Path, required=True, help="folder for the results")
     ap.add_argument("--name", default="sweep", help="file stem of the results (default: sweep)")
@@ -204,7 +215,7 @@ def main() -> None:
         run_one(warm, folder / "warm.plan.json", args.root)
         for name, n, seed, path in todo:
             row = {"name": name, "participants": n, "seed": seed}
-            row.update(run_one(path, folder / f"{path.stem}.plan.json", args.root))
+            row.update(run_one(path, folder / f"{path.stem}.plan.json", args.root, args.timeout))
             rows.append(row)
             print(" ".join(f"{k}={fmt(row.get(k))}" for k in FIELDS), flush=True)
     csv_path = args.output / f"{args.name}.csv"

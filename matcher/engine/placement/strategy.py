@@ -61,7 +61,17 @@ QUALITY_GAP = 0.005
 #: starts from the flow repair's plan with each cohort's lone pairs re-matched at their best
 #: (:func:`matcher.engine.placement.model._polish`), already close: measured on generated 300
 #: seed 2, that start is 27,231 against 27,254 after 5 s (25 s wall) of search.
-QUALITY_BUDGET = 0.25
+QUALITY_BUDGET = 0.5
+#: The joint model's lone pairs: each lone person's best few partners (by score, either side)
+#: plus the pairs of the plan it starts from. Measured on generated 300, seeds 0, 2 and 3
+#: (quality level from the polished flow-repair plan, 0.5 s deterministic, linearization 2):
+#: every allowed pair (2,900-3,100) 27,860 / 27,343 / 29,263 at 1.1-2.2 s of CPU; the best
+#: 3 per person (about 260) 28,103 / 27,668 / 29,301 at 0.2-0.3 s.
+JOINT_SHORTLIST = 3
+#: Joint models up to this many variables run whole, every level to proof as before (the
+#: bundled intakes: 112 variables for may2017, proven in well under a second); larger ones run
+#: over the shortlist above with the quality level's warm start, budget and gap.
+JOINT_WHOLE_MAX_VARS = 500
 
 
 class Deadline:
@@ -273,18 +283,39 @@ def place(
             notes.append(note)
             return cands, replace(better, status="feasible", bound=bound), notes
         return fixed, replace(placement, status="feasible", bound=bound), notes
-    # The whole joint model: only the pre-formed pairs are fixed; every allowed lone pair is open.
+    # The joint model: only the pre-formed pairs are fixed; the lone pairs open are each
+    # person's best few and those of the plan it starts from (the bound on (c) is over every
+    # allowed lone pair).
+    if size <= JOINT_WHOLE_MAX_VARS:
+        candidates, joint = _replan(
+            job,
+            pairing,
+            fixed,
+            placement,
+            fixed[: len(pre)],
+            (r, c, sc),
+            time_limit=time_limit,
+            ceiling=ceiling.value,
+        )
+        return _joint_outcome(fixed, placement, candidates, joint, bound, notes)
+    upper = lone_upper_bound(r, c, sc)
+    start_pairs = {(f.patient_leader, f.partner) for f in fixed[len(pre) :]}
+    short = _shortlist(scan, (r, c, sc), start_pairs, JOINT_SHORTLIST)
     candidates, joint = _replan(
         job,
         pairing,
         fixed,
         placement,
         fixed[: len(pre)],
-        (r, c, sc),
+        (r[short], c[short], sc[short]),
         time_limit=time_limit,
         ceiling=ceiling.value,
         quality=QualityLevel(
-            upper=lone_upper_bound(r, c, sc), gap=QUALITY_GAP, budget=QUALITY_BUDGET
+            upper=upper,
+            gap=QUALITY_GAP,
+            budget=QUALITY_BUDGET,
+            linearization=2,
+            restricted=not bool(short.all()),
         ),
         balance=False,
     )
@@ -328,6 +359,19 @@ def place(
             status=joint.status,
             levels={**joint.levels, **{k: v for k, v in balanced.levels.items() if k == "balance"}},
         )
+    return _joint_outcome(fixed, placement, candidates, joint, bound, notes)
+
+
+def _joint_outcome(
+    fixed: list[Candidate],
+    placement: Placement,
+    candidates: list[Candidate],
+    joint: Placement,
+    bound: float,
+    notes: list[str],
+) -> tuple[list[Candidate], Placement, list[str]]:
+    """The joint model's plan when it is at least as good as the decomposition's, else the
+    decomposition's, with the note saying which."""
     if joint.status not in ("optimal", "feasible") or _placed(joint) < _placed(placement):
         notes.append("joint model found nothing better in the time limit")
         return fixed, replace(placement, status="feasible", bound=bound), notes
@@ -339,6 +383,32 @@ def place(
     if unrestricted:
         bound = min(bound, joint.bound or bound)
     return candidates, replace(joint, bound=bound), notes
+
+
+def _shortlist(
+    scan: LoneScan,
+    lone_edges: tuple[NDArray[np.int64], NDArray[np.int64], NDArray[np.float64]],
+    keep_pairs: set[tuple[str, str]],
+    per_person: int,
+) -> NDArray[np.bool_]:
+    """Mask of the lone pairs that are among either member's ``per_person`` best (highest
+    score, then lower index), or in ``keep_pairs``."""
+    r, c, sc = lone_edges
+    keep = np.zeros(len(r), dtype=bool)
+    for side in (r, c):
+        order = np.lexsort((np.arange(len(r)), -sc, side))  # by person, best first
+        ranked = side[order]
+        first = np.searchsorted(ranked, ranked, side="left")
+        rank = np.arange(len(r)) - first
+        keep[order[rank < per_person]] = True
+    if keep_pairs:
+        rows, cols = scan.rows.ids, scan.cols.ids
+        keep |= np.fromiter(
+            ((rows[i], cols[j]) in keep_pairs for i, j in zip(r, c, strict=True)),
+            dtype=bool,
+            count=len(r),
+        )
+    return keep
 
 
 def lone_upper_bound(r: NDArray[np.int64], c: NDArray[np.int64], sc: NDArray[np.float64]) -> int:
@@ -755,6 +825,12 @@ def _repair(
         (r, c, sc),
         time_limit=None if time_limit is None else min(REPAIR_BUDGET, time_limit),
         default_budget=REPAIR_BUDGET,
+        # the quality level as in the joint model: from the polished plan, a short budget,
+        # stopping at a proven gap (measured on mentor-match 500 + 500: 8.5 s of CPU for the
+        # default budget)
+        quality=QualityLevel(
+            upper=lone_upper_bound(r, c, sc), gap=QUALITY_GAP, budget=QUALITY_BUDGET
+        ),
     )
     if result.status not in ("optimal", "feasible"):
         return None
