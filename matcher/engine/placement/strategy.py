@@ -297,7 +297,7 @@ def place(
             time_limit=time_limit,
             ceiling=ceiling.value,
         )
-        return _joint_outcome(fixed, placement, candidates, joint, bound, notes)
+        return _joint_outcome(fixed, placement, candidates, joint, bound, notes, unrestricted)
     upper = lone_upper_bound(r, c, sc)
     start_pairs = {(f.patient_leader, f.partner) for f in fixed[len(pre) :]}
     short = _shortlist(scan, (r, c, sc), start_pairs, JOINT_SHORTLIST)
@@ -359,7 +359,7 @@ def place(
             status=joint.status,
             levels={**joint.levels, **{k: v for k, v in balanced.levels.items() if k == "balance"}},
         )
-    return _joint_outcome(fixed, placement, candidates, joint, bound, notes)
+    return _joint_outcome(fixed, placement, candidates, joint, bound, notes, unrestricted)
 
 
 def _joint_outcome(
@@ -369,9 +369,11 @@ def _joint_outcome(
     joint: Placement,
     bound: float,
     notes: list[str],
+    unrestricted: bool,
 ) -> tuple[list[Candidate], Placement, list[str]]:
     """The joint model's plan when it is at least as good as the decomposition's, else the
-    decomposition's, with the note saying which."""
+    decomposition's, with the note saying which. ``unrestricted``: every allowed pair was open
+    to the joint model (only then does its own bound hold for every plan)."""
     if joint.status not in ("optimal", "feasible") or _placed(joint) < _placed(placement):
         notes.append("joint model found nothing better in the time limit")
         return fixed, replace(placement, status="feasible", bound=bound), notes
