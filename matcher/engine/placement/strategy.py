@@ -209,11 +209,11 @@ def place(
             # ... unless that keeps pairs out that another pairing would place: the most
             # pairs placed come first, so the floor drops to the highest score that lets the
             # flow ceiling reach the bound
-            short = ceiling.value
+            capped = ceiling.value
             floor, ceiling = _fair_floor(job, pairing, fixed, placement, len(pre), true.value)
             notes.append(
                 f"fair objective: with no lone pair below {pairing.bottleneck:.3f}, at most "
-                f"{short} pairs could be placed, {true.value} otherwise; lone pairs down to "
+                f"{capped} pairs could be placed, {true.value} otherwise; lone pairs down to "
                 f"{floor:.3f} may be formed so that the most pairs are placed first"
             )
             keep = sc >= floor
