@@ -125,14 +125,38 @@ class OutOfMemory(MatcherError, MemoryError):
     exit_code = 6
 
 
+@dataclass(frozen=True)
+class Violation:
+    """One hard rule a plan breaks: which rule (e.g. ``"capacity"``), the IDs involved (people,
+    pairs, sets, cohorts, intakes; never names) and the message. Found by
+    :func:`matcher.verification.verify.verify`."""
+
+    rule: str
+    ids: tuple[str, ...]
+    message: str
+
+    def __str__(self) -> str:
+        return self.message
+
+    def __contains__(self, text: str) -> bool:  # `"missing" in violation`, as for strings
+        return text in self.message
+
+
 class VerificationFailed(MatcherError):
-    """A plan breaks a hard rule or misreports a score: a bug in a solver."""
+    """A plan breaks a hard rule or misreports a score: a bug in a solver. ``violations``
+    holds each :class:`Violation` (rule, IDs, message); the message lists their messages."""
 
     exit_code = 1
 
-    def __init__(self, violations: list[str]) -> None:
-        self.violations = list(violations)
-        super().__init__("\n".join(["the plan failed verification:", *self.violations]))
+    def __init__(self, violations: list[Violation]) -> None:
+        self.violations: list[Violation] = list(violations)
+        super().__init__(
+            "\n".join(["the plan failed verification:", *(str(v) for v in self.violations)])
+        )
+
+    def rules(self) -> set[str]:
+        """The rules broken."""
+        return {v.rule for v in self.violations}
 
 
 class InternalError(MatcherError):

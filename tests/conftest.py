@@ -1,10 +1,12 @@
-"""Shared fixtures: a tiny hand-checkable intake and helpers to write instance files."""
+"""Shared fixtures: every solve in the suite verified, a tiny hand-checkable intake and helpers
+to write instance files."""
 
 from __future__ import annotations
 
 import copy
 import json
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +27,53 @@ def pytest_report_header() -> str:
     import matcher
 
     return f"matcher under test: {Path(matcher.__file__).parent}"
+
+
+def verifying(make_plan: Callable[..., Any], seen: list[object]) -> Callable[..., Any]:
+    """``make_plan`` with each plan it returns checked by the independent verifier (with the
+    previous plan, for a re-plan), and the all-wait-listed plan an
+    :class:`matcher.errors.Infeasible` carries (only its status may be off). A plan that fails
+    fails the test with the verifier's report, through the library's own error guard
+    (``pytest.fail`` raises no ``Exception``). Plans verified are appended to ``seen``."""
+    from matcher.engine.replan import load_previous
+    from matcher.errors import Infeasible
+    from matcher.verification.verify import verify
+
+    def verified(instance: Any, **kwargs: Any) -> Any:
+        try:
+            plan = make_plan(instance, **kwargs)
+        except Infeasible as exc:
+            if exc.solution is not None:
+                report = verify(instance, exc.solution)
+                if not report.rules() <= {"status"}:
+                    pytest.fail(f"the plan of an Infeasible error fails verification:\n{report}")
+                seen.append(exc.solution)
+            raise
+        previous = kwargs.get("previous")
+        report = verify(
+            instance, plan, previous=None if previous is None else load_previous(previous)
+        )
+        if not report.ok:
+            pytest.fail(f"solve() returned a plan that fails verification:\n{report}")
+        seen.append(plan)
+        return plan
+
+    return verified
+
+
+@pytest.fixture(autouse=True)
+def every_solve_verified(monkeypatch: pytest.MonkeyPatch) -> list[object]:
+    """Every plan that :func:`matcher.solve` returns in any test is verified (:func:`verifying`).
+
+    The wrapper sits on ``matcher.engine.assemble.make_plan``, which ``solve`` looks up on each
+    call: every reference to ``solve`` (``from matcher import solve``, the CLI run in-process,
+    the engine's module) goes through it, where patching ``solve`` itself would miss a test
+    module that already holds the function. Returns the plans verified so far, in order."""
+    from matcher.engine import assemble
+
+    seen: list[object] = []
+    monkeypatch.setattr(assemble, "make_plan", verifying(assemble.make_plan, seen))
+    return seen
 
 
 def person(pid: str, role: str, org: str, **kw: Any) -> dict[str, Any]:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import copy
 import importlib
 import json
+import math
 from collections.abc import Callable
 from functools import cache
 from typing import Any
@@ -22,12 +23,12 @@ from hypothesis import strategies as st
 
 from matcher import parse_instance, solve, verify
 from matcher.contract.instance import Instance
-from matcher.contract.solution import Solution
+from matcher.contract.solution import LearningSet, Metrics, Solution
 from matcher.engine.objectives import Objective, Proposer
-from matcher.errors import Infeasible
+from matcher.errors import Infeasible, InternalError, InvalidParameter, VerificationFailed
 from matcher.tools.generate import generate_instance
 from matcher.verification.verify import Report, Violation, recompute_score
-from tests.conftest import MAY2016, person
+from tests.conftest import MAY2016, person, tiny_data, verifying
 from tests.test_pipeline import random_instances
 
 verify_module = importlib.import_module(
@@ -240,8 +241,7 @@ def _avoids_set_mate() -> Edit:
     def edit(data: Data) -> None:
         _, good = reference()
         pairs = {p.id: p for p in good.pairs}
-        assert good.learning_sets is not None
-        first = good.learning_sets[0]
+        first = _sets(good)[0]
         a, b = (pairs[pid].patient_leader for pid in first.pairs[:2])
         someone(data, a)["avoid"] = [b]
 
@@ -311,11 +311,11 @@ def test_plan_breaking_an_edited_instance_fails_with_its_rule(name: str) -> None
 
 def test_violations_name_ids_only() -> None:
     """Every violation of every tampered plan names IDs of the instance or the plan (people,
-    pairs, sets, cohorts), never names, organisations or free text."""
+    pairs, sets, cohorts, the intake), never names, organisations or free text."""
     data, good = reference()
     known = {p["id"] for p in data["participants"]} | {c["id"] for c in data["cohorts"]}
     known |= {p.id for p in good.pairs} | {s.id for s in good.learning_sets or []}
-    known |= {"pair-99", "zz99", "c9"}  # IDs the tampering itself invents
+    known |= {"pair-99", "zz99", "c9", data["name"]}  # IDs the tampering invents; the intake
     seen = 0
     for edit, _ in PLAN_EDITS.values():
         for v in verify(parse_instance(data), tamper(good, edit)).violations:
@@ -639,3 +639,336 @@ def test_random_instances_verify_under_every_objective(data: Data, objective: Ob
         return
     report = verify(inst, sol)
     assert report.ok, str(report)
+
+
+# --- the verifier's own failures, and every solve verified ----------------------------------
+
+
+def test_every_solve_in_the_suite_is_verified(every_solve_verified: list[object]) -> None:
+    """The autouse fixture sees each plan, whichever way `solve` was imported."""
+    import matcher
+    from matcher.engine.solve import solve as engine_solve
+
+    inst = parse_instance(copy.deepcopy(tiny_data()))
+    plans = [solve(inst), matcher.solve(inst, objective="fair"), engine_solve(inst, seed=3)]
+    assert every_solve_verified == plans
+
+
+def test_the_fixture_fails_a_test_whose_plan_breaks_a_rule(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A solver bug that misstates a score fails the test through `solve`'s error guard
+    (pytest's Failed, not InternalError), naming the rule; an honest plan passes."""
+    from matcher.engine import assemble
+
+    real = assemble.make_plan  # already verifying: wrap the wrong plan's maker again
+
+    def wrong(instance: Instance, **kwargs: Any) -> Solution:
+        plan: Solution = real(instance, **kwargs)
+        first = plan.pairs[0].model_copy(update={"score": 0.5})
+        return plan.model_copy(update={"pairs": [first, *plan.pairs[1:]]})
+
+    seen: list[object] = []
+    monkeypatch.setattr(assemble, "make_plan", verifying(wrong, seen))
+    with pytest.raises(pytest.fail.Exception, match="scores"):
+        solve(parse_instance(copy.deepcopy(tiny_data())))
+    assert seen == []
+    monkeypatch.setattr(assemble, "make_plan", verifying(real, seen))
+    assert [solve(parse_instance(copy.deepcopy(tiny_data())))] == seen
+
+
+def _tiny_plan() -> tuple[Instance, Solution]:
+    inst = parse_instance(copy.deepcopy(tiny_data()))
+    return inst, solve(inst)
+
+
+def _sets(plan: Solution) -> list[LearningSet]:
+    assert plan.learning_sets is not None
+    return plan.learning_sets
+
+
+def _metrics(plan: Solution) -> Metrics:
+    assert plan.metrics is not None
+    return plan.metrics
+
+
+STRUCTURE_EDITS: dict[str, tuple[Callable[[Solution], Solution], str]] = {
+    # model_copy(update=...) does not validate: the way a caller can hand over a broken plan
+    "a score as text": (
+        lambda s: s.model_copy(
+            update={"pairs": [s.pairs[0].model_copy(update={"score": "x"}), *s.pairs[1:]]}
+        ),
+        "pairs[0] (pair-01).score: should be a number",
+    ),
+    "a cohort as a number": (
+        lambda s: s.model_copy(
+            update={"pairs": [s.pairs[0].model_copy(update={"cohort": 3}), *s.pairs[1:]]}
+        ),
+        "pairs[0] (pair-01).cohort: should be text or null",
+    ),
+    "no pairs list": (lambda s: s.model_copy(update={"pairs": None}), "pairs: should be a list"),
+    "a pair as a dict": (
+        lambda s: s.model_copy(update={"pairs": [s.pairs[0].model_dump(), *s.pairs[1:]]}),
+        "pairs[0]: should be a Pair",
+    ),
+    "a set's pairs as text": (
+        lambda s: s.model_copy(
+            update={"learning_sets": [_sets(s)[0].model_copy(update={"pairs": "pair-01"})]}
+        ),
+        "learning_sets[0] (c1-s1).pairs: should be a list",
+    ),
+    "a breakdown keyed by numbers": (
+        lambda s: s.model_copy(
+            update={"pairs": [s.pairs[0].model_copy(update={"breakdown": {1: 0.5}}), *s.pairs[1:]]}
+        ),
+        "pairs[0] (pair-01).breakdown (a key): should be text",
+    ),
+    "a status outside the contract": (
+        lambda s: s.model_copy(update={"status": "great"}),
+        "status: should be one of 'optimal', 'feasible', 'infeasible', 'timeout'",
+    ),
+    "a metric's count as a bool": (
+        lambda s: s.model_copy(
+            update={"metrics": _metrics(s).model_copy(update={"blocking_pairs": True})}
+        ),
+        "metrics.blocking_pairs: should be an integer",
+    ),
+    "a required field missing": (
+        lambda s: Solution.model_construct(**{k: v for k, v in s if k != "run"}),
+        "run: should be a RunInfo (missing)",
+    ),
+    "a withdrawn ID as a number": (
+        lambda s: s.model_copy(update={"withdrawn": [7]}),
+        "withdrawn[0]: should be text",
+    ),
+}
+
+
+@pytest.mark.parametrize("name", sorted(STRUCTURE_EDITS))
+def test_a_plan_off_the_contract_is_reported_field_by_field(name: str) -> None:
+    """A plan whose fields do not have their types is reported as plan_structure with the
+    field's path, and nothing else is checked (checks past this point rely on the types)."""
+    inst, good = _tiny_plan()
+    edit, message = STRUCTURE_EDITS[name]
+    report = verify(inst, edit(good))
+    assert [(v.rule, v.message) for v in report.violations] == [("plan_structure", message)]
+
+
+def test_duplicate_ids_are_named_first() -> None:
+    """Duplicate pair, cohort and set IDs come first in the report, each naming the ID."""
+    inst, good = _tiny_plan()
+    second = good.pairs[1].model_copy(update={"id": good.pairs[0].id})
+    report = verify(
+        inst, good.model_copy(update={"pairs": [good.pairs[0], second, *good.pairs[2:]]})
+    )
+    assert (report.violations[0].rule, report.violations[0].ids) == (
+        "pair_ids",
+        (good.pairs[0].id,),
+    )
+    sets = _sets(good)
+    doubled = verify(inst, good.model_copy(update={"learning_sets": [*sets, sets[0]]}))
+    assert doubled.violations[0].message == f"sets: {sets[0].id} listed 2 times"
+
+
+@pytest.mark.parametrize(
+    "where", ["participants", "pair_rules", "schedule", "sets", "status", "metrics"]
+)
+def test_an_exception_inside_the_verifier_escapes_as_internal_error(
+    where: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Past the structure check an exception is a bug in the verifier, never "the plan is
+    malformed": InternalError, the cause chained."""
+    inst, good = _tiny_plan()
+
+    def broken(*args: object, **kwargs: object) -> None:
+        raise KeyError("bug")
+
+    monkeypatch.setattr(verify_module._Checker, where, broken)
+    with pytest.raises(InternalError, match="verifier") as caught:
+        verify(inst, good)
+    assert isinstance(caught.value.__cause__, KeyError)
+
+
+def test_verify_refuses_arguments_that_are_not_an_instance_and_plans() -> None:
+    inst, good = _tiny_plan()
+    with pytest.raises(InvalidParameter, match="Instance"):
+        verify(tiny_data(), good)  # type: ignore[arg-type]
+    with pytest.raises(InvalidParameter, match="Solution"):
+        verify(inst, good.model_dump())  # type: ignore[arg-type]
+    with pytest.raises(InvalidParameter, match="previous"):
+        verify(inst, good, previous="plan.json")  # type: ignore[arg-type]
+
+
+# --- the plan belongs to the instance ------------------------------------------------------
+
+
+def test_a_plan_of_another_intake_is_one_violation_naming_both() -> None:
+    data, _ = reference()
+    _, tiny_plan = _tiny_plan()
+    report = verify(parse_instance(data), tiny_plan)
+    assert [(v.rule, v.ids) for v in report.violations] == [("instance", ("tiny", "may2016"))]
+    (v,) = report.violations
+    assert "intake 'tiny', not 'may2016'" in v.message
+    assert "7 of its 7 people are not in the instance" in v.message
+
+
+def test_a_renamed_instance_is_named_and_the_plan_still_checked() -> None:
+    inst, good = _tiny_plan()
+    renamed = good.model_copy(update={"instance": "tiny-2"})
+    report = verify(inst, renamed)
+    assert [(v.rule, v.ids) for v in report.violations] == [("instance", ("tiny-2", "tiny"))]
+    assert "(the same people)" in report.violations[0].message
+    # a pair's score broken as well: found too (the same people, so every check runs)
+    first = renamed.pairs[0].model_copy(update={"score": 0.0})
+    both = renamed.model_copy(update={"pairs": [first, *renamed.pairs[1:]]})
+    assert {"instance", "scores"} <= verify(inst, both).rules()
+
+
+def test_a_plan_missing_people_of_its_instance_names_them_too() -> None:
+    data, good = reference()
+    report = verify(parse_instance(data), tamper(good, lambda d: d["unmatched"].pop()))
+    assert report.rules() == {"instance", "each_participant_once"}
+    (whole,) = [v for v in report.violations if v.rule == "instance"]
+    assert "0 of its 51 people are not in the instance and 1 of the instance's 52" in whole.message
+
+
+# --- VerificationFailed carries the violations ----------------------------------------------
+
+
+def test_verification_failed_carries_violations_and_the_same_message() -> None:
+    data, good = reference()
+    bad = tamper(good, PLAN_EDITS["score raised"][0])
+    report = verify(parse_instance(data), bad)
+    with pytest.raises(VerificationFailed) as caught:
+        verify_module.check(parse_instance(data), bad)
+    assert caught.value.violations == report.violations
+    assert all(isinstance(v, Violation) for v in caught.value.violations)
+    assert caught.value.rules() == report.rules() and "scores" in report.rules()
+    assert str(caught.value) == "\n".join(
+        ["the plan failed verification:", *(v.message for v in report.violations)]
+    )
+    assert Violation is verify_module.Violation  # one class, in matcher.errors
+
+
+# --- never raises, and not by construction -------------------------------------------------
+
+
+_IDS = ["pl01", "pl19", "pr18", "c1", "c3", "c1-s1", "pair-01", "pair-18", "x", ""]
+
+
+@st.composite
+def damaged_plans(draw: st.DrawFn) -> tuple[Solution, bool]:
+    """The reference plan with one field of one item changed: an ID swapped for another (known
+    or not), a list shortened, doubled or given an unknown ID, a number made NaN or infinite; or
+    (``True`` second) a value of the wrong type set without validation."""
+    _, good = reference()
+    doc: Data = good.model_dump(mode="json")
+    section = draw(st.sampled_from(["pairs", "unmatched", "waitlist", "cohorts", "learning_sets"]))
+    items = doc[section]
+    if not items:
+        return Solution.model_validate(doc), False
+    k = draw(st.integers(0, len(items) - 1))
+    key = draw(st.sampled_from(sorted(items[k])))
+    value = items[k][key]
+    if draw(st.booleans()) and section in ("pairs", "learning_sets"):
+        wrong: object = draw(st.sampled_from([None, 3, 2.5, [], {}, "x", True]))
+        model = getattr(good, section)[k]
+        if key in type(model).model_fields and verify_module._off_shape(
+            wrong, type(model).model_fields[key].annotation, key
+        ):
+            broken = list(getattr(good, section))
+            broken[k] = model.model_copy(update={key: wrong})
+            return good.model_copy(update={section: broken}), True
+    if isinstance(value, str):
+        items[k][key] = draw(st.sampled_from(_IDS))
+    elif isinstance(value, list) and value:
+        how = draw(st.sampled_from(["pop", "double", "unknown"]))
+        if how == "pop":
+            value.pop(draw(st.integers(0, len(value) - 1)))
+        elif how == "double":
+            value.append(value[0])
+        else:
+            value.append(draw(st.sampled_from(_IDS)))
+    elif isinstance(value, float):
+        items[k][key] = draw(st.sampled_from([math.nan, math.inf, -1.0, 2.0]))
+    return Solution.model_validate(doc), False
+
+
+@settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(damaged_plans())
+def test_verify_reports_damage_and_never_raises(damaged: tuple[Solution, bool]) -> None:
+    """No exception is caught inside the verifier any more: this fails on a verifier bug.
+    A plan of the wrong types is reported as structure alone; every violation names its rule
+    and IDs of the instance, the plan or the intake."""
+    plan, wrong_type = damaged
+    data, _ = reference()
+    report = verify(parse_instance(data), plan)
+    assert all(v.rule and v.message for v in report.violations)
+    if wrong_type:
+        assert report.rules() == {"plan_structure"}, str(report)
+
+
+# --- the verifier's pairing-rule forms agree -------------------------------------------------
+
+
+@st.composite
+def rule_heavy_instances(draw: st.DrawFn) -> Instance:
+    """Random small intakes with every pairing rule in play: declared conflicts, forbidden
+    pairs, organisations spelt in several ways, systems, min_score and each rule setting."""
+    data = draw(random_instances())
+    people = data["participants"]
+    for p in people:
+        p["organisation"] = draw(st.sampled_from(["Org A", "org-a", "ORG_A", "org b", "Org-B"]))
+    lone = [p for p in people if not p["partner"]]
+    pls = [p["id"] for p in lone if p["role"] == "patient_leader"]
+    prs = [p["id"] for p in lone if p["role"] != "patient_leader"]
+    if pls and prs:
+        data["forbidden_pairs"] = draw(
+            st.lists(
+                st.tuples(st.sampled_from(pls), st.sampled_from(prs)).map(list),
+                max_size=3,
+                unique_by=lambda pair: tuple(sorted(pair)),
+            )
+        )
+    data["rules"]["min_score"] = draw(st.sampled_from([0.0, 0.2, 0.4, 0.6]))
+    return parse_instance(data)
+
+
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(rule_heavy_instances())
+def test_the_verifiers_pairing_rule_forms_agree(inst: Instance) -> None:
+    """Three statements of "may these two lone people be paired" inside the verifier: the
+    rules with words (`breaks`, for violations, plus min_score), the wordless one run per lone
+    pair (`allowed_score`), and the numpy row of `_LoneScan` (every person's third-best
+    allowed score). They agree on every patient leader x professional of random intakes."""
+    people = [p for p in inst.participants if p.status != "withdrawn"]
+    rows = [p for p in people if p.role == "patient_leader"]
+    cols = [p for p in people if p.role != "patient_leader"]
+    scorer = verify_module._Scorer(inst)
+    allowed: dict[str, list[float]] = {}
+    for a in rows:
+        for b in cols:
+            x, y = scorer.traits(a), scorer.traits(b)
+            score = scorer.score(x, y)
+            by_words = not scorer.breaks(x, y) and score >= inst.rules.min_score
+            got = scorer.allowed_score(x, y)
+            assert (got is not None) == by_words, (a.id, b.id, scorer.breaks(x, y), score)
+            if got is not None:
+                assert got == score
+                allowed.setdefault(a.id, []).append(score)
+                allowed.setdefault(b.id, []).append(score)
+    empty = Solution.model_validate(
+        {
+            "instance": inst.name,
+            "status": "feasible",
+            "pairs": [],
+            "unmatched": [{"participant": p.id, "reason": "x"} for p in people],
+            "waitlist": [],
+            "run": {"solver": "none", "objective": "total", "seed": 0, "version": "0"},
+        }
+    )
+    checker = verify_module._Checker(inst, empty, [])
+    scan = verify_module._LoneScan(checker, rows, cols, stable=False)
+    assert scan.third == {pid: sorted(v, reverse=True)[:3][-1] for pid, v in allowed.items()}
+    # with everyone unmatched every allowed pair is a blocking pair
+    assert scan.blocking == sum(len(v) for k, v in allowed.items() if k in {a.id for a in rows})

@@ -8,8 +8,22 @@ metrics and stability does a patient leader's row at once with numpy, same formu
 in either path shows up as a disagreement. Every solve path runs through it in the tests.
 
 Each check builds its :class:`Violation` where it finds it, with the rule's name and the IDs
-involved (participants, pairs, sets, cohorts; never names). The rules:
+involved (participants, pairs, sets, cohorts; never names). The plan's structure is checked
+first: every field of the plan must have its contract's type (a plan built with
+``model_construct`` or edited in place may not), else the plan is reported as
+``plan_structure`` violations naming the field and nothing else is checked. Past that point the
+checks rely on the types alone (unknown IDs are violations, never errors), so any exception
+inside the verifier is a bug in it and escapes as :class:`matcher.errors.InternalError`. The
+rules:
 
+``plan_structure``
+    each field has its type (checked first; a plan off its types is reported by these alone);
+    cohort and set IDs are unique and every reference (a pair's cohort and set, a cohort's or
+    set's pairs) resolves.
+``instance``
+    the plan belongs to this instance: the same intake name and the same people (paired,
+    unmatched or withdrawn). A plan of another intake (name and people differ) is this one
+    violation, naming both intakes; nothing else is checked against it.
 ``withdrawn`` · ``each_participant_once`` · ``pair_ids`` · ``roles`` · ``preformed`` · ``locks``
     who takes part, once, in which pair.
 ``avoid`` · ``forbidden_pairs`` · ``same_organisation`` · ``local_system`` · ``attendance`` ·
@@ -46,15 +60,18 @@ from __future__ import annotations
 
 import math
 import statistics
+import types
 import unicodedata
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, Literal, Union, get_args, get_origin
+
+from pydantic import BaseModel
 
 from matcher import embedding
 from matcher.contract.instance import Cohort, Instance, Participant
 from matcher.contract.solution import Pair, Solution
-from matcher.errors import VerificationFailed
+from matcher.errors import InternalError, InvalidParameter, VerificationFailed, Violation
 
 if (
     TYPE_CHECKING
@@ -76,21 +93,6 @@ EXACT_PAIRING_MAX_CELLS = 4_000_000
 METRIC_SCAN_MAX_CELLS = 4_000_000
 #: Groups smaller than this are suppressed in the metrics (re-stated from the metrics' docs).
 MIN_GROUP = 5
-
-
-@dataclass(frozen=True)
-class Violation:
-    """One broken rule: which rule, the IDs involved, and the message."""
-
-    rule: str
-    ids: tuple[str, ...]
-    message: str
-
-    def __str__(self) -> str:
-        return self.message
-
-    def __contains__(self, text: str) -> bool:  # `"missing" in violation`, as for strings
-        return text in self.message
 
 
 def _v(rule: str, message: str, *ids: str | None) -> Violation:
@@ -302,18 +304,130 @@ def recompute_score(instance: Instance, a: Participant, b: Participant) -> dict[
 def verify(instance: Instance, solution: Solution, *, previous: Solution | None = None) -> Report:
     """Check ``solution`` against every hard rule of ``instance``, recompute its scores, set
     diversities and metrics, and (objective ``stable``) look for blocking pairs; with
-    ``previous``, check that pair IDs and ``changes`` are consistent with it."""
+    ``previous``, check that pair IDs and ``changes`` are consistent with it.
+
+    The plan's structure comes first (:func:`structure`); a plan that fails it is reported by
+    those violations alone. Raises :class:`InvalidParameter` when an argument is not an
+    :class:`Instance` or :class:`Solution`, and :class:`InternalError` (the cause chained) when
+    the verifier itself fails on a well-formed plan: a bug, never reported as a violation."""
+    if not isinstance(instance, Instance):
+        raise InvalidParameter(f"verify() takes an Instance, not {type(instance).__name__}")
+    for name, plan in (("solution", solution), ("previous", previous)):
+        if plan is not None and not isinstance(plan, Solution):
+            raise InvalidParameter(f"verify()'s {name} is a Solution, not {type(plan).__name__}")
     report = Report()
+    report.violations = structure(solution)  # types first: the checks below rely on them
+    if previous is not None:
+        report.violations += [
+            _v(v.rule, f"previous plan: {v.message}", *v.ids) for v in structure(previous)
+        ]
+    if report.violations:
+        return report
     try:
         report.violations = _Checker(instance, solution, report.skipped).run(previous)
-    except (KeyError, TypeError, ValueError, AttributeError, IndexError, ZeroDivisionError) as exc:
-        report.violations = [
-            _v(
-                "plan_structure",
-                f"the plan cannot be checked ({type(exc).__name__}): it is malformed",
-            )
-        ]
+    except MemoryError:
+        raise
+    except Exception as exc:  # past the structure check, an exception is a bug in the verifier
+        raise InternalError(
+            f"internal error in the verifier ({type(exc).__name__}); this is a bug"
+        ) from exc
     return report
+
+
+_MISSING = object()
+
+
+def _kind(annotation: Any) -> str:
+    """A type of the contract in words."""
+    origin, args = get_origin(annotation), get_args(annotation)
+    if annotation is type(None):
+        return "null"
+    if origin in (Union, types.UnionType):
+        return " or ".join(_kind(a) for a in args)
+    if origin is Literal:
+        return "one of " + ", ".join(repr(a) for a in args)
+    if origin is list:
+        return "a list"
+    if origin is dict:
+        return "an object"
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return f"a {annotation.__name__}"
+    return {str: "text", int: "an integer", float: "a number", bool: "true or false"}.get(
+        annotation, str(annotation)
+    )
+
+
+def _off_shape(value: object, annotation: Any, where: str) -> tuple[str, str] | None:
+    """Where ``value`` first departs from ``annotation`` (a field type of the solution
+    contract), as (path, expected type in words); None when it conforms. Values are never
+    quoted (they may be free text)."""
+    origin, args = get_origin(annotation), get_args(annotation)
+    if value is _MISSING:
+        return where, _kind(annotation) + " (missing)"
+    if annotation is Any:
+        return None
+    if annotation is type(None):
+        return None if value is None else (where, "null")
+    if origin in (Union, types.UnionType):
+        found = [_off_shape(value, a, where) for a in args]
+        if any(f is None for f in found):
+            return None
+        deeper = [f for f in found if f is not None and f[0] != where]
+        return deeper[0] if deeper else (where, _kind(annotation))
+    if origin is Literal:
+        ok = any(type(value) is type(a) and value == a for a in args)
+        return None if ok else (where, _kind(annotation))
+    if origin is list:
+        if not isinstance(value, list):
+            return where, "a list"
+        for i, item in enumerate(value):
+            ident = getattr(item, "id", None)
+            label = f"{where}[{i}]" + (f" ({ident})" if isinstance(ident, str) else "")
+            found_item = _off_shape(item, args[0], label)
+            if found_item is not None:
+                return found_item
+        return None
+    if origin is dict:
+        if not isinstance(value, dict):
+            return where, "an object"
+        for key, item in value.items():
+            if not isinstance(key, str):
+                return f"{where} (a key)", "text"
+            found_item = _off_shape(item, args[1], f"{where}.{key}")
+            if found_item is not None:
+                return found_item
+        return None
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        if not isinstance(value, annotation):
+            return where, _kind(annotation)
+        for name, info in type(value).model_fields.items():
+            found_field = _off_shape(
+                getattr(value, name, _MISSING), info.annotation, f"{where}.{name}"
+            )
+            if found_field is not None:
+                return found_field
+        return None
+    if annotation is float:
+        ok = isinstance(value, int | float) and not isinstance(value, bool)
+    elif annotation is int:
+        ok = isinstance(value, int) and not isinstance(value, bool)
+    else:
+        ok = isinstance(value, annotation)
+    return None if ok else (where, _kind(annotation))
+
+
+def structure(solution: Solution) -> list[Violation]:
+    """The plan's shape, before any rule: each field of the solution contract has its type
+    (section by section, the first departure in each). A plan that fails this is not checked
+    further; every check after it relies on these types and on nothing else (unique IDs and
+    references between the plan's parts are checked next, as violations)."""
+    v: list[Violation] = []
+    for name, info in Solution.model_fields.items():
+        found = _off_shape(getattr(solution, name, _MISSING), info.annotation, name)
+        if found is not None:
+            where, kind = found
+            v.append(_v("plan_structure", f"{where}: should be {kind}"))
+    return v
 
 
 class _Checker:
@@ -339,7 +453,11 @@ class _Checker:
         return self.partner_of(p) is None and p.id not in self.locked
 
     def run(self, previous: Solution | None) -> list[Violation]:
-        v = self.participants()
+        v, other_intake = self.belongs()
+        if other_intake:
+            return v  # another intake's plan: checking it person by person would only repeat it
+        v = self.unique_ids() + v
+        v += self.participants()
         v += self.pair_rules()
         v += self.schedule()
         v += self.status()
@@ -347,6 +465,47 @@ class _Checker:
         if previous is not None:
             v += self.changes(previous)
         return v
+
+    def unique_ids(self) -> list[Violation]:
+        """Pair IDs (rule ``pair_ids``), cohort and set IDs are each listed once; the references
+        between them are checked with the rules they serve (``plan_structure``)."""
+        solution = self.solution
+        v: list[Violation] = []
+        for pid, n in sorted(Counter(p.id for p in solution.pairs).items()):
+            if n > 1:
+                v.append(_v("pair_ids", f"{pid}: duplicate pair ID", pid))
+        for label, ids in (
+            ("cohorts", [c.id for c in solution.cohorts or []]),
+            ("sets", [s.id for s in solution.learning_sets or []]),
+        ):
+            for ident, n in sorted(Counter(ids).items()):
+                if n > 1:
+                    v.append(_v("plan_structure", f"{label}: {ident} listed {n} times", ident))
+        return v
+
+    def belongs(self) -> tuple[list[Violation], bool]:
+        """The plan is this instance's: the same intake name, and the same people (paired,
+        unmatched or withdrawn) as the instance's participants. Second: whether the plan is
+        another intake's (name and people differ)."""
+        solution, instance = self.solution, self.instance
+        mine = {p.id for p in instance.participants}
+        theirs = {x for p in solution.pairs for x in (p.patient_leader, p.partner)}
+        theirs |= {u.participant for u in solution.unmatched} | set(solution.withdrawn)
+        other_name = solution.instance != instance.name
+        missing, foreign = len(mine - theirs), len(theirs - mine)
+        if not other_name and not missing and not foreign:
+            return [], False
+        people = (
+            f"{foreign} of its {len(theirs)} people are not in the instance and {missing} of "
+            f"the instance's {len(mine)} are not in the plan"
+        )
+        if other_name:
+            what = f"the plan is for intake {solution.instance!r}, not {instance.name!r}"
+            message = f"{what}; {people}" if missing or foreign else f"{what} (the same people)"
+        else:
+            message = f"the plan's people differ from those of intake {instance.name!r}: {people}"
+        v = [_v("instance", message, solution.instance, instance.name)]
+        return v, other_name and bool(missing or foreign)
 
     def participants(self) -> list[Violation]:
         """Every active participant appears exactly once: in a pair or in `unmatched`; the
@@ -391,10 +550,6 @@ class _Checker:
                     *sorted(set(solution.withdrawn) ^ withdrawn),
                 )
             )
-        pair_ids = Counter(p.id for p in solution.pairs)
-        v += [
-            _v("pair_ids", f"{pid}: duplicate pair ID", pid) for pid, n in pair_ids.items() if n > 1
-        ]
 
         by_pair = {(p.patient_leader, p.partner): p for p in solution.pairs}
         for person in people.values():
@@ -607,12 +762,6 @@ class _Checker:
                         )
                     )
 
-        plan_ids = Counter(plan.id for plan in solution.cohorts)
-        v += [
-            _v("plan_structure", f"cohorts: {cid} listed {n} times", cid)
-            for cid, n in sorted(plan_ids.items())
-            if n > 1
-        ]
         # Capacity counted from the pairs themselves, whatever the cohort plans say.
         placed_in = Counter(p.cohort for p in solution.pairs if p.cohort is not None)
         for cid, n in sorted(placed_in.items()):
@@ -672,12 +821,6 @@ class _Checker:
         solution, people, pairs = self.solution, self.people, self.pairs
         assert solution.learning_sets is not None
         v: list[Violation] = []
-        set_ids = Counter(s.id for s in solution.learning_sets)
-        v += [
-            _v("plan_structure", f"sets: {sid} listed {n} times", sid)
-            for sid, n in sorted(set_ids.items())
-            if n > 1
-        ]
         for p in solution.pairs:
             if p.cohort is None and p.learning_set is not None:
                 v.append(
@@ -1355,4 +1498,4 @@ def check(instance: Instance, solution: Solution) -> None:
     """Raise :class:`VerificationError` when :func:`verify` finds any violation."""
     report = verify(instance, solution)
     if not report.ok:
-        raise VerificationFailed([str(x) for x in report.violations])
+        raise VerificationFailed(report.violations)

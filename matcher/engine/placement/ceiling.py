@@ -153,12 +153,22 @@ def complete_pairing(
     free_c = np.array([pid not in busy for pid in scan.cols.ids], dtype=bool)
     r, c, s = scan.cand_rows, scan.cand_cols, scan.cand_scores
     keep = free_r[r] & free_c[c]
-    if pairing.bottleneck is not None:  # fair: never pair below the proven worst pair
-        keep &= s >= pairing.bottleneck
     if not keep.any():
         return candidates, placement, None
     r, c, s = r[keep], c[keep], s[keep]
-    matched = max_weight_matching_sparse(r, c, s, (len(scan.rows.ids), len(scan.cols.ids)))
+    shape = (len(scan.rows.ids), len(scan.cols.ids))
+    if pairing.bottleneck is None:
+        matched = max_weight_matching_sparse(r, c, s, shape)
+    else:
+        # fair: at or above the proven worst pair first; then (most pairs formed comes first)
+        # whoever is still free and allowed together, below it: wait-listed pairs, found by
+        # the oracle of `fair` end to end (tests/test_oracles.py)
+        high = s >= pairing.bottleneck
+        matched = max_weight_matching_sparse(r[high], c[high], s[high], shape).reshape(-1, 2)
+        rest = ~np.isin(r, matched[:, 0]) & ~np.isin(c, matched[:, 1])
+        if rest.any():
+            low = max_weight_matching_sparse(r[rest], c[rest], s[rest], shape).reshape(-1, 2)
+            matched = np.concatenate([matched, low])
     score = {(int(i), int(j)): float(v) for i, j, v in zip(r, c, s, strict=True)}
     if not scan.dense:  # beyond the candidate lists: any allowed pair, best score first
         held = np.array(
