@@ -318,9 +318,9 @@ class Weights(_Strict):
         return self
 
 
-#: The compatibility criteria, in the order scores and breakdowns list them: the fields of
-#: :class:`Weights` (a test keeps the two the same).
-CRITERIA: tuple[str, ...] = ("interests", "project", "organisation", "system", "availability")
+#: The five criteria of a pair score, in the order of :class:`Weights` (a pair's ``breakdown``
+#: keys). The one home of this list; the verifier re-states it (a drift test ties the two).
+CRITERIA: tuple[str, ...] = tuple(Weights.model_fields)
 
 
 class DiversityWeights(_Strict):

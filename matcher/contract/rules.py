@@ -11,23 +11,29 @@ Pairing
 Placement
     * a pair goes only to a cohort both members can attend in full, in a mode both can attend;
     * at most ``capacity_pairs`` pairs per cohort, and a count that splits into sets
-      (:func:`set_counts`).
+      (:func:`set_counts`, :func:`splits_into_sets`; the most a cohort can hold:
+      :func:`most_pairs_held`).
 Action-learning sets
     * ``set_size.min_pairs`` to ``set_size.max_pairs`` pairs per set;
-    * never two pairs sharing an organisation in one set (``rules.one_organisation_per_set =
-      "hard"``);
-    * never two people with a declared conflict in one set (``forbidden_pairs`` may share one).
+    * never two pairs sharing an organisation in one set (:func:`shares_organisation`, when
+      ``rules.one_organisation_per_set = "hard"``: :func:`one_organisation_per_set`);
+    * never two people with a declared conflict in one set (:func:`declared_conflict`,
+      :func:`pairs_in_conflict`; ``forbidden_pairs`` may share one);
+    * together: the pairs of pairs that may never share a set (:func:`never_share_a_set`).
 
-The vectorised forms (:mod:`matcher.engine.scoring`, :mod:`matcher.engine.placement.model`,
-:mod:`matcher.engine.sets`) implement these statements; the verifier
-(:mod:`matcher.verification.verify`)
-re-states them in its own code on purpose, so a bug in one shows up as a disagreement.
+Organisations (and systems) are compared by their category key
+(:func:`matcher.contract.keys.category_key`): :func:`organisation_key`.
+
+Engine code calls these predicates, or states a vectorised, CP-SAT or flow form of one that a
+property test ties to it (``tests/test_rules.py``). The verifier
+(:mod:`matcher.verification.verify`) re-states them in its own code on purpose, so a bug in one
+shows up as a disagreement.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeAlias
 
 from matcher.contract.keys import category_key
 
@@ -37,6 +43,9 @@ if TYPE_CHECKING:  # the Instance model checks itself with these rules: a type-o
 BOTH_MODES = frozenset({"in_person", "online"})
 #: The roles on the other side of a pair from a patient leader.
 PROFESSIONAL_ROLES: frozenset[str] = frozenset({"clinician", "manager"})
+
+#: A pair's two members (patient leader, clinician or manager).
+Duo: TypeAlias = "tuple[Participant, Participant]"
 
 
 def can_attend(person: Participant, cohort: Cohort) -> bool:
@@ -91,18 +100,87 @@ def usable_capacity(cohort: Cohort) -> int:
     return next((m for m in range(cohort.capacity_pairs, -1, -1) if set_counts(lo, hi, m)), 0)
 
 
+def splits_into_sets(lo: int, hi: int, n: int) -> bool:
+    """Whether ``n`` pairs split into sets of ``lo..hi`` pairs (0 pairs: no set, yes)."""
+    return bool(set_counts(lo, hi, n))
+
+
+def most_pairs_held(lo: int, hi: int, capacity: int) -> int:
+    """The most pairs a cohort of ``capacity`` pairs can hold: the largest count up to it that
+    splits into sets of ``lo..hi`` (0 when none does)."""
+    return next((k for k in range(capacity, -1, -1) if splits_into_sets(lo, hi, k)), 0)
+
+
+def organisation_key(person: Participant) -> str:
+    """The person's organisation as the rules compare it (its category key)."""
+    return category_key(person.organisation)
+
+
+def pair_organisations(duo: Duo) -> frozenset[str]:
+    """The organisations (keys) a pair's members come from: one or two."""
+    return frozenset(organisation_key(m) for m in duo)
+
+
+def shares_organisation(p: Duo, q: Duo) -> bool:
+    """Whether two pairs have an organisation in common (a member of one and a member of the
+    other, compared by key)."""
+    return bool(pair_organisations(p) & pair_organisations(q))
+
+
+def one_organisation_per_set(instance: Instance) -> bool:
+    """Whether two pairs sharing an organisation may never share a set (the rule is hard)."""
+    return instance.rules.one_organisation_per_set == "hard"
+
+
+def declared_conflict(a: Participant, b: Participant) -> bool:
+    """Whether ``a`` and ``b`` declared a conflict (``avoid``, either direction): never paired,
+    never in one set."""
+    return b.id in a.avoid or a.id in b.avoid
+
+
+def conflict_among(people: list[Participant]) -> bool:
+    """Whether any two of ``people`` declared a conflict (:func:`declared_conflict`, read off
+    each person's ``avoid`` list: linear in the people and their lists)."""
+    ids = {p.id for p in people}
+    return any(other in ids for p in people for other in p.avoid)
+
+
+def pairs_in_conflict(p: Duo, q: Duo) -> bool:
+    """Whether a member of one pair and a member of the other declared a conflict."""
+    return any(declared_conflict(x, y) for x in p for y in q)
+
+
+def may_share_a_set(instance: Instance, p: Duo, q: Duo) -> bool:
+    """Whether two pairs may be in one action-learning set: no declared conflict between them,
+    and no organisation in common while :func:`one_organisation_per_set` holds."""
+    if pairs_in_conflict(p, q):
+        return False
+    return not (one_organisation_per_set(instance) and shares_organisation(p, q))
+
+
+def never_share_a_set(instance: Instance, duos: list[Duo]) -> list[tuple[int, int]]:
+    """Every pair of pairs (i < j, in order) that may never share a set
+    (:func:`may_share_a_set`)."""
+    return [
+        (i, j)
+        for i in range(len(duos))
+        for j in range(i + 1, len(duos))
+        if not may_share_a_set(instance, duos[i], duos[j])
+    ]
+
+
 def pairing_rule_breaks(instance: Instance, a: Participant, b: Participant) -> list[str]:
     """The hard pairing rules that pairing patient leader ``a`` with ``b`` would break, in
     words with IDs (empty when they may be paired). Pre-formed partners are not checked here:
     the caller knows who applied together."""
     out = []
-    if b.id in a.avoid or a.id in b.avoid:
+    if declared_conflict(a, b):
         who = a.id if b.id in a.avoid else b.id
         out.append(f"declared conflict: {who} asked not to be paired with the other (avoid)")
     pair = {a.id, b.id}
     if any(set(fp) == pair for fp in instance.forbidden_pairs):
         out.append(f"{a.id}+{b.id} is a forbidden pair (forbidden_pairs)")
-    same_org = category_key(a.organisation) == category_key(b.organisation)
+    same_org = organisation_key(a) == organisation_key(b)
     if instance.rules.same_organisation == "forbid" and same_org:
         out.append("both are from one organisation (rules.same_organisation = forbid)")
     if instance.rules.local_system == "require" and category_key(a.system) != category_key(

@@ -116,6 +116,12 @@ class Scores(_Out):
     lone_pairs: ScoreStats = Field(description="Pairs formed from lone applicants.")
 
 
+#: Groups (by role, organisation type, local system) of fewer people than this are suppressed in
+#: the metrics and not charted: small groups could identify people. The one home of the figure;
+#: the verifier re-states it (a drift test ties the two).
+MIN_GROUP = 5
+
+
 class GroupMean(_Out):
     """Mean pair score of one group; groups under 5 people are suppressed (shown as '<5')."""
 

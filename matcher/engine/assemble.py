@@ -21,7 +21,10 @@ from matcher.contract.keys import category_key
 from matcher.contract.rules import (
     can_attend,
     clashing_dates,
+    never_share_a_set,
+    pairs_in_conflict,
     set_counts,
+    shares_organisation,
     usable_capacity,
     why_cannot_attend,
 )
@@ -65,7 +68,7 @@ from matcher.engine.replan import (
     quality_trades,
 )
 from matcher.engine.scoring import CRITERIA, pair_scores
-from matcher.engine.sets import _in_conflict, _shares_organisation, form_sets, pair_distance
+from matcher.engine.sets import form_sets, pair_distance
 from matcher.errors import (
     Conflict,
     Infeasible,
@@ -162,7 +165,7 @@ def _one_set_rule(
     shape = f"{cohort.id} holds one set (capacity {cohort.capacity_pairs}, sets of {lo}-{hi} pairs)"
     for pid, other in placed:
         theirs = (people[other.patient_leader], people[other.partner])
-        if _in_conflict(mine, theirs):
+        if pairs_in_conflict(mine, theirs):
             return (
                 f"declared conflict: {shape} and {pid} ({other.patient_leader}+{other.partner}), "
                 "placed there, may not share a set with this pair (avoid)"
@@ -170,7 +173,7 @@ def _one_set_rule(
     if instance.rules.one_organisation_per_set == "hard":
         for pid, other in placed:
             theirs = (people[other.patient_leader], people[other.partner])
-            if _shares_organisation(mine, theirs):
+            if shares_organisation(mine, theirs):
                 return (
                     f"one organisation per set: {shape} and {pid} "
                     f"({other.patient_leader}+{other.partner}), placed there, is from the same "
@@ -330,7 +333,7 @@ def make_plan(
         ]
         kept = None
         if any(b is not None for b in before) and len(ks) <= KEEP_SETS_MAX_PAIRS:
-            links = set_links(eff, duos)
+            links = never_share_a_set(eff, duos)
             kept = keep_sets(
                 eff,
                 cohort,
@@ -520,21 +523,6 @@ def _versions() -> dict[str, str]:
     return out
 
 
-def set_links(
-    instance: Instance, duos: list[tuple[Participant, Participant]]
-) -> list[tuple[int, int]]:
-    """Pairs of pairs that may never share a set: a declared conflict, or (hard rule) an
-    organisation in common."""
-    hard = instance.rules.one_organisation_per_set == "hard"
-    out = []
-    for i in range(len(duos)):
-        for j in range(i + 1, len(duos)):
-            shared = _shares_organisation(duos[i], duos[j])
-            if _in_conflict(duos[i], duos[j]) or (shared and hard):
-                out.append((i, j))
-    return out
-
-
 def _lock_infeasibility(job: Job, candidates: list[Candidate]) -> Infeasible:
     """Name the locks that cannot hold together (CP-SAT assumptions), each with its place in
     ``locks`` (``locks[0]``: the CLI shows the Locks sheet row), and the one rule that binds
@@ -634,7 +622,7 @@ def _binding_lock_rules(
         if most_sets == 1:
             for i, a in enumerate(here):
                 for b in here[i + 1 :]:
-                    if _in_conflict(
+                    if pairs_in_conflict(
                         (people[a.patient_leader], people[a.partner]),
                         (people[b.patient_leader], people[b.partner]),
                     ):

@@ -7,8 +7,13 @@ from __future__ import annotations
 from collections import Counter
 
 from matcher.contract.instance import Instance
-from matcher.contract.keys import category_key
-from matcher.contract.rules import set_counts
+from matcher.contract.rules import (
+    one_organisation_per_set,
+    organisation_key,
+    pair_organisations,
+    pairs_in_conflict,
+    splits_into_sets,
+)
 from matcher.engine.placement.model import Candidate
 from matcher.errors import Conflict
 from matcher.words import count
@@ -20,7 +25,7 @@ def diagnose_cohorts(
     """For each cohort (or those in ``only``), why the pairs that could attend it cannot
     form a plan there, when a simple necessary condition fails."""
     people = instance.participants_by_id()
-    hard_org = instance.rules.one_organisation_per_set == "hard"
+    hard_org = one_organisation_per_set(instance)
     out: list[Conflict] = []
     for q, cohort in enumerate(instance.cohorts):
         if only is not None and cohort.id not in only:
@@ -48,7 +53,7 @@ def diagnose_cohorts(
                 )
             )
             continue
-        if not any(set_counts(lo, hi, k) for k in range(1, cap + 1)):
+        if not any(splits_into_sets(lo, hi, k) for k in range(1, cap + 1)):
             out.append(
                 Conflict(
                     "set_size",
@@ -63,13 +68,10 @@ def diagnose_cohorts(
             orgs: Counter[str] = Counter()
             spelling: dict[str, str] = {}  # the organisation as first typed, for the message
             for c in here:
-                for x in (c.patient_leader, c.partner):
-                    spelling.setdefault(
-                        category_key(people[x].organisation), people[x].organisation
-                    )
-                for org in {
-                    category_key(people[x].organisation) for x in (c.patient_leader, c.partner)
-                }:
+                duo = (people[c.patient_leader], people[c.partner])
+                for m in duo:
+                    spelling.setdefault(organisation_key(m), m.organisation)
+                for org in sorted(pair_organisations(duo)):  # ties: first in key order
                     orgs[org] += 1
             # one organisation in every pair: each set holds one pair at most
             key, n = orgs.most_common(1)[0]
@@ -103,14 +105,12 @@ def _conflict_clique_blocks(instance: Instance, here: list[Candidate], lo: int) 
     if lo < 2 or len(here) < 2:
         return False
     people = instance.participants_by_id()
-    members = [{c.patient_leader, c.partner} for c in here]
-
-    def clash(i: int, j: int) -> bool:
-        return any(o in members[j] for m in members[i] for o in people[m].avoid) or any(
-            o in members[i] for m in members[j] for o in people[m].avoid
-        )
-
-    return all(clash(i, j) for i in range(len(here)) for j in range(i + 1, len(here)))
+    duos = [(people[c.patient_leader], people[c.partner]) for c in here]
+    return all(
+        pairs_in_conflict(duos[i], duos[j])
+        for i in range(len(here))
+        for j in range(i + 1, len(here))
+    )
 
 
 def diagnose_no_placement(instance: Instance, candidates: list[Candidate]) -> list[Conflict]:

@@ -15,12 +15,10 @@ import numpy as np
 
 from matcher.contract.instance import Instance
 from matcher.contract.keys import category_key
+from matcher.contract.solution import MIN_GROUP as MIN_GROUP  # re-exported; its home
 from matcher.contract.solution import Pair, Solution
 from matcher.engine.pairing import LoneScan, scan_lone
 from matcher.engine.scoring import iter_blocks, lone_sides, pair_scores
-
-#: Groups smaller than this are reported as suppressed.
-MIN_GROUP = 5
 
 
 def _stats(values: list[float]) -> dict[str, float | int | None]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from matcher.contract.instance import Instance, Participant
+from matcher.contract.rules import organisation_key
 from matcher.engine.meaning import pair_similarity
 from matcher.engine.pairing import SideStats
 from matcher.engine.scoring import active_weights, tag
@@ -56,7 +57,7 @@ def pair_reasons(
         )
     if breakdown["system"] > 0 and weights["system"] > 0:
         phrases.append((weights["system"] * breakdown["system"], f"same local system ({a.system})"))
-    if breakdown["organisation"] > 0 and tag(a.organisation) != tag(b.organisation):
+    if breakdown["organisation"] > 0 and organisation_key(a) != organisation_key(b):
         phrases.append(
             (weights["organisation"] * breakdown["organisation"], "different organisations")
         )

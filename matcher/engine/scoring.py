@@ -39,8 +39,10 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
-from matcher.contract.instance import CRITERIA, Instance, Participant
+from matcher.contract.instance import CRITERIA as CRITERIA  # re-exported; its home
+from matcher.contract.instance import Instance, Participant
 from matcher.contract.keys import category_key
+from matcher.contract.rules import organisation_key
 from matcher.engine import meaning
 
 
@@ -143,7 +145,7 @@ def sides(
     for p in (*rows, *cols):
         for t in (*p.interests, *p.project_topics):
             vocab.setdefault(tag(t), len(vocab))
-        orgs.setdefault(tag(p.organisation), len(orgs))
+        orgs.setdefault(organisation_key(p), len(orgs))
         systems.setdefault(tag(p.system), len(systems))
 
     # Both sides' descriptions in one batch: the model runs once per solve (and the vectors are
@@ -161,7 +163,7 @@ def sides(
             index={p.id: i for i, p in enumerate(people)},
             interests=_incidence([p.interests for p in people], vocab),
             topics=_incidence([p.project_topics for p in people], vocab),
-            organisation=np.array([orgs[tag(p.organisation)] for p in people], dtype=np.int64),
+            organisation=np.array([orgs[organisation_key(p)] for p in people], dtype=np.int64),
             system=np.array([systems[tag(p.system)] for p in people], dtype=np.int64),
             attend=attendance_matrix(instance, people).astype(np.int64),
             meaning=None if vec is None else vec[lo : lo + len(people)].astype(np.float64),

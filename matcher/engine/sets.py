@@ -30,7 +30,12 @@ import numpy as np
 from numpy.typing import NDArray
 
 from matcher.contract.instance import Cohort, Instance, Participant
-from matcher.engine.placement.model import set_counts
+from matcher.contract.rules import (
+    one_organisation_per_set,
+    organisation_key,
+    pair_organisations,
+    set_counts,
+)
 from matcher.engine.scoring import tag
 from solvers.grouping import (
     GroupingInfeasible,
@@ -123,38 +128,24 @@ def pair_distance(
     return np.asarray(d, dtype=np.float64)
 
 
-def _shares_organisation(
-    p: tuple[Participant, Participant], q: tuple[Participant, Participant]
-) -> bool:
-    return bool(
-        {tag(p[0].organisation), tag(p[1].organisation)}
-        & {tag(q[0].organisation), tag(q[1].organisation)}
-    )
-
-
-def _in_conflict(p: tuple[Participant, Participant], q: tuple[Participant, Participant]) -> bool:
-    ids_p, ids_q = {p[0].id, p[1].id}, {q[0].id, q[1].id}
-    return any(other in ids_q for m in p for other in m.avoid) or any(
-        other in ids_p for m in q for other in m.avoid
-    )
-
-
 def _organisations(duos: list[tuple[Participant, Participant]]) -> dict[str, list[int]]:
     """Organisation -> indices of the pairs with a member from it. Organisations are compared
-    as :func:`matcher.engine.scoring.tag` normalises them; the key is the first ID spelling met (for
-    messages), keys sorted."""
+    as the rules compare them (:func:`matcher.contract.rules.pair_organisations`); the key is the
+    first spelling met (for messages), keys sorted."""
     by_tag: dict[str, list[int]] = defaultdict(list)
     spelling: dict[str, str] = {}
-    for k, (a, b) in enumerate(duos):
-        for org in (a.organisation, b.organisation):
-            spelling.setdefault(tag(org), org)
-        for key in sorted({tag(a.organisation), tag(b.organisation)}):
+    for k, duo in enumerate(duos):
+        for m in duo:
+            spelling.setdefault(organisation_key(m), m.organisation)
+        for key in sorted(pair_organisations(duo)):
             by_tag[key].append(k)
     return dict(sorted((spelling[key], ks) for key, ks in by_tag.items()))
 
 
 def _conflicts(duos: list[tuple[Participant, Participant]]) -> set[tuple[int, int]]:
-    """Pairs of pairs (i < j) with a declared conflict between their members."""
+    """Pairs of pairs (i < j) with a declared conflict between their members: the index form
+    of :func:`matcher.contract.rules.pairs_in_conflict` (one pass over the ``avoid`` lists;
+    tests/test_rules.py ties the two)."""
     pair_of = {m.id: k for k, duo in enumerate(duos) for m in duo}
     out: set[tuple[int, int]] = set()
     for k, duo in enumerate(duos):
@@ -222,7 +213,7 @@ def check_set_rules(
     bound, groups = grouping_bound(n, lo, hi, cliques)
     orgs = _organisations(duos)
     busiest = None
-    if instance.rules.one_organisation_per_set == "hard" and orgs:
+    if one_organisation_per_set(instance) and orgs:
         org = min(orgs, key=lambda o: (-len(orgs[o]), o))
         busiest = (org, len(orgs[org]))
     conflict = _conflict_cliques(n, _conflicts(duos))
@@ -242,18 +233,19 @@ def _cliques(instance: Instance, duos: list[tuple[Participant, Participant]]) ->
     """Groups of pairs a set may hold at most one of: per organisation (hard rule), and the
     conflict cliques."""
     cliques = []
-    if instance.rules.one_organisation_per_set == "hard":
+    if one_organisation_per_set(instance):
         cliques = [ks for ks in _organisations(duos).values() if len(ks) > 1]
     return cliques + _conflict_cliques(len(duos), _conflicts(duos))
 
 
 def _links(instance: Instance, duos: list[tuple[Participant, Participant]]) -> NDArray[np.int64]:
-    """Cannot-link pairs of pairs (k x 2, i < j): a declared conflict, or a shared organisation
-    under the hard rule."""
+    """Cannot-link pairs of pairs (k x 2, i < j): the vectorised form of
+    :func:`matcher.contract.rules.never_share_a_set` (a declared conflict, or a shared
+    organisation under the hard rule; tests/test_rules.py ties the two)."""
     n = len(duos)
     link = np.zeros((n, n), dtype=np.bool_)
-    if instance.rules.one_organisation_per_set == "hard":
-        inc = _incidence([{tag(a.organisation), tag(b.organisation)} for a, b in duos])
+    if one_organisation_per_set(instance):
+        inc = _incidence([set(pair_organisations(duo)) for duo in duos])
         link |= (inc @ inc.T) > 0
     for i, j in _conflicts(duos):
         link[i, j] = True
@@ -296,12 +288,12 @@ def form_sets(
     if n == 0:
         return CohortSets([], [], {}, "optimal", "none")
     lo, hi = cohort.set_size.min_pairs, cohort.set_size.max_pairs
-    hard_org = instance.rules.one_organisation_per_set == "hard"
+    hard_org = one_organisation_per_set(instance)
     full = pair_distance(instance, duos)
     d = full.copy()
     links = _links(instance, duos)
     if not hard_org:
-        inc = _incidence([{tag(a.organisation), tag(b.organisation)} for a, b in duos])
+        inc = _incidence([set(pair_organisations(duo)) for duo in duos])
         shared = (inc @ inc.T) > 0
         shared[links[:, 0], links[:, 1]] = False
         shared[links[:, 1], links[:, 0]] = False

@@ -27,13 +27,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from matcher.contract.instance import CRITERIA
+from matcher.contract.solution import MIN_GROUP  # groups under it are not charted
 from matcher.render.view import CRITERION_LABELS, PlanView
 from matcher.text import html_text
 
 #: Okabe & Ito (2008) colour-blind-safe palette.
 OKABE_ITO = ("#0072B2", "#E69F00", "#009E73", "#D55E00", "#56B4E9", "#CC79A7", "#F0E442", "#000000")
-#: Groups with fewer people are not charted (small groups could identify people).
-MIN_GROUP = 5
 #: Most bars in one chart (the largest groups are kept, the rest counted in the caption).
 MAX_BARS = 25
 

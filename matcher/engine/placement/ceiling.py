@@ -20,9 +20,10 @@ import numpy as np
 from numpy.typing import NDArray
 
 from matcher.contract.instance import Instance, Participant
+from matcher.contract.rules import one_organisation_per_set, organisation_key, pair_organisations
 from matcher.engine.pairing import Pairing, complete_greedily
 from matcher.engine.placement.model import Candidate, Placement, cohort_room
-from matcher.engine.scoring import pair_scores, tag
+from matcher.engine.scoring import pair_scores
 from solvers.assignment import max_weight_matching_sparse
 from solvers.flow import bin_flow, pair_flow
 from solvers.grouping import grouping_bound
@@ -54,7 +55,7 @@ def set_rule_pressure(
     """Per cohort index that a wait-listed pair could attend: how far the
     one-organisation-per-set rule limits it (see module docstring). O(pairs) per cohort plus
     the bound's O(cliques * pairs / min set size); nothing when no pair is wait-listed."""
-    if instance.rules.one_organisation_per_set != "hard":
+    if not one_organisation_per_set(instance):
         return {}
     fill: dict[int, int] = defaultdict(int)
     for k in formed:
@@ -106,16 +107,16 @@ def organisation_bound(
 ) -> tuple[int, dict[str, list[int]]]:
     """Most of ``pairs`` cohort ``q`` can hold with one pair per organisation in each set
     (:func:`solvers.grouping.grouping_bound`, capped by capacity), and the pairs (indices into
-    ``pairs``) of each organisation. Organisations are compared as tag() normalises them;
-    the keys are the first spelling met."""
+    ``pairs``) of each organisation. Organisations are compared as the rules compare them
+    (:func:`matcher.contract.rules.pair_organisations`); the keys are the first spelling met."""
     cohort = instance.cohorts[q]
     by_tag: dict[str, list[int]] = defaultdict(list)
     spelling: dict[str, str] = {}
     for i, c in enumerate(pairs):
-        orgs = (people[c.patient_leader].organisation, people[c.partner].organisation)
-        for org in orgs:
-            spelling.setdefault(tag(org), org)
-        for key in sorted({tag(org) for org in orgs}):
+        duo = (people[c.patient_leader], people[c.partner])
+        for m in duo:
+            spelling.setdefault(organisation_key(m), m.organisation)
+        for key in sorted(pair_organisations(duo)):
             by_tag[key].append(i)
     by_org = {spelling[key]: v for key, v in sorted(by_tag.items())}
     lo, hi = cohort.set_size.min_pairs, cohort.set_size.max_pairs
@@ -278,7 +279,7 @@ def placement_ceiling(
     room = cohort_room(instance, len(units) + min(len(scan.rows.ids), len(scan.cols.ids)))
     # (person, cohort) for people with an allowed partner who can attend that cohort too
     per_q = _able_with_a_partner(scan.rows.attend, scan.cols.attend, r, c)
-    if instance.rules.one_organisation_per_set == "hard":
+    if one_organisation_per_set(instance):
         # a cohort only pre-formed pairs can reach holds at most what the set rules allow them
         people = instance.participants_by_id()
         for q in range(n_q):

@@ -50,10 +50,16 @@ from dataclasses import dataclass, field, replace
 from ortools.sat.python import cp_model
 
 from matcher.contract.instance import Instance, Participant
-from matcher.contract.rules import set_counts
+from matcher.contract.rules import (
+    conflict_among,
+    most_pairs_held,
+    one_organisation_per_set,
+    pair_organisations,
+    set_counts,
+    splits_into_sets,
+)
 from matcher.engine.cpsat import run_cpsat
 from matcher.engine.progress import Stop
-from matcher.engine.scoring import tag
 from matcher.errors import MatcherError
 
 log = logging.getLogger("matcher")
@@ -205,15 +211,16 @@ def _capacity_and_set_sizes(model: cp_model.CpModel, instance: Instance, v: _Var
 def _one_organisation_per_set(
     model: cp_model.CpModel, instance: Instance, candidates: list[Candidate], v: _Vars
 ) -> None:
-    # Never two pairs sharing an organisation in one set: at most s pairs per organisation.
-    if instance.rules.one_organisation_per_set != "hard":
+    # Never two pairs sharing an organisation in one set: at most s pairs per organisation
+    # (the CP-SAT form of rules.shares_organisation; tests/test_rules.py ties it to _cohort_ok).
+    if not one_organisation_per_set(instance):
         return
     people = instance.participants_by_id()
     for q, ks in v.in_cohort.items():
         by_org: dict[str, list[int]] = defaultdict(list)
         for k in ks:
             c = candidates[k]
-            for org in {tag(people[x].organisation) for x in (c.patient_leader, c.partner)}:
+            for org in pair_organisations((people[c.patient_leader], people[c.partner])):
                 by_org[org].append(k)
         for _, org_ks in sorted(by_org.items()):
             if len(org_ks) > 1:
@@ -223,7 +230,8 @@ def _one_organisation_per_set(
 def _conflicts_in_separate_sets(
     model: cp_model.CpModel, instance: Instance, candidates: list[Candidate], v: _Vars
 ) -> None:
-    # Declared conflicts never share a set: two conflicting pairs in a cohort need s >= 2.
+    # Declared conflicts never share a set: two conflicting pairs in a cohort need s >= 2 (the
+    # CP-SAT form of rules.declared_conflict; tests/test_rules.py ties it to _cohort_ok).
     people = instance.participants_by_id()
     for q in range(len(instance.cohorts)):
         two_sets = model.new_bool_var(f"two_sets{q}")
@@ -852,12 +860,10 @@ def diagnose_locks(
 def cohort_room(instance: Instance, n_pairs: int) -> list[int]:
     """Per cohort, the most pairs it can hold: the largest count up to its capacity (and up to
     the ``n_pairs`` there are) that splits into sets within its set size."""
-    room = []
-    for cohort in instance.cohorts:
-        lo, hi = cohort.set_size.min_pairs, cohort.set_size.max_pairs
-        top = min(cohort.capacity_pairs, n_pairs)
-        room.append(next((k for k in range(top, -1, -1) if set_counts(lo, hi, k)), 0))
-    return room
+    return [
+        most_pairs_held(c.set_size.min_pairs, c.set_size.max_pairs, min(c.capacity_pairs, n_pairs))
+        for c in instance.cohorts
+    ]
 
 
 def _placement_ceiling(instance: Instance, candidates: list[Candidate]) -> int:
@@ -917,27 +923,28 @@ def _cohort_ok(
     members: list[Candidate],
     people: dict[str, Participant] | None = None,
 ) -> bool:
-    """The placement rules of one cohort: capacity, a count that splits into sets, at most ``s``
-    pairs per organisation, and two sets when conflicting pairs share the cohort."""
+    """The placement rules of one cohort, from :mod:`matcher.contract.rules`: capacity, a count
+    that splits into sets, at most ``s`` pairs per organisation (one organisation per set), and
+    two sets when a declared conflict joins two of its people."""
     cohort = instance.cohorts[q]
     n = len(members)
     if n > cohort.capacity_pairs:
         return False
-    counts = set_counts(cohort.set_size.min_pairs, cohort.set_size.max_pairs, n)
-    if not counts:
+    lo, hi = cohort.set_size.min_pairs, cohort.set_size.max_pairs
+    if not splits_into_sets(lo, hi, n):
         return False
     people = people if people is not None else instance.participants_by_id()
+    duos = [(people[c.patient_leader], people[c.partner]) for c in members]
     need = 1
-    if instance.rules.one_organisation_per_set == "hard":
+    if one_organisation_per_set(instance):
         by_org: dict[str, int] = defaultdict(int)
-        for c in members:
-            for org in {tag(people[x].organisation) for x in (c.patient_leader, c.partner)}:
+        for duo in duos:
+            for org in pair_organisations(duo):
                 by_org[org] += 1
         need = max(by_org.values(), default=1)
-    ids = {x for c in members for x in (c.patient_leader, c.partner)}
-    if any(other in ids for pid in ids for other in people[pid].avoid):
+    if conflict_among([m for duo in duos for m in duo]):
         need = max(need, 2)
-    return max(counts) >= need
+    return max(set_counts(lo, hi, n)) >= need
 
 
 def feasible_hint(
