@@ -460,8 +460,8 @@ def test_repair_model_when_joint_model_is_too_big(monkeypatch: pytest.MonkeyPatc
     monkeypatch.setattr(strategy, "JOINT_MODEL_MAX_VARS", 0)
     flow_repair = strategy._flow_repair
 
-    def ceiling_only(*args: Any) -> Any:
-        return flow_repair(*args)[0], None
+    def ceiling_only(*args: Any, **kwargs: Any) -> Any:
+        return flow_repair(*args, **kwargs)[0], None
 
     monkeypatch.setattr(strategy, "_flow_repair", ceiling_only)
     people = crossed_pairs()

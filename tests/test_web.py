@@ -357,8 +357,10 @@ def test_keyboard_progress_stop_and_a_server_killed_mid_replan(
     from matcher.tools.generate import generate_instance
 
     page = signed_in(browser, server)
-    big = tmp_path / "n300.json"
-    big.write_text(json.dumps(generate_instance(300, seed=0)), encoding="utf-8")
+    # Large enough that the solve is still running when Stop is pressed (300 participants
+    # took 26 s before the mid-size cliff was removed and now take about 3).
+    big = tmp_path / "n5000.json"
+    big.write_text(json.dumps(generate_instance(5000, seed=0)), encoding="utf-8")
     page.get_by_label("Workbook, JSON or participants CSV").set_input_files(str(big))
     page.get_by_role("button", name="Upload and check").click()
     expect(page.get_by_text("passed every check")).to_be_visible()
@@ -402,7 +404,7 @@ def test_keyboard_progress_stop_and_a_server_killed_mid_replan(
     assert server.proc is not None
     server.proc.kill()
     server.proc.wait(timeout=20)
-    server.proc = None
+    server.stop()  # the process is gone: closes its pipe and log file
     from matcher.workspace import Workspace
 
     ws = Workspace(server.workspace)
