@@ -96,8 +96,9 @@ def set_counts(lo: int, hi: int, n: int) -> list[int]:
 def usable_capacity(cohort: Cohort) -> int:
     """The most pairs ``cohort`` can hold: its capacity cut to a count that splits into sets of
     ``set_size.min_pairs`` to ``set_size.max_pairs`` pairs."""
-    lo, hi = cohort.set_size.min_pairs, cohort.set_size.max_pairs
-    return next((m for m in range(cohort.capacity_pairs, -1, -1) if set_counts(lo, hi, m)), 0)
+    return most_pairs_held(
+        cohort.set_size.min_pairs, cohort.set_size.max_pairs, cohort.capacity_pairs
+    )
 
 
 def splits_into_sets(lo: int, hi: int, n: int) -> bool:
