@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -12,10 +14,11 @@ from scipy.optimize import linear_sum_assignment
 
 from matcher import load_instance, parse_instance, solve, verify
 from matcher.contract.solution import Metrics, Solution
+from matcher.engine import objectives
 from matcher.engine.metrics import MIN_GROUP, blocking_pairs
 from matcher.engine.objectives import Objective, Proposer
 from matcher.engine.pairing import TIE_TOLERANCE, _fair, _total, pair_lone_applicants
-from tests.conftest import MAY2016, person
+from tests.conftest import MAY2016, REPO, person
 from tests.test_pipeline import cohort, instance
 
 
@@ -231,3 +234,106 @@ def test_candidate_lists_path_on_large_intakes(
     if objective == "total":
         assert lone(sparse)["count"] >= lone(exact)["count"] - 2
         assert lone(sparse)["total"] >= 0.97 * lone(exact)["total"]
+
+
+# --- the registry ---------------------------------------------------------------------------
+
+
+def test_the_registry_is_the_objective_names_in_order() -> None:
+    """The registry holds one object per name the library, CLI and benchmark accept, in their
+    order; `total` is the reference the others are priced against."""
+    assert tuple(objectives.REGISTRY) == objectives.OBJECTIVES
+    assert all(o.name == name for name, o in objectives.REGISTRY.items())
+    assert objectives.REFERENCE.name == "total" and objectives.REFERENCE.price_field is None
+    prices = [o.price_field for o in objectives.REGISTRY.values() if o is not objectives.REFERENCE]
+    assert prices == ["price_of_fairness_pct", "price_of_stability_pct"]
+    with pytest.raises(ValueError, match="total, fair, stable"):
+        objectives.objective_named("best")
+
+
+@dataclass(frozen=True)
+class OnePair:
+    """A made-up objective: the fair matching's first pair only (to show the protocol)."""
+
+    name: str = "one-pair"
+    summary: str = "a single pair"
+    why_not_paired: str = "only one pair is formed"
+    always_exact: bool = False
+    re_pairs: bool = False
+    most_pairs: bool = False
+    price_field: str | None = None
+
+    def match(self, kernels: objectives.MatchingKernels, proposer: str) -> objectives.MatchResult:
+        matched, worst, proven = kernels.most_pairs_best_worst()
+        return objectives.MatchResult(matched[:1], worst, proven)
+
+
+def test_an_objective_is_any_object_of_the_protocol(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The pairing stage asks the registered object, never its name: a new objective in the
+    registry pairs by its own `match`, and its words reach the unmatched reasons."""
+    made_up: objectives.PairingObjective = OnePair()
+    monkeypatch.setitem(objectives.REGISTRY, made_up.name, made_up)
+    inst = load_instance(MAY2016)
+    pairing = pair_lone_applicants(inst, objective=made_up.name)
+    assert pairing.kind is made_up
+    assert sum(not pre for *_, pre in pairing.pairs) == 1
+    assert pairing.bottleneck is not None
+
+
+#: Lines that use one of the words in another sense (a set-diversity rule, a score sum).
+OTHER_SENSES = {
+    ("matcher/contract/instance.py", 'set_diversity: Literal["total", "least_first"] = Field('),
+    ("matcher/engine/metrics.py", '"total": round(sum(values), 6),'),
+    (
+        "matcher/engine/metrics.py",
+        'return {"count": 0, "total": 0.0, "mean": None, "median": None, "min": None}',
+    ),
+    ("matcher/contract/instance.py", '"total",'),  # set_diversity's default, the line after
+    ("matcher/intake/spreadsheet.py", '"rules.set_diversity": ("total", "least_first"),'),
+}
+#: numpy's sort order, taken out of a line before the search.
+NUMPY_SORT = 'kind="stable"'
+
+_NAMES = "|".join(objectives.OBJECTIVES)
+#: An objective's name compared (==, !=, in, a tuple or set of names), indexed, used as a key,
+#: or given as a default: each is a behaviour chosen by name.
+NAME_USE = re.compile(
+    rf"""(==|!=|\bin|\[|:|\bor|=|,)\s*[(\[{{]?\s*["']({_NAMES})["']"""
+    rf"""|["']({_NAMES})["']\s*(==|!=|:|,)"""
+)
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        'if pairing.objective == "stable":',
+        'balance_when_short=pairing.objective == "stable",',
+        'if objective in ("total", "fair"):',
+        "if r['objective'] != 'fair':",
+        'return CHOICE["fair"]',
+        'CHOICE = {"total": "pairing differently ...",',
+        'baseline = ("default", "total")',
+        'objective = form.get("objective") or "total"',
+        'objective: str = "total"',
+    ],
+)
+def test_the_search_finds_a_name_compared(line: str) -> None:
+    """The search below can fail: each of these lines (the forms the old code had) is found."""
+    assert NAME_USE.search(line)
+
+
+def test_no_objective_name_is_compared_outside_the_registry() -> None:
+    """A search of the package (code and page templates) for an objective's name compared,
+    indexed, used as a key or as a default finds only the registry, the verifier's own
+    independent restatement of `stable`, and the words used in other senses (listed)."""
+    found = []
+    files = [*(REPO / "matcher").rglob("*.py"), *(REPO / "matcher").rglob("*.j2")]
+    for path in sorted(files):
+        rel = path.relative_to(REPO).as_posix()
+        if rel in ("matcher/engine/objectives.py", "matcher/verification/verify.py"):
+            continue
+        for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+            code = line.split("#")[0].replace(NUMPY_SORT, "")
+            if NAME_USE.search(code) and (rel, line.strip()) not in OTHER_SENSES:
+                found.append(f"{rel}:{n}: {line.strip()}")
+    assert found == []

@@ -34,7 +34,7 @@ from matcher.cli.group import (
     redact_option,
     refuse_other_intake,
 )
-from matcher.engine.objectives import OBJECTIVES, PROPOSERS, Objective, Proposer
+from matcher.engine.objectives import DEFAULT, OBJECTIVES, PROPOSERS, Objective, Proposer
 from matcher.engine.runner import EXIT_INFEASIBLE, EXIT_INTERNAL
 from matcher.errors import Infeasible
 from matcher.render.output import print_table, solution_csv, solution_json
@@ -83,7 +83,7 @@ if TYPE_CHECKING:
 @click.option(
     "--objective",
     type=click.Choice(OBJECTIVES),
-    default="total",
+    default=DEFAULT,
     show_default=True,
     help="Pairing objective: total score, fair (best worst pair first), or stable.",
 )

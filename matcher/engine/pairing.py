@@ -46,7 +46,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from matcher.contract.instance import Instance
-from matcher.engine.objectives import OBJECTIVES, PROPOSERS
+from matcher.engine.objectives import DEFAULT, PROPOSERS, PairingObjective, objective_named
 from matcher.engine.progress import Stop
 from matcher.engine.scoring import Side, iter_blocks, lone_sides, sides
 from matcher.errors import NoPlanInTime
@@ -225,6 +225,11 @@ class Pairing:
     exact: bool = True
 
     @property
+    def kind(self) -> PairingObjective:
+        """The objective the lone applicants were paired by (from the registry)."""
+        return objective_named(self.objective)
+
+    @property
     def row_ids(self) -> list[str]:
         return self.scan.rows.ids
 
@@ -352,6 +357,29 @@ def _fair_search(
     return _total(rows[keep], cols[keep], scores[keep], shape, stop), floor, lo == hi
 
 
+@dataclass(frozen=True)
+class _Kernels:
+    """The matchings an objective may ask for (:class:`matcher.engine.objectives.MatchingKernels`),
+    over the candidate lone pairs ``(rows[k], cols[k])`` with ``scores``."""
+
+    instance: Instance
+    scan: LoneScan
+    rows: IntArray
+    cols: IntArray
+    scores: FloatArray
+    shape: tuple[int, int]
+    stop: Stop | None
+
+    def most_pairs_best_total(self) -> IntArray:
+        return _total(self.rows, self.cols, self.scores, self.shape, self.stop)
+
+    def most_pairs_best_worst(self) -> tuple[IntArray, float | None, bool]:
+        return _fair_search(self.rows, self.cols, self.scores, self.shape, self.stop)
+
+    def stable(self, proposer: str) -> IntArray:
+        return _stable(self.instance, self.scan, proposer)
+
+
 def _preference_lists(instance: Instance, scan: LoneScan) -> tuple[list[IntArray], list[IntArray]]:
     """Ranked candidate lists for rows and columns: stated preferences first, then by score."""
     r, c, s = scan.cand_rows, scan.cand_cols, scan.cand_scores
@@ -466,12 +494,12 @@ def _complete_from_candidates(scan: LoneScan, matched: IntArray) -> IntArray:
     return out[np.argsort(out[:, 0], kind="stable")]
 
 
-def _exact_fits(stop: Stop | None, objective: str, scan: LoneScan) -> tuple[bool, str]:
+def _exact_fits(stop: Stop | None, objective: PairingObjective, scan: LoneScan) -> tuple[bool, str]:
     """Whether the exact matching is expected to fit in its share of the time left, and a note
-    when it is not. No deadline: always. ``stable`` is always run in full (shortened
-    preference lists would change which pairs block)."""
+    when it is not. No deadline: always. An objective ``always_exact`` (``stable``: shortened
+    preference lists would change which pairs block) is always run in full."""
     left = None if stop is None else stop.remaining()
-    if left is None or objective == "stable":
+    if left is None or objective.always_exact:
         return True, ""
     estimate = len(scan.cand_rows) * SECONDS_PER_CANDIDATE
     if estimate <= EXACT_SHARE * left:
@@ -492,7 +520,7 @@ def _cancelled(stop: Stop | None) -> None:
 def pair_lone_applicants(
     instance: Instance,
     *,
-    objective: str = "total",
+    objective: str = DEFAULT,
     proposer: str = "patient_leader",
     stop: Stop | None = None,
 ) -> Pairing:
@@ -505,8 +533,7 @@ def pair_lone_applicants(
     ``HURRIED_PER_PERSON`` best candidates and completed greedily (``exact`` is then False and
     a note says so); for ``fair``, a search cut short keeps the best worst pair proven so far.
     Without a deadline the result is the exact one, whatever ``stop`` is."""
-    if objective not in OBJECTIVES:
-        raise ValueError(f"unknown objective {objective!r}; choose from {', '.join(OBJECTIVES)}")
+    kind = objective_named(objective)  # ValueError naming the valid ones
     if proposer not in PROPOSERS:
         raise ValueError(f"unknown proposer {proposer!r}; choose from {', '.join(PROPOSERS)}")
     if stop is not None:
@@ -515,27 +542,19 @@ def pair_lone_applicants(
     _cancelled(stop)
     shape = (len(scan.rows.ids), len(scan.cols.ids))
     r, c, sc = scan.cand_rows, scan.cand_cols, scan.cand_scores
-    exact, note = _exact_fits(stop, objective, scan)
+    exact, note = _exact_fits(stop, kind, scan)
     if not exact:
         scan.notes.append(note)
         keep = _shortlist(r, c, sc, shape, HURRIED_PER_PERSON)
         r, c, sc = r[keep], c[keep], sc[keep]
     if stop is not None:
         stop.check(f"matching {len(r)} candidate pairs")
-    bottleneck = None
-    if objective == "total":
-        matched = _total(r, c, sc, shape, stop)
-    elif objective == "fair":
-        matched, bottleneck, proven = _fair_search(r, c, sc, shape, stop)
-        _cancelled(stop)
-        if not proven:
-            exact = False
-            scan.notes.append(
-                "time limit: the fair objective's search for the best worst pair stopped "
-                f"early; the worst pair is the best proven so far ({bottleneck:.3f})"
-            )
-    else:
-        matched = _stable(instance, scan, proposer)
+    result = kind.match(_Kernels(instance, scan, r, c, sc, shape, stop), proposer)
+    _cancelled(stop)
+    matched, bottleneck = result.matched, result.bottleneck
+    if not result.proven:
+        exact = False
+        scan.notes.append(result.note)
     if stop is not None:
         stop.check(f"{len(matched)} lone pairs matched")
     if not scan.dense:

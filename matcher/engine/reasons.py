@@ -5,6 +5,7 @@ from __future__ import annotations
 from matcher.contract.instance import Instance, Participant
 from matcher.contract.rules import organisation_key
 from matcher.engine.meaning import pair_similarity
+from matcher.engine.objectives import REGISTRY
 from matcher.engine.pairing import SideStats
 from matcher.engine.scoring import active_weights, tag
 from matcher.words import count
@@ -73,13 +74,9 @@ def pair_reasons(
     return [text for _, text in phrases[:k]]
 
 
-#: How each objective chose among the compatible partners, for "why unmatched" messages.
-CHOICE = {
-    "total": "pairing differently would give fewer pairs or a lower total score",
-    "fair": "pairing differently would give fewer pairs or a worse lowest pair score",
-    "stable": "each is paired with someone they rank higher, or who ranks them higher "
-    "(stable matching)",
-}
+#: How each objective chose among the compatible partners, for "why unmatched" messages (a view
+#: of the registry, :mod:`matcher.engine.objectives`).
+CHOICE = {name: kind.why_not_paired for name, kind in REGISTRY.items()}
 
 
 def unmatched_reason(

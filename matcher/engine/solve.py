@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 from matcher.contract.identity import check_same_intake
 from matcher.contract.instance import Instance
-from matcher.engine.objectives import OBJECTIVES, PROPOSERS, Objective, Proposer
+from matcher.engine.objectives import DEFAULT, OBJECTIVES, PROPOSERS, Objective, Proposer
 from matcher.errors import InternalError, InvalidParameter, MatcherError, OutOfMemory
 
 if TYPE_CHECKING:
@@ -59,7 +59,7 @@ def _check_parameters(
 def solve(
     instance: Instance,
     *,
-    objective: Objective = "total",
+    objective: Objective = DEFAULT,
     proposer: Proposer = "patient_leader",
     seed: int = 0,
     time_limit: float | None = None,

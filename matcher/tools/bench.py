@@ -51,7 +51,15 @@ from pathlib import Path
 from typing import Any, NamedTuple, Protocol, cast
 
 from matcher.engine.metrics import GROUP_FIELDS, MIN_GROUP
-from matcher.engine.objectives import OBJECTIVES, PROPOSERS, Objective, Proposer
+from matcher.engine.objectives import (
+    DEFAULT,
+    OBJECTIVES,
+    PROPOSERS,
+    REFERENCE,
+    REGISTRY,
+    Objective,
+    Proposer,
+)
 from matcher.text import cell, csv_cell
 
 #: The stages whose outcome (optimal / feasible) a run row carries, as ``outcome_<stage>``.
@@ -922,11 +930,10 @@ def add_prices(runs: list[Row], baseline: tuple[str, str] | None) -> None:
         r["left_out_vs_baseline"] = r["left_out"] - b["left_out"]
         change = _pct(b["score_total"], r["score_total"])
         r["score_total_vs_baseline_pct"] = change
-        if baseline[1] == "total" and change is not None:
-            if r["objective"] == "fair":
-                r["price_of_fairness_pct"] = round(-change, 4) + 0.0
-            elif r["objective"] == "stable":
-                r["price_of_stability_pct"] = round(-change, 4) + 0.0
+        kind = REGISTRY.get(r["objective"])
+        price = kind.price_field if kind is not None else None
+        if baseline[1] == REFERENCE.name and change is not None and price is not None:
+            r[price] = round(-change, 4) + 0.0
 
 
 def make_tasks(
@@ -1006,8 +1013,8 @@ def run_tasks(
     on_dashboard: Callable[[str], None] | None = None,
 ) -> BenchResult:
     """Run ``tasks`` (validated first: :func:`_check_tasks`) and collect the rows; compare
-    each run with ``baseline`` (variant, objective), by default ``("default", "total")``
-    when some task has it, else the first task's."""
+    each run with ``baseline`` (variant, objective), by default the ``default`` variant under
+    the default objective when some task has it, else the first task's."""
     if executor not in EXECUTORS:
         raise ValueError(f"unknown executor {executor!r}; valid executors: {', '.join(EXECUTORS)}")
     if jobs is None:
@@ -1017,7 +1024,8 @@ def run_tasks(
     _check_tasks(tasks)
     if baseline is None and tasks:
         arms = [(t.variant, t.objective) for t in tasks]
-        baseline = ("default", "total") if ("default", "total") in arms else arms[0]
+        reference = ("default", DEFAULT)
+        baseline = reference if reference in arms else arms[0]
     results = EXECUTORS[executor](
         tasks, jobs=jobs, scheduler=scheduler, progress=progress, on_dashboard=on_dashboard
     )
@@ -1081,7 +1089,7 @@ class Variant:
     """A named way to solve: objective, proposer, rule and weight overrides, time limit."""
 
     name: str
-    objective: str = "total"
+    objective: str = DEFAULT
     proposer: str = "patient_leader"
     rules: Mapping[str, Any] = field(default_factory=dict)
     weights: Mapping[str, Any] = field(default_factory=dict)
@@ -1210,7 +1218,7 @@ def load_study(path: str | Path, *, time_limit: float | None = None) -> Study:
             raise fail(f"{where}.{extra[0]}", f"unknown key; valid: {', '.join(_VARIANT_KEYS)}")
         if item["name"] in {v.name for v in variants}:
             raise fail(f"{where}.name", f"{item['name']!r} is used twice")
-        objective = item.get("objective", "total")
+        objective = item.get("objective", DEFAULT)
         if objective not in OBJECTIVES:
             raise fail(f"{where}.objective", f"valid: {', '.join(OBJECTIVES)}")
         proposer = item.get("proposer", "patient_leader")

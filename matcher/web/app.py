@@ -32,7 +32,7 @@ from starlette.datastructures import FormData, UploadFile
 from matcher import embedding
 from matcher.contract.instance import Instance
 from matcher.contract.solution import Changes, Pair, Solution
-from matcher.engine.objectives import OBJECTIVES
+from matcher.engine.objectives import DEFAULT, OBJECTIVES, REGISTRY
 from matcher.errors import MatcherError
 from matcher.render.view import PlanView
 from matcher.web.jobs import STAGE_WORDS, Jobs
@@ -429,7 +429,7 @@ def create_app(config: Config) -> FastAPI:
             versions=versions,
             pending=pending,
             job=jobs.get(intake),
-            objectives=list(OBJECTIVES),
+            objectives=[(o.name, o.summary) for o in REGISTRY.values()],
         )
 
     @app.get("/intakes/{intake}/revisions/{number}/file")
@@ -441,7 +441,7 @@ def create_app(config: Config) -> FastAPI:
 
     def _start(request: Request, intake: int, *, based_on: int | None) -> Response:
         form = form_of(request)
-        objective = _text(form.get("objective")) or "total"
+        objective = _text(form.get("objective")) or DEFAULT
         if objective not in OBJECTIVES:
             flash(request, "error", f"Unknown objective; choose one of {', '.join(OBJECTIVES)}.")
             return back(f"/intakes/{intake}")

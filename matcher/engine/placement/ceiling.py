@@ -145,7 +145,7 @@ def complete_pairing(
     candidates and placement (unchanged when there is nothing to add) and a note, or None.
     """
     scan = pairing.scan
-    if pairing.objective == "stable" or not len(scan.cand_rows):
+    if not pairing.kind.re_pairs or not len(scan.cand_rows):
         return candidates, placement, None
     busy = {
         x for k in placement.formed for x in (candidates[k].patient_leader, candidates[k].partner)

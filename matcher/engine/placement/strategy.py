@@ -181,16 +181,17 @@ def place(
         deterministic=deterministic,
         replan=must_place(job, fixed),
         stop=job.stop,
-        # when pairs are left out, the flow repair below re-plans (not under `stable`)
-        balance_when_short=pairing.objective == "stable",
+        # when pairs are left out, the flow repair below re-plans (unless it may not re-pair)
+        balance_when_short=not pairing.kind.re_pairs,
     )
     all_placed = all(q is not None for q in placement.cohort_of.values())
     r, c, sc = scan.cand_rows, scan.cand_cols, scan.cand_scores
     if all_placed:
         notes.append("decomposition: optimal matching, then exact placement of every pair")
-        if pairing.objective == "stable" and len(r):
-            # a stable matching may form fewer pairs than the most possible: the bound is the
-            # most pairs any plan could place, so it comes from the flow ceiling, not this plan
+        if not pairing.kind.most_pairs and len(r):
+            # a matching that may form fewer pairs than the most possible (stable): the bound
+            # is the most pairs any plan could place, so it comes from the flow ceiling, not
+            # this plan
             true = _ceiling(job, pairing, fixed, placement, (r, c), len(pre))
             bound = float(max(true.value, _placed(placement)))
             return fixed, replace(placement, bound=bound), notes
@@ -212,9 +213,10 @@ def place(
             capped = ceiling.value
             floor, ceiling = _fair_floor(job, pairing, fixed, placement, len(pre), true.value)
             notes.append(
-                f"fair objective: with no lone pair below {pairing.bottleneck:.3f}, at most "
-                f"{capped} pairs could be placed, {true.value} otherwise; lone pairs down to "
-                f"{floor:.3f} may be formed so that the most pairs are placed first"
+                f"{pairing.kind.name} objective: with no lone pair below "
+                f"{pairing.bottleneck:.3f}, at most {capped} pairs could be placed, "
+                f"{true.value} otherwise; lone pairs down to {floor:.3f} may be formed so "
+                "that the most pairs are placed first"
             )
             keep = sc >= floor
         r, c, sc = r[keep], c[keep], sc[keep]
@@ -222,7 +224,7 @@ def place(
     ceiling, flowed = _flow_repair(
         job, pairing, fixed, placement, (r, c, sc), len(pre), time_limit, ceiling=ceiling
     )
-    if not unrestricted and pairing.objective == "fair":
+    if not unrestricted and pairing.bottleneck is not None:
         got = _placed(flowed[1]) if flowed is not None else _placed(placement)
         if got < true.value:
             # the floor's ceiling is only an upper bound: when its repair still leaves pairs
@@ -233,16 +235,18 @@ def place(
             )
             if wider is not None and _placed(wider[1]) > got:
                 notes.append(
-                    f"fair objective: {got} pairs placed with no lone pair below the floor, "
-                    f"{_placed(wider[1])} with every allowed pair open, which is kept"
+                    f"{pairing.kind.name} objective: {got} pairs placed with no lone pair "
+                    f"below the floor, {_placed(wider[1])} with every allowed pair open, "
+                    "which is kept"
                 )
                 flowed, ceiling, unrestricted = wider, true, True
                 r, c, sc = every
     bound = float(true.value)
-    if pairing.objective == "stable":
+    if not pairing.kind.re_pairs:
         notes.append(
-            "stable objective: pairs the cohorts cannot take are wait-listed rather than "
-            "re-paired (re-pairing would create blocking pairs); not proven to place the most"
+            f"{pairing.kind.name} objective: pairs the cohorts cannot take are wait-listed "
+            "rather than re-paired (re-pairing would create blocking pairs); not proven to "
+            "place the most"
         )
         return fixed, replace(placement, status="feasible", bound=bound), notes
     if flowed is not None:
@@ -321,7 +325,7 @@ def place(
     )
     if (
         not unrestricted
-        and pairing.objective == "fair"
+        and pairing.bottleneck is not None
         and _placed(joint) < true.value
         and joint.status in ("optimal", "feasible")
     ):
@@ -340,8 +344,8 @@ def place(
         )
         if wide.status in ("optimal", "feasible") and _placed(wide) > _placed(joint):
             notes.append(
-                f"fair objective: {_placed(joint)} pairs placed with no lone pair below the "
-                f"floor, {_placed(wide)} with every allowed pair open, which is kept"
+                f"{pairing.kind.name} objective: {_placed(joint)} pairs placed with no lone "
+                f"pair below the floor, {_placed(wide)} with every allowed pair open, which is kept"
             )
             # pairs below the floor: the worst pair is no longer proven best
             candidates, unrestricted = wide_candidates, True
@@ -570,7 +574,7 @@ def _flow_repair(
     if ceiling is None:
         ceiling = _ceiling(job, pairing, fixed, placement, (r, c), n_pre)
     before = _placed(placement)
-    if before >= ceiling.value or pairing.objective == "stable" or not len(r):
+    if before >= ceiling.value or not pairing.kind.re_pairs or not len(r):
         return ceiling, None
     if not job.stop.check("placement: flow repair"):
         return ceiling, None
