@@ -1,14 +1,16 @@
-"""Assembling a plan: pairs, cohorts, sets, wait-list and unmatched, with IDs, reasons,
-metrics and changes, from the data prepared once (:mod:`matcher.engine.prepare`) and the placement
-strategy's outcome (:mod:`matcher.engine.placement.strategy`). Called by
-:func:`matcher.engine.solve.solve`."""
+"""Assembling a plan (:func:`make_plan`) in named stages over the intake prepared once
+(:mod:`matcher.engine.prepare`): pair (:func:`_pair`), place (:func:`_place`, the placement
+strategy of :mod:`matcher.engine.placement.strategy`), name the pairs (:func:`_name_pairs`: IDs,
+scores, reasons, wait-list), group each cohort into sets (:func:`_group`), assemble the solution
+(:func:`_assemble`: unmatched, status, run information) and measure it (:func:`_measure`:
+metrics, changes). Called by :func:`matcher.engine.solve.solve`."""
 
 from __future__ import annotations
 
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import replace
+from dataclasses import dataclass, field, replace
 from importlib.metadata import PackageNotFoundError, version
 
 import numpy as np
@@ -22,6 +24,7 @@ from matcher.contract.rules import (
     can_attend,
     clashing_dates,
     never_share_a_set,
+    one_organisation_per_set,
     pairs_in_conflict,
     set_counts,
     shares_organisation,
@@ -51,10 +54,11 @@ from matcher.engine.placement.ceiling import (
 )
 from matcher.engine.placement.model import (
     Candidate,
+    Placement,
     diagnose_locks,
 )
 from matcher.engine.placement.strategy import Deadline, Job, must_place, place, place_against
-from matcher.engine.prepare import prepare
+from matcher.engine.prepare import Prepared, prepare
 from matcher.engine.progress import ProgressCallback, Reporter, Stop
 from matcher.engine.reasons import pair_reasons, partner_gone_reason, unmatched_reason
 from matcher.engine.replan import (
@@ -88,7 +92,7 @@ log = logging.getLogger("matcher")
 
 
 def _waitlist_reason(
-    instance: Instance,
+    prepared: Prepared,
     cand: Candidate,
     fill: dict[int, int],
     pressure: dict[int, CohortPressure],
@@ -100,6 +104,7 @@ def _waitlist_reason(
     the one-organisation pressure of :func:`set_rule_pressure`), with its figures, or the set
     rules in general when no single rule is found. ``placed_in``: cohort index -> the (pair ID,
     candidate) placed there."""
+    instance = prepared.effective
     cohorts = instance.cohorts
     if not cand.cohorts:
         text = "no cohort that both members can attend in full, in a mode both can attend"
@@ -136,7 +141,7 @@ def _waitlist_reason(
                 f"(raise its capacity to {_next_splittable(c)} or change its set sizes)"
             )
         elif (
-            one_set := _one_set_rule(instance, c, cand, (placed_in or {}).get(q, []))
+            one_set := _one_set_rule(prepared, c, cand, (placed_in or {}).get(q, []))
         ) is not None:
             binding.append(one_set)
         elif q in pressure and pressure[q].reason:
@@ -152,7 +157,7 @@ def _waitlist_reason(
 
 
 def _one_set_rule(
-    instance: Instance, cohort: Cohort, cand: Candidate, placed: list[tuple[str, Candidate]]
+    prepared: Prepared, cohort: Cohort, cand: Candidate, placed: list[tuple[str, Candidate]]
 ) -> str | None:
     """In a cohort that holds at most one set, the set rule that keeps ``cand`` out: a pair
     placed there shares an organisation with it (one organisation per set, when hard) or
@@ -160,7 +165,7 @@ def _one_set_rule(
     lo, hi = cohort.set_size.min_pairs, cohort.set_size.max_pairs
     if not placed or usable_capacity(cohort) >= 2 * lo:
         return None
-    people = instance.participants_by_id()
+    people = prepared.people
     mine = (people[cand.patient_leader], people[cand.partner])
     shape = f"{cohort.id} holds one set (capacity {cohort.capacity_pairs}, sets of {lo}-{hi} pairs)"
     for pid, other in placed:
@@ -170,7 +175,7 @@ def _one_set_rule(
                 f"declared conflict: {shape} and {pid} ({other.patient_leader}+{other.partner}), "
                 "placed there, may not share a set with this pair (avoid)"
             )
-    if instance.rules.one_organisation_per_set == "hard":
+    if one_organisation_per_set(prepared.effective):
         for pid, other in placed:
             theirs = (people[other.patient_leader], people[other.partner])
             if shares_organisation(mine, theirs):
@@ -190,6 +195,64 @@ def _next_splittable(cohort: Cohort) -> int:
     return m
 
 
+@dataclass
+class _Run:
+    """One solve: its settings, the intake prepared once (:mod:`matcher.engine.prepare`), the
+    clocks, and what the stages record (seconds, outcomes, notes, whether changes are proven
+    fewest). Every stage reads the prepared intake from here; none re-derives it."""
+
+    instance: Instance
+    prepared: Prepared
+    objective: str
+    proposer: str
+    seed: int
+    time_limit: float | None
+    deterministic: bool
+    prev: Solution | None
+    deadline: Deadline
+    reporter: Reporter
+    stop: Stop
+    job: Job
+    stages: dict[str, float] = field(default_factory=dict)
+    outcomes: dict[str, str] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+    minimal: bool = True
+
+    @property
+    def eff(self) -> Instance:
+        return self.prepared.effective
+
+    @property
+    def people(self) -> dict[str, Participant]:
+        return self.prepared.people
+
+    def lap(self, stage: str) -> float:
+        """Record the seconds ``stage`` took (since the previous stage ended)."""
+        self.stages[stage] = self.deadline.elapsed() - sum(self.stages.values())
+        return self.stages[stage]
+
+
+@dataclass
+class _Named:
+    """The formed pairs (indices into the candidates, pre-formed and locked first), their IDs
+    and records, and the wait-list so far."""
+
+    formed: list[int]
+    keys: list[tuple[str, str]]
+    pair_id: dict[int, str]
+    records: dict[int, Pair]
+    waitlist: list[Waitlisted]
+
+
+@dataclass
+class _Grouped:
+    """Each cohort's plan, the action-learning sets and each cohort's sets outcome."""
+
+    cohorts: list[CohortPlan]
+    sets: list[LearningSet]
+    outcomes: list[str]
+
+
 def make_plan(
     instance: Instance,
     *,
@@ -201,45 +264,75 @@ def make_plan(
     progress: ProgressCallback | None,
     deterministic: bool,
 ) -> Solution:
+    """The plan, in named stages over one prepared intake: pair, place, name the pairs, group
+    each cohort into sets, assemble the solution, measure it."""
     deadline = Deadline(time_limit, deterministic=deterministic)
     reporter = Reporter(progress)
     prev = load_previous(previous) if previous is not None else None
     prepared = prepare(instance)
-    eff = prepared.effective
     stop = Stop(
         deadline=None if time_limit is None else time.monotonic() + RESERVE * time_limit,
         tick=lambda stage, message: reporter.report(stage, None, message),
     )
-    job = Job(prepared, seed, deterministic, stop)
-    people = eff.participants_by_id()
-    stages: dict[str, float] = {}
-    outcomes: dict[str, str] = {}
-    log.info("solve: %d participants, %d cohorts", len(instance.participants), len(eff.cohorts))
-    reporter.report("pairing", 0.0, f"pairing {len(eff.participants)} participants")
-    pairing = pair_lone_applicants(eff, objective=objective, proposer=proposer, stop=stop)
-    stages["pairing"] = deadline.elapsed()
+    run = _Run(
+        instance=instance,
+        prepared=prepared,
+        objective=objective,
+        proposer=proposer,
+        seed=seed,
+        time_limit=time_limit,
+        deterministic=deterministic,
+        prev=prev,
+        deadline=deadline,
+        reporter=reporter,
+        stop=stop,
+        job=Job(prepared, seed, deterministic, stop),
+    )
+    log.info("solve: %d participants, %d cohorts", len(instance.participants), len(run.eff.cohorts))
+    pairing = _pair(run)
+    candidates, placement = _place(run, pairing)
+    named = _name_pairs(run, candidates, placement)
+    grouped = _group(run, candidates, placement, named)
+    solution = _assemble(run, pairing, candidates, placement, named, grouped)
+    return _measure(run, pairing, solution)
+
+
+def _pair(run: _Run) -> Pairing:
+    """Stage 1: keep the pre-formed pairs, pair the lone applicants by the objective."""
+    eff = run.eff
+    run.reporter.report("pairing", 0.0, f"pairing {len(eff.participants)} participants")
+    pairing = pair_lone_applicants(
+        eff, objective=run.objective, proposer=run.proposer, stop=run.stop
+    )
     log.info(
         "pairing: %d pairs (%d pre-formed or locked) in %.2f s",
         len(pairing.pairs),
-        len(prepared.preformed) + len(prepared.locks),
-        stages["pairing"],
+        len(run.prepared.preformed) + len(run.prepared.locks),
+        run.lap("pairing"),
     )
-    if not reporter.report("placement", 0.0, f"placing {len(pairing.pairs)} pairs"):
+    return pairing
+
+
+def _place(run: _Run, pairing: Pairing) -> tuple[list[Candidate], Placement]:
+    """Stage 2: place the pairs in cohorts (re-pairing lone applicants where that places
+    more), or against the previous plan; raise when no plan exists or none was found."""
+    if not run.reporter.report("placement", 0.0, f"placing {len(pairing.pairs)} pairs"):
         raise NoPlanInTime("the solve was cancelled before any plan was found")
-    minimal = True
+    eff, stop, deadline = run.eff, run.stop, run.deadline
     left = stop.remaining()
     # placement may use most of what is left; the sets keep the rest
-    job = replace(job, stop=stop.within(None if left is None else PLACEMENT_SHARE * left))
-    if prev is None:
+    job = replace(run.job, stop=stop.within(None if left is None else PLACEMENT_SHARE * left))
+    if run.prev is None:
         candidates, placement, notes = place(job, pairing, time_limit=deadline.share(0.5, 2))
         # issue 10 hook: nobody left unpaired who could be paired when a budget cut placement
         if placement.status in ("optimal", "feasible"):
             candidates, placement, note = complete_pairing(eff, pairing, candidates, placement)
             notes += [note] if note else []
     else:
-        candidates, placement, notes, minimal = place_against(
-            job, pairing, prev, time_limit=deadline.share(0.5, 2)
+        candidates, placement, notes, run.minimal = place_against(
+            job, pairing, run.prev, time_limit=deadline.share(0.5, 2)
         )
+    run.notes = notes
     if placement.status == "infeasible":
         raise _lock_infeasibility(job, candidates)
     if placement.status == "timeout":
@@ -247,18 +340,24 @@ def make_plan(
             "no plan found within the time limit"
             + (" (cancelled)" if placement.cancelled else "; raise the time limit")
         )
-    outcomes["placement"] = placement.status
+    run.outcomes["placement"] = placement.status
     if placement.cancelled:
-        notes.append("cancelled by the caller: the best plan found so far, not proven best")
-    stages["placement"] = deadline.elapsed() - sum(stages.values())
+        run.notes.append("cancelled by the caller: the best plan found so far, not proven best")
     log.info(
         "placement: %s, levels %s in %.2f s",
         placement.status,
         placement.levels,
-        stages["placement"],
+        run.lap("placement"),
     )
+    return candidates, placement
 
-    order = _order(eff)
+
+def _name_pairs(run: _Run, candidates: list[Candidate], placement: Placement) -> _Named:
+    """Stage 3: the formed pairs in plan order (pre-formed, locked, then by patient leader),
+    their IDs (kept from the previous plan), scores, breakdowns and reasons, and the wait-list
+    of the pairs placement left out, with the reason."""
+    eff, people, prepared = run.eff, run.people, run.prepared
+    order = prepared.order
     formed = sorted(
         placement.formed,
         key=lambda k: (
@@ -268,7 +367,7 @@ def make_plan(
         ),
     )
     keys = [(candidates[k].patient_leader, candidates[k].partner) for k in formed]
-    ids = pair_ids(keys, prev, set(prepared.preformed))
+    ids = pair_ids(keys, run.prev, set(prepared.preformed))
     pair_id = {k: ids[key] for k, key in zip(formed, keys, strict=True)}
 
     records: dict[int, Pair] = {}
@@ -303,19 +402,27 @@ def make_plan(
     waitlist = [
         Waitlisted(
             pair=pair_id[k],
-            reason=_waitlist_reason(eff, candidates[k], fill, pressure, placed_in),
+            reason=_waitlist_reason(run.prepared, candidates[k], fill, pressure, placed_in),
         )
         for k in formed
         if placement.cohort_of.get(k) is None
     ]
+    return _Named(formed, keys, pair_id, records, waitlist)
 
+
+def _group(run: _Run, candidates: list[Candidate], placement: Placement, named: _Named) -> _Grouped:
+    """Stage 4: split each cohort's pairs into action-learning sets (keeping the previous
+    plan's sets where it can); pairs the set rules leave out join the wait-list (and lose
+    their cohort in ``named.records``)."""
+    eff, people, stop, deadline, prev = run.eff, run.people, run.stop, run.deadline, run.prev
+    formed, pair_id, records, waitlist = named.formed, named.pair_id, named.records, named.waitlist
     before_sets = previous_pairs(prev) if prev is not None else {}
     used_set_ids = {s.id for s in prev.learning_sets or []} if prev is not None else set()
     set_outcomes: list[str] = []
     cohort_plans: list[CohortPlan] = []
     sets_out: list[LearningSet] = []
     for q, cohort in enumerate(eff.cohorts):
-        reporter.report(
+        run.reporter.report(
             "learning_sets", q / len(eff.cohorts), f"action-learning sets of {cohort.id}"
         )
         ks = [k for k in formed if placement.cohort_of.get(k) == q]
@@ -341,24 +448,24 @@ def make_plan(
                 before,
                 pair_distance(eff, duos),
                 links,
-                seed=seed,
+                seed=run.seed,
                 time_limit=share,
                 stop=stop.within(share, stage="learning_sets"),
             )
         if kept is not None:
             fresh = iter(new_set_ids(cohort, len(kept.sets), used_set_ids))
-            named = [(sid or next(fresh), members) for sid, members in kept.sets]
+            named_sets = [(sid or next(fresh), members) for sid, members in kept.sets]
             dist = pair_distance(eff, duos)
             result_sets = [
-                (sid, members, _mean_distance(dist, members)) for sid, members in sorted(named)
+                (sid, members, _mean_distance(dist, members)) for sid, members in sorted(named_sets)
             ]
             dropped: dict[int, str] = {}
             set_outcomes.append("optimal" if kept.proven else "feasible")
             if not kept.proven:
-                minimal = False
+                run.minimal = False
         else:
             if any(b is not None for b in before):
-                minimal = minimal and len(ks) <= KEEP_SETS_MAX_PAIRS
+                run.minimal = run.minimal and len(ks) <= KEEP_SETS_MAX_PAIRS
             sets_stop = stop.within(share, stage="learning_sets")
 
             def stop_sets(s: Stop = sets_stop, c: str = cohort.id) -> bool:
@@ -368,9 +475,9 @@ def make_plan(
                 eff,
                 cohort,
                 duos,
-                seed=seed,
+                seed=run.seed,
                 time_limit=share,
-                deterministic=deterministic,
+                deterministic=run.deterministic,
                 should_stop=stop_sets,
             )
             dropped = result.dropped
@@ -404,46 +511,59 @@ def make_plan(
         cohort_plans.append(
             CohortPlan(id=cohort.id, pairs=placed, capacity_pairs=cohort.capacity_pairs)
         )
-    stages["learning_sets"] = deadline.elapsed() - sum(stages.values())
-    log.info("sets: %d action-learning sets in %.2f s", len(sets_out), stages["learning_sets"])
+    log.info("sets: %d action-learning sets in %.2f s", len(sets_out), run.lap("learning_sets"))
+    return _Grouped(cohort_plans, sets_out, set_outcomes)
 
-    formed_people = {x for key in keys for x in key}
-    unmatched = _unmatched(eff, pairing, formed_people, instance, prev)
+
+def _assemble(
+    run: _Run,
+    pairing: Pairing,
+    candidates: list[Candidate],
+    placement: Placement,
+    named: _Named,
+    grouped: _Grouped,
+) -> Solution:
+    """Stage 5: the solution (pairs, unmatched with reasons, wait-list, cohorts, sets, run
+    information and status); :class:`Infeasible`, with the all-wait-listed plan, when no pair
+    could be placed."""
+    eff, prepared, formed, records = run.eff, run.prepared, named.formed, named.records
+    formed_people = {x for key in named.keys for x in key}
+    unmatched = _unmatched(eff, pairing, formed_people, run.instance, run.prev)
     status: Status
     if (
         pairing.exact
         and placement.status == "optimal"
-        and all(s == "optimal" for s in set_outcomes)
+        and all(s == "optimal" for s in grouped.outcomes)
     ):
         status = "optimal"
     else:
         status = "feasible"
     if not records and not unmatched:
-        notes.append("the intake has no active participants")
-    notes += meaning_notes(eff)
+        run.notes.append("the intake has no active participants")
+    run.notes += meaning_notes(eff)
     solution = Solution(
-        instance=instance.name,
-        instance_sha256=instance_hash(instance),
+        instance=run.instance.name,
+        instance_sha256=instance_hash(run.instance),
         status=status,
         pairs=[records[k] for k in formed],
         unmatched=unmatched,
-        waitlist=sorted(waitlist, key=lambda w: w.pair),
-        cohorts=cohort_plans,
-        learning_sets=sorted(sets_out, key=lambda s: (s.cohort, _set_number(s.id))),
+        waitlist=sorted(named.waitlist, key=lambda w: w.pair),
+        cohorts=grouped.cohorts,
+        learning_sets=sorted(grouped.sets, key=lambda s: (s.cohort, _set_number(s.id))),
         withdrawn=list(prepared.withdrawn),
         run=RunInfo(
             solver="matching (OR-Tools assignment) + placement (CP-SAT) + sets (MDGP)",
-            objective=objective,
-            proposer=proposer,
-            seed=seed,
-            deterministic=deterministic,
+            objective=run.objective,
+            proposer=run.proposer,
+            seed=run.seed,
+            deterministic=run.deterministic,
             version=matcher_version(),
             versions=_versions(),
-            time_limit=time_limit,
+            time_limit=run.time_limit,
             bound=placement.bound,
             gap=_gap(placement.bound, sum(records[k].cohort is not None for k in formed)),
-            outcomes=outcomes | {"learning_sets": _worst(set_outcomes)},
-            notes=notes,
+            outcomes=run.outcomes | {"learning_sets": _worst(grouped.outcomes)},
+            notes=run.notes,
         ),
     )
     placed_any = any(r.cohort for r in records.values())
@@ -462,21 +582,31 @@ def make_plan(
                 diagnosis,
                 solution=solution.model_copy(update={"status": "infeasible"}),
             )
-    reporter.report("metrics", None, "computing metrics")
-    metrics = Metrics.model_validate(solution_metrics(eff, solution, pairing.scan))
-    stages["metrics"] = deadline.elapsed() - sum(stages.values())
+    return solution
+
+
+def _measure(run: _Run, pairing: Pairing, solution: Solution) -> Solution:
+    """Stage 6: the plan's metrics, its changes against the previous plan (with the quality
+    trades), and (timings on) the seconds of each stage."""
+    run.reporter.report("metrics", None, "computing metrics")
+    metrics = Metrics.model_validate(solution_metrics(run.eff, solution, pairing.scan))
+    run.lap("metrics")
     update: dict[str, object] = {"metrics": metrics}
-    if prev is not None:
+    if run.prev is not None:
         # the previous plan's intake was checked by solve(); `solution` is this instance's
         changes = plan_changes(
-            prev, solution, instance, minimal=minimal and status == "optimal", force=True
+            run.prev,
+            solution,
+            run.instance,
+            minimal=run.minimal and solution.status == "optimal",
+            force=True,
         )
-        update["changes"] = quality_trades(eff, solution, prev, changes)
-    if not deterministic:
+        update["changes"] = quality_trades(run.eff, solution, run.prev, changes)
+    if not run.deterministic:
         update["run"] = solution.run.model_copy(
             update={
-                "time_s": round(deadline.elapsed(), 3),
-                "stages": {k: round(v, 3) for k, v in stages.items()},
+                "time_s": round(run.deadline.elapsed(), 3),
+                "stages": {k: round(v, 3) for k, v in run.stages.items()},
             }
         )
     return solution.model_copy(update=update)
@@ -486,10 +616,6 @@ def make_plan(
 RESERVE = 0.85
 #: Share of the searches' remaining time that placement may use (the sets get the rest).
 PLACEMENT_SHARE = 0.6
-
-
-def _order(instance: Instance) -> dict[str, int]:
-    return {p.id: k for k, p in enumerate(instance.participants)}
 
 
 def _set_number(set_id: str) -> int:

@@ -11,6 +11,10 @@ which
   and in which cohort (``None`` = any cohort both can attend);
 * ``forbidden_pairs`` name active people only.
 
+and what every stage would otherwise derive again from it, computed once: the people by ID
+(:attr:`Prepared.people`), each person's place in the file (:attr:`Prepared.order`, the plan's
+order) and who can attend which cohort (:attr:`Prepared.attend`).
+
 The independent verifier reads the original instance, never this one.
 """
 
@@ -18,9 +22,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
+from numpy.typing import NDArray
 from pydantic import BaseModel
 
 from matcher.contract.instance import Instance, Participant
+from matcher.engine.scoring import attendance_matrix
 
 
 @dataclass(frozen=True)
@@ -34,6 +41,13 @@ class Prepared:
     locks: dict[tuple[str, str], int | None]
     #: (patient leader, partner) of the pairs that applied together (both active)
     preformed: frozenset[tuple[str, str]]
+    #: the effective instance's people by ID
+    people: dict[str, Participant]
+    #: each effective person's index in the file (and in ``attend``'s rows)
+    order: dict[str, int]
+    #: ``attend[i, q]``: effective person ``i`` can attend cohort ``q`` in full
+    #: (:func:`matcher.contract.rules.can_attend`, vectorised)
+    attend: NDArray[np.bool_]
 
 
 def prepare(instance: Instance) -> Prepared:
@@ -74,4 +88,13 @@ def prepare(instance: Instance) -> Prepared:
         )
     else:
         effective = instance
-    return Prepared(instance, effective, withdrawn, locks, preformed)
+    return Prepared(
+        original=instance,
+        effective=effective,
+        withdrawn=withdrawn,
+        locks=locks,
+        preformed=preformed,
+        people=effective.participants_by_id(),
+        order={p.id: k for k, p in enumerate(effective.participants)},
+        attend=attendance_matrix(effective, list(effective.participants)),
+    )

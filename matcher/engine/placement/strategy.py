@@ -40,7 +40,7 @@ from matcher.engine.progress import Stop
 from matcher.engine.replan import (
     previous_pairs,
 )
-from matcher.engine.scoring import attendance_matrix, pair_scores
+from matcher.engine.scoring import pair_scores
 from solvers.assignment import max_weight_matching_sparse
 
 log = logging.getLogger("matcher")
@@ -130,9 +130,7 @@ def candidates_for(
     job: Job, pairs: list[tuple[str, str]], scores: list[float], *, fixed: bool
 ) -> list[Candidate]:
     """Candidates with the cohorts both can attend; a lock with a cohort leaves only that one."""
-    instance = job.prepared.effective
-    index = {p.id: i for i, p in enumerate(instance.participants)}
-    attend = attendance_matrix(instance, instance.participants)
+    index, attend = job.prepared.order, job.prepared.attend  # computed once, in prepare
     out = []
     for (a, b), s in zip(pairs, scores, strict=True):
         options = tuple(int(q) for q in np.flatnonzero(attend[index[a]] & attend[index[b]]))
@@ -658,7 +656,7 @@ def place_against(
     pre = [(a, b) for a, b, _ in preformed_pairs(eff)]
     fixed = candidates_for(job, pre, [0.0] * len(pre), fixed=True)
     # the previous plan's lone pairs that may still be formed
-    people = eff.participants_by_id()
+    people = job.prepared.people
     survivors = [
         key
         for key in before
