@@ -1,12 +1,16 @@
-"""Running a CP-SAT model under the engine's stop rules: the deadline and the caller's cancel.
+"""Running a CP-SAT model under the engine's stop rules (the deadline and the caller's cancel),
+and solving it lexicographically, one level at a time.
 
-Shared by placement (:mod:`matcher.engine.placement.model`) and set-keeping in a re-plan
-(:mod:`matcher.engine.replan`).
+Shared by placement (:mod:`matcher.engine.placement.model`: placed, kept, stayed, formed,
+quality, balance) and set-keeping in a re-plan (:mod:`matcher.engine.replan`: pairs kept in
+their set, then diversity).
 """
 
 from __future__ import annotations
 
 import threading
+from collections.abc import Sequence
+from dataclasses import dataclass
 
 from ortools.sat.python import cp_model
 
@@ -47,3 +51,63 @@ def run_cpsat(
     finally:
         done.set()
         watcher.join()
+
+
+#: What a level may be: a linear expression over the model's variables, or a constant.
+Expression = cp_model.LinearExprT
+
+
+@dataclass(frozen=True)
+class Level:
+    """The outcome of one level: CP-SAT's status and, when a solution was found, the level's
+    value in it (rounded to an integer: every level here has integer coefficients)."""
+
+    code: cp_model.CpSolverStatus
+    value: int | None
+
+    @property
+    def found(self) -> bool:
+        return self.value is not None
+
+    @property
+    def optimal(self) -> bool:
+        return self.code == cp_model.OPTIMAL
+
+
+def hold_level(model: cp_model.CpModel, expr: Expression, value: int) -> None:
+    """Keep ``expr`` at ``value`` or better in every later level (a maximised level)."""
+    model.add(expr >= value)
+
+
+def optimise_level(
+    model: cp_model.CpModel,
+    solver: cp_model.CpSolver,
+    expr: Expression,
+    stop: Stop | None,
+    label: str,
+    *,
+    callback: cp_model.CpSolverSolutionCallback | None = None,
+    hold: bool = True,
+    hint_from: Sequence[cp_model.IntVar] = (),
+) -> Level:
+    """One level of a lexicographic solve: maximise ``expr`` (:func:`run_cpsat`); when a
+    solution is found, ``hint_from``'s variables are hinted at their values in it (the next
+    level starts from this solution) and, with ``hold``, the level is held at its value
+    (:func:`hold_level`) so the levels after it cannot trade it away. The caller sets the
+    solver's budget for the level and reads the solution from ``solver`` afterwards.
+
+    The levels in order: ``optimise_level(m, s, a, ...)``, then ``optimise_level(m, s, b, ...)``
+    optimises ``b`` among the solutions best on ``a`` (the last level needs no ``hold``)."""
+    model.maximize(expr)
+    code = run_cpsat(model, solver, stop, label, callback)
+    if code not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
+        return Level(code, None)
+    value = round(solver.objective_value)
+    if hint_from:
+        best = [(var, solver.value(var)) for var in hint_from]
+        model.clear_hints()
+        for var, v in best:
+            model.add_hint(var, v)
+    if hold:
+        hold_level(model, expr, value)
+    return Level(code, value)

@@ -128,7 +128,7 @@ def keep_sets(
     Exact CP-SAT (``proven`` when optimal); None when no valid split exists or is found."""
     from ortools.sat.python import cp_model  # imported on use: it loads pandas (~1 s)
 
-    from matcher.engine.cpsat import run_cpsat  # loads OR-Tools, like cp_model above
+    from matcher.engine.cpsat import optimise_level  # loads OR-Tools, like cp_model above
 
     n = len(duos)
     lo, hi = cohort.set_size.min_pairs, cohort.set_size.max_pairs
@@ -163,13 +163,12 @@ def keep_sets(
     if time_limit is not None:
         solver.parameters.max_time_in_seconds = max(0.01, time_limit)
     proven = True
-    if stays:
-        model.maximize(sum(stays))
-        code = run_cpsat(model, solver, stop, f"sets of {cohort.id}")
-        if code not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
+    label = f"sets of {cohort.id}"
+    if stays:  # level 1: the most pairs kept in their previous set, then held
+        kept = optimise_level(model, solver, sum(stays), stop, label)
+        if not kept.found:
             return None
-        proven = code == cp_model.OPTIMAL
-        model.add(sum(stays) >= round(solver.objective_value))
+        proven = kept.optimal
     # then diversity around the pairs that are new or moved: pairs (i, j) with i not kept home
     movers = [i for i in range(n) if i not in home]
     terms = []
@@ -183,12 +182,9 @@ def keep_sets(
                     model.add_implication(w, x[i, g])
                     model.add_implication(w, x[j, g])
                     terms.append(round(1000 * float(distance[i, j])) * w)
-    if terms:
-        model.maximize(sum(terms))
-    elif not stays:
-        model.maximize(0)
-    code = run_cpsat(model, solver, stop, f"sets of {cohort.id}")
-    if code not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
+    # level 2: diversity (without terms, level 1's objective again: any solution holding it)
+    last = sum(terms) if terms else sum(stays) if stays else 0
+    if not optimise_level(model, solver, last, stop, label, hold=False).found:
         return None
     members: dict[int, list[int]] = {}
     for (i, g), var in x.items():

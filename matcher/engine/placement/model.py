@@ -58,7 +58,7 @@ from matcher.contract.rules import (
     set_counts,
     splits_into_sets,
 )
-from matcher.engine.cpsat import run_cpsat
+from matcher.engine.cpsat import hold_level, optimise_level
 from matcher.engine.progress import Stop
 from matcher.errors import MatcherError
 
@@ -473,7 +473,7 @@ def solve_placement(
         sets_in = _sets_of(instance, cohort_of)
         solved = True
     if greedy_at_ceiling or solved:  # a plan that already places the most pairs possible
-        model.add(sum(placed.values()) >= ceiling)
+        hold_level(model, sum(placed.values()), ceiling)
         levels = levels[1:]
         values["placed"], proven["placed"] = ceiling, True
     for name, expr, level_budget in levels:
@@ -517,7 +517,6 @@ def solve_placement(
                     continue
             if large:
                 solver.parameters.linearization_level = 0
-        model.maximize(expr)
         # Deterministic mode counts CP-SAT's deterministic time, so the plan does not depend on
         # machine load. Only a time limit the caller set adds a wall-clock cap (twice the
         # budget): if it bites, the plan may vary run to run. (Measured: deterministic time
@@ -537,21 +536,31 @@ def solve_placement(
             solver.parameters.linearization_level = quality_level.linearization
         stopper = _StopAt(ceilings.get(name), gap)
         t0, c0 = time.perf_counter(), time.process_time()
-        code = run_cpsat(model, solver, stop, f"placement: level {name}", stopper)
+        # optimise the level; when found, hold it and hint its solution to the next level
+        level = optimise_level(
+            model,
+            solver,
+            expr,
+            stop,
+            f"placement: level {name}",
+            callback=stopper,
+            hint_from=variables,
+        )
+        code = level.code
         solver.parameters.linearization_level = linearization
         log.debug(
             "placement level %s: %s, value %s, bound %s, %d variables, %.2f s (CPU %.2f s)",
             name,
             solver.status_name(code),
-            solver.objective_value if code in (cp_model.OPTIMAL, cp_model.FEASIBLE) else None,
-            solver.best_objective_bound if code in (cp_model.OPTIMAL, cp_model.FEASIBLE) else None,
+            solver.objective_value if level.found else None,
+            solver.best_objective_bound if level.found else None,
             len(variables),
             time.perf_counter() - t0,
             time.process_time() - c0,
         )
         if code == cp_model.MODEL_INVALID:  # a bug in this model: say what CP-SAT says
             raise MatcherError(f"placement model invalid: {model.validate()}")
-        if code not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
+        if level.value is None:
             if name == "quality" and solved:
                 # nothing found in the level's budget: the plan it started from holds every
                 # level above, and its quality is what the levels below must keep
@@ -561,23 +570,18 @@ def solve_placement(
                     if not candidates[k].fixed
                 )
                 proven[name] = False
-                model.add(expr >= values[name])
+                hold_level(model, expr, values[name])
                 if stop is not None and stop.cancelled:
                     break
                 continue
             break
         solved = True
-        values[name] = round(solver.objective_value)
+        values[name] = level.value
         # Reaching the ceiling is a proof too (CP-SAT's own bound is often looser).
         shortlist = quality_level is not None and quality_level.restricted
         proven[name] = (
-            code == cp_model.OPTIMAL and not (shortlist and name in ("formed", "quality"))
+            level.optimal and not (shortlist and name in ("formed", "quality"))
         ) or stopper.reached
-        best = [(var, solver.value(var)) for var in variables]
-        model.clear_hints()
-        for var, value in best:
-            model.add_hint(var, value)
-        model.add(expr >= values[name])
         chosen = [k for k in range(n) if solver.value(formed[k])]
         cohort_of = {k: None for k in chosen}
         for (k, q), y in placed.items():
