@@ -22,8 +22,7 @@ def run() -> None:
     """Entry point: signal handlers first, then the (slower) imports, then the command."""
     for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         signal.signal(s, _early_exit)
-    # Loaded after the signal handlers are in place (start-up time).
-    from matcher.cli import main
+    from matcher.cli import main  # lazy: after the signal handlers (quiet Ctrl-C)
 
     main()
 

@@ -112,7 +112,7 @@ class SQLiteVectorStore:
         return sqlite3.connect(self.path, timeout=30.0)
 
     def get_vectors(self, keys: Sequence[str]) -> dict[str, NDArray[np.float32]]:
-        import numpy as np
+        import numpy as np  # lazy: numpy, once a text is embedded
 
         out: dict[str, NDArray[np.float32]] = {}
         with closing(self._connect()) as con:
@@ -127,7 +127,7 @@ class SQLiteVectorStore:
         return out
 
     def put_vectors(self, vectors: Mapping[str, NDArray[np.float32]]) -> None:
-        import numpy as np
+        import numpy as np  # lazy: numpy, once a text is embedded
 
         with closing(self._connect()) as con, con:
             con.executemany(
@@ -148,11 +148,11 @@ def _load() -> _Model | None:
     the installed package and the tokenizer is built from its file."""
     if _state.model is not None or _state.unavailable is not None:
         return _state.model
-    import numpy as np
+    import numpy as np  # lazy: numpy, once a text is embedded
 
     try:
-        from safetensors.numpy import load_file
-        from tokenizers import Tokenizer
+        from safetensors.numpy import load_file  # lazy: only once a text is embedded
+        from tokenizers import Tokenizer  # lazy: only once a text is embedded
 
         root = resources.files(MODEL_PACKAGE)
         weights = root.joinpath(*WEIGHTS_FILE)
@@ -195,7 +195,7 @@ def _pool(model: _Model, texts: list[str]) -> NDArray[np.float32]:
     The mean is a product of a (texts x distinct tokens) count matrix with those tokens'
     vectors, so each batch costs one small matrix product instead of a gather of every token's
     vector."""
-    import numpy as np
+    import numpy as np  # lazy: numpy, once a text is embedded
 
     dim = model.table.shape[1]
     out = np.zeros((len(texts), dim), dtype=np.float32)
@@ -222,7 +222,7 @@ def _pool(model: _Model, texts: list[str]) -> NDArray[np.float32]:
 def embed(texts: Iterable[str]) -> NDArray[np.float32] | None:
     """Unit vectors of ``texts`` (one row each, in order), or None when the model is not
     available. Each distinct text is embedded once per process (and once per store)."""
-    import numpy as np
+    import numpy as np  # lazy: numpy, once a text is embedded
 
     texts = list(texts)
     with _state.lock:

@@ -5,8 +5,11 @@ for callers of the old names."""
 
 from __future__ import annotations
 
+import re
+
 from pydantic import BaseModel, ConfigDict, Field
 
+from matcher.contract.identity import check_made_from
 from matcher.contract.instance import Instance, Participant
 from matcher.contract.rules import pairing_rule_breaks
 from matcher.contract.solution import Pair, Solution
@@ -159,8 +162,6 @@ def _blockers(instance: Instance, a: Participant, b: Participant, score: float) 
 
 def _check_plan(instance: Instance, plan: Solution | None, force: bool) -> None:
     if plan is not None:
-        from matcher.contract.identity import check_made_from
-
         check_made_from(plan, instance, force=force)
 
 
@@ -243,8 +244,6 @@ def why_not(
 
 def _without_what_if(message: str, a: str, b: str) -> str:
     """A validation message about the what-if lock, said of the pair instead."""
-    import re
-
     text = re.sub(r"\block(?:s)?\[\d+\]\s*", "", message)
     text = re.sub(rf"\block {re.escape(a)}\+{re.escape(b)}\b", f"pairing {a} with {b}", text)
     text = text.replace("is both locked and", "is").replace("both locked and ", "")

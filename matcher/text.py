@@ -138,7 +138,7 @@ def sheet_cell(sheet: Any, value: object) -> Any:
     starting with ``=`` as a formula; here its type is set to text after the value."""
     if value is None or isinstance(value, bool | int | float):
         return value
-    from openpyxl.cell import WriteOnlyCell
+    from openpyxl.cell import WriteOnlyCell  # lazy: openpyxl (~0.4 s); all commands load text
 
     text = sheet_text(value if isinstance(value, str) else str(value))
     cell = WriteOnlyCell(sheet, value=text)

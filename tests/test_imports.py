@@ -3,11 +3,16 @@ function."""
 
 from __future__ import annotations
 
+import ast
 import os
+import re
 import subprocess
 import sys
+from pathlib import Path
 
-from tests.conftest import pythonpath
+import pytest
+
+from tests.conftest import REPO, pythonpath
 
 
 def _run(code: str) -> str:
@@ -63,3 +68,73 @@ def test_old_module_paths_are_the_new_modules_with_a_warning() -> None:
         "next release",
         "True",
     ]
+
+
+def test_the_cli_loads_no_models_or_solvers_before_a_command_runs() -> None:
+    """`matcher --help` stays fast: the command modules import their heavy parts lazily."""
+    out = _run(
+        "import sys, matcher.cli\n"
+        "print([m for m in ('pydantic', 'numpy', 'ortools', 'openpyxl', 'jinja2', "
+        "'matplotlib', 'fastapi') if m in sys.modules])"
+    )
+    assert out == "[]"
+
+
+#: The comment an import inside a function carries on its (first) line: why it is lazy.
+LAZY = re.compile(r"#\s*lazy:\s*\S.{3,}")
+
+
+def unexplained_imports(source: str) -> list[int]:
+    """Lines of ``source`` holding an indented import (inside a function, or in a block at
+    module level other than ``if TYPE_CHECKING:``) without a ``# lazy: <why>`` comment on its
+    first line."""
+    lines = source.splitlines()
+    found: list[int] = []
+
+    def visit(node: ast.AST, for_types: bool) -> None:
+        for child in ast.iter_child_nodes(node):
+            types = for_types or (
+                isinstance(child, ast.If)
+                and isinstance(node, ast.Module)
+                and "TYPE_CHECKING" in ast.unparse(child.test)
+            )
+            if (
+                isinstance(child, ast.Import | ast.ImportFrom)
+                and child.col_offset > 0
+                and not types
+                and not LAZY.search(lines[child.lineno - 1])
+            ):
+                found.append(child.lineno)
+            visit(child, types and not isinstance(child, ast.FunctionDef))
+
+    visit(ast.parse(source), False)
+    return found
+
+
+@pytest.mark.parametrize(
+    ("source", "lines"),
+    [
+        ("def f():\n    import json\n", [2]),
+        ("def f():\n    import json  # imported on use\n", [2]),
+        ("def f():\n    import json  # lazy: only for f\n", []),
+        ("class A:\n    def f(self):\n        from x import (\n            y,\n        )\n", [3]),
+        ("def f():\n    from x import (  # lazy: x is slow\n        y,\n    )\n", []),
+        ("try:\n    import resource\nexcept ImportError:\n    pass\n", [2]),
+        ("from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    import numpy\n", []),
+        ("import json\n", []),
+    ],
+)
+def test_the_lazy_import_check_finds_what_it_should(source: str, lines: list[int]) -> None:
+    assert unexplained_imports(source) == lines
+
+
+def test_every_import_inside_a_function_says_why_it_is_lazy() -> None:
+    """An import inside a function is for start-up time (or an optional or platform-only
+    dependency) and says so on its line (`# lazy: ...`); one with no such reason belongs at
+    the top of its module (a cycle is never a reason: lint-imports forbids cycles)."""
+    found = []
+    for path in sorted((REPO / "matcher").rglob("*.py")):
+        source = path.read_text(encoding="utf-8")
+        rel = Path(path).relative_to(REPO).as_posix()
+        found += [f"{rel}:{n}" for n in unexplained_imports(source)]
+    assert found == []

@@ -77,11 +77,14 @@ def import_(
     Every problem is listed with its sheet, row and column (exit 3); names and other cell
     text are never repeated in messages.
     """
-    # Loaded on use (start-up time): `matcher --help` and other commands skip it.
-    from matcher.intake.spelling import near_duplicates
-    from matcher.intake.spreadsheet import is_workbook, read_csv_files, read_workbook
-    from matcher.intake.spreadsheet import load_mapping as read_mapping
-    from matcher.jsonio import read_bytes
+    from matcher.intake.spelling import near_duplicates  # lazy: not for --help
+    from matcher.intake.spreadsheet import (  # lazy: not for --help
+        is_workbook,
+        read_csv_files,
+        read_workbook,
+    )
+    from matcher.intake.spreadsheet import load_mapping as read_mapping  # lazy: not for --help
+    from matcher.jsonio import read_bytes  # lazy: not for --help
 
     if output.suffix.lower() != ".json":
         raise click.UsageError(f"-o {output}: the instance is written as JSON; name it .json")
@@ -104,7 +107,7 @@ def import_(
         if cohorts_file or rules_file:
             raise click.UsageError("--cohorts and --rules are for CSV input; a workbook has sheets")
         data = read_workbook(source, mapping=maps, warnings=notes, raw=raw)
-    from matcher.contract.instance import Instance
+    from matcher.contract.instance import Instance  # lazy: pydantic; not for --help
 
     instance = Instance.model_validate(data)
     notes.extend(str(near) for near in near_duplicates(instance, notes=notes))
@@ -140,10 +143,8 @@ def template(output: Path, source: Path | None, debug: bool) -> None:
     """Write an intake workbook to fill in: sheets, headers (required columns dark), an
     example row to overwrite or delete, drop-down lists and a Notes sheet explaining every
     column. The intake is named after the workbook's file unless the Rules sheet names it."""
-    # Loaded on use (start-up time): `matcher --help` and other commands skip it.
-
-    from matcher.intake.template import build_workbook
-    from matcher.render.workbook import fixed_zip
+    from matcher.intake.template import build_workbook  # lazy: openpyxl (~0.4 s)
+    from matcher.render.workbook import fixed_zip  # lazy: openpyxl (~0.4 s)
 
     if output.suffix.lower() != ".xlsx":
         raise click.UsageError(f"-o {output}: name the workbook .xlsx")

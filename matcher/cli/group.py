@@ -8,11 +8,14 @@ Exit codes (DESIGN.md §5): 0 solved; 1 internal error; 2 usage error; 3 invalid
 
 from __future__ import annotations
 
+import json
 import logging
 import os
+import re
 import signal
 import sys
 import threading
+import zipfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from functools import wraps
@@ -32,7 +35,7 @@ from matcher.engine.runner import (
     SolveJob,
     describe_failure,
 )
-from matcher.errors import MAX_PROBLEMS_SHOWN, MatcherError
+from matcher.errors import MAX_PROBLEMS_SHOWN, InvalidInstance, MatcherError
 from matcher.files import (
     OutputError,
     check_destination,
@@ -222,8 +225,11 @@ def _cancellable(work: Callable[[ProgressCallback], T], *, show_progress: bool =
             event = job.progress
             if show_progress and job.elapsed >= PROGRESS_AFTER_S and event is not None:
                 if bar is None:
-                    # Loaded only once a solve runs long enough to show it (start-up time).
-                    from rich.progress import BarColumn, Progress, TimeElapsedColumn
+                    from rich.progress import (  # lazy: only once a bar is shown
+                        BarColumn,
+                        Progress,
+                        TimeElapsedColumn,
+                    )
 
                     bar = Progress(
                         *Progress.get_default_columns()[:1],
@@ -306,8 +312,6 @@ def _guard(fn: F) -> F:
 
 def _footer(exc: Exception) -> str:
     """The line under a list of problems, fitting them: fields to fix, or a file to find."""
-    from matcher.errors import InvalidInstance
-
     problems = exc.problems if isinstance(exc, InvalidInstance) else []
     if any(p.path not in ("", "$") for p in problems):
         return "Fix the listed fields and run `matcher validate` again."
@@ -328,9 +332,6 @@ def file_kind(path: Path) -> str | None:
     """``"plan"``, ``"intake"`` or None (unreadable, or neither), from the file's content: a
     workbook by its sheets (a plan workbook carries a very hidden plan sheet), JSON by its keys,
     CSV is an intake."""
-    import json  # imported on use: `--help` loads as little as it can
-    import zipfile
-
     try:
         with path.open("rb") as fh:
             head = fh.read(4)
@@ -381,8 +382,7 @@ def check_order(command: str, intake: Path, plan: Path | None, *, plan_arg: str 
 def _read_plan(path: Path) -> Solution:
     """A plan file: the JSON plan, or a plan workbook (which carries its JSON plan), read as
     strictly as an instance file (exit 3 naming the problem)."""
-    # Loaded on use (start-up time): `matcher --help` and other commands skip it.
-    from matcher.contract.plan_file import load_plan
+    from matcher.contract.plan_file import load_plan  # lazy: pydantic; not for --help
 
     return load_plan(path)
 
@@ -400,7 +400,7 @@ def refuse_other_intake(
     """Exit 3, naming both files, when ``plan`` was not made from ``data``: another intake
     (another name), or with ``exact`` another version of it (the fingerprint the plan
     records). ``--force`` reads it anyway."""
-    from matcher.contract.identity import instance_hash
+    from matcher.contract.identity import instance_hash  # lazy: pydantic; not for --help
 
     if force:
         return
@@ -433,8 +433,7 @@ def refuse_other_intake(
 def plan_fits(plan_path: Path, plan: Solution, data: Instance) -> None:
     """Exit 3 when the plan names people or cohorts the intake does not hold: a page or an
     explanation shows the plan through the intake, so it cannot be read even with --force."""
-    from matcher.contract.plan_file import instance_problems
-    from matcher.errors import InvalidInstance
+    from matcher.contract.plan_file import instance_problems  # lazy: pydantic; not for --help
 
     problems = instance_problems(
         plan, {p.id for p in data.participants}, {c.id for c in data.cohorts}
@@ -535,9 +534,8 @@ def _load(path: Path) -> Instance:
     """An instance from JSON or a workbook; unused columns and near-miss spellings are warned
     about on stderr, like problems: each through `visible` (they quote the file), at most
     MAX_PROBLEMS_SHOWN of them, then the count of the rest."""
-    # Loaded on use (start-up time): `matcher --help` and other commands skip it.
-    from matcher.intake.spelling import near_duplicates
-    from matcher.intake.spreadsheet import load_any
+    from matcher.intake.spelling import near_duplicates  # lazy: not for --help
+    from matcher.intake.spreadsheet import load_any  # lazy: not for --help
 
     notes: list[str] = []
     origins: dict[str, str] = {}
@@ -564,8 +562,6 @@ ORIGINS: dict[Path, dict[str, str]] = {}
 def in_rows(path: Path, text: str) -> str:
     """``text`` with the records it names (``locks[0]``) as the workbook ``path`` shows them
     (``Locks!row 2``); unchanged for a JSON intake, whose paths are what its reader sees."""
-    import re
-
     origins = ORIGINS.get(path)
     if not origins:
         return text
@@ -577,8 +573,7 @@ def in_rows(path: Path, text: str) -> str:
 
 
 def _people(data: Instance, solution: Solution, redact: bool) -> PlanView:
-    # Loaded on use (start-up time): `matcher --help` and other commands skip it.
-    from matcher.render.view import PlanView
+    from matcher.render.view import PlanView  # lazy: pydantic; not for --help
 
     return PlanView(data, solution, redact=redact)
 
@@ -593,20 +588,17 @@ def _write_plan(
     redact: bool,
 ) -> None:
     """The people-facing plan: an XLSX workbook or the HTML report."""
-    # Loaded on use (start-up time): `matcher --help` and other commands skip it.
-    from matcher.render.view import PlanView
+    from matcher.render.view import PlanView  # lazy: pydantic; not for --help
 
     view = PlanView(data, solution, redact=redact)
     if fmt == "xlsx":
-        # Loaded on use (start-up time): `matcher --help` and other commands skip it.
-        from matcher.render.workbook import plan_workbook
+        from matcher.render.workbook import plan_workbook  # lazy: openpyxl (~0.4 s)
 
         assert output is not None  # plan_format requires it
         write_atomic(output, plan_workbook(view), protect=inputs)
         err.print(f"wrote {output}", markup=False)
     else:
-        # Loaded on use (start-up time): `matcher --help` and other commands skip it.
-        from matcher.render.report import plan_report
+        from matcher.render.report import plan_report  # lazy: jinja2, matplotlib: HTML only
 
         _emit(plan_report(view), output, inputs)
 

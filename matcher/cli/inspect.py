@@ -40,7 +40,10 @@ def validate(instance: Path, debug: bool) -> None:
     and column (exit 3 if any). A valid intake is summed up (people, withdrawals, locks,
     forbidden pairs, cohorts) and warnings name cohorts whose capacity cannot be split into
     action-learning sets of the allowed sizes."""
-    from matcher.intake.summary import intake_warnings, summary_line
+    from matcher.intake.summary import (  # lazy: pydantic; not for --help
+        intake_warnings,
+        summary_line,
+    )
 
     data = _load(instance)
     notes = intake_warnings(data)
@@ -81,8 +84,7 @@ def diff(
     pairs formed and dissolved, moves between cohorts and sets, people newly unmatched or
     wait-listed, score changes. With --instance INTAKE (the intake NEW_PLAN was made from),
     each change has its reason; a plan of another intake is refused (exit 3) unless --force."""
-    # Loaded on use (start-up time): `matcher --help` and other commands skip it.
-    from matcher.compare.diff import plan_changes, score_change
+    from matcher.compare.diff import plan_changes, score_change  # lazy: pydantic; not for --help
 
     for path in (old, new):
         if file_kind(path) == "intake":
@@ -183,7 +185,7 @@ def explain(
     and the compatible people who went to someone else, with what pairing them would cost) or
     --why-not A B (the rule that forbids the pair, or its price to the whole plan). A plan of
     another intake, or of an older version of this one, is refused (exit 3) unless --force."""
-    from matcher.explain import why, why_not
+    from matcher.explain import why, why_not  # lazy: the engine, for explain only
 
     if (why_not_ids is None) == (why_id is None):
         raise click.UsageError("give exactly one of --why-not A B and --why A")
@@ -210,15 +212,13 @@ def explain(
 
 
 def instance_json_schema() -> dict[str, Any]:
-    # Loaded on use (start-up time): `matcher --help` and other commands skip it.
-    from matcher.contract.instance import Instance
+    from matcher.contract.instance import Instance  # lazy: pydantic; not for --help
 
     return Instance.model_json_schema()
 
 
 def solution_json_schema() -> dict[str, Any]:
-    # Loaded on use (start-up time): `matcher --help` and other commands skip it.
-    from matcher.contract.solution import Solution
+    from matcher.contract.solution import Solution  # lazy: pydantic; not for --help
 
     return Solution.model_json_schema()
 
@@ -252,7 +252,7 @@ def scores(
     instance: Path, fmt: str, include_preformed: bool, output: Path | None, debug: bool
 ) -> None:
     """Write the patient-leader × professional compatibility scores of INSTANCE."""
-    from matcher.engine.scoring import CRITERIA, compatibility  # numpy: only for this command
+    from matcher.engine.scoring import CRITERIA, compatibility  # lazy: numpy, for scores only
 
     data = _load(instance)
     comp = compatibility(data, include_preformed=include_preformed)

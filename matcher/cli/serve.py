@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import logging
 import os
+import sqlite3
+import sys
 from pathlib import Path
 
 import click
 
 from matcher.cli.group import main
+from matcher.errors import InvalidParameter
 
 
 @main.command(short_help="Serve the local web app over a workspace folder (127.0.0.1).")
@@ -66,13 +70,8 @@ def serve(
     """Serve WORKSPACE (a folder, made when missing; default ./matcher-workspace) as a local
     web app: upload an intake, solve, decide, re-plan and download, in the browser. Prints a
     link with a one-time token and opens the browser."""
-    import logging
-    import sqlite3
-    import sys
-
-    from matcher.errors import InvalidParameter
-    from matcher.web.server import serve as run_server
-    from matcher.workspace import WorkspaceError
+    from matcher.web.server import serve as run_server  # lazy: the web stack, for serve only
+    from matcher.workspace import WorkspaceError  # lazy: for serve only
 
     password = os.environ.get("MATCHER_PASSWORD") or None
     if password_file is not None:

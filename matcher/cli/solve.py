@@ -131,8 +131,8 @@ def solve(
     table, or to every file named with -o (plan.xlsx for colleagues, plan.json for matcher;
     the workbook carries the JSON plan too). With --previous PLAN the plan changes the earlier
     one as little as possible and lists every change with its reason."""
-    from matcher.engine.solve import solve as run_solve
-    from matcher.verification.verify import verify
+    from matcher.engine.solve import solve as run_solve  # lazy: the engine, once a solve runs
+    from matcher.verification.verify import verify  # lazy: pydantic; not for --help
 
     if len(outputs) > 1 and fmt is not None:
         raise click.UsageError("--format applies to one -o file; with several, each file's "

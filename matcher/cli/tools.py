@@ -6,6 +6,7 @@ import json
 import os
 import sys
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
 import click
@@ -69,9 +70,8 @@ def generate(
     debug: bool,
 ) -> None:
     """Write a seeded synthetic instance (distributions documented in matcher/generate.py)."""
-    # Loaded on use (start-up time): `matcher --help` and other commands skip it.
-    from matcher.intake.json_file import parse_instance
-    from matcher.tools.generate import generate_instance
+    from matcher.intake.json_file import parse_instance  # lazy: pydantic; not for --help
+    from matcher.tools.generate import generate_instance  # lazy: numpy, for generate only
 
     data = generate_instance(
         participants,
@@ -225,10 +225,7 @@ def bench(
     time limit, or an infeasible variant, is recorded with its status and the others go on.
     Columns and units: docs/bench.md.
     """
-    # Loaded on use (start-up time): `matcher --help` and other commands skip it.
-    from dataclasses import replace
-
-    from rich.progress import (
+    from rich.progress import (  # lazy: for bench only
         BarColumn,
         MofNCompleteColumn,
         Progress,
@@ -237,8 +234,8 @@ def bench(
         TimeRemainingColumn,
     )
 
-    from matcher.engine.metrics import GROUP_FIELDS, MIN_GROUP
-    from matcher.tools.bench import (
+    from matcher.engine.metrics import GROUP_FIELDS, MIN_GROUP  # lazy: numpy, for bench only
+    from matcher.tools.bench import (  # lazy: for bench only
         COHORT_COLUMNS,
         COMPARISON_COLUMNS,
         FAILED,
@@ -383,8 +380,7 @@ def bench(
             text = rows_csv(rows, columns_)
         _emit(text, path, inputs)
     if report_output is not None:
-        # Loaded on use (start-up time): `matcher --help` and other commands skip it.
-        from matcher.render.report import bench_report
+        from matcher.render.report import bench_report  # lazy: jinja2, matplotlib: HTML only
 
         _emit(bench_report(result), report_output, inputs)
 

@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from matcher.contract.instance import Instance
+from matcher.contract.instance import Instance, Participant
 from matcher.contract.keys import category_key
 from matcher.contract.solution import MIN_GROUP as MIN_GROUP  # re-exported; its home
 from matcher.contract.solution import Pair, Solution
@@ -72,8 +72,6 @@ _NOT_GROUPABLE = frozenset(
 def groupable_fields() -> tuple[str, ...]:
     """Fields :func:`group_outcomes` accepts: the participant's category and list fields (a
     person with several interests counts in each), and ``applied`` (alone / with a partner)."""
-    from matcher.contract.instance import Participant
-
     return (
         *sorted(f for f in Participant.model_fields if f not in _NOT_GROUPABLE),
         APPLIED,

@@ -51,6 +51,7 @@ from matcher.engine.progress import Stop
 from matcher.engine.scoring import Side, iter_blocks, lone_sides, sides
 from matcher.errors import NoPlanInTime
 from solvers.assignment import max_weight_matching_sparse
+from solvers.stable import gale_shapley
 
 #: Score differences below this, per pair, count as ties for the `total` tie-break.
 TIE_TOLERANCE = 1e-6
@@ -408,9 +409,6 @@ def _preference_lists(instance: Instance, scan: LoneScan) -> tuple[list[IntArray
 
 
 def _stable(instance: Instance, scan: LoneScan, proposer: str) -> IntArray:
-    # Loaded on use (start-up time): solvers is slow to import.
-    from solvers.stable import gale_shapley
-
     row_prefs, col_prefs = _preference_lists(instance, scan)
     if proposer == "patient_leader":
         match = gale_shapley(row_prefs, col_prefs)

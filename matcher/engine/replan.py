@@ -21,9 +21,10 @@ import numpy as np
 
 from matcher.contract.instance import Cohort, Instance, Participant
 from matcher.contract.plan_file import load_plan, parse_plan, parse_plan_bytes
-from matcher.contract.rules import set_counts
+from matcher.contract.rules import pairing_rule_breaks, set_counts
 from matcher.contract.solution import Changes, Pair, Solution
 from matcher.engine.progress import Stop
+from matcher.engine.scoring import pair_scores
 
 #: Cohorts with more pairs than this keep their sets greedily (no exact set-moves model).
 KEEP_SETS_MAX_PAIRS = 80
@@ -126,9 +127,9 @@ def keep_sets(
     sets of the moved and new pairs as diverse as possible. ``links`` are pairs of pair indices
     that may not share a set (declared conflicts; one organisation when that rule is hard).
     Exact CP-SAT (``proven`` when optimal); None when no valid split exists or is found."""
-    from ortools.sat.python import cp_model  # imported on use: it loads pandas (~1 s)
+    from ortools.sat.python import cp_model  # lazy: CP-SAT loads pandas (~1 s)
 
-    from matcher.engine.cpsat import optimise_level  # loads OR-Tools, like cp_model above
+    from matcher.engine.cpsat import optimise_level  # lazy: loads CP-SAT
 
     n = len(duos)
     lo, hi = cohort.set_size.min_pairs, cohort.set_size.max_pairs
@@ -253,9 +254,6 @@ def _trade(
 ) -> str | None:
     """The best swap ``pid`` was denied to keep a previous pair, in words with the figures, when
     swapping would raise the total score of the pairs involved; None otherwise."""
-    from matcher.contract.rules import pairing_rule_breaks
-    from matcher.engine.scoring import pair_scores
-
     me = people.get(pid)
     if me is None:
         return None

@@ -28,6 +28,7 @@ from dataclasses import dataclass
 
 import numpy as np
 from numpy.typing import NDArray
+from ortools.sat.python import cp_model
 
 from matcher.contract.instance import Cohort, Instance, Participant
 from matcher.contract.rules import (
@@ -519,9 +520,6 @@ def _fewest_drops(
     """Exact CP-SAT on a small cohort: leave out the fewest pairs so that the rest form valid
     sets. O(n * n / lo) variables, O(links * n / lo) clauses: callers keep n small. None if
     CP-SAT proves nothing within its deterministic budget."""
-    # Loaded on use (start-up time): ortools is slow to import.
-    from ortools.sat.python import cp_model
-
     groups = n // lo
     if groups == 0:
         return [], np.zeros(0, dtype=np.int64)

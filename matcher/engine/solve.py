@@ -152,9 +152,8 @@ def _plan(
     """``make_plan``, with every error kept in the family: running out of memory is
     :class:`OutOfMemory`, anything unexpected an :class:`InternalError` (a bug)."""
     try:
-        # Loaded on use (start-up time): importing solve loads no numpy or OR-Tools.
-        from matcher.engine.assemble import make_plan
-        from matcher.engine.replan import load_previous
+        from matcher.engine.assemble import make_plan  # lazy: `import matcher` stays light
+        from matcher.engine.replan import load_previous  # lazy: `import matcher` stays light
 
         if previous is not None:
             previous = load_previous(previous)

@@ -9,10 +9,14 @@ grouped by length, within a bounded number of comparisons and seconds, so it sta
 
 from __future__ import annotations
 
+import bisect
 import re
+import time
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
+
+from rapidfuzz import fuzz, process
 
 from matcher.contract.instance import Instance
 from matcher.contract.keys import category_key
@@ -74,8 +78,6 @@ def near_duplicates(
     Bounded: keys are grouped by length (two keys can reach ``ratio`` only when their lengths
     are close), at most :data:`MAX_COMPARISONS` comparisons per field and ``budget_s`` seconds
     in all; when a bound cuts the check short a sentence saying so is appended to ``notes``."""
-    import time
-
     deadline = time.monotonic() + budget_s
     out: list[NearDuplicate] = []
     for label, fields in CATEGORY_FIELDS.items():
@@ -136,10 +138,6 @@ def _alike(
     each key is compared only with the most used keys (``counts``) that fit the bound."""
     if len(keys) < 2:
         return []
-    import bisect
-    import time
-
-    from rapidfuzz import fuzz, process
 
     order = sorted(range(len(keys)), key=lambda i: (len(keys[i]), keys[i]))
     lengths = [len(keys[i]) for i in order]

@@ -27,17 +27,23 @@ import io
 import logging
 import re
 import tomllib
+import zipfile
+import zlib
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from rapidfuzz import fuzz, process
+
 from matcher.contract.instance import SCHEMA_VERSION, Instance
 from matcher.contract.plan_file import PLAN_SHEET
 from matcher.errors import InvalidInstance, Problem
 from matcher.intake import dates
+from matcher.intake.json_file import check_instance_data, load_instance_bytes, parse_instance
 from matcher.intake.source import Source, as_path, name_of
 from matcher.intake.source import read_bytes as read_stream
+from matcher.jsonio import parse_json, read_bytes
 from matcher.text import visible
 
 log = logging.getLogger("matcher")
@@ -380,7 +386,7 @@ def _date(v: Any) -> str:
     if isinstance(v, dt.date):
         return v.isoformat()
     if isinstance(v, int | float) and not isinstance(v, bool) and 20_000 < v < 80_000:
-        from openpyxl.utils.datetime import from_excel  # a date cell stored as a bare number
+        from openpyxl.utils.datetime import from_excel  # lazy: openpyxl; a date stored as a number
 
         day = from_excel(v)
         if isinstance(day, dt.datetime):
@@ -507,8 +513,6 @@ class Mapping:
 
 def load_mapping(path: str | Path) -> Mapping:
     """Read a mapping file; raises :class:`InvalidInstance` naming each bad entry."""
-    from matcher.jsonio import read_bytes
-
     path = Path(path)
     raw = read_bytes(path, limit=MAX_MAPPING_BYTES, what="a mapping file")
     try:
@@ -671,8 +675,6 @@ class _Reader:
     def _columns(
         self, sheet: str, label: str, columns: tuple[Column, ...], header_row: tuple[Any, ...]
     ) -> list[tuple[Column, int]] | None:
-        from rapidfuzz import fuzz, process
-
         names: dict[str, Column] = {}
         for col in columns:
             for text in (col.header, col.field, *col.aliases):
@@ -817,8 +819,6 @@ def _put(record: dict[str, Any], dotted: str, value: Any) -> None:
 
 def _finish(reader: _Reader, data: dict[str, Any]) -> dict[str, Any]:
     """Instance checks on the records, problems placed back in the sheets; raises if any."""
-    from matcher.intake.json_file import check_instance_data
-
     if "forbidden_pairs" in data:
         data["forbidden_pairs"] = [[r.get("0"), r.get("1")] for r in data["forbidden_pairs"]]
     _availability(reader, data)
@@ -965,9 +965,6 @@ def _inspect_zip(raw: bytes, source: str) -> dict[str, str]:
     XML part, and at most MAX_COLUMNS cells in a row and MAX_CELLS cells in all in the sheet
     parts. Raises :class:`InvalidInstance` for the container; returns {part: problem} for
     sheet parts (reported with the sheet's name once it is known)."""
-    import zipfile
-    import zlib
-
     try:
         archive = zipfile.ZipFile(io.BytesIO(raw))
     except (zipfile.BadZipFile, ValueError, OSError, EOFError):
@@ -1152,7 +1149,7 @@ def read_workbook(
     receives where each record came from (``"locks[0]"`` -> ``"Locks!row 2"``), for messages
     about the instance written later (an infeasible lock is named by its row). ``path`` may
     be a binary stream (an upload), named ``name`` in messages (else its own name)."""
-    from openpyxl import load_workbook
+    from openpyxl import load_workbook  # lazy: openpyxl (~0.4 s), for workbooks only
 
     source = name_of(path, name)
     reader = _Reader(source, mapping or Mapping())
@@ -1244,8 +1241,6 @@ def _text_encoding(raw: bytes) -> str | None:
 
 def _read(path: Source, *, limit: int = MAX_FILE_BYTES, what: str = "an instance") -> bytes:
     """The bytes of a file (read once, at most ``limit``) or of a binary stream (an upload)."""
-    from matcher.jsonio import read_bytes
-
     file = as_path(path)
     if file is not None:
         return read_bytes(file, limit=limit, what=what)
@@ -1393,8 +1388,6 @@ def read_any(
     (dispatch on the suffix, then on the file's first bytes). The file is read once, so a pipe
     (`<(...)`, /dev/stdin) works like a file; so does a binary stream (an upload, its ``name``
     attribute giving the suffix)."""
-    from matcher.jsonio import parse_json
-
     source = name_of(path)
     maps = load_mapping(mapping) if mapping is not None else None
     suffix = Path(source).suffix.lower()
@@ -1417,7 +1410,6 @@ def read_any(
                           "Workbook) and try again")],
         )  # fmt: skip
     data = parse_json(raw, source)
-    from matcher.intake.json_file import parse_instance
 
     return parse_instance(data, source=source).model_dump(mode="json", exclude_unset=True)
 
@@ -1435,8 +1427,6 @@ def load_any(
     to the ``matcher`` logger. Raises :class:`~matcher.errors.InvalidInstance` listing every
     problem. ``path`` may be a binary stream (an upload; its ``name`` attribute, if any, gives
     the suffix)."""
-    from matcher.intake.json_file import load_instance_bytes
-
     source = name_of(path)
     suffix = Path(source).suffix.lower()
     notes: list[str] = []

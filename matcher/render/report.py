@@ -26,6 +26,10 @@ from collections import defaultdict
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
+from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
+from markupsafe import Markup
+
 from matcher.contract.instance import CRITERIA
 from matcher.contract.solution import MIN_GROUP  # groups under it are not charted
 from matcher.render.view import CRITERION_LABELS, PlanView
@@ -49,17 +53,12 @@ def _finalize(value: Any) -> Any:
     """Every ``{{ }}`` value of a template: text from the input has its control, bidi and other
     invisible format characters (NUL, U+202E ...) shown escaped before autoescaping; markup the
     program made (the charts' SVG) is left as it is."""
-    from markupsafe import Markup
-
     if isinstance(value, str) and not isinstance(value, Markup):
         return html_text(value)
     return value
 
 
 def _env() -> Any:
-    # Loaded on use (start-up time): jinja2 is slow to import.
-    from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
-
     return Environment(
         loader=PackageLoader("matcher.render", "templates"),
         autoescape=select_autoescape(["html", "j2"], default_for_string=True),
@@ -119,8 +118,7 @@ def plan_report(view: PlanView) -> str:
 def _svg(fig: Any) -> str:
     """A figure as inline SVG: no XML prolog, no comments, text as paths, stable IDs made
     unique on the page (each chart's IDs carry a prefix taken from its own content)."""
-    # Loaded on use (start-up time): matplotlib is slow to import.
-    import matplotlib
+    import matplotlib  # lazy: matplotlib (~0.5 s), once a chart is drawn
 
     buf = io.StringIO()
     with matplotlib.rc_context({"svg.fonttype": "path", "svg.hashsalt": "matcher"}):
@@ -133,8 +131,7 @@ def _svg(fig: Any) -> str:
 
 
 def _figure(height: float = 2.8) -> Any:
-    # Loaded on use (start-up time): matplotlib is slow to import.
-    from matplotlib.figure import Figure
+    from matplotlib.figure import Figure  # lazy: matplotlib (~0.5 s), once a chart is drawn
 
     fig = Figure(figsize=(7.0, height), dpi=72, layout="constrained")
     ax = fig.add_subplot()
@@ -361,8 +358,6 @@ def _signed_bars(
 ) -> Chart:
     """Horizontal grouped bars that may be negative: the axis spans both signs, with a line
     at zero."""
-    import numpy as np
-
     fig, ax = _figure(1.2 + 0.35 * len(labels) * max(len(series), 1) ** 0.5)
     height = 0.8 / max(len(series), 1)
     values = [v for vs in series.values() for v in vs if v is not None]
@@ -389,8 +384,6 @@ def bench_charts(
     """Mean pair score per cohort (one chart per intake); each run against the baseline
     (people left out, in people; total score, in percent; both signed); share placed per
     group; quality over time across dated intakes."""
-    import numpy as np
-
     charts: list[Chart] = []
     cohort_rows = result.cohort_summary()
     arms = list(dict.fromkeys(_arm(r, variants) for r in result.runs))

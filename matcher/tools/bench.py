@@ -34,23 +34,29 @@ so far, which bounds the task's own peak from above (a pool worker may have run 
 
 from __future__ import annotations
 
+import concurrent.futures as cf
 import contextlib
 import csv
 import datetime as dt
 import io
 import math
+import multiprocessing
 import numbers
 import os
 import statistics
 import sys
 import time
+import tomllib
 import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NamedTuple, Protocol, cast
 
-from matcher.engine.metrics import GROUP_FIELDS, MIN_GROUP
+from rich import box
+from rich.table import Table
+
+from matcher.engine.metrics import GROUP_FIELDS, MIN_GROUP, group_outcomes, groupable_fields
 from matcher.engine.objectives import (
     DEFAULT,
     OBJECTIVES,
@@ -60,7 +66,12 @@ from matcher.engine.objectives import (
     Objective,
     Proposer,
 )
+from matcher.engine.scoring import pair_scores
+from matcher.engine.solve import solve
+from matcher.errors import Infeasible, InvalidInstance, MatcherError, NoPlanInTime
+from matcher.intake.json_file import load_instance, parse_instance
 from matcher.text import cell, csv_cell
+from matcher.verification.verify import verify
 
 #: The stages whose outcome (optimal / feasible) a run row carries, as ``outcome_<stage>``.
 STAGES = ("placement", "learning_sets")
@@ -276,8 +287,7 @@ class Executor(Protocol):
 
 def _peak_rss_mb() -> float | None:
     try:
-        # Loaded on use: Unix only.
-        import resource
+        import resource  # lazy: Unix only (absent on Windows)
     except ImportError:  # not on Windows
         return None
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
@@ -312,7 +322,6 @@ def apply_variant(
     numbers given as weights count as floats (TOML writes ``1`` for ``1.0``)."""
     if not rules and not weights:
         return instance
-    from matcher.intake.json_file import parse_instance
 
     data = instance.model_dump(mode="json", exclude_none=True)
     data["rules"] = {**data.get("rules", {}), **dict(rules or {})}
@@ -370,14 +379,6 @@ def run_task(task: Task | tuple[Any, ...]) -> dict[str, Any]:
     ``infeasible``, ``invalid`` (the variant breaks the instance format) or ``failed`` (a bug)
     and the error's kind in ``error``; it never stops the other runs.
     """
-    # Loaded on use (start-up time): the solver loads where the runs execute.
-    from matcher.engine.metrics import group_outcomes
-    from matcher.engine.scoring import pair_scores
-    from matcher.engine.solve import solve
-    from matcher.errors import Infeasible, InvalidInstance, MatcherError, NoPlanInTime
-    from matcher.intake.json_file import load_instance
-    from matcher.verification.verify import verify
-
     task = task if isinstance(task, Task) else Task(*task)
     base = load_instance(task.path)
     try:
@@ -575,10 +576,6 @@ def _run_local(
             progress(BenchProgress(total, 0, failed, total))
         return out
 
-    # Loaded on use (start-up time): only the local executor runs processes.
-    import concurrent.futures as cf
-    import multiprocessing
-
     # Spawned (not forked) workers: a fresh interpreter reads SINGLE_THREAD_ENV before numpy
     # starts its BLAS threads, and no lock held by a parent thread is copied half-taken.
     context = multiprocessing.get_context("spawn")
@@ -622,8 +619,7 @@ def _run_dask(
     worker processes bound to 127.0.0.1 (Dask's nannies start workers with one BLAS/OpenMP
     thread). The dashboard link goes to ``on_dashboard``."""
     try:
-        # Loaded on use: an optional dependency (the dask extra).
-        from distributed import Client, LocalCluster, wait
+        from distributed import Client, LocalCluster, wait  # lazy: optional (dask extra)
     except ImportError as exc:
         raise ExecutorUnavailable(
             "the dask executor needs Dask's distributed scheduler, which is not installed; "
@@ -880,7 +876,7 @@ class BenchResult:
         ``summary``), columns in CSV order; needs pandas (in the ``test`` extra, or
         ``pip install pandas``). Empty cells are ``None``/NaN, never text."""
         try:
-            import pandas as pd
+            import pandas as pd  # lazy: optional (the test extra); the error below says so
         except ImportError as exc:  # pragma: no cover - pandas is in the test extra
             raise ImportError(
                 "BenchResult.dataframe needs pandas: pip install pandas (or use .runs, "
@@ -972,9 +968,6 @@ def _check_tasks(tasks: Sequence[Task]) -> None:
     """Every intake and variant is read and validated before any work starts: a bad file or
     a bad override raises :class:`matcher.errors.InvalidInstance`; a bad group field,
     objective or proposer raises ``ValueError``."""
-    from matcher.engine.metrics import groupable_fields
-    from matcher.intake.json_file import load_instance
-
     loaded = {}
     for path in dict.fromkeys(t.path for t in tasks):
         loaded[path] = load_instance(path)
@@ -1155,8 +1148,6 @@ _VARIANT_KEYS = {"name", "objective", "proposer", "rules", "weights", "time_limi
 
 
 def _first_session(path: str) -> str | None:
-    from matcher.intake.json_file import load_instance
-
     dates = [d for c in load_instance(path).cohorts for d in c.sessions]
     return str(min(dates)) if dates else None
 
@@ -1165,8 +1156,6 @@ def load_study(path: str | Path, *, time_limit: float | None = None) -> Study:
     """Read a study file (TOML; format in ``docs/bench.md``). Intake paths are relative to the
     file. An intake without ``date`` is dated by its earliest cohort session. ``time_limit``
     applies to variants that set none. Raises :class:`StudyError` naming the key."""
-    import tomllib
-
     path = Path(path)
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
@@ -1345,9 +1334,6 @@ def bench_tables(result: BenchResult) -> list[Any]:
     """Rich tables: one row per (intake, variant, objective) with means across seeds; the
     comparison with the baseline; groups; then, for each intake with more than one cohort,
     its cohorts side by side."""
-    from rich import box
-    from rich.table import Table
-
     variants = len({r["variant"] for r in result.runs}) > 1
     runs = Table(
         title="Benchmark: mean across seeds (± sample std)",

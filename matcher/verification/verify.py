@@ -1282,8 +1282,7 @@ class _LoneScan:
         *,
         stable: bool,
     ) -> None:
-        # Loaded on use (start-up time): numpy is slow to import.
-        import numpy as np
+        import numpy as np  # lazy: numpy; the verifier imports light
 
         scorer = checker.scorer
         instance = checker.instance

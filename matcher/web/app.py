@@ -10,6 +10,7 @@ CSRF, the Host check and the headers.
 from __future__ import annotations
 
 import datetime as dt
+import importlib
 import io
 import itertools
 import logging
@@ -30,6 +31,7 @@ from fastapi.templating import Jinja2Templates
 from starlette.datastructures import FormData, UploadFile
 
 from matcher import embedding
+from matcher.compare.diff import plan_changes
 from matcher.contract.instance import Instance
 from matcher.contract.solution import Changes, Pair, Solution
 from matcher.engine.objectives import DEFAULT, OBJECTIVES, REGISTRY
@@ -45,6 +47,7 @@ from matcher.web.security import (
     Session,
     Sessions,
     host_allowed,
+    load_key,
 )
 from matcher.workspace import DecisionRefused, StaleVersion, UnknownRecord, Workspace
 from matcher.workspace.store import MAX_UPLOAD_BYTES, describe
@@ -129,8 +132,6 @@ def _route(request: Request) -> str:
 def _warm_up() -> None:
     """Load the solver, verifier and renderers while the first page is read, so that the first
     Solve does not wait for them."""
-    import importlib
-
     for name in (
         "matcher.engine.assemble",
         "matcher.verification.verify",
@@ -188,8 +189,6 @@ def _person_id(value: Any) -> str:
 
 def create_app(config: Config) -> FastAPI:
     """The app for one workspace."""
-    from matcher.web.security import load_key
-
     workspace = Workspace(config.workspace)
     # Project descriptions are embedded once per text and kept (as vectors under hashed keys)
     # beside the workspace, so a re-plan or a restart embeds nothing again.
@@ -361,8 +360,8 @@ def create_app(config: Config) -> FastAPI:
 
     @app.get("/template.xlsx")
     def template() -> Response:
-        from matcher.intake.template import build_workbook
-        from matcher.render.workbook import fixed_zip
+        from matcher.intake.template import build_workbook  # lazy: openpyxl (~0.4 s)
+        from matcher.render.workbook import fixed_zip  # lazy: openpyxl (~0.4 s)
 
         buf = io.BytesIO()
         build_workbook(None).save(buf)
@@ -617,8 +616,6 @@ def create_app(config: Config) -> FastAPI:
             if stored is not None:
                 changes = stored
             else:
-                from matcher.compare.diff import plan_changes
-
                 old = views.get(intake, from_)
                 new = views.get(intake, to)
                 changes = plan_changes(old.solution, new.solution, new.instance)
@@ -640,7 +637,7 @@ def create_app(config: Config) -> FastAPI:
     def explain_page(
         request: Request, intake: int, version: int, a: str = "", b: str = ""
     ) -> Response:
-        from matcher.explain import why, why_not
+        from matcher.explain import why, why_not  # lazy: the engine, not at start
 
         summary = workspace.intake(intake)
         view = views.get(intake, version)
@@ -688,7 +685,7 @@ def create_app(config: Config) -> FastAPI:
 
     @app.get("/intakes/{intake}/versions/{number}/plan.xlsx")
     def download_xlsx(intake: int, number: int, redact: bool = False) -> Response:
-        from matcher.render.workbook import plan_workbook
+        from matcher.render.workbook import plan_workbook  # lazy: openpyxl (~0.4 s)
 
         view = views.get(intake, number, redact=redact)
         name = _file_name(workspace.intake(intake).name, number, redact, "xlsx")
@@ -698,7 +695,7 @@ def create_app(config: Config) -> FastAPI:
     def download_report(
         intake: int, number: int, redact: bool = False, inline: bool = False
     ) -> Response:
-        from matcher.render.report import plan_report
+        from matcher.render.report import plan_report  # lazy: jinja2, matplotlib
 
         view = views.get(intake, number, redact=redact)
         name = _file_name(workspace.intake(intake).name, number, redact, "html")

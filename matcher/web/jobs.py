@@ -20,7 +20,10 @@ from typing import Literal
 
 from matcher.contract.instance import Instance
 from matcher.contract.solution import Solution
+from matcher.engine.runner import SolveJob, describe_failure
+from matcher.engine.solve import solve
 from matcher.errors import MatcherError
+from matcher.verification.verify import verify
 from matcher.workspace import PlanInput, Workspace
 
 log = logging.getLogger("matcher")
@@ -142,10 +145,6 @@ class Jobs:
     def _run(self, job: Job, plan: PlanInput, seed: int) -> None:
         """The pool worker: runs the solve as the engine's :class:`SolveJob` (cancellable,
         progress to poll), verifies the plan and stores it as the next version."""
-        from matcher.engine.runner import SolveJob, describe_failure
-        from matcher.engine.solve import solve
-        from matcher.verification.verify import verify
-
         if job.stop.is_set():
             job.state, job.error = "failed", "stopped before it started"
             job.finished = time.monotonic()

@@ -72,9 +72,9 @@ def serve(
     say: Callable[[str], None] = print,
 ) -> None:
     """Serve ``workspace`` until interrupted."""
-    import uvicorn
+    import uvicorn  # lazy: after the address checks
 
-    from matcher.web.app import Config, create_app
+    from matcher.web.app import Config, create_app  # lazy: after the address checks
 
     if not is_loopback(host) and not password:
         raise InvalidParameter(

@@ -35,6 +35,9 @@ from matcher.contract import edits
 from matcher.contract.instance import CHECKED, Instance
 from matcher.contract.solution import Changes, Solution
 from matcher.errors import InvalidInstance, MatcherError, Problem
+from matcher.intake.spelling import near_duplicates
+from matcher.intake.spreadsheet import load_any
+from matcher.intake.summary import intake_warnings, summary_line
 
 log = logging.getLogger("matcher")
 
@@ -442,8 +445,6 @@ class Workspace:
         kind, problems, warnings, instance = self._validate(files)
         summary = ""
         if instance is not None:
-            from matcher.intake.summary import intake_warnings, summary_line
-
             summary = summary_line(instance)
             warnings = [*warnings, *intake_warnings(instance)]
         stored = instance.model_dump_json(exclude_unset=True) if instance else None
@@ -486,9 +487,6 @@ class Workspace:
     ) -> tuple[str, list[Problem], list[str], Instance | None]:
         """Read an upload with the CLI's readers and limits (from a private temporary folder,
         removed afterwards)."""
-        from matcher.intake.spelling import near_duplicates
-        from matcher.intake.spreadsheet import load_any
-
         if not files or len(files) > 2:
             return (
                 "unknown",

@@ -47,6 +47,7 @@ from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 
+from ortools.graph.python import linear_sum_assignment, max_flow
 from ortools.sat.python import cp_model
 
 from matcher.contract.instance import Instance, Participant
@@ -635,9 +636,6 @@ def _polish(
     exact maximum-weight matching (as many pairs, a higher total), where the cohort's rules
     still hold; None when no cohort improves. A hint for the quality level: same pairs
     placed and formed, so every level above still holds."""
-    # Loaded on use (start-up time): ortools is slow to import.
-    from ortools.graph.python import linear_sum_assignment
-
     optional_of: dict[str, list[int]] = defaultdict(list)
     for k, c in enumerate(candidates):
         if not c.fixed:
@@ -712,8 +710,6 @@ def _fullest_lower_bound(instance: Instance, candidates: list[Candidate], target
     candidates can have: the smallest ``f`` for which a max flow of pairs into cohorts, each cut
     to ``floor(f * capacity / 100)``, carries ``target`` (set rules ignored, so a lower bound).
     Binary search over ``f``, one max flow each."""
-    from ortools.graph.python import max_flow
-
     usable = [c for c in candidates if c.cohorts]
     if target <= 0 or not usable:
         return 0
@@ -872,9 +868,6 @@ def cohort_room(instance: Instance, n_pairs: int) -> list[int]:
 
 def _placement_ceiling(instance: Instance, candidates: list[Candidate]) -> int:
     """An upper bound on the number of pairs placed (see :func:`solve_placement`)."""
-    # Loaded on use (start-up time): ortools is slow to import.
-    from ortools.graph.python import max_flow
-
     fixed = [c for c in candidates if c.fixed and c.cohorts]
     lone_rows = {c.patient_leader for c in candidates if not c.fixed and c.cohorts}
     lone_cols = {c.partner for c in candidates if not c.fixed and c.cohorts}

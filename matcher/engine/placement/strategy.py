@@ -19,6 +19,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 from numpy.typing import NDArray
+from ortools.graph.python import min_cost_flow
 
 from matcher.contract.rules import pairing_rule_breaks
 from matcher.contract.solution import (
@@ -420,8 +421,6 @@ def lone_upper_bound(r: NDArray[np.int64], c: NDArray[np.int64], sc: NDArray[np.
     model's integer units (each score rounded to ``1 / SCORE_SCALE``, as that model counts it),
     whatever the cohorts: an upper bound on its quality level (c). Exact, by one min-cost flow
     with a zero-cost bypass (so any number of pairs may be formed)."""
-    from ortools.graph.python import min_cost_flow
-
     if not len(r):
         return 0
     rows, r_i = np.unique(r, return_inverse=True)
