@@ -63,3 +63,22 @@ def test_old_module_paths_are_the_new_modules_with_a_warning() -> None:
         "next release",
         "True",
     ]
+
+
+def test_solvers_maximin_grouping_still_imports_with_a_warning() -> None:
+    """``solvers.maximin_grouping`` became part of the ``solvers.grouping`` package; the old path
+    re-exports ``maximin_groups`` for one release, with a DeprecationWarning."""
+    out = _run(
+        "import warnings\nwarnings.simplefilter('error')\n"
+        "try:\n    import solvers.maximin_grouping\nexcept DeprecationWarning as w:\n"
+        "    print('warned', w)\n"
+        "warnings.simplefilter('ignore')\n"
+        "import sys\nsys.modules.pop('solvers.maximin_grouping', None)\n"
+        "import solvers.maximin_grouping, solvers.grouping\n"
+        "print(solvers.maximin_grouping.maximin_groups is solvers.grouping.maximin_groups)"
+    )
+    assert out.splitlines() == [
+        "warned solvers.maximin_grouping moved to solvers.grouping (import maximin_groups from "
+        "there)",
+        "True",
+    ]
