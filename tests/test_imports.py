@@ -82,3 +82,20 @@ def test_solvers_maximin_grouping_still_imports_with_a_warning() -> None:
         "there)",
         "True",
     ]
+
+
+def test_the_installed_package_is_under_test_when_ci_says_so() -> None:
+    """CI runs the suite a second time from a copy of the project without ``matcher/`` and
+    ``solvers/`` against the installed wheel (``MATCHER_TEST_INSTALLED=1`` in ``.ci/run``): then
+    both packages, here and in a subprocess, must come from site-packages, never from a source
+    tree, or that run would test the checkout twice."""
+    import matcher
+    import solvers
+
+    installed = os.environ.get("MATCHER_TEST_INSTALLED") == "1"
+    paths = [matcher.__file__, solvers.__file__]
+    paths += _run(
+        "import matcher, solvers\nprint(matcher.__file__)\nprint(solvers.__file__)"
+    ).split("\n")
+    for path in paths:
+        assert ("site-packages" in path) == installed, path
