@@ -50,7 +50,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NamedTuple, Protocol, cast
 
-from matcher.engine.metrics import GROUP_FIELDS, MIN_GROUP
+from matcher.engine.metrics import GROUP_FIELDS, GROUP_FIGURES, MIN_GROUP
 from matcher.engine.objectives import OBJECTIVES, PROPOSERS, Objective, Proposer
 from matcher.text import cell, csv_cell
 
@@ -132,14 +132,7 @@ GROUP_COLUMNS = (
     "field",
     "value",
     "suppressed",
-    "people",
-    "placed",
-    "waitlisted",
-    "unpaired",
-    "placed_share",
-    "waitlisted_share",
-    "unpaired_share",
-    "mean_score_placed",
+    *GROUP_FIGURES,
 )
 
 #: Columns of a comparison row (one per run × measure, against the baseline run).
