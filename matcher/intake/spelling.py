@@ -94,15 +94,17 @@ class _Bounds:
         self.used = 0
         self.deadline = time.monotonic() + seconds
         self.keep_going = keep_going
-        self.stopped = False  # by time or by the caller
+        self.seconds = seconds
+        self.stopped = ""  # why it stopped early: its seconds ran out, or the caller cancelled
         self.capped = False  # by the comparison bound
 
     def go_on(self) -> bool:
-        if not self.stopped and (
-            time.monotonic() > self.deadline
-            or (self.keep_going is not None and not self.keep_going())
-        ):
-            self.stopped = True
+        if self.stopped:
+            return False
+        if time.monotonic() > self.deadline:
+            self.stopped = f"stopped after {self.seconds:g} s, its time budget"
+        elif self.keep_going is not None and not self.keep_going():
+            self.stopped = "cancelled"
         return not self.stopped
 
     def spend(self, n: int) -> None:
@@ -133,7 +135,7 @@ def check_spellings(
     out: list[NearDuplicate] = []
     for label, fields in CATEGORY_FIELDS.items():
         if not bounds.go_on():
-            _note(notes, label, _STOPPED)
+            _note(notes, label, f"not done ({bounds.stopped})")
             continue
         users: dict[str, dict[str, list[str]]] = defaultdict(lambda: defaultdict(list))
         for p in instance.participants:
@@ -157,9 +159,6 @@ def near_duplicates(
     return check_spellings(
         instance, ratio=ratio, notes=notes, seconds=budget_s, keep_going=keep_going
     ).found
-
-
-_STOPPED = "stopped at its time limit or by a cancel"
 
 
 def _near_in_field(
@@ -244,7 +243,7 @@ def _alike(
             if ends[pos] <= pos + 1:
                 continue
             if not bounds.go_on():
-                _note(notes, label, _STOPPED)
+                _note(notes, label, bounds.stopped)
                 break
             compare(i, ordered[pos + 1 : ends[pos]], pos + 1)
         return sorted(pairs)
@@ -259,7 +258,7 @@ def _alike(
     near = quota - len(top)
     for pos, i in enumerate(order):
         if not bounds.go_on():
-            _note(notes, label, _STOPPED)
+            _note(notes, label, bounds.stopped)
             break
         compare(i, ordered[pos + 1 : min(ends[pos], pos + 1 + near)], pos + 1)
         compare(i, top_texts, top)
