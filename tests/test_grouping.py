@@ -403,7 +403,11 @@ def test_heuristic_under_a_time_limit_returns_a_valid_grouping() -> None:
 
 @pytest.mark.slow
 def test_heuristic_honours_time_limit() -> None:
-    """Wall clock: 0.5 s asked, at most 0.35 s over (slow: timing on a loaded machine)."""
+    """Wall clock: 0.5 s asked, at most 0.35 s over (slow: timing on a loaded machine). The
+    search is timed once its kernel is loaded: the first run loads numba's compiled kernel,
+    or on a new checkout compiles it (3-5 s; `pytest -m slow` alone on a fresh clone took
+    5.6 s here), which is not the search's time."""
+    _heuristic_under_time_limit()
     elapsed, _ = _heuristic_under_time_limit()
     assert elapsed < 0.5 + 0.35
 
