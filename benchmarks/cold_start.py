@@ -137,7 +137,7 @@ def main() -> None:
 
         kernel = (
             "import time, numpy as np; t = time.perf_counter(); "
-            "import solvers.grouping as g; g.NUMPY_FIRST_WORK = 0; "
+            "import solvers.grouping.kernels as g; g.NUMPY_FIRST_WORK = 0; "
             "from solvers.grouping import diverse_groups; "
             "d = np.random.default_rng(0).random((40, 40)); d = (d + d.T) / 2; "
             "diverse_groups(d, [(3, 4)] * 11, method='heuristic', max_iters=10); "
@@ -220,24 +220,25 @@ def assignment_rows() -> list[tuple[str, str, str]]:
 
 def kernel_rows() -> list[tuple[str, str, str]]:
     import solvers.grouping as grouping
+    import solvers.grouping.kernels as kernels
 
     rng = np.random.default_rng(0)
     n = 60
     d = np.round(rng.random((n, n)), 2)
     d = (d + d.T) / 2
     bounds = [(3, 4)] * 16
-    saved = grouping._tabu_kernel(np.iinfo(np.int64).max)  # the compiled kernel
+    saved = kernels._tabu_kernel(np.iinfo(np.int64).max)  # the compiled kernel
     out = []
     times = {}
     labels = {}
-    for name, kernel in (("numba", saved), ("numpy", grouping._tabu_steps_numpy)):
-        grouping._KERNEL = kernel
+    for name, kernel in (("numba", saved), ("numpy", kernels._tabu_steps_numpy)):
+        kernels._KERNEL = kernel
         grouping.diverse_groups(d, bounds, method="heuristic", max_iters=5, seed=0)  # warm up
         t = time.perf_counter()
         res = grouping.diverse_groups(d, bounds, method="heuristic", max_iters=2000, seed=0)
         times[name] = time.perf_counter() - t
         labels[name] = res.labels.tolist()
-    grouping._KERNEL = saved
+    kernels._KERNEL = saved
     out.append(
         (
             "set search, 60 elements, 2,000 iterations: numba / numpy kernel",

@@ -886,6 +886,138 @@ def test_spelling_check_grouped_by_length_is_exact() -> None:
     assert brute and _alike(ordered, 90.0) == brute
 
 
+def near_miss_interests(count: int = 10_000) -> dict[str, Any]:
+    """may2016 with one participant holding ``count`` interests, most of them one-letter typos
+    of 2,500 others (the issue's pathological intake, with near-duplicates to find)."""
+    import random
+
+    rng = random.Random(0)
+    base: set[str] = set()
+    while len(base) < count // 4:
+        base.add("".join(rng.choice("abcdefghijklmnop") for _ in range(rng.randint(8, 20))))
+    words, ordered = set(base), sorted(base)
+    while len(words) < count:
+        w = rng.choice(ordered)
+        i = rng.randrange(len(w))
+        words.add(w[:i] + rng.choice("abcdefghijklmnop") + w[i + 1 :])
+    data = may2016()
+    data["participants"][0]["interests"] = sorted(words)
+    return data
+
+
+def test_spelling_check_of_10000_near_duplicates_is_capped_in_comparisons() -> None:
+    """The near-miss check on one participant's 10,000 interests (7,500 of them typos of the
+    others) stops at its comparison cap, a deterministic bound: the same comparisons and
+    findings on every run, whatever the machine's load, and typos are still found."""
+    from matcher.contract.instance import Instance
+    from matcher.intake.spelling import MAX_COMPARISONS, check_spellings
+
+    instance = Instance.model_validate(near_miss_interests())
+    notes: list[str] = []
+    first = check_spellings(instance, notes=notes, seconds=float("inf"))
+    again = check_spellings(instance, seconds=float("inf"))
+    assert 0 < first.comparisons <= MAX_COMPARISONS
+    assert not first.complete
+    assert (first.comparisons, first.found) == (again.comparisons, again.found)
+    assert len(first.found) > 1_000  # one-letter typos found among the capped comparisons
+    assert all(d.field == "interest or project topic" and d.ids == ("pl01",) for d in first.found)
+    assert notes == [
+        "near-miss spelling check of interest or project topics: compared each of the 10,017 "
+        "spellings with the 99 most used and its 100 nearest only (a bounded check)"
+    ]
+    small = check_spellings(instance, seconds=float("inf"), max_comparisons=50_000)
+    assert small.comparisons <= 50_000 and not small.complete
+
+
+def test_spelling_check_stops_when_cancelled() -> None:
+    """The check polls its caller between spellings and stops at the first False (how a solve
+    cancels it), with a note; an uncut check on a clean intake says nothing."""
+    from matcher.contract.instance import Instance
+    from matcher.intake.spelling import check_spellings
+
+    instance = Instance.model_validate(near_miss_interests())
+    polls = 0
+
+    def keep_going() -> bool:
+        nonlocal polls
+        polls += 1
+        return polls < 100
+
+    notes: list[str] = []
+    cut = check_spellings(instance, notes=notes, seconds=float("inf"), keep_going=keep_going)
+    assert polls == 100 and not cut.complete
+    assert cut.comparisons < 100 * 200  # 99 spellings compared, at most 200 comparisons each
+    assert notes[0].endswith("topics: cancelled (a bounded check)"), notes
+    timed: list[str] = []
+    out_of_time = check_spellings(instance, notes=timed, seconds=0)
+    assert not out_of_time.complete and out_of_time.comparisons == 0
+    assert "organisations: not done (stopped after 0 s, its time budget)" in timed[0]
+    clean: list[str] = []
+    whole = check_spellings(Instance.model_validate(may2016()), notes=clean)
+    assert whole.complete and whole.comparisons > 0 and clean == []
+
+
+def test_spelling_check_counts_against_solve_time_limit(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`solve --time-limit 2` on the 10,000-interest intake: the near-miss check gets 0.2 s of
+    the limit and the solve the other 1.8 s (deterministic: the whole share, whatever the check
+    used), so the two together stay within the limit; the plan records the limit as given."""
+    from click.testing import CliRunner
+
+    import matcher.engine.assemble as assemble
+    import matcher.intake.spelling as spelling
+    from matcher.cli import main
+
+    given: dict[str, float | None] = {}
+    real_check, real_plan = spelling.check_spellings, assemble.make_plan
+
+    def check(*args: Any, **kwargs: Any) -> Any:
+        given["check"] = kwargs["seconds"]
+        return real_check(*args, **kwargs)
+
+    def plan(*args: Any, **kwargs: Any) -> Any:
+        given["solve"] = kwargs["time_limit"]
+        return real_plan(*args, **kwargs)
+
+    monkeypatch.setattr(spelling, "check_spellings", check)
+    monkeypatch.setattr(assemble, "make_plan", plan)
+    src = write_json(tmp_path / "in.json", near_miss_interests())
+    out = tmp_path / "plan.json"
+    run = CliRunner().invoke(main, ["solve", str(src), "--time-limit", "2", "-o", str(out)])
+    assert run.exit_code == 0, run.output
+    assert given["check"] == pytest.approx(0.2) and given["solve"] == pytest.approx(1.8)
+    assert json.loads(out.read_text(encoding="utf-8"))["run"]["time_limit"] == 2.0
+    assert "near-miss spelling check of interest or project topics" in run.output
+    given.clear()
+    run = CliRunner().invoke(main, ["solve", str(src), "-o", str(out)])  # no limit: none taken
+    assert run.exit_code == 0 and given == {"check": 2.0, "solve": None}
+
+
+@pytest.mark.slow
+def test_spelling_check_and_solve_finish_within_time_limit(tmp_path: Path) -> None:
+    """Wall clock (slow: timing on a loaded machine): `matcher solve --time-limit 2` on the
+    10,000-interest intake, in process once the modules are loaded (a solve of may2016 first),
+    reads the file, checks its spellings, solves, verifies and writes the plan within the
+    limit + 1 s (the tolerance the time limits keep at scale)."""
+    import time
+
+    from click.testing import CliRunner
+
+    from matcher.cli import main
+
+    warm = CliRunner().invoke(main, ["solve", str(MAY2016), "-o", str(tmp_path / "warm.json")])
+    assert warm.exit_code == 0, warm.output
+    src = write_json(tmp_path / "in.json", near_miss_interests())
+    started = time.monotonic()
+    run = CliRunner().invoke(
+        main, ["solve", str(src), "--time-limit", "2", "-o", str(tmp_path / "plan.json")]
+    )
+    elapsed = time.monotonic() - started
+    assert run.exit_code == 0, run.output
+    assert elapsed < 2 + 1, elapsed
+
+
 def test_replan_workbook_with_changes_has_no_formula(tmp_path: Path) -> None:
     """Every sheet of a re-plan's workbook (the Changes sheet included) writes hostile text as
     text: no formula cell anywhere."""

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import REPO, pythonpath
+from tests.conftest import pythonpath
 
 
 def _run(code: str) -> str:
@@ -132,9 +132,50 @@ def test_every_import_inside_a_function_says_why_it_is_lazy() -> None:
     """An import inside a function is for start-up time (or an optional or platform-only
     dependency) and says so on its line (`# lazy: ...`); one with no such reason belongs at
     the top of its module (a cycle is never a reason: lint-imports forbids cycles)."""
+    import matcher
+
+    package = Path(matcher.__file__).parent  # the checkout's, or the installed wheel's
     found = []
-    for path in sorted((REPO / "matcher").rglob("*.py")):
+    files = sorted(package.rglob("*.py"))
+    assert len(files) > 50
+    for path in files:
         source = path.read_text(encoding="utf-8")
-        rel = Path(path).relative_to(REPO).as_posix()
+        rel = path.relative_to(package.parent).as_posix()
         found += [f"{rel}:{n}" for n in unexplained_imports(source)]
     assert found == []
+
+
+def test_solvers_maximin_grouping_still_imports_with_a_warning() -> None:
+    """``solvers.maximin_grouping`` became part of the ``solvers.grouping`` package; the old path
+    re-exports ``maximin_groups`` for one release, with a DeprecationWarning."""
+    out = _run(
+        "import warnings\nwarnings.simplefilter('error')\n"
+        "try:\n    import solvers.maximin_grouping\nexcept DeprecationWarning as w:\n"
+        "    print('warned', w)\n"
+        "warnings.simplefilter('ignore')\n"
+        "import sys\nsys.modules.pop('solvers.maximin_grouping', None)\n"
+        "import solvers.maximin_grouping, solvers.grouping\n"
+        "print(solvers.maximin_grouping.maximin_groups is solvers.grouping.maximin_groups)"
+    )
+    assert out.splitlines() == [
+        "warned solvers.maximin_grouping moved to solvers.grouping (import maximin_groups from "
+        "there)",
+        "True",
+    ]
+
+
+def test_the_installed_package_is_under_test_when_ci_says_so() -> None:
+    """CI runs the suite a second time from a copy of the project without ``matcher/`` and
+    ``solvers/`` against the installed wheel (``MATCHER_TEST_INSTALLED=1`` in ``.ci/run``): then
+    both packages, here and in a subprocess, must come from site-packages, never from a source
+    tree, or that run would test the checkout twice."""
+    import matcher
+    import solvers
+
+    installed = os.environ.get("MATCHER_TEST_INSTALLED") == "1"
+    paths = [matcher.__file__, solvers.__file__]
+    paths += _run(
+        "import matcher, solvers\nprint(matcher.__file__)\nprint(solvers.__file__)"
+    ).split("\n")
+    for path in paths:
+        assert ("site-packages" in path) == installed, path

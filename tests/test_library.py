@@ -3,6 +3,7 @@ family, typed parameters, progress and cancel, logging, an immutable and truthfu
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import json
 import logging
@@ -73,11 +74,36 @@ def test_errors_are_one_family() -> None:
         {"time_limit": 0},
         {"time_limit": float("nan")},
         {"time_limit": "5"},
+        {"time_limit": 5, "time_used": -1},
+        {"time_limit": 5, "time_used": float("inf")},
+        {"time_limit": 5, "time_used": True},
     ],
 )
 def test_bad_parameters_are_usage_errors(kwargs: Data) -> None:
     with pytest.raises(InvalidParameter):
         solve(load_instance(MAY2016), **kwargs)
+
+
+def test_time_used_is_taken_from_the_limit(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``time_used`` (the CLI's spelling check, run within the limit) is taken off the limit the
+    stages share, never below MIN_LEFT_S; the plan records the caller's limit."""
+    import matcher.engine.assemble as assemble
+    from matcher.engine.solve import MIN_LEFT_S
+
+    seen: list[float | None] = []
+    real = assemble.make_plan
+
+    def plan(*args: Any, **kwargs: Any) -> Any:
+        seen.append(kwargs["time_limit"])
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(assemble, "make_plan", plan)
+    instance = load_instance(MAY2016)
+    assert solve(instance, time_limit=30, time_used=1.5).run.time_limit == 30
+    with contextlib.suppress(NoPlanInTime):  # 10 ms may be too little on a loaded machine
+        assert solve(instance, time_limit=30, time_used=40).run.time_limit == 30
+    assert solve(instance, time_used=3).run.time_limit is None
+    assert seen == [28.5, MIN_LEFT_S, None]
 
 
 def test_solve_refuses_what_is_not_an_instance() -> None:

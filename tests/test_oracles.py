@@ -8,7 +8,7 @@ against every
 * "Fewest pairs left out" of a cohort's sets (:func:`matcher.engine.sets.form_sets`, and
   :func:`solvers.grouping.largest_grouping` / :func:`solvers.grouping.grouping_bound` under
   it): the most elements that fit in groups of ``lo..hi`` with no cannot-link pair together.
-* :func:`solvers.maximin_grouping.maximin_groups` (heuristic, no bound): never better than the
+* :func:`solvers.grouping.maximin_groups` (heuristic, no bound): never better than the
   brute-force maximin, never worse than the max-sum grouping it starts from.
 
 Instances are drawn from seeded generators, so every failure names its seed.
@@ -32,8 +32,7 @@ from matcher.contract.rules import can_attend
 from matcher.engine.placement.model import Candidate, solve_placement
 from matcher.engine.sets import form_sets
 from matcher.errors import Infeasible
-from solvers.grouping import diverse_groups, grouping_bound, largest_grouping
-from solvers.maximin_grouping import maximin_groups
+from solvers.grouping import diverse_groups, grouping_bound, largest_grouping, maximin_groups
 from tests.conftest import person
 
 Data = dict[str, Any]

@@ -15,6 +15,7 @@ import re
 import signal
 import sys
 import threading
+import time
 import zipfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
@@ -534,16 +535,27 @@ def _load(path: Path) -> Instance:
     """An instance from JSON or a workbook; unused columns and near-miss spellings are warned
     about on stderr, like problems: each through `visible` (they quote the file), at most
     MAX_PROBLEMS_SHOWN of them, then the count of the rest."""
-    from matcher.intake.spelling import near_duplicates  # lazy: not for --help
+    return _load_checked(path)[0]
+
+
+def _load_checked(path: Path, check_seconds: float | None = None) -> tuple[Instance, float]:
+    """:func:`_load`, its near-miss spelling check given ``check_seconds`` (default: the
+    check's own budget), with the seconds that check took."""
+    from matcher.intake.spelling import BUDGET_S, check_spellings  # lazy: not for --help
     from matcher.intake.spreadsheet import load_any  # lazy: not for --help
 
     notes: list[str] = []
     origins: dict[str, str] = {}
     data = load_any(path, warn=notes.append, origins=origins)
     ORIGINS[path] = origins
-    notes.extend(str(near) for near in near_duplicates(data, notes=notes))
+    started = time.monotonic()
+    check = check_spellings(
+        data, notes=notes, seconds=BUDGET_S if check_seconds is None else check_seconds
+    )
+    spent = time.monotonic() - started
+    notes.extend(str(near) for near in check.found)
     _warn_all(notes)
-    return data
+    return data, spent
 
 
 def _warn_all(notes: list[str]) -> None:

@@ -17,7 +17,7 @@ from matcher.cli.group import (
     _emit,
     _fail,
     _guard,
-    _load,
+    _load_checked,
     _people,
     _read_plan,
     _say,
@@ -78,7 +78,10 @@ if TYPE_CHECKING:
     "--time-limit",
     type=click.FloatRange(min=0.01),
     default=None,
-    help="Seconds for the whole solve (default: no limit).",
+    help=(
+        "Seconds for the whole solve, the intake's near-miss spelling check included (it "
+        "gets at most a tenth; default: no limit)."
+    ),
 )
 @click.option(
     "--objective",
@@ -132,6 +135,7 @@ def solve(
     the workbook carries the JSON plan too). With --previous PLAN the plan changes the earlier
     one as little as possible and lists every change with its reason."""
     from matcher.engine.solve import solve as run_solve  # lazy: the engine, once a solve runs
+    from matcher.intake.spelling import seconds_within  # lazy: not for --help
     from matcher.verification.verify import verify  # lazy: pydantic; not for --help
 
     if len(outputs) > 1 and fmt is not None:
@@ -139,7 +143,11 @@ def solve(
                                "suffix gives its format")  # fmt: skip
     formats = [plan_format(fmt, out) for out in outputs] or [plan_format(fmt, None)]
     check_order("solve", instance, previous, plan_arg="--previous ")
-    data = _load(instance)
+    # The spelling check runs within the time limit: at most its share (a tenth, at most
+    # 2 s), which the solve then does without. Deterministic runs subtract the whole share, so
+    # the solve's budgets stay fixed fractions of the limit; with --timings, what it took.
+    check_s = seconds_within(time_limit)
+    data, checked_s = _load_checked(instance, check_s)
     if not any(p.active for p in data.participants):
         _say(f"{visible(instance)}: no active participants; the plan is empty", prefix="warning: ")
     before = _read_plan(previous) if previous is not None else None
@@ -159,6 +167,7 @@ def solve(
                 previous=before,
                 progress=progress,
                 force=True,  # checked above, naming the files
+                time_used=0.0 if time_limit is None else checked_s if timings else check_s,
             ),
             show_progress=err.is_terminal,
         )

@@ -133,7 +133,7 @@ def group_outcomes(
                         "field": field,
                         "value": value,
                         "suppressed": True,
-                        **dict.fromkeys(_GROUP_FIGURES),
+                        **dict.fromkeys(GROUP_FIGURES),
                     }
                 )
                 continue
@@ -163,8 +163,9 @@ def group_outcomes(
     return out
 
 
-#: The figures of a group row, in order (None when the group is suppressed).
-_GROUP_FIGURES = (
+#: The figures of a group row, in order (None when the group is suppressed); the bench's group
+#: columns end with them.
+GROUP_FIGURES = (
     "people",
     "placed",
     "waitlisted",

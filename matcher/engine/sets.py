@@ -46,8 +46,8 @@ from solvers.grouping import (
     diverse_groups,
     grouping_bound,
     largest_grouping,
+    maximin_groups,
 )
-from solvers.maximin_grouping import maximin_groups
 
 #: Cost of two pairs sharing an organisation in one set when the rule is soft: more than any
 #: distance gain (distances are at most 1), so it happens only when unavoidable.

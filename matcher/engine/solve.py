@@ -27,6 +27,9 @@ log = logging.getLogger("matcher")
 #: Largest seed accepted (CP-SAT takes a 32-bit signed seed).
 MAX_SEED = 2**31 - 1
 
+#: The least time a solve is given when ``time_used`` leaves less of ``time_limit`` (s).
+MIN_LEFT_S = 0.01
+
 
 def _check_parameters(
     instance: object,
@@ -34,6 +37,7 @@ def _check_parameters(
     time_limit: object,
     objective: object,
     proposer: object,
+    time_used: object = 0.0,
 ) -> None:
     """Reject bad arguments with a usage error (:class:`InvalidParameter`)."""
     if not isinstance(instance, Instance):
@@ -54,6 +58,13 @@ def _check_parameters(
         or time_limit <= 0
     ):
         raise InvalidParameter("time_limit must be a positive number of seconds (or None)")
+    if (
+        isinstance(time_used, bool)
+        or not isinstance(time_used, int | float)
+        or not math.isfinite(time_used)
+        or time_used < 0
+    ):
+        raise InvalidParameter("time_used must be a number of seconds, 0 or more")
 
 
 def solve(
@@ -67,6 +78,7 @@ def solve(
     progress: ProgressCallback | None = None,
     deterministic: bool = True,
     force: bool = False,
+    time_used: float = 0.0,
 ) -> Solution:
     """Pair the lone applicants, place every pair in a cohort, split cohorts into sets.
 
@@ -76,6 +88,9 @@ def solve(
     the
     solve with the best plan so far (``feasible``, noted) or :class:`NoPlanInTime`.
     ``time_limit``: wall-clock seconds for the whole call.
+    ``time_used``: seconds of ``time_limit`` the caller has already spent on this solve (the
+    CLI's near-miss spelling check runs within ``solve --time-limit``); the solve gets the rest
+    (at least :data:`MIN_LEFT_S`) and the plan records ``time_limit`` as given.
     ``force``: accept a ``previous`` plan made from an intake of another name (refused by
     default with :class:`InvalidParameter` naming both intakes: a plan of another programme
     would be "kept" as if it were this one's).
@@ -92,7 +107,7 @@ def solve(
     :class:`OutOfMemory` when the machine ran out of memory, :class:`InternalError` for a bug;
     an exception raised by ``progress`` itself stops the solve and propagates unchanged.
     """
-    _check_parameters(instance, seed, time_limit, objective, proposer)
+    _check_parameters(instance, seed, time_limit, objective, proposer, time_used)
     relay = _CallerProgress(progress) if progress is not None else None
     failure: BaseException | None = None
     try:
@@ -101,7 +116,7 @@ def solve(
             objective=objective,
             proposer=proposer,
             seed=seed,
-            time_limit=time_limit,
+            time_limit=None if time_limit is None else max(MIN_LEFT_S, time_limit - time_used),
             previous=previous,
             progress=relay,
             deterministic=deterministic,
@@ -114,6 +129,9 @@ def solve(
         raise relay.error
     if failure is not None:
         raise failure
+    if time_limit is not None and solution.run.time_limit != time_limit:
+        run = solution.run.model_copy(update={"time_limit": time_limit})
+        solution = solution.model_copy(update={"run": run})
     return solution
 
 

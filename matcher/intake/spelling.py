@@ -3,8 +3,9 @@
 Values that are *near* but not equal under :func:`matcher.contract.keys.category_key` ("Surrey
 Heartland" and "Surrey Heartlands") are never merged: :func:`near_duplicates` reports them, with
 the IDs using each spelling, so a person can fix the file. It compares distinct values only,
-grouped by length, within a bounded number of comparisons and seconds, so it stays fast at
-20,000 participants and on hostile files.
+grouped by length, within a bounded number of comparisons (deterministic) and of seconds, and
+can be cancelled, so it stays fast at 20,000 participants and on hostile files; before a solve
+with a time limit its seconds are part of that limit (:func:`seconds_within`).
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import bisect
 import re
 import time
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from rapidfuzz import fuzz, process
@@ -55,12 +56,98 @@ class NearDuplicate:
         )
 
 
-#: Most string comparisons of one field's spellings. Within it every pair of spellings whose
-#: lengths allow the ratio is compared; past it each spelling is compared with the most used
-#: spellings only (a typo is usually a rare spelling of a common one), and a note says so.
+#: Most string comparisons of the whole check (every field; each field may use what the fields
+#: before it left). A deterministic bound: the same file is cut at the same place on any machine.
+#: Within it, every pair of a field's spellings whose lengths allow the ratio is compared; past
+#: it each spelling is compared with the most used spellings and with its nearest neighbours in
+#: (length, text) order only (a typo is usually a rare spelling of a common one, or one letter
+#: away from its neighbour), and a note says so. 2,000,000 comparisons take about 0.2 s.
 MAX_COMPARISONS = 2_000_000
-#: Wall-clock seconds the whole check may take; past it the check stops with a note.
+#: Wall-clock seconds the whole check may take without a time limit; past it the check stops
+#: with a note. Under a solve's time limit it gets at most :data:`SHARE_OF_LIMIT` of the limit.
 BUDGET_S = 2.0
+#: Share of a solve's time limit the check may use (at most :data:`BUDGET_S`): see
+#: :func:`seconds_within`.
+SHARE_OF_LIMIT = 0.1
+
+
+def seconds_within(time_limit: float | None) -> float:
+    """Seconds the check may take when it runs before a solve of ``time_limit`` seconds (the
+    CLI's ``solve --time-limit``): at most a tenth of the limit and :data:`BUDGET_S`; the solve
+    gets the rest."""
+    return BUDGET_S if time_limit is None else min(BUDGET_S, SHARE_OF_LIMIT * time_limit)
+
+
+@dataclass
+class SpellingCheck:
+    """What :func:`check_spellings` found and the work it did."""
+
+    found: list[NearDuplicate]
+    comparisons: int  # string comparisons made (never above the cap it was given)
+    complete: bool  # False when a bound (comparisons, seconds, a cancel) cut it short
+
+
+class _Bounds:
+    """The check's bounds: comparisons left, a monotonic deadline and the caller's go-on test."""
+
+    def __init__(
+        self, comparisons: int, seconds: float, keep_going: Callable[[], bool] | None
+    ) -> None:
+        self.left = comparisons
+        self.used = 0
+        self.deadline = time.monotonic() + seconds
+        self.keep_going = keep_going
+        self.seconds = seconds
+        self.stopped = ""  # why it stopped early: its seconds ran out, or the caller cancelled
+        self.capped = False  # by the comparison bound
+
+    def go_on(self) -> bool:
+        if self.stopped:
+            return False
+        if time.monotonic() > self.deadline:
+            self.stopped = f"stopped after {self.seconds:g} s, its time budget"
+        elif self.keep_going is not None and not self.keep_going():
+            self.stopped = "cancelled"
+        return not self.stopped
+
+    def spend(self, n: int) -> None:
+        self.left -= n
+        self.used += n
+
+
+def check_spellings(
+    instance: Instance,
+    *,
+    ratio: float = NEAR_RATIO,
+    notes: list[str] | None = None,
+    seconds: float = BUDGET_S,
+    keep_going: Callable[[], bool] | None = None,
+    max_comparisons: int = MAX_COMPARISONS,
+) -> SpellingCheck:
+    """Pairs of distinct category keys at least ``ratio`` alike (rapidfuzz ``fuzz.ratio`` on
+    the keys), in a stable order. Keys that differ in their numbers ("trust 1" / "trust 2")
+    are deliberately different and never reported. Withdrawn participants count too: their
+    record is in the file and may be re-activated.
+
+    Bounded: keys are grouped by length (two keys can reach ``ratio`` only when their lengths
+    are close); at most ``max_comparisons`` string comparisons in all, ``seconds`` of wall
+    clock, and it stops as soon as ``keep_going()`` (polled between comparisons of one
+    spelling) returns False. When a bound cuts the check short a sentence saying so is
+    appended to ``notes`` and ``complete`` is False."""
+    bounds = _Bounds(max_comparisons, seconds, keep_going)
+    out: list[NearDuplicate] = []
+    for label, fields in CATEGORY_FIELDS.items():
+        if not bounds.go_on():
+            _note(notes, label, f"not done ({bounds.stopped})")
+            continue
+        users: dict[str, dict[str, list[str]]] = defaultdict(lambda: defaultdict(list))
+        for p in instance.participants:
+            for name in fields:
+                value = getattr(p, name)
+                for text in value if isinstance(value, list) else [value]:
+                    users[category_key(text)][text].append(p.id)
+        out.extend(_near_in_field(label, users, ratio, notes, bounds))
+    return SpellingCheck(out, bounds.used, not (bounds.stopped or bounds.capped))
 
 
 def near_duplicates(
@@ -69,26 +156,12 @@ def near_duplicates(
     ratio: float = NEAR_RATIO,
     notes: list[str] | None = None,
     budget_s: float = BUDGET_S,
+    keep_going: Callable[[], bool] | None = None,
 ) -> list[NearDuplicate]:
-    """Pairs of distinct category keys at least ``ratio`` alike (rapidfuzz ``fuzz.ratio`` on
-    the keys), in a stable order. Keys that differ in their numbers ("trust 1" / "trust 2")
-    are deliberately different and never reported. Withdrawn participants count too: their
-    record is in the file and may be re-activated.
-
-    Bounded: keys are grouped by length (two keys can reach ``ratio`` only when their lengths
-    are close), at most :data:`MAX_COMPARISONS` comparisons per field and ``budget_s`` seconds
-    in all; when a bound cuts the check short a sentence saying so is appended to ``notes``."""
-    deadline = time.monotonic() + budget_s
-    out: list[NearDuplicate] = []
-    for label, fields in CATEGORY_FIELDS.items():
-        users: dict[str, dict[str, list[str]]] = defaultdict(lambda: defaultdict(list))
-        for p in instance.participants:
-            for name in fields:
-                value = getattr(p, name)
-                for text in value if isinstance(value, list) else [value]:
-                    users[category_key(text)][text].append(p.id)
-        out.extend(_near_in_field(label, users, ratio, notes, deadline))
-    return out
+    """:func:`check_spellings`' findings alone (``budget_s``: its ``seconds``)."""
+    return check_spellings(
+        instance, ratio=ratio, notes=notes, seconds=budget_s, keep_going=keep_going
+    ).found
 
 
 def _near_in_field(
@@ -96,12 +169,12 @@ def _near_in_field(
     users: dict[str, dict[str, list[str]]],
     ratio: float,
     notes: list[str] | None,
-    deadline: float,
+    bounds: _Bounds,
 ) -> Iterable[NearDuplicate]:
     keys = sorted(users)
     counts = {k: sum(map(len, users[k].values())) for k in keys}
     found = []
-    for i, j in _alike(keys, ratio, counts, label, notes, deadline):
+    for i, j in _alike(keys, ratio, counts, label, notes, bounds):
         if _DIGITS.findall(keys[i]) != _DIGITS.findall(keys[j]):
             continue
         a, b = users[keys[i]], users[keys[j]]
@@ -125,7 +198,7 @@ def _alike(
     counts: dict[str, int] | None = None,
     label: str = "",
     notes: list[str] | None = None,
-    deadline: float | None = None,
+    bounds: _Bounds | None = None,
 ) -> list[tuple[int, int]]:
     """Index pairs ``i < j`` of ``keys`` (sorted) whose rapidfuzz ``fuzz.ratio`` is at least
     ``ratio`` (and above 0), in row-major order.
@@ -134,11 +207,13 @@ def _alike(
     shorter length, so a key of length ``n`` can only reach ``ratio`` with keys of length up to
     ``n (200 - ratio) / ratio``. Each key is compared (``process.extract``, in C, which returns
     plain lists: ``process.cdist`` imports numpy, which ``matcher validate`` never needs
-    otherwise) with the longer-or-equal keys of its window. When that exceeds MAX_COMPARISONS,
-    each key is compared only with the most used keys (``counts``) that fit the bound."""
+    otherwise) with the longer-or-equal keys of its window. When that exceeds the comparisons
+    ``bounds`` leave, each key is compared only with the most used keys (``counts``) and its
+    nearest neighbours in its window, within that bound."""
     if len(keys) < 2:
         return []
 
+    bounds = bounds if bounds is not None else _Bounds(MAX_COMPARISONS, float("inf"), None)
     order = sorted(range(len(keys)), key=lambda i: (len(keys[i]), keys[i]))
     lengths = [len(keys[i]) for i in order]
     stretch = (200.0 - ratio) / ratio if ratio > 0 else float("inf")
@@ -147,45 +222,52 @@ def _alike(
         longest = int(lengths[pos] * stretch + 1e-9) if stretch != float("inf") else 1 << 30
         return bisect.bisect_right(lengths, longest)
 
-    total = sum(window(pos) - pos - 1 for pos in range(len(order)))
+    ordered = [keys[i] for i in order]
+
+    def compare(i: int, texts: list[str], index: list[int] | int) -> None:
+        """``keys[i]`` against ``texts``: the keys ``index[q]``, or ``order[index + q]``."""
+        bounds.spend(len(texts))
+        if not texts:
+            return
+        hits = process.extract(keys[i], texts, scorer=fuzz.ratio, score_cutoff=ratio, limit=None)
+        for _, score, q in hits:
+            j = index[q] if isinstance(index, list) else order[index + q]
+            if score > 0 and j != i:
+                pairs.add((min(i, j), max(i, j)))
+
+    ends = [window(pos) for pos in range(len(order))]
+    total = sum(end - pos - 1 for pos, end in enumerate(ends))
     pairs: set[tuple[int, int]] = set()
-    if total <= MAX_COMPARISONS:
+    if total <= bounds.left:
         for pos, i in enumerate(order):
-            if deadline is not None and time.monotonic() > deadline:
-                _note(notes, label, "took too long and was stopped")
-                break
-            end = window(pos)
-            if end <= pos + 1:
+            if ends[pos] <= pos + 1:
                 continue
-            choices = [keys[order[q]] for q in range(pos + 1, end)]
-            hits = process.extract(
-                keys[i], choices, scorer=fuzz.ratio, score_cutoff=ratio, limit=None
-            )
-            for _, score, q in hits:
-                if score > 0:
-                    j = order[pos + 1 + q]
-                    pairs.add((min(i, j), max(i, j)))
-    else:
-        used = counts or {}
-        top_n = max(1, MAX_COMPARISONS // len(keys))
-        common = sorted(range(len(keys)), key=lambda i: (-used.get(keys[i], 0), keys[i]))[:top_n]
-        choices = [keys[c] for c in common]
-        for i in range(len(keys)):
-            if deadline is not None and time.monotonic() > deadline:
-                _note(notes, label, "took too long and was stopped")
+            if not bounds.go_on():
+                _note(notes, label, bounds.stopped)
                 break
-            hits = process.extract(
-                keys[i], choices, scorer=fuzz.ratio, score_cutoff=ratio, limit=None
-            )
-            for _, score, q in hits:
-                j = common[q]
-                if score > 0 and j != i:
-                    pairs.add((min(i, j), max(i, j)))
-        _note(
-            notes,
-            label,
-            f"compared each of the {len(keys):,} spellings with the {top_n:,} most used only",
-        )
+            compare(i, ordered[pos + 1 : ends[pos]], pos + 1)
+        return sorted(pairs)
+    bounds.capped = True
+    quota = bounds.left // len(keys)
+    if quota < 2:
+        _note(notes, label, f"its {len(keys):,} spellings not compared (comparisons used up)")
+        return []
+    used = counts or {}
+    top = sorted(range(len(keys)), key=lambda i: (-used.get(keys[i], 0), keys[i]))[: quota // 2]
+    top_texts = [keys[j] for j in top]
+    near = quota - len(top)
+    for pos, i in enumerate(order):
+        if not bounds.go_on():
+            _note(notes, label, bounds.stopped)
+            break
+        compare(i, ordered[pos + 1 : min(ends[pos], pos + 1 + near)], pos + 1)
+        compare(i, top_texts, top)
+    _note(
+        notes,
+        label,
+        f"compared each of the {len(keys):,} spellings with the {len(top):,} most used and its "
+        f"{near:,} nearest only",
+    )
     return sorted(pairs)
 
 

@@ -56,7 +56,13 @@ from typing import Any, NamedTuple, Protocol, cast
 from rich import box
 from rich.table import Table
 
-from matcher.engine.metrics import GROUP_FIELDS, MIN_GROUP, group_outcomes, groupable_fields
+from matcher.engine.metrics import (
+    GROUP_FIELDS,
+    GROUP_FIGURES,
+    MIN_GROUP,
+    group_outcomes,
+    groupable_fields,
+)
 from matcher.engine.objectives import (
     DEFAULT,
     OBJECTIVES,
@@ -151,14 +157,7 @@ GROUP_COLUMNS = (
     "field",
     "value",
     "suppressed",
-    "people",
-    "placed",
-    "waitlisted",
-    "unpaired",
-    "placed_share",
-    "waitlisted_share",
-    "unpaired_share",
-    "mean_score_placed",
+    *GROUP_FIGURES,
 )
 
 #: Columns of a comparison row (one per run × measure, against the baseline run).
@@ -579,31 +578,56 @@ def _run_local(
     # Spawned (not forked) workers: a fresh interpreter reads SINGLE_THREAD_ENV before numpy
     # starts its BLAS threads, and no lock held by a parent thread is copied half-taken.
     context = multiprocessing.get_context("spawn")
-    results: list[dict[str, Any] | None] = [None] * total
     with (
         _single_threaded_children(),
         cf.ProcessPoolExecutor(max_workers=min(jobs, total), mp_context=context) as pool,
     ):
         # Every worker is spawned by these submits, inside the environment block.
         futures = {pool.submit(run_task, task): k for k, task in enumerate(tasks)}
-        pending = set(futures)
-        done = 0
-        while pending:
-            if progress:
-                running = min(sum(f.running() for f in pending), jobs)
-                progress(BenchProgress(done, running, failed, total))
-            finished, pending = cf.wait(pending, timeout=0.5, return_when=cf.FIRST_COMPLETED)
-            for fut in finished:
-                k = futures[fut]
-                try:
-                    result = fut.result()
-                except Exception as exc:  # a dead worker fails its task only
-                    result = _lost(tasks[k], exc)
-                results[k] = result
-                failed += _is_failure(result)
-                done += 1
+
+        def wait_some(pending: set[Any]) -> tuple[set[Any], set[Any]]:
+            finished, left = cf.wait(pending, timeout=0.5, return_when=cf.FIRST_COMPLETED)
+            return set(finished), set(left)
+
+        return _collect(
+            tasks,
+            futures,
+            wait_some,
+            lambda pending: min(sum(f.running() for f in pending), jobs),
+            progress,
+        )
+
+
+def _collect(
+    tasks: Sequence[Task],
+    futures: dict[Any, int],
+    wait_some: Callable[[set[Any]], tuple[set[Any], set[Any]]],
+    running: Callable[[set[Any]], int],
+    progress: Progress | None,
+) -> list[dict[str, Any]]:
+    """The results of ``futures`` (future -> task index) in task order, whichever executor runs
+    them: ``wait_some`` returns the finished and the pending futures within about half a second,
+    ``running`` how many are running (for progress). A task whose worker died or was lost gets a
+    failed row of its own; the others are kept."""
+    total = len(tasks)
+    results: list[dict[str, Any] | None] = [None] * total
+    pending = set(futures)
+    done = failed = 0
+    while pending:
         if progress:
-            progress(BenchProgress(done, 0, failed, total))
+            progress(BenchProgress(done, running(pending), failed, total))
+        finished, pending = wait_some(pending)
+        for fut in finished:
+            k = futures[fut]
+            try:
+                result = fut.result()
+            except Exception as exc:  # a dead or lost worker fails its task only
+                result = _lost(tasks[k], exc)
+            results[k] = result
+            failed += _is_failure(result)
+            done += 1
+    if progress:
+        progress(BenchProgress(done, 0, failed, total))
     return [r for r in results if r is not None]
 
 
@@ -628,7 +652,6 @@ def _run_dask(
         ) from exc
 
     total = len(tasks)
-    results: list[dict[str, Any] | None] = [None] * total
     with contextlib.ExitStack() as stack:
         if scheduler is None:
             workers = min(jobs, total)
@@ -664,29 +687,18 @@ def _run_dask(
             client.submit(run_task, task, key=f"matcher-bench-{batch}-{k}", pure=False)
             for k, task in enumerate(tasks)
         ]
-        index = {f.key: k for k, f in enumerate(futures)}
-        pending = set(futures)
-        done = failed = 0
-        while pending:
-            if progress:
-                progress(BenchProgress(done, min(workers, len(pending)), failed, total))
+        index = {f: k for k, f in enumerate(futures)}
+
+        def wait_some(pending: set[Any]) -> tuple[set[Any], set[Any]]:
             try:
                 finished, left = wait(list(pending), timeout=0.5, return_when="FIRST_COMPLETED")
             except TimeoutError:  # Dask's wait raises when nothing finished in time
-                continue
-            pending = set(left)
-            for fut in finished:
-                k = index[fut.key]
-                try:
-                    result = fut.result()
-                except Exception as exc:  # a lost worker fails its task only
-                    result = _lost(tasks[k], exc)
-                results[k] = result
-                failed += _is_failure(result)
-                done += 1
-        if progress:
-            progress(BenchProgress(done, 0, failed, total))
-    return [r for r in results if r is not None]
+                return set(), pending
+            return set(finished), set(left)
+
+        return _collect(
+            tasks, index, wait_some, lambda pending: min(workers, len(pending)), progress
+        )
 
 
 #: Executors by name. Add one by adding an entry; the CLI's choices are taken from here.

@@ -1,0 +1,265 @@
+"""The heuristic: starting groupings and the iterated tabu search around the kernels of
+:mod:`solvers.grouping.kernels`."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from solvers.grouping.feasibility import _cpsat_start
+from solvers.grouping.kernels import _perturb, _tabu_kernel
+from solvers.grouping.packing import _Packer
+from solvers.grouping.problem import (
+    FloatArray,
+    GroupingNotFound,
+    GroupingResult,
+    IntArray,
+    _finish,
+    _Problem,
+    grouping_objective,
+)
+
+
+def _target_sizes(p: _Problem) -> IntArray:
+    """Group sizes within the bounds that maximise ``mean distance * sum_g C(size_g, 2)``.
+
+    With sizes not all fixed, the size pattern dominates the objective (it sets how many pairs
+    there are), and tabu search rarely changes it: moving one element from a large group to a
+    small one loses a lot. So the start uses the best pattern for an average distance, found by
+    a small dynamic programme over groups and the number of elements placed.
+    """
+    n, n_groups = p.n, p.n_groups
+    iu = np.triu_indices(n, k=1)
+    mean = float(p.d[iu].mean()) if n > 1 else 0.0
+    value = np.full((n_groups + 1, n + 1), -np.inf)
+    choice = np.zeros((n_groups + 1, n + 1), dtype=np.int64)
+    value[0, 0] = 0.0
+    for g in range(n_groups):
+        for placed in range(n + 1):
+            if value[g, placed] == -np.inf:
+                continue
+            for size in range(int(p.lo[g]), min(int(p.hi[g]), n - placed) + 1):
+                v = value[g, placed] + mean * size * (size - 1) / 2
+                if v > value[g + 1, placed + size]:
+                    value[g + 1, placed + size] = v
+                    choice[g + 1, placed + size] = size
+    sizes = np.zeros(n_groups, dtype=np.int64)
+    placed = n
+    for g in range(n_groups, 0, -1):
+        sizes[g - 1] = choice[g, placed]
+        placed -= int(sizes[g - 1])
+    return sizes
+
+
+def _greedy_start(
+    p: _Problem, rng: np.random.Generator, caps: IntArray, tries: int | None = None
+) -> IntArray | None:
+    """Randomised greedy construction honouring bounds and cannot-link, or None if it fails.
+
+    Elements with many cannot-link partners go first. Each element joins, among the groups it
+    may join (below ``caps``, no cannot-link partner there), the one with the largest distance
+    gain; while the unplaced elements are only just enough to fill every group to its minimum,
+    only groups below their minimum are eligible.
+    """
+    n, n_groups = p.n, p.n_groups
+    if tries is None:
+        # 20 tries cost O(20 n^2): on large inputs fewer, the repair search does the rest
+        tries = 20 if n <= 200 else max(3, 4000 // n)
+    deg = p.cl.sum(axis=1)
+    for _ in range(tries):
+        order = np.lexsort((rng.random(n), -deg))
+        labels = np.full(n, -1, dtype=np.int64)
+        sizes = np.zeros(n_groups, dtype=np.int64)
+        gain = np.zeros((n, n_groups), dtype=np.float64)  # gain[k, g]: distance from k to g
+        blocked = np.zeros((n, n_groups), dtype=np.int64)
+        ok = True
+        for pos, i in enumerate(order):
+            deficit = np.maximum(p.lo - sizes, 0)
+            remaining = n - pos
+            allowed = (sizes < caps) & (blocked[i] == 0)
+            if remaining <= int(deficit.sum()):
+                allowed &= deficit > 0
+            cand = np.flatnonzero(allowed)
+            if cand.size == 0:
+                ok = False
+                break
+            # Prefer groups below their minimum, then the largest gain, random tie-break.
+            key = gain[i, cand] + 1e12 * (deficit[cand] > 0) + 1e-9 * rng.random(cand.size)
+            g = int(cand[int(np.argmax(key))])
+            labels[i] = g
+            sizes[g] += 1
+            blocked[:, g] += p.cl[i]
+            gain[:, g] += p.d[:, i]
+        if ok:
+            return labels
+    return None
+
+
+def _packed_start(
+    p: _Problem, rng: np.random.Generator, should_stop: Callable[[], bool] | None
+) -> IntArray | None:
+    """Every element in a group within bounds, by the partial-colouring repair search of
+    :func:`largest_grouping` (groups fixed, none dissolved), or None if it leaves one out."""
+    packer = _Packer(p.cl, p.lo, p.hi, rng, should_stop)
+    packer.greedy()
+    packer.repair(max(2_000, 20 * p.n))
+    if np.any(packer.labels < 0) or not packer.fill_minimums():
+        return None
+    return packer.labels.copy()
+
+
+def _solve_heuristic(
+    p: _Problem,
+    *,
+    time_limit: float | None,
+    seed: int,
+    max_iters: int | None,
+    start: float,
+    initial: IntArray | None = None,
+    should_stop: Callable[[], bool] | None = None,
+) -> GroupingResult:
+    rng = np.random.default_rng(seed)
+    if max_iters is None and time_limit is None:
+        max_iters = max(20_000, 400 * p.n)
+    labels0 = initial
+    if labels0 is None:
+        labels0 = _greedy_start(p, rng, _target_sizes(p))
+    if labels0 is None:
+        labels0 = _greedy_start(p, rng, p.hi)
+    if labels0 is None:
+        labels0 = _packed_start(p, rng, should_stop)
+    if labels0 is None:
+        if should_stop is not None and should_stop():
+            raise GroupingNotFound("Stopped before any feasible grouping was found.")
+        budget = 10.0 if time_limit is None else time_limit - (time.perf_counter() - start)
+        labels0 = _cpsat_start(p, seed=seed, time_limit=budget, should_stop=should_stop)
+    if p.n_groups == 1:
+        return _finish(
+            p,
+            labels0,
+            bound=None,
+            status="optimal",
+            method="heuristic",
+            seed=seed,
+            start=start,
+            iterations=0,
+        )
+
+    kernel = _tabu_kernel(np.iinfo(np.int64).max if max_iters is None else max_iters * p.n * p.n)
+    state = _TabuState.create(p, labels0, rng)
+    deadline = None if time_limit is None else start + time_limit
+    budget = max_iters if max_iters is not None else np.iinfo(np.int64).max
+    chunk = 64
+    while state.iterations < budget:
+        if deadline is not None and time.perf_counter() >= deadline:
+            break
+        if should_stop is not None and should_stop():
+            break
+        steps = int(min(chunk, budget - state.iterations))
+        t0 = time.perf_counter()
+        code = kernel(
+            p.d,
+            p.lo,
+            p.hi,
+            p.cl,
+            state.has_cl,
+            state.labels,
+            state.sizes,
+            state.m,
+            state.c,
+            state.tabu,
+            state.best_labels,
+            state.floats,
+            state.ints,
+            state.params,
+            steps,
+        )
+        if code == 1:
+            break
+        if code == 2:
+            _perturb(
+                p.d,
+                p.lo,
+                p.hi,
+                p.cl,
+                state.has_cl,
+                state.labels,
+                state.sizes,
+                state.m,
+                state.c,
+                state.tabu,
+                state.best_labels,
+                state.floats,
+                state.ints,
+                int(state.params[1]),
+            )
+        # Aim for ~20 ms between clock checks; chunking never changes the result.
+        elapsed = time.perf_counter() - t0
+        if elapsed < 0.01:
+            chunk = min(chunk * 2, 1 << 20)
+        elif elapsed > 0.04:
+            chunk = max(1, chunk // 2)
+    return _finish(
+        p,
+        state.best_labels,
+        bound=None,
+        status="feasible",
+        method="heuristic",
+        seed=seed,
+        start=start,
+        iterations=state.iterations,
+    )
+
+
+@dataclass
+class _TabuState:
+    """All mutable search state, so kernel calls can be chunked without changing the result."""
+
+    has_cl: bool
+    labels: IntArray
+    sizes: IntArray
+    m: FloatArray  # m[i, g] = sum of distances from i to the members of g
+    c: IntArray  # c[i, g] = number of cannot-link partners of i in g
+    tabu: IntArray  # tabu[i, g] = iteration until which i may not re-enter g
+    best_labels: IntArray
+    floats: FloatArray  # [current objective, best objective, best since last perturbation]
+    ints: IntArray  # [iteration, iterations without improvement, rng state]
+    params: IntArray  # [depth, perturbation strength, min tenure, tenure span]
+
+    @property
+    def iterations(self) -> int:
+        return int(self.ints[0])
+
+    @classmethod
+    def create(cls, p: _Problem, labels0: IntArray, rng: np.random.Generator) -> _TabuState:
+        n, n_groups = p.n, p.n_groups
+        onehot = np.zeros((n, n_groups), dtype=np.float64)
+        onehot[np.arange(n), labels0] = 1.0
+        m = p.d @ onehot
+        c = p.cl.astype(np.int64) @ onehot.astype(np.int64)
+        obj = grouping_objective(p.d, labels0)
+        avg = n / max(1, n_groups)
+        params = np.array(
+            [
+                max(200, 5 * n),  # depth: non-improving iterations before a perturbation
+                max(2, int(0.1 * n)) if n > 4 else 1,  # random swaps per perturbation
+                max(2, int(0.6 * min(avg, n - avg))),  # min tabu tenure
+                max(2, int(0.6 * min(avg, n - avg))),  # tenure span
+            ],
+            dtype=np.int64,
+        )
+        return cls(
+            has_cl=bool(len(p.cl_pairs) > 0),
+            labels=labels0.copy(),
+            sizes=np.bincount(labels0, minlength=n_groups).astype(np.int64),
+            m=m,
+            c=c,
+            tabu=np.zeros((n, n_groups), dtype=np.int64),
+            best_labels=labels0.copy(),
+            floats=np.array([obj, obj, obj], dtype=np.float64),
+            ints=np.array([0, 0, int(rng.integers(1, 2_147_483_646))], dtype=np.int64),
+            params=params,
+        )
