@@ -69,16 +69,19 @@ or a candidate list naming all ``n * m`` pairs) are solved without OR-Tools, by 
 shortest augmenting paths -- the Jonker-Volgenant method in the rectangular form of Crouse
 (2016, "On implementing 2D rectangular assignment algorithms"), compiled with numba when it is
 installed (imported lazily, on the first such call; compiled code is cached on disk; without
-numba the same code runs as plain Python, with identical results). The rounded int64 costs above,
-tie-break term included, go into one matrix -- int32 when they fit, which is always the case
-once the tie-break is off -- built in row blocks and transposed if ``n > m``, so that rows are
-the smaller side. Each row in turn then gets a Dijkstra search over reduced costs to the nearest
-free column, and the path is flipped; every matching so far is a min-cost one for its rows, so
-the last one is an exact optimum of the rounded problem: a matching of ``min(n, m)`` pairs (the
-maximum cardinality of a complete matrix) with the same rounded total, and the same tie-break
-value while the tie-break is on, as the OR-Tools paths below would return. Integer arithmetic
-only; the duals stay within a small multiple of ``min(n, m) * max|cost|``, which is below
-``2**63 / (n + m)`` on this grid.
+numba the same code runs as plain Python after numpy's rounding, with identical results). The
+rounded int64 costs above, tie-break term included, go into one matrix -- int32 when they fit,
+which is always the case once the tie-break is off -- transposed if ``n > m``, so that rows are
+the smaller side. With numba the rounding and the search are one compiled call with one
+specialisation (float64 scores in, both cost types handled inside), so a process loads one
+piece of compiled code, on its first complete problem, whatever the sizes that follow.
+Each row in turn then gets a Dijkstra search over reduced costs to the nearest free column, and
+the path is flipped; every matching so far is a min-cost one for its rows, so the last one is
+an exact optimum of the rounded problem: a matching of ``min(n, m)`` pairs (the maximum
+cardinality of a complete matrix) with the same rounded total, and the same tie-break value
+while the tie-break is on, as the OR-Tools paths below would return. Integer arithmetic only;
+the duals stay within a small multiple of ``min(n, m) * max|cost|``, which is below ``2**63 /
+(n + m)`` on this grid.
 
 With ``max_cardinality=False`` a complete matrix is solved the same way, with pairs that round to
 level 0 costing 0 instead of being left out, and the zero-cost pairs of the answer dropped. This
@@ -114,6 +117,7 @@ assignment solver is very slow on the many equal-cost dummy arcs -- minutes on 5
 
 from __future__ import annotations
 
+import types
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -566,6 +570,9 @@ def _solve_complete(s: NDArray[np.float64], *, max_cardinality: bool) -> IntPair
     :func:`_shortest_augmenting_paths` on the (transposed if ``n > m``) cost matrix. With
     ``max_cardinality=False``, pairs worth nothing on the grid cost 0 instead of being
     forbidden and are dropped from the answer (see the module docstring for why this is exact).
+    With numba the rounding and the search run in one compiled call (:func:`_dense_kernel`,
+    one specialisation whatever the size); without it, numpy rounds and plain Python searches,
+    with identical results.
     """
     n, m = s.shape
     grid = _grid(n, m)
@@ -579,8 +586,53 @@ def _solve_complete(s: NDArray[np.float64], *, max_cardinality: bool) -> IntPair
             return _empty()
     transpose = n > m
     bound = grid.levels * grid.multiplier + (1 + max(n, m) if grid.tie_break else 0)
-    dtype = np.int32 if bound <= np.iinfo(np.int32).max else np.int64
-    cost = np.empty((m, n) if transpose else (n, m), dtype=dtype)
+    narrow = bound <= np.iinfo(np.int32).max
+    kernel = _assignment_kernel()
+    if kernel is not None:
+        scale = grid.levels / span if span > 0.0 else 0.0
+        mate, taken = kernel(
+            np.ascontiguousarray(s),
+            lo,
+            span,
+            scale,
+            grid.levels,
+            grid.multiplier,
+            grid.tie_break,
+            not max_cardinality,
+            transpose,
+            narrow,
+        )
+    else:  # pragma: no cover - numba is installed in CI (tests run this path explicitly)
+        cost = _complete_costs(s, grid, lo, span, max_cardinality=max_cardinality, narrow=narrow)
+        mate = _shortest_augmenting_paths(cost)
+        taken = cost[np.arange(mate.size), mate].astype(np.int64)
+    if transpose:
+        rows, cols = mate, np.arange(m, dtype=np.int64)
+    else:
+        rows, cols = np.arange(n, dtype=np.int64), mate
+    pairs = np.column_stack([rows, cols])
+    if not max_cardinality:
+        # Zero-cost pairs only pad the assignment; every taken pair has negative cost.
+        pairs = pairs[taken < 0]
+    if transpose:
+        pairs = pairs[np.argsort(pairs[:, 0], kind="stable")]
+    return pairs
+
+
+def _complete_costs(
+    s: NDArray[np.float64],
+    grid: _Grid,
+    lo: float,
+    span: float,
+    *,
+    max_cardinality: bool,
+    narrow: bool,
+) -> NDArray[np.integer[Any]]:
+    """The rounded cost matrix of a complete problem, with numpy (transposed if ``n > m``;
+    int32 when ``narrow``): what :func:`_fill_costs` writes, for the plain-Python path."""
+    n, m = s.shape
+    transpose = n > m
+    cost = np.empty((m, n) if transpose else (n, m), dtype=np.int32 if narrow else np.int64)
     block = max(1, _BLOCK_ENTRIES // max(m, 1))
     for i0 in range(0, n, block):
         i1 = min(n, i0 + block)
@@ -599,39 +651,126 @@ def _solve_complete(s: NDArray[np.float64], *, max_cardinality: bool) -> IntPair
             cost[:, i0:i1] = c.T
         else:
             cost[i0:i1] = c
-    mate = _assignment_kernel()(cost)
-    if transpose:
-        rows, cols = mate, np.arange(m, dtype=np.int64)
+    return cost
+
+
+def _fill_costs(
+    cost: NDArray[np.integer[Any]],
+    s: NDArray[np.float64],
+    lo: float,
+    span: float,
+    scale: float,
+    levels: int,
+    multiplier: int,
+    tie_break: bool,
+    positive_only: bool,
+    transpose: bool,
+) -> None:
+    """Write the rounded costs of ``s`` into ``cost`` (``cost[j, i]`` when ``transpose``):
+    :func:`_quantise` and the cost formula of :func:`_solve`, entry by entry, the same
+    floating-point operations in the same order, so the values equal numpy's."""
+    n, m = s.shape
+    finite = scale == scale and abs(scale) < np.inf
+    for i in range(n):
+        for j in range(m):
+            x = s[i, j]
+            if positive_only:
+                if not x > 0.0:
+                    x = 0.0
+            else:
+                x = x - lo
+            if span <= 0.0:
+                q = 0.0
+            elif finite:
+                q = np.rint(x * scale)
+            else:
+                q = np.rint((x / span) * levels)
+            if q < 0.0:
+                q = 0.0
+            elif q > levels:
+                q = float(levels)
+            k = np.int64(q)
+            c = -k * multiplier
+            if tie_break:
+                c += 1 + abs(i - j)
+            if positive_only and k == 0:
+                c = np.int64(0)
+            if transpose:
+                cost[j, i] = c
+            else:
+                cost[i, j] = c
+
+
+def _dense_assignment(
+    s: NDArray[np.float64],
+    lo: float,
+    span: float,
+    scale: float,
+    levels: int,
+    multiplier: int,
+    tie_break: bool,
+    positive_only: bool,
+    transpose: bool,
+    narrow: bool,
+) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
+    """Round ``s`` into an int32 (``narrow``) or int64 cost matrix and solve it: each row's
+    column, and the cost of that entry. Compiled as one specialisation (both cost types
+    inside), so a process loads one piece of compiled code whatever the problem's size."""
+    n, m = s.shape
+    nr, nc = (m, n) if transpose else (n, m)
+    if narrow:
+        c32 = np.empty((nr, nc), dtype=np.int32)
+        _fill_costs(
+            c32, s, lo, span, scale, levels, multiplier, tie_break, positive_only, transpose
+        )
+        mate = _shortest_augmenting_paths(c32)
+        taken = np.empty(nr, dtype=np.int64)
+        for i in range(nr):
+            taken[i] = c32[i, mate[i]]
     else:
-        rows, cols = np.arange(n, dtype=np.int64), mate
-    pairs = np.column_stack([rows, cols])
-    if not max_cardinality:
-        # Zero-cost pairs only pad the assignment; every taken pair has negative cost.
-        pairs = pairs[cost[np.arange(mate.size), mate] < 0]
-    if transpose:
-        pairs = pairs[np.argsort(pairs[:, 0], kind="stable")]
-    return pairs
+        c64 = np.empty((nr, nc), dtype=np.int64)
+        _fill_costs(
+            c64, s, lo, span, scale, levels, multiplier, tie_break, positive_only, transpose
+        )
+        mate = _shortest_augmenting_paths(c64)
+        taken = np.empty(nr, dtype=np.int64)
+        for i in range(nr):
+            taken[i] = c64[i, mate[i]]
+    return mate, taken
 
 
-_KERNEL: Callable[[NDArray[np.integer[Any]]], NDArray[np.int64]] | None = None
-#: The kernel's only specialisations: C-contiguous int32 or int64 cost matrices.
-_KERNEL_SIGNATURES = ["int64[::1](int32[:, ::1])", "int64[::1](int64[:, ::1])"]
+DenseKernel = Callable[..., tuple[NDArray[np.int64], NDArray[np.int64]]]
+_KERNEL: DenseKernel | None = None
+_NO_NUMBA = False
+#: The only specialisation compiled (or loaded from numba's cache): C-contiguous float64 scores
+#: and the grid's parameters; the int32 and int64 cost matrices are both handled inside it.
+_KERNEL_SIGNATURE = (
+    "Tuple((int64[::1], int64[::1]))"
+    "(float64[:, ::1], float64, float64, float64, int64, int64, boolean, boolean, boolean, boolean)"
+)
 
 
-def _assignment_kernel() -> Callable[[NDArray[np.integer[Any]]], NDArray[np.int64]]:
-    """The compiled kernel (numba, cached on disk), or the plain-Python one without numba."""
-    global _KERNEL
-    if _KERNEL is None:
+def _assignment_kernel() -> DenseKernel | None:
+    """The compiled dense kernel (numba, cached on disk), or None without numba."""
+    global _KERNEL, _NO_NUMBA
+    if _KERNEL is None and not _NO_NUMBA:
         try:
+            # Imported here, so that importing this module never imports numba (start-up time:
+            # about 0.4 s), and only a complete problem pays for it.
             from numba import njit
         except ImportError:  # pragma: no cover - numba is installed in CI
-            _KERNEL = _shortest_augmenting_paths
-        else:
-            # Imported here, so that importing this module never imports numba. Both cost
-            # types (int32 when the grid fits, else int64) are compiled (or loaded from the
-            # cache) at once, here: a process never pays a second specialisation later, in
-            # the middle of a solve (measured: 0.6 s cache load to several seconds' compile).
-            _KERNEL = njit(_KERNEL_SIGNATURES, cache=True, nogil=True)(_shortest_augmenting_paths)
+            _NO_NUMBA = True
+            return None
+        # Compile copies of the helpers that see each other's compiled versions (the module's
+        # own names stay plain Python). The helpers are compiled into the kernel, for both
+        # cost types, once: one cache entry, one load per process.
+        scope: dict[str, Any] = {"np": np, "__name__": __name__, "abs": abs, "float": float}
+        for f in (_fill_costs, _shortest_augmenting_paths):
+            copy = types.FunctionType(f.__code__, scope, f.__name__)
+            scope[f.__name__] = njit(nogil=True)(copy)
+        scope["_INT64_MAX"] = _INT64_MAX
+        outer = types.FunctionType(_dense_assignment.__code__, scope, "_dense_assignment")
+        _KERNEL = njit(_KERNEL_SIGNATURE, cache=True, nogil=True)(outer)
     return _KERNEL
 
 
