@@ -521,3 +521,37 @@ def test_inputs_not_mutated() -> None:
     rows, cols, weights = np.array([1, 0]), np.array([0, 1]), np.array([1.0, 1.0])
     max_weight_matching_sparse(rows, cols, weights, (2, 2))
     assert rows.tolist() == [1, 0] and cols.tolist() == [0, 1]
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.integers(1, 30), st.integers(1, 30), st.integers(0, 2**32 - 1), st.floats(0.02, 0.5))
+def test_quick_cover_check_agrees_with_maximum_matching(
+    n: int, m: int, seed: int, density: float
+) -> None:
+    """The quick check says a matching covers the smaller side only when one does (scipy's
+    maximum matching), and finds it on these small inputs (no budget cut)."""
+    from solvers.assignment import _covers_smaller_side
+
+    rng = np.random.default_rng(seed)
+    mask = rng.random((n, m)) < density
+    r, c = np.nonzero(mask)
+    if r.size == 0:
+        return
+    graph = csr_matrix((np.ones(r.size), (r, c)), shape=(n, m))
+    size = int((maximum_bipartite_matching(graph, perm_type="column") >= 0).sum())
+    got = _covers_smaller_side(r.astype(np.int32), c.astype(np.int32), n, m)
+    assert got == (size == min(n, m))
+
+
+def test_quick_cover_check_on_large_sparse_input() -> None:
+    """50,000 per side, 20 candidates each: covered; one column removed: not (the max flow
+    then decides), and the matching sizes the solver uses agree with the max flow."""
+    from solvers.assignment import _covers_smaller_side, _max_matching_size
+
+    rng = np.random.default_rng(5)
+    n = 50_000
+    r = np.repeat(np.arange(n, dtype=np.int32), 20)
+    c = rng.integers(0, n, size=r.size).astype(np.int32)
+    assert _covers_smaller_side(r, c, n, n) == (_max_matching_size(r, c, n, n) == n)
+    keep = c != c[0]
+    assert not _covers_smaller_side(r[keep], c[keep], n, n)
