@@ -655,6 +655,8 @@ QUOTA_ROUNDS = 40
 #: How much a round raises an organisation's bonus per pair it is over its quota (scores are
 #: in [0, 1]).
 QUOTA_STEP = 0.01
+#: Bisection steps on each organisation's share of the final bonus.
+QUOTA_BISECTIONS = 8
 
 
 def _organisation_quota_pairing(
@@ -713,10 +715,14 @@ def _organisation_quota_pairing(
     lo, hi = cohort.set_size.min_pairs, cohort.set_size.max_pairs
     room = usable_capacity(cohort)
 
+    # Each inner pair gets its own share (1/2 to 1, from the seed) of its organisation's bonus:
+    # scores tie often, and with one bonus for all, every tied inner pair would change at once.
+    spread = 0.5 + 0.5 * np.random.default_rng(job.seed).random(len(r))
+
     def attempt(extra: NDArray[np.float64]) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
         """The matching with the bonus ``extra`` on each organisation's inner pairs, and how
         far over its quota each organisation is (all <= 0: it fits)."""
-        weights = sc + np.where(within, extra[row_org[r]], 0.0)
+        weights = sc + np.where(within, extra[row_org[r]] * spread, 0.0)
         matched = max_weight_matching_sparse(r, c, weights, shape)
         total = n_pre + len(matched)
         sets = max(set_counts(lo, hi, min(total, room)), default=0)
@@ -741,6 +747,21 @@ def _organisation_quota_pairing(
             return None
     if found is None:
         return None
+    # The last round's bonus may be more than the quotas need: organisation by organisation,
+    # the smallest share of it that still fits (bisection), so that no more people than
+    # needed leave their best partner.
+    for o in np.flatnonzero(bonus > 0).tolist():
+        low, high = 0.0, 1.0
+        for _ in range(QUOTA_BISECTIONS):
+            mid = (low + high) / 2
+            trial = bonus.copy()
+            trial[o] *= mid
+            matched, over = attempt(trial)
+            if (over <= 0).all():
+                high, found = mid, matched
+            else:
+                low = mid
+        bonus[o] *= high
     pairs = [(scan.rows.ids[i], scan.cols.ids[j]) for i, j in found.tolist()]
     scores = pair_scores(instance, pairs)[0].tolist() if pairs else []
     candidates = units + candidates_for(job, pairs, scores, fixed=True)
