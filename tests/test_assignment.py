@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 import networkx as nx
 import numpy as np
 import pytest
@@ -24,6 +29,7 @@ from solvers.assignment import (
 )
 
 TOL = 1e-6
+ROOT = Path(__file__).resolve().parents[1]
 
 # ---------------------------------------------------------------------------------------------
 # Helpers: validity check and independent oracles
@@ -432,8 +438,13 @@ def test_pure_python_path_equals_compiled(
     rng = np.random.default_rng(seed)
     shape = (rows + extra, rows) if flip else (rows, rows + extra)
     scores = rng.integers(-spread, spread + 1, size=shape) / 2 if spread else rng.random(shape)
-    compiled = _solve_complete(scores, max_cardinality=max_card)
-    saved = assignment_module._KERNEL
+    saved, plain_max = assignment_module._KERNEL, assignment_module.PLAIN_MAX_CELLS
+    try:
+        assignment_module.PLAIN_MAX_CELLS = 0  # small problems too through the compiled kernel
+        assert _assignment_kernel() is not None
+        compiled = _solve_complete(scores, max_cardinality=max_card)
+    finally:
+        assignment_module.PLAIN_MAX_CELLS = plain_max
     try:
         assignment_module._KERNEL, assignment_module._NO_NUMBA = None, True
         plain = _solve_complete(scores, max_cardinality=max_card)
@@ -451,11 +462,16 @@ def test_kernel_has_one_specialisation_for_every_size() -> None:
     kernel = _assignment_kernel()
     assert kernel is not None
     rng = np.random.default_rng(3)
-    for shape in ((3, 5), (5, 3), (600, 700), (700, 600)):
-        assert grid_levels(*shape)[1] == (shape[0] < 100)
-        for max_card in (True, False):
-            pairs = max_weight_matching(rng.random(shape), max_cardinality=max_card)
-            assert len(pairs) == min(shape) or not max_card
+    plain_max = assignment_module.PLAIN_MAX_CELLS
+    try:
+        assignment_module.PLAIN_MAX_CELLS = 0
+        for shape in ((3, 5), (5, 3), (600, 700), (700, 600)):
+            assert grid_levels(*shape)[1] == (shape[0] < 100)
+            for max_card in (True, False):
+                pairs = max_weight_matching(rng.random(shape), max_cardinality=max_card)
+                assert len(pairs) == min(shape) or not max_card
+    finally:
+        assignment_module.PLAIN_MAX_CELLS = plain_max
     assert len(getattr(kernel, "signatures", ())) == 1
     assert len(getattr(kernel, "overloads", {})) == 1
 
@@ -552,6 +568,24 @@ def test_quick_cover_check_on_large_sparse_input() -> None:
     n = 50_000
     r = np.repeat(np.arange(n, dtype=np.int32), 20)
     c = rng.integers(0, n, size=r.size).astype(np.int32)
+    assert r.size >= assignment_module._COVER_MIN_ARCS
     assert _covers_smaller_side(r, c, n, n) == (_max_matching_size(r, c, n, n) == n)
     keep = c != c[0]
     assert not _covers_smaller_side(r[keep], c[keep], n, n)
+
+
+def test_small_complete_problems_never_load_numba(tmp_path: Path) -> None:
+    """A programme-sized complete problem runs in plain Python (no numba import), and on a new
+    install (empty numba cache) up to PLAIN_COLD_MAX_CELLS too, instead of waiting for the
+    compile; the matching is the compiled kernel's (tested above)."""
+    code = (
+        "import sys, numpy as np; from solvers.assignment import max_weight_matching as f; "
+        "f(np.random.default_rng(0).random((100, 100))); a = 'numba' in sys.modules; "
+        "f(np.random.default_rng(0).random((150, 200))); b = 'numba' in sys.modules; "
+        "print(a, b)"
+    )
+    env = {**os.environ, "NUMBA_CACHE_DIR": str(tmp_path), "PYTHONPATH": str(ROOT)}
+    out = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True
+    )
+    assert out.stdout.split() == ["False", "False"]
