@@ -328,7 +328,8 @@ def max_weight_matching_sparse(
     # sees the same arcs, in the same order, as for the equivalent dense input, so both give
     # the same matching whatever order the candidates came in. Skip the sort when the pairs
     # are already strictly increasing, the common way candidate lists are built.
-    key = r.astype(np.int64) * m + c.astype(np.int64)
+    key = r.astype(np.int64, copy=False) * m
+    key += c.astype(np.int64, copy=False)
     if key.size > 1 and not bool(np.all(key[1:] > key[:-1])):
         order = np.lexsort((w, key))
         key_sorted = key[order]
@@ -341,8 +342,8 @@ def max_weight_matching_sparse(
         # dense problem, so solve it the way the dense input is solved.
         return _solve_complete(w.reshape(n, m), max_cardinality=max_cardinality)
     return _solve(
-        r.astype(np.int32),
-        c.astype(np.int32),
+        r.astype(np.int32, copy=False),
+        c.astype(np.int32, copy=False),
         w,
         n,
         m,
@@ -370,7 +371,7 @@ def _quantise(x: NDArray[np.float64], span: float, levels: int) -> NDArray[np.in
     q = x * scale if np.isfinite(scale) else (x / span) * levels
     np.rint(q, out=q)
     np.clip(q, 0, levels, out=q)
-    return q.astype(np.int64)
+    return q.astype(np.int64, copy=False)
 
 
 #: The quick matching below gives up after this many arc visits per arc (then the max flow
