@@ -226,6 +226,17 @@ def place(
             keep = sc >= floor
         r, c, sc = r[keep], c[keep], sc[keep]
     unrestricted = len(r) == len(scan.cand_rows)
+    if pairing.objective == "total" and pairing.exact:
+        # one cohort, one organisation per set: the quota re-pairing reaches the ceiling
+        # directly (the flow repair ignores the set rules, so it cannot; measured on
+        # mentor-match 500 + 500: 1.5 s of CPU for no pair more)
+        quota = _organisation_quota_pairing(
+            job, pairing, fixed, placement, (r, c, sc), len(pre), time_limit, true.value
+        )
+        if quota is not None:
+            cands, better, note = quota
+            notes.append(note)
+            return cands, replace(better, status="feasible", bound=float(true.value)), notes
     ceiling, flowed = _flow_repair(
         job, pairing, fixed, placement, (r, c, sc), len(pre), time_limit, ceiling=ceiling
     )
@@ -284,13 +295,6 @@ def place(
             f"joint pairing-and-placement model skipped (more than {JOINT_MODEL_MAX_VARS} "
             "variables); plan from the decomposition, not proven optimal"
         )
-        quota = _organisation_quota_pairing(
-            job, pairing, fixed, placement, (r, c, sc), len(pre), time_limit, ceiling.value
-        )
-        if quota is not None:
-            cands, better, note = quota
-            notes.append(note)
-            return cands, replace(better, bound=bound), notes
         repaired = _repair(job, pairing, fixed, placement, (r, c, sc), len(pre), time_limit)
         if repaired is not None:
             cands, better, note = repaired
