@@ -755,6 +755,8 @@ def _organisation_quota_pairing(
     # the smallest share of it that still fits (bisection), so that no more people than
     # needed leave their best partner.
     for o in np.flatnonzero(bonus > 0).tolist():
+        if not job.stop.check("placement: organisation quota"):
+            break  # out of time or cancelled: the fitting pairing found so far
         low, high = 0.0, 1.0
         for _ in range(QUOTA_BISECTIONS):
             mid = (low + high) / 2
