@@ -6,6 +6,16 @@ Run from the repository root (scipy is a test dependency, used here only as a re
     python benchmarks/assignment.py --quick        # the small cases only
     python benchmarks/assignment.py --cases dense-1000,dense-5000   # chosen cases, table
     python benchmarks/assignment.py --case dense-2000 --method ours   # one measurement, JSON
+    python benchmarks/assignment.py --steady   # kernels against their references, one process
+
+``--steady`` (the table in ``benchmarks/results/assignment.md``): dense 1,000^2, 2,000^2 and
+1,500 x 3,000 against scipy's ``linear_sum_assignment``, sparse 50,000 per side (20 candidates
+each) against OR-Tools' raw ``SimpleLinearSumAssignment`` on the same integer costs, all in this
+one process after a warm-up call of each (steady state: imports done, numba's kernel loaded),
+ours and the reference alternating, ``--repeat`` times; CPU time (``time.process_time``) and
+wall time, medians, and their ratios. Every result is checked against the reference: the same
+total (dense: within the rounding grid's documented bound, ``pairs x step``; sparse: the same
+integer total exactly), else the run stops with an error.
 
 Every (case, method) runs in its own subprocess, one after another, so peak memory
 (``ru_maxrss``) is measured separately and only one CPU-heavy process runs at a time. Times are
@@ -76,6 +86,7 @@ def _sparse(n: int, m: int, per_row: int = 20) -> Sparse:
 
 CASES: dict[str, Callable[[], Any]] = {
     "dense-1000": lambda: _dense(1000, 1000),
+    "dense-1500x3000": lambda: _dense(1500, 3000),
     "dense-2000": lambda: _dense(2000, 2000),
     "dense-5000": lambda: _dense(5000, 5000),
     "dense-1000x2000": lambda: _dense(1000, 2000),
@@ -263,6 +274,156 @@ def _table(results: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
+STEADY = ["dense-1000", "dense-2000", "dense-1500x3000", "sparse-50k"]
+#: The goal per case: ours' CPU time at most this multiple of the reference's.
+STEADY_GOAL = {"dense": 0.8, "sparse": 1.0}
+
+
+def _grid_costs(weights: NDArray[np.float64], shape: tuple[int, int]) -> NDArray[np.int64]:
+    """Our rounded integer costs of a candidate list (max cardinality, no tie-break at 50,000
+    per side): what the raw reference solves, so that both solve one problem."""
+    from solvers.assignment import grid_levels
+
+    levels, tie_break = grid_levels(*shape)
+    assert not tie_break
+    lo, span = float(weights.min()), float(weights.max() - weights.min())
+    return -np.rint((weights - lo) * (levels / span)).astype(np.int64)
+
+
+def _raw_lsa(
+    rows: NDArray[np.int64], cols: NDArray[np.int64], costs: NDArray[np.int64], n: int
+) -> tuple[NDArray[np.int64], int]:
+    """OR-Tools' assignment on the arcs as given: each row's column, and the optimal cost."""
+    from ortools.graph.python import linear_sum_assignment
+
+    solver = linear_sum_assignment.SimpleLinearSumAssignment()
+    solver.add_arcs_with_cost(rows.astype(np.int32), cols.astype(np.int32), costs)
+    if solver.solve() != solver.OPTIMAL:
+        raise RuntimeError("OR-Tools assignment: not optimal")
+    mates = np.array([solver.right_mate(i) for i in range(n)], dtype=np.int64)
+    return mates, int(solver.optimal_cost())
+
+
+class _Dense:
+    """Ours and scipy on one score matrix; the check: same size, totals within the grid's
+    bound (pairs x step)."""
+
+    reference = "scipy linear_sum_assignment"
+
+    def __init__(self, case: str, data: Dense) -> None:
+        self.case, self.scores = case, data[0]
+
+    def ours(self) -> Any:
+        from solvers.assignment import max_weight_matching
+
+        return max_weight_matching(self.scores)
+
+    def ref(self) -> Any:
+        from scipy.optimize import linear_sum_assignment
+
+        return linear_sum_assignment(self.scores, maximize=True)
+
+    def check(self, a: Any, b: Any) -> str:
+        from solvers.assignment import grid_levels
+
+        s = self.scores
+        total_a = float(s[a[:, 0], a[:, 1]].sum())
+        total_b = float(s[b[0], b[1]].sum())
+        levels, _ = grid_levels(*s.shape)
+        step = float(s.max() - s.min()) / levels
+        if len(a) != len(b[0]) or abs(total_a - total_b) > len(a) * step:
+            raise AssertionError(f"{self.case}: totals differ: {total_a!r} vs {total_b!r}")
+        return f"{total_a:.6f} / {total_b:.6f}"
+
+
+class _Sparse:
+    """Ours and raw OR-Tools on one candidate list; the check: the same integer total."""
+
+    reference = "OR-Tools SimpleLinearSumAssignment, same integer costs"
+
+    def __init__(self, case: str, data: Sparse) -> None:
+        self.case, self.data = case, data
+        rows, cols, weights, shape = data
+        self.costs = _grid_costs(weights, shape)
+        self.key = rows * shape[1] + cols
+
+    def ours(self) -> Any:
+        from solvers.assignment import max_weight_matching_sparse
+
+        rows, cols, weights, shape = self.data
+        return max_weight_matching_sparse(rows, cols, weights, shape)
+
+    def ref(self) -> Any:
+        rows, cols, _, shape = self.data
+        return _raw_lsa(rows, cols, self.costs, shape[0])
+
+    def check(self, a: Any, b: Any) -> str:
+        m = self.data[3][1]
+        idx = np.searchsorted(self.key, a[:, 0] * m + a[:, 1])
+        total_a = int(self.costs[idx].sum())
+        if len(a) != len(b[0]) or total_a != b[1]:
+            raise AssertionError(f"{self.case}: integer totals differ: {total_a} vs {b[1]}")
+        return f"{total_a} / {b[1]} (integer costs)"
+
+
+def steady(cases: list[str], repeat: int) -> list[dict[str, Any]]:
+    """Ours against the reference per case, in this process, alternating (see module doc)."""
+    sys.path.insert(0, str(ROOT))
+    out = []
+    for case in cases:
+        data = CASES[case]()
+        pair: _Dense | _Sparse = (
+            _Dense(case, data) if _kind(case) == "dense" else _Sparse(case, data)
+        )
+        same = pair.check(pair.ours(), pair.ref())  # warm-up, and the optimality check
+        cpu: dict[str, list[float]] = {"ours": [], "ref": []}
+        wall: dict[str, list[float]] = {"ours": [], "ref": []}
+        for _ in range(repeat):
+            w0, c0 = time.perf_counter(), time.process_time()
+            mine = pair.ours()
+            cpu["ours"].append(time.process_time() - c0)
+            wall["ours"].append(time.perf_counter() - w0)
+            w0, c0 = time.perf_counter(), time.process_time()
+            theirs = pair.ref()
+            cpu["ref"].append(time.process_time() - c0)
+            wall["ref"].append(time.perf_counter() - w0)
+            pair.check(mine, theirs)
+        med = {k: float(np.median(v)) for k, v in cpu.items()}
+        medw = {k: float(np.median(v)) for k, v in wall.items()}
+        out.append(
+            {
+                "case": case,
+                "reference": pair.reference,
+                "ours_cpu": med["ours"],
+                "ref_cpu": med["ref"],
+                "ratio_cpu": med["ours"] / med["ref"],
+                "ours_wall": medw["ours"],
+                "ref_wall": medw["ref"],
+                "ratio_wall": medw["ours"] / medw["ref"],
+                "goal": STEADY_GOAL[_kind(case)],
+                "totals": same,
+            }
+        )
+        print(json.dumps(out[-1]), file=sys.stderr, flush=True)
+    return out
+
+
+def _steady_table(results: list[dict[str, Any]]) -> str:
+    lines = [
+        "| case | reference | ours CPU (s) | ref CPU (s) | ours / ref (CPU) | ours / ref (wall) "
+        "| goal | totals (ours / ref) |",
+        "|---|---|---:|---:|---:|---:|---:|---|",
+    ]
+    for r in results:
+        met = "met" if r["ratio_cpu"] <= r["goal"] else "NOT met"
+        lines.append(
+            f"| {r['case']} | {r['reference']} | {r['ours_cpu']:.4f} | {r['ref_cpu']:.4f} | "
+            f"**{r['ratio_cpu']:.2f}** | {r['ratio_wall']:.2f} | <= {r['goal']} ({met}) | "
+            f"{r['totals']} |"
+        )
+    return "\n".join(lines)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--case", choices=sorted(CASES))
@@ -270,9 +431,21 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=None, help="best of N runs per case")
     parser.add_argument("--quick", action="store_true", help="small cases only")
     parser.add_argument(
+        "--steady",
+        action="store_true",
+        help="kernels against their references in this one process (the recorded table)",
+    )
+    parser.add_argument(
         "--cases", help="comma-separated case names (default: all), e.g. dense-1000,dense-5000"
     )
     args = parser.parse_args()
+
+    if args.steady:
+        cases = args.cases.split(",") if args.cases else STEADY
+        results = steady(cases, args.repeat or 7)
+        print(f"python {platform.python_version()}, numpy {np.__version__}, {platform.machine()}\n")
+        print(_steady_table(results))
+        return
 
     if args.case and args.method:
         print(json.dumps(measure(args.case, args.method, args.repeat or 1)))

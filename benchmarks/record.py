@@ -118,10 +118,28 @@ RECORDS: dict[str, Record] = {
         "CLI start-up, first solve, and numba's place.",
     ),
     "assignment.md": Record(
-        (PY, "benchmarks/assignment.py"),
+        (PY, "benchmarks/assignment.py", "--steady", "--repeat", "7"),
         "heavy",
         "17",
-        "solvers.assignment against scipy and OR-Tools.",
+        "solvers.assignment's kernels against scipy and raw OR-Tools, one process, steady "
+        "state, every total checked against the reference.",
+    ),
+    "mentor-match.md": Record(
+        (
+            PY,
+            "benchmarks/sweep.py",
+            "--sizes",
+            "--no-shapes",
+            "-o",
+            "benchmarks/results",
+            "--name",
+            "mentor-match",
+        ),
+        "heavy",
+        "17",
+        "The mentor-match peer data end to end (given with --mentor-match DIR): time by stage, "
+        "placed against the bound, the lone pairs' total.",
+        output="self",
     ),
     "stable.md": Record(
         (PY, "benchmarks/stable.py", "--repeat", "3"),

@@ -69,16 +69,19 @@ or a candidate list naming all ``n * m`` pairs) are solved without OR-Tools, by 
 shortest augmenting paths -- the Jonker-Volgenant method in the rectangular form of Crouse
 (2016, "On implementing 2D rectangular assignment algorithms"), compiled with numba when it is
 installed (imported lazily, on the first such call; compiled code is cached on disk; without
-numba the same code runs as plain Python, with identical results). The rounded int64 costs above,
-tie-break term included, go into one matrix -- int32 when they fit, which is always the case
-once the tie-break is off -- built in row blocks and transposed if ``n > m``, so that rows are
-the smaller side. Each row in turn then gets a Dijkstra search over reduced costs to the nearest
-free column, and the path is flipped; every matching so far is a min-cost one for its rows, so
-the last one is an exact optimum of the rounded problem: a matching of ``min(n, m)`` pairs (the
-maximum cardinality of a complete matrix) with the same rounded total, and the same tie-break
-value while the tie-break is on, as the OR-Tools paths below would return. Integer arithmetic
-only; the duals stay within a small multiple of ``min(n, m) * max|cost|``, which is below
-``2**63 / (n + m)`` on this grid.
+numba the same code runs as plain Python after numpy's rounding, with identical results). The
+rounded int64 costs above, tie-break term included, go into one matrix -- int32 when they fit,
+which is always the case once the tie-break is off -- transposed if ``n > m``, so that rows are
+the smaller side. With numba the rounding and the search are one compiled call with one
+specialisation (float64 scores in, both cost types handled inside), so a process loads one
+piece of compiled code, on its first complete problem, whatever the sizes that follow.
+Each row in turn then gets a Dijkstra search over reduced costs to the nearest free column, and
+the path is flipped; every matching so far is a min-cost one for its rows, so the last one is
+an exact optimum of the rounded problem: a matching of ``min(n, m)`` pairs (the maximum
+cardinality of a complete matrix) with the same rounded total, and the same tie-break value
+while the tie-break is on, as the OR-Tools paths below would return. Integer arithmetic only;
+the duals stay within a small multiple of ``min(n, m) * max|cost|``, which is below ``2**63 /
+(n + m)`` on this grid.
 
 With ``max_cardinality=False`` a complete matrix is solved the same way, with pairs that round to
 level 0 costing 0 instead of being left out, and the zero-cost pairs of the answer dropped. This
@@ -114,6 +117,7 @@ assignment solver is very slow on the many equal-cost dummy arcs -- minutes on 5
 
 from __future__ import annotations
 
+import types
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -324,7 +328,8 @@ def max_weight_matching_sparse(
     # sees the same arcs, in the same order, as for the equivalent dense input, so both give
     # the same matching whatever order the candidates came in. Skip the sort when the pairs
     # are already strictly increasing, the common way candidate lists are built.
-    key = r.astype(np.int64) * m + c.astype(np.int64)
+    key = r.astype(np.int64, copy=False) * m
+    key += c.astype(np.int64, copy=False)
     if key.size > 1 and not bool(np.all(key[1:] > key[:-1])):
         order = np.lexsort((w, key))
         key_sorted = key[order]
@@ -337,8 +342,8 @@ def max_weight_matching_sparse(
         # dense problem, so solve it the way the dense input is solved.
         return _solve_complete(w.reshape(n, m), max_cardinality=max_cardinality)
     return _solve(
-        r.astype(np.int32),
-        c.astype(np.int32),
+        r.astype(np.int32, copy=False),
+        c.astype(np.int32, copy=False),
         w,
         n,
         m,
@@ -366,7 +371,105 @@ def _quantise(x: NDArray[np.float64], span: float, levels: int) -> NDArray[np.in
     q = x * scale if np.isfinite(scale) else (x / span) * levels
     np.rint(q, out=q)
     np.clip(q, 0, levels, out=q)
-    return q.astype(np.int64)
+    return q.astype(np.int64, copy=False)
+
+
+#: The quick matching below gives up after this many arc visits per arc (then the max flow
+#: decides): bounded extra work on inputs whose augmenting paths are long.
+_COVER_WORK_PER_ARC = 20
+#: The quick matching runs from this many arcs (its numba code then pays for its load: the max
+#: flow takes about 0.3 s at a million arcs, milliseconds at the sizes of a programme's intake,
+#: which so never import numba for it).
+_COVER_MIN_ARCS = 200_000
+_COVER: Callable[..., bool] | None = None
+
+
+def _covers_smaller_side(rows: NDArray[np.int32], cols: NDArray[np.int32], n: int, m: int) -> bool:
+    """Whether a matching covers every vertex of the smaller side (then it is a maximum one):
+    a greedy matching completed by breadth-first augmenting paths, compiled with numba
+    (:func:`_cover_smaller_side`). False also when the work budget runs out or numba is missing;
+    the caller then asks the max flow, which decides either way. O(arcs) on random inputs;
+    at most ``_COVER_WORK_PER_ARC`` visits per arc."""
+    global _COVER
+    if _COVER is None:
+        try:
+            # Imported here, so that importing this module never imports numba (start-up).
+            from numba import njit
+        except ImportError:  # pragma: no cover - numba is installed in CI
+            return False
+        _COVER = njit(
+            "boolean(int64[::1], int32[::1], int64, int64, int64)", cache=True, nogil=True
+        )(_cover_smaller_side)
+    side, other = (rows, cols) if n <= m else (cols, rows)
+    n_side, n_other = min(n, m), max(n, m)
+    if side.size > 1 and not bool(np.all(side[1:] >= side[:-1])):
+        order = np.argsort(side, kind="stable")
+        side, other = side[order], other[order]
+    indptr = np.zeros(n_side + 1, dtype=np.int64)
+    np.cumsum(np.bincount(side, minlength=n_side), out=indptr[1:])
+    budget = _COVER_WORK_PER_ARC * max(int(side.size), 1)
+    heads = np.ascontiguousarray(other, dtype=np.int32)
+    return bool(_COVER(indptr, heads, n_side, n_other, budget))
+
+
+def _cover_smaller_side(
+    indptr: NDArray[np.int64], heads: NDArray[np.int32], n: int, m: int, budget: int
+) -> bool:
+    """Whether some matching covers all ``n`` vertices whose arcs are
+    ``heads[indptr[i]:indptr[i + 1]]`` (into ``m`` vertices): greedy first, then a breadth-first
+    augmenting path from each vertex left. A vertex with no augmenting path proves that no
+    matching covers them all (it stays free in some maximum matching); False too when more
+    than ``budget`` arcs have been visited."""
+    mate = np.full(n, -1, dtype=np.int64)
+    owner = np.full(m, -1, dtype=np.int64)
+    for i in range(n):
+        for e in range(indptr[i], indptr[i + 1]):
+            j = heads[e]
+            if owner[j] < 0:
+                owner[j] = i
+                mate[i] = j
+                break
+    seen = np.zeros(m, dtype=np.int64)
+    via = np.zeros(m, dtype=np.int64)
+    queue = np.empty(n, dtype=np.int64)
+    work = 0
+    for r in range(n):
+        if mate[r] >= 0:
+            continue
+        stamp = r + 1
+        head = 0
+        tail = 1
+        queue[0] = r
+        found = -1
+        while head < tail and found < 0:
+            i = queue[head]
+            head += 1
+            for e in range(indptr[i], indptr[i + 1]):
+                j = heads[e]
+                work += 1
+                if seen[j] == stamp:
+                    continue
+                seen[j] = stamp
+                via[j] = i
+                if owner[j] < 0:
+                    found = j
+                    break
+                queue[tail] = owner[j]
+                tail += 1
+            if work > budget:
+                return False
+        if found < 0:
+            return False
+        j = found
+        while True:
+            i = via[j]
+            nxt = mate[i]
+            mate[i] = j
+            owner[j] = i
+            if i == r:
+                break
+            j = nxt
+    return True
 
 
 def _max_matching_size(rows: NDArray[np.int32], cols: NDArray[np.int32], n: int, m: int) -> int:
@@ -425,7 +528,10 @@ def _solve(
     step(f"{rows.size} arcs")
     if not max_cardinality:
         return _min_cost_flow(rows, cols, cost, n, m, pairs=None)
-    size = min(n, m) if complete else _max_matching_size(rows, cols, n, m)
+    if complete or (rows.size >= _COVER_MIN_ARCS and _covers_smaller_side(rows, cols, n, m)):
+        size = min(n, m)
+    else:
+        size = _max_matching_size(rows, cols, n, m)
     step(f"{size} pairs at most")
     if n == m == size:
         return _perfect_assignment(rows, cols, cost, n)
@@ -566,6 +672,9 @@ def _solve_complete(s: NDArray[np.float64], *, max_cardinality: bool) -> IntPair
     :func:`_shortest_augmenting_paths` on the (transposed if ``n > m``) cost matrix. With
     ``max_cardinality=False``, pairs worth nothing on the grid cost 0 instead of being
     forbidden and are dropped from the answer (see the module docstring for why this is exact).
+    With numba the rounding and the search run in one compiled call (:func:`_dense_kernel`,
+    one specialisation whatever the size); without it, numpy rounds and plain Python searches,
+    with identical results.
     """
     n, m = s.shape
     grid = _grid(n, m)
@@ -579,8 +688,53 @@ def _solve_complete(s: NDArray[np.float64], *, max_cardinality: bool) -> IntPair
             return _empty()
     transpose = n > m
     bound = grid.levels * grid.multiplier + (1 + max(n, m) if grid.tie_break else 0)
-    dtype = np.int32 if bound <= np.iinfo(np.int32).max else np.int64
-    cost = np.empty((m, n) if transpose else (n, m), dtype=dtype)
+    narrow = bound <= np.iinfo(np.int32).max
+    kernel = _assignment_kernel() if _compiled_pays(n * m) else None
+    if kernel is not None:
+        scale = grid.levels / span if span > 0.0 else 0.0
+        mate, taken = kernel(
+            np.ascontiguousarray(s),
+            lo,
+            span,
+            scale,
+            grid.levels,
+            grid.multiplier,
+            grid.tie_break,
+            not max_cardinality,
+            transpose,
+            narrow,
+        )
+    else:  # small problems, or no numba: numpy rounds, plain Python searches (same result)
+        cost = _complete_costs(s, grid, lo, span, max_cardinality=max_cardinality, narrow=narrow)
+        mate = _shortest_augmenting_paths(cost)
+        taken = cost[np.arange(mate.size), mate].astype(np.int64)
+    if transpose:
+        rows, cols = mate, np.arange(m, dtype=np.int64)
+    else:
+        rows, cols = np.arange(n, dtype=np.int64), mate
+    pairs = np.column_stack([rows, cols])
+    if not max_cardinality:
+        # Zero-cost pairs only pad the assignment; every taken pair has negative cost.
+        pairs = pairs[taken < 0]
+    if transpose:
+        pairs = pairs[np.argsort(pairs[:, 0], kind="stable")]
+    return pairs
+
+
+def _complete_costs(
+    s: NDArray[np.float64],
+    grid: _Grid,
+    lo: float,
+    span: float,
+    *,
+    max_cardinality: bool,
+    narrow: bool,
+) -> NDArray[np.integer[Any]]:
+    """The rounded cost matrix of a complete problem, with numpy (transposed if ``n > m``;
+    int32 when ``narrow``): what :func:`_fill_costs` writes, for the plain-Python path."""
+    n, m = s.shape
+    transpose = n > m
+    cost = np.empty((m, n) if transpose else (n, m), dtype=np.int32 if narrow else np.int64)
     block = max(1, _BLOCK_ENTRIES // max(m, 1))
     for i0 in range(0, n, block):
         i1 = min(n, i0 + block)
@@ -599,58 +753,194 @@ def _solve_complete(s: NDArray[np.float64], *, max_cardinality: bool) -> IntPair
             cost[:, i0:i1] = c.T
         else:
             cost[i0:i1] = c
-    mate = _assignment_kernel()(cost)
-    if transpose:
-        rows, cols = mate, np.arange(m, dtype=np.int64)
+    return cost
+
+
+def _fill_costs(
+    cost: NDArray[np.integer[Any]],
+    s: NDArray[np.float64],
+    lo: float,
+    span: float,
+    scale: float,
+    levels: int,
+    multiplier: int,
+    tie_break: bool,
+    positive_only: bool,
+    transpose: bool,
+) -> None:
+    """Write the rounded costs of ``s`` into ``cost`` (``cost[j, i]`` when ``transpose``):
+    :func:`_quantise` and the cost formula of :func:`_solve`, entry by entry, the same
+    floating-point operations in the same order, so the values equal numpy's."""
+    n, m = s.shape
+    finite = scale == scale and abs(scale) < np.inf
+    for i in range(n):
+        for j in range(m):
+            x = s[i, j]
+            if positive_only:
+                if not x > 0.0:
+                    x = 0.0
+            else:
+                x = x - lo
+            if span <= 0.0:
+                q = 0.0
+            elif finite:
+                q = np.rint(x * scale)
+            else:
+                q = np.rint((x / span) * levels)
+            if q < 0.0:
+                q = 0.0
+            elif q > levels:
+                q = float(levels)
+            k = np.int64(q)
+            c = -k * multiplier
+            if tie_break:
+                c += 1 + abs(i - j)
+            if positive_only and k == 0:
+                c = np.int64(0)
+            if transpose:
+                cost[j, i] = c
+            else:
+                cost[i, j] = c
+
+
+def _dense_assignment(
+    s: NDArray[np.float64],
+    lo: float,
+    span: float,
+    scale: float,
+    levels: int,
+    multiplier: int,
+    tie_break: bool,
+    positive_only: bool,
+    transpose: bool,
+    narrow: bool,
+) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
+    """Round ``s`` into an int32 (``narrow``) or int64 cost matrix and solve it: each row's
+    column, and the cost of that entry. Compiled as one specialisation (both cost types
+    inside), so a process loads one piece of compiled code whatever the problem's size."""
+    n, m = s.shape
+    nr, nc = (m, n) if transpose else (n, m)
+    if narrow:
+        c32 = np.empty((nr, nc), dtype=np.int32)
+        _fill_costs(
+            c32, s, lo, span, scale, levels, multiplier, tie_break, positive_only, transpose
+        )
+        mate = _shortest_augmenting_paths(c32)
+        taken = np.empty(nr, dtype=np.int64)
+        for i in range(nr):
+            taken[i] = c32[i, mate[i]]
     else:
-        rows, cols = np.arange(n, dtype=np.int64), mate
-    pairs = np.column_stack([rows, cols])
-    if not max_cardinality:
-        # Zero-cost pairs only pad the assignment; every taken pair has negative cost.
-        pairs = pairs[cost[np.arange(mate.size), mate] < 0]
-    if transpose:
-        pairs = pairs[np.argsort(pairs[:, 0], kind="stable")]
-    return pairs
+        c64 = np.empty((nr, nc), dtype=np.int64)
+        _fill_costs(
+            c64, s, lo, span, scale, levels, multiplier, tie_break, positive_only, transpose
+        )
+        mate = _shortest_augmenting_paths(c64)
+        taken = np.empty(nr, dtype=np.int64)
+        for i in range(nr):
+            taken[i] = c64[i, mate[i]]
+    return mate, taken
 
 
-_KERNEL: Callable[[NDArray[np.integer[Any]]], NDArray[np.int64]] | None = None
-#: The kernel's only specialisations: C-contiguous int32 or int64 cost matrices.
-_KERNEL_SIGNATURES = ["int64[::1](int32[:, ::1])", "int64[::1](int64[:, ::1])"]
+#: Complete problems up to this many cells run in plain Python (numpy rounding): 0.04 s at
+#: 100 x 100, less than importing numba and loading the compiled kernel (about 0.9 s), so a
+#: programme-sized intake never waits for numba here.
+PLAIN_MAX_CELLS = 10_000
+#: While numba's cache does not hold the compiled kernel (a new install: compiling takes
+#: about 8 s), problems up to this many cells run in plain Python too (0.2 s at 200 x 200).
+PLAIN_COLD_MAX_CELLS = 40_000
+_ON_DISK: bool | None = None
 
 
-def _assignment_kernel() -> Callable[[NDArray[np.integer[Any]]], NDArray[np.int64]]:
-    """The compiled kernel (numba, cached on disk), or the plain-Python one without numba."""
-    global _KERNEL
-    if _KERNEL is None:
+def _compiled_pays(cells: int) -> bool:
+    """Whether a complete problem of ``cells`` cells should use the compiled kernel."""
+    global _ON_DISK
+    if cells <= PLAIN_MAX_CELLS:
+        return False
+    if _KERNEL is not None or cells > PLAIN_COLD_MAX_CELLS:
+        return True
+    if _ON_DISK is None:
+        _ON_DISK = _kernel_on_disk()
+    return _ON_DISK
+
+
+def _kernel_on_disk() -> bool:
+    """Whether numba's cache holds the compiled dense kernel (then loading it is cheap). Looks
+    where numba writes it: ``NUMBA_CACHE_DIR``, else beside the source or the user's cache; a
+    stale entry only costs a compile, as without."""
+    import os
+    from pathlib import Path
+
+    pattern = f"{Path(__file__).stem}._dense_assignment-*.nbi"
+    if os.environ.get("NUMBA_CACHE_DIR"):
+        places = [Path(os.environ["NUMBA_CACHE_DIR"])]
+    else:
+        home = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+        places = [Path(__file__).parent / "__pycache__", Path(home) / "numba"]
+    try:
+        return any(
+            next(iter(place.rglob(pattern)), None) is not None for place in places if place.is_dir()
+        )
+    except OSError:
+        return False
+
+
+DenseKernel = Callable[..., tuple[NDArray[np.int64], NDArray[np.int64]]]
+_KERNEL: DenseKernel | None = None
+_NO_NUMBA = False
+#: The only specialisation compiled (or loaded from numba's cache): C-contiguous float64 scores
+#: and the grid's parameters; the int32 and int64 cost matrices are both handled inside it.
+_KERNEL_SIGNATURE = (
+    "Tuple((int64[::1], int64[::1]))"
+    "(float64[:, ::1], float64, float64, float64, int64, int64, boolean, boolean, boolean, boolean)"
+)
+
+
+def _assignment_kernel() -> DenseKernel | None:
+    """The compiled dense kernel (numba, cached on disk), or None without numba."""
+    global _KERNEL, _NO_NUMBA
+    if _KERNEL is None and not _NO_NUMBA:
         try:
+            # Imported here, so that importing this module never imports numba (start-up time:
+            # about 0.4 s), and only a complete problem pays for it.
             from numba import njit
         except ImportError:  # pragma: no cover - numba is installed in CI
-            _KERNEL = _shortest_augmenting_paths
-        else:
-            # Imported here, so that importing this module never imports numba. Both cost
-            # types (int32 when the grid fits, else int64) are compiled (or loaded from the
-            # cache) at once, here: a process never pays a second specialisation later, in
-            # the middle of a solve (measured: 0.6 s cache load to several seconds' compile).
-            _KERNEL = njit(_KERNEL_SIGNATURES, cache=True, nogil=True)(_shortest_augmenting_paths)
+            _NO_NUMBA = True
+            return None
+        # Compile copies of the helpers that see each other's compiled versions (the module's
+        # own names stay plain Python). The helpers are compiled into the kernel, for both
+        # cost types, once: one cache entry, one load per process.
+        scope: dict[str, Any] = {"np": np, "__name__": __name__, "abs": abs, "float": float}
+        for f in (_fill_costs, _column_reduction, _shortest_augmenting_paths):
+            copy = types.FunctionType(f.__code__, scope, f.__name__)
+            scope[f.__name__] = njit(nogil=True)(copy)
+        scope["_INT64_MAX"] = _INT64_MAX
+        outer = types.FunctionType(_dense_assignment.__code__, scope, "_dense_assignment")
+        _KERNEL = njit(_KERNEL_SIGNATURE, cache=True, nogil=True)(outer)
     return _KERNEL
 
 
 def _shortest_augmenting_paths(cost: NDArray[np.integer[Any]]) -> NDArray[np.int64]:
     """Min-cost assignment of every row of an ``nr x nc`` integer matrix, ``nr <= nc``.
 
-    Returns ``mate``: row ``i`` gets column ``mate[i]``. Successive shortest augmenting paths
-    (Jonker and Volgenant 1987; the rectangular form of Crouse 2016): rows enter one at a time;
-    for each, a Dijkstra search over the reduced costs ``cost[i, j] - u[i] - v[j]`` (all
-    ``>= 0``) finds a cheapest alternating path from the new row to a free column, the duals are
-    updated so that the path's arcs have reduced cost 0, and the path is flipped. After row
-    ``r`` the matching of rows ``0..r`` is a min-cost one, so the last is optimal. Columns never
-    reached keep ``v = 0 >= v`` of every other column, which is what makes the rectangular
-    case optimal too.
+    Returns ``mate``: row ``i`` gets column ``mate[i]``. First a start: on a square matrix
+    Jonker and Volgenant's column reduction with reduction transfer (:func:`_column_reduction`);
+    on a rectangular one a row reduction, ``u[i]`` the row's lowest cost and ``v = 0``, a row
+    whose first lowest column is still free taking it (column duals must stay 0 on the columns
+    left free, which the column reduction would break). Each leaves every reduced cost ``>= 0``
+    and the arcs taken tight, and matches about 60% of the rows of a random matrix. Then
+    successive shortest augmenting paths (Jonker and Volgenant 1987; the rectangular form of
+    Crouse 2016) for the rows left, one at a time: a Dijkstra search over the reduced costs
+    ``cost[i, j] - u[i] - v[j]`` (all ``>= 0``) finds a cheapest alternating path from the new
+    row to a free column, the duals are updated so that the path's arcs have reduced cost 0, and
+    the path is flipped. Every matching so far is a min-cost one for its rows, so the last is
+    optimal. Free columns keep ``v = 0 >= v`` of every other column, which is what makes the
+    rectangular case optimal too. Each search step scans the columns not yet reached in index
+    order (flags, not a shrinking list: the row and the duals are read front to back).
 
     Integer arithmetic only (exact: duals stay within a small multiple of ``nr * max|cost|``,
     far inside int64 for the grids of this module). Written in the numba-compatible subset of
     Python, so the compiled and the plain version give identical results. Ties: among equally
-    short paths the search takes a free column first, then the first in its scan order.
+    short paths the search takes a free column first, then the lowest column index.
     """
     nr, nc = cost.shape
     inf = _INT64_MAX
@@ -660,14 +950,28 @@ def _shortest_augmenting_paths(cost: NDArray[np.integer[Any]]) -> NDArray[np.int
     owner = np.full(nc, -1, dtype=np.int64)  # row of each column
     pred = np.full(nc, -1, dtype=np.int64)  # row before each column on the shortest path
     dist = np.empty(nc, dtype=np.int64)
-    todo = np.empty(nc, dtype=np.int64)  # columns not yet reached, first `n_todo` entries
+    reached = np.zeros(nc, dtype=np.bool_)  # columns reached by the current search
     seen_rows = np.empty(nr, dtype=np.int64)
     seen_cols = np.empty(nc, dtype=np.int64)
+    if nr == nc:
+        _column_reduction(cost, u, v, mate, owner)
+    else:
+        for i in range(nr):
+            low = cost[i, 0]
+            at = 0
+            for j in range(1, nc):
+                if cost[i, j] < low:
+                    low = cost[i, j]
+                    at = j
+            u[i] = low
+            if owner[at] < 0:
+                owner[at] = i
+                mate[i] = at
     for start in range(nr):
+        if mate[start] >= 0:
+            continue
         for j in range(nc):
             dist[j] = inf
-            todo[j] = j
-        n_todo = nc
         n_rows = 0
         n_cols = 0
         reach = 0  # distance of the last column reached
@@ -680,8 +984,9 @@ def _shortest_augmenting_paths(cost: NDArray[np.integer[Any]]) -> NDArray[np.int
             lowest = inf
             best = -1
             best_free = False
-            for t in range(n_todo):
-                j = todo[t]
+            for j in range(nc):
+                if reached[j]:
+                    continue
                 d = base + cost[i, j] - v[j]
                 if d < dist[j]:
                     dist[j] = d
@@ -689,12 +994,11 @@ def _shortest_augmenting_paths(cost: NDArray[np.integer[Any]]) -> NDArray[np.int
                 d = dist[j]
                 if d < lowest or (d == lowest and not best_free and owner[j] < 0):
                     lowest = d
-                    best = t
+                    best = j
                     best_free = owner[j] < 0
             reach = lowest
-            j = todo[best]
-            n_todo -= 1
-            todo[best] = todo[n_todo]
+            j = best
+            reached[j] = True
             seen_cols[n_cols] = j
             n_cols += 1
             if owner[j] < 0:
@@ -709,6 +1013,7 @@ def _shortest_augmenting_paths(cost: NDArray[np.integer[Any]]) -> NDArray[np.int
         for t in range(n_cols):
             j = seen_cols[t]
             v[j] -= reach - dist[j]
+            reached[j] = False
         # Flip the path.
         j = sink
         while True:
@@ -720,3 +1025,48 @@ def _shortest_augmenting_paths(cost: NDArray[np.integer[Any]]) -> NDArray[np.int
             if i == start:
                 break
     return mate
+
+
+def _column_reduction(
+    cost: NDArray[np.integer[Any]],
+    u: NDArray[np.int64],
+    v: NDArray[np.int64],
+    mate: NDArray[np.int64],
+    owner: NDArray[np.int64],
+) -> None:
+    """Jonker and Volgenant's start for a square matrix, in place: ``v[j]`` the column's lowest
+    cost, each column (last first) taken by its lowest row if that row is still free (ties: the
+    first row); then every row that was the lowest of exactly one column moves the slack to its
+    own dual (reduction transfer: ``u[i]`` = its second-lowest reduced cost, its column's ``v``
+    lowered by as much), so that it stays tight while the other rows see more room. Reduced
+    costs stay ``>= 0`` and the arcs taken tight. Reads the matrix row by row."""
+    nr, nc = cost.shape
+    low = np.empty(nc, dtype=np.int64)
+    arg = np.zeros(nc, dtype=np.int64)
+    for j in range(nc):
+        low[j] = cost[0, j]
+    for i in range(1, nr):
+        for j in range(nc):
+            if cost[i, j] < low[j]:
+                low[j] = cost[i, j]
+                arg[j] = i
+    hits = np.zeros(nr, dtype=np.int64)
+    for j in range(nc - 1, -1, -1):
+        v[j] = low[j]
+        i = arg[j]
+        hits[i] += 1
+        if mate[i] < 0:
+            mate[i] = j
+            owner[j] = i
+    for i in range(nr):
+        taken = mate[i]
+        if taken < 0 or hits[i] != 1 or nc == 1:
+            continue
+        slack = _INT64_MAX
+        for j in range(nc):
+            if j != taken:
+                d = cost[i, j] - v[j]
+                if d < slack:
+                    slack = d
+        v[taken] -= slack
+        u[i] = slack

@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 import networkx as nx
 import numpy as np
 import pytest
@@ -12,9 +17,9 @@ from scipy.optimize import linear_sum_assignment
 from scipy.sparse import csr_matrix
 from scipy.sparse.csgraph import maximum_bipartite_matching
 
+import solvers.assignment as assignment_module
 from solvers.assignment import (
     _assignment_kernel,
-    _shortest_augmenting_paths,
     _solve,
     _solve_complete,
     grid_levels,
@@ -24,6 +29,7 @@ from solvers.assignment import (
 )
 
 TOL = 1e-6
+ROOT = Path(__file__).resolve().parents[1]
 
 # ---------------------------------------------------------------------------------------------
 # Helpers: validity check and independent oracles
@@ -419,21 +425,55 @@ def test_fast_path_without_tie_break_against_scipy(shape: tuple[int, int]) -> No
     st.integers(1, 9),
     st.integers(0, 6),
     st.integers(0, 2**32 - 1),
-    st.sampled_from([np.int32, np.int64]),
-    st.sampled_from([2, 5, 10**9]),
+    st.sampled_from([2, 5, 0]),
+    st.booleans(),
+    st.booleans(),
 )
-def test_pure_python_kernel_equals_compiled(
-    rows: int, extra: int, seed: int, dtype: type[np.integer], spread: int
+def test_pure_python_path_equals_compiled(
+    rows: int, extra: int, seed: int, spread: int, max_card: bool, flip: bool
 ) -> None:
-    """The fallback without numba gives exactly the compiled kernel's assignment."""
-    cost = np.random.default_rng(seed).integers(-spread, spread, size=(rows, rows + extra))
-    cost = cost.astype(dtype)
-    plain = _shortest_augmenting_paths(cost)
-    compiled = _assignment_kernel()(cost)
+    """Without numba (numpy rounds, plain Python searches) the matching is exactly the compiled
+    kernel's (which rounds and searches in one call), on both cost types: int64 while the
+    tie-break is on (these sizes), int32 on the coarser grid of a large problem."""
+    rng = np.random.default_rng(seed)
+    shape = (rows + extra, rows) if flip else (rows, rows + extra)
+    scores = rng.integers(-spread, spread + 1, size=shape) / 2 if spread else rng.random(shape)
+    saved, plain_max = assignment_module._KERNEL, assignment_module.PLAIN_MAX_CELLS
+    try:
+        assignment_module.PLAIN_MAX_CELLS = 0  # small problems too through the compiled kernel
+        assert _assignment_kernel() is not None
+        compiled = _solve_complete(scores, max_cardinality=max_card)
+    finally:
+        assignment_module.PLAIN_MAX_CELLS = plain_max
+    try:
+        assignment_module._KERNEL, assignment_module._NO_NUMBA = None, True
+        plain = _solve_complete(scores, max_cardinality=max_card)
+    finally:
+        assignment_module._KERNEL, assignment_module._NO_NUMBA = saved, False
     np.testing.assert_array_equal(plain, compiled)
-    assert len(set(plain.tolist())) == rows
-    r, c = linear_sum_assignment(cost.astype(np.float64))
-    assert int(cost[np.arange(rows), plain].sum()) == int(cost[r, c].sum())
+    _, total = scipy_oracle(scores, np.ones(shape, dtype=bool), max_cardinality=max_card)
+    assert matching_total(scores, compiled) == pytest.approx(total, abs=TOL)
+
+
+def test_kernel_has_one_specialisation_for_every_size() -> None:
+    """Small (int64 costs, tie-break) and large (int32 costs) problems, both orientations and
+    both objectives go through one compiled specialisation: a process never compiles or loads
+    a second one in the middle of a solve."""
+    kernel = _assignment_kernel()
+    assert kernel is not None
+    rng = np.random.default_rng(3)
+    plain_max = assignment_module.PLAIN_MAX_CELLS
+    try:
+        assignment_module.PLAIN_MAX_CELLS = 0
+        for shape in ((3, 5), (5, 3), (600, 700), (700, 600)):
+            assert grid_levels(*shape)[1] == (shape[0] < 100)
+            for max_card in (True, False):
+                pairs = max_weight_matching(rng.random(shape), max_cardinality=max_card)
+                assert len(pairs) == min(shape) or not max_card
+    finally:
+        assignment_module.PLAIN_MAX_CELLS = plain_max
+    assert len(getattr(kernel, "signatures", ())) == 1
+    assert len(getattr(kernel, "overloads", {})) == 1
 
 
 # ---------------------------------------------------------------------------------------------
@@ -497,3 +537,55 @@ def test_inputs_not_mutated() -> None:
     rows, cols, weights = np.array([1, 0]), np.array([0, 1]), np.array([1.0, 1.0])
     max_weight_matching_sparse(rows, cols, weights, (2, 2))
     assert rows.tolist() == [1, 0] and cols.tolist() == [0, 1]
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.integers(1, 30), st.integers(1, 30), st.integers(0, 2**32 - 1), st.floats(0.02, 0.5))
+def test_quick_cover_check_agrees_with_maximum_matching(
+    n: int, m: int, seed: int, density: float
+) -> None:
+    """The quick check says a matching covers the smaller side only when one does (scipy's
+    maximum matching), and finds it on these small inputs (no budget cut)."""
+    from solvers.assignment import _covers_smaller_side
+
+    rng = np.random.default_rng(seed)
+    mask = rng.random((n, m)) < density
+    r, c = np.nonzero(mask)
+    if r.size == 0:
+        return
+    graph = csr_matrix((np.ones(r.size), (r, c)), shape=(n, m))
+    size = int((maximum_bipartite_matching(graph, perm_type="column") >= 0).sum())
+    got = _covers_smaller_side(r.astype(np.int32), c.astype(np.int32), n, m)
+    assert got == (size == min(n, m))
+
+
+def test_quick_cover_check_on_large_sparse_input() -> None:
+    """50,000 per side, 20 candidates each: covered; one column removed: not (the max flow
+    then decides), and the matching sizes the solver uses agree with the max flow."""
+    from solvers.assignment import _covers_smaller_side, _max_matching_size
+
+    rng = np.random.default_rng(5)
+    n = 50_000
+    r = np.repeat(np.arange(n, dtype=np.int32), 20)
+    c = rng.integers(0, n, size=r.size).astype(np.int32)
+    assert r.size >= assignment_module._COVER_MIN_ARCS
+    assert _covers_smaller_side(r, c, n, n) == (_max_matching_size(r, c, n, n) == n)
+    keep = c != c[0]
+    assert not _covers_smaller_side(r[keep], c[keep], n, n)
+
+
+def test_small_complete_problems_never_load_numba(tmp_path: Path) -> None:
+    """A programme-sized complete problem runs in plain Python (no numba import), and on a new
+    install (empty numba cache) up to PLAIN_COLD_MAX_CELLS too, instead of waiting for the
+    compile; the matching is the compiled kernel's (tested above)."""
+    code = (
+        "import sys, numpy as np; from solvers.assignment import max_weight_matching as f; "
+        "f(np.random.default_rng(0).random((100, 100))); a = 'numba' in sys.modules; "
+        "f(np.random.default_rng(0).random((150, 200))); b = 'numba' in sys.modules; "
+        "print(a, b)"
+    )
+    env = {**os.environ, "NUMBA_CACHE_DIR": str(tmp_path), "PYTHONPATH": str(ROOT)}
+    out = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True
+    )
+    assert out.stdout.split() == ["False", "False"]

@@ -189,6 +189,17 @@ def test_assignment_one_case() -> None:
     assert got["case"] == "dense-1000" and got["pairs"] == 1000
 
 
+def test_assignment_steady_one_case() -> None:
+    """The recorded table's mode: ours against scipy in one process, totals checked."""
+    table = one_table_at_least(
+        run("benchmarks/assignment.py", "--steady", "--cases", "dense-1000", "--repeat", "1")
+    )
+    assert table[0][:2] == ["case", "reference"]
+    assert table[1][0] == "dense-1000" and float(table[1][4].strip("*")) > 0
+    ours, ref = (float(x) for x in table[1][7].split(" / "))
+    assert abs(ours - ref) < 1e-6
+
+
 def test_stable_one_case() -> None:
     out = run("benchmarks/stable.py", "--case", "complete-40", "--method", "ours", "--repeat", "1")
     got = json.loads(out.strip().splitlines()[-1])

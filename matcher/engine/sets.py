@@ -44,6 +44,7 @@ from solvers.grouping import (
     GroupingResult,
     PartialGrouping,
     diverse_groups,
+    group_by_patterns,
     grouping_bound,
     largest_grouping,
     maximin_groups,
@@ -75,6 +76,10 @@ EXACT_MAX_PAIRS = 12
 #: out" model (pairs x sets variables, conflicts x sets clauses); larger ones the bounded
 #: construction and repair search of :func:`solvers.grouping.largest_grouping`.
 EXACT_DROPS_MAX_PAIRS = 24
+#: A cohort whose only set rule is one organisation per set is grouped by counting set patterns
+#: (:func:`solvers.grouping.group_by_patterns`) when the searches find no grouping of
+#: everyone and its organisation mixes allow at most this many patterns.
+PATTERN_MAX = 5_000
 #: Numbers of sets tried, fewest first, whose search fails without a proof of infeasibility
 #: before the cohort is treated as not groupable whole.
 UNPROVEN_TRIES = 2
@@ -320,11 +325,17 @@ def form_sets(
         )
     if best is None:
         # Not every pair can be grouped: keep the most that can, drop the others with why.
-        keep, labels, found_by = _most_groupable(
-            instance, cohort, duos, links, check, seed=seed, should_stop=should_stop
-        )
-        reason = _drop_reason(cohort, check, len(keep), found_by)
-        dropped = {k: reason for k in range(n) if k not in set(keep)}
+        by_pattern = _by_patterns(instance, cohort, duos, seed=seed)
+        if by_pattern is not None:
+            keep, labels, found_by = by_pattern
+        else:
+            keep, labels, found_by = _most_groupable(
+                instance, cohort, duos, links, check, seed=seed, should_stop=should_stop
+            )
+        kept = set(keep)
+        if len(keep) < n:
+            reason = _drop_reason(cohort, check, len(keep), found_by)
+            dropped = {k: reason for k in range(n) if k not in kept}
         if not keep:
             return CohortSets([], [], dropped, "optimal", "none")
         best = _group_kept(
@@ -512,6 +523,33 @@ def _most_groupable(
     if len(keep) == check.bound:
         found_by = "exact"  # the bound is reached: the most possible
     return keep.tolist(), labels, found_by
+
+
+def _by_patterns(
+    instance: Instance,
+    cohort: Cohort,
+    duos: list[tuple[Participant, Participant]],
+    *,
+    seed: int,
+) -> tuple[list[int], NDArray[np.int64], str] | None:
+    """The most pairs that form valid sets, exactly, when one organisation per set is the only
+    set rule (no declared conflicts): pairs with the same organisations are interchangeable,
+    so counting set patterns decides it (:func:`solvers.grouping.group_by_patterns`).
+    ``(kept indices, their set labels, how found)``, or None when the rule set is other or the
+    patterns are too many."""
+    if not one_organisation_per_set(instance) or _conflicts(duos):
+        return None
+    keys: dict[str, int] = {}
+    resources = [
+        frozenset(keys.setdefault(o, len(keys)) for o in sorted(pair_organisations(duo)))
+        for duo in duos
+    ]
+    lo, hi = cohort.set_size.min_pairs, cohort.set_size.max_pairs
+    found = group_by_patterns(resources, lo, hi, seed=seed, max_patterns=PATTERN_MAX)
+    if found is None:
+        return None
+    keep = np.flatnonzero(found.labels >= 0)
+    return keep.tolist(), found.labels[keep], "exact" if found.proven else "search"
 
 
 def _fewest_drops(

@@ -13,7 +13,9 @@ Modules, in the order the data flows: ``problem`` (validated input, result, erro
 ``api`` (:func:`diverse_groups`), ``exact`` (the CP-SAT model) and ``feasibility`` (CP-SAT
 pieces it shares with the heuristic), ``search`` (starts and the iterated tabu search),
 ``kernels`` (the search's inner loop in plain Python/numba and in numpy, side by side),
-``bound`` and ``packing`` (the largest grouping), ``maximin``. Only the names below are public.
+``bound`` and ``packing`` (the largest grouping), ``patterns`` (the largest grouping by
+counting set patterns, when elements are sets of resources), ``maximin``. Only the names
+below are public.
 
 Guarantees
 ----------
@@ -39,6 +41,7 @@ from solvers.grouping.api import diverse_groups
 from solvers.grouping.bound import grouping_bound
 from solvers.grouping.maximin import maximin_groups
 from solvers.grouping.packing import PartialGrouping, largest_grouping
+from solvers.grouping.patterns import group_by_patterns
 from solvers.grouping.problem import (
     AUTO_EXACT_MAX_N,
     METHODS,
@@ -58,6 +61,7 @@ __all__ = [
     "Method",
     "PartialGrouping",
     "diverse_groups",
+    "group_by_patterns",
     "grouping_bound",
     "grouping_objective",
     "largest_grouping",
