@@ -652,6 +652,7 @@ def _unmatched(
     for pair in prev.pairs if prev is not None else []:
         was_with[pair.patient_leader], was_with[pair.partner] = pair.partner, pair.patient_leader
     out = []
+    original_people = original.participants_by_id()
     for p in instance.participants:
         if p.id in formed_people:
             continue
@@ -666,7 +667,9 @@ def _unmatched(
             n_cols=len(scan.cols.ids),
             min_score=instance.rules.min_score,
         )
-        reason = partner_gone_reason(original, p.id, reason, was_with.get(p.id))
+        reason = partner_gone_reason(
+            original, p.id, reason, was_with.get(p.id), people=original_people
+        )
         out.append(Unmatched(participant=p.id, reason=reason + _dates_rule_out(instance, p)))
     return out
 
