@@ -39,6 +39,7 @@ from matcher.contract.solution import (
     Unmatched,
     Waitlisted,
 )
+from matcher.engine import set_pool
 from matcher.engine.diagnose import diagnose_cohorts, diagnose_no_placement
 from matcher.engine.meaning import meaning_notes
 from matcher.engine.metrics import solution_metrics
@@ -51,10 +52,11 @@ from matcher.engine.placement.ceiling import (
 )
 from matcher.engine.placement.model import (
     Candidate,
+    Placement,
     diagnose_locks,
 )
 from matcher.engine.placement.strategy import Deadline, Job, must_place, place, place_against
-from matcher.engine.prepare import prepare
+from matcher.engine.prepare import Prepared, prepare
 from matcher.engine.progress import ProgressCallback, Reporter, Stop
 from matcher.engine.reasons import pair_reasons, partner_gone_reason, unmatched_reason
 from matcher.engine.replan import (
@@ -68,7 +70,7 @@ from matcher.engine.replan import (
     quality_trades,
 )
 from matcher.engine.scoring import CRITERIA, pair_scores
-from matcher.engine.sets import form_sets, pair_distance
+from matcher.engine.sets import CohortSets, form_sets, pair_distance
 from matcher.errors import (
     Conflict,
     Infeasible,
@@ -202,9 +204,44 @@ def make_plan(
     deterministic: bool,
 ) -> Solution:
     deadline = Deadline(time_limit, deterministic=deterministic)
-    reporter = Reporter(progress)
     prev = load_previous(previous) if previous is not None else None
     prepared = prepare(instance)
+    # the sets stage's workers start now, so that their start-up overlaps pairing and placement
+    pool = set_pool.start(len(prepared.effective.participants), replan=prev is not None)
+    try:
+        return _make_plan(
+            instance,
+            prepared,
+            prev,
+            pool,
+            deadline,
+            objective=objective,
+            proposer=proposer,
+            seed=seed,
+            time_limit=time_limit,
+            progress=progress,
+            deterministic=deterministic,
+        )
+    finally:
+        if pool is not None:
+            pool.close()
+
+
+def _make_plan(
+    instance: Instance,
+    prepared: Prepared,
+    prev: Solution | None,
+    pool: set_pool.SetPool | None,
+    deadline: Deadline,
+    *,
+    objective: str,
+    proposer: str,
+    seed: int,
+    time_limit: float | None,
+    progress: ProgressCallback | None,
+    deterministic: bool,
+) -> Solution:
+    reporter = Reporter(progress)
     eff = prepared.effective
     stop = Stop(
         deadline=None if time_limit is None else time.monotonic() + RESERVE * time_limit,
@@ -314,6 +351,23 @@ def make_plan(
     set_outcomes: list[str] = []
     cohort_plans: list[CohortPlan] = []
     sets_out: list[LearningSet] = []
+    presolved = (
+        _sets_in_pool(
+            pool,
+            eff,
+            candidates,
+            placement,
+            formed,
+            people,
+            deadline,
+            stop,
+            reporter,
+            seed=seed,
+            deterministic=deterministic,
+        )
+        if prev is None
+        else {}
+    )
     for q, cohort in enumerate(eff.cohorts):
         reporter.report(
             "learning_sets", q / len(eff.cohorts), f"action-learning sets of {cohort.id}"
@@ -364,7 +418,7 @@ def make_plan(
             def stop_sets(s: Stop = sets_stop, c: str = cohort.id) -> bool:
                 return not s.check(f"sets of {c}")
 
-            result = form_sets(
+            result = presolved.get(q) or form_sets(
                 eff,
                 cohort,
                 duos,
@@ -480,6 +534,56 @@ def make_plan(
             }
         )
     return solution.model_copy(update=update)
+
+
+def _sets_in_pool(
+    pool: set_pool.SetPool | None,
+    eff: Instance,
+    candidates: list[Candidate],
+    placement: Placement,
+    formed: list[int],
+    people: dict[str, Participant],
+    deadline: Deadline,
+    stop: Stop,
+    reporter: Reporter,
+    *,
+    seed: int,
+    deterministic: bool,
+) -> dict[int, CohortSets]:
+    """Every cohort's sets from the worker processes (cohort index -> sets), when the pool is
+    there and the work is worth it; else nothing (the cohorts then run one by one). Each
+    cohort gets the time a serial run would give it."""
+    if pool is None or not eff.cohorts:
+        return {}
+    n_q = len(eff.cohorts)
+    tasks = []
+    for q, cohort in enumerate(eff.cohorts):
+        ks = [k for k in formed if placement.cohort_of.get(k) == q]
+        duos = [(people[candidates[k].patient_leader], people[candidates[k].partner]) for k in ks]
+        share = deadline.share(0.5 / n_q, n_q)
+        if share is not None and not deterministic:
+            share *= pool.workers  # the cohorts share the workers, not one clock
+        tasks.append(set_pool.SetTask(cohort, duos, share))
+    if not set_pool.worth_it(pool, tasks):
+        return {}
+
+    def keep_going(fraction: float) -> bool:
+        ok = reporter.report(
+            "learning_sets", fraction, f"action-learning sets: {fraction:.0%} of the cohorts"
+        )
+        return ok and not stop.cancelled
+
+    results = set_pool.form_all(
+        pool,
+        eff,
+        tasks,
+        seed=seed,
+        deterministic=deterministic,
+        deadline=stop.deadline,
+        keep_going=keep_going,
+    )
+    log.info("sets: %d cohorts in %d worker processes", n_q, pool.workers)
+    return dict(enumerate(results))
 
 
 #: Share of the time limit the searches may use; the rest is kept for building the output.
