@@ -47,6 +47,7 @@ from matcher.engine.pairing import Pairing, pair_lone_applicants
 from matcher.engine.placement.ceiling import (
     CohortPressure,
     complete_pairing,
+    place_by_moves,
     pressure_note,
     set_rule_pressure,
 )
@@ -273,6 +274,9 @@ def _make_plan(
         # issue 10 hook: nobody left unpaired who could be paired when a budget cut placement
         if placement.status in ("optimal", "feasible"):
             candidates, placement, note = complete_pairing(eff, pairing, candidates, placement)
+            notes += [note] if note else []
+            # wait-listed pairs (e.g. the ones just formed) placed by moving others aside
+            placement, note = place_by_moves(eff, candidates, placement)
             notes += [note] if note else []
     else:
         candidates, placement, notes, minimal = place_against(
