@@ -4,6 +4,7 @@ flow, kept only when the set rules still hold."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from matcher.engine.placement.ceiling import place_by_moves
@@ -31,7 +32,7 @@ def _instance(orgs: dict[str, str]) -> Any:
     )
 
 
-def _plan(tags: str, options: dict[str, tuple[int, ...]], where: dict[str, int | None]) -> Any:
+def _plan(tags: str, options: Mapping[str, tuple[int, ...]], where: dict[str, int | None]) -> Any:
     cands = [Candidate(f"pl{t}", f"pr{t}", True, 0.5, options[t]) for t in tags]
     placement = Placement(
         formed=list(range(len(tags))),
