@@ -248,7 +248,9 @@ class _TabuState:
         onehot = np.zeros((n, n_groups), dtype=np.float64)
         onehot[np.arange(n), labels0] = 1.0
         m = p.d @ onehot
-        c = p.cl.astype(np.int64) @ onehot.astype(np.int64)
+        # counts, summed in floats (BLAS; exact below 2**53): an int64 product has no BLAS and
+        # took 0.44 s on a 1,000-element, 250-group search
+        c = (p.cl.astype(np.float64) @ onehot).astype(np.int64)
         obj = grouping_objective(p.d, labels0)
         avg = n / max(1, n_groups)
         params = np.array(
