@@ -19,7 +19,7 @@ from matcher.contract.keys import category_key
 from matcher.contract.solution import MIN_GROUP as MIN_GROUP  # re-exported; its home
 from matcher.contract.solution import Pair, Solution
 from matcher.engine.pairing import LoneScan, scan_lone
-from matcher.engine.scoring import iter_blocks, lone_sides, pair_scores
+from matcher.engine.scoring import Side, iter_blocks, lone_sides, pair_scores
 
 
 def _stats(values: list[float]) -> dict[str, float | int | None]:
@@ -35,15 +35,21 @@ def _stats(values: list[float]) -> dict[str, float | int | None]:
 
 
 def blocking_pairs(
-    instance: Instance, solution: Solution, tick: Callable[[str], object] | None = None
+    instance: Instance,
+    solution: Solution,
+    tick: Callable[[str], object] | None = None,
+    *,
+    sides: tuple[Side, Side] | None = None,
 ) -> list[tuple[str, str]]:
     """Lone patient leader and professional who could be paired and would both rather be
     together than with their partner (or alone), preferences taken from the scores.
 
     Only people who applied alone count: pre-formed pairs are fixed by the programme. Scored
-    block by block, so memory stays bounded on large intakes.
+    block by block, so memory stays bounded on large intakes. ``sides``: the intake's
+    :func:`matcher.engine.scoring.lone_sides`, when the caller has them (the pairing's scan
+    does: building them again took ~1 s at 20,000 participants).
     """
-    a, b = lone_sides(instance)
+    a, b = sides if sides is not None else lone_sides(instance)
     partner: dict[str, str] = {}
     for p in solution.pairs:
         partner[p.patient_leader], partner[p.partner] = p.partner, p.patient_leader
@@ -302,7 +308,9 @@ def solution_metrics(
             "lone_pairs": _stats([p.score for p in solution.pairs if not p.preformed]),
         },
         "top3_share": round(sum(hits) / len(hits), 4) if hits else None,
-        "blocking_pairs": len(blocking_pairs(instance, solution, tick)),
+        "blocking_pairs": len(
+            blocking_pairs(instance, solution, tick, sides=(scan.rows, scan.cols))
+        ),
         **breakdown,
         "groups": group_outcomes(instance, solution),
         "sets": {
