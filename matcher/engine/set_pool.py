@@ -48,7 +48,7 @@ POOL_MIN_COHORTS = 4
 #: Work (the sum over cohorts of pairs squared: a search iteration is O(pairs^2)) below which the
 #: cohorts run serially even when a pool was started: 20,000 participants are ~1.9 M.
 POOL_MIN_WORK = 200_000
-#: Most worker processes (each holds numpy, the engine and the kernel: ~120 MB).
+#: Most worker processes (each holds numpy, the engine and the kernel: up to ~170 MB).
 POOL_MAX_WORKERS = 4
 #: Seconds between the parent's progress checks while workers run.
 POLL_S = 0.2
