@@ -95,3 +95,61 @@ def test_small_work_stays_serial_even_with_a_pool(monkeypatch: pytest.MonkeyPatc
     large = [set_pool.SetTask(cohort, [duo] * 200, None)] * 50  # 20,000 participants' shape
     assert set_pool.worth_it(pool, large)
     assert not set_pool.worth_it(None, large)
+
+
+def test_form_all_reports_progress_and_a_cancel_still_returns_every_cohorts_sets() -> None:
+    """The parent polls ``keep_going`` while the workers run; a False from it cancels the
+    searches, which still hand back valid sets for every cohort, in cohort order."""
+    from matcher.engine.sets import form_sets
+    from matcher.intake.json_file import parse_instance
+    from matcher.tools.generate import generate_instance
+
+    instance = parse_instance(generate_instance(400, seed=2, preformed_share=1.0))
+    people = instance.participants_by_id()
+    tasks = []
+    for cohort in instance.cohorts:
+        ids = [p.id for p in instance.participants if p.partner and p.role == "patient_leader"]
+        duos = [(people[i], people[people[i].partner or ""]) for i in ids][: cohort.capacity_pairs]
+        tasks.append(set_pool.SetTask(cohort, duos, None))
+    pool = set_pool.SetPool(2)
+    try:
+        seen: list[float] = []
+
+        def cancel_at_once(fraction: float) -> bool:
+            seen.append(fraction)
+            return False
+
+        results = set_pool.form_all(
+            pool,
+            instance,
+            tasks,
+            seed=1,
+            deterministic=True,
+            deadline=None,
+            keep_going=cancel_at_once,
+        )
+    finally:
+        pool.close()
+    assert seen and seen[-1] == 1.0
+    assert len(results) == len(tasks)
+    for task, got in zip(tasks, results, strict=True):
+        grouped = sorted(i for s in got.sets for i in s) + sorted(got.dropped)
+        assert sorted(grouped) == list(range(len(task.duos)))
+        lo, hi = task.cohort.set_size.min_pairs, task.cohort.set_size.max_pairs
+        assert all(lo <= len(s) <= hi for s in got.sets)
+    # uncancelled, one cohort in the pool gives the serial search's sets
+    serial = form_sets(instance, tasks[0].cohort, tasks[0].duos, seed=1)
+    pool = set_pool.SetPool(2)
+    try:
+        again = set_pool.form_all(
+            pool,
+            instance,
+            tasks[:1],
+            seed=1,
+            deterministic=True,
+            deadline=None,
+            keep_going=lambda fraction: True,
+        )
+    finally:
+        pool.close()
+    assert again[0].sets == serial.sets and again[0].diversity == serial.diversity
