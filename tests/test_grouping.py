@@ -722,3 +722,75 @@ def test_compiled_kernel_found_in_numbas_cache(
     (tmp_path / "solvers_x").mkdir()
     (tmp_path / "solvers_x" / "kernels._tabu_steps-985.py311.nbi").write_bytes(b"")
     assert kernels._compiled_on_disk()
+
+
+def test_stall_ends_the_search_early_reproducibly_and_close_to_the_full_budget() -> None:
+    """``stall``: the search ends after that many iterations without a new best, counted in
+    iterations (the same labels every run), well before ``max_iters``, with an objective close
+    to the whole budget's."""
+    rng = np.random.default_rng(3)
+    n = 120
+    d = rng.uniform(0, 1, (n, n))
+    d = (d + d.T) / 2
+    bounds = [(3, 4)] * 34
+    links = [(i, i + 1) for i in range(0, n - 1, 7)]
+    full = diverse_groups(d, bounds, cannot_link=links, seed=2, max_iters=2_000, method="heuristic")
+    runs = [
+        diverse_groups(
+            d, bounds, cannot_link=links, seed=2, max_iters=2_000, stall=30, method="heuristic"
+        )
+        for _ in range(2)
+    ]
+    assert runs[0].labels.tobytes() == runs[1].labels.tobytes()
+    verify(d, bounds, runs[0], links)
+    assert full.iterations == 2_000
+    assert runs[0].iterations is not None and runs[0].iterations < 2_000
+    assert runs[0].objective >= 0.99 * full.objective
+
+
+def test_stall_must_be_positive() -> None:
+    d = np.ones((6, 6))
+    with pytest.raises(ValueError, match="stall"):
+        diverse_groups(d, [(3, 3), (3, 3)], stall=0)
+
+
+def _target_sizes_by_loops(p: Any) -> np.ndarray:
+    """The size pattern's dynamic programme, scalar (the reference of the vectorised one)."""
+    n, n_groups = p.n, p.n_groups
+    iu = np.triu_indices(n, k=1)
+    mean = float(p.d[iu].mean()) if n > 1 else 0.0
+    value = np.full((n_groups + 1, n + 1), -np.inf)
+    choice = np.zeros((n_groups + 1, n + 1), dtype=np.int64)
+    value[0, 0] = 0.0
+    for g in range(n_groups):
+        for placed in range(n + 1):
+            if value[g, placed] == -np.inf:
+                continue
+            for size in range(int(p.lo[g]), min(int(p.hi[g]), n - placed) + 1):
+                v = value[g, placed] + mean * size * (size - 1) / 2
+                if v > value[g + 1, placed + size]:
+                    value[g + 1, placed + size] = v
+                    choice[g + 1, placed + size] = size
+    sizes = np.zeros(n_groups, dtype=np.int64)
+    placed = n
+    for g in range(n_groups, 0, -1):
+        sizes[g - 1] = choice[g, placed]
+        placed -= int(sizes[g - 1])
+    return sizes
+
+
+def test_target_sizes_vectorised_equals_the_loops() -> None:
+    from solvers.grouping.problem import _prepare
+    from solvers.grouping.search import _target_sizes
+
+    rng = np.random.default_rng(1)
+    checked = 0
+    for case in range(600):
+        n = int(rng.integers(2, 40))
+        d, bounds = random_instance(rng, n, int(rng.integers(1, max(2, n // 3))))
+        if case % 2:
+            d = np.round(d / 25)  # few distinct values: ties between size patterns
+        p = _prepare(d, bounds, None)
+        assert _target_sizes(p).tolist() == _target_sizes_by_loops(p).tolist()
+        checked += 1
+    assert checked == 600

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import statistics
 from collections import defaultdict
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -18,7 +19,7 @@ from matcher.contract.keys import category_key
 from matcher.contract.solution import MIN_GROUP as MIN_GROUP  # re-exported; its home
 from matcher.contract.solution import Pair, Solution
 from matcher.engine.pairing import LoneScan, scan_lone
-from matcher.engine.scoring import iter_blocks, lone_sides, pair_scores
+from matcher.engine.scoring import Side, iter_blocks, lone_sides, pair_scores
 
 
 def _stats(values: list[float]) -> dict[str, float | int | None]:
@@ -33,14 +34,22 @@ def _stats(values: list[float]) -> dict[str, float | int | None]:
     }
 
 
-def blocking_pairs(instance: Instance, solution: Solution) -> list[tuple[str, str]]:
+def blocking_pairs(
+    instance: Instance,
+    solution: Solution,
+    tick: Callable[[str], object] | None = None,
+    *,
+    sides: tuple[Side, Side] | None = None,
+) -> list[tuple[str, str]]:
     """Lone patient leader and professional who could be paired and would both rather be
     together than with their partner (or alone), preferences taken from the scores.
 
     Only people who applied alone count: pre-formed pairs are fixed by the programme. Scored
-    block by block, so memory stays bounded on large intakes.
+    block by block, so memory stays bounded on large intakes. ``sides``: the intake's
+    :func:`matcher.engine.scoring.lone_sides`, when the caller has them (the pairing's scan
+    does: building them again took ~1 s at 20,000 participants).
     """
-    a, b = lone_sides(instance)
+    a, b = sides if sides is not None else lone_sides(instance)
     partner: dict[str, str] = {}
     for p in solution.pairs:
         partner[p.patient_leader], partner[p.partner] = p.partner, p.patient_leader
@@ -51,6 +60,8 @@ def blocking_pairs(instance: Instance, solution: Solution) -> list[tuple[str, st
     eps = 1e-9
     out: list[tuple[str, str]] = []
     for start, comp in iter_blocks(instance, a, b):
+        if tick is not None:
+            tick(f"blocking pairs, {start} of {len(a.ids)} rows")
         rows = cur_row[start : start + comp.scores.shape[0]]
         allowed = ~comp.forbidden & (comp.scores >= instance.rules.min_score)
         block = allowed & (comp.scores > rows[:, None] + eps) & (comp.scores > cur_col + eps)
@@ -178,7 +189,11 @@ GROUP_FIGURES = (
 
 
 def solution_metrics(
-    instance: Instance, solution: Solution, scan: LoneScan | None = None
+    instance: Instance,
+    solution: Solution,
+    scan: LoneScan | None = None,
+    *,
+    tick: Callable[[str], object] | None = None,
 ) -> dict[str, Any]:
     """Quality figures of ``solution``.
 
@@ -198,6 +213,8 @@ def solution_metrics(
       suppressed with null figures and a flag).
     - ``sets``: number of sets, mean and least set diversity.
     - ``cohort_fill``: pairs placed, capacity and fill ratio per cohort.
+
+    ``tick`` (optional) is called between the parts with what comes next, for progress reports.
     """
     people = instance.participants_by_id()
     pair_of: dict[str, Pair] = {}
@@ -219,6 +236,8 @@ def solution_metrics(
             "unmatched": len(members) - len(paired),
         }
 
+    if tick is not None:
+        tick("top-3 share")
     if scan is None:
         scan = scan_lone(instance, candidates=False)
     hits: list[bool] = []
@@ -239,6 +258,8 @@ def solution_metrics(
             finite = top[np.isfinite(top)]
             hits.append(bool(finite.size) and score >= finite[-1] - 1e-12)
 
+    if tick is not None:
+        tick("score breakdowns")
     groups: dict[str, dict[str, list[float]]] = {
         "by_role": defaultdict(list),
         "by_organisation_type": defaultdict(list),
@@ -286,7 +307,9 @@ def solution_metrics(
             "lone_pairs": _stats([p.score for p in solution.pairs if not p.preformed]),
         },
         "top3_share": round(sum(hits) / len(hits), 4) if hits else None,
-        "blocking_pairs": len(blocking_pairs(instance, solution)),
+        "blocking_pairs": len(
+            blocking_pairs(instance, solution, tick, sides=(scan.rows, scan.cols))
+        ),
         **breakdown,
         "groups": group_outcomes(instance, solution),
         "sets": {

@@ -31,6 +31,7 @@ def diverse_groups(
     seed: int = 0,
     method: Method = "auto",
     max_iters: int | None = None,
+    stall: int | None = None,
     num_workers: int = 1,
     initial: ArrayLike | None = None,
     should_stop: Callable[[], bool] | None = None,
@@ -53,6 +54,10 @@ def diverse_groups(
         max_iters: Heuristic iteration budget (tabu moves). With ``max_iters`` and no
             ``time_limit`` the result is identical on every run and machine (byte-identical
             labels). If neither is given, the heuristic uses ``max(20_000, 400 * n)`` iterations.
+        stall: Heuristic only: end the search after this many iterations in a row without a
+            new best, within ``max_iters``, and never perturb. Counted in iterations, so a
+            ``max_iters`` run stays reproducible. ``None``: the search runs its whole budget,
+            perturbing after ``max(200, 5 * n)`` iterations without a new best.
         num_workers: CP-SAT workers (exact only). With 1 worker and no time limit the exact
             method is deterministic; keep it at most the number of cores.
         initial: Optional feasible grouping (``n`` labels into ``bounds``) to start from: the
@@ -89,6 +94,8 @@ def diverse_groups(
         raise ValueError(f"time_limit must be positive, got {time_limit}.")
     if max_iters is not None and max_iters < 0:
         raise ValueError(f"max_iters must be >= 0, got {max_iters}.")
+    if stall is not None and stall < 1:
+        raise ValueError(f"stall must be >= 1, got {stall}.")
     if num_workers < 1:
         raise ValueError(f"num_workers must be >= 1, got {num_workers}.")
     p = _prepare(distance, bounds, cannot_link)
@@ -121,6 +128,7 @@ def diverse_groups(
         time_limit=time_limit,
         seed=seed,
         max_iters=max_iters,
+        stall=stall,
         start=start,
         initial=start_labels,
         should_stop=should_stop,

@@ -73,6 +73,18 @@ def _tabu_kernel(work: int = 0) -> Callable[..., int]:
     return _KERNEL
 
 
+def warm_up() -> bool:
+    """Load the compiled kernel now when numba's cache holds it (a worker process calls this
+    while it waits for work, so its first search pays no load); never compiles. Returns
+    whether the compiled kernel is loaded."""
+    global _CACHED
+    if _CACHED is None:
+        _CACHED = _compiled_on_disk()
+    if _CACHED:
+        _tabu_kernel(np.iinfo(np.int64).max)
+    return _KERNEL is not None and _KERNEL is not _tabu_steps_numpy
+
+
 # The functions below are written in the numba-compatible subset of Python (loops, scalars, numpy
 # arrays). Random numbers come from a 31-bit Park-Miller generator whose state lives in
 # ints[2]: int64 arithmetic that never overflows, so numba and plain Python agree bit for bit.

@@ -361,3 +361,104 @@ def lone_pairs_along(
     n_rows, n_cols = ceiling.shape
     flow = pair_flow(n_rows, ceiling.row_arcs, n_cols, ceiling.col_arcs, np.maximum(left, 0))
     return flow.row_bin, flow.col_bin
+
+
+def place_by_moves(
+    instance: Instance, candidates: list[Candidate], placement: Placement
+) -> tuple[Placement, str | None]:
+    """Place wait-listed pairs by moving placed pairs to other cohorts they can attend.
+
+    A pair is wait-listed when every cohort it can attend is full; yet another pair there may
+    be able to go to a cohort with room. For each wait-listed pair (in the plan's order) a
+    shortest chain of such moves is searched (breadth first over the cohorts: a cohort leads to
+    another when a pair placed in it can attend the other), ending in a cohort with room
+    (:func:`matcher.engine.placement.model.cohort_room`, the ceiling's room); it is applied only
+    when every cohort it changes still passes the set rules' fast checks (organisations,
+    conflicts, sizes: :func:`matcher.engine.sets.check_set_rules`). This is the augmenting
+    path of the maximum flow of pairs into cohorts, so the pairs placed reach that flow's value
+    when the set rules allow. O(wait-listed x placed pairs). Returns the placement (unchanged
+    when nothing moves) and a note in words, or None."""
+    # Loaded on use: the sets' fast checks are only needed when pairs are wait-listed.
+    from matcher.engine.sets import check_set_rules
+
+    waiting = [k for k in placement.formed if placement.cohort_of.get(k) is None]
+    if not waiting:
+        return placement, None
+    pos = {k: i for i, k in enumerate(placement.formed)}
+    room = cohort_room(instance, len(placement.formed))
+    where: dict[int, int | None] = dict(placement.cohort_of)
+    members: dict[int, list[int]] = {q: [] for q in range(len(instance.cohorts))}
+    for k in placement.formed:
+        if (q := where.get(k)) is not None:
+            members[q].append(k)
+    people = instance.participants_by_id()
+
+    def duos(ks: list[int]) -> list[tuple[Participant, Participant]]:
+        return [(people[candidates[k].patient_leader], people[candidates[k].partner]) for k in ks]
+
+    def passes(q: int, ks: list[int]) -> bool:
+        check = check_set_rules(instance, instance.cohorts[q], duos(ks))
+        return check.bound >= len(ks)
+
+    placed_now, moved = 0, 0
+    for k in waiting:
+        # breadth first from the cohorts k can attend; parent[q] = (cohort it came from, the
+        # pair that would move from there to q)
+        parent: dict[int, tuple[int, int] | None] = {}
+        frontier = []
+        for q in sorted(candidates[k].cohorts):
+            parent[q] = None
+            frontier.append(q)
+        end = next((q for q in frontier if len(members[q]) < room[q]), None)
+        while end is None and frontier:
+            following = []
+            for q in frontier:
+                for j in members[q]:
+                    for q2 in candidates[j].cohorts:
+                        if q2 not in parent:
+                            parent[q2] = (q, j)
+                            following.append(q2)
+                            if len(members[q2]) < room[q2]:
+                                end = q2
+                                break
+                    if end is not None:
+                        break
+                if end is not None:
+                    break
+            frontier = following
+        if end is None:
+            continue
+        # the chain, from the cohort with room back to one k can attend
+        steps: list[tuple[int, int, int]] = []  # (pair, from cohort, to cohort)
+        q = end
+        while (step := parent[q]) is not None:
+            steps.append((step[1], step[0], q))
+            q = step[0]
+        new = dict(members)
+        for c in {src for _, src, _ in steps} | {dst for _, _, dst in steps} | {q}:
+            new[c] = list(members[c])
+        for j, src, dst in steps:
+            new[src].remove(j)
+            new[dst].append(j)
+        new[q].append(k)
+        touched = {dst for _, _, dst in steps} | {q}
+        for c in touched:
+            new[c].sort(key=pos.__getitem__)
+        if not all(passes(c, new[c]) for c in touched):
+            continue
+        for j, _, dst in steps:
+            where[j] = dst
+        where[k] = q
+        members = new
+        placed_now += 1
+        moved += len(steps)
+    if not placed_now:
+        return placement, None
+    levels = dict(placement.levels)
+    if "placed" in levels:
+        levels["placed"] += placed_now
+    note = (
+        f"{placed_now} wait-listed pairs placed by moving {moved} placed pairs to other cohorts "
+        "they can attend (all cohorts those pairs could attend were full)"
+    )
+    return replace(placement, cohort_of=where, levels=levels), note

@@ -1,0 +1,245 @@
+"""The sets stage's cohorts in worker processes, when the cores and the work allow.
+
+Each cohort's sets are independent of every other's (:func:`matcher.engine.sets.form_sets` sees
+only that cohort's pairs), so on a machine with more than one core the cohorts of a large intake
+run in a process pool (``concurrent.futures.ProcessPoolExecutor``, ``forkserver`` context where
+the platform has it, else ``spawn``: never ``fork``, which copies a process that may hold
+CP-SAT's or the web app's threads). The results are the serial run's, byte for byte: each
+cohort's search depends on its pairs, its seed and its iteration budget alone, and the results
+are taken back in cohort order.
+
+The pool is started by :func:`start` at the beginning of a solve that will need it (a large
+intake, several cores), so that the workers' start-up (importing numpy and the engine, loading
+the compiled search kernel: 0.3-1 s each) overlaps pairing and placement; :func:`form_all`
+then decides from the real work whether to use it. Serial (no pool) is the rule otherwise: one
+core, a small intake, a re-plan, or a platform without process support.
+
+A worker never calls back into the parent: the time limit reaches it as a wall-clock deadline
+(``time.monotonic``, one clock for every process on the machine), a cancel as an event set by
+the parent, which polls the caller's progress callback every ``POLL_S`` seconds while it waits.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from dataclasses import dataclass
+from multiprocessing import get_all_start_methods, get_context
+from typing import TYPE_CHECKING, Any, cast
+
+if TYPE_CHECKING:
+    from matcher.contract.instance import Cohort, Instance, Participant
+    from matcher.engine.sets import CohortSets
+
+log = logging.getLogger("matcher")
+
+#: Intakes with at least this many participants start the pool at the beginning of the solve
+#: (when the machine has more than one core). Measured on generated intakes: 2,000 participants
+#: have 40 cohorts of 12-32 pairs whose sets take ~0.5 s of CPU serially (~1.3 s with the one
+#: 12-pair cohort proven exactly), less than two workers' start-up on a busy machine; 20,000
+#: have 50 cohorts of 118-257 pairs (3 s of CPU).
+POOL_MIN_PARTICIPANTS = 4_000
+#: Fewest cohorts (each run whole in one worker) for the pool to be worth its start-up.
+POOL_MIN_COHORTS = 4
+#: Work (the sum over cohorts of pairs squared: a search iteration is O(pairs^2)) below which the
+#: cohorts run serially even when a pool was started: 20,000 participants are ~1.9 M.
+POOL_MIN_WORK = 200_000
+#: Most worker processes (each holds numpy, the engine and the kernel: up to ~170 MB).
+POOL_MAX_WORKERS = 4
+#: Seconds between the parent's progress checks while workers run.
+POLL_S = 0.2
+
+
+def usable_cores() -> int:
+    """Cores this process may run on (its CPU affinity where the platform tells it)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):  # pragma: no cover - platforms without affinity
+        return os.cpu_count() or 1
+
+
+@dataclass(frozen=True)
+class SetTask:
+    """One cohort's sets to form: what :func:`matcher.engine.sets.form_sets` takes."""
+
+    cohort: Cohort
+    duos: list[tuple[Participant, Participant]]
+    time_limit: float | None
+
+
+class SetPool:
+    """A started process pool for the sets stage (or None from :func:`start`)."""
+
+    def __init__(self, workers: int) -> None:
+        method = "forkserver" if "forkserver" in get_all_start_methods() else "spawn"
+        ctx = get_context(method)
+        self.workers = workers
+        self.cancel = ctx.Event()
+        self.deadline = ctx.Value("d", 0.0)  # monotonic deadline; 0: none
+        self.executor = ProcessPoolExecutor(
+            max_workers=workers,
+            mp_context=ctx,
+            initializer=_init_worker,
+            initargs=(self.cancel, self.deadline),
+        )
+        # start every worker now: each loads what the searches need while the parent pairs
+        # and places
+        self._warm = [self.executor.submit(_warm) for _ in range(workers)]
+
+    def close(self) -> None:
+        self.cancel.set()
+        self.executor.shutdown(wait=False, cancel_futures=True)
+
+
+def _main_is_guarded() -> bool:
+    """Whether a worker process may import this process's main module: the ``matcher``
+    command (``python -m matcher`` or its console script) or an interactive session. A
+    library caller's script is re-run by ``spawn`` and ``forkserver`` workers unless it
+    guards its work with ``if __name__ == "__main__":``, which cannot be known from here."""
+    main = sys.modules.get("__main__")
+    if main is None or not getattr(main, "__file__", None):
+        return True
+    spec = getattr(main, "__spec__", None)
+    if getattr(spec, "name", None) == "matcher.__main__":
+        return True
+    run = getattr(main, "run", None)  # the console script: `from matcher.__main__ import run`
+    return getattr(run, "__module__", None) == "matcher.__main__"
+
+
+def start(n_participants: int, *, replan: bool) -> SetPool | None:
+    """A pool for the sets stage of a fresh plan of ``n_participants`` on a machine with more
+    than one core, run from the ``matcher`` command; else None (serial).
+    ``MATCHER_SET_WORKERS`` (a number) overrides the choice: ``0`` or ``1`` forces serial, ``2``
+    or more that many workers whatever the intake's size and whoever calls (a script that
+    sets it must guard its work with ``if __name__ == "__main__":``, as multiprocessing asks)."""
+    forced = os.environ.get("MATCHER_SET_WORKERS", "").strip()
+    if replan:
+        return None
+    if forced.isdigit():
+        workers = int(forced)
+        if workers <= 1:
+            return None
+    else:
+        if not _main_is_guarded():
+            return None
+        cores = usable_cores()
+        if cores < 2 or n_participants < POOL_MIN_PARTICIPANTS:
+            return None
+        workers = min(cores, POOL_MAX_WORKERS)
+    try:
+        return SetPool(workers)
+    except (OSError, ImportError, NotImplementedError) as exc:  # no process support here
+        log.info("sets: no worker processes (%s); serial", type(exc).__name__)
+        return None
+
+
+def worth_it(pool: SetPool | None, tasks: Sequence[SetTask]) -> bool:
+    """Whether to run ``tasks`` in ``pool`` rather than serially."""
+    if pool is None or len(tasks) < POOL_MIN_COHORTS:
+        return False
+    forced = os.environ.get("MATCHER_SET_WORKERS", "").strip()
+    if forced.isdigit():
+        return True
+    return sum(len(t.duos) ** 2 for t in tasks) >= POOL_MIN_WORK
+
+
+def form_all(
+    pool: SetPool,
+    instance: Instance,
+    tasks: Sequence[SetTask],
+    *,
+    seed: int,
+    deterministic: bool,
+    deadline: float | None,
+    keep_going: Callable[[float], bool],
+) -> list[CohortSets]:
+    """Every task's sets, in task order, from the pool's workers. ``deadline``: a
+    ``time.monotonic()`` value after which the searches stop at their next check (None: none);
+    ``keep_going(fraction done)`` is called every ``POLL_S`` seconds and after each cohort, and
+    a False from it cancels the searches (each returns its best sets so far)."""
+    pool.deadline.value = deadline or 0.0
+    # only what form_sets reads of the instance travels: its rules and diversity weights
+    rules_only = _SetRules(instance.rules, instance.diversity)
+    # largest cohorts first, so that no worker is left with a big one at the end
+    order = sorted(range(len(tasks)), key=lambda i: -len(tasks[i].duos))
+    futures: dict[Future[Any], int] = {
+        pool.executor.submit(
+            _form_one, rules_only, t.cohort, t.duos, seed, t.time_limit, deterministic
+        ): i
+        for i in order
+        for t in (tasks[i],)
+    }
+    results: list[CohortSets | None] = [None] * len(tasks)
+    pending = set(futures)
+    while pending:
+        done, pending = wait(pending, timeout=POLL_S, return_when=FIRST_COMPLETED)
+        for f in done:
+            results[futures[f]] = f.result()
+        finished = len(tasks) - len(pending)
+        if not keep_going(finished / len(tasks)):
+            pool.cancel.set()
+    return [r for r in results if r is not None]
+
+
+@dataclass(frozen=True)
+class _SetRules:
+    """The two parts of an instance that :func:`matcher.engine.sets.form_sets` reads (a whole
+    20,000-participant instance would be pickled once per cohort)."""
+
+    rules: Any
+    diversity: Any
+
+
+# ---- in the worker --------------------------------------------------------------------------
+
+_cancel: Any = None
+_deadline: Any = None
+
+
+def _init_worker(cancel: Any, deadline: Any) -> None:
+    global _cancel, _deadline
+    # one BLAS thread per worker: the workers are the parallelism (the parent's setting, e.g.
+    # the CLI's, is inherited; a library caller's numpy may not have one)
+    for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ.setdefault(var, "1")
+    _cancel, _deadline = cancel, deadline
+
+
+def _warm() -> bool:
+    """Import what the searches need and load the compiled kernel (when cached)."""
+    import matcher.engine.sets  # noqa: F401  (the import is the warm-up)
+    from solvers.grouping import warm_up
+
+    return warm_up()
+
+
+def _should_stop() -> bool:
+    if _cancel is not None and _cancel.is_set():
+        return True
+    until = _deadline.value if _deadline is not None else 0.0
+    return bool(until) and time.monotonic() >= until
+
+
+def _form_one(
+    instance: _SetRules,
+    cohort: Cohort,
+    duos: list[tuple[Participant, Participant]],
+    seed: int,
+    time_limit: float | None,
+    deterministic: bool,
+) -> CohortSets:
+    from matcher.engine.sets import form_sets
+
+    return form_sets(
+        cast("Instance", instance),
+        cohort,
+        duos,
+        seed=seed,
+        time_limit=time_limit,
+        deterministic=deterministic,
+        should_stop=_should_stop,
+    )
