@@ -35,7 +35,7 @@ from matcher.contract.rules import (
 )
 from matcher.engine import metrics, pairing, scoring
 from matcher.engine import solve as engine_solve
-from matcher.engine.placement.model import Candidate, _cohort_ok, cohort_room, solve_placement
+from matcher.engine.placement.model import Candidate, cohort_ok, cohort_room, solve_placement
 from matcher.engine.sets import _conflicts, _links, _organisations
 from tests.conftest import person
 
@@ -214,7 +214,7 @@ def test_splits_into_sets_and_most_pairs_held(lo: int, extra: int, n: int) -> No
 def test_cp_sat_placement_is_the_cohort_rules(inst: Instance) -> None:
     """The CP-SAT relaxation of the set rules (a count that splits into s sets, at most s pairs
     per organisation, two sets for a declared conflict) places as many fixed pairs as the best
-    assignment whose every cohort meets _cohort_ok, which is stated with the rules' predicates
+    assignment whose every cohort meets cohort_ok, which is stated with the rules' predicates
     (brute force over every assignment); cohort_room is most_pairs_held per cohort."""
     duos = duos_of(inst)[:6]
     candidates = [
@@ -237,7 +237,7 @@ def test_cp_sat_placement_is_the_cohort_rules(inst: Instance) -> None:
         for c, q in zip(candidates, choice, strict=True):
             if q is not None:
                 members.setdefault(q, []).append(c)
-        if all(_cohort_ok(inst, q, ms, people) for q, ms in members.items()):
+        if all(cohort_ok(inst, q, ms, people) for q, ms in members.items()):
             best = placed
     got = solve_placement(inst, candidates, seed=0)
     assert got.status == "optimal"

@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING, Any, cast
 
 if TYPE_CHECKING:
     from matcher.contract.instance import Cohort, Instance, Participant
-    from matcher.engine.sets import CohortSets
+    from matcher.engine.sets import CohortSets, form_sets
 
 log = logging.getLogger("matcher")
 
@@ -211,8 +211,8 @@ def _init_worker(cancel: Any, deadline: Any) -> None:
 
 def _warm() -> bool:
     """Import what the searches need and load the compiled kernel (when cached)."""
-    import matcher.engine.sets  # noqa: F401  (the import is the warm-up)
-    from solvers.grouping import warm_up
+    import matcher.engine.sets  # noqa: F401  # lazy: in the worker, the import is the warm-up
+    from solvers.grouping import warm_up  # lazy: in the worker, part of the warm-up
 
     return warm_up()
 
@@ -232,8 +232,6 @@ def _form_one(
     time_limit: float | None,
     deterministic: bool,
 ) -> CohortSets:
-    from matcher.engine.sets import form_sets
-
     return form_sets(
         cast("Instance", instance),
         cohort,

@@ -22,8 +22,9 @@ from numpy.typing import NDArray
 from matcher.contract.instance import Instance, Participant
 from matcher.contract.rules import one_organisation_per_set, organisation_key, pair_organisations
 from matcher.engine.pairing import Pairing, complete_greedily
-from matcher.engine.placement.model import Candidate, Placement, cohort_room
+from matcher.engine.placement.model import Candidate, Placement, cohort_ok, cohort_room
 from matcher.engine.scoring import pair_scores
+from matcher.engine.sets import check_set_rules
 from solvers.assignment import max_weight_matching_sparse
 from solvers.flow import bin_flow, pair_flow
 from solvers.grouping import grouping_bound
@@ -373,14 +374,12 @@ def place_by_moves(
     shortest chain of such moves is searched (breadth first over the cohorts: a cohort leads to
     another when a pair placed in it can attend the other), ending in a cohort with room
     (:func:`matcher.engine.placement.model.cohort_room`, the ceiling's room); it is applied only
-    when every cohort it changes still passes the set rules' fast checks (organisations,
-    conflicts, sizes: :func:`matcher.engine.sets.check_set_rules`). This is the augmenting
-    path of the maximum flow of pairs into cohorts, so the pairs placed reach that flow's value
-    when the set rules allow. O(wait-listed x placed pairs). Returns the placement (unchanged
-    when nothing moves) and a note in words, or None."""
-    # Loaded on use: the sets' fast checks are only needed when pairs are wait-listed.
-    from matcher.engine.sets import check_set_rules
-
+    when every cohort it changes still meets the placement model's cohort rules
+    (:func:`matcher.engine.placement.model.cohort_ok`) and the set rules' fast checks
+    (organisations, conflicts, sizes: :func:`matcher.engine.sets.check_set_rules`). This is
+    the augmenting path of the maximum flow of pairs into cohorts, so the pairs placed reach
+    that flow's value when the set rules allow. O(wait-listed x placed pairs). Returns the
+    placement (unchanged when nothing moves) and a note in words, or None."""
     waiting = [k for k in placement.formed if placement.cohort_of.get(k) is None]
     if not waiting:
         return placement, None
@@ -397,6 +396,10 @@ def place_by_moves(
         return [(people[candidates[k].patient_leader], people[candidates[k].partner]) for k in ks]
 
     def passes(q: int, ks: list[int]) -> bool:
+        # the placement model's own cohort rules first (a declared conflict needs two sets),
+        # then the sets' fast checks
+        if not cohort_ok(instance, q, [candidates[k] for k in ks], people):
+            return False
         check = check_set_rules(instance, instance.cohorts[q], duos(ks))
         return check.bound >= len(ks)
 

@@ -213,7 +213,7 @@ def _one_organisation_per_set(
     model: cp_model.CpModel, instance: Instance, candidates: list[Candidate], v: _Vars
 ) -> None:
     # Never two pairs sharing an organisation in one set: at most s pairs per organisation
-    # (the CP-SAT form of rules.shares_organisation; tests/test_rules.py ties it to _cohort_ok).
+    # (the CP-SAT form of rules.shares_organisation; tests/test_rules.py ties it to cohort_ok).
     if not one_organisation_per_set(instance):
         return
     people = instance.participants_by_id()
@@ -232,7 +232,7 @@ def _conflicts_in_separate_sets(
     model: cp_model.CpModel, instance: Instance, candidates: list[Candidate], v: _Vars
 ) -> None:
     # Declared conflicts never share a set: two conflicting pairs in a cohort need s >= 2 (the
-    # CP-SAT form of rules.declared_conflict; tests/test_rules.py ties it to _cohort_ok).
+    # CP-SAT form of rules.declared_conflict; tests/test_rules.py ties it to cohort_ok).
     people = instance.participants_by_id()
     for q in range(len(instance.cohorts)):
         two_sets = model.new_bool_var(f"two_sets{q}")
@@ -682,7 +682,7 @@ def _polish(
         if gain <= 0:
             continue
         fixed_here = [candidates[k] for k in ks if candidates[k].fixed]
-        if not _cohort_ok(instance, q, fixed_here + [candidates[k2] for k2 in new], people):
+        if not cohort_ok(instance, q, fixed_here + [candidates[k2] for k2 in new], people):
             continue
         for k in lone:
             del plan[candidates[k].patient_leader, candidates[k].partner]
@@ -778,7 +778,7 @@ def _joint_plan_from_hint(
         cohort_of[k] = q
         if q is not None:
             members[q].append(c)
-    if not all(_cohort_ok(instance, q, ms, people) for q, ms in members.items()):
+    if not all(cohort_ok(instance, q, ms, people) for q, ms in members.items()):
         return None
     return sorted(cohort_of), cohort_of
 
@@ -803,7 +803,7 @@ def _plan_from_hint(
         cohort_of[k] = q
         if q is not None:
             members[q].append(c)
-    if not all(_cohort_ok(instance, q, ms, people) for q, ms in members.items()):
+    if not all(cohort_ok(instance, q, ms, people) for q, ms in members.items()):
         return None
     return Placement(list(range(len(candidates))), cohort_of, {}, "feasible", None, None)
 
@@ -914,7 +914,7 @@ class _StopAt(cp_model.CpSolverSolutionCallback):
                 self.stop_search()
 
 
-def _cohort_ok(
+def cohort_ok(
     instance: Instance,
     q: int,
     members: list[Candidate],
@@ -951,7 +951,7 @@ def feasible_hint(
     must_place: frozenset[int] = frozenset(),
 ) -> dict[tuple[str, str], int | None]:
     """A plan close to ``wanted`` (pair -> cohort, e.g. the previous plan) that meets the cohort
-    rules (:func:`_cohort_ok`): locked pairs in their cohort first, then the wanted placements,
+    rules (:func:`cohort_ok`): locked pairs in their cohort first, then the wanted placements,
     each cohort dropping its last pairs until its rules hold. Fixed candidates are always in it
     (placed or not), so CP-SAT starts from a feasible plan."""
     people = instance.participants_by_id()
@@ -963,7 +963,7 @@ def feasible_hint(
             members[q].append(k)
     for q, ks in members.items():
         ks.sort(key=lambda k: k not in must_place)  # locks stay longest
-        while ks and not _cohort_ok(instance, q, [candidates[k] for k in ks], people):
+        while ks and not cohort_ok(instance, q, [candidates[k] for k in ks], people):
             ks.pop()
     hint: dict[tuple[str, str], int | None] = {
         (c.patient_leader, c.partner): None
@@ -980,7 +980,7 @@ def greedy_placement(instance: Instance, candidates: list[Candidate]) -> Placeme
     """A quick feasible placement of fixed pairs, for when CP-SAT finds nothing in time.
 
     Pairs with the fewest cohort options go first, each to the cohort with the most room where
-    the cohort rules (:func:`_cohort_ok`) can still be met; then each cohort drops its
+    the cohort rules (:func:`cohort_ok`) can still be met; then each cohort drops its
     last-placed pairs until its rules hold. No optimality claim: status ``feasible``.
     """
     order = sorted(range(len(candidates)), key=lambda k: (len(candidates[k].cohorts), k))
@@ -995,7 +995,7 @@ def greedy_placement(instance: Instance, candidates: list[Candidate]) -> Placeme
             )
             members[q].append(k)
     for q, ks in members.items():
-        while ks and not _cohort_ok(instance, q, [candidates[k] for k in ks]):
+        while ks and not cohort_ok(instance, q, [candidates[k] for k in ks]):
             ks.pop()
     cohort_of: dict[int, int | None] = {k: None for k in range(len(candidates))}
     for q, ks in members.items():

@@ -227,7 +227,9 @@ def place(
             keep = sc >= floor
         r, c, sc = r[keep], c[keep], sc[keep]
     unrestricted = len(r) == len(scan.cand_rows)
-    if pairing.objective == "total" and pairing.exact:
+    if pairing.kind.re_pairs and pairing.bottleneck is None and pairing.exact:
+        # (an objective that allows re-pairing and keeps no worst-pair guarantee, which the
+        # quota's bonuses could break)
         # one cohort, one organisation per set: the quota re-pairing reaches the ceiling
         # directly (the flow repair ignores the set rules, so it cannot; measured on
         # mentor-match 500 + 500: 1.5 s of CPU for no pair more)
@@ -691,7 +693,7 @@ def _organisation_quota_pairing(
     instance = job.prepared.effective
     if len(instance.cohorts) != 1 or not one_organisation_per_set(instance):
         return None
-    if pairing.objective == "stable" or not job.stop.check("placement: organisation quota"):
+    if not pairing.kind.re_pairs or not job.stop.check("placement: organisation quota"):
         return None
     scan = pairing.scan
     r, c, sc = lone_edges
