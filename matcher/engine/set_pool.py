@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING, Any, cast
 
 if TYPE_CHECKING:
     from matcher.contract.instance import Cohort, Instance, Participant
-    from matcher.engine.sets import CohortSets, form_sets
+    from matcher.engine.sets import CohortSets
 
 log = logging.getLogger("matcher")
 
@@ -232,6 +232,8 @@ def _form_one(
     time_limit: float | None,
     deterministic: bool,
 ) -> CohortSets:
+    from matcher.engine.sets import form_sets  # lazy: workers load the sets stage in _warm
+
     return form_sets(
         cast("Instance", instance),
         cohort,
