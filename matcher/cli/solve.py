@@ -80,7 +80,8 @@ if TYPE_CHECKING:
     default=None,
     help=(
         "Seconds for the whole solve, the intake's near-miss spelling check included (it "
-        "gets at most a tenth; default: no limit)."
+        "gets at most a tenth; default: no limit). Reading the intake and verifying and "
+        "writing the plan come on top (seconds at 20,000 participants)."
     ),
 )
 @click.option(

@@ -58,6 +58,7 @@ rules:
 
 from __future__ import annotations
 
+import functools
 import math
 import statistics
 import types
@@ -125,10 +126,13 @@ class Report:
 VerificationError = VerificationFailed
 
 
+@functools.lru_cache(maxsize=65_536)
 def _same(text: str) -> str:
     """Category values are one value when equal after NFKC, case-folding and turning every run
     of spaces, punctuation and underscores into one space (stated again here, apart from
-    :mod:`matcher.contract.keys`, so the two can check each other)."""
+    :mod:`matcher.contract.keys`, so the two can check each other). Cached: a plan's sets
+    compare the same few thousand values millions of times (8.9 s of verifying 20,000
+    participants was this function)."""
     folded = unicodedata.normalize("NFKC", text).casefold()
     words = "".join(ch if ch.isalnum() else " " for ch in folded).split()
     return " ".join(words) if words else " ".join(folded.split())
