@@ -126,6 +126,8 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 from ortools.graph.python import linear_sum_assignment, max_flow, min_cost_flow
 
+from solvers.numba_cache import compiled_on_disk
+
 __all__ = [
     "grid_levels",
     "matching_total",
@@ -867,21 +869,7 @@ def _kernel_on_disk() -> bool:
     """Whether numba's cache holds the compiled dense kernel (then loading it is cheap). Looks
     where numba writes it: ``NUMBA_CACHE_DIR``, else beside the source or the user's cache; a
     stale entry only costs a compile, as without."""
-    import os
-    from pathlib import Path
-
-    pattern = f"{Path(__file__).stem}._dense_assignment-*.nbi"
-    if os.environ.get("NUMBA_CACHE_DIR"):
-        places = [Path(os.environ["NUMBA_CACHE_DIR"])]
-    else:
-        home = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-        places = [Path(__file__).parent / "__pycache__", Path(home) / "numba"]
-    try:
-        return any(
-            next(iter(place.rglob(pattern)), None) is not None for place in places if place.is_dir()
-        )
-    except OSError:
-        return False
+    return compiled_on_disk(__file__, "_dense_assignment")
 
 
 DenseKernel = Callable[..., tuple[NDArray[np.int64], NDArray[np.int64]]]

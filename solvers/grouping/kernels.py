@@ -12,6 +12,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from solvers.grouping.problem import FloatArray, IntArray
+from solvers.numba_cache import compiled_on_disk
 
 _KERNEL: Callable[..., int] | None = None
 #: Work (iterations x elements^2) a process gives the numpy kernel before it loads the compiled
@@ -29,21 +30,7 @@ def _compiled_on_disk() -> bool:
     """Whether numba's cache holds a compiled tabu kernel (then loading it takes under a second
     and the numpy kernel would only be slower). Looks where numba writes it: the source's
     ``__pycache__`` or ``NUMBA_CACHE_DIR``; a stale entry only costs a compile, as without."""
-    import os
-    from pathlib import Path
-
-    pattern = f"{Path(__file__).stem}._tabu_steps-*.nbi"
-    if os.environ.get("NUMBA_CACHE_DIR"):  # numba then writes there only
-        places = [Path(os.environ["NUMBA_CACHE_DIR"])]
-    else:  # beside the source, or the user's cache when the package is read-only
-        home = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-        places = [Path(__file__).parent / "__pycache__", Path(home) / "numba"]
-    try:
-        return any(
-            next(iter(place.rglob(pattern)), None) is not None for place in places if place.is_dir()
-        )
-    except OSError:
-        return False
+    return compiled_on_disk(__file__, "_tabu_steps")
 
 
 def _tabu_kernel(work: int = 0) -> Callable[..., int]:
