@@ -576,7 +576,7 @@ def test_largest_grouping_should_stop_returns_valid_groups() -> None:
         assert len(members) == 3 and len({i % 3 for i in members}) == 3
 
 
-@pytest.mark.parametrize("n, groups, links", [(13, 4, 6), (30, 8, 25), (45, 12, 80)])
+@pytest.mark.parametrize("n, groups, links", [(13, 4, 6), (23, 6, 0), (30, 8, 25), (45, 12, 80)])
 def test_numpy_kernel_identical_to_compiled_and_python(n: int, groups: int, links: int) -> None:
     """The numpy tabu kernel (used without numba) makes the same moves, draws and floating-point
     operations as the loop kernel: identical labels over enough iterations to perturb several

@@ -344,41 +344,48 @@ def _tabu_steps_numpy(
     generator state, so they are replayed in order on the tie positions alone.
     """
     n = d.shape[0]
+    n_groups = lo.shape[0]
     depth, tmin, tspan = int(params[0]), int(params[2]), int(params[3])
     rows = np.arange(n)
+    # Swaps are the pairs i < j; with ``X = x[:, labels]`` (X[i, j] = x[i, group of j]) the
+    # values a swap reads are X[i, j] (i's entry for j's group) and X[j, i], so each is one
+    # ``take`` of a flat index: ``tri`` (i * n + j) and ``tri_t`` (j * n + i).
     iu, ju = np.triu_indices(n, k=1)
-    cl_pairs = cl[iu, ju] if has_cl else None
+    tri = iu * n + ju
+    tri_t = ju * n + iu
+    d2 = 2.0 * d.ravel().take(tri)  # 2.0 * d[i, j], exactly as the loop computes it
+    link = cl.ravel().take(tri).astype(np.int64) if has_cl else None
     for _ in range(steps):
         it = int(ints[0])
         cur = float(floats[0])
         best = float(floats[1])
         eps = 1e-9 * (1.0 + abs(best))
-        a_of = labels
         # Relocations: i from its group a to group g.
-        ok = (sizes[a_of] > lo[a_of])[:, None] & (sizes < hi)[None, :]
-        ok[rows, a_of] = False
+        ok = (sizes.take(labels) > lo.take(labels))[:, None] & (sizes < hi)[None, :]
+        ok[rows, labels] = False
         if has_cl:
             ok &= c == 0
         n_moves = int(np.count_nonzero(ok))
-        m_own = m[rows, a_of]
+        mx = m.take(labels, axis=1)
+        m_own = mx.diagonal()
         reloc_delta = m - m_own[:, None]
         admit = ok & ~((tabu > it) & (cur + reloc_delta <= best + eps))
         # Swaps: i (in a) and j (in b), i < j, exchange groups.
-        a, b = a_of[iu], a_of[ju]
-        ok_s = a != b
+        lab_i, lab_j = labels.take(iu), labels.take(ju)
+        ok_s = lab_i != lab_j
         if has_cl:
-            link = cl_pairs.astype(np.int64)  # type: ignore[union-attr]
-            ok_s &= (c[iu, b] - link <= 0) & (c[ju, a] - link <= 0)
+            cx = c.take(labels, axis=1).ravel()
+            ok_s &= (cx.take(tri) - link <= 0) & (cx.take(tri_t) - link <= 0)
         n_moves += int(np.count_nonzero(ok_s))
         if n_moves == 0:
             return 1
-        swap_delta = m[iu, b] - m[iu, a] + m[ju, a] - m[ju, b] - 2.0 * d[iu, ju]
-        admit_s = ok_s & ~(
-            ((tabu[iu, b] > it) | (tabu[ju, a] > it)) & (cur + swap_delta <= best + eps)
-        )
-        r_idx = np.flatnonzero(admit.ravel())
-        s_idx = np.flatnonzero(admit_s)
-        deltas = np.concatenate([reloc_delta.ravel()[r_idx], swap_delta[s_idx]])
+        mf = mx.ravel()
+        swap_delta = mf.take(tri) - m_own.take(iu) + mf.take(tri_t) - m_own.take(ju) - d2
+        tx = (tabu.take(labels, axis=1) > it).ravel()
+        admit_s = ok_s & ~((tx.take(tri) | tx.take(tri_t)) & (cur + swap_delta <= best + eps))
+        r_idx = admit.ravel().nonzero()[0]
+        s_idx = admit_s.nonzero()[0]
+        deltas = np.concatenate([reloc_delta.ravel().take(r_idx), swap_delta.take(s_idx)])
         bi = bj = bg = -1
         best_delta = -np.inf
         if deltas.size:
@@ -386,9 +393,9 @@ def _tabu_steps_numpy(
             before[0] = -np.inf
             np.maximum.accumulate(deltas[:-1], out=before[1:])
             rises = deltas > before
-            ties_at = np.flatnonzero(deltas == before)
+            ties_at = (deltas == before).nonzero()[0]
             best_delta = float(deltas.max())
-            pick = int(np.flatnonzero(rises & (deltas == best_delta))[0])
+            pick = int((rises & (deltas == best_delta)).argmax())
             if ties_at.size:
                 segment = np.cumsum(rises, dtype=np.int64)
                 within = _ties_within_segment(ties_at, segment)
@@ -400,7 +407,7 @@ def _tabu_steps_numpy(
                 ints[2] = state
             if pick < r_idx.size:
                 flat = int(r_idx[pick])
-                bi, bg = flat // lo.shape[0], flat % lo.shape[0]
+                bi, bg = flat // n_groups, flat % n_groups
             else:
                 s = int(s_idx[pick - r_idx.size])
                 bi, bj = int(iu[s]), int(ju[s])
