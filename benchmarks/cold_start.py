@@ -7,8 +7,8 @@ Rows (each a fresh process, best of ``--repeat`` unless said otherwise):
     bytecode cached as in an installed package (and also without, when the environment sets
     ``PYTHONDONTWRITEBYTECODE``),
   - ``matcher solve`` on it: cold (an empty NUMBA_CACHE_DIR: the numpy set-search kernel, or a
-    compile; bytecode written first by one solve with a throwaway cache, as pip compiles it) and warm
-    (the same cache dir, second run), with the solve's per-stage times (``--timings``),
+    compile; bytecode written first by one solve with a throwaway cache, as pip compiles it)
+    and warm (the same cache dir, second run), with the solve's per-stage times (``--timings``),
   - the set-search kernel's first call in a fresh process with an empty cache (numba import +
     compile) against a warm call,
   - in this process, exact dense assignment (n x n complete, random scores): our numba kernel
