@@ -361,28 +361,30 @@ def _tabu_steps_numpy(
         best = float(floats[1])
         eps = 1e-9 * (1.0 + abs(best))
         # Relocations: i from its group a to group g.
-        ok = (sizes.take(labels) > lo.take(labels))[:, None] & (sizes < hi)[None, :]
+        ok = (sizes > lo).take(labels)[:, None] & (sizes < hi)[None, :]
         ok[rows, labels] = False
         if has_cl:
             ok &= c == 0
-        n_moves = int(np.count_nonzero(ok))
         mx = m.take(labels, axis=1)
         m_own = mx.diagonal()
         reloc_delta = m - m_own[:, None]
-        admit = ok & ~((tabu > it) & (cur + reloc_delta <= best + eps))
+        barred = tabu > it
+        barred &= cur + reloc_delta <= best + eps
+        admit = ok > barred  # ok and not barred
         # Swaps: i (in a) and j (in b), i < j, exchange groups.
         lab_i, lab_j = labels.take(iu), labels.take(ju)
         ok_s = lab_i != lab_j
         if has_cl:
             cx = c.take(labels, axis=1).ravel()
             ok_s &= (cx.take(tri) - link <= 0) & (cx.take(tri_t) - link <= 0)
-        n_moves += int(np.count_nonzero(ok_s))
-        if n_moves == 0:
+        if not ok_s.any() and not ok.any():
             return 1
         mf = mx.ravel()
         swap_delta = mf.take(tri) - m_own.take(iu) + mf.take(tri_t) - m_own.take(ju) - d2
         tx = (tabu.take(labels, axis=1) > it).ravel()
-        admit_s = ok_s & ~((tx.take(tri) | tx.take(tri_t)) & (cur + swap_delta <= best + eps))
+        barred_s = tx.take(tri) | tx.take(tri_t)
+        barred_s &= cur + swap_delta <= best + eps
+        admit_s = ok_s > barred_s
         r_idx = admit.ravel().nonzero()[0]
         s_idx = admit_s.nonzero()[0]
         deltas = np.concatenate([reloc_delta.ravel().take(r_idx), swap_delta.take(s_idx)])
@@ -394,8 +396,9 @@ def _tabu_steps_numpy(
             np.maximum.accumulate(deltas[:-1], out=before[1:])
             rises = deltas > before
             ties_at = (deltas == before).nonzero()[0]
-            best_delta = float(deltas.max())
-            pick = int((rises & (deltas == best_delta)).argmax())
+            # the first occurrence of the maximum is where the loop first meets it (a rise)
+            pick = int(deltas.argmax())
+            best_delta = float(deltas[pick])
             if ties_at.size:
                 segment = np.cumsum(rises, dtype=np.int64)
                 within = _ties_within_segment(ties_at, segment)
