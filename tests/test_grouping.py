@@ -692,6 +692,7 @@ def test_small_searches_run_the_numpy_kernel_first_with_identical_plans(tmp_path
     )
     script = (
         "import sys, solvers.grouping.kernels as g; g.NUMPY_FIRST_WORK = int(sys.argv[1]); "
+        "g.NUMPY_BATCH_S = g.NUMPY_BATCH_LOADED_S = 0; "  # the first-work rule alone
         "from matcher import load_instance, solve; "
         "sol = solve(load_instance(sys.argv[2])); "
         "print('numba' in sys.modules); print(sol.model_dump_json())"
@@ -794,3 +795,70 @@ def test_target_sizes_vectorised_equals_the_loops() -> None:
         assert _target_sizes(p).tolist() == _target_sizes_by_loops(p).tolist()
         checked += 1
     assert checked == 600
+
+
+def test_an_announced_small_batch_runs_on_the_numpy_kernel(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Searches announced together that the numpy kernel does faster than the compiled one
+    loads run on the numpy kernel, even with numba's cache warm; past the announced work, or
+    for a batch too large, the choice is as before."""
+    monkeypatch.setattr(kernels, "_KERNEL", None)
+    monkeypatch.setattr(kernels, "_CACHED", True)
+    monkeypatch.setattr(kernels, "_numpy_allowance", 0)
+    monkeypatch.setattr(kernels, "NUMPY_BATCH_LOADED_S", kernels.NUMPY_BATCH_S)
+    kernels.expect_searches([(2000, 15), (2000, 16)])
+    assert kernels._numpy_allowance == 2000 * (15 * 15 + 16 * 16)
+    assert kernels._tabu_kernel(2000 * 15 * 15) is kernels._tabu_steps_numpy
+    assert kernels._tabu_kernel(2000 * 16 * 16) is kernels._tabu_steps_numpy
+    assert kernels._numpy_allowance == 0
+    # 10 searches of 2,000 iterations on 60 elements: ~2.5 s on numpy, more than a load
+    kernels.expect_searches([(2000, 60)] * 10)
+    assert kernels._numpy_allowance == 0
+
+
+def test_a_small_intakes_sets_skip_numba_with_identical_plans(tmp_path: Path) -> None:
+    """With numba's cache warm, a 100-participant intake's set searches are announced as a
+    batch the numpy kernel does faster than numba loads: the solve never imports numba, and
+    its plan is byte-identical to the one made with the compiled kernel."""
+    import subprocess
+    import sys
+
+    from tests.conftest import pythonpath
+
+    kernels._tabu_kernel(np.iinfo(np.int64).max)  # numba's cache holds the kernel
+    env = {"PYTHONPATH": pythonpath(), "PATH": "/usr/bin:/bin"}
+    intake = tmp_path / "g100.json"
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "matcher",
+            "generate",
+            "-n",
+            "100",
+            "--seed",
+            "1",
+            "-o",
+            str(intake),
+        ],
+        env=env,
+        check=True,
+        capture_output=True,
+    )
+    script = (
+        "import sys, solvers.grouping.kernels as g; g.NUMPY_BATCH_S = float(sys.argv[1]); "
+        "from matcher import load_instance, solve; "
+        "sol = solve(load_instance(sys.argv[2])); "
+        "print('numba' in sys.modules); print(sol.model_dump_json())"
+    )
+    out = {}
+    for limit in ("0", "0.45"):
+        res = subprocess.run(
+            [sys.executable, "-c", script, limit, str(intake)],
+            env=env,
+            check=True,
+            capture_output=True,
+            text=True,
+        )
+        out[limit] = res.stdout.split("\n", 1)
+    assert out["0"][0] == "True" and out["0.45"][0] == "False"
+    assert out["0"][1] == out["0.45"][1]

@@ -4,6 +4,7 @@ the choice between them."""
 
 from __future__ import annotations
 
+import sys
 import types
 from collections.abc import Callable
 from typing import Any
@@ -24,6 +25,31 @@ _KERNEL: Callable[..., int] | None = None
 NUMPY_FIRST_WORK = 6_000_000
 _numpy_work = 0
 _CACHED: bool | None = None
+#: The numpy kernel's cost per iteration on ``n`` elements, about ``NUMPY_ITER_S + NUMPY_PAIR_S
+#: * n^2`` seconds (measured on 8-100 elements: 67 us at 8, 72 at 23, 150 at 46, 275 at 100).
+NUMPY_ITER_S = 60e-6
+NUMPY_PAIR_S = 35e-9
+#: Searches announced together (:func:`expect_searches`) whose numpy time is estimated under
+#: this run on the numpy kernel even when numba's cache holds the compiled one: loading it in a
+#: fresh process (numba's import and target set-up) takes 0.45-0.7 s, more than they would.
+NUMPY_BATCH_S = 0.45
+#: The same when numba is already imported (only the kernel itself is then loaded).
+NUMPY_BATCH_LOADED_S = 0.1
+#: Work (iterations x elements^2) the announced batch may still run on the numpy kernel.
+_numpy_allowance = 0
+
+
+def expect_searches(searches: list[tuple[int, int]]) -> None:
+    """Announce the tabu searches about to run, as (iterations, elements) each: when the
+    compiled kernel is not loaded yet and the numpy kernel would do them all in less time than
+    loading it takes, they run on the numpy kernel (identical results); otherwise nothing
+    changes. Searches past the announced work choose as before."""
+    global _numpy_allowance
+    if _KERNEL is not None:
+        return
+    seconds = sum(it * (NUMPY_ITER_S + NUMPY_PAIR_S * n * n) for it, n in searches)
+    limit = NUMPY_BATCH_LOADED_S if "numba" in sys.modules else NUMPY_BATCH_S
+    _numpy_allowance = sum(it * n * n for it, n in searches) if seconds <= limit else 0
 
 
 def _compiled_on_disk() -> bool:
@@ -34,11 +60,15 @@ def _compiled_on_disk() -> bool:
 
 
 def _tabu_kernel(work: int = 0) -> Callable[..., int]:
-    """The kernel for a search of ``work`` (iterations x elements^2): the compiled one (numba)
-    when numba's cache already holds it; otherwise the numpy one while this process's searches
-    stay within ``NUMPY_FIRST_WORK`` in total, then the compiled one (compiled and cached now);
-    the numpy one without numba."""
-    global _KERNEL, _numpy_work, _CACHED
+    """The kernel for a search of ``work`` (iterations x elements^2): the numpy one within an
+    announced batch that it does faster than the compiled one loads (:func:`expect_searches`);
+    the compiled one (numba) when numba's cache already holds it; otherwise the numpy one
+    while this process's searches stay within ``NUMPY_FIRST_WORK`` in total, then the
+    compiled one (compiled and cached now); the numpy one without numba."""
+    global _KERNEL, _numpy_work, _CACHED, _numpy_allowance
+    if _KERNEL is None and 0 < work <= _numpy_allowance:
+        _numpy_allowance -= work
+        return _tabu_steps_numpy
     if _CACHED is None:
         _CACHED = _compiled_on_disk()
     if _KERNEL is None and not _CACHED and _numpy_work + work <= NUMPY_FIRST_WORK:
