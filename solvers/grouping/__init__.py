@@ -34,7 +34,7 @@ Guarantees
 The heuristic's inner loop is compiled with numba when it is installed (imported lazily, on the
 first heuristic call; compiled code is cached on disk; the rare perturbation step stays in Python,
 which keeps the compile short). Without numba, a numpy version of the same iterations runs
-instead: identical results (tested), about 5-15x slower on 30-200 elements; the plain-Python loop
+instead: identical results (tested), about 3-10x slower on 30-200 elements; the plain-Python loop
 is the reference both are tested against. See ``benchmarks/results/cold_start.md``.
 """
 
