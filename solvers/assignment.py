@@ -98,7 +98,7 @@ relabel). Then:
 
 - a square problem with a perfect matching (``n == m == k``) goes to OR-Tools'
   ``SimpleLinearSumAssignment`` (cost-scaling assignment, Goldberg and Kennedy), on the
-  candidate arcs only;
+  candidate arcs only -- or, from 200,000 arcs, first to this module's own auction (below);
 - anything else -- rectangular, or square without a perfect matching -- goes to OR-Tools'
   ``SimpleMinCostFlow`` on source -> rows -> columns -> sink with unit capacities and exactly
   ``k`` units of flow: a minimum-cost flow of value ``k`` is a maximum-cardinality matching of
@@ -108,6 +108,18 @@ On rectangular input a row (if ``n < m``; a column if ``n > m``) first keeps onl
 (``m``) cheapest arcs, ties to the lower index: if it were matched elsewhere, one of those would
 be free and no worse. The kept set depends on the rounded costs only, so dense and sparse inputs
 keep the same arcs.
+
+**The auction** (square, a perfect matching proven, at least 200,000 arcs; numba, imported
+lazily and cached on disk like the dense kernel): Bertsekas' auction with epsilon-scaling on the
+same int64 costs multiplied by ``n + 1``, started from Jonker and Volgenant's column reduction,
+each row remembering its 4 cheapest arcs between scans (Goldberg and Kennedy's CSA-Q). With a
+final epsilon of 1 it is an exact optimum of the rounded problem. Its matching is returned only
+when it is provably the **only** min-cost perfect matching (no alternating cycle among the arcs
+within ``n`` of tight, see :func:`_auction`) -- then OR-Tools, like any exact solver, would
+return the same one. When several tie, when its safety budget runs out, or without numba,
+OR-Tools' assignment solves the problem as before. So the answer is OR-Tools' in every case,
+ties included; only the time changes (50,000 per side, 20 candidates each: about 0.5-0.7x the
+time of the raw OR-Tools call; ``benchmarks/results/assignment.md``).
 
 With ``max_cardinality=False`` the same network gets a zero-cost source -> sink bypass so units
 may skip the matching. No big-M cost is used anywhere, so the whole int64 range goes to the score
@@ -289,7 +301,8 @@ def max_weight_matching_sparse(
         max_cardinality: as in :func:`max_weight_matching`.
         on_step: called with a short message between the solver's steps (arcs pruned, maximum
             size found), so a caller can report progress or notice a deadline; the steps
-            themselves (OR-Tools calls) cannot be interrupted. Its return value is ignored.
+            themselves (OR-Tools calls, the compiled auction) cannot be interrupted. Its
+            return value is ignored.
 
     A pair listed more than once keeps its highest weight.
 
@@ -502,13 +515,22 @@ _AUCTION_MIN_ARCS = _COVER_MIN_ARCS
 #: Each epsilon-scaling phase divides epsilon by this (16 to 64 bid about equally often).
 _AUCTION_RATIO = 32
 #: Each row remembers its this many cheapest arcs, and rescans only when they may no longer
-#: hold its two cheapest (Goldberg and Kennedy's CSA-Q).
-_AUCTION_KEEP = 3
+#: hold its two cheapest (Goldberg and Kennedy's CSA-Q); 4 to 6 measured best at 50,000 per
+#: side (2: 30% slower).
+_AUCTION_KEEP = 4
 #: The auction gives up (OR-Tools then solves the problem) after this many bids per arc plus
 #: row: a safety net, never reached on the benchmark (about 1.4 bids per arc) or the tests.
 _AUCTION_BIDS_PER_ARC = 64
 #: ... or when a price passes this (int64 headroom for the sums of the uniqueness check).
 _AUCTION_PRICE_LIMIT = 2**61
+#: While numba's cache does not hold the compiled auction (a new install: compiling takes about
+#: 3 s, what the auction saves on about 10 million arcs), OR-Tools' assignment keeps the square
+#: problems until this process has given it this many arcs in all; then the auction is compiled
+#: (and cached). Loading it from the cache takes milliseconds once numba is imported (the quick
+#: cover check, which runs first, imports it).
+AUCTION_COLD_ARCS = 10_000_000
+_auction_cold_arcs = 0
+_AUCTION_ON_DISK: bool | None = None
 _AUCTION: Callable[..., bool] | None = None
 _AUCTION_NO_NUMBA = False
 _AUCTION_SIGNATURE = "boolean(int64[::1], int32[::1], int64[::1], int64[::1], int64)"
@@ -541,15 +563,29 @@ def _auction_kernel() -> Callable[..., bool] | None:
     return _AUCTION
 
 
+def _auction_pays(arcs: int) -> bool:
+    """Whether a square problem of ``arcs`` arcs should go to the auction (see
+    ``AUCTION_COLD_ARCS``)."""
+    global _AUCTION_ON_DISK, _auction_cold_arcs
+    if _AUCTION is not None:
+        return True
+    if _AUCTION_ON_DISK is None:
+        _AUCTION_ON_DISK = compiled_on_disk(__file__, "_auction")
+    if _AUCTION_ON_DISK:
+        return True
+    _auction_cold_arcs += arcs
+    return _auction_cold_arcs > AUCTION_COLD_ARCS
+
+
 def _sparse_perfect(
     rows: NDArray[np.int32], cols: NDArray[np.int32], cost: NDArray[np.int64], n: int
 ) -> IntPairs | None:
     """The min-cost perfect matching of a square problem that has one (arcs in (row, col)
     order), by the compiled auction, when it is the only min-cost perfect matching: then it is
     exactly what OR-Tools (any exact solver) returns. None when another one ties with it (the
-    caller lets OR-Tools settle the tie, as it always has), when the auction gives up, or
-    without numba."""
-    kernel = _auction_kernel()
+    caller lets OR-Tools settle the tie, as it always has), when the auction gives up, without
+    numba, or while compiling it would not pay (:func:`_auction_pays`)."""
+    kernel = _auction_kernel() if _auction_pays(int(rows.size)) else None
     if kernel is None:
         return None
     indptr = np.zeros(n + 1, dtype=np.int64)
@@ -581,11 +617,15 @@ def _auction(
     ``cost + p`` (``b1``, column ``j1``) and the next cheapest (``b2``), raises ``p[j1]`` by
     ``b2 - b1 + eps`` and takes ``j1``, freeing its holder. Every row then holds an arc within
     ``eps`` of its cheapest (epsilon-complementary slackness), and prices only rise. A row
-    with one arc raises its price by the whole cost span plus ``eps``. Phases start from
-    ``eps`` = span / 32, all rows free, and divide ``eps`` by 32 down to 1; the prices carry
-    over. With ``eps = 1`` on costs scaled by ``n + 1`` the matching is optimal: along any
-    alternating cycle (``k <= n`` rows) the scaled reduced costs sum to the scaled change of
-    cost, at least ``-k > -(n + 1)``, and a multiple of ``n + 1``, so at least 0.
+    with one arc raises its price by the whole cost span plus ``eps``. A row looks at its
+    ``_AUCTION_KEEP`` cheapest arcs of its last scan and scans all its arcs again only when
+    the two cheapest of those might be beaten (prices only rise, so the next value of that
+    scan bounds all its other arcs). The first phase, at ``eps`` = span / 32, starts from
+    Jonker and Volgenant's column reduction; each next one divides ``eps`` by 32, down to 1,
+    and starts with all rows free; the prices carry over. With ``eps = 1`` on costs scaled
+    by ``n + 1`` the matching is optimal: along any alternating cycle (``k <= n`` rows) the
+    scaled reduced costs sum to the scaled change of cost, at least ``-k > -(n + 1)``, and a
+    multiple of ``n + 1``, so at least 0.
 
     Uniqueness (:func:`_only_optimum`): an equally cheap matching differs by alternating
     cycles of zero change, whose arcs all have a reduced cost below ``n``; so if the arcs of

@@ -134,6 +134,7 @@ def auction_everywhere() -> Iterator[None]:
     """Small problems through the auction too (normally from 200,000 arcs only)."""
     saved = assignment_module._AUCTION_MIN_ARCS
     assignment_module._AUCTION_MIN_ARCS = 0
+    assert _auction_kernel() is not None  # loaded: used whatever the size
     try:
         yield
     finally:
@@ -289,6 +290,7 @@ def test_public_sparse_identical_to_ortools_path(
     returns without the auction (OR-Tools' assignment, or the min-cost flow when there is no
     perfect matching), ties included; and the dense call with a mask agrees."""
     rows, cols, weights, n = data
+    assert _auction_kernel() is not None
     saved = assignment_module._AUCTION_MIN_ARCS
     assignment_module._AUCTION_MIN_ARCS = 0
     try:
@@ -349,6 +351,7 @@ def test_large_sparse_uses_the_auction_and_matches_ortools() -> None:
     cols = rng.integers(0, n, size=rows.size)
     weights = rng.random(rows.size)
     assert rows.size >= assignment_module._AUCTION_MIN_ARCS
+    assert _auction_kernel() is not None
     calls: list[bool] = []
     saved = assignment_module._sparse_perfect
 
@@ -400,3 +403,37 @@ def test_kernel_has_one_specialisation() -> None:
         assert run_kernel(random_square(rng, n, 3, "wide"), n)[1].size == n
     assert len(getattr(kernel, "signatures", ())) == 1
     assert len(getattr(kernel, "overloads", {})) == 1
+
+
+def test_without_numba_ortools_answers(auction_everywhere: None) -> None:
+    """Without numba the auction is skipped and the answer is OR-Tools', unchanged."""
+    rng = np.random.default_rng(9)
+    rows, cols, cost = random_square(rng, 80, 4, "wide")
+    weights = -cost.astype(np.float64)
+    with_auction = max_weight_matching_sparse(rows, cols, weights, (80, 80))
+    saved = assignment_module._AUCTION
+    assignment_module._AUCTION, assignment_module._AUCTION_NO_NUMBA = None, True
+    try:
+        assert _sparse_perfect(rows, cols, cost, 80) is None
+        plain = max_weight_matching_sparse(rows, cols, weights, (80, 80))
+    finally:
+        assignment_module._AUCTION, assignment_module._AUCTION_NO_NUMBA = saved, False
+    np.testing.assert_array_equal(plain, with_auction)
+
+
+def test_new_install_does_not_compile_for_one_problem(tmp_path: Path) -> None:
+    """With numba's cache empty (a new install), one square problem above the threshold goes
+    to OR-Tools without compiling the auction (about 3 s, more than it would save); the
+    matching is complete all the same."""
+    code = (
+        "import numpy as np; import solvers.assignment as a; n = 20000; "
+        "rng = np.random.default_rng(3); r = np.repeat(np.arange(n), 12); "
+        "c = rng.integers(0, n, size=r.size); "
+        "p = a.max_weight_matching_sparse(r, c, rng.random(r.size), (n, n)); "
+        "print(r.size >= a._AUCTION_MIN_ARCS, a._AUCTION is None, len(p))"
+    )
+    env = {**os.environ, "NUMBA_CACHE_DIR": str(tmp_path), "PYTHONPATH": str(ROOT)}
+    out = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True
+    )
+    assert out.stdout.split() == ["True", "True", "20000"]
