@@ -862,3 +862,102 @@ def test_a_small_intakes_sets_skip_numba_with_identical_plans(tmp_path: Path) ->
         out[limit] = res.stdout.split("\n", 1)
     assert out["0"][0] == "True" and out["0.45"][0] == "False"
     assert out["0"][1] == out["0.45"][1]
+
+
+def _perturb_loops(
+    d: np.ndarray,
+    lo: np.ndarray,
+    hi: np.ndarray,
+    cl: np.ndarray,
+    has_cl: bool,
+    labels: np.ndarray,
+    sizes: np.ndarray,
+    m: np.ndarray,
+    c: np.ndarray,
+    tabu: np.ndarray,
+    best_labels: np.ndarray,
+    floats: np.ndarray,
+    ints: np.ndarray,
+    strength: int,
+) -> None:
+    """The perturbation as element-by-element loops (its form before it was vectorised): the
+    reference the numpy form must equal bit for bit."""
+    n, n_groups = d.shape[0], lo.shape[0]
+    labels[:] = best_labels
+    sizes[:] = 0
+    for i in range(n):
+        sizes[labels[i]] += 1
+    m[:] = 0.0
+    c[:] = 0
+    for i in range(n):
+        for k in range(n):
+            m[k, labels[i]] += d[k, i]
+            if has_cl and cl[k, i]:
+                c[k, labels[i]] += 1
+    done = attempts = 0
+    while done < strength and attempts < 50 * strength:
+        attempts += 1
+        i = kernels._rand_below(ints, n)
+        a = labels[i]
+        if kernels._rand_below(ints, 2) == 0:
+            g = kernels._rand_below(ints, n_groups)
+            if g == a or sizes[a] <= lo[a] or sizes[g] >= hi[g] or (has_cl and c[i, g] > 0):
+                continue
+            kernels._move(d, cl, has_cl, labels, sizes, m, c, i, g)
+        else:
+            j = kernels._rand_below(ints, n)
+            b = labels[j]
+            if a == b:
+                continue
+            link = 1 if has_cl and cl[i, j] else 0
+            if has_cl and (c[i, b] - link > 0 or c[j, a] - link > 0):
+                continue
+            kernels._move(d, cl, has_cl, labels, sizes, m, c, i, b)
+            kernels._move(d, cl, has_cl, labels, sizes, m, c, j, a)
+        done += 1
+    obj = 0.0
+    for i in range(n):
+        obj += m[i, labels[i]]
+    floats[0] = obj / 2.0
+    floats[2] = floats[0]
+    ints[1] = 0
+    tabu[:] = 0
+
+
+@pytest.mark.parametrize("has_cl", [False, True])
+def test_perturbation_equals_its_loop_form_bit_for_bit(has_cl: bool) -> None:
+    """The perturbation (numpy, never compiled) leaves every array exactly as the loops did:
+    the sums in the same order, the same random draws and moves."""
+    rng = np.random.default_rng(7)
+    for trial in range(40):
+        n = int(rng.integers(4, 40))
+        n_groups = max(2, n // 4)
+        d = rng.random((n, n))
+        d = (d + d.T) / 3.0
+        cl = (rng.random((n, n)) < 0.08) & has_cl
+        cl = cl | cl.T
+        np.fill_diagonal(cl, False)
+        best = rng.integers(0, n_groups, n).astype(np.int64)
+        sizes0 = np.bincount(best, minlength=n_groups).astype(np.int64)
+        lo = np.maximum(sizes0 - 1, 0).astype(np.int64)
+        hi = (sizes0 + 2).astype(np.int64)
+        states = []
+        for fn in (kernels._perturb, _perturb_loops):
+            labels = rng.integers(0, n_groups, n).astype(np.int64)
+            arrays: dict[str, Any] = dict(
+                labels=labels,
+                sizes=np.zeros(n_groups, np.int64),
+                m=rng.random((n, n_groups)),
+                c=np.zeros((n, n_groups), np.int64),
+                tabu=np.ones((n, n_groups), np.int64),
+                floats=np.zeros(3),
+                ints=np.array([5, 3, 1 + trial * 7919], np.int64),
+            )
+            fn(
+                d, lo, hi, cl, bool(cl.any()), arrays["labels"], arrays["sizes"], arrays["m"],
+                arrays["c"], arrays["tabu"], best.copy(), arrays["floats"], arrays["ints"], 6,
+            )  # fmt: skip
+            states.append(arrays)
+        new, ref = states
+        for key in ref:
+            assert new[key].tobytes() == ref[key].tobytes(), (trial, key)

@@ -286,60 +286,54 @@ def _perturb(
     ints: IntArray,
     strength: int,
 ) -> None:
-    """Restart from the overall best and apply ``strength`` random feasible swaps/relocations."""
+    """Restart from the overall best and apply ``strength`` random feasible swaps/relocations.
+
+    Plain Python and numpy (it runs once per ``depth`` iterations, never compiled), with the
+    floating-point operations of the loop it replaced, in the same order: each ``m[k, g]`` is
+    the sum of ``d[k, i]`` over the members ``i`` of ``g`` in increasing ``i``."""
     n = d.shape[0]
     n_groups = lo.shape[0]
     # Recompute from scratch: also clears floating-point drift of the incremental updates.
-    # (Explicit loops rather than slice assignments: numba compiles them several times faster.)
-    for i in range(n):
-        labels[i] = best_labels[i]
-    for g in range(n_groups):
-        sizes[g] = 0
-    for i in range(n):
-        sizes[labels[i]] += 1
-    for k in range(n):
-        for g in range(n_groups):
-            m[k, g] = 0.0
-            c[k, g] = 0
-    for i in range(n):
-        for k in range(n):
-            m[k, labels[i]] += d[k, i]
-            if has_cl and cl[k, i]:
-                c[k, labels[i]] += 1
+    labels[:] = best_labels
+    sizes[:] = np.bincount(labels, minlength=n_groups)
+    m[:] = 0.0
+    # m[:, labels[i]] += d[:, i] for i = 0, 1, ... (ufunc.at applies them in this order)
+    np.add.at(m.T, labels, d.T)
+    c[:] = 0
+    if has_cl:
+        np.add.at(c.T, labels, cl.T.astype(c.dtype))
     done = 0
     attempts = 0
     while done < strength and attempts < 50 * strength:
         attempts += 1
         i = _rand_below(ints, n)
-        a = labels[i]
+        a = int(labels[i])
         if _rand_below(ints, 2) == 0:
             g = _rand_below(ints, n_groups)
             if g == a or sizes[a] <= lo[a] or sizes[g] >= hi[g]:
                 continue
             if has_cl and c[i, g] > 0:
                 continue
-            _move(d, cl, has_cl, labels, sizes, m, c, i, g)
+            _move_numpy(d, cl, has_cl, labels, sizes, m, c, i, g)
         else:
             j = _rand_below(ints, n)
-            b = labels[j]
+            b = int(labels[j])
             if a == b:
                 continue
             if has_cl:
                 link = 1 if cl[i, j] else 0
                 if c[i, b] - link > 0 or c[j, a] - link > 0:
                     continue
-            _move(d, cl, has_cl, labels, sizes, m, c, i, b)
-            _move(d, cl, has_cl, labels, sizes, m, c, j, a)
+            _move_numpy(d, cl, has_cl, labels, sizes, m, c, i, b)
+            _move_numpy(d, cl, has_cl, labels, sizes, m, c, j, a)
         done += 1
     obj = 0.0
-    for i in range(n):
-        obj += m[i, labels[i]]
+    for i in range(n):  # in order, as the loop kernel sums (never sum(): Python 3.12 compensates)
+        obj += float(m[i, labels[i]])
     floats[0] = obj / 2.0
     floats[2] = floats[0]
     ints[1] = 0
-    for k in range(n):
-        for g in range(n_groups):
-            tabu[k, g] = 0
+    tabu[:] = 0
 
 
 # --------------------------------------------------------------------------------------------
