@@ -129,7 +129,6 @@ assignment solver is very slow on the many equal-cost dummy arcs -- minutes on 5
 
 from __future__ import annotations
 
-import types
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -138,7 +137,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 from ortools.graph.python import linear_sum_assignment, max_flow, min_cost_flow
 
-from solvers.numba_cache import compiled_on_disk
+from solvers.numba_cache import compile_kernel, compiled_on_disk
 
 __all__ = [
     "grid_levels",
@@ -540,26 +539,21 @@ def _auction_kernel() -> Callable[..., bool] | None:
     """The compiled auction (numba, cached on disk), or None without numba."""
     global _AUCTION, _AUCTION_NO_NUMBA
     if _AUCTION is None and not _AUCTION_NO_NUMBA:
-        try:
-            # Imported here, so that importing this module never imports numba (start-up).
-            from numba import njit
-        except ImportError:  # pragma: no cover - numba is installed in CI
-            _AUCTION_NO_NUMBA = True
-            return None
-        # As for the dense kernel: a compiled copy of the helper that the compiled outer
-        # function sees, in one specialisation (one cache entry, one load per process).
-        scope: dict[str, Any] = {
-            "np": np,
-            "__name__": __name__,
-            "_INT64_MAX": _INT64_MAX,
-            "_AUCTION_RATIO": _AUCTION_RATIO,
-            "_AUCTION_KEEP": _AUCTION_KEEP,
-            "_AUCTION_PRICE_LIMIT": _AUCTION_PRICE_LIMIT,
-        }
-        copy = types.FunctionType(_only_optimum.__code__, scope, "_only_optimum")
-        scope["_only_optimum"] = njit(nogil=True)(copy)
-        outer = types.FunctionType(_auction.__code__, scope, "_auction")
-        _AUCTION = njit(_AUCTION_SIGNATURE, cache=True, nogil=True)(outer)
+        # As for the dense kernel: the helper compiled into it, one specialisation (one cache
+        # entry, one load per process).
+        _AUCTION = compile_kernel(
+            _auction,
+            (_only_optimum,),
+            {
+                "np": np,
+                "_INT64_MAX": _INT64_MAX,
+                "_AUCTION_RATIO": _AUCTION_RATIO,
+                "_AUCTION_KEEP": _AUCTION_KEEP,
+                "_AUCTION_PRICE_LIMIT": _AUCTION_PRICE_LIMIT,
+            },
+            signature=_AUCTION_SIGNATURE,
+        )
+        _AUCTION_NO_NUMBA = _AUCTION is None
     return _AUCTION
 
 
@@ -1216,23 +1210,15 @@ def _assignment_kernel() -> DenseKernel | None:
     """The compiled dense kernel (numba, cached on disk), or None without numba."""
     global _KERNEL, _NO_NUMBA
     if _KERNEL is None and not _NO_NUMBA:
-        try:
-            # Imported here, so that importing this module never imports numba (start-up time:
-            # about 0.4 s), and only a complete problem pays for it.
-            from numba import njit
-        except ImportError:  # pragma: no cover - numba is installed in CI
-            _NO_NUMBA = True
-            return None
-        # Compile copies of the helpers that see each other's compiled versions (the module's
-        # own names stay plain Python). The helpers are compiled into the kernel, for both
-        # cost types, once: one cache entry, one load per process.
-        scope: dict[str, Any] = {"np": np, "__name__": __name__, "abs": abs, "float": float}
-        for f in (_fill_costs, _column_reduction, _shortest_augmenting_paths):
-            copy = types.FunctionType(f.__code__, scope, f.__name__)
-            scope[f.__name__] = njit(nogil=True)(copy)
-        scope["_INT64_MAX"] = _INT64_MAX
-        outer = types.FunctionType(_dense_assignment.__code__, scope, "_dense_assignment")
-        _KERNEL = njit(_KERNEL_SIGNATURE, cache=True, nogil=True)(outer)
+        # The helpers are compiled into the kernel, for both cost types, once: one cache
+        # entry, one load per process; only a complete problem pays numba's import.
+        _KERNEL = compile_kernel(
+            _dense_assignment,
+            (_fill_costs, _column_reduction, _shortest_augmenting_paths),
+            {"np": np, "abs": abs, "float": float, "_INT64_MAX": _INT64_MAX},
+            signature=_KERNEL_SIGNATURE,
+        )
+        _NO_NUMBA = _KERNEL is None
     return _KERNEL
 
 

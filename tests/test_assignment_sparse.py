@@ -379,6 +379,16 @@ def test_large_sparse_uses_the_auction_and_matches_ortools() -> None:
     )
 
 
+def _fresh_python(code: str, numba_cache: Path) -> list[str]:
+    """What ``code`` prints, split into words, run in a fresh process with ``numba_cache`` as
+    numba's cache (empty: a new install)."""
+    env = {**os.environ, "NUMBA_CACHE_DIR": str(numba_cache), "PYTHONPATH": str(ROOT)}
+    out = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True
+    )
+    return out.stdout.split()
+
+
 def test_small_sparse_problems_never_load_numba(tmp_path: Path) -> None:
     """Below the threshold a square sparse problem goes to OR-Tools without importing numba;
     importing the module does not import it either."""
@@ -388,11 +398,8 @@ def test_small_sparse_problems_never_load_numba(tmp_path: Path) -> None:
         "p = a.max_weight_matching_sparse(r, c, np.random.default_rng(0).random(r.size), "
         "(300, 300)); print(s, 'numba' in sys.modules, len(p))"
     )
-    env = {**os.environ, "NUMBA_CACHE_DIR": str(tmp_path), "PYTHONPATH": str(ROOT)}
-    out = subprocess.run(
-        [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True
-    )
-    assert out.stdout.split() == ["False", "False", "300"]
+    out = _fresh_python(code, tmp_path)
+    assert out == ["False", "False", "300"]
 
 
 def test_kernel_has_one_specialisation() -> None:
@@ -432,8 +439,5 @@ def test_new_install_does_not_compile_for_one_problem(tmp_path: Path) -> None:
         "p = a.max_weight_matching_sparse(r, c, rng.random(r.size), (n, n)); "
         "print(r.size >= a._AUCTION_MIN_ARCS, a._AUCTION is None, len(p))"
     )
-    env = {**os.environ, "NUMBA_CACHE_DIR": str(tmp_path), "PYTHONPATH": str(ROOT)}
-    out = subprocess.run(
-        [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True
-    )
-    assert out.stdout.split() == ["True", "True", "20000"]
+    out = _fresh_python(code, tmp_path)
+    assert out == ["True", "True", "20000"]

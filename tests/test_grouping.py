@@ -660,57 +660,63 @@ def test_grouping_bound_vectorised_equals_the_loop() -> None:
         assert grouping_bound(n, lo, hi, cliques) == _grouping_bound_loop(n, lo, hi, cliques)
 
 
-def test_small_searches_run_the_numpy_kernel_first_with_identical_plans(tmp_path: Path) -> None:
-    """On a new machine (numba's cache empty) a process runs small set searches on the numpy
-    kernel (no numba import, so no compile) until NUMPY_FIRST_WORK, then loads the compiled
-    one. Both give identical groupings, so the plan of a 120-participant intake is
-    byte-identical whichever ran."""
+def _plans_in_fresh_processes(
+    tmp_path: Path, n: int, seed: int, runs: dict[str, tuple[str, dict[str, str]]]
+) -> dict[str, tuple[str, str]]:
+    """A generated intake of ``n`` participants solved in one fresh process per run (its
+    Python statements first, e.g. kernel thresholds; its extra environment): per run, whether
+    the solve imported numba ("True"/"False") and the plan's JSON."""
     import subprocess
     import sys
 
     from tests.conftest import pythonpath
 
-    intake = tmp_path / "g120.json"
-    # an empty numba cache, as on a new machine (with the kernel cached, numba loads at once)
-    env = {"PYTHONPATH": pythonpath(), "PATH": "/usr/bin:/bin", "NUMBA_CACHE_DIR": str(tmp_path)}
+    env = {"PYTHONPATH": pythonpath(), "PATH": "/usr/bin:/bin"}
+    intake = tmp_path / f"g{n}.json"
+    generate = ["generate", "-n", str(n), "--seed", str(seed), "-o", str(intake)]
     subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "matcher",
-            "generate",
-            "-n",
-            "120",
-            "--seed",
-            "4",
-            "-o",
-            str(intake),
-        ],
-        env=env,
-        check=True,
-        capture_output=True,
-    )
-    script = (
-        "import sys, solvers.grouping.kernels as g; g.NUMPY_FIRST_WORK = int(sys.argv[1]); "
-        "g.NUMPY_BATCH_S = g.NUMPY_BATCH_LOADED_S = 0; "  # the first-work rule alone
-        "from matcher import load_instance, solve; "
-        "sol = solve(load_instance(sys.argv[2])); "
-        "print('numba' in sys.modules); print(sol.model_dump_json())"
+        [sys.executable, "-m", "matcher", *generate], env=env, check=True, capture_output=True
     )
     out = {}
-    for first in (0, 10**12):
-        cache = tmp_path / f"numba-cache-{first}"  # empty for each run
+    for name, (setup, extra_env) in runs.items():
+        script = (
+            f"import sys, solvers.grouping.kernels as g; {setup}; "
+            "from matcher import load_instance, solve; "
+            "sol = solve(load_instance(sys.argv[1])); "
+            "print('numba' in sys.modules); print(sol.model_dump_json())"
+        )
         res = subprocess.run(
-            [sys.executable, "-c", script, str(first), str(intake)],
-            env={**env, "NUMBA_CACHE_DIR": str(cache)},
+            [sys.executable, "-c", script, str(intake)],
+            env={**env, **extra_env},
             check=True,
             capture_output=True,
             text=True,
         )
         loaded, plan = res.stdout.split("\n", 1)
-        out[first] = (loaded, plan)
-    assert out[0][0] == "True" and out[10**12][0] == "False"
-    assert out[0][1] == out[10**12][1]
+        out[name] = (loaded, plan)
+    return out
+
+
+def test_small_searches_run_the_numpy_kernel_first_with_identical_plans(tmp_path: Path) -> None:
+    """On a new machine (numba's cache empty) a process runs small set searches on the numpy
+    kernel (no numba import, so no compile) until NUMPY_FIRST_WORK, then loads the compiled
+    one. Both give identical groupings, so the plan of a 120-participant intake is
+    byte-identical whichever ran."""
+    # the first-work rule alone, each run with an empty numba cache (as on a new machine)
+    out = _plans_in_fresh_processes(
+        tmp_path,
+        120,
+        4,
+        {
+            f"first={first}": (
+                f"g.NUMPY_FIRST_WORK = {first}; g.NUMPY_BATCH_S = g.NUMPY_BATCH_LOADED_S = 0",
+                {"NUMBA_CACHE_DIR": str(tmp_path / f"numba-cache-{first}")},
+            )
+            for first in (0, 10**12)
+        },
+    )
+    assert out["first=0"][0] == "True" and out[f"first={10**12}"][0] == "False"
+    assert out["first=0"][1] == out[f"first={10**12}"][1]
 
 
 def test_compiled_kernel_found_in_numbas_cache(
@@ -819,47 +825,13 @@ def test_a_small_intakes_sets_skip_numba_with_identical_plans(tmp_path: Path) ->
     """With numba's cache warm, a 100-participant intake's set searches are announced as a
     batch the numpy kernel does faster than numba loads: the solve never imports numba, and
     its plan is byte-identical to the one made with the compiled kernel."""
-    import subprocess
-    import sys
-
-    from tests.conftest import pythonpath
-
     kernels._tabu_kernel(np.iinfo(np.int64).max)  # numba's cache holds the kernel
-    env = {"PYTHONPATH": pythonpath(), "PATH": "/usr/bin:/bin"}
-    intake = tmp_path / "g100.json"
-    subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "matcher",
-            "generate",
-            "-n",
-            "100",
-            "--seed",
-            "1",
-            "-o",
-            str(intake),
-        ],
-        env=env,
-        check=True,
-        capture_output=True,
+    out = _plans_in_fresh_processes(
+        tmp_path,
+        100,
+        1,
+        {limit: (f"g.NUMPY_BATCH_S = {limit}", {}) for limit in ("0", "0.45")},
     )
-    script = (
-        "import sys, solvers.grouping.kernels as g; g.NUMPY_BATCH_S = float(sys.argv[1]); "
-        "from matcher import load_instance, solve; "
-        "sol = solve(load_instance(sys.argv[2])); "
-        "print('numba' in sys.modules); print(sol.model_dump_json())"
-    )
-    out = {}
-    for limit in ("0", "0.45"):
-        res = subprocess.run(
-            [sys.executable, "-c", script, limit, str(intake)],
-            env=env,
-            check=True,
-            capture_output=True,
-            text=True,
-        )
-        out[limit] = res.stdout.split("\n", 1)
     assert out["0"][0] == "True" and out["0.45"][0] == "False"
     assert out["0"][1] == out["0.45"][1]
 

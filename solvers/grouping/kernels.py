@@ -5,15 +5,13 @@ the choice between them."""
 from __future__ import annotations
 
 import sys
-import types
 from collections.abc import Callable
-from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
 
 from solvers.grouping.problem import FloatArray, IntArray
-from solvers.numba_cache import compiled_on_disk
+from solvers.numba_cache import compile_kernel, compiled_on_disk
 
 _KERNEL: Callable[..., int] | None = None
 #: Work (iterations x elements^2) a process gives the numpy kernel before it loads the compiled
@@ -75,18 +73,8 @@ def _tabu_kernel(work: int = 0) -> Callable[..., int]:
         _numpy_work += work
         return _tabu_steps_numpy
     if _KERNEL is None:
-        try:
-            from numba import njit
-        except ImportError:  # pragma: no cover - numba is installed in CI
-            _KERNEL = _tabu_steps_numpy
-        else:
-            # Compile copies of the helpers that see each other's compiled versions, so that
-            # importing this module never imports numba.
-            scope: dict[str, Any] = {"np": np, "__name__": __name__}
-            for f in (_rand_below, _move, _tabu_steps):
-                copy = types.FunctionType(f.__code__, scope, f.__name__)
-                scope[f.__name__] = njit(cache=True, nogil=True)(copy)
-            _KERNEL = scope["_tabu_steps"]
+        compiled = compile_kernel(_tabu_steps, (_rand_below, _move), {"np": np}, cache_helpers=True)
+        _KERNEL = compiled if compiled is not None else _tabu_steps_numpy
     return _KERNEL
 
 
