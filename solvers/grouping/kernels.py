@@ -24,7 +24,8 @@ NUMPY_FIRST_WORK = 6_000_000
 _numpy_work = 0
 _CACHED: bool | None = None
 #: The numpy kernel's cost per iteration on ``n`` elements, about ``NUMPY_ITER_S + NUMPY_PAIR_S
-#: * n^2`` seconds (measured on 8-100 elements: 67 us at 8, 72 at 23, 150 at 46, 275 at 100).
+#: * n^2`` seconds (measured on 8-100 elements, perturbations included: 54 us at 8, 65 at 23,
+#: 103 at 46, 354 at 100).
 NUMPY_ITER_S = 60e-6
 NUMPY_PAIR_S = 35e-9
 #: Searches announced together (:func:`expect_searches`) whose numpy time is estimated under
