@@ -143,14 +143,24 @@ def _norm(items: list[str]) -> set[str]:
 
 
 def _attends(p: Participant, c: Cohort) -> bool:
-    if p.available_cohorts is not None and c.id not in p.available_cohorts:
-        return False
-    if p.unavailable_dates and any(d in p.unavailable_dates for d in c.sessions):
-        return False
+    return _cohort_mask(p, [c]) == 1
+
+
+def _cohort_mask(p: Participant, cohorts: list[Cohort]) -> int:
+    """Which of ``cohorts`` ``p`` can attend in full, as bits (bit q: ``cohorts[q]``): offered
+    to them, no session on a date they cannot come, in a mode they attend (blended: both)."""
+    available = None if p.available_cohorts is None else set(p.available_cohorts)
+    away = set(p.unavailable_dates or ())
     modes = {"in_person", "online"} if p.attendance is None else set(p.attendance)
-    if c.mode == "blended":
-        return modes == {"in_person", "online"}
-    return c.mode in modes
+    mask = 0
+    for q, c in enumerate(cohorts):
+        if available is not None and c.id not in available:
+            continue
+        if away and any(d in away for d in c.sessions):
+            continue
+        if modes == {"in_person", "online"} if c.mode == "blended" else c.mode in modes:
+            mask |= 1 << q
+    return mask
 
 
 @dataclass(frozen=True)
@@ -186,7 +196,7 @@ def _similarity(x: tuple[float, ...], y: tuple[float, ...]) -> float:
 
 def _traits(instance: Instance, p: Participant, vector: tuple[float, ...] | None = None) -> _Traits:
     ia, ta = frozenset(_norm(p.interests)), frozenset(_norm(p.project_topics))
-    mask = sum(1 << q for q, c in enumerate(instance.cohorts) if _attends(p, c))
+    mask = _cohort_mask(p, instance.cohorts)
     org, system = _same(p.organisation), _same(p.system)
     return _Traits(p, ia, ta, ia | ta, org, system, mask, frozenset(p.avoid), vector)
 
