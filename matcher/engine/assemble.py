@@ -279,6 +279,7 @@ def make_plan(
         if time_limit is None
         else time.monotonic() + search_time(time_limit, len(prepared.effective.participants)),
         tick=lambda stage, message: reporter.report(stage, None, message),
+        cancelled_by=lambda: reporter.cancelled,
     )
     run = _Run(
         instance=instance,
@@ -299,12 +300,14 @@ def make_plan(
     )
     log.info("solve: %d participants, %d cohorts", len(instance.participants), len(run.eff.cohorts))
     try:
-        pairing = _pair(run)
-        candidates, placement = _place(run, pairing)
-        named = _name_pairs(run, candidates, placement)
-        grouped = _group(run, candidates, placement, named)
-        solution = _assemble(run, pairing, candidates, placement, named, grouped)
-        return _measure(run, pairing, solution)
+        # between the stages' own events, the latest one is sent again (progress.py)
+        with reporter.heartbeat():
+            pairing = _pair(run)
+            candidates, placement = _place(run, pairing)
+            named = _name_pairs(run, candidates, placement)
+            grouped = _group(run, candidates, placement, named)
+            solution = _assemble(run, pairing, candidates, placement, named, grouped)
+            return _measure(run, pairing, solution)
     finally:
         if run.pool is not None:
             run.pool.close()
