@@ -342,9 +342,11 @@ def _place(run: _Run, pairing: Pairing) -> tuple[list[Candidate], Placement]:
         candidates, placement, notes = place(job, pairing, time_limit=deadline.share(0.5, 2))
         # issue 10 hook: nobody left unpaired who could be paired when a budget cut placement
         if placement.status in ("optimal", "feasible"):
+            stop.check("placement: pairing the people left")
             candidates, placement, note = complete_pairing(eff, pairing, candidates, placement)
             notes += [note] if note else []
             # wait-listed pairs (e.g. the ones just formed) placed by moving others aside
+            stop.check("placement: wait-listed pairs, moves")
             placement, note = place_by_moves(eff, candidates, placement)
             notes += [note] if note else []
     else:
@@ -386,12 +388,12 @@ def _name_pairs(run: _Run, candidates: list[Candidate], placement: Placement) ->
         ),
     )
     keys = [(candidates[k].patient_leader, candidates[k].partner) for k in formed]
-    ids = pair_ids(keys, run.prev, set(prepared.preformed))
-    pair_id = {k: ids[key] for k, key in zip(formed, keys, strict=True)}
-
     # the plan's records, reasons and wait-list: O(pairs) work between the stages' events (2.9 s
     # at 20,000 participants), with progress ticks of their own
     finishing = run.stop.within(None, stage="placement")
+    finishing.check(f"plan records: IDs and scores of {len(formed)} pairs")
+    ids = pair_ids(keys, run.prev, set(prepared.preformed))
+    pair_id = {k: ids[key] for k, key in zip(formed, keys, strict=True)}
     records: dict[int, Pair] = {}
     all_scores, all_parts = pair_scores(eff, keys)
     for n_pair, k in enumerate(formed):

@@ -105,6 +105,19 @@ class _Cancelled(Exception):
     """The caller cancelled while a model was being built (raised by :func:`_build_ticks`)."""
 
 
+def _check_ticks(stop: Stop | None) -> Tick:
+    """A tick that checks ``stop`` every ``CHECK_EVERY`` items (reporting progress, noticing a
+    cancel for the next decision to act on) and never raises."""
+    if stop is None:
+        return _no_tick
+
+    def tick(step: str, done: int, total: int, every: int = CHECK_EVERY) -> None:
+        if done % every == 0:
+            stop.check(f"placement: {step}, {done:,} of {total:,}")
+
+    return tick
+
+
 def _build_ticks(stop: Stop | None) -> Tick:
     """The tick for a model's build: every ``CHECK_EVERY`` items, a check of ``stop`` (which
     reports progress at most every ``TICK_S`` seconds) that raises :class:`_Cancelled` once
@@ -576,7 +589,8 @@ def solve_placement(
                 # (measured: 3 s of CPU at 1,000 participants that found nothing better)
                 now = _fullest(instance, plan_now)
                 target = sum(q is not None for q in plan_now.values())
-                if now is not None and _fullest_lower_bound(instance, candidates, target) >= now:
+                floor = _fullest_lower_bound(instance, candidates, target, _check_ticks(stop))
+                if now is not None and floor >= now:
                     proven[name] = True
                     values[name] = (2 * n + 1) * (100 - now)
                     continue
@@ -790,7 +804,9 @@ def _fullest(instance: Instance, cohort_of: dict[int, int | None]) -> int | None
     return max(fills, default=0)
 
 
-def _fullest_lower_bound(instance: Instance, candidates: list[Candidate], target: int) -> int:
+def _fullest_lower_bound(
+    instance: Instance, candidates: list[Candidate], target: int, tick: Tick = _no_tick
+) -> int:
     """The least fullest-cohort percentage any plan placing ``target`` of these fixed
     candidates can have: the smallest ``f`` for which a max flow of pairs into cohorts, each cut
     to ``floor(f * capacity / 100)``, carries ``target`` (set rules ignored, so a lower bound).
@@ -803,6 +819,7 @@ def _fullest_lower_bound(instance: Instance, candidates: list[Candidate], target
         flow = max_flow.SimpleMaxFlow()
         source, sink, first_q = 0, 1, 2 + len(usable)
         for k, c in enumerate(usable):
+            tick(f"balance bound, {f}% full", k, len(usable))
             flow.add_arc_with_capacity(source, 2 + k, 1)
             for q in c.cohorts:
                 flow.add_arc_with_capacity(2 + k, first_q + q, 1)
