@@ -343,7 +343,9 @@ def _place(run: _Run, pairing: Pairing) -> tuple[list[Candidate], Placement]:
         # issue 10 hook: nobody left unpaired who could be paired when a budget cut placement
         if placement.status in ("optimal", "feasible"):
             stop.check("placement: pairing the people left")
-            candidates, placement, note = complete_pairing(eff, pairing, candidates, placement)
+            candidates, placement, note = complete_pairing(
+                eff, pairing, candidates, placement, stop
+            )
             notes += [note] if note else []
             # wait-listed pairs (e.g. the ones just formed) placed by moving others aside
             stop.check("placement: wait-listed pairs, moves")

@@ -40,6 +40,7 @@ limit the result is always the exact one above.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -419,9 +420,15 @@ def _stable(instance: Instance, scan: LoneScan, proposer: str) -> IntArray:
     return np.array(pairs, dtype=np.int64).reshape(-1, 2)
 
 
-def complete_greedily(instance: Instance, scan: LoneScan, matched: IntArray) -> IntArray:
+def complete_greedily(
+    instance: Instance,
+    scan: LoneScan,
+    matched: IntArray,
+    tick: Callable[[str], object] | None = None,
+) -> IntArray:
     """Pair any two people still alone who are allowed together, best score first, so the
-    matching is maximal over *all* allowed pairs, not only the candidates."""
+    matching is maximal over *all* allowed pairs, not only the candidates. ``tick`` is called
+    between the blocks scored (progress)."""
     free_r = np.setdiff1d(np.arange(len(scan.rows.ids)), matched[:, 0])
     free_c = np.setdiff1d(np.arange(len(scan.cols.ids)), matched[:, 1])
     if len(free_r) == 0 or len(free_c) == 0:
@@ -433,6 +440,8 @@ def complete_greedily(instance: Instance, scan: LoneScan, matched: IntArray) -> 
     )
     found: list[tuple[float, int, int]] = []
     for start, comp in iter_blocks(instance, a, b):
+        if tick is not None:
+            tick(f"scored {start + comp.scores.shape[0]} of {len(free_r)} people alone")
         ok = ~comp.forbidden & (comp.scores >= instance.rules.min_score)
         ii, jj = np.nonzero(ok)
         found += zip(comp.scores[ii, jj].tolist(), (ii + start).tolist(), jj.tolist(), strict=True)

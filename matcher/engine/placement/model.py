@@ -663,7 +663,9 @@ def solve_placement(
         ) or stopper.reached
         chosen = [k for k in range(n) if solver.value(formed[k])]
         cohort_of = {k: None for k in chosen}
-        for (k, q), y in placed.items():
+        reading = _check_ticks(stop)
+        for n_read, ((k, q), y) in enumerate(placed.items()):
+            reading(f"level {name}, reading the plan", n_read, len(placed), every=4 * CHECK_EVERY)
             if solver.value(y):
                 cohort_of[k] = q
         sets_in = {q: solver.value(s) for q, s in v.n_sets.items()}
