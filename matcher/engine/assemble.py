@@ -272,45 +272,48 @@ def make_plan(
     each cohort into sets, assemble the solution, measure it."""
     deadline = Deadline(time_limit, deterministic=deterministic)
     reporter = Reporter(progress)
-    prev = load_previous(previous) if previous is not None else None
-    prepared = prepare(instance)
-    stop = Stop(
-        deadline=None
-        if time_limit is None
-        else time.monotonic() + search_time(time_limit, len(prepared.effective.participants)),
-        tick=lambda stage, message: reporter.report(stage, None, message),
-        cancelled_by=lambda: reporter.cancelled,
-    )
-    run = _Run(
-        instance=instance,
-        prepared=prepared,
-        objective=objective,
-        proposer=proposer,
-        seed=seed,
-        time_limit=time_limit,
-        deterministic=deterministic,
-        prev=prev,
-        deadline=deadline,
-        reporter=reporter,
-        stop=stop,
-        job=Job(prepared, seed, deterministic, stop),
-        # the sets stage's workers start now, so that their start-up overlaps pairing and
-        # placement
-        pool=set_pool.start(len(prepared.effective.participants), replan=prev is not None),
-    )
-    log.info("solve: %d participants, %d cohorts", len(instance.participants), len(run.eff.cohorts))
-    try:
-        # between the stages' own events, the latest one is sent again (progress.py)
-        with reporter.heartbeat():
+    reporter.report("prepare", 0.0, f"preparing {len(instance.participants)} participants")
+    # between the stages' own events, the latest one is sent again (progress.py)
+    with reporter.heartbeat():
+        prev = load_previous(previous) if previous is not None else None
+        prepared = prepare(instance)
+        stop = Stop(
+            deadline=None
+            if time_limit is None
+            else time.monotonic() + search_time(time_limit, len(prepared.effective.participants)),
+            tick=lambda stage, message: reporter.report(stage, None, message),
+            cancelled_by=lambda: reporter.cancelled,
+        )
+        run = _Run(
+            instance=instance,
+            prepared=prepared,
+            objective=objective,
+            proposer=proposer,
+            seed=seed,
+            time_limit=time_limit,
+            deterministic=deterministic,
+            prev=prev,
+            deadline=deadline,
+            reporter=reporter,
+            stop=stop,
+            job=Job(prepared, seed, deterministic, stop),
+            # the sets stage's workers start now, so that their start-up overlaps pairing and
+            # placement
+            pool=set_pool.start(len(prepared.effective.participants), replan=prev is not None),
+        )
+        log.info(
+            "solve: %d participants, %d cohorts", len(instance.participants), len(run.eff.cohorts)
+        )
+        try:
             pairing = _pair(run)
             candidates, placement = _place(run, pairing)
             named = _name_pairs(run, candidates, placement)
             grouped = _group(run, candidates, placement, named)
             solution = _assemble(run, pairing, candidates, placement, named, grouped)
             return _measure(run, pairing, solution)
-    finally:
-        if run.pool is not None:
-            run.pool.close()
+        finally:
+            if run.pool is not None:
+                run.pool.close()
 
 
 def _pair(run: _Run) -> Pairing:

@@ -114,7 +114,9 @@ def optimise_level(
                 stop.check(f"{label}: {n_read:,} of {len(hint_from):,} values kept as the hint")
             best.append((var, solver.value(var)))
         model.clear_hints()
-        for var, v in best:
+        for n_hinted, (var, v) in enumerate(best):
+            if stop is not None and n_hinted % HINT_CHECK_EVERY == 0:
+                stop.check(f"{label}: {n_hinted:,} of {len(best):,} values hinted")
             model.add_hint(var, v)
     if hold:
         hold_level(model, expr, value)

@@ -250,9 +250,12 @@ def _placed_where_both_can_attend(
         v.in_cohort[q].append(k)
 
 
-def _capacity_and_set_sizes(model: cp_model.CpModel, instance: Instance, v: _Vars) -> None:
+def _capacity_and_set_sizes(
+    model: cp_model.CpModel, instance: Instance, v: _Vars, tick: Tick = _no_tick
+) -> None:
     # At most capacity_pairs per cohort, and a count that splits into s sets of lo..hi pairs.
     for q, cohort in enumerate(instance.cohorts):
+        tick("capacity and set sizes, cohorts", q, len(instance.cohorts), every=1)
         ks = v.in_cohort.get(q, [])
         cap = min(cohort.capacity_pairs, len(ks))
         lo, hi = cohort.set_size.min_pairs, cohort.set_size.max_pairs
@@ -358,7 +361,7 @@ def _build(
     model = cp_model.CpModel()
     v = _formed_once_per_person(model, candidates, tick)
     _placed_where_both_can_attend(model, candidates, v, tick)
-    _capacity_and_set_sizes(model, instance, v)
+    _capacity_and_set_sizes(model, instance, v, tick)
     _one_organisation_per_set(model, instance, candidates, v, tick)
     _conflicts_in_separate_sets(model, instance, candidates, v, tick)
     literals = _locks_placed(model, candidates, v, must_place, assumptions=assumptions)
