@@ -564,6 +564,7 @@ def _assemble(
     formed_people = {x for key in named.keys for x in key}
     finishing = run.stop.within(None, stage="metrics")
     unmatched = _unmatched(eff, pairing, formed_people, run.instance, run.prev, finishing)
+    finishing.check("the plan: its status and run information")
     status: Status
     if (
         pairing.exact
@@ -576,9 +577,12 @@ def _assemble(
     if not records and not unmatched:
         run.notes.append("the intake has no active participants")
     run.notes += meaning_notes(eff)
+    finishing.check("the plan: the intake's fingerprint")
+    fingerprint = instance_hash(run.instance)
+    finishing.check(f"the plan: {len(formed)} pairs, {len(unmatched)} unmatched")
     solution = Solution(
         instance=run.instance.name,
-        instance_sha256=instance_hash(run.instance),
+        instance_sha256=fingerprint,
         status=status,
         pairs=[records[k] for k in formed],
         unmatched=unmatched,

@@ -129,7 +129,8 @@ def scan_lone(
 ) -> LoneScan:
     """Score every lone pair block by block; keep candidates (all allowed pairs when the intake
     is small, else each person's ``per_person`` best) and per-person statistics. ``stop`` gets
-    a progress tick between blocks (the scan always completes: every lone person needs it)."""
+    a progress tick between blocks; the scan completes whatever the deadline (every lone person
+    needs it), but a cancel ends it at the next block (:class:`NoPlanInTime`: no plan yet)."""
     a, b = lone_sides(instance)
     n, m = len(a.ids), len(b.ids)
     dense = n * m <= DENSE_MAX_CELLS
@@ -147,6 +148,7 @@ def scan_lone(
     for start, comp in iter_blocks(instance, a, b, **cells):
         if stop is not None:
             stop.check(f"scored {start + comp.scores.shape[0]} of {n} patient leaders")
+            _cancelled(stop)
         rows_here = comp.scores.shape[0]
         allowed = ~comp.forbidden & (comp.scores >= min_score)
         no_cohort = comp.common_cohorts == 0
