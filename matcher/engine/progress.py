@@ -2,12 +2,14 @@
 
 ``solve(..., progress=callback)`` calls ``callback(event)`` with a :class:`ProgressEvent` at
 every stage boundary, from the long loops and searches about every ``TICK_S`` seconds, and, when
-nothing else was reported for ``TICK_S`` seconds (a long call into a compiled solver, a model
-being built), a *heartbeat*: the latest event sent again, unchanged (same stage, fraction and
-message: nothing is invented), from a thread of its own (:meth:`Reporter.heartbeat`). So the
-events are at most about ``TICK_S`` seconds apart whatever the solve is doing, with or without a
-time limit, as long as the work lets other Python threads run (numpy and the OR-Tools solvers
-do while they compute).
+nothing else was reported for ``HEARTBEAT_S`` seconds (a model being built, a long call into a
+compiled solver), a *heartbeat*: the latest event sent again, unchanged (same stage, fraction
+and message: nothing is invented), from a thread of its own (:meth:`Reporter.heartbeat`). So
+the events are less than 0.5 s apart whatever the solve is doing, with or without a time
+limit, as long as no single call holds the interpreter longer than about 0.3 s: Python code
+and CP-SAT's search let the heartbeat run; the OR-Tools min-cost flow of an exact matching, a
+large numpy operation or a garbage collection of a large heap hold it while they run (measured
+at 20,000 participants: up to about 0.3 s).
 
 The callback may be called from a worker thread (the heartbeat, or a CP-SAT watcher while
 CP-SAT searches), never from two threads at once. Returning ``False`` asks the solve to stop:
@@ -31,6 +33,11 @@ Stage = Literal["prepare", "pairing", "placement", "learning_sets", "metrics", "
 
 #: Seconds between progress events during a long search.
 TICK_S = 0.25
+#: Seconds without an event after which the heartbeat sends the latest one again: shorter
+#: than ``TICK_S``, so that a call holding the interpreter for a while (a garbage collection
+#: of a large heap, 0.2 s at 20,000 participants; a compiled solver's call) still leaves the
+#: events less than 0.5 s apart.
+HEARTBEAT_S = 0.15
 
 
 @dataclass(frozen=True)
@@ -73,7 +80,7 @@ class Reporter:
             self.cancelled = True
 
     @contextmanager
-    def heartbeat(self, every: float = TICK_S) -> Iterator[None]:
+    def heartbeat(self, every: float = HEARTBEAT_S) -> Iterator[None]:
         """While the block runs, a thread sends the latest event again whenever nothing was
         reported for ``every`` seconds (a False from the callback cancels, as any report's).
         Nothing happens without a callback."""
