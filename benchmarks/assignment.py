@@ -342,6 +342,11 @@ class _Sparse:
     reference = "OR-Tools SimpleLinearSumAssignment, same integer costs"
 
     def __init__(self, case: str, data: Sparse) -> None:
+        from solvers.assignment import _auction_kernel
+
+        # Compile or load the square problems' auction now: on a new install (numba's cache
+        # without it) the solver itself would leave them to OR-Tools for the first 10M arcs.
+        _auction_kernel()
         self.case, self.data = case, data
         rows, cols, weights, shape = data
         self.costs = _grid_costs(weights, shape)

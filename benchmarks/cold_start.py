@@ -6,8 +6,9 @@ Rows (each a fresh process, best of ``--repeat`` unless said otherwise):
   - ``matcher --help`` and ``matcher validate`` on a generated 200-participant intake, with
     bytecode cached as in an installed package (and also without, when the environment sets
     ``PYTHONDONTWRITEBYTECODE``),
-  - ``matcher solve`` on it: cold (an empty NUMBA_CACHE_DIR, so every kernel compiles) and warm
-    (the same cache dir, second run), with the solve's per-stage times (``--timings``),
+  - ``matcher solve`` on it: cold (an empty NUMBA_CACHE_DIR: the numpy set-search kernel, or a
+    compile; bytecode written first by one solve with a throwaway cache, as pip compiles it)
+    and warm (the same cache dir, second run), with the solve's per-stage times (``--timings``),
   - the set-search kernel's first call in a fresh process with an empty cache (numba import +
     compile) against a warm call,
   - in this process, exact dense assignment (n x n complete, random scores): our numba kernel
@@ -19,6 +20,7 @@ Rows (each a fresh process, best of ``--repeat`` unless said otherwise):
 Usage:
   python benchmarks/cold_start.py            # prints a markdown table
   python benchmarks/cold_start.py --cli-only --repeat 5   # baselines, import, --help, validate
+  python benchmarks/cold_start.py --fresh-install         # pip install into a new venv, solve
 """
 
 from __future__ import annotations
@@ -53,11 +55,20 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument(
+        "--fresh-install",
+        action="store_true",
+        help="only: install this checkout into a new virtual environment (pip, no extras, as "
+        "the README's first command) and time `matcher solve` on a generated 200 there",
+    )
+    ap.add_argument(
         "--cli-only",
         action="store_true",
         help="only the baselines, `import matcher`, `matcher --help` and `matcher validate`",
     )
     args = ap.parse_args()
+    if args.fresh_install:
+        _print(fresh_install_rows(args.repeat))
+        return
     py = sys.executable
     rows: list[tuple[str, str, str]] = []
     with tempfile.TemporaryDirectory() as tmp:
@@ -126,6 +137,12 @@ def main() -> None:
         env = {**ENV, "NUMBA_CACHE_DIR": str(cache)}
         out = Path(tmp) / "plan.json"
         solve = [py, "-m", "matcher", "solve", str(inst), "--format", "json", "-o", str(out)]
+        # Bytecode as an installed package has it (pip compiles it at install time): one solve
+        # with a throwaway numba cache writes it for numpy, OR-Tools, pandas and the engine, so
+        # the cold row measures an empty numba cache alone, not Python compiling every module.
+        throwaway = Path(tmp) / "numba-cache-throwaway"
+        throwaway.mkdir()
+        timed(solve, {**ENV, "NUMBA_CACHE_DIR": str(throwaway)})
         cold = timed([*solve, "--timings"], env)
         stages_cold = json.loads(out.read_text())["run"].get("stages")
         warm = min(timed([*solve, "--timings"], env) for _ in range(args.repeat))
@@ -229,6 +246,46 @@ FIRST_CALLS = (
     "    out.append(f'{time.perf_counter() - t:.3f}')\n"
     "print(' / '.join(out))"
 )
+
+
+def fresh_install_rows(repeat: int) -> list[tuple[str, str, str]]:
+    """A new virtual environment with this checkout installed by pip (no extras: no scipy, as a
+    user has it; pip compiles the bytecode; numba's cache empty), then `matcher solve` on a
+    generated 200-participant intake, run from outside the checkout: the first solve, and the
+    best of ``repeat`` more (each also without a compiled set-search kernel: a 200-participant
+    solve never compiles it)."""
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        venv, src = Path(tmp) / "venv", Path(tmp) / "src"
+        subprocess.run(["git", "clone", "-q", str(ROOT), str(src)], check=True)
+        t0 = time.perf_counter()
+        subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+        subprocess.run(
+            [str(venv / "bin" / "pip"), "install", "-q", str(src)], check=True, capture_output=True
+        )
+        rows.append(("pip install . (new environment)", f"{time.perf_counter() - t0:.1f}", ""))
+        matcher = str(venv / "bin" / "matcher")
+        inst, out = Path(tmp) / "g200.json", Path(tmp) / "plan.json"
+        env = {"PATH": "/usr/bin:/bin", "HOME": tmp}
+        subprocess.run(
+            [matcher, "generate", "-n", "200", "--seed", "0", "-o", str(inst)],
+            check=True,
+            capture_output=True,
+            env=env,
+            cwd=tmp,
+        )
+        solve = [matcher, "solve", str(inst), "-o", str(out)]
+        first = timed(solve, env)
+        again = [timed(solve, env) for _ in range(repeat)]
+        rows.append(("matcher solve g200.json, first after install", f"{first:.2f}", ""))
+        rows.append(
+            (
+                "matcher solve g200.json, again",
+                f"{min(again):.2f}",
+                "runs: " + " / ".join(f"{t:.2f}" for t in again),
+            )
+        )
+    return rows
 
 
 def first_call_rows(repeat: int) -> list[tuple[str, str, str]]:

@@ -46,6 +46,7 @@ FIELDS = [
     "status",
     "wall_s",
     "cpu_s",
+    "warm_s",
     "pairing_s",
     "placement_s",
     "sets_s",
@@ -59,6 +60,47 @@ FIELDS = [
     "mean_diversity",
     "least_diversity",
 ]
+
+
+#: What ``--warm`` times in one process, the second time round: the library reads the intake,
+#: solves it, verifies the plan and writes its JSON, as a web app or an admin tool that has
+#: already solved once does.
+WARM_SCRIPT = """
+import sys, time
+from pathlib import Path
+from matcher.engine.solve import solve
+from matcher.intake.spreadsheet import load_any
+from matcher.render.output import solution_json
+from matcher.verification.verify import verify
+path, out = Path(sys.argv[1]), Path(sys.argv[2])
+def once():
+    instance = load_any(path)
+    plan = solve(instance, seed=0)
+    assert verify(instance, plan).ok
+    out.write_text(solution_json(plan))
+once()
+t = time.perf_counter()
+once()
+print(f"WARM_S {time.perf_counter() - t:.3f}")
+"""
+
+
+def run_warm(path: Path, out: Path, root: Path, timeout: float = TIMEOUT) -> float | None:
+    """Seconds of the second read-solve-verify-write of ``path`` in one process (None: failed)."""
+    env = {**os.environ, "PYTHONPATH": str(root)}
+    try:
+        res = subprocess.run(
+            [sys.executable, "-c", WARM_SCRIPT, str(path), str(out)],
+            env=env,
+            cwd=root,
+            capture_output=True,
+            text=True,
+            timeout=2 * timeout,
+        )
+    except subprocess.TimeoutExpired:
+        return None
+    m = re.search(r"WARM_S ([\d.]+)", res.stdout)
+    return float(m.group(1)) if m and res.returncode == 0 else None
 
 
 def run_one(path: Path, out: Path, root: Path, timeout: float = TIMEOUT) -> dict[str, Any]:
@@ -188,6 +230,12 @@ def main() -> None:
         "--mentor-match", type=Path, help="folder with mentors.csv and mentees.csv (500 + 500)"
     )
     ap.add_argument("--timeout", type=float, default=TIMEOUT, help="seconds per run")
+    ap.add_argument(
+        "--warm",
+        action="store_true",
+        help="also time a second read-solve-verify-write in one process (generated intakes "
+        "up to 2,000 participants)",
+    )
     ap.add_argument("--root", type=Path, default=ROOT, help="checkout to run (default: this one)")
     ap.add_argument("-o", "--output", type=Path, required=True, help="folder for the results")
     ap.add_argument("--name", default="sweep", help="file stem of the results (default: sweep)")
@@ -216,6 +264,9 @@ def main() -> None:
         for name, n, seed, path in todo:
             row = {"name": name, "participants": n, "seed": seed}
             row.update(run_one(path, folder / f"{path.stem}.plan.json", args.root, args.timeout))
+            if args.warm and seed is not None and n <= 2000:
+                warm_s = run_warm(path, folder / f"{path.stem}.warm.json", args.root, args.timeout)
+                row["warm_s"] = None if warm_s is None else round(warm_s, 2)
             rows.append(row)
             print(" ".join(f"{k}={fmt(row.get(k))}" for k in FIELDS), flush=True)
     csv_path = args.output / f"{args.name}.csv"
@@ -225,17 +276,19 @@ def main() -> None:
         w.writerows(rows)
     plot(rows, args.output / f"{args.name}.png")
     head = (
-        "| intake | n | seed | exit | status | wall (s) | CPU (s) | pairing / placement / sets (s) "
+        "| intake | n | seed | exit | status | wall (s) | CPU (s) | warm (s) "
+        "| pairing / placement / sets (s) "
         "| peak (MB) | placed / bound | formed | lone pairs | lone total | sets | diversity "
         "mean / least |"
     )
-    lines = [head, "|" + " --- |" * 15]
+    lines = [head, "|" + " --- |" * 16]
     for r in rows:
         stages = " / ".join(fmt(r.get(f"{s}_s")) for s in ("pairing", "placement", "sets"))
         lines.append(
             f"| {r['name']} | {r['participants']} | {fmt(r['seed'])} | {fmt(r.get('exit'))} "
             f"| {fmt(r.get('status'))} | {fmt(r.get('wall_s'))} | {fmt(r.get('cpu_s'))} "
-            f"| {stages} | {fmt(r.get('peak_mb'))} | {fmt(r.get('placed'))} / "
+            f"| {fmt(r.get('warm_s'))} | {stages} | {fmt(r.get('peak_mb'))} "
+            f"| {fmt(r.get('placed'))} / "
             f"{fmt(r.get('bound'))} | {fmt(r.get('formed'))} | {fmt(r.get('lone_pairs'))} "
             f"| {fmt(r.get('lone_total'))} | {fmt(r.get('sets'))} "
             f"| {fmt(r.get('mean_diversity'))} / {fmt(r.get('least_diversity'))} |"
@@ -245,6 +298,14 @@ def main() -> None:
         f"# Size sweep\n\nCommand: `{cmd}`\n\n"
         + "\n".join(lines)
         + f"\n\nPlot: `{args.name}.png` (wall time against participants, log-log).\n"
+        + (
+            "\n*wall*: `matcher -v solve` end to end in a fresh process (start-up, reading, "
+            "checking, solving, verifying, writing). *warm*: the second read-solve-verify-write "
+            "of the same file in one process (the library, as the web app or an admin tool "
+            "after its first solve).\n"
+            if args.warm
+            else ""
+        )
     )
     print(f"wrote {csv_path}, {args.name}.md, {args.name}.png in {args.output}")
 

@@ -106,34 +106,58 @@ def _value_problems(
     data: Any, id_fields: frozenset[str] = _ID_FIELDS, id_lists: frozenset[str] = _ID_LISTS
 ) -> list[Problem]:
     """Problems no schema rule can see: duplicate keys, oversized strings and IDs, lone
-    surrogates. Walks the parsed document without recursion."""
+    surrogates. Walks the parsed document without recursion; a node's path (``where``: its
+    parent's, and its key or index) is spelled out only for a problem."""
     problems: list[Problem] = []
-    stack: list[tuple[str, Any, str]] = [("$", data, "")]
+    stack: list[tuple[Any, str, _Where]] = [(data, "", None)]
     while stack and len(problems) < 1_000:
-        path, node, key = stack.pop()
+        node, key, where = stack.pop()
         if isinstance(node, dict):
             for dup in getattr(node, "duplicates", ()):
                 name = repr(dup) if SAFE_KEY.match(dup) else "a key"
                 problems.append(
-                    Problem(path, f"duplicate key {name}: JSON keys must be unique in an object")
+                    Problem(
+                        _path(where), f"duplicate key {name}: JSON keys must be unique in an object"
+                    )
                 )
             for k, v in reversed(list(node.items())):
-                shown = k if SAFE_KEY.match(k) else "<key>"
-                sub = f"{path}.{shown}" if path != "$" else shown
-                stack.append((sub, v, k))
+                stack.append((v, k, (where, k)))
         elif isinstance(node, list):
             for i in range(len(node) - 1, -1, -1):
-                stack.append((f"{path}[{i}]", node[i], key))
+                stack.append((node[i], key, (where, i)))
         elif isinstance(node, str):
             limit = MAX_ID if key in id_fields or key in id_lists else MAX_STRING
             if len(node) > limit:
                 what = "an ID" if limit == MAX_ID else "a text"
                 problems.append(
-                    Problem(path, f"{what} of {len(node):,} characters; at most {limit:,}")
+                    Problem(_path(where), f"{what} of {len(node):,} characters; at most {limit:,}")
                 )
-            elif _SURROGATE.search(node):
-                problems.append(Problem(path, "invalid Unicode (a lone surrogate \\uD8xx escape)"))
+            elif not node.isascii() and _SURROGATE.search(node):
+                problems.append(
+                    Problem(_path(where), "invalid Unicode (a lone surrogate \\uD8xx escape)")
+                )
     return sorted(problems, key=lambda p: p.path) if len(problems) > 1 else problems
+
+
+#: Where a node sits: None for the document, else (its parent's place, its key or index).
+_Where = tuple[Any, str | int] | None
+
+
+def _path(where: _Where) -> str:
+    """``where`` as a path: ``$`` for the document, ``cohorts[0].id``, ``$[2]`` (keys that
+    are not plain names shown as ``<key>``)."""
+    steps: list[str | int] = []
+    while where is not None:
+        where, step = where
+        steps.append(step)
+    path = "$"
+    for step in reversed(steps):
+        if isinstance(step, int):
+            path = f"{path}[{step}]"
+        else:
+            shown = step if SAFE_KEY.match(step) else "<key>"
+            path = f"{path}.{shown}" if path != "$" else shown
+    return path
 
 
 _SAFE_VALUE = re.compile(r"^[A-Za-z0-9_.:+\-]{1,32}$")

@@ -98,7 +98,7 @@ relabel). Then:
 
 - a square problem with a perfect matching (``n == m == k``) goes to OR-Tools'
   ``SimpleLinearSumAssignment`` (cost-scaling assignment, Goldberg and Kennedy), on the
-  candidate arcs only;
+  candidate arcs only -- or, from 200,000 arcs, first to this module's own auction (below);
 - anything else -- rectangular, or square without a perfect matching -- goes to OR-Tools'
   ``SimpleMinCostFlow`` on source -> rows -> columns -> sink with unit capacities and exactly
   ``k`` units of flow: a minimum-cost flow of value ``k`` is a maximum-cardinality matching of
@@ -109,6 +109,18 @@ On rectangular input a row (if ``n < m``; a column if ``n > m``) first keeps onl
 be free and no worse. The kept set depends on the rounded costs only, so dense and sparse inputs
 keep the same arcs.
 
+**The auction** (square, a perfect matching proven, at least 200,000 arcs; numba, imported
+lazily and cached on disk like the dense kernel): Bertsekas' auction with epsilon-scaling on the
+same int64 costs multiplied by ``n + 1``, started from Jonker and Volgenant's column reduction,
+each row remembering its 4 cheapest arcs between scans (Goldberg and Kennedy's CSA-Q). With a
+final epsilon of 1 it is an exact optimum of the rounded problem. Its matching is returned only
+when it is provably the **only** min-cost perfect matching (no alternating cycle among the arcs
+within ``n`` of tight, see :func:`_auction`) -- then OR-Tools, like any exact solver, would
+return the same one. When several tie, when its safety budget runs out, or without numba,
+OR-Tools' assignment solves the problem as before. So the answer is OR-Tools' in every case,
+ties included; only the time changes (50,000 per side, 20 candidates each: about 0.5-0.7x the
+time of the raw OR-Tools call; ``benchmarks/results/assignment.md``).
+
 With ``max_cardinality=False`` the same network gets a zero-cost source -> sink bypass so units
 may skip the matching. No big-M cost is used anywhere, so the whole int64 range goes to the score
 grid. (Padding the assignment problem with dummy rows/columns was tried and rejected: OR-Tools'
@@ -117,7 +129,6 @@ assignment solver is very slow on the many equal-cost dummy arcs -- minutes on 5
 
 from __future__ import annotations
 
-import types
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -126,7 +137,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 from ortools.graph.python import linear_sum_assignment, max_flow, min_cost_flow
 
-from solvers.numba_cache import compiled_on_disk
+from solvers.numba_cache import compile_kernel, compiled_on_disk
 
 __all__ = [
     "grid_levels",
@@ -289,7 +300,8 @@ def max_weight_matching_sparse(
         max_cardinality: as in :func:`max_weight_matching`.
         on_step: called with a short message between the solver's steps (arcs pruned, maximum
             size found), so a caller can report progress or notice a deadline; the steps
-            themselves (OR-Tools calls) cannot be interrupted. Its return value is ignored.
+            themselves (OR-Tools calls, the compiled auction) cannot be interrupted. Its
+            return value is ignored.
 
     A pair listed more than once keeps its highest weight.
 
@@ -491,6 +503,313 @@ def _max_matching_size(rows: NDArray[np.int32], cols: NDArray[np.int32], n: int,
     return int(flow.optimal_flow())
 
 
+# ---------------------------------------------------------------------------------------------
+# Square sparse problems with a perfect matching: an auction over the candidate arcs
+# ---------------------------------------------------------------------------------------------
+
+#: Square problems with a perfect matching and at least this many candidate arcs are solved by
+#: the compiled auction below (as for the quick cover check: below it OR-Tools takes
+#: milliseconds, and a programme-sized intake never imports numba for it).
+_AUCTION_MIN_ARCS = _COVER_MIN_ARCS
+#: Each epsilon-scaling phase divides epsilon by this (16 to 64 bid about equally often).
+_AUCTION_RATIO = 32
+#: Each row remembers its this many cheapest arcs, and rescans only when they may no longer
+#: hold its two cheapest (Goldberg and Kennedy's CSA-Q); 4 to 6 measured best at 50,000 per
+#: side (2: 30% slower).
+_AUCTION_KEEP = 4
+#: The auction gives up (OR-Tools then solves the problem) after this many bids per arc plus
+#: row: a safety net, never reached on the benchmark (about 1.4 bids per arc) or the tests.
+_AUCTION_BIDS_PER_ARC = 64
+#: ... or when a price passes this (int64 headroom for the sums of the uniqueness check).
+_AUCTION_PRICE_LIMIT = 2**61
+#: While numba's cache does not hold the compiled auction (a new install: compiling takes about
+#: 3 s, what the auction saves on about 10 million arcs), OR-Tools' assignment keeps the square
+#: problems until this process has given it this many arcs in all; then the auction is compiled
+#: (and cached). Loading it from the cache takes milliseconds once numba is imported (the quick
+#: cover check, which runs first, imports it).
+AUCTION_COLD_ARCS = 10_000_000
+_auction_cold_arcs = 0
+_AUCTION_ON_DISK: bool | None = None
+_AUCTION: Callable[..., bool] | None = None
+_AUCTION_NO_NUMBA = False
+_AUCTION_SIGNATURE = "boolean(int64[::1], int32[::1], int64[::1], int64[::1], int64)"
+
+
+def _auction_kernel() -> Callable[..., bool] | None:
+    """The compiled auction (numba, cached on disk), or None without numba."""
+    global _AUCTION, _AUCTION_NO_NUMBA
+    if _AUCTION is None and not _AUCTION_NO_NUMBA:
+        # As for the dense kernel: the helper compiled into it, one specialisation (one cache
+        # entry, one load per process).
+        _AUCTION = compile_kernel(
+            _auction,
+            (_only_optimum,),
+            {
+                "np": np,
+                "_INT64_MAX": _INT64_MAX,
+                "_AUCTION_RATIO": _AUCTION_RATIO,
+                "_AUCTION_KEEP": _AUCTION_KEEP,
+                "_AUCTION_PRICE_LIMIT": _AUCTION_PRICE_LIMIT,
+            },
+            signature=_AUCTION_SIGNATURE,
+        )
+        _AUCTION_NO_NUMBA = _AUCTION is None
+    return _AUCTION
+
+
+def _auction_pays(arcs: int) -> bool:
+    """Whether a square problem of ``arcs`` arcs should go to the auction (see
+    ``AUCTION_COLD_ARCS``)."""
+    global _AUCTION_ON_DISK, _auction_cold_arcs
+    if _AUCTION is not None:
+        return True
+    if _AUCTION_ON_DISK is None:
+        _AUCTION_ON_DISK = compiled_on_disk(__file__, "_auction")
+    if _AUCTION_ON_DISK:
+        return True
+    _auction_cold_arcs += arcs
+    return _auction_cold_arcs > AUCTION_COLD_ARCS
+
+
+def _sparse_perfect(
+    rows: NDArray[np.int32], cols: NDArray[np.int32], cost: NDArray[np.int64], n: int
+) -> IntPairs | None:
+    """The min-cost perfect matching of a square problem that has one (arcs in (row, col)
+    order), by the compiled auction, when it is the only min-cost perfect matching: then it is
+    exactly what OR-Tools (any exact solver) returns. None when another one ties with it (the
+    caller lets OR-Tools settle the tie, as it always has), when the auction gives up, without
+    numba, or while compiling it would not pay (:func:`_auction_pays`)."""
+    kernel = _auction_kernel() if _auction_pays(int(rows.size)) else None
+    if kernel is None:
+        return None
+    indptr = np.zeros(n + 1, dtype=np.int64)
+    np.cumsum(np.bincount(rows, minlength=n), out=indptr[1:])
+    mate = np.full(n, -1, dtype=np.int64)
+    budget = _AUCTION_BIDS_PER_ARC * (int(rows.size) + n)
+    heads = np.ascontiguousarray(cols, dtype=np.int32)
+    if not kernel(indptr, heads, np.ascontiguousarray(cost, dtype=np.int64), mate, budget):
+        return None
+    return np.column_stack([np.arange(n, dtype=np.int64), mate])
+
+
+def _auction(
+    indptr: NDArray[np.int64],
+    heads: NDArray[np.int32],
+    cost: NDArray[np.int64],
+    mate: NDArray[np.int64],
+    budget: int,
+) -> bool:
+    """Min-cost perfect matching of the square problem whose row ``i`` has the arcs
+    ``heads[indptr[i]:indptr[i + 1]]`` at ``cost[indptr[i]:indptr[i + 1]]``, which must have
+    a perfect matching. Fills ``mate`` (row ``i`` gets column ``mate[i]``) and returns True
+    when that matching is the only min-cost one; False when another one may tie with it, or
+    when more than ``budget`` bids were made or a price passed ``_AUCTION_PRICE_LIMIT``
+    (``mate`` then means nothing).
+
+    Bertsekas' auction with epsilon-scaling, in integers: costs are multiplied by ``n + 1``;
+    each column has a price ``p``. A free row (first in, first out) finds its cheapest arc
+    ``cost + p`` (``b1``, column ``j1``) and the next cheapest (``b2``), raises ``p[j1]`` by
+    ``b2 - b1 + eps`` and takes ``j1``, freeing its holder. Every row then holds an arc within
+    ``eps`` of its cheapest (epsilon-complementary slackness), and prices only rise. A row
+    with one arc raises its price by the whole cost span plus ``eps``. A row looks at its
+    ``_AUCTION_KEEP`` cheapest arcs of its last scan and scans all its arcs again only when
+    the two cheapest of those might be beaten (prices only rise, so the next value of that
+    scan bounds all its other arcs). The first phase, at ``eps`` = span / 32, starts from
+    Jonker and Volgenant's column reduction; each next one divides ``eps`` by 32, down to 1,
+    and starts with all rows free; the prices carry over. With ``eps = 1`` on costs scaled
+    by ``n + 1`` the matching is optimal: along any alternating cycle (``k <= n`` rows) the
+    scaled reduced costs sum to the scaled change of cost, at least ``-k > -(n + 1)``, and a
+    multiple of ``n + 1``, so at least 0.
+
+    Uniqueness (:func:`_only_optimum`): an equally cheap matching differs by alternating
+    cycles of zero change, whose arcs all have a reduced cost below ``n``; so if the arcs of
+    reduced cost below ``n`` hold no alternating cycle, the matching is the only optimum.
+    """
+    n = mate.size
+    inf = _INT64_MAX
+    scale = n + 1
+    lo = inf
+    hi = -inf
+    for e in range(cost.size):
+        if cost[e] < lo:
+            lo = cost[e]
+        if cost[e] > hi:
+            hi = cost[e]
+    span = (hi - lo) * scale
+    price = np.zeros(n, dtype=np.int64)
+    owner = np.empty(n, dtype=np.int64)
+    taken = np.empty(n, dtype=np.int64)  # the arc each row holds
+    queue = np.empty(n, dtype=np.int64)  # free rows, circular
+    # Each row's cheapest arcs at its last scan, and the next value then: prices only rise,
+    # so every other arc of the row still costs at least that bound.
+    best = np.empty((n, _AUCTION_KEEP), dtype=np.int64)
+    kept = np.zeros(n, dtype=np.int64)
+    bound = np.full(n, -inf, dtype=np.int64)
+    top_value = np.empty(_AUCTION_KEEP + 1, dtype=np.int64)
+    top_arc = np.empty(_AUCTION_KEEP + 1, dtype=np.int64)
+    # The first phase starts from Jonker and Volgenant's column reduction: each column priced
+    # at minus its lowest cost and taken (last first) by its lowest row (ties: the first) if
+    # that row is still free. Those rows hold an arc of reduced cost 0 and every reduced cost
+    # is >= 0, so they satisfy epsilon-complementary slackness; only the others bid.
+    low = np.full(n, inf, dtype=np.int64)
+    low_row = np.zeros(n, dtype=np.int64)
+    low_arc = np.zeros(n, dtype=np.int64)
+    for i in range(n):
+        mate[i] = -1
+        owner[i] = -1
+        for e in range(indptr[i], indptr[i + 1]):
+            j = heads[e]
+            if cost[e] < low[j]:
+                low[j] = cost[e]
+                low_row[j] = i
+                low_arc[j] = e
+    for j in range(n - 1, -1, -1):
+        if low[j] == inf:  # a column without arcs: no perfect matching after all
+            return False
+        price[j] = -low[j] * scale
+        i = low_row[j]
+        if mate[i] < 0:
+            mate[i] = j
+            owner[j] = i
+            taken[i] = low_arc[j]
+    waiting = 0
+    for i in range(n):
+        if mate[i] < 0:
+            queue[waiting] = i
+            waiting += 1
+    head = 0
+    eps = max(1, span // _AUCTION_RATIO)
+    bids = 0
+    while True:
+        while waiting > 0:
+            i = queue[head]
+            head += 1
+            if head == n:
+                head = 0
+            waiting -= 1
+            b1 = inf
+            b2 = inf
+            e1 = -1
+            for k in range(kept[i]):
+                e = best[i, k]
+                value = cost[e] * scale + price[heads[e]]
+                if value < b2:
+                    if value < b1:
+                        b2 = b1
+                        b1 = value
+                        e1 = e
+                    else:
+                        b2 = value
+            if b2 > bound[i]:
+                # A non-kept arc may now be among the two cheapest: scan the row, keep its
+                # _AUCTION_KEEP cheapest arcs and the next value as the bound.
+                count = 0
+                for e in range(indptr[i], indptr[i + 1]):
+                    value = cost[e] * scale + price[heads[e]]
+                    if count <= _AUCTION_KEEP:
+                        at = count
+                        count += 1
+                    elif value < top_value[_AUCTION_KEEP]:
+                        at = _AUCTION_KEEP
+                    else:
+                        continue
+                    while at > 0 and top_value[at - 1] > value:
+                        top_value[at] = top_value[at - 1]
+                        top_arc[at] = top_arc[at - 1]
+                        at -= 1
+                    top_value[at] = value
+                    top_arc[at] = e
+                kept[i] = min(count, _AUCTION_KEEP)
+                for k in range(kept[i]):
+                    best[i, k] = top_arc[k]
+                bound[i] = top_value[_AUCTION_KEEP] if count > _AUCTION_KEEP else inf
+                b1 = top_value[0]
+                e1 = top_arc[0]
+                b2 = top_value[1] if count > 1 else inf
+            j1 = heads[e1]
+            if b2 == inf:
+                price[j1] += span + eps
+            else:
+                price[j1] += b2 - b1 + eps
+            bids += 1
+            if bids > budget or price[j1] > _AUCTION_PRICE_LIMIT:
+                return False
+            before = owner[j1]
+            owner[j1] = i
+            mate[i] = j1
+            taken[i] = e1
+            if before >= 0:
+                mate[before] = -1
+                tail = head + waiting
+                if tail >= n:
+                    tail -= n
+                queue[tail] = before
+                waiting += 1
+        if eps == 1:
+            break
+        eps = max(1, eps // _AUCTION_RATIO)
+        for i in range(n):
+            mate[i] = -1
+            owner[i] = -1
+            queue[i] = i
+        head = 0
+        waiting = n
+    return _only_optimum(indptr, heads, cost, price, taken, mate, owner, scale)
+
+
+def _only_optimum(
+    indptr: NDArray[np.int64],
+    heads: NDArray[np.int32],
+    cost: NDArray[np.int64],
+    price: NDArray[np.int64],
+    taken: NDArray[np.int64],
+    mate: NDArray[np.int64],
+    owner: NDArray[np.int64],
+    scale: int,
+) -> bool:
+    """Whether the near-tight arcs hold no alternating cycle (see :func:`_auction`): row ``i``
+    points to ``owner[j]`` for each arc ``(i, j)`` other than its own whose reduced cost
+    ``cost * scale + price[j]`` minus that of its own arc is below ``n``. Depth-first search
+    for a cycle in that graph of rows, O(arcs)."""
+    n = mate.size
+    state = np.zeros(n, dtype=np.int8)  # 0 not visited, 1 on the current path, 2 finished
+    path = np.empty(n, dtype=np.int64)
+    next_arc = np.empty(n, dtype=np.int64)
+    for root in range(n):
+        if state[root] != 0:
+            continue
+        top = 0
+        path[0] = root
+        next_arc[0] = indptr[root]
+        state[root] = 1
+        while top >= 0:
+            i = path[top]
+            own = cost[taken[i]] * scale + price[mate[i]]
+            e = next_arc[top]
+            end = indptr[i + 1]
+            deeper = False
+            while e < end:
+                j = heads[e]
+                e += 1
+                if j == mate[i] or cost[e - 1] * scale + price[j] - own >= n:
+                    continue
+                k = owner[j]
+                if state[k] == 1:
+                    return False
+                if state[k] == 0:
+                    next_arc[top] = e
+                    top += 1
+                    path[top] = k
+                    next_arc[top] = indptr[k]
+                    state[k] = 1
+                    deeper = True
+                    break
+            if not deeper:
+                state[i] = 2
+                top -= 1
+    return True
+
+
 def _solve(
     rows: NDArray[np.int32],
     cols: NDArray[np.int32],
@@ -536,6 +855,10 @@ def _solve(
         size = _max_matching_size(rows, cols, n, m)
     step(f"{size} pairs at most")
     if n == m == size:
+        if not complete and rows.size >= _AUCTION_MIN_ARCS:
+            pairs = _sparse_perfect(rows, cols, cost, n)
+            if pairs is not None:
+                return pairs
         return _perfect_assignment(rows, cols, cost, n)
     return _min_cost_flow(rows, cols, cost, n, m, pairs=size)
 
@@ -887,23 +1210,15 @@ def _assignment_kernel() -> DenseKernel | None:
     """The compiled dense kernel (numba, cached on disk), or None without numba."""
     global _KERNEL, _NO_NUMBA
     if _KERNEL is None and not _NO_NUMBA:
-        try:
-            # Imported here, so that importing this module never imports numba (start-up time:
-            # about 0.4 s), and only a complete problem pays for it.
-            from numba import njit
-        except ImportError:  # pragma: no cover - numba is installed in CI
-            _NO_NUMBA = True
-            return None
-        # Compile copies of the helpers that see each other's compiled versions (the module's
-        # own names stay plain Python). The helpers are compiled into the kernel, for both
-        # cost types, once: one cache entry, one load per process.
-        scope: dict[str, Any] = {"np": np, "__name__": __name__, "abs": abs, "float": float}
-        for f in (_fill_costs, _column_reduction, _shortest_augmenting_paths):
-            copy = types.FunctionType(f.__code__, scope, f.__name__)
-            scope[f.__name__] = njit(nogil=True)(copy)
-        scope["_INT64_MAX"] = _INT64_MAX
-        outer = types.FunctionType(_dense_assignment.__code__, scope, "_dense_assignment")
-        _KERNEL = njit(_KERNEL_SIGNATURE, cache=True, nogil=True)(outer)
+        # The helpers are compiled into the kernel, for both cost types, once: one cache
+        # entry, one load per process; only a complete problem pays numba's import.
+        _KERNEL = compile_kernel(
+            _dense_assignment,
+            (_fill_costs, _column_reduction, _shortest_augmenting_paths),
+            {"np": np, "abs": abs, "float": float, "_INT64_MAX": _INT64_MAX},
+            signature=_KERNEL_SIGNATURE,
+        )
+        _NO_NUMBA = _KERNEL is None
     return _KERNEL
 
 

@@ -576,7 +576,7 @@ def test_largest_grouping_should_stop_returns_valid_groups() -> None:
         assert len(members) == 3 and len({i % 3 for i in members}) == 3
 
 
-@pytest.mark.parametrize("n, groups, links", [(13, 4, 6), (30, 8, 25), (45, 12, 80)])
+@pytest.mark.parametrize("n, groups, links", [(13, 4, 6), (23, 6, 0), (30, 8, 25), (45, 12, 80)])
 def test_numpy_kernel_identical_to_compiled_and_python(n: int, groups: int, links: int) -> None:
     """The numpy tabu kernel (used without numba) makes the same moves, draws and floating-point
     operations as the loop kernel: identical labels over enough iterations to perturb several
@@ -660,56 +660,63 @@ def test_grouping_bound_vectorised_equals_the_loop() -> None:
         assert grouping_bound(n, lo, hi, cliques) == _grouping_bound_loop(n, lo, hi, cliques)
 
 
-def test_small_searches_run_the_numpy_kernel_first_with_identical_plans(tmp_path: Path) -> None:
-    """On a new machine (numba's cache empty) a process runs small set searches on the numpy
-    kernel (no numba import, so no compile) until NUMPY_FIRST_WORK, then loads the compiled
-    one. Both give identical groupings, so the plan of a 120-participant intake is
-    byte-identical whichever ran."""
+def _plans_in_fresh_processes(
+    tmp_path: Path, n: int, seed: int, runs: dict[str, tuple[str, dict[str, str]]]
+) -> dict[str, tuple[str, str]]:
+    """A generated intake of ``n`` participants solved in one fresh process per run (its
+    Python statements first, e.g. kernel thresholds; its extra environment): per run, whether
+    the solve imported numba ("True"/"False") and the plan's JSON."""
     import subprocess
     import sys
 
     from tests.conftest import pythonpath
 
-    intake = tmp_path / "g120.json"
-    # an empty numba cache, as on a new machine (with the kernel cached, numba loads at once)
-    env = {"PYTHONPATH": pythonpath(), "PATH": "/usr/bin:/bin", "NUMBA_CACHE_DIR": str(tmp_path)}
+    env = {"PYTHONPATH": pythonpath(), "PATH": "/usr/bin:/bin"}
+    intake = tmp_path / f"g{n}.json"
+    generate = ["generate", "-n", str(n), "--seed", str(seed), "-o", str(intake)]
     subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "matcher",
-            "generate",
-            "-n",
-            "120",
-            "--seed",
-            "4",
-            "-o",
-            str(intake),
-        ],
-        env=env,
-        check=True,
-        capture_output=True,
-    )
-    script = (
-        "import sys, solvers.grouping.kernels as g; g.NUMPY_FIRST_WORK = int(sys.argv[1]); "
-        "from matcher import load_instance, solve; "
-        "sol = solve(load_instance(sys.argv[2])); "
-        "print('numba' in sys.modules); print(sol.model_dump_json())"
+        [sys.executable, "-m", "matcher", *generate], env=env, check=True, capture_output=True
     )
     out = {}
-    for first in (0, 10**12):
-        cache = tmp_path / f"numba-cache-{first}"  # empty for each run
+    for name, (setup, extra_env) in runs.items():
+        script = (
+            f"import sys, solvers.grouping.kernels as g; {setup}; "
+            "from matcher import load_instance, solve; "
+            "sol = solve(load_instance(sys.argv[1])); "
+            "print('numba' in sys.modules); print(sol.model_dump_json())"
+        )
         res = subprocess.run(
-            [sys.executable, "-c", script, str(first), str(intake)],
-            env={**env, "NUMBA_CACHE_DIR": str(cache)},
+            [sys.executable, "-c", script, str(intake)],
+            env={**env, **extra_env},
             check=True,
             capture_output=True,
             text=True,
         )
         loaded, plan = res.stdout.split("\n", 1)
-        out[first] = (loaded, plan)
-    assert out[0][0] == "True" and out[10**12][0] == "False"
-    assert out[0][1] == out[10**12][1]
+        out[name] = (loaded, plan)
+    return out
+
+
+def test_small_searches_run_the_numpy_kernel_first_with_identical_plans(tmp_path: Path) -> None:
+    """On a new machine (numba's cache empty) a process runs small set searches on the numpy
+    kernel (no numba import, so no compile) until NUMPY_FIRST_WORK, then loads the compiled
+    one. Both give identical groupings, so the plan of a 120-participant intake is
+    byte-identical whichever ran."""
+    # the first-work rule alone, each run with an empty numba cache (as on a new machine)
+    out = _plans_in_fresh_processes(
+        tmp_path,
+        120,
+        4,
+        {
+            f"first={first}": (
+                f"g.NUMPY_FIRST_WORK = {first}; g.NUMPY_BATCH_S = g.NUMPY_BATCH_LOADED_S = 0",
+                {"NUMBA_CACHE_DIR": str(tmp_path / f"numba-cache-{first}")},
+            )
+            for first in (0, 10**12)
+        },
+    )
+    assert out["first=0"][0] == "True" and out[f"first={10**12}"][0] == "False"
+    assert out["first=0"][1] == out[f"first={10**12}"][1]
 
 
 def test_compiled_kernel_found_in_numbas_cache(
@@ -794,3 +801,135 @@ def test_target_sizes_vectorised_equals_the_loops() -> None:
         assert _target_sizes(p).tolist() == _target_sizes_by_loops(p).tolist()
         checked += 1
     assert checked == 600
+
+
+def test_an_announced_small_batch_runs_on_the_numpy_kernel(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Searches announced together that the numpy kernel does faster than the compiled one
+    loads run on the numpy kernel, even with numba's cache warm; past the announced work, or
+    for a batch too large, the choice is as before."""
+    monkeypatch.setattr(kernels, "_KERNEL", None)
+    monkeypatch.setattr(kernels, "_CACHED", True)
+    monkeypatch.setattr(kernels, "_numpy_allowance", 0)
+    monkeypatch.setattr(kernels, "NUMPY_BATCH_LOADED_S", kernels.NUMPY_BATCH_S)
+    kernels.expect_searches([(2000, 15), (2000, 16)])
+    assert kernels._numpy_allowance == 2000 * (15 * 15 + 16 * 16)
+    assert kernels._tabu_kernel(2000 * 15 * 15) is kernels._tabu_steps_numpy
+    assert kernels._tabu_kernel(2000 * 16 * 16) is kernels._tabu_steps_numpy
+    assert kernels._numpy_allowance == 0
+    # 10 searches of 2,000 iterations on 60 elements: ~2.5 s on numpy, more than a load
+    kernels.expect_searches([(2000, 60)] * 10)
+    assert kernels._numpy_allowance == 0
+
+
+def test_a_small_intakes_sets_skip_numba_with_identical_plans(tmp_path: Path) -> None:
+    """With numba's cache warm, a 100-participant intake's set searches are announced as a
+    batch the numpy kernel does faster than numba loads: the solve never imports numba, and
+    its plan is byte-identical to the one made with the compiled kernel."""
+    kernels._tabu_kernel(np.iinfo(np.int64).max)  # numba's cache holds the kernel
+    out = _plans_in_fresh_processes(
+        tmp_path,
+        100,
+        1,
+        {limit: (f"g.NUMPY_BATCH_S = {limit}", {}) for limit in ("0", "0.45")},
+    )
+    assert out["0"][0] == "True" and out["0.45"][0] == "False"
+    assert out["0"][1] == out["0.45"][1]
+
+
+def _perturb_loops(
+    d: np.ndarray,
+    lo: np.ndarray,
+    hi: np.ndarray,
+    cl: np.ndarray,
+    has_cl: bool,
+    labels: np.ndarray,
+    sizes: np.ndarray,
+    m: np.ndarray,
+    c: np.ndarray,
+    tabu: np.ndarray,
+    best_labels: np.ndarray,
+    floats: np.ndarray,
+    ints: np.ndarray,
+    strength: int,
+) -> None:
+    """The perturbation as element-by-element loops (its form before it was vectorised): the
+    reference the numpy form must equal bit for bit."""
+    n, n_groups = d.shape[0], lo.shape[0]
+    labels[:] = best_labels
+    sizes[:] = 0
+    for i in range(n):
+        sizes[labels[i]] += 1
+    m[:] = 0.0
+    c[:] = 0
+    for i in range(n):
+        for k in range(n):
+            m[k, labels[i]] += d[k, i]
+            if has_cl and cl[k, i]:
+                c[k, labels[i]] += 1
+    done = attempts = 0
+    while done < strength and attempts < 50 * strength:
+        attempts += 1
+        i = kernels._rand_below(ints, n)
+        a = labels[i]
+        if kernels._rand_below(ints, 2) == 0:
+            g = kernels._rand_below(ints, n_groups)
+            if g == a or sizes[a] <= lo[a] or sizes[g] >= hi[g] or (has_cl and c[i, g] > 0):
+                continue
+            kernels._move(d, cl, has_cl, labels, sizes, m, c, i, g)
+        else:
+            j = kernels._rand_below(ints, n)
+            b = labels[j]
+            if a == b:
+                continue
+            link = 1 if has_cl and cl[i, j] else 0
+            if has_cl and (c[i, b] - link > 0 or c[j, a] - link > 0):
+                continue
+            kernels._move(d, cl, has_cl, labels, sizes, m, c, i, b)
+            kernels._move(d, cl, has_cl, labels, sizes, m, c, j, a)
+        done += 1
+    obj = 0.0
+    for i in range(n):
+        obj += m[i, labels[i]]
+    floats[0] = obj / 2.0
+    floats[2] = floats[0]
+    ints[1] = 0
+    tabu[:] = 0
+
+
+@pytest.mark.parametrize("has_cl", [False, True])
+def test_perturbation_equals_its_loop_form_bit_for_bit(has_cl: bool) -> None:
+    """The perturbation (numpy, never compiled) leaves every array exactly as the loops did:
+    the sums in the same order, the same random draws and moves."""
+    rng = np.random.default_rng(7)
+    for trial in range(40):
+        n = int(rng.integers(4, 40))
+        n_groups = max(2, n // 4)
+        d = rng.random((n, n))
+        d = (d + d.T) / 3.0
+        cl = (rng.random((n, n)) < 0.08) & has_cl
+        cl = cl | cl.T
+        np.fill_diagonal(cl, False)
+        best = rng.integers(0, n_groups, n).astype(np.int64)
+        sizes0 = np.bincount(best, minlength=n_groups).astype(np.int64)
+        lo = np.maximum(sizes0 - 1, 0).astype(np.int64)
+        hi = (sizes0 + 2).astype(np.int64)
+        states = []
+        for fn in (kernels._perturb, _perturb_loops):
+            labels = rng.integers(0, n_groups, n).astype(np.int64)
+            arrays: dict[str, Any] = dict(
+                labels=labels,
+                sizes=np.zeros(n_groups, np.int64),
+                m=rng.random((n, n_groups)),
+                c=np.zeros((n, n_groups), np.int64),
+                tabu=np.ones((n, n_groups), np.int64),
+                floats=np.zeros(3),
+                ints=np.array([5, 3, 1 + trial * 7919], np.int64),
+            )
+            fn(
+                d, lo, hi, cl, bool(cl.any()), arrays["labels"], arrays["sizes"], arrays["m"],
+                arrays["c"], arrays["tabu"], best.copy(), arrays["floats"], arrays["ints"], 6,
+            )  # fmt: skip
+            states.append(arrays)
+        new, ref = states
+        for key in ref:
+            assert new[key].tobytes() == ref[key].tobytes(), (trial, key)

@@ -203,3 +203,30 @@ def test_workbook_and_csv_readers_take_streams(tmp_path: Path) -> None:
     with people.open("rb") as p, cohorts.open("rb") as c:
         from_files = read_csv_files(p, c)
     assert from_files == read_csv_files(people, cohorts)
+
+
+@pytest.mark.parametrize(
+    ("raw", "messages"),
+    [
+        (
+            b'{"a": [1, {"b": "x", "b": 2}], "c d": {"e": "\\ud800"}}',
+            [
+                "<key>.e: invalid Unicode (a lone surrogate \\uD8xx escape)",
+                "a[1]: duplicate key 'b': JSON keys must be unique in an object",
+            ],
+        ),
+        (b'[{"id": "' + b"x" * 300 + b'"}]', ["$[0].id: an ID of 300 characters; at most 200"]),
+        (
+            b'{"participants": [{"id": "p1", "name": "caf\\u00e9 \\udc00"}]}',
+            ["participants[0].name: invalid Unicode (a lone surrogate \\uD8xx escape)"],
+        ),
+    ],
+)
+def test_json_value_problems_name_the_path(raw: bytes, messages: list[str]) -> None:
+    """The strict JSON reader's value checks name each problem by its path (spelled out only
+    for a problem): object keys, list indices, keys that are not plain names as <key>."""
+    from matcher.jsonio import parse_json
+
+    with pytest.raises(InvalidInstance) as caught:
+        parse_json(raw, "t.json")
+    assert [f"{p.path}: {p.message}" for p in caught.value.problems] == messages

@@ -874,7 +874,7 @@ def damaged_plans(draw: st.DrawFn) -> tuple[Solution, bool]:
         wrong: object = draw(st.sampled_from([None, 3, 2.5, [], {}, "x", True]))
         model = getattr(good, section)[k]
         if key in type(model).model_fields and verify_module._off_shape(
-            wrong, type(model).model_fields[key].annotation, key
+            wrong, type(model).model_fields[key].annotation
         ):
             broken = list(getattr(good, section))
             broken[k] = model.model_copy(update={key: wrong})

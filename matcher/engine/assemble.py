@@ -74,7 +74,7 @@ from matcher.engine.replan import (
     quality_trades,
 )
 from matcher.engine.scoring import CRITERIA, pair_scores
-from matcher.engine.sets import CohortSets, form_sets, pair_distance
+from matcher.engine.sets import CohortSets, announce_searches, form_sets, pair_distance
 from matcher.errors import (
     Conflict,
     Infeasible,
@@ -455,6 +455,8 @@ def _group(run: _Run, candidates: list[Candidate], placement: Placement, named: 
     cohort_plans: list[CohortPlan] = []
     sets_out: list[LearningSet] = []
     presolved = _sets_in_pool(run, candidates, named.in_cohort) if prev is None else {}
+    if not presolved:
+        announce_searches(eff, [len(named.in_cohort[q]) for q in range(len(eff.cohorts))])
     for q, cohort in enumerate(eff.cohorts):
         run.reporter.report(
             "learning_sets", q / len(eff.cohorts), f"action-learning sets of {cohort.id}"

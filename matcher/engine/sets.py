@@ -44,6 +44,7 @@ from solvers.grouping import (
     GroupingResult,
     PartialGrouping,
     diverse_groups,
+    expect_searches,
     group_by_patterns,
     grouping_bound,
     largest_grouping,
@@ -380,6 +381,16 @@ def _budget(n: int) -> tuple[int, int | None]:
         return max(SEARCH_MIN_ITERS, min(SEARCH_ITERS, SEARCH_SWAP_WORK // max(n * n, 1))), None
     iters = max(SEARCH_MIN_ITERS, min(SEARCH_ITERS_PER_PAIR * n, SEARCH_SWAP_WORK // (n * n)))
     return iters, max(SEARCH_MIN_STALL, n // SEARCH_STALL_DIVISOR)
+
+
+def announce_searches(instance: Instance, pair_counts: list[int]) -> None:
+    """Tell the set search which tabu searches the cohorts of ``pair_counts`` pairs are about
+    to run (one each above ``EXACT_MAX_PAIRS``, on its iteration budget), so that a small
+    intake's searches run on the numpy kernel rather than wait for the compiled one to load
+    (:func:`solvers.grouping.expect_searches`; identical sets either way)."""
+    if instance.rules.set_diversity == "least_first":
+        return
+    expect_searches([(_budget(n)[0], n) for n in pair_counts if n > EXACT_MAX_PAIRS])
 
 
 def _search(

@@ -361,55 +361,60 @@ def _kind(annotation: Any) -> str:
     )
 
 
-def _off_shape(value: object, annotation: Any, where: str) -> tuple[str, str] | None:
+@functools.cache
+def _parts(annotation: Any) -> tuple[Any, tuple[Any, ...]]:
+    """``get_origin`` and ``get_args`` of a contract annotation, asked once per annotation."""
+    return get_origin(annotation), get_args(annotation)
+
+
+def _off_shape(value: object, annotation: Any) -> tuple[str, str] | None:
     """Where ``value`` first departs from ``annotation`` (a field type of the solution
-    contract), as (path, expected type in words); None when it conforms. Values are never
+    contract), as (path below ``value``, e.g. ``[3] (p12).cohort``, and the expected type in
+    words); None when it conforms. The path is built only for a departure. Values are never
     quoted (they may be free text)."""
-    origin, args = get_origin(annotation), get_args(annotation)
     if value is _MISSING:
-        return where, _kind(annotation) + " (missing)"
+        return "", _kind(annotation) + " (missing)"
     if annotation is Any:
         return None
     if annotation is type(None):
-        return None if value is None else (where, "null")
+        return None if value is None else ("", "null")
+    origin, args = _parts(annotation)
     if origin in (Union, types.UnionType):
-        found = [_off_shape(value, a, where) for a in args]
+        found = [_off_shape(value, a) for a in args]
         if any(f is None for f in found):
             return None
-        deeper = [f for f in found if f is not None and f[0] != where]
-        return deeper[0] if deeper else (where, _kind(annotation))
+        deeper = [f for f in found if f is not None and f[0]]
+        return deeper[0] if deeper else ("", _kind(annotation))
     if origin is Literal:
         ok = any(type(value) is type(a) and value == a for a in args)
-        return None if ok else (where, _kind(annotation))
+        return None if ok else ("", _kind(annotation))
     if origin is list:
         if not isinstance(value, list):
-            return where, "a list"
+            return "", "a list"
         for i, item in enumerate(value):
-            ident = getattr(item, "id", None)
-            label = f"{where}[{i}]" + (f" ({ident})" if isinstance(ident, str) else "")
-            found_item = _off_shape(item, args[0], label)
+            found_item = _off_shape(item, args[0])
             if found_item is not None:
-                return found_item
+                ident = getattr(item, "id", None)
+                label = f"[{i}]" + (f" ({ident})" if isinstance(ident, str) else "")
+                return label + found_item[0], found_item[1]
         return None
     if origin is dict:
         if not isinstance(value, dict):
-            return where, "an object"
+            return "", "an object"
         for key, item in value.items():
             if not isinstance(key, str):
-                return f"{where} (a key)", "text"
-            found_item = _off_shape(item, args[1], f"{where}.{key}")
+                return " (a key)", "text"
+            found_item = _off_shape(item, args[1])
             if found_item is not None:
-                return found_item
+                return f".{key}" + found_item[0], found_item[1]
         return None
     if isinstance(annotation, type) and issubclass(annotation, BaseModel):
         if not isinstance(value, annotation):
-            return where, _kind(annotation)
+            return "", _kind(annotation)
         for name, info in type(value).model_fields.items():
-            found_field = _off_shape(
-                getattr(value, name, _MISSING), info.annotation, f"{where}.{name}"
-            )
+            found_field = _off_shape(getattr(value, name, _MISSING), info.annotation)
             if found_field is not None:
-                return found_field
+                return f".{name}" + found_field[0], found_field[1]
         return None
     if annotation is float:
         ok = isinstance(value, int | float) and not isinstance(value, bool)
@@ -417,7 +422,7 @@ def _off_shape(value: object, annotation: Any, where: str) -> tuple[str, str] | 
         ok = isinstance(value, int) and not isinstance(value, bool)
     else:
         ok = isinstance(value, annotation)
-    return None if ok else (where, _kind(annotation))
+    return None if ok else ("", _kind(annotation))
 
 
 def structure(solution: Solution) -> list[Violation]:
@@ -427,10 +432,10 @@ def structure(solution: Solution) -> list[Violation]:
     references between the plan's parts are checked next, as violations)."""
     v: list[Violation] = []
     for name, info in Solution.model_fields.items():
-        found = _off_shape(getattr(solution, name, _MISSING), info.annotation, name)
+        found = _off_shape(getattr(solution, name, _MISSING), info.annotation)
         if found is not None:
-            where, kind = found
-            v.append(_v("plan_structure", f"{where}: should be {kind}"))
+            below, kind = found
+            v.append(_v("plan_structure", f"{name}{below}: should be {kind}"))
     return v
 
 

@@ -8,7 +8,9 @@ must never share a group (a hard rule).
 Entry point: :func:`diverse_groups`, which returns a :class:`GroupingResult`; when not every
 element can be grouped, :func:`largest_grouping` with the bound of :func:`grouping_bound`; and
 :func:`maximin_groups` for the least diverse group first; :func:`warm_up` loads the compiled
-search kernel ahead of the first search (e.g. in a worker process).
+search kernel ahead of the first search (e.g. in a worker process), and
+:func:`expect_searches` lets a caller announce a batch of searches small enough to run without
+loading it.
 
 Modules, in the order the data flows: ``problem`` (validated input, result, errors, objective),
 ``api`` (:func:`diverse_groups`), ``exact`` (the CP-SAT model) and ``feasibility`` (CP-SAT
@@ -32,7 +34,7 @@ Guarantees
 The heuristic's inner loop is compiled with numba when it is installed (imported lazily, on the
 first heuristic call; compiled code is cached on disk; the rare perturbation step stays in Python,
 which keeps the compile short). Without numba, a numpy version of the same iterations runs
-instead: identical results (tested), about 5-15x slower on 30-200 elements; the plain-Python loop
+instead: identical results (tested), about 3-10x slower on 30-200 elements; the plain-Python loop
 is the reference both are tested against. See ``benchmarks/results/cold_start.md``.
 """
 
@@ -40,7 +42,7 @@ from __future__ import annotations
 
 from solvers.grouping.api import diverse_groups
 from solvers.grouping.bound import grouping_bound
-from solvers.grouping.kernels import warm_up
+from solvers.grouping.kernels import expect_searches, warm_up
 from solvers.grouping.maximin import maximin_groups
 from solvers.grouping.packing import PartialGrouping, largest_grouping
 from solvers.grouping.patterns import group_by_patterns
@@ -63,6 +65,7 @@ __all__ = [
     "Method",
     "PartialGrouping",
     "diverse_groups",
+    "expect_searches",
     "group_by_patterns",
     "grouping_bound",
     "grouping_objective",

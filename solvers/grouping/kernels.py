@@ -4,15 +4,14 @@ the choice between them."""
 
 from __future__ import annotations
 
-import types
+import sys
 from collections.abc import Callable
-from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
 
 from solvers.grouping.problem import FloatArray, IntArray
-from solvers.numba_cache import compiled_on_disk
+from solvers.numba_cache import compile_kernel, compiled_on_disk
 
 _KERNEL: Callable[..., int] | None = None
 #: Work (iterations x elements^2) a process gives the numpy kernel before it loads the compiled
@@ -24,6 +23,32 @@ _KERNEL: Callable[..., int] | None = None
 NUMPY_FIRST_WORK = 6_000_000
 _numpy_work = 0
 _CACHED: bool | None = None
+#: The numpy kernel's cost per iteration on ``n`` elements, about ``NUMPY_ITER_S + NUMPY_PAIR_S
+#: * n^2`` seconds (measured on 8-100 elements, perturbations included: 54 us at 8, 65 at 23,
+#: 103 at 46, 354 at 100).
+NUMPY_ITER_S = 60e-6
+NUMPY_PAIR_S = 35e-9
+#: Searches announced together (:func:`expect_searches`) whose numpy time is estimated under
+#: this run on the numpy kernel even when numba's cache holds the compiled one: loading it in a
+#: fresh process (numba's import and target set-up) takes 0.45-0.7 s, more than they would.
+NUMPY_BATCH_S = 0.45
+#: The same when numba is already imported (only the kernel itself is then loaded).
+NUMPY_BATCH_LOADED_S = 0.1
+#: Work (iterations x elements^2) the announced batch may still run on the numpy kernel.
+_numpy_allowance = 0
+
+
+def expect_searches(searches: list[tuple[int, int]]) -> None:
+    """Announce the tabu searches about to run, as (iterations, elements) each: when the
+    compiled kernel is not loaded yet and the numpy kernel would do them all in less time than
+    loading it takes, they run on the numpy kernel (identical results); otherwise nothing
+    changes. Searches past the announced work choose as before."""
+    global _numpy_allowance
+    if _KERNEL is not None:
+        return
+    seconds = sum(it * (NUMPY_ITER_S + NUMPY_PAIR_S * n * n) for it, n in searches)
+    limit = NUMPY_BATCH_LOADED_S if "numba" in sys.modules else NUMPY_BATCH_S
+    _numpy_allowance = sum(it * n * n for it, n in searches) if seconds <= limit else 0
 
 
 def _compiled_on_disk() -> bool:
@@ -34,29 +59,23 @@ def _compiled_on_disk() -> bool:
 
 
 def _tabu_kernel(work: int = 0) -> Callable[..., int]:
-    """The kernel for a search of ``work`` (iterations x elements^2): the compiled one (numba)
-    when numba's cache already holds it; otherwise the numpy one while this process's searches
-    stay within ``NUMPY_FIRST_WORK`` in total, then the compiled one (compiled and cached now);
-    the numpy one without numba."""
-    global _KERNEL, _numpy_work, _CACHED
+    """The kernel for a search of ``work`` (iterations x elements^2): the numpy one within an
+    announced batch that it does faster than the compiled one loads (:func:`expect_searches`);
+    the compiled one (numba) when numba's cache already holds it; otherwise the numpy one
+    while this process's searches stay within ``NUMPY_FIRST_WORK`` in total, then the
+    compiled one (compiled and cached now); the numpy one without numba."""
+    global _KERNEL, _numpy_work, _CACHED, _numpy_allowance
+    if _KERNEL is None and 0 < work <= _numpy_allowance:
+        _numpy_allowance -= work
+        return _tabu_steps_numpy
     if _CACHED is None:
         _CACHED = _compiled_on_disk()
     if _KERNEL is None and not _CACHED and _numpy_work + work <= NUMPY_FIRST_WORK:
         _numpy_work += work
         return _tabu_steps_numpy
     if _KERNEL is None:
-        try:
-            from numba import njit
-        except ImportError:  # pragma: no cover - numba is installed in CI
-            _KERNEL = _tabu_steps_numpy
-        else:
-            # Compile copies of the helpers that see each other's compiled versions, so that
-            # importing this module never imports numba.
-            scope: dict[str, Any] = {"np": np, "__name__": __name__}
-            for f in (_rand_below, _move, _tabu_steps):
-                copy = types.FunctionType(f.__code__, scope, f.__name__)
-                scope[f.__name__] = njit(cache=True, nogil=True)(copy)
-            _KERNEL = scope["_tabu_steps"]
+        compiled = compile_kernel(_tabu_steps, (_rand_below, _move), {"np": np}, cache_helpers=True)
+        _KERNEL = compiled if compiled is not None else _tabu_steps_numpy
     return _KERNEL
 
 
@@ -256,60 +275,54 @@ def _perturb(
     ints: IntArray,
     strength: int,
 ) -> None:
-    """Restart from the overall best and apply ``strength`` random feasible swaps/relocations."""
+    """Restart from the overall best and apply ``strength`` random feasible swaps/relocations.
+
+    Plain Python and numpy (it runs once per ``depth`` iterations, never compiled), with the
+    floating-point operations of the loop it replaced, in the same order: each ``m[k, g]`` is
+    the sum of ``d[k, i]`` over the members ``i`` of ``g`` in increasing ``i``."""
     n = d.shape[0]
     n_groups = lo.shape[0]
     # Recompute from scratch: also clears floating-point drift of the incremental updates.
-    # (Explicit loops rather than slice assignments: numba compiles them several times faster.)
-    for i in range(n):
-        labels[i] = best_labels[i]
-    for g in range(n_groups):
-        sizes[g] = 0
-    for i in range(n):
-        sizes[labels[i]] += 1
-    for k in range(n):
-        for g in range(n_groups):
-            m[k, g] = 0.0
-            c[k, g] = 0
-    for i in range(n):
-        for k in range(n):
-            m[k, labels[i]] += d[k, i]
-            if has_cl and cl[k, i]:
-                c[k, labels[i]] += 1
+    labels[:] = best_labels
+    sizes[:] = np.bincount(labels, minlength=n_groups)
+    m[:] = 0.0
+    # m[:, labels[i]] += d[:, i] for i = 0, 1, ... (ufunc.at applies them in this order)
+    np.add.at(m.T, labels, d.T)
+    c[:] = 0
+    if has_cl:
+        np.add.at(c.T, labels, cl.T.astype(c.dtype))
     done = 0
     attempts = 0
     while done < strength and attempts < 50 * strength:
         attempts += 1
         i = _rand_below(ints, n)
-        a = labels[i]
+        a = int(labels[i])
         if _rand_below(ints, 2) == 0:
             g = _rand_below(ints, n_groups)
             if g == a or sizes[a] <= lo[a] or sizes[g] >= hi[g]:
                 continue
             if has_cl and c[i, g] > 0:
                 continue
-            _move(d, cl, has_cl, labels, sizes, m, c, i, g)
+            _move_numpy(d, cl, has_cl, labels, sizes, m, c, i, g)
         else:
             j = _rand_below(ints, n)
-            b = labels[j]
+            b = int(labels[j])
             if a == b:
                 continue
             if has_cl:
                 link = 1 if cl[i, j] else 0
                 if c[i, b] - link > 0 or c[j, a] - link > 0:
                     continue
-            _move(d, cl, has_cl, labels, sizes, m, c, i, b)
-            _move(d, cl, has_cl, labels, sizes, m, c, j, a)
+            _move_numpy(d, cl, has_cl, labels, sizes, m, c, i, b)
+            _move_numpy(d, cl, has_cl, labels, sizes, m, c, j, a)
         done += 1
     obj = 0.0
-    for i in range(n):
-        obj += m[i, labels[i]]
+    for i in range(n):  # in order, as the loop kernel sums (never sum(): Python 3.12 compensates)
+        obj += float(m[i, labels[i]])
     floats[0] = obj / 2.0
     floats[2] = floats[0]
     ints[1] = 0
-    for k in range(n):
-        for g in range(n_groups):
-            tabu[k, g] = 0
+    tabu[:] = 0
 
 
 # --------------------------------------------------------------------------------------------
@@ -344,41 +357,50 @@ def _tabu_steps_numpy(
     generator state, so they are replayed in order on the tie positions alone.
     """
     n = d.shape[0]
+    n_groups = lo.shape[0]
     depth, tmin, tspan = int(params[0]), int(params[2]), int(params[3])
     rows = np.arange(n)
+    # Swaps are the pairs i < j; with ``X = x[:, labels]`` (X[i, j] = x[i, group of j]) the
+    # values a swap reads are X[i, j] (i's entry for j's group) and X[j, i], so each is one
+    # ``take`` of a flat index: ``tri`` (i * n + j) and ``tri_t`` (j * n + i).
     iu, ju = np.triu_indices(n, k=1)
-    cl_pairs = cl[iu, ju] if has_cl else None
+    tri = iu * n + ju
+    tri_t = ju * n + iu
+    d2 = 2.0 * d.ravel().take(tri)  # 2.0 * d[i, j], exactly as the loop computes it
+    link = cl.ravel().take(tri).astype(np.int64) if has_cl else None
     for _ in range(steps):
         it = int(ints[0])
         cur = float(floats[0])
         best = float(floats[1])
         eps = 1e-9 * (1.0 + abs(best))
-        a_of = labels
         # Relocations: i from its group a to group g.
-        ok = (sizes[a_of] > lo[a_of])[:, None] & (sizes < hi)[None, :]
-        ok[rows, a_of] = False
+        ok = (sizes > lo).take(labels)[:, None] & (sizes < hi)[None, :]
+        ok[rows, labels] = False
         if has_cl:
             ok &= c == 0
-        n_moves = int(np.count_nonzero(ok))
-        m_own = m[rows, a_of]
+        mx = m.take(labels, axis=1)
+        m_own = mx.diagonal()
         reloc_delta = m - m_own[:, None]
-        admit = ok & ~((tabu > it) & (cur + reloc_delta <= best + eps))
+        barred = tabu > it
+        barred &= cur + reloc_delta <= best + eps
+        admit = ok > barred  # ok and not barred
         # Swaps: i (in a) and j (in b), i < j, exchange groups.
-        a, b = a_of[iu], a_of[ju]
-        ok_s = a != b
+        lab_i, lab_j = labels.take(iu), labels.take(ju)
+        ok_s = lab_i != lab_j
         if has_cl:
-            link = cl_pairs.astype(np.int64)  # type: ignore[union-attr]
-            ok_s &= (c[iu, b] - link <= 0) & (c[ju, a] - link <= 0)
-        n_moves += int(np.count_nonzero(ok_s))
-        if n_moves == 0:
+            cx = c.take(labels, axis=1).ravel()
+            ok_s &= (cx.take(tri) - link <= 0) & (cx.take(tri_t) - link <= 0)
+        if not ok_s.any() and not ok.any():
             return 1
-        swap_delta = m[iu, b] - m[iu, a] + m[ju, a] - m[ju, b] - 2.0 * d[iu, ju]
-        admit_s = ok_s & ~(
-            ((tabu[iu, b] > it) | (tabu[ju, a] > it)) & (cur + swap_delta <= best + eps)
-        )
-        r_idx = np.flatnonzero(admit.ravel())
-        s_idx = np.flatnonzero(admit_s)
-        deltas = np.concatenate([reloc_delta.ravel()[r_idx], swap_delta[s_idx]])
+        mf = mx.ravel()
+        swap_delta = mf.take(tri) - m_own.take(iu) + mf.take(tri_t) - m_own.take(ju) - d2
+        tx = (tabu.take(labels, axis=1) > it).ravel()
+        barred_s = tx.take(tri) | tx.take(tri_t)
+        barred_s &= cur + swap_delta <= best + eps
+        admit_s = ok_s > barred_s
+        r_idx = admit.ravel().nonzero()[0]
+        s_idx = admit_s.nonzero()[0]
+        deltas = np.concatenate([reloc_delta.ravel().take(r_idx), swap_delta.take(s_idx)])
         bi = bj = bg = -1
         best_delta = -np.inf
         if deltas.size:
@@ -386,9 +408,10 @@ def _tabu_steps_numpy(
             before[0] = -np.inf
             np.maximum.accumulate(deltas[:-1], out=before[1:])
             rises = deltas > before
-            ties_at = np.flatnonzero(deltas == before)
-            best_delta = float(deltas.max())
-            pick = int(np.flatnonzero(rises & (deltas == best_delta))[0])
+            ties_at = (deltas == before).nonzero()[0]
+            # the first occurrence of the maximum is where the loop first meets it (a rise)
+            pick = int(deltas.argmax())
+            best_delta = float(deltas[pick])
             if ties_at.size:
                 segment = np.cumsum(rises, dtype=np.int64)
                 within = _ties_within_segment(ties_at, segment)
@@ -400,7 +423,7 @@ def _tabu_steps_numpy(
                 ints[2] = state
             if pick < r_idx.size:
                 flat = int(r_idx[pick])
-                bi, bg = flat // lo.shape[0], flat % lo.shape[0]
+                bi, bg = flat // n_groups, flat % n_groups
             else:
                 s = int(s_idx[pick - r_idx.size])
                 bi, bj = int(iu[s]), int(ju[s])
