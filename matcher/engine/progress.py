@@ -13,9 +13,10 @@ at 20,000 participants: up to about 0.3 s).
 
 The callback may be called from a worker thread (the heartbeat, or a CP-SAT watcher while
 CP-SAT searches), never from two threads at once. Returning ``False`` asks the solve to stop:
-the searches (CP-SAT, the set searches) and the long loops see it at their next check, at most
-about ``TICK_S`` seconds later; a call into a compiled solver that cannot be interrupted (the
-exact matching's min-cost flow, a model's presolve) ends first. The solve then returns the best
+the searches (CP-SAT, the set searches) and the long loops see it at their next check, normally
+within ``TICK_S`` seconds; a step that cannot be interrupted ends first (the exact matching's
+min-cost flow, a model's presolve, a block of the pairing scan: up to about 0.7 s at 20,000
+participants, ``benchmarks/results/time_limits.md``). The solve then returns the best
 plan so far (status ``feasible``, with a note) or raises :class:`matcher.errors.NoPlanInTime`
 when there is none. Messages carry IDs only.
 """
