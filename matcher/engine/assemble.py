@@ -758,7 +758,7 @@ def _lock_infeasibility(job: Job, candidates: list[Candidate]) -> Infeasible:
     ``locks`` (``locks[0]``: the CLI shows the Locks sheet row), and the one rule that binds
     when it is plain: one organisation per set, a declared conflict, or capacity."""
     must = must_place(job, candidates).must_place
-    core = diagnose_locks(job.prepared.effective, candidates, must)
+    core = diagnose_locks(job.prepared.effective, candidates, must, job.stop)
     if not core:
         return Infeasible("no plan meets the hard rules and the locks")
     eff = job.prepared.effective

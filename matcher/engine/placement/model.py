@@ -60,7 +60,7 @@ from matcher.contract.rules import (
     set_counts,
     splits_into_sets,
 )
-from matcher.engine.cpsat import hold_level, optimise_level
+from matcher.engine.cpsat import hold_level, optimise_level, run_cpsat
 from matcher.engine.progress import Stop
 from matcher.errors import MatcherError
 
@@ -951,15 +951,23 @@ def _complete_hint(
 
 
 def diagnose_locks(
-    instance: Instance, candidates: list[Candidate], must_place: Iterable[int]
+    instance: Instance,
+    candidates: list[Candidate],
+    must_place: Iterable[int],
+    stop: Stop | None = None,
 ) -> list[int] | None:
     """A small set of locked pairs (candidate indices) that cannot all be placed in their
-    cohorts together, from CP-SAT's assumptions; None when they can (or nothing was proven)."""
+    cohorts together, from CP-SAT's assumptions; None when they can (or nothing was proven).
+    ``stop``: progress ticks and the caller's cancel only (its deadline is not applied: the
+    diagnosis runs on its own deterministic budget, whatever time is left)."""
     model, _, literals = _build(instance, candidates, must_place, assumptions=True)
     solver = cp_model.CpSolver()
     solver.parameters.num_workers = 1
     solver.parameters.max_deterministic_time = 10.0
-    if solver.solve(model) != cp_model.INFEASIBLE:
+    ticks = None if stop is None else Stop(None, stop.tick, stop.stage, stop.cancelled_by)
+    if run_cpsat(model, solver, ticks, "placement: locks that cannot hold together") != (
+        cp_model.INFEASIBLE
+    ):
         return None
     core = set(solver.sufficient_assumptions_for_infeasibility())
     found = [k for k, lit in literals.items() if lit.index in core]
