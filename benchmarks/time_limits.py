@@ -2,13 +2,19 @@
 
 For each intake (generated, 200 / 2,000 / 5,000 participants, and one cohort of about 1,000
 pairs) and each limit, runs the library call ``runs`` times in this process and records the
-largest overrun (wall - T), the largest gap between two progress events, the stage times of
+largest overrun (wall - T), the largest gap between two progress events (the call's start and
+end count as events) and the event it followed, the largest gap between two events other than
+the progress heartbeat's (:meth:`matcher.engine.progress.Reporter.heartbeat`: how long a
+cancel may wait before the solve acts on it) and the event it followed, the stage times of
 the slowest run, the most CPU time of a run (this process's: on a shared machine the steadier
 figure), how many runs paired lone applicants over shortlists because the exact
 matching would not fit, and the import time of ``matcher`` and of ``from matcher import solve``
 (fresh interpreters).
 
-    python benchmarks/time_limits.py [--limits 1 5] [--runs 10] \\
+A limit given as ``none`` is a solve without a time limit, in deterministic mode (the
+default, what the web app and ``matcher solve`` run), ``--none-runs`` times.
+
+    python benchmarks/time_limits.py [--limits 1 5 none] [--runs 10] [--none-runs 3] \\
         [-o benchmarks/results/time_limits.md]
 """
 
@@ -18,12 +24,18 @@ import argparse
 import itertools
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Any
 
 from matcher import NoPlanInTime, ProgressEvent, parse_instance, solve
 from matcher.tools.generate import generate_instance
+
+try:
+    from matcher.engine.progress import HEARTBEAT_THREAD
+except ImportError:  # a commit before the heartbeat: every event is the solve's own
+    HEARTBEAT_THREAD = "matcher-progress-heartbeat"
 
 REPO = Path(__file__).resolve().parents[1]
 #: Stages whose times (``run.stages``) are shown for the slowest run of each row.
@@ -49,19 +61,34 @@ def import_time(statement: str) -> float:
     return best
 
 
-def measure(name: str, data: dict[str, Any], limit: float, runs: int) -> dict[str, Any]:
+#: One progress event as the benchmark saw it: when, from the heartbeat or not, and what.
+Stamp = tuple[float, bool, str]
+
+
+def largest_gap(stamps: list[Stamp]) -> tuple[float, str]:
+    """The largest gap between consecutive stamps and the event it followed ("stage: message",
+    digits kept, cut to 70 characters)."""
+    gap, after = max(((b[0] - a[0], a[2]) for a, b in itertools.pairwise(stamps)), default=(0, ""))
+    return gap, after[:70]
+
+
+def measure(name: str, data: dict[str, Any], limit: float | None, runs: int) -> dict[str, Any]:
     inst = parse_instance(data)
     walls: list[float] = []
     cpus: list[float] = []
-    gaps: list[float] = []
+    gaps: list[tuple[float, str]] = []
+    acting: list[tuple[float, str]] = []
     outcomes: list[str] = []
     slowest: dict[str, float] = {}
     hurried = 0
     for _ in range(runs):
-        stamps: list[float] = []
+        stamps: list[Stamp] = []
 
-        def note(event: ProgressEvent, stamps: list[float] = stamps) -> None:
-            stamps.append(time.perf_counter())
+        def note(event: ProgressEvent, stamps: list[Stamp] = stamps) -> None:
+            beat = threading.current_thread().name == HEARTBEAT_THREAD
+            said = event.message
+            what = said if said.startswith(f"{event.stage}:") else f"{event.stage}: {said}"
+            stamps.append((time.perf_counter(), beat, what))
 
         t0 = time.perf_counter()
         c0 = time.process_time()
@@ -69,7 +96,7 @@ def measure(name: str, data: dict[str, Any], limit: float, runs: int) -> dict[st
             sol = solve(
                 inst,
                 time_limit=limit,
-                deterministic=False,
+                deterministic=limit is None,
                 progress=note,
             )
             outcomes.append(sol.status)
@@ -83,27 +110,41 @@ def measure(name: str, data: dict[str, Any], limit: float, runs: int) -> dict[st
         if not walls or end - t0 > max(walls):
             slowest = stages
         walls.append(end - t0)
-        marks = [t0, *stamps, end]
-        gaps.append(max(b - a for a, b in itertools.pairwise(marks)))
+        marks = [(t0, False, "start"), *stamps, (end, False, "end")]
+        gaps.append(largest_gap(marks))
+        acting.append(largest_gap([m for m in marks if not m[1]]))
     return {
         "intake": name,
         "participants": len(inst.participants),
         "limit": limit,
         "runs": runs,
         "max_wall": max(walls),
-        "max_overrun": max(walls) - limit,
+        "max_overrun": None if limit is None else max(walls) - limit,
         "max_cpu": max(cpus),
         "max_gap": max(gaps),
+        "max_acting_gap": max(acting),
         "outcomes": ", ".join(sorted(set(outcomes))),
         "slowest": " / ".join(f"{slowest.get(k, 0.0):.2f}" for k in STAGES),
         "hurried": hurried,
     }
 
 
+def limit_arg(text: str) -> float | None:
+    """A time limit on the command line: seconds, or ``none``."""
+    return None if text.strip().lower() == "none" else float(text)
+
+
+def show_limit(limit: float | None) -> str:
+    return "none" if limit is None else f"{limit:g}"
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
-    ap.add_argument("--limits", type=float, nargs="*", default=[1.0, 5.0])
+    ap.add_argument(
+        "--limits", type=limit_arg, nargs="*", default=[1.0, 5.0, None], help="seconds, or none"
+    )
     ap.add_argument("--runs", type=int, default=10)
+    ap.add_argument("--none-runs", type=int, default=3, help="runs without a time limit")
     ap.add_argument("--sizes", type=int, nargs="*", default=[200, 2000, 5000])
     ap.add_argument("-o", "--output", type=Path, default=None)
     args = ap.parse_args()
@@ -111,7 +152,9 @@ def main() -> None:
     intakes.append(("one cohort, ~1,000 pairs", one_big_cohort(1000)))
     solve(parse_instance(generate_instance(60, seed=1)))  # compile/caches outside the timing
     rows = [
-        measure(name, data, limit, args.runs) for name, data in intakes for limit in args.limits
+        measure(name, data, limit, args.runs if limit is not None else args.none_runs)
+        for name, data in intakes
+        for limit in args.limits
     ]
     commit = subprocess.run(
         ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=REPO
@@ -120,25 +163,29 @@ def main() -> None:
         "# Time limits: wall time of solve(..., time_limit=T)",
         "",
         f"Commit {commit}; command: `python benchmarks/time_limits.py --limits "
-        f"{' '.join(f'{x:g}' for x in args.limits)} --runs {args.runs} --sizes "
-        f"{' '.join(map(str, args.sizes))}`. Library calls in one process (the CLI adds reading "
-        "the file and writing the plan), non-deterministic mode, 2-core machine.",
+        f"{' '.join(show_limit(x) for x in args.limits)} --runs {args.runs} --none-runs "
+        f"{args.none_runs} --sizes {' '.join(map(str, args.sizes))}`. Library calls in one "
+        "process (the CLI adds reading the file and writing the plan), non-deterministic mode "
+        "under a limit, deterministic without one (`none`), 2-core machine.",
         "",
         f"Import time (best of 3 fresh interpreters): `import matcher` "
         f"{import_time('import matcher'):.2f} s, `from matcher import solve` "
         f"{import_time('from matcher import solve'):.2f} s (interpreter start included).",
         "",
         "| intake | participants | limit (s) | runs | max wall (s) | max overrun (s) | "
-        "max CPU (s) | "
-        "max progress gap (s) | slowest run: pairing / placement / sets / metrics (s) | "
+        "max CPU (s) | max progress gap (s) | after event | max gap between the solve's own "
+        "checks (s) | after check | slowest run: pairing / placement / sets / metrics (s) | "
         "runs with shortlist pairing | outcomes |",
-        "|---|---|---|---|---|---|---|---|---|---|---|",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
+        overrun = "" if r["max_overrun"] is None else f"{r['max_overrun']:+.2f}"
+        gap, after = r["max_gap"]
+        own, own_after = r["max_acting_gap"]
         lines.append(
-            f"| {r['intake']} | {r['participants']} | {r['limit']:g} | {r['runs']} | "
-            f"{r['max_wall']:.2f} | {r['max_overrun']:+.2f} | {r['max_cpu']:.2f} | "
-            f"{r['max_gap']:.2f} | "
+            f"| {r['intake']} | {r['participants']} | {show_limit(r['limit'])} | {r['runs']} | "
+            f"{r['max_wall']:.2f} | {overrun} | {r['max_cpu']:.2f} | "
+            f"{gap:.2f} | {after} | {own:.2f} | {own_after} | "
             f"{r['slowest']} | {r['hurried']} | {r['outcomes']} |"
         )
     text = "\n".join(lines) + "\n"

@@ -155,9 +155,23 @@ def test_web_tiny() -> None:
 
 
 def test_time_limits_tiny() -> None:
-    out = run("benchmarks/time_limits.py", "--sizes", "200", "--runs", "1", "--limits", "1")
+    out = run(
+        "benchmarks/time_limits.py",
+        *("--sizes", "200", "--runs", "1", "--none-runs", "1", "--limits", "1", "none"),
+    )
     table = one_table_at_least(out)
-    assert any(row[0] == "generated n=200" for row in table[1:])
+    rows = [dict(zip(table[0], row, strict=True)) for row in table[1:]]
+    mine = [r for r in rows if r["intake"] == "generated n=200"]
+    assert [r["limit (s)"] for r in mine] == ["1", "none"]
+    for r in mine:
+        # the largest progress gaps, each with the event it followed ("stage: message")
+        assert float(r["max progress gap (s)"]) <= float(r["max wall (s)"])
+        assert float(r["max gap between the solve's own checks (s)"]) >= float(
+            r["max progress gap (s)"]
+        )
+        for after in (r["after event"], r["after check"]):
+            assert after.split(":")[0] in ("start", "pairing", "placement", "learning_sets")
+    assert mine[1]["max overrun (s)"] == ""  # no limit, no overrun
 
 
 def test_scaling_tiny() -> None:

@@ -272,42 +272,48 @@ def make_plan(
     each cohort into sets, assemble the solution, measure it."""
     deadline = Deadline(time_limit, deterministic=deterministic)
     reporter = Reporter(progress)
-    prev = load_previous(previous) if previous is not None else None
-    prepared = prepare(instance)
-    stop = Stop(
-        deadline=None
-        if time_limit is None
-        else time.monotonic() + search_time(time_limit, len(prepared.effective.participants)),
-        tick=lambda stage, message: reporter.report(stage, None, message),
-    )
-    run = _Run(
-        instance=instance,
-        prepared=prepared,
-        objective=objective,
-        proposer=proposer,
-        seed=seed,
-        time_limit=time_limit,
-        deterministic=deterministic,
-        prev=prev,
-        deadline=deadline,
-        reporter=reporter,
-        stop=stop,
-        job=Job(prepared, seed, deterministic, stop),
-        # the sets stage's workers start now, so that their start-up overlaps pairing and
-        # placement
-        pool=set_pool.start(len(prepared.effective.participants), replan=prev is not None),
-    )
-    log.info("solve: %d participants, %d cohorts", len(instance.participants), len(run.eff.cohorts))
-    try:
-        pairing = _pair(run)
-        candidates, placement = _place(run, pairing)
-        named = _name_pairs(run, candidates, placement)
-        grouped = _group(run, candidates, placement, named)
-        solution = _assemble(run, pairing, candidates, placement, named, grouped)
-        return _measure(run, pairing, solution)
-    finally:
-        if run.pool is not None:
-            run.pool.close()
+    reporter.report("prepare", 0.0, f"preparing {len(instance.participants)} participants")
+    # between the stages' own events, the latest one is sent again (progress.py)
+    with reporter.heartbeat():
+        prev = load_previous(previous) if previous is not None else None
+        prepared = prepare(instance)
+        stop = Stop(
+            deadline=None
+            if time_limit is None
+            else time.monotonic() + search_time(time_limit, len(prepared.effective.participants)),
+            tick=lambda stage, message: reporter.report(stage, None, message),
+            cancelled_by=lambda: reporter.cancelled,
+        )
+        run = _Run(
+            instance=instance,
+            prepared=prepared,
+            objective=objective,
+            proposer=proposer,
+            seed=seed,
+            time_limit=time_limit,
+            deterministic=deterministic,
+            prev=prev,
+            deadline=deadline,
+            reporter=reporter,
+            stop=stop,
+            job=Job(prepared, seed, deterministic, stop),
+            # the sets stage's workers start now, so that their start-up overlaps pairing and
+            # placement
+            pool=set_pool.start(len(prepared.effective.participants), replan=prev is not None),
+        )
+        log.info(
+            "solve: %d participants, %d cohorts", len(instance.participants), len(run.eff.cohorts)
+        )
+        try:
+            pairing = _pair(run)
+            candidates, placement = _place(run, pairing)
+            named = _name_pairs(run, candidates, placement)
+            grouped = _group(run, candidates, placement, named)
+            solution = _assemble(run, pairing, candidates, placement, named, grouped)
+            return _measure(run, pairing, solution)
+        finally:
+            if run.pool is not None:
+                run.pool.close()
 
 
 def _pair(run: _Run) -> Pairing:
@@ -339,9 +345,13 @@ def _place(run: _Run, pairing: Pairing) -> tuple[list[Candidate], Placement]:
         candidates, placement, notes = place(job, pairing, time_limit=deadline.share(0.5, 2))
         # issue 10 hook: nobody left unpaired who could be paired when a budget cut placement
         if placement.status in ("optimal", "feasible"):
-            candidates, placement, note = complete_pairing(eff, pairing, candidates, placement)
+            stop.check("placement: pairing the people left")
+            candidates, placement, note = complete_pairing(
+                eff, pairing, candidates, placement, stop
+            )
             notes += [note] if note else []
             # wait-listed pairs (e.g. the ones just formed) placed by moving others aside
+            stop.check("placement: wait-listed pairs, moves")
             placement, note = place_by_moves(eff, candidates, placement)
             notes += [note] if note else []
     else:
@@ -383,12 +393,12 @@ def _name_pairs(run: _Run, candidates: list[Candidate], placement: Placement) ->
         ),
     )
     keys = [(candidates[k].patient_leader, candidates[k].partner) for k in formed]
-    ids = pair_ids(keys, run.prev, set(prepared.preformed))
-    pair_id = {k: ids[key] for k, key in zip(formed, keys, strict=True)}
-
     # the plan's records, reasons and wait-list: O(pairs) work between the stages' events (2.9 s
     # at 20,000 participants), with progress ticks of their own
     finishing = run.stop.within(None, stage="placement")
+    finishing.check(f"plan records: IDs and scores of {len(formed)} pairs")
+    ids = pair_ids(keys, run.prev, set(prepared.preformed))
+    pair_id = {k: ids[key] for k, key in zip(formed, keys, strict=True)}
     records: dict[int, Pair] = {}
     all_scores, all_parts = pair_scores(eff, keys)
     for n_pair, k in enumerate(formed):
@@ -556,6 +566,7 @@ def _assemble(
     formed_people = {x for key in named.keys for x in key}
     finishing = run.stop.within(None, stage="metrics")
     unmatched = _unmatched(eff, pairing, formed_people, run.instance, run.prev, finishing)
+    finishing.check("the plan: its status and run information")
     status: Status
     if (
         pairing.exact
@@ -568,9 +579,12 @@ def _assemble(
     if not records and not unmatched:
         run.notes.append("the intake has no active participants")
     run.notes += meaning_notes(eff)
+    finishing.check("the plan: the intake's fingerprint")
+    fingerprint = instance_hash(run.instance)
+    finishing.check(f"the plan: {len(formed)} pairs, {len(unmatched)} unmatched")
     solution = Solution(
         instance=run.instance.name,
-        instance_sha256=instance_hash(run.instance),
+        instance_sha256=fingerprint,
         status=status,
         pairs=[records[k] for k in formed],
         unmatched=unmatched,
@@ -744,7 +758,7 @@ def _lock_infeasibility(job: Job, candidates: list[Candidate]) -> Infeasible:
     ``locks`` (``locks[0]``: the CLI shows the Locks sheet row), and the one rule that binds
     when it is plain: one organisation per set, a declared conflict, or capacity."""
     must = must_place(job, candidates).must_place
-    core = diagnose_locks(job.prepared.effective, candidates, must)
+    core = diagnose_locks(job.prepared.effective, candidates, must, job.stop)
     if not core:
         return Infeasible("no plan meets the hard rules and the locks")
     eff = job.prepared.effective

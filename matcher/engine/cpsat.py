@@ -53,6 +53,10 @@ def run_cpsat(
         watcher.join()
 
 
+#: Variables read (or hinted) between two checks of the stop after a level (reading 100,000
+#: took about 0.4 s at 20,000 participants).
+HINT_CHECK_EVERY = 4096
+
 #: What a level may be: a linear expression over the model's variables, or a constant.
 Expression = cp_model.LinearExprT
 
@@ -104,9 +108,15 @@ def optimise_level(
         return Level(code, None)
     value = round(solver.objective_value)
     if hint_from:
-        best = [(var, solver.value(var)) for var in hint_from]
+        best = []
+        for n_read, var in enumerate(hint_from):
+            if stop is not None and n_read % HINT_CHECK_EVERY == 0:
+                stop.check(f"{label}: {n_read:,} of {len(hint_from):,} values kept as the hint")
+            best.append((var, solver.value(var)))
         model.clear_hints()
-        for var, v in best:
+        for n_hinted, (var, v) in enumerate(best):
+            if stop is not None and n_hinted % HINT_CHECK_EVERY == 0:
+                stop.check(f"{label}: {n_hinted:,} of {len(best):,} values hinted")
             model.add_hint(var, v)
     if hold:
         hold_level(model, expr, value)

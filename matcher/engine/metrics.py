@@ -54,6 +54,8 @@ def blocking_pairs(
     for p in solution.pairs:
         partner[p.patient_leader], partner[p.partner] = p.partner, p.patient_leader
     lone_pairs = [(x, partner[x]) for x in a.ids if partner.get(x) in b.index]
+    if tick is not None:
+        tick(f"blocking pairs, scores of {len(lone_pairs)} lone pairs")
     current = dict(zip(lone_pairs, pair_scores(instance, lone_pairs)[0].tolist(), strict=True))
     cur_row = np.array([current.get((x, partner.get(x, "")), -np.inf) for x in a.ids])
     cur_col = np.array([current.get((partner.get(y, ""), y), -np.inf) for y in b.ids])

@@ -40,6 +40,7 @@ limit the result is always the exact one above.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -128,7 +129,8 @@ def scan_lone(
 ) -> LoneScan:
     """Score every lone pair block by block; keep candidates (all allowed pairs when the intake
     is small, else each person's ``per_person`` best) and per-person statistics. ``stop`` gets
-    a progress tick between blocks (the scan always completes: every lone person needs it)."""
+    a progress tick between blocks; the scan completes whatever the deadline (every lone person
+    needs it), but a cancel ends it at the next block (:class:`NoPlanInTime`: no plan yet)."""
     a, b = lone_sides(instance)
     n, m = len(a.ids), len(b.ids)
     dense = n * m <= DENSE_MAX_CELLS
@@ -146,6 +148,7 @@ def scan_lone(
     for start, comp in iter_blocks(instance, a, b, **cells):
         if stop is not None:
             stop.check(f"scored {start + comp.scores.shape[0]} of {n} patient leaders")
+            _cancelled(stop)
         rows_here = comp.scores.shape[0]
         allowed = ~comp.forbidden & (comp.scores >= min_score)
         no_cohort = comp.common_cohorts == 0
@@ -419,9 +422,15 @@ def _stable(instance: Instance, scan: LoneScan, proposer: str) -> IntArray:
     return np.array(pairs, dtype=np.int64).reshape(-1, 2)
 
 
-def complete_greedily(instance: Instance, scan: LoneScan, matched: IntArray) -> IntArray:
+def complete_greedily(
+    instance: Instance,
+    scan: LoneScan,
+    matched: IntArray,
+    tick: Callable[[str], object] | None = None,
+) -> IntArray:
     """Pair any two people still alone who are allowed together, best score first, so the
-    matching is maximal over *all* allowed pairs, not only the candidates."""
+    matching is maximal over *all* allowed pairs, not only the candidates. ``tick`` is called
+    between the blocks scored (progress)."""
     free_r = np.setdiff1d(np.arange(len(scan.rows.ids)), matched[:, 0])
     free_c = np.setdiff1d(np.arange(len(scan.cols.ids)), matched[:, 1])
     if len(free_r) == 0 or len(free_c) == 0:
@@ -433,6 +442,8 @@ def complete_greedily(instance: Instance, scan: LoneScan, matched: IntArray) -> 
     )
     found: list[tuple[float, int, int]] = []
     for start, comp in iter_blocks(instance, a, b):
+        if tick is not None:
+            tick(f"scored {start + comp.scores.shape[0]} of {len(free_r)} people alone")
         ok = ~comp.forbidden & (comp.scores >= instance.rules.min_score)
         ii, jj = np.nonzero(ok)
         found += zip(comp.scores[ii, jj].tolist(), (ii + start).tolist(), jj.tolist(), strict=True)

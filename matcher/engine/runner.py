@@ -9,8 +9,9 @@ The command line and a web front end share this module::
     plan = job.result()             # the plan, or the solve's own exception raised here
 
 ``job.cancel()`` asks the solve to stop: the progress callback answers ``False`` the next time
-the solve reports (at every stage boundary and about every
-:data:`matcher.engine.progress.TICK_S` seconds during a search), and the solve then returns the
+the solve reports (at every stage boundary and at least about every
+:data:`matcher.engine.progress.TICK_S` seconds: its checks, or the heartbeat that re-sends the
+latest event while a long step runs), and the solve acts on it at its next check and returns the
 best plan found so far (status ``feasible``, with a note) or raises
 :class:`matcher.errors.NoPlanInTime` when it has none. Nothing here touches signals, a terminal or
 standard output: that is the front end's business.

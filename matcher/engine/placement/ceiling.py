@@ -23,6 +23,7 @@ from matcher.contract.instance import Instance, Participant
 from matcher.contract.rules import one_organisation_per_set, organisation_key, pair_organisations
 from matcher.engine.pairing import Pairing, complete_greedily
 from matcher.engine.placement.model import Candidate, Placement, cohort_ok, cohort_room
+from matcher.engine.progress import Stop
 from matcher.engine.scoring import pair_scores
 from matcher.engine.sets import check_set_rules
 from solvers.assignment import max_weight_matching_sparse
@@ -133,7 +134,11 @@ def pressure_note(pressure: dict[int, CohortPressure], candidate: Candidate) -> 
 
 
 def complete_pairing(
-    instance: Instance, pairing: Pairing, candidates: list[Candidate], placement: Placement
+    instance: Instance,
+    pairing: Pairing,
+    candidates: list[Candidate],
+    placement: Placement,
+    stop: Stop | None = None,
 ) -> tuple[list[Candidate], Placement, str | None]:
     """Pair, among the lone applicants no formed pair holds, as many as can be paired (an
     exact maximum-weight matching over their allowed pairs); the new pairs are wait-listed.
@@ -144,7 +149,12 @@ def complete_pairing(
     (large intakes) the rest are then paired greedily over *all* allowed pairs, as the pairing
     stage does. Placement is unchanged, so every level above (b) keeps its value. Returns the
     candidates and placement (unchanged when there is nothing to add) and a note, or None.
+    ``stop``: checked between the steps (progress; it never cuts the completion short).
     """
+
+    def check(what: str) -> object:
+        return None if stop is None else stop.check(f"placement: pairing the people left, {what}")
+
     scan = pairing.scan
     if not pairing.kind.re_pairs or not len(scan.cand_rows):
         return candidates, placement, None
@@ -159,19 +169,34 @@ def complete_pairing(
         return candidates, placement, None
     r, c, s = r[keep], c[keep], s[keep]
     shape = (len(scan.rows.ids), len(scan.cols.ids))
+    check(f"matching over {len(r):,} candidate pairs")
     if pairing.bottleneck is None:
-        matched = max_weight_matching_sparse(r, c, s, shape)
+        matched = max_weight_matching_sparse(r, c, s, shape, on_step=check)
     else:
         # fair: at or above the proven worst pair first; then (most pairs formed comes first)
         # whoever is still free and allowed together, below it: wait-listed pairs, found by
         # the oracle of `fair` end to end (tests/test_oracles.py)
         high = s >= pairing.bottleneck
-        matched = max_weight_matching_sparse(r[high], c[high], s[high], shape).reshape(-1, 2)
+        matched = max_weight_matching_sparse(
+            r[high], c[high], s[high], shape, on_step=check
+        ).reshape(-1, 2)
         rest = ~np.isin(r, matched[:, 0]) & ~np.isin(c, matched[:, 1])
         if rest.any():
-            low = max_weight_matching_sparse(r[rest], c[rest], s[rest], shape).reshape(-1, 2)
+            low = max_weight_matching_sparse(
+                r[rest], c[rest], s[rest], shape, on_step=check
+            ).reshape(-1, 2)
             matched = np.concatenate([matched, low])
-    score = {(int(i), int(j)): float(v) for i, j, v in zip(r, c, s, strict=True)}
+    check(f"{len(matched)} pairs matched")
+    # the matched pairs' scores, read off their candidates (the last one listed, as a dict of
+    # every candidate would keep; that dict took over 1 s at 20,000 participants)
+    width = np.int64(shape[1])
+    wanted = np.isin(
+        r.astype(np.int64) * width + c,
+        matched.reshape(-1, 2)[:, 0].astype(np.int64) * width + matched.reshape(-1, 2)[:, 1],
+    )
+    score = {
+        (int(i), int(j)): float(v) for i, j, v in zip(r[wanted], c[wanted], s[wanted], strict=True)
+    }
     if not scan.dense:  # beyond the candidate lists: any allowed pair, best score first
         held = np.array(
             [
@@ -184,8 +209,13 @@ def complete_pairing(
             dtype=np.int64,
         ).reshape(-1, 2)
         before = {(i, j) for i, j in held.tolist()}
+        check("any allowed pair, best score first")
         more = np.array(
-            [p for p in complete_greedily(instance, scan, held).tolist() if tuple(p) not in before],
+            [
+                p
+                for p in complete_greedily(instance, scan, held, tick=check).tolist()
+                if tuple(p) not in before
+            ],
             dtype=np.int64,
         ).reshape(-1, 2)
         if len(more):

@@ -46,6 +46,7 @@ import time
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
+from typing import Protocol
 
 from ortools.graph.python import linear_sum_assignment, max_flow
 from ortools.sat.python import cp_model
@@ -59,7 +60,7 @@ from matcher.contract.rules import (
     set_counts,
     splits_into_sets,
 )
-from matcher.engine.cpsat import hold_level, optimise_level
+from matcher.engine.cpsat import hold_level, optimise_level, run_cpsat
 from matcher.engine.progress import Stop
 from matcher.errors import MatcherError
 
@@ -83,6 +84,55 @@ BUILD_S_PER_VAR = 1e-4
 DEFAULT_BUDGET = 5.0
 #: CP-SAT's "no wall-clock limit" (its default).
 NO_LIMIT = float("inf")
+#: Items (candidates, variables) handled between two checks of the stop while a model is built
+#: (a few ms of work: a candidate has up to one variable per cohort; measured, 2,048
+#: candidates' hints took 0.16 s at 5,000 participants).
+CHECK_EVERY = 256
+
+
+class Tick(Protocol):
+    """Called in the loops that build a model with the step's name, how far it is and its
+    length; it acts every ``every`` items."""
+
+    def __call__(self, step: str, done: int, total: int, every: int = CHECK_EVERY) -> None: ...
+
+
+def _no_tick(step: str, done: int, total: int, every: int = CHECK_EVERY) -> None:
+    return None
+
+
+class _Cancelled(Exception):
+    """The caller cancelled while a model was being built (raised by :func:`_build_ticks`)."""
+
+
+def _check_ticks(stop: Stop | None) -> Tick:
+    """A tick that checks ``stop`` every ``CHECK_EVERY`` items (reporting progress, noticing a
+    cancel for the next decision to act on) and never raises."""
+    if stop is None:
+        return _no_tick
+
+    def tick(step: str, done: int, total: int, every: int = CHECK_EVERY) -> None:
+        if done % every == 0:
+            stop.check(f"placement: {step}, {done:,} of {total:,}")
+
+    return tick
+
+
+def _build_ticks(stop: Stop | None) -> Tick:
+    """The tick for a model's build: every ``CHECK_EVERY`` items, a check of ``stop`` (which
+    reports progress at most every ``TICK_S`` seconds) that raises :class:`_Cancelled` once
+    the caller has cancelled. A deadline that passes is left to the search's own check, so
+    that a time limit ends the build where it always has."""
+    if stop is None:
+        return _no_tick
+
+    def tick(step: str, done: int, total: int, every: int = CHECK_EVERY) -> None:
+        if done % every == 0:
+            stop.check(f"placement: building the model ({step}, {done:,} of {total:,})")
+            if stop.cancelled:
+                raise _Cancelled
+
+    return tick
 
 
 @dataclass(frozen=True)
@@ -166,12 +216,15 @@ class _Vars:
         ]
 
 
-def _formed_once_per_person(model: cp_model.CpModel, candidates: list[Candidate]) -> _Vars:
+def _formed_once_per_person(
+    model: cp_model.CpModel, candidates: list[Candidate], tick: Tick = _no_tick
+) -> _Vars:
     # Pre-formed and locked pairs are always formed; a lone pair at most once per person.
-    formed = {
-        k: (model.new_constant(1) if c.fixed else model.new_bool_var(f"x{k}"))
-        for k, c in enumerate(candidates)
-    }
+    formed: dict[int, cp_model.IntVar] = {}
+    n = len(candidates)
+    for k, c in enumerate(candidates):
+        tick("pairs formed", k, n)
+        formed[k] = model.new_constant(1) if c.fixed else model.new_bool_var(f"x{k}")
     by_person: dict[str, list[int]] = defaultdict(list)
     for k, c in enumerate(candidates):
         by_person[c.patient_leader].append(k)
@@ -183,10 +236,12 @@ def _formed_once_per_person(model: cp_model.CpModel, candidates: list[Candidate]
 
 
 def _placed_where_both_can_attend(
-    model: cp_model.CpModel, candidates: list[Candidate], v: _Vars
+    model: cp_model.CpModel, candidates: list[Candidate], v: _Vars, tick: Tick = _no_tick
 ) -> None:
     # A formed pair goes to at most one cohort that both members can attend in full.
+    n = len(candidates)
     for k, c in enumerate(candidates):
+        tick("cohorts each pair can attend", k, n)
         ys = [v.placed.setdefault((k, q), model.new_bool_var(f"y{k}_{q}")) for q in c.cohorts]
         if ys:
             model.add(sum(ys) <= v.formed[k])
@@ -195,9 +250,12 @@ def _placed_where_both_can_attend(
         v.in_cohort[q].append(k)
 
 
-def _capacity_and_set_sizes(model: cp_model.CpModel, instance: Instance, v: _Vars) -> None:
+def _capacity_and_set_sizes(
+    model: cp_model.CpModel, instance: Instance, v: _Vars, tick: Tick = _no_tick
+) -> None:
     # At most capacity_pairs per cohort, and a count that splits into s sets of lo..hi pairs.
     for q, cohort in enumerate(instance.cohorts):
+        tick("capacity and set sizes, cohorts", q, len(instance.cohorts), every=1)
         ks = v.in_cohort.get(q, [])
         cap = min(cohort.capacity_pairs, len(ks))
         lo, hi = cohort.set_size.min_pairs, cohort.set_size.max_pairs
@@ -210,16 +268,23 @@ def _capacity_and_set_sizes(model: cp_model.CpModel, instance: Instance, v: _Var
 
 
 def _one_organisation_per_set(
-    model: cp_model.CpModel, instance: Instance, candidates: list[Candidate], v: _Vars
+    model: cp_model.CpModel,
+    instance: Instance,
+    candidates: list[Candidate],
+    v: _Vars,
+    tick: Tick = _no_tick,
 ) -> None:
     # Never two pairs sharing an organisation in one set: at most s pairs per organisation
     # (the CP-SAT form of rules.shares_organisation; tests/test_rules.py ties it to cohort_ok).
     if not one_organisation_per_set(instance):
         return
     people = instance.participants_by_id()
+    n_seen, n_all = 0, len(v.placed)
     for q, ks in v.in_cohort.items():
         by_org: dict[str, list[int]] = defaultdict(list)
         for k in ks:
+            tick("one organisation per set", n_seen, n_all)
+            n_seen += 1
             c = candidates[k]
             for org in pair_organisations((people[c.patient_leader], people[c.partner])):
                 by_org[org].append(k)
@@ -229,12 +294,17 @@ def _one_organisation_per_set(
 
 
 def _conflicts_in_separate_sets(
-    model: cp_model.CpModel, instance: Instance, candidates: list[Candidate], v: _Vars
+    model: cp_model.CpModel,
+    instance: Instance,
+    candidates: list[Candidate],
+    v: _Vars,
+    tick: Tick = _no_tick,
 ) -> None:
     # Declared conflicts never share a set: two conflicting pairs in a cohort need s >= 2 (the
     # CP-SAT form of rules.declared_conflict; tests/test_rules.py ties it to cohort_ok).
     people = instance.participants_by_id()
     for q in range(len(instance.cohorts)):
+        tick("declared conflicts, cohorts", q, len(instance.cohorts), every=1)
         two_sets = model.new_bool_var(f"two_sets{q}")
         v.two_sets[q] = two_sets
         model.add(v.n_sets[q] >= 2).only_enforce_if(two_sets)
@@ -286,13 +356,14 @@ def _build(
     must_place: Iterable[int],
     *,
     assumptions: bool = False,
+    tick: Tick = _no_tick,
 ) -> tuple[cp_model.CpModel, _Vars, dict[int, cp_model.IntVar]]:
     model = cp_model.CpModel()
-    v = _formed_once_per_person(model, candidates)
-    _placed_where_both_can_attend(model, candidates, v)
-    _capacity_and_set_sizes(model, instance, v)
-    _one_organisation_per_set(model, instance, candidates, v)
-    _conflicts_in_separate_sets(model, instance, candidates, v)
+    v = _formed_once_per_person(model, candidates, tick)
+    _placed_where_both_can_attend(model, candidates, v, tick)
+    _capacity_and_set_sizes(model, instance, v, tick)
+    _one_organisation_per_set(model, instance, candidates, v, tick)
+    _conflicts_in_separate_sets(model, instance, candidates, v, tick)
     literals = _locks_placed(model, candidates, v, must_place, assumptions=assumptions)
     return model, v, literals
 
@@ -339,18 +410,10 @@ def solve_placement(
     if stop is not None and (
         not stop.check("placement: start") or (left is not None and left < BUILD_S_PER_VAR * size)
     ):
-        # out of time (or cancelled), or too little left to build the model and search it: a
-        # plan of fixed pairs without CP-SAT (the hint when it meets every rule, else greedy)
-        cancelled = stop.cancelled
-        if all(c.fixed for c in candidates) and not replan.must_place:
-            quick = None
-            if hint is not None:
-                quick = _plan_from_hint(instance, candidates, hint, replan.must_place)
-            quick = quick or greedy_placement(instance, candidates)
-            if ceiling is not None:
-                quick = replace(quick, bound=float(ceiling))
-            return replace(quick, cancelled=cancelled)
-        return Placement([], {}, {}, "timeout", None, None, cancelled=cancelled)
+        # out of time (or cancelled), or too little left to build the model and search it
+        return _without_search(
+            instance, candidates, hint, replan.must_place, ceiling, stop.cancelled
+        )
     optional = any(not c.fixed for c in candidates)
     if not (optional or replan.must_place or replan.stay or replan.keep) and hint is None:
         # Fixed pairs from scratch: the greedy plan at the ceiling proves level (a), and when
@@ -366,78 +429,95 @@ def solve_placement(
                 return replace(
                     quick, status="optimal", cancelled=stop is not None and stop.cancelled
                 )
-    people = instance.participants_by_id()
-    cohorts = instance.cohorts
-    model, v, _ = _build(instance, candidates, replan.must_place)
-    placed, formed = v.placed, v.formed
+    tick = _build_ticks(stop)
+    try:
+        people = instance.participants_by_id()
+        cohorts = instance.cohorts
+        model, v, _ = _build(instance, candidates, replan.must_place, tick=tick)
+        placed, formed = v.placed, v.formed
 
-    # Objective, lexicographic: (a) placed, (a') kept then stayed, (b) formed, (c) quality,
-    # (d) preferences and balance.
-    n = len(candidates)
-    fullest = model.new_int_var(0, 100, "fullest")
-    for q, cohort in enumerate(cohorts):
-        if cohort.capacity_pairs > 0 and v.in_cohort.get(q):
-            fill = sum(placed[k, q] for k in v.in_cohort[q])
-            model.add(100 * fill <= fullest * cohort.capacity_pairs)
-    prefer_terms = []
-    for (k, q), y in placed.items():
-        c = candidates[k]
-        hits = sum(
-            cohorts[q].id in people[pid].preferred_cohorts for pid in (c.patient_leader, c.partner)
+        # Objective, lexicographic: (a) placed, (a') kept then stayed, (b) formed, (c) quality,
+        # (d) preferences and balance.
+        n = len(candidates)
+        fullest = model.new_int_var(0, 100, "fullest")
+        for q, cohort in enumerate(cohorts):
+            if cohort.capacity_pairs > 0 and v.in_cohort.get(q):
+                fill = sum(placed[k, q] for k in v.in_cohort[q])
+                model.add(100 * fill <= fullest * cohort.capacity_pairs)
+        prefer_terms = []
+        for n_seen, ((k, q), y) in enumerate(placed.items()):
+            tick("cohort preferences", n_seen, len(placed))
+            c = candidates[k]
+            hits = sum(
+                cohorts[q].id in people[pid].preferred_cohorts
+                for pid in (c.patient_leader, c.partner)
+            )
+            if hits:
+                prefer_terms.append(hits * y)
+        quality_level = quality
+        quality_expr = sum(
+            round(c.score * SCORE_SCALE) * formed[k]
+            for k, c in enumerate(candidates)
+            if not c.fixed
         )
-        if hits:
-            prefer_terms.append(hits * y)
-    quality_level = quality
-    quality_expr = sum(
-        round(c.score * SCORE_SCALE) * formed[k] for k, c in enumerate(candidates) if not c.fixed
-    )
-    # A ceiling on (a), stated so that CP-SAT stops as soon as a plan reaches it (CP-SAT's own
-    # bound is often looser): a max flow of pairs into cohorts whose capacity is cut to the
-    # largest count that splits into sets; lone pairs count as at most one per lone person.
-    ceiling = min(_placement_ceiling(instance, candidates), ceiling if ceiling is not None else n)
-    model.add(sum(placed.values()) <= ceiling)
-    budget = (default_budget or DEFAULT_BUDGET) if time_limit is None else time_limit
-    levels: list[tuple[str, cp_model.LinearExprT, float]] = [
-        ("placed", sum(placed.values()), budget),
-    ]
-    ceilings = {"placed": ceiling}
-    kept = [formed[k] for k in sorted(replan.keep) if not candidates[k].fixed]
-    if kept:
-        levels.append(("kept", sum(kept), budget))
-        ceilings["kept"] = len(kept)
-    stayed = [placed[k, q] for k, q in sorted(replan.stay.items()) if (k, q) in placed]
-    if stayed:
-        levels.append(("stayed", sum(stayed), budget))
-        ceilings["stayed"] = len(stayed)
-    if optional:
-        q_budget = budget if quality_level is None else min(budget, quality_level.budget)
-        levels += [("formed", sum(formed.values()), budget), ("quality", quality_expr, q_budget)]
-        if quality_level is not None and quality_level.upper is not None:
-            ceilings["quality"] = quality_level.upper
-        # each optional pair takes one of the people the optional candidates name on each side
-        open_rows = {c.patient_leader for c in candidates if not c.fixed}
-        open_cols = {c.partner for c in candidates if not c.fixed}
-        ceilings["formed"] = sum(c.fixed for c in candidates) + min(len(open_rows), len(open_cols))
-    # (d) is best effort: a short budget of its own, whatever the time limit.
-    large = len(placed) > PRESOLVE_MAX_VARS
-    d_cap = min(LARGE_BALANCE_BUDGET if large else BALANCE_BUDGET, budget)
-    levels.append(("balance", (2 * n + 1) * (100 - fullest) + sum(prefer_terms), d_cap))
+        # A ceiling on (a), stated so that CP-SAT stops as soon as a plan reaches it (CP-SAT's own
+        # bound is often looser): a max flow of pairs into cohorts whose capacity is cut to the
+        # largest count that splits into sets; lone pairs count as at most one per lone person.
+        ceiling = min(
+            _placement_ceiling(instance, candidates), ceiling if ceiling is not None else n
+        )
+        model.add(sum(placed.values()) <= ceiling)
+        budget = (default_budget or DEFAULT_BUDGET) if time_limit is None else time_limit
+        levels: list[tuple[str, cp_model.LinearExprT, float]] = [
+            ("placed", sum(placed.values()), budget),
+        ]
+        ceilings = {"placed": ceiling}
+        kept = [formed[k] for k in sorted(replan.keep) if not candidates[k].fixed]
+        if kept:
+            levels.append(("kept", sum(kept), budget))
+            ceilings["kept"] = len(kept)
+        stayed = [placed[k, q] for k, q in sorted(replan.stay.items()) if (k, q) in placed]
+        if stayed:
+            levels.append(("stayed", sum(stayed), budget))
+            ceilings["stayed"] = len(stayed)
+        if optional:
+            q_budget = budget if quality_level is None else min(budget, quality_level.budget)
+            levels += [
+                ("formed", sum(formed.values()), budget),
+                ("quality", quality_expr, q_budget),
+            ]
+            if quality_level is not None and quality_level.upper is not None:
+                ceilings["quality"] = quality_level.upper
+            # each optional pair takes one of the people the optional candidates name on each side
+            open_rows = {c.patient_leader for c in candidates if not c.fixed}
+            open_cols = {c.partner for c in candidates if not c.fixed}
+            ceilings["formed"] = sum(c.fixed for c in candidates) + min(
+                len(open_rows), len(open_cols)
+            )
+        # (d) is best effort: a short budget of its own, whatever the time limit.
+        large = len(placed) > PRESOLVE_MAX_VARS
+        d_cap = min(LARGE_BALANCE_BUDGET if large else BALANCE_BUDGET, budget)
+        levels.append(("balance", (2 * n + 1) * (100 - fullest) + sum(prefer_terms), d_cap))
 
-    start = (
-        None
-        if optional or replan.must_place or replan.stay or hint is not None
-        else greedy_placement(instance, candidates)
-    )
-    if start is None and hint is not None and not optional and not replan.stay:
-        # a hint that already meets every cohort rule is a plan to start from, like the greedy one
-        start = _plan_from_hint(instance, candidates, hint, replan.must_place)
-    if start is not None:  # start from the greedy plan: CP-SAT then only has to improve it
-        as_hint = {
-            (c.patient_leader, c.partner): start.cohort_of.get(k) for k, c in enumerate(candidates)
-        }
-        _complete_hint(model, instance, candidates, v, as_hint, fullest)
-    elif hint is not None:
-        _complete_hint(model, instance, candidates, v, hint, fullest)
+        start = (
+            None
+            if optional or replan.must_place or replan.stay or hint is not None
+            else greedy_placement(instance, candidates)
+        )
+        if start is None and hint is not None and not optional and not replan.stay:
+            # a hint that already meets every cohort rule is a plan to start from, like the
+            # greedy one
+            start = _plan_from_hint(instance, candidates, hint, replan.must_place)
+        if start is not None:  # start from the greedy plan: CP-SAT then only has to improve it
+            as_hint = {
+                (c.patient_leader, c.partner): start.cohort_of.get(k)
+                for k, c in enumerate(candidates)
+            }
+            _complete_hint(model, instance, candidates, v, as_hint, fullest, tick)
+        elif hint is not None:
+            _complete_hint(model, instance, candidates, v, hint, fullest, tick)
+    except _Cancelled:  # before any search: the plan a cancel at the start gets
+        return _without_search(instance, candidates, hint, replan.must_place, ceiling, True)
     solver = cp_model.CpSolver()
     solver.parameters.random_seed = seed
     if len(placed) > PRESOLVE_MAX_VARS:
@@ -512,7 +592,8 @@ def solve_placement(
                 # (measured: 3 s of CPU at 1,000 participants that found nothing better)
                 now = _fullest(instance, plan_now)
                 target = sum(q is not None for q in plan_now.values())
-                if now is not None and _fullest_lower_bound(instance, candidates, target) >= now:
+                floor = _fullest_lower_bound(instance, candidates, target, _check_ticks(stop))
+                if now is not None and floor >= now:
                     proven[name] = True
                     values[name] = (2 * n + 1) * (100 - now)
                     continue
@@ -585,7 +666,9 @@ def solve_placement(
         ) or stopper.reached
         chosen = [k for k in range(n) if solver.value(formed[k])]
         cohort_of = {k: None for k in chosen}
-        for (k, q), y in placed.items():
+        reading = _check_ticks(stop)
+        for n_read, ((k, q), y) in enumerate(placed.items()):
+            reading(f"level {name}, reading the plan", n_read, len(placed), every=4 * CHECK_EVERY)
             if solver.value(y):
                 cohort_of[k] = q
         sets_in = {q: solver.value(s) for q, s in v.n_sets.items()}
@@ -623,6 +706,27 @@ def solve_placement(
         levels=values,
         cancelled=cancelled,
     )
+
+
+def _without_search(
+    instance: Instance,
+    candidates: list[Candidate],
+    hint: dict[tuple[str, str], int | None] | None,
+    must_place: frozenset[int],
+    ceiling: int | None,
+    cancelled: bool,
+) -> Placement:
+    """The plan when no search runs (out of time, or cancelled before one): fixed pairs are
+    placed by the hint when it meets every rule, else greedily; otherwise nothing (timeout)."""
+    if all(c.fixed for c in candidates) and not must_place:
+        quick = None
+        if hint is not None:
+            quick = _plan_from_hint(instance, candidates, hint, must_place)
+        quick = quick or greedy_placement(instance, candidates)
+        if ceiling is not None:
+            quick = replace(quick, bound=float(ceiling))
+        return replace(quick, cancelled=cancelled)
+    return Placement([], {}, {}, "timeout", None, None, cancelled=cancelled)
 
 
 def _polish(
@@ -705,7 +809,9 @@ def _fullest(instance: Instance, cohort_of: dict[int, int | None]) -> int | None
     return max(fills, default=0)
 
 
-def _fullest_lower_bound(instance: Instance, candidates: list[Candidate], target: int) -> int:
+def _fullest_lower_bound(
+    instance: Instance, candidates: list[Candidate], target: int, tick: Tick = _no_tick
+) -> int:
     """The least fullest-cohort percentage any plan placing ``target`` of these fixed
     candidates can have: the smallest ``f`` for which a max flow of pairs into cohorts, each cut
     to ``floor(f * capacity / 100)``, carries ``target`` (set rules ignored, so a lower bound).
@@ -718,6 +824,7 @@ def _fullest_lower_bound(instance: Instance, candidates: list[Candidate], target
         flow = max_flow.SimpleMaxFlow()
         source, sink, first_q = 0, 1, 2 + len(usable)
         for k, c in enumerate(usable):
+            tick(f"balance bound, {f}% full", k, len(usable))
             flow.add_arc_with_capacity(source, 2 + k, 1)
             for q in c.cohorts:
                 flow.add_arc_with_capacity(2 + k, first_q + q, 1)
@@ -815,10 +922,12 @@ def _complete_hint(
     v: _Vars,
     hint: dict[tuple[str, str], int | None],
     fullest: cp_model.IntVar,
+    tick: Tick = _no_tick,
 ) -> None:
     """A complete hint (every variable), so CP-SAT starts from a plan at once."""
     per_cohort: dict[int, int] = defaultdict(int)
     for k, c in enumerate(candidates):
+        tick("hint", k, len(candidates))
         key = (c.patient_leader, c.partner)
         if not c.fixed:
             model.add_hint(v.formed[k], key in hint)
@@ -842,15 +951,23 @@ def _complete_hint(
 
 
 def diagnose_locks(
-    instance: Instance, candidates: list[Candidate], must_place: Iterable[int]
+    instance: Instance,
+    candidates: list[Candidate],
+    must_place: Iterable[int],
+    stop: Stop | None = None,
 ) -> list[int] | None:
     """A small set of locked pairs (candidate indices) that cannot all be placed in their
-    cohorts together, from CP-SAT's assumptions; None when they can (or nothing was proven)."""
+    cohorts together, from CP-SAT's assumptions; None when they can (or nothing was proven).
+    ``stop``: progress ticks and the caller's cancel only (its deadline is not applied: the
+    diagnosis runs on its own deterministic budget, whatever time is left)."""
     model, _, literals = _build(instance, candidates, must_place, assumptions=True)
     solver = cp_model.CpSolver()
     solver.parameters.num_workers = 1
     solver.parameters.max_deterministic_time = 10.0
-    if solver.solve(model) != cp_model.INFEASIBLE:
+    ticks = None if stop is None else Stop(None, stop.tick, stop.stage, stop.cancelled_by)
+    if run_cpsat(model, solver, ticks, "placement: locks that cannot hold together") != (
+        cp_model.INFEASIBLE
+    ):
         return None
     core = set(solver.sufficient_assumptions_for_infeasibility())
     found = [k for k, lit in literals.items() if lit.index in core]
@@ -994,8 +1111,9 @@ def greedy_placement(instance: Instance, candidates: list[Candidate]) -> Placeme
                 options, key=lambda q: (instance.cohorts[q].capacity_pairs - len(members[q]), -q)
             )
             members[q].append(k)
+    people = instance.participants_by_id()  # once, not once per cohort_ok
     for q, ks in members.items():
-        while ks and not cohort_ok(instance, q, [candidates[k] for k in ks]):
+        while ks and not cohort_ok(instance, q, [candidates[k] for k in ks], people):
             ks.pop()
     cohort_of: dict[int, int | None] = {k: None for k in range(len(candidates))}
     for q, ks in members.items():
