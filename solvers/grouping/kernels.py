@@ -28,27 +28,36 @@ _CACHED: bool | None = None
 #: 103 at 46, 354 at 100).
 NUMPY_ITER_S = 60e-6
 NUMPY_PAIR_S = 35e-9
-#: Searches announced together (:func:`expect_searches`) whose numpy time is estimated under
-#: this run on the numpy kernel even when numba's cache holds the compiled one: loading it in a
-#: fresh process (numba's import and target set-up) takes 0.45-0.7 s, more than they would.
+#: Searches announced (:func:`expect_searches`) run on the numpy kernel, even when numba's
+#: cache holds the compiled one, while the numpy time estimated for every batch granted in this
+#: process stays under this: loading the compiled kernel in a fresh process (numba's import and
+#: target set-up) takes 0.45-0.7 s, more than they would. Past it the compiled kernel is loaded,
+#: once: a long-lived process (the web app) then stops paying the numpy kernel's time on every
+#: small solve (a rent-or-buy rule: at most twice the better of the two).
 NUMPY_BATCH_S = 0.45
 #: The same when numba is already imported (only the kernel itself is then loaded).
 NUMPY_BATCH_LOADED_S = 0.1
 #: Work (iterations x elements^2) the announced batch may still run on the numpy kernel.
 _numpy_allowance = 0
+#: Estimated numpy seconds of the batches granted so far in this process.
+_numpy_granted_s = 0.0
 
 
 def expect_searches(searches: list[tuple[int, int]]) -> None:
     """Announce the tabu searches about to run, as (iterations, elements) each: when the
-    compiled kernel is not loaded yet and the numpy kernel would do them all in less time than
-    loading it takes, they run on the numpy kernel (identical results); otherwise nothing
-    changes. Searches past the announced work choose as before."""
-    global _numpy_allowance
+    compiled kernel is not loaded yet and the numpy kernel would do them, with the batches
+    already granted in this process, in less time than loading it takes, they run on the numpy
+    kernel (identical results); otherwise nothing changes. Searches past the announced work
+    choose as before."""
+    global _numpy_allowance, _numpy_granted_s
+    _numpy_allowance = 0
     if _KERNEL is not None:
         return
     seconds = sum(it * (NUMPY_ITER_S + NUMPY_PAIR_S * n * n) for it, n in searches)
     limit = NUMPY_BATCH_LOADED_S if "numba" in sys.modules else NUMPY_BATCH_S
-    _numpy_allowance = sum(it * n * n for it, n in searches) if seconds <= limit else 0
+    if _numpy_granted_s + seconds <= limit:
+        _numpy_granted_s += seconds
+        _numpy_allowance = sum(it * n * n for it, n in searches)
 
 
 def _compiled_on_disk() -> bool:
