@@ -252,7 +252,7 @@ RECORDS: dict[str, Record] = {
         "17",
         "The shapes of shapes.py and the mentor-match peer data (given with --mentor-match DIR).",
         output="self",
-        also=("sweep-shapes.csv",),
+        also=("sweep-shapes.csv", "sweep-shapes.png"),
     ),
     "project_fit.md": Record(
         (PY, "benchmarks/project_fit.py"),
