@@ -43,6 +43,12 @@ _numpy_allowance = 0
 _numpy_granted_s = 0.0
 
 
+def search_work(iterations: int, elements: int) -> int:
+    """The work of a tabu search in the units the kernel choice counts: each iteration weighs
+    every move, O(elements^2)."""
+    return iterations * elements * elements
+
+
 def expect_searches(searches: list[tuple[int, int]]) -> None:
     """Announce the tabu searches about to run, as (iterations, elements) each: when the
     compiled kernel is not loaded yet and the numpy kernel would do them, with the batches
@@ -57,7 +63,7 @@ def expect_searches(searches: list[tuple[int, int]]) -> None:
     limit = NUMPY_BATCH_LOADED_S if "numba" in sys.modules else NUMPY_BATCH_S
     if _numpy_granted_s + seconds <= limit:
         _numpy_granted_s += seconds
-        _numpy_allowance = sum(it * n * n for it, n in searches)
+        _numpy_allowance = sum(search_work(it, n) for it, n in searches)
 
 
 def _compiled_on_disk() -> bool:

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from solvers.grouping.feasibility import _cpsat_start
-from solvers.grouping.kernels import _perturb, _tabu_kernel
+from solvers.grouping.kernels import _perturb, _tabu_kernel, search_work
 from solvers.grouping.packing import _Packer
 from solvers.grouping.problem import (
     FloatArray,
@@ -151,7 +151,9 @@ def _solve_heuristic(
             iterations=0,
         )
 
-    kernel = _tabu_kernel(np.iinfo(np.int64).max if max_iters is None else max_iters * p.n * p.n)
+    kernel = _tabu_kernel(
+        np.iinfo(np.int64).max if max_iters is None else search_work(max_iters, p.n)
+    )
     state = _TabuState.create(p, labels0, rng)
     if stall is not None:
         # the kernel hands back (code 2) after `depth` iterations without a new best since the
