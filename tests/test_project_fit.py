@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import copy
 import datetime as dt
+import gc
 import json
 import logging
 import os
@@ -23,9 +24,9 @@ from openpyxl import Workbook, load_workbook
 from matcher import embedding, solve
 from matcher.contract.instance import Instance
 from matcher.contract.rules import can_attend, why_cannot_attend
-from matcher.engine import meaning
+from matcher.engine import meaning, scoring
 from matcher.engine.reasons import pair_reasons
-from matcher.engine.scoring import compatibility, pair_scores
+from matcher.engine.scoring import CRITERIA, compatibility, pair_scores
 from matcher.intake.dates import DateError, parse_dates, resolve
 from matcher.intake.spreadsheet import read_workbook
 from matcher.verification.verify import recompute_score, verify
@@ -100,6 +101,34 @@ def test_combination_with_tags_follows_project_meaning() -> None:
         # pl1+pr2: both topics covered (tag fit 1); pl1+pr1: none covered (tag fit 0)
         assert parts["project"][0] == pytest.approx((1 - share) * 1.0 + share * sim, abs=1e-6)
         assert parts["project"][1] == pytest.approx(share * sim_other, abs=1e-6)
+
+
+def test_the_instance_coding_scores_as_coding_people_on_the_spot() -> None:
+    """Scores come from the instance's one coding (:func:`scoring.coded`, kept while the
+    instance lives); people who are not the instance's own records (copies) are coded on the
+    spot, in a vocabulary of theirs alone. Both give the same numbers, descriptions included,
+    and the coding goes with its instance."""
+    data = _data(project_meaning=0.5)
+    for p in data["participants"]:
+        p["project_topics"] = ["dementia"] if p["id"] != "pr1" else ["copd", "falls"]
+        p["interests"] = ["carers", p["id"]]
+    inst = Instance.model_validate(data)
+    rows = [inst.participants[0]]
+    cols = list(inst.participants[1:])
+    a, b = scoring.sides(inst, rows, cols)
+    fresh = scoring.sides(inst, [p.model_copy() for p in rows], [p.model_copy() for p in cols])
+    assert a.interests.shape[1] == fresh[0].interests.shape[1] == 7  # 4 interests, 3 topics
+    coded, spot = scoring.block(inst, a, b, 0, 1), scoring.block(inst, *fresh, 0, 1)
+    assert coded.scores.tolist() == spot.scores.tolist()
+    assert coded.breakdown["project"][0, 1] > 0.4  # the descriptions count
+    for k in CRITERIA:
+        assert coded.breakdown[k].tolist() == spot.breakdown[k].tolist()
+    assert scoring.similarity(inst, rows[0], cols[1]) == meaning.pair_similarity(rows[0], cols[1])
+    key = id(inst)
+    assert key in scoring._CODED
+    del inst, rows, cols, a, b
+    gc.collect()
+    assert key not in scoring._CODED
 
 
 def test_scores_without_descriptions_are_exactly_as_before() -> None:

@@ -8,13 +8,16 @@ their set, then diversity).
 
 from __future__ import annotations
 
+import functools
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
-
-from ortools.sat.python import cp_model
+from typing import TYPE_CHECKING, Any, TypeAlias
 
 from matcher.engine.progress import TICK_S, Stop
+
+if TYPE_CHECKING:
+    from ortools.sat.python import cp_model
 
 
 def run_cpsat(
@@ -27,6 +30,8 @@ def run_cpsat(
     """Solve, with CP-SAT's own stop mechanism wired to the deadline and the caller's cancel:
     a watcher thread calls ``stop.check`` every ``TICK_S`` seconds and stops the search when it
     says so. CP-SAT never handles SIGINT itself (the caller decides what Ctrl-C means)."""
+    from ortools.sat.python import cp_model  # lazy: CP-SAT loads pandas (0.3-0.4 s)
+
     solver.parameters.catch_sigint_signal = False
     if stop is None:
         return solver.solve(model, callback)
@@ -58,7 +63,7 @@ def run_cpsat(
 HINT_CHECK_EVERY = 4096
 
 #: What a level may be: a linear expression over the model's variables, or a constant.
-Expression = cp_model.LinearExprT
+Expression: TypeAlias = "cp_model.LinearExprT"
 
 
 @dataclass(frozen=True)
@@ -68,6 +73,8 @@ class Level:
 
     code: cp_model.CpSolverStatus
     value: int | None
+    #: the search stopped at the level's known ceiling (so the value is optimal)
+    reached: bool = False
 
     @property
     def found(self) -> bool:
@@ -75,6 +82,8 @@ class Level:
 
     @property
     def optimal(self) -> bool:
+        from ortools.sat.python import cp_model  # lazy: CP-SAT loads pandas (0.3-0.4 s)
+
         return self.code == cp_model.OPTIMAL
 
 
@@ -90,22 +99,30 @@ def optimise_level(
     stop: Stop | None,
     label: str,
     *,
-    callback: cp_model.CpSolverSolutionCallback | None = None,
+    ceiling: int | None = None,
+    gap: float = 0.0,
     hold: bool = True,
     hint_from: Sequence[cp_model.IntVar] = (),
 ) -> Level:
     """One level of a lexicographic solve: maximise ``expr`` (:func:`run_cpsat`); when a
     solution is found, ``hint_from``'s variables are hinted at their values in it (the next
     level starts from this solution) and, with ``hold``, the level is held at its value
-    (:func:`hold_level`) so the levels after it cannot trade it away. The caller sets the
+    (:func:`hold_level`) so the levels after it cannot trade it away. The search stops early
+    at ``ceiling``, a known bound on the level (the value is then optimal, ``reached``), or,
+    with ``gap``, once within that fraction of the best bound known (the ceiling or CP-SAT's
+    own, whichever is lower): a proven gap, not a proof of optimality. The caller sets the
     solver's budget for the level and reads the solution from ``solver`` afterwards.
 
     The levels in order: ``optimise_level(m, s, a, ...)``, then ``optimise_level(m, s, b, ...)``
     optimises ``b`` among the solutions best on ``a`` (the last level needs no ``hold``)."""
+    from ortools.sat.python import cp_model  # lazy: CP-SAT loads pandas (0.3-0.4 s)
+
     model.maximize(expr)
-    code = run_cpsat(model, solver, stop, label, callback)
+    stopper = _stop_at(ceiling, gap) if ceiling is not None or gap > 0 else None
+    code = run_cpsat(model, solver, stop, label, stopper)
+    reached = stopper is not None and stopper.reached
     if code not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
-        return Level(code, None)
+        return Level(code, None, reached)
     value = round(solver.objective_value)
     if hint_from:
         best = []
@@ -120,4 +137,36 @@ def optimise_level(
             model.add_hint(var, v)
     if hold:
         hold_level(model, expr, value)
-    return Level(code, value)
+    return Level(code, value, reached)
+
+
+def _stop_at(ceiling: int | None, gap: float) -> Any:
+    """A solution callback that stops the search at ``ceiling`` or within ``gap``
+    (:func:`optimise_level`); its class is made on first use, as CP-SAT's module is loaded."""
+    return _stop_at_class()(ceiling, gap)
+
+
+@functools.cache
+def _stop_at_class() -> Any:
+    from ortools.sat.python import cp_model  # lazy: CP-SAT loads pandas (0.3-0.4 s)
+
+    class StopAt(cp_model.CpSolverSolutionCallback):
+        def __init__(self, ceiling: int | None, gap: float) -> None:
+            super().__init__()
+            self.ceiling = ceiling
+            self.gap = gap
+            self.reached = False
+
+        def on_solution_callback(self) -> None:
+            value = self.objective_value
+            if self.ceiling is not None and value >= self.ceiling - 0.5:
+                self.reached = True
+                self.stop_search()
+            elif self.gap > 0:
+                bound = self.best_objective_bound
+                if self.ceiling is not None:
+                    bound = min(bound, self.ceiling)
+                if value >= (1 - self.gap) * bound:
+                    self.stop_search()
+
+    return StopAt

@@ -6,10 +6,9 @@ from collections.abc import Mapping
 
 from matcher.contract.instance import Instance, Participant
 from matcher.contract.rules import organisation_key
-from matcher.engine.meaning import pair_similarity
 from matcher.engine.objectives import REGISTRY
 from matcher.engine.pairing import SideStats
-from matcher.engine.scoring import active_weights, tag
+from matcher.engine.scoring import active_weights, similarity, tag
 from matcher.words import count
 
 
@@ -37,19 +36,19 @@ def pair_reasons(
     held_b = {tag(t) for t in b.interests} | topics_b
     fit = sorted((topics_a & held_b) | (topics_b & held_a))
     # Project fit by meaning: its share of the project criterion (all of it without topics).
-    similarity = pair_similarity(a, b)
+    alike = similarity(instance, a, b)
     meaning_share = 0.0
-    if similarity is not None:
+    if alike is not None:
         meaning_share = instance.rules.project_meaning if topics_a | topics_b else 1.0
-        if similarity > 0:
+        if alike > 0:
             phrases.append(
                 (
-                    weights["project"] * meaning_share * similarity,
-                    f"similar projects ({similarity:.2f})",
+                    weights["project"] * meaning_share * alike,
+                    f"similar projects ({alike:.2f})",
                 )
             )
     if fit:
-        tag_fit = (breakdown["project"] - meaning_share * (similarity or 0.0)) / max(
+        tag_fit = (breakdown["project"] - meaning_share * (alike or 0.0)) / max(
             1.0 - meaning_share, 1e-9
         )
         phrases.append(

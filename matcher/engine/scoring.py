@@ -33,6 +33,7 @@ attend in full, in a mode both can attend.
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -135,42 +136,87 @@ class Side:
     described: NDArray[np.bool_] | None = None  # n: has a description with a vector
 
 
-def sides(
-    instance: Instance, rows: list[Participant], cols: list[Participant]
-) -> tuple[Side, Side]:
-    """Feature arrays of both sides (shared tag vocabulary and organisation/system codes)."""
+def _code(instance: Instance, people: list[Participant]) -> Side:
+    """The people's features in one coding: tags, organisations and systems numbered in the
+    order first met, descriptions embedded in one batch."""
     vocab: dict[str, int] = {}
     orgs: dict[str, int] = {}
     systems: dict[str, int] = {}
-    for p in (*rows, *cols):
+    for p in people:
         for t in (*p.interests, *p.project_topics):
             vocab.setdefault(tag(t), len(vocab))
         orgs.setdefault(organisation_key(p), len(orgs))
         systems.setdefault(tag(p.system), len(systems))
+    vec, has = meaning.vectors(people)
+    return Side(
+        people=people,
+        ids=[p.id for p in people],
+        index={p.id: i for i, p in enumerate(people)},
+        interests=_incidence([p.interests for p in people], vocab),
+        topics=_incidence([p.project_topics for p in people], vocab),
+        organisation=np.array([orgs[organisation_key(p)] for p in people], dtype=np.int64),
+        system=np.array([systems[tag(p.system)] for p in people], dtype=np.int64),
+        attend=attendance_matrix(instance, people).astype(np.int64),
+        meaning=None if vec is None else vec.astype(np.float64),
+        described=None if vec is None else has,
+    )
 
-    # Both sides' descriptions in one batch: the model runs once per solve (and the vectors are
-    # cached by text, so every later scoring of the same people reuses them).
-    vec, has = meaning.vectors([*rows, *cols])
-    if vec is not None and not (has[: len(rows)].any() and has[len(rows) :].any()):
-        vec = None  # no pair can have two descriptions: scores exactly as without any
-    offsets = {"rows": 0, "cols": len(rows)}
 
-    def side(people: list[Participant], which: str) -> Side:
-        lo = offsets[which]
-        return Side(
-            people=people,
-            ids=[p.id for p in people],
-            index={p.id: i for i, p in enumerate(people)},
-            interests=_incidence([p.interests for p in people], vocab),
-            topics=_incidence([p.project_topics for p in people], vocab),
-            organisation=np.array([orgs[organisation_key(p)] for p in people], dtype=np.int64),
-            system=np.array([systems[tag(p.system)] for p in people], dtype=np.int64),
-            attend=attendance_matrix(instance, people).astype(np.int64),
-            meaning=None if vec is None else vec[lo : lo + len(people)].astype(np.float64),
-            described=None if vec is None else has[lo : lo + len(people)],
-        )
+#: id(instance) -> everyone's coded features; an entry goes when its instance is collected
+_CODED: dict[int, Side] = {}
 
-    return side(rows, "rows"), side(cols, "cols")
+
+def coded(instance: Instance) -> Side:
+    """Every participant's features in the file's order, coded once per instance object and
+    kept while it lives: the pairing, the placement, the plan's records and its metrics all
+    score people of one intake, and coding them took a third of a 5,000-person solve's
+    tail. Instances are frozen records, so the coding cannot go stale."""
+    key = id(instance)
+    got = _CODED.get(key)
+    if got is None:
+        got = _code(instance, list(instance.participants))
+        _CODED[key] = got
+        weakref.finalize(instance, _CODED.pop, key, None)
+    return got
+
+
+def _take(whole: Side, people: list[Participant], rows: NDArray[np.intp], vec: bool) -> Side:
+    return Side(
+        people=people,
+        ids=[p.id for p in people],
+        index={p.id: i for i, p in enumerate(people)},
+        interests=whole.interests[rows],
+        topics=whole.topics[rows],
+        organisation=whole.organisation[rows],
+        system=whole.system[rows],
+        attend=whole.attend[rows],
+        meaning=None if not vec or whole.meaning is None else whole.meaning[rows],
+        described=None if not vec or whole.described is None else whole.described[rows],
+    )
+
+
+def sides(
+    instance: Instance, rows: list[Participant], cols: list[Participant]
+) -> tuple[Side, Side]:
+    """Feature arrays of both sides (shared tag vocabulary and organisation/system codes),
+    taken from the instance's coding (:func:`coded`); people who are not the instance's own
+    records are coded on the spot."""
+    whole = coded(instance)
+    at = whole.index
+    mine = instance.participants
+    ri = [at.get(p.id, -1) for p in rows]
+    ci = [at.get(p.id, -1) for p in cols]
+    if all(i >= 0 and mine[i] is p for i, p in zip([*ri, *ci], [*rows, *cols], strict=True)):
+        r, c = np.array(ri, dtype=np.intp), np.array(ci, dtype=np.intp)
+    else:
+        whole = _code(instance, [*rows, *cols])
+        r = np.arange(len(rows), dtype=np.intp)
+        c = np.arange(len(rows), len(rows) + len(cols), dtype=np.intp)
+    # The descriptions count only when both sides have one: otherwise no pair can have two,
+    # and the scores are exactly as without any.
+    has = whole.described
+    vec = has is not None and bool(has[r].any()) and bool(has[c].any())
+    return _take(whole, rows, r, vec), _take(whole, cols, c, vec)
 
 
 def lone_sides(instance: Instance, *, include_preformed: bool = False) -> tuple[Side, Side]:
@@ -333,6 +379,22 @@ def pair_similarities(a: Side, b: Side) -> NDArray[np.float64] | None:
     assert a.described is not None and b.described is not None
     sim = _similarity((a.meaning * b.meaning).sum(1))
     return np.where(a.described & b.described, sim, np.nan)
+
+
+def similarity(instance: Instance, a: Participant, b: Participant) -> float | None:
+    """:func:`matcher.engine.meaning.pair_similarity` of two of the instance's people, from its
+    coding (:func:`coded`) rather than embedding lookups per pair: the same number."""
+    whole = coded(instance)
+    i, j = whole.index.get(a.id), whole.index.get(b.id)
+    mine = instance.participants
+    if i is None or j is None or mine[i] is not a or mine[j] is not b:
+        return meaning.pair_similarity(a, b)
+    if whole.meaning is None or whole.described is None:
+        return None
+    if not (whole.described[i] and whole.described[j]):
+        return None
+    cosine = float(np.dot(whole.meaning[i], whole.meaning[j]))
+    return float(meaning.calibrate(np.array(cosine)))
 
 
 def pair_scores(

@@ -28,7 +28,6 @@ from dataclasses import dataclass
 
 import numpy as np
 from numpy.typing import NDArray
-from ortools.sat.python import cp_model
 
 from matcher.contract.instance import Cohort, Instance, Participant
 from matcher.contract.rules import (
@@ -583,6 +582,8 @@ def _fewest_drops(
     """Exact CP-SAT on a small cohort: leave out the fewest pairs so that the rest form valid
     sets. O(n * n / lo) variables, O(links * n / lo) clauses: callers keep n small. None if
     CP-SAT proves nothing within its deterministic budget."""
+    from ortools.sat.python import cp_model  # lazy: CP-SAT loads pandas (0.3-0.4 s)
+
     groups = n // lo
     if groups == 0:
         return [], np.zeros(0, dtype=np.int64)

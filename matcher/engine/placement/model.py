@@ -46,10 +46,9 @@ import time
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from ortools.graph.python import linear_sum_assignment, max_flow
-from ortools.sat.python import cp_model
 
 from matcher.contract.instance import Instance, Participant
 from matcher.contract.rules import (
@@ -63,6 +62,9 @@ from matcher.contract.rules import (
 from matcher.engine.cpsat import hold_level, optimise_level, run_cpsat
 from matcher.engine.progress import Stop
 from matcher.errors import MatcherError
+
+if TYPE_CHECKING:
+    from ortools.sat.python import cp_model
 
 log = logging.getLogger("matcher")
 
@@ -358,6 +360,8 @@ def _build(
     assumptions: bool = False,
     tick: Tick = _no_tick,
 ) -> tuple[cp_model.CpModel, _Vars, dict[int, cp_model.IntVar]]:
+    from ortools.sat.python import cp_model  # lazy: CP-SAT loads pandas (0.3-0.4 s)
+
     model = cp_model.CpModel()
     v = _formed_once_per_person(model, candidates, tick)
     _placed_where_both_can_attend(model, candidates, v, tick)
@@ -429,6 +433,8 @@ def solve_placement(
                 return replace(
                     quick, status="optimal", cancelled=stop is not None and stop.cancelled
                 )
+    from ortools.sat.python import cp_model  # lazy: CP-SAT loads pandas (0.3-0.4 s)
+
     tick = _build_ticks(stop)
     try:
         people = instance.participants_by_id()
@@ -616,7 +622,6 @@ def solve_placement(
         if name == "quality" and quality_level is not None:
             gap = quality_level.gap
             solver.parameters.linearization_level = quality_level.linearization
-        stopper = _StopAt(ceilings.get(name), gap)
         t0, c0 = time.perf_counter(), time.process_time()
         # optimise the level; when found, hold it and hint its solution to the next level
         level = optimise_level(
@@ -625,7 +630,8 @@ def solve_placement(
             expr,
             stop,
             f"placement: level {name}",
-            callback=stopper,
+            ceiling=ceilings.get(name),
+            gap=gap,
             hint_from=variables,
         )
         code = level.code
@@ -663,7 +669,7 @@ def solve_placement(
         shortlist = quality_level is not None and quality_level.restricted
         proven[name] = (
             level.optimal and not (shortlist and name in ("formed", "quality"))
-        ) or stopper.reached
+        ) or level.reached
         chosen = [k for k in range(n) if solver.value(formed[k])]
         cohort_of = {k: None for k in chosen}
         reading = _check_ticks(stop)
@@ -960,6 +966,8 @@ def diagnose_locks(
     cohorts together, from CP-SAT's assumptions; None when they can (or nothing was proven).
     ``stop``: progress ticks and the caller's cancel only (its deadline is not applied: the
     diagnosis runs on its own deterministic budget, whatever time is left)."""
+    from ortools.sat.python import cp_model  # lazy: CP-SAT loads pandas (0.3-0.4 s)
+
     model, _, literals = _build(instance, candidates, must_place, assumptions=True)
     solver = cp_model.CpSolver()
     solver.parameters.num_workers = 1
@@ -1003,32 +1011,6 @@ def _placement_ceiling(instance: Instance, candidates: list[Candidate]) -> int:
     if not fixed or flow.solve(source, sink) != flow.OPTIMAL:
         return min(sum(room), len(fixed))
     return int(flow.optimal_flow())
-
-
-class _StopAt(cp_model.CpSolverSolutionCallback):
-    """Stops the search once the objective reaches a known ceiling (then it is optimal), or,
-    with ``gap``, once it is within that fraction of the best bound known (the ceiling or
-    CP-SAT's own, whichever is lower): a proven gap, not a proof of optimality."""
-
-    def __init__(self, ceiling: int | None, gap: float = 0.0) -> None:
-        super().__init__()
-        self.ceiling = ceiling
-        self.gap = gap
-        self.reached = False
-        self.within_gap = False
-
-    def on_solution_callback(self) -> None:
-        value = self.objective_value
-        if self.ceiling is not None and value >= self.ceiling - 0.5:
-            self.reached = True
-            self.stop_search()
-        elif self.gap > 0:
-            bound = self.best_objective_bound
-            if self.ceiling is not None:
-                bound = min(bound, self.ceiling)
-            if value >= (1 - self.gap) * bound:
-                self.within_gap = True
-                self.stop_search()
 
 
 def cohort_ok(
