@@ -456,7 +456,8 @@ def _group(run: _Run, candidates: list[Candidate], placement: Placement, named: 
     sets_out: list[LearningSet] = []
     presolved = _sets_in_pool(run, candidates, named.in_cohort) if prev is None else {}
     if not presolved:
-        announce_searches(eff, [len(named.in_cohort[q]) for q in range(len(eff.cohorts))])
+        counts = [len(named.in_cohort[q]) for q in range(len(eff.cohorts))]
+        announce_searches(eff, counts, stop.remaining())
     for q, cohort in enumerate(eff.cohorts):
         run.reporter.report(
             "learning_sets", q / len(eff.cohorts), f"action-learning sets of {cohort.id}"

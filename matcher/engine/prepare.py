@@ -27,7 +27,7 @@ from numpy.typing import NDArray
 from pydantic import BaseModel
 
 from matcher.contract.instance import Instance, Participant
-from matcher.engine.scoring import attendance_matrix
+from matcher.engine.scoring import coded
 
 
 @dataclass(frozen=True)
@@ -96,5 +96,5 @@ def prepare(instance: Instance) -> Prepared:
         preformed=preformed,
         people=effective.participants_by_id(),
         order={p.id: k for k, p in enumerate(effective.participants)},
-        attend=attendance_matrix(effective, list(effective.participants)),
+        attend=coded(effective).attend != 0,
     )

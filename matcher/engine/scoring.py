@@ -60,25 +60,37 @@ def attendance_matrix(instance: Instance, people: list[Participant]) -> NDArray[
     cohort whose mode needs a mode the person cannot attend
     (``blended`` needs both)."""
     cohorts = instance.cohorts
+    n_c = len(cohorts)
     index = {c.id: q for q, c in enumerate(cohorts)}
+    on_day: dict[object, NDArray[np.bool_]] = {}  # a date -> the cohorts meeting that day
+    for q, c in enumerate(cohorts):
+        for day in c.sessions:
+            on_day.setdefault(day, np.zeros(n_c, dtype=bool))[q] = True
+    # the cohorts a set of attendance modes rules out (blended needs both modes)
     needs_in_person = np.array([c.mode != "online" for c in cohorts], dtype=bool)
     needs_online = np.array([c.mode != "in_person" for c in cohorts], dtype=bool)
-    out = np.ones((len(people), len(cohorts)), dtype=bool)
-    sessions = [set(c.sessions) for c in cohorts]
+    ruled_out: dict[frozenset[str], NDArray[np.bool_]] = {}
+    out = np.ones((len(people), n_c), dtype=bool)
     for i, p in enumerate(people):
         row = out[i]
         if p.available_cohorts is not None:
-            listed = np.zeros(len(cohorts), dtype=bool)
+            listed = np.zeros(n_c, dtype=bool)
             listed[[index[c] for c in p.available_cohorts if c in index]] = True
             row &= listed
         if p.unavailable_dates:
-            off = set(p.unavailable_dates)
-            row &= np.array([not (days & off) for days in sessions], dtype=bool)
+            for day in set(p.unavailable_dates):
+                if (meets := on_day.get(day)) is not None:
+                    row &= ~meets
         if p.attendance is not None:
-            if "in_person" not in p.attendance:
-                row &= ~needs_in_person
-            if "online" not in p.attendance:
-                row &= ~needs_online
+            modes = frozenset(p.attendance)
+            if (off := ruled_out.get(modes)) is None:
+                off = np.zeros(n_c, dtype=bool)
+                if "in_person" not in modes:
+                    off |= needs_in_person
+                if "online" not in modes:
+                    off |= needs_online
+                ruled_out[modes] = off
+            row &= ~off
     return out
 
 

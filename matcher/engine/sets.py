@@ -382,14 +382,17 @@ def _budget(n: int) -> tuple[int, int | None]:
     return iters, max(SEARCH_MIN_STALL, n // SEARCH_STALL_DIVISOR)
 
 
-def announce_searches(instance: Instance, pair_counts: list[int]) -> None:
+def announce_searches(
+    instance: Instance, pair_counts: list[int], within: float | None = None
+) -> None:
     """Tell the set search which tabu searches the cohorts of ``pair_counts`` pairs are about
-    to run (one each above ``EXACT_MAX_PAIRS``, on its iteration budget), so that a small
-    intake's searches run on the numpy kernel rather than wait for the compiled one to load
-    (:func:`solvers.grouping.expect_searches`; identical sets either way)."""
+    to run (one each above ``EXACT_MAX_PAIRS``, on its iteration budget), and within how many
+    seconds they must all stop under a time limit, so that a small intake's searches (or a
+    short limit's) run on the numpy kernel rather than wait for the compiled one to load
+    (:func:`solvers.grouping.expect_searches`; identical sets either way without a limit)."""
     if instance.rules.set_diversity == "least_first":
         return
-    expect_searches([(_budget(n)[0], n) for n in pair_counts if n > EXACT_MAX_PAIRS])
+    expect_searches([(_budget(n)[0], n) for n in pair_counts if n > EXACT_MAX_PAIRS], within)
 
 
 def _search(

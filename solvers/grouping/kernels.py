@@ -49,17 +49,22 @@ def search_work(iterations: int, elements: int) -> int:
     return iterations * elements * elements
 
 
-def expect_searches(searches: list[tuple[int, int]]) -> None:
-    """Announce the tabu searches about to run, as (iterations, elements) each: when the
-    compiled kernel is not loaded yet and the numpy kernel would do them, with the batches
-    already granted in this process, in less time than loading it takes, they run on the numpy
-    kernel (identical results); otherwise nothing changes. Searches past the announced work
-    choose as before."""
+def expect_searches(searches: list[tuple[int, int]], within: float | None = None) -> None:
+    """Announce the tabu searches about to run, as (iterations, elements) each, and, under a
+    time limit, the seconds ``within`` which they will all have stopped: when the compiled
+    kernel is not loaded yet and the numpy kernel would do them, with the batches already
+    granted in this process, in less time than loading it takes, they run on the numpy kernel
+    (identical results for the same iterations); otherwise nothing changes. Searches past the
+    announced work choose as before."""
     global _numpy_allowance, _numpy_granted_s
     _numpy_allowance = 0
     if _KERNEL is not None:
         return
     seconds = sum(it * (NUMPY_ITER_S + NUMPY_PAIR_S * n * n) for it, n in searches)
+    if within is not None:
+        # searches that must stop sooner than the compiled kernel loads: loading it would
+        # spend their time (or more) before the first iteration
+        seconds = min(seconds, within)
     limit = NUMPY_BATCH_LOADED_S if "numba" in sys.modules else NUMPY_BATCH_S
     if _numpy_granted_s + seconds <= limit:
         _numpy_granted_s += seconds
