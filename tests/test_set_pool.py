@@ -60,6 +60,31 @@ def test_serial_for_a_replan_a_forced_one_and_a_small_intake(
     assert set_pool.start(set_pool.POOL_MIN_PARTICIPANTS - 1, replan=False) is None
 
 
+def test_no_pool_when_a_time_limit_leaves_the_searches_less_than_its_start_up(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Workers take 0.3-1 s each to start, on the cores the solve runs on: a limit whose set
+    searches get less than POOL_MIN_SEARCH_S runs them serially (5,000 participants under
+    `--time-limit 1` took 2.8-3.9 s with the pool)."""
+    monkeypatch.delenv("MATCHER_SET_WORKERS", raising=False)
+    monkeypatch.setattr(set_pool, "_main_is_guarded", lambda: True)
+    monkeypatch.setattr(set_pool, "usable_cores", lambda: 2)
+    started: list[int] = []
+
+    def pool(workers: int) -> str:
+        started.append(workers)
+        return "pool"
+
+    monkeypatch.setattr(set_pool, "SetPool", pool)
+    n = set_pool.POOL_MIN_PARTICIPANTS
+    assert set_pool.start(n, replan=False, search_s=0.2) is None
+    assert set_pool.start(n, replan=False, search_s=set_pool.POOL_MIN_SEARCH_S - 0.01) is None
+    assert not started
+    assert set_pool.start(n, replan=False, search_s=set_pool.POOL_MIN_SEARCH_S) == "pool"
+    assert set_pool.start(n, replan=False) == "pool"  # no limit
+    assert started == [2, 2]
+
+
 def test_no_pool_under_an_unguarded_main_module(monkeypatch: pytest.MonkeyPatch) -> None:
     """A library caller's script would be re-run by each worker unless it guards its work
     with `if __name__ == "__main__":`: only the matcher command (or an interactive session)

@@ -277,10 +277,10 @@ def make_plan(
     with reporter.heartbeat():
         prev = load_previous(previous) if previous is not None else None
         prepared = prepare(instance)
+        n_people = len(prepared.effective.participants)
+        searching = None if time_limit is None else search_time(time_limit, n_people)
         stop = Stop(
-            deadline=None
-            if time_limit is None
-            else time.monotonic() + search_time(time_limit, len(prepared.effective.participants)),
+            deadline=None if searching is None else time.monotonic() + searching,
             tick=lambda stage, message: reporter.report(stage, None, message),
             cancelled_by=lambda: reporter.cancelled,
         )
@@ -299,7 +299,7 @@ def make_plan(
             job=Job(prepared, seed, deterministic, stop),
             # the sets stage's workers start now, so that their start-up overlaps pairing and
             # placement
-            pool=set_pool.start(len(prepared.effective.participants), replan=prev is not None),
+            pool=set_pool.start(n_people, replan=prev is not None, search_s=searching),
         )
         log.info(
             "solve: %d participants, %d cohorts", len(instance.participants), len(run.eff.cohorts)

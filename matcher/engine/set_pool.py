@@ -43,6 +43,11 @@ log = logging.getLogger("matcher")
 #: 12-pair cohort proven exactly), less than two workers' start-up on a busy machine; 20,000
 #: have 50 cohorts of 118-257 pairs (3 s of CPU).
 POOL_MIN_PARTICIPANTS = 4_000
+#: Under a time limit, the least time for the searches with which the pool is started: its
+#: workers' start-up (0.3-1 s each, on the cores the solve itself runs on) would take more
+#: than a shorter limit's set searches get. Measured: 5,000 participants under `--time-limit 1`
+#: (0.2 s of searches) took 2.8-3.9 s with the pool.
+POOL_MIN_SEARCH_S = 3.0
 #: Fewest cohorts (each run whole in one worker) for the pool to be worth its start-up.
 POOL_MIN_COHORTS = 4
 #: Work (the sum over cohorts of pairs squared: a search iteration is O(pairs^2)) below which the
@@ -117,9 +122,10 @@ def _main_is_guarded() -> bool:
     return getattr(run, "__module__", None) == "matcher.__main__"
 
 
-def start(n_participants: int, *, replan: bool) -> SetPool | None:
+def start(n_participants: int, *, replan: bool, search_s: float | None = None) -> SetPool | None:
     """A pool for the sets stage of a fresh plan of ``n_participants`` on a machine with more
-    than one core, run from the ``matcher`` command; else None (serial).
+    than one core, run from the ``matcher`` command, with no time limit or one that gives the
+    searches at least ``POOL_MIN_SEARCH_S`` (``search_s``); else None (serial).
     ``MATCHER_SET_WORKERS`` (a number) overrides the choice: ``0`` or ``1`` forces serial, ``2``
     or more that many workers whatever the intake's size and whoever calls (a script that
     sets it must guard its work with ``if __name__ == "__main__":``, as multiprocessing asks)."""
@@ -135,6 +141,8 @@ def start(n_participants: int, *, replan: bool) -> SetPool | None:
             return None
         cores = usable_cores()
         if cores < 2 or n_participants < POOL_MIN_PARTICIPANTS:
+            return None
+        if search_s is not None and search_s < POOL_MIN_SEARCH_S:
             return None
         workers = min(cores, POOL_MAX_WORKERS)
     try:
