@@ -15,8 +15,11 @@ from scipy.optimize import linear_sum_assignment
 from matcher import parse_instance, solve, verify
 from matcher.engine.placement.model import (
     Candidate,
+    _balanced_without_search,
     _fullest,
     _fullest_lower_bound,
+    _placement_ceiling,
+    cohort_ok,
     solve_placement,
 )
 from matcher.engine.placement.strategy import lone_upper_bound
@@ -105,3 +108,59 @@ def test_decomposition_at_the_ceiling_is_optimal_without_the_joint_model() -> No
     lone = sorted(p.score for p in sol.pairs if not p.preformed)
     assert len(lone) == 20 and round(sum(lone), 3) == 12.375
     assert solve(inst).model_dump_json() == sol.model_dump_json()
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(st.integers(2, 9), min_size=2, max_size=4),
+    st.lists(
+        st.tuples(st.lists(st.integers(0, 3), min_size=1, max_size=4), st.integers(0, 4)),
+        min_size=2,
+        max_size=14,
+    ),
+    st.integers(1, 2),
+)
+def test_balance_found_without_a_model_is_the_models_optimum(
+    caps: list[int], pairs: list[tuple[list[int], int]], min_pairs: int
+) -> None:
+    """Fixed pairs, no cohort preferences: when the greedy plan (or the greedy plan with each
+    cohort's room cut to the flow bound) places the most pairs with its fullest cohort at the
+    flow bound, no model is built. That plan keeps every cohort rule, and CP-SAT, made to
+    search the same candidates (a hint forces the model), finds no better on placed pairs or
+    on level (d). Organisations repeat, so the one-organisation-per-set rule binds."""
+    cohorts = _cohorts(caps)
+    for c in cohorts:
+        c["set_size"] = {"min_pairs": min_pairs, "max_pairs": 3}
+    people = []
+    for k, (_, org) in enumerate(pairs):
+        people.append(person(f"a{k}", "patient_leader", f"org{org}", partner=f"b{k}"))
+        people.append(person(f"b{k}", "clinician", f"trust{k}", partner=f"a{k}"))
+    inst = parse_instance(
+        {"schema_version": "1", "name": "t", "cohorts": cohorts, "participants": people}
+    )
+    cands = [
+        Candidate(f"a{k}", f"b{k}", True, 0.0, tuple(sorted({q for q in opts if q < len(caps)})))
+        for k, (opts, _) in enumerate(pairs)
+    ]
+    top = min(_placement_ceiling(inst, cands), len(cands))
+    fast = _balanced_without_search(inst, cands, top, None)
+    searched = solve_placement(
+        inst, cands, hint={(c.patient_leader, c.partner): None for c in cands}
+    )
+    if fast is None:
+        return
+    placed = sum(q is not None for q in fast.cohort_of.values())
+    assert placed == top == sum(q is not None for q in searched.cohort_of.values())
+    assert fast.status == "optimal" and fast.balance_proven
+    members: dict[int, list[Candidate]] = {}
+    for k, q in fast.cohort_of.items():
+        if q is not None:
+            members.setdefault(q, []).append(cands[k])
+    assert all(cohort_ok(inst, q, ms) for q, ms in members.items())
+    # level (d) without preferences is the fullest cohort: none of CP-SAT's is emptier
+    fullest = _fullest(inst, fast.cohort_of)
+    assert fullest == _fullest_lower_bound(inst, cands, top)
+    assert fullest is not None and fullest <= (_fullest(inst, searched.cohort_of) or 0)
+    if searched.balance_proven and "balance" in searched.levels:
+        assert fast.levels["balance"] == searched.levels["balance"]
+    assert fast.levels["balance"] == (2 * len(cands) + 1) * (100 - fullest)

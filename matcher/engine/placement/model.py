@@ -433,6 +433,10 @@ def solve_placement(
                 return replace(
                     quick, status="optimal", cancelled=stop is not None and stop.cancelled
                 )
+        elif not _prefers_any(instance, candidates):
+            balanced = _balanced_without_search(instance, candidates, top, stop)
+            if balanced is not None:
+                return balanced
     from ortools.sat.python import cp_model  # lazy: CP-SAT loads pandas (0.3-0.4 s)
 
     tick = _build_ticks(stop)
@@ -815,6 +819,55 @@ def _fullest(instance: Instance, cohort_of: dict[int, int | None]) -> int | None
     return max(fills, default=0)
 
 
+def _prefers_any(instance: Instance, candidates: list[Candidate]) -> bool:
+    """Whether a member of some candidate prefers a cohort the pair could be placed in (level
+    (d)'s preference terms)."""
+    people = instance.participants_by_id()
+    cohorts = instance.cohorts
+    return any(
+        cohorts[q].id in people[pid].preferred_cohorts
+        for c in candidates
+        for q in c.cohorts
+        for pid in (c.patient_leader, c.partner)
+    )
+
+
+def _balanced_without_search(
+    instance: Instance, candidates: list[Candidate], top: int, stop: Stop | None
+) -> Placement | None:
+    """Fixed pairs from scratch whose level (d) is the fullest cohort alone (no cohort
+    preferences): a plan placing ``top`` pairs (the ceiling, so level (a) is proven) with its
+    fullest cohort at the max-flow lower bound (:func:`_fullest_lower_bound`) is optimal on
+    every level, found without a model: the greedy plan, or failing that the greedy plan with
+    each cohort's room cut to that bound. None when neither reaches it (CP-SAT then searches).
+    Measured: the model and CP-SAT's import (0.3-0.4 s) were most of a 200-participant
+    placement."""
+    quick = greedy_placement(instance, candidates)
+    if sum(q is not None for q in quick.cohort_of.values()) < top:
+        return None
+    floor = _fullest_lower_bound(instance, candidates, top, _check_ticks(stop))
+    now = _fullest(instance, quick.cohort_of)
+    if now is None or now > floor:
+        rooms = [floor * cohort.capacity_pairs // 100 for cohort in instance.cohorts]
+        quick = greedy_placement(instance, candidates, rooms)
+        if sum(q is not None for q in quick.cohort_of.values()) < top:
+            return None
+        now = _fullest(instance, quick.cohort_of)
+        if now is None or now > floor:
+            return None
+    n = len(candidates)
+    return replace(
+        quick,
+        status="optimal",
+        objective=float(top),
+        bound=float(top),
+        sets_in=_sets_of(instance, quick.cohort_of),
+        levels={"placed": top, "balance": (2 * n + 1) * (100 - now)},
+        balance_proven=True,
+        cancelled=stop is not None and stop.cancelled,
+    )
+
+
 def _fullest_lower_bound(
     instance: Instance, candidates: list[Candidate], target: int, tick: Tick = _no_tick
 ) -> int:
@@ -1075,23 +1128,23 @@ def feasible_hint(
     return hint
 
 
-def greedy_placement(instance: Instance, candidates: list[Candidate]) -> Placement:
+def greedy_placement(
+    instance: Instance, candidates: list[Candidate], rooms: list[int] | None = None
+) -> Placement:
     """A quick feasible placement of fixed pairs, for when CP-SAT finds nothing in time.
 
     Pairs with the fewest cohort options go first, each to the cohort with the most room where
     the cohort rules (:func:`cohort_ok`) can still be met; then each cohort drops its
-    last-placed pairs until its rules hold. No optimality claim: status ``feasible``.
+    last-placed pairs until its rules hold. ``rooms``: pairs each cohort may take, when fewer
+    than its capacity. No optimality claim: status ``feasible``.
     """
+    room = rooms if rooms is not None else [c.capacity_pairs for c in instance.cohorts]
     order = sorted(range(len(candidates)), key=lambda k: (len(candidates[k].cohorts), k))
     members: dict[int, list[int]] = defaultdict(list)
     for k in order:
-        options = [
-            q for q in candidates[k].cohorts if len(members[q]) < instance.cohorts[q].capacity_pairs
-        ]
+        options = [q for q in candidates[k].cohorts if len(members[q]) < room[q]]
         if options:
-            q = max(
-                options, key=lambda q: (instance.cohorts[q].capacity_pairs - len(members[q]), -q)
-            )
+            q = max(options, key=lambda q: (room[q] - len(members[q]), -q))
             members[q].append(k)
     people = instance.participants_by_id()  # once, not once per cohort_ok
     for q, ks in members.items():
