@@ -20,6 +20,7 @@ from matcher.engine.placement.model import (
     _fullest_lower_bound,
     _placement_ceiling,
     cohort_ok,
+    drop_last_until_ok,
     solve_placement,
 )
 from matcher.engine.placement.strategy import lone_upper_bound
@@ -164,3 +165,53 @@ def test_balance_found_without_a_model_is_the_models_optimum(
     if searched.balance_proven and "balance" in searched.levels:
         assert fast.levels["balance"] == searched.levels["balance"]
     assert fast.levels["balance"] == (2 * len(cands) + 1) * (100 - fullest)
+
+
+@settings(max_examples=80, deadline=None)
+@given(
+    st.integers(1, 12),
+    st.integers(1, 3),
+    st.integers(0, 2),
+    st.lists(st.tuples(st.integers(0, 3), st.integers(0, 3)), min_size=0, max_size=16),
+    st.lists(st.tuples(st.integers(0, 15), st.integers(0, 31)), max_size=6),
+    st.booleans(),
+)
+def test_dropping_last_pairs_keeps_what_cohort_ok_keeps(
+    capacity: int,
+    min_pairs: int,
+    extra: int,
+    orgs: list[tuple[int, int]],
+    avoid: list[tuple[int, int]],
+    hard: bool,
+) -> None:
+    """drop_last_until_ok keeps the same pairs as dropping the last one while cohort_ok fails,
+    over capacities, set sizes, shared organisations and declared conflicts."""
+    people = []
+    for k, (oa, ob) in enumerate(orgs):
+        people.append(person(f"a{k}", "patient_leader", f"org{oa}", partner=f"b{k}"))
+        people.append(person(f"b{k}", "clinician", f"org{ob}", partner=f"a{k}"))
+    ids = [p["id"] for p in people]
+    for who, whom in avoid:  # between people of two pairs (never their own partner)
+        if ids and (who % len(ids)) // 2 != (whom % len(ids)) // 2:
+            listed = people[who % len(ids)]["avoid"]
+            if ids[whom % len(ids)] not in listed:
+                listed.append(ids[whom % len(ids)])
+    cohorts = _cohorts([max(capacity, min_pairs)])
+    cohorts[0]["set_size"] = {"min_pairs": min_pairs, "max_pairs": min_pairs + extra}
+    inst = parse_instance(
+        {
+            "schema_version": "1",
+            "name": "t",
+            "cohorts": cohorts,
+            "participants": people,
+            "rules": {"one_organisation_per_set": "hard" if hard else "soft"},
+        }
+    )
+    cands = [Candidate(f"a{k}", f"b{k}", True, 0.0, (0,)) for k in range(len(orgs))]
+    by_id = inst.participants_by_id()
+    naive = list(range(len(cands)))
+    while naive and not cohort_ok(inst, 0, [cands[k] for k in naive], by_id):
+        naive.pop()
+    kept = list(range(len(cands)))
+    drop_last_until_ok(inst, 0, cands, kept, by_id)
+    assert kept == naive
