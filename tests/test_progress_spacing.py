@@ -92,7 +92,9 @@ def test_the_solve_checks_at_least_every_max_units_of_work(
     assert any("building the model" in m[2] for m in marks)  # the model build is covered
     longest, after = max(stretches)
     assert longest <= MAX_UNITS, f"{longest:,} units of work without a check after {after!r}"
-    assert marks[-1][1] == "end" and marks[-1][0] > 10 * MAX_UNITS  # far below the whole
+    # the whole solve is far above any gap (390,000 units at 53489d3, after scoring coded each
+    # intake once: 10 * MAX_UNITS was the bar before)
+    assert marks[-1][1] == "end" and marks[-1][0] > 8 * MAX_UNITS
 
 
 def test_a_callback_changes_nothing_in_the_plan() -> None:
