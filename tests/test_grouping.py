@@ -826,6 +826,26 @@ def test_an_announced_small_batch_runs_on_the_numpy_kernel(monkeypatch: pytest.M
     assert kernels._numpy_allowance == 0
 
 
+def test_searches_under_a_short_limit_stay_on_the_numpy_kernel(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Under a time limit the batch's numpy time is at most the time left (``within``), and
+    searches that must stop within twice the compiled kernel's load stay on numpy: the load
+    cannot be cut short and would take half their time or more. With more time left, a large
+    batch loads the compiled kernel as before."""
+    monkeypatch.setattr(kernels, "_KERNEL", None)
+    monkeypatch.setattr(kernels, "_CACHED", True)
+    monkeypatch.setattr(kernels, "_numpy_allowance", 0)
+    monkeypatch.setattr(kernels, "_numpy_granted_s", 0.0)
+    monkeypatch.setattr(kernels, "NUMPY_BATCH_LOADED_S", kernels.NUMPY_BATCH_S)
+    big = [(2000, 60)] * 10  # ~2.5 s on numpy
+    kernels.expect_searches(big, within=2 * kernels.NUMPY_BATCH_S - 0.01)
+    assert kernels._numpy_allowance == 10 * 2000 * 60 * 60
+    assert kernels._tabu_kernel(2000 * 60 * 60) is kernels._tabu_steps_numpy
+    kernels.expect_searches(big, within=5.0)
+    assert kernels._numpy_allowance == 0
+
+
 def test_a_small_intakes_sets_skip_numba_with_identical_plans(tmp_path: Path) -> None:
     """With numba's cache warm, a 100-participant intake's set searches are announced as a
     batch the numpy kernel does faster than numba loads: the solve never imports numba, and

@@ -62,11 +62,12 @@ def expect_searches(searches: list[tuple[int, int]], within: float | None = None
         return
     seconds = sum(it * (NUMPY_ITER_S + NUMPY_PAIR_S * n * n) for it, n in searches)
     if within is not None:
-        # searches that must stop sooner than the compiled kernel loads: loading it would
-        # spend their time (or more) before the first iteration
         seconds = min(seconds, within)
     limit = NUMPY_BATCH_LOADED_S if "numba" in sys.modules else NUMPY_BATCH_S
-    if _numpy_granted_s + seconds <= limit:
+    # Searches that must stop within twice the load: loading the compiled kernel (which
+    # cannot be cut short) would take half their time or more, or overrun it.
+    short = within is not None and within < 2 * limit
+    if short or _numpy_granted_s + seconds <= limit:
         _numpy_granted_s += seconds
         _numpy_allowance = sum(search_work(it, n) for it, n in searches)
 
