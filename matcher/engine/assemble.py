@@ -467,7 +467,9 @@ def _group(run: _Run, candidates: list[Candidate], placement: Placement, named: 
         share = deadline.share(0.5 / len(eff.cohorts), len(eff.cohorts) - q)
         left = stop.remaining()
         if left is not None and share is not None:  # never past the wall-clock limit
-            share = max(0.01, min(share, left / (len(eff.cohorts) - q)))
+            # past it, 1 ms: the search's start (a valid grouping) and no more; a 10 ms floor
+            # gave 50 cohorts half a second after a 1 s limit's deadline
+            share = max(0.001, min(share, left / (len(eff.cohorts) - q)))
         before = [
             before_sets[key].learning_set
             if (key := (candidates[k].patient_leader, candidates[k].partner)) in before_sets
