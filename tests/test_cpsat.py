@@ -70,3 +70,18 @@ def test_hold_level_is_a_lower_bound() -> None:
     hold_level(model, b, 2)
     solver = _solver()
     assert optimise_level(model, solver, a, None, "a").value == 2
+
+
+def test_a_known_ceiling_stops_the_search_at_the_first_plan_reaching_it() -> None:
+    """``ceiling``: the level's known bound (e.g. placement's flow ceiling). A solution at it is
+    optimal, and the search stops there (``reached``) without CP-SAT's own proof; a ceiling
+    no solution reaches leaves the search to run to its own end, not ``reached``."""
+    model, a, b = _model()
+    level = optimise_level(model, _solver(), a + b, None, "at the ceiling", ceiling=4)
+    assert level.value == 4 and level.reached
+    model, a, b = _model()
+    level = optimise_level(model, _solver(), a + b, None, "above it", ceiling=5)
+    assert level.value == 4 and not level.reached and level.optimal
+    model, a, b = _model()
+    level = optimise_level(model, _solver(), a + b, None, "within a gap", gap=0.5)
+    assert level.found and level.value is not None and level.value >= 2 and not level.reached
