@@ -270,6 +270,7 @@ def make_plan(
 ) -> Solution:
     """The plan, in named stages over one prepared intake: pair, place, name the pairs, group
     each cohort into sets, assemble the solution, measure it."""
+    began = time.monotonic()
     deadline = Deadline(time_limit, deterministic=deterministic)
     reporter = Reporter(progress)
     reporter.report("prepare", 0.0, f"preparing {len(instance.participants)} participants")
@@ -280,7 +281,9 @@ def make_plan(
         n_people = len(prepared.effective.participants)
         searching = None if time_limit is None else search_time(time_limit, n_people)
         stop = Stop(
-            deadline=None if searching is None else time.monotonic() + searching,
+            # from the call's start: preparing (coding the people, embedding their project
+            # descriptions) spends the searches' time too
+            deadline=None if searching is None else began + searching,
             tick=lambda stage, message: reporter.report(stage, None, message),
             cancelled_by=lambda: reporter.cancelled,
         )
