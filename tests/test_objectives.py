@@ -17,9 +17,16 @@ import matcher
 from matcher import load_instance, parse_instance, solve, verify
 from matcher.contract.solution import Metrics, Solution
 from matcher.engine import objectives
-from matcher.engine.metrics import MIN_GROUP, blocking_pairs
+from matcher.engine.metrics import MIN_GROUP, blocking_pairs, solution_metrics
 from matcher.engine.objectives import Objective, Proposer
-from matcher.engine.pairing import TIE_TOLERANCE, _fair, _total, pair_lone_applicants
+from matcher.engine.pairing import (
+    TIE_TOLERANCE,
+    _fair,
+    _total,
+    pair_lone_applicants,
+    scan_lone,
+)
+from matcher.tools.generate import generate_instance
 from tests.conftest import MAY2016, person
 from tests.test_pipeline import cohort, instance
 
@@ -200,6 +207,28 @@ def test_blocking_pair_counted() -> None:
         }
     )
     assert set(blocking_pairs(inst, swapped)) == {("a1", "b1"), ("a2", "b2")}
+
+
+@pytest.mark.parametrize("objective", ["total", "stable"])
+def test_blocking_pairs_from_the_scans_pairs_equal_scoring_again(objective: Objective) -> None:
+    """The metrics read the blocking pairs off the pairing scan's pairs when it kept every
+    allowed one (no second scoring of all lone pairs): the same list, in the same order, as
+    scoring them again, for a plan with blocking pairs planted (partners rotated) and not."""
+    inst = parse_instance(generate_instance(300, seed=2))
+    sol = solve(inst, objective=objective)
+    scan = scan_lone(inst)
+    assert scan.every_allowed and len(scan.cand_rows) > 1000
+    lone = [p for p in sol.pairs if not p.preformed]
+    rotated = [
+        p.model_copy(update={"partner": lone[(k + 1) % len(lone)].partner})
+        for k, p in enumerate(lone)
+    ]
+    for plan in (sol, sol.model_copy(update={"pairs": rotated})):
+        every = (scan.cand_rows, scan.cand_cols, scan.cand_scores)
+        fast = blocking_pairs(inst, plan, sides=(scan.rows, scan.cols), all_allowed=every)
+        assert fast == blocking_pairs(inst, plan, sides=(scan.rows, scan.cols))
+    assert fast, "rotating the partners plants blocking pairs"
+    assert solution_metrics(inst, sol, scan)["blocking_pairs"] == len(blocking_pairs(inst, sol))
 
 
 def test_top3_share_counts_ties() -> None:

@@ -18,7 +18,7 @@ from matcher.contract.instance import Instance, Participant
 from matcher.contract.keys import category_key
 from matcher.contract.solution import MIN_GROUP as MIN_GROUP  # re-exported; its home
 from matcher.contract.solution import Pair, Solution
-from matcher.engine.pairing import LoneScan, scan_lone
+from matcher.engine.pairing import FloatArray, IntArray, LoneScan, scan_lone
 from matcher.engine.scoring import Side, iter_blocks, lone_sides, pair_scores
 
 
@@ -40,6 +40,7 @@ def blocking_pairs(
     tick: Callable[[str], object] | None = None,
     *,
     sides: tuple[Side, Side] | None = None,
+    all_allowed: tuple[IntArray, IntArray, FloatArray] | None = None,
 ) -> list[tuple[str, str]]:
     """Lone patient leader and professional who could be paired and would both rather be
     together than with their partner (or alone), preferences taken from the scores.
@@ -47,7 +48,10 @@ def blocking_pairs(
     Only people who applied alone count: pre-formed pairs are fixed by the programme. Scored
     block by block, so memory stays bounded on large intakes. ``sides``: the intake's
     :func:`matcher.engine.scoring.lone_sides`, when the caller has them (the pairing's scan
-    does: building them again took ~1 s at 20,000 participants).
+    does: building them again took ~1 s at 20,000 participants). ``all_allowed``: every allowed
+    lone pair (row and column into ``sides``, score) in row-major order, when the caller has
+    them all (:attr:`matcher.engine.pairing.LoneScan.every_allowed`): then nothing is scored
+    again (0.1 s at 5,000 participants).
     """
     a, b = sides if sides is not None else lone_sides(instance)
     partner: dict[str, str] = {}
@@ -60,6 +64,10 @@ def blocking_pairs(
     cur_row = np.array([current.get((x, partner.get(x, "")), -np.inf) for x in a.ids])
     cur_col = np.array([current.get((partner.get(y, ""), y), -np.inf) for y in b.ids])
     eps = 1e-9
+    if all_allowed is not None:
+        r, c, sc = all_allowed
+        hit = (sc > cur_row[r] + eps) & (sc > cur_col[c] + eps)
+        return [(a.ids[i], b.ids[j]) for i, j in zip(r[hit].tolist(), c[hit].tolist(), strict=True)]
     out: list[tuple[str, str]] = []
     for start, comp in iter_blocks(instance, a, b):
         if tick is not None:
@@ -310,7 +318,15 @@ def solution_metrics(
         },
         "top3_share": round(sum(hits) / len(hits), 4) if hits else None,
         "blocking_pairs": len(
-            blocking_pairs(instance, solution, tick, sides=(scan.rows, scan.cols))
+            blocking_pairs(
+                instance,
+                solution,
+                tick,
+                sides=(scan.rows, scan.cols),
+                all_allowed=(scan.cand_rows, scan.cand_cols, scan.cand_scores)
+                if scan.every_allowed
+                else None,
+            )
         ),
         **breakdown,
         "groups": group_outcomes(instance, solution),

@@ -110,6 +110,9 @@ class LoneScan:
     col_stats: SideStats
     dense: bool
     notes: list[str] = field(default_factory=list)
+    #: the candidates are every allowed lone pair, in row-major order (a dense scan that kept
+    #: candidates), so nothing need score the lone pairs again
+    every_allowed: bool = False
 
 
 def _top_merge(best: FloatArray, new: FloatArray, k: int) -> FloatArray:
@@ -213,7 +216,7 @@ def scan_lone(
             f"large intake ({n} x {m} lone pairs): paired over each person's "
             f"{per_person} best candidates ({len(r)} pairs), optimal among those"
         )
-    return LoneScan(a, b, r, c, sc, rs, cs, dense, notes)
+    return LoneScan(a, b, r, c, sc, rs, cs, dense, notes, every_allowed=dense and candidates)
 
 
 @dataclass(frozen=True)
