@@ -158,8 +158,15 @@ def test_time_limits_tiny() -> None:
     out = run(
         "benchmarks/time_limits.py",
         *("--sizes", "200", "--runs", "1", "--none-runs", "1", "--limits", "1", "none"),
+        *("--command", "1"),
     )
     table = one_table_at_least(out)
+    # the command's row: one fresh `matcher solve --time-limit 1`, its check and solve timed
+    command = markdown_tables(out)[1]
+    row = dict(zip(command[0], command[1], strict=True))
+    assert row["intake"] == "generated n=200" and row["limit (s)"] == "1" and row["runs"] == "1"
+    check, solve = (float(row[k].split("-")[0]) for k in ("check (s)", "solve (s)"))
+    assert check >= 0 and solve > 0 and row["within +0.5 s"] in ("0 of 1", "1 of 1")
     rows = [dict(zip(table[0], row, strict=True)) for row in table[1:]]
     mine = [r for r in rows if r["intake"] == "generated n=200"]
     assert [r["limit (s)"] for r in mine] == ["1", "none"]
