@@ -21,6 +21,7 @@ from matcher.engine.placement.model import (
     _placement_ceiling,
     cohort_ok,
     drop_last_until_ok,
+    greedy_placement,
     solve_placement,
 )
 from matcher.engine.placement.strategy import lone_upper_bound
@@ -144,7 +145,7 @@ def test_balance_found_without_a_model_is_the_models_optimum(
         for k, (opts, _) in enumerate(pairs)
     ]
     top = min(_placement_ceiling(inst, cands), len(cands))
-    fast = _balanced_without_search(inst, cands, top, None)
+    fast = _balanced_without_search(inst, cands, greedy_placement(inst, cands), top, None)
     searched = solve_placement(
         inst, cands, hint={(c.patient_leader, c.partner): None for c in cands}
     )

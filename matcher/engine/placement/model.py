@@ -50,7 +50,7 @@ from typing import TYPE_CHECKING, Protocol
 
 from ortools.graph.python import linear_sum_assignment, max_flow
 
-from matcher.contract.instance import Instance, Participant
+from matcher.contract.instance import Cohort, Instance, Participant
 from matcher.contract.rules import (
     conflict_among,
     most_pairs_held,
@@ -419,6 +419,7 @@ def solve_placement(
             instance, candidates, hint, replan.must_place, ceiling, stop.cancelled
         )
     optional = any(not c.fixed for c in candidates)
+    quick: Placement | None = None  # the greedy plan of fixed pairs, CP-SAT's start below
     if not (optional or replan.must_place or replan.stay or replan.keep) and hint is None:
         # Fixed pairs from scratch: the greedy plan at the ceiling proves level (a), and when
         # level (d) is not wanted for it, nothing is left to search: no model to build
@@ -427,14 +428,14 @@ def solve_placement(
         top = min(
             _placement_ceiling(instance, candidates), ceiling if ceiling is not None else n_all
         )
+        quick = greedy_placement(instance, candidates)
         if not balance or (not balance_when_short and top < n_all):
-            quick = greedy_placement(instance, candidates)
             if sum(q is not None for q in quick.cohort_of.values()) >= top:
                 return replace(
                     quick, status="optimal", cancelled=stop is not None and stop.cancelled
                 )
         elif not _prefers_any(instance, candidates):
-            balanced = _balanced_without_search(instance, candidates, top, stop)
+            balanced = _balanced_without_search(instance, candidates, quick, top, stop)
             if balanced is not None:
                 return balanced
     from ortools.sat.python import cp_model  # lazy: CP-SAT loads pandas (0.3-0.4 s)
@@ -512,6 +513,8 @@ def solve_placement(
         start = (
             None
             if optional or replan.must_place or replan.stay or hint is not None
+            else quick
+            if quick is not None
             else greedy_placement(instance, candidates)
         )
         if start is None and hint is not None and not optional and not replan.stay:
@@ -833,16 +836,15 @@ def _prefers_any(instance: Instance, candidates: list[Candidate]) -> bool:
 
 
 def _balanced_without_search(
-    instance: Instance, candidates: list[Candidate], top: int, stop: Stop | None
+    instance: Instance, candidates: list[Candidate], quick: Placement, top: int, stop: Stop | None
 ) -> Placement | None:
     """Fixed pairs from scratch whose level (d) is the fullest cohort alone (no cohort
     preferences): a plan placing ``top`` pairs (the ceiling, so level (a) is proven) with its
     fullest cohort at the max-flow lower bound (:func:`_fullest_lower_bound`) is optimal on
-    every level, found without a model: the greedy plan, or failing that the greedy plan with
-    each cohort's room cut to that bound. None when neither reaches it (CP-SAT then searches).
-    Measured: the model and CP-SAT's import (0.3-0.4 s) were most of a 200-participant
-    placement."""
-    quick = greedy_placement(instance, candidates)
+    every level, found without a model: the greedy plan ``quick``, or failing that the greedy
+    plan with each cohort's room cut to that bound. None when neither reaches it (CP-SAT then
+    searches). Measured: the model and CP-SAT's import (0.3-0.4 s) were most of a
+    200-participant placement."""
     if sum(q is not None for q in quick.cohort_of.values()) < top:
         return None
     floor = _fullest_lower_bound(instance, candidates, top, _check_ticks(stop))
@@ -1077,23 +1079,37 @@ def cohort_ok(
     two sets when a declared conflict joins two of its people."""
     cohort = instance.cohorts[q]
     n = len(members)
-    if n > cohort.capacity_pairs:
-        return False
-    lo, hi = cohort.set_size.min_pairs, cohort.set_size.max_pairs
-    if not splits_into_sets(lo, hi, n):
+    if not _counts_hold(cohort, n, 1):  # capacity and set sizes first: no people to read
         return False
     people = people if people is not None else instance.participants_by_id()
     duos = [(people[c.patient_leader], people[c.partner]) for c in members]
-    need = 1
+    by_org: dict[str, int] | None = None
     if one_organisation_per_set(instance):
-        by_org: dict[str, int] = defaultdict(int)
+        by_org = defaultdict(int)
         for duo in duos:
             for org in pair_organisations(duo):
                 by_org[org] += 1
-        need = max(by_org.values(), default=1)
-    if conflict_among([m for duo in duos for m in duo]):
-        need = max(need, 2)
-    return max(set_counts(lo, hi, n)) >= need
+    conflict = conflict_among([m for duo in duos for m in duo])
+    return _counts_hold(cohort, n, _sets_needed(by_org, conflict))
+
+
+def _sets_needed(by_org: dict[str, int] | None, conflict: bool) -> int:
+    """The fewest sets a cohort's pairs need: as many as pairs share one organisation (under
+    one organisation per set, ``by_org`` counting its pairs per organisation), and two when a
+    declared conflict joins two of its people."""
+    need = 1 if by_org is None else max(by_org.values(), default=1)
+    return max(need, 2) if conflict else need
+
+
+def _counts_hold(cohort: Cohort, n: int, need: int) -> bool:
+    """``n`` pairs fit the cohort: within capacity, a count that splits into sets of its size,
+    and into at least ``need`` sets."""
+    lo, hi = cohort.set_size.min_pairs, cohort.set_size.max_pairs
+    return (
+        n <= cohort.capacity_pairs
+        and splits_into_sets(lo, hi, n)
+        and max(set_counts(lo, hi, n)) >= need
+    )
 
 
 def drop_last_until_ok(
@@ -1109,15 +1125,16 @@ def drop_last_until_ok(
     prefix holding a declared conflict found once (a conflict among the first pairs stays as
     pairs join), so a cohort dropping d of n pairs costs O(n + d * organisations), not
     O(n * d) (measured: 1,000 pre-formed pairs in one cohort dropping 187, 3 s -> 0.02 s)."""
-    members = [candidates[k] for k in keys]
     cohort = instance.cohorts[q]
-    lo, hi = cohort.set_size.min_pairs, cohort.set_size.max_pairs
-    duos = [(people[c.patient_leader], people[c.partner]) for c in members]
-    orgs = [pair_organisations(duo) for duo in duos] if one_organisation_per_set(instance) else []
-    by_org: dict[str, int] = defaultdict(int)
-    for keys_of in orgs:
-        for org in keys_of:
-            by_org[org] += 1
+    duos = [(people[candidates[k].patient_leader], people[candidates[k].partner]) for k in keys]
+    orgs: list[frozenset[str]] = []
+    by_org: dict[str, int] | None = None
+    if one_organisation_per_set(instance):
+        orgs = [pair_organisations(duo) for duo in duos]
+        by_org = defaultdict(int)
+        for keys_of in orgs:
+            for org in keys_of:
+                by_org[org] += 1
     # A conflict among the first n pairs' people only grows with n: find the first n with one.
     ids: set[str] = set()
     avoided: set[str] = set()
@@ -1128,23 +1145,15 @@ def drop_last_until_ok(
         if any(m.id in avoided for m in duo) or any(o in ids for m in duo for o in m.avoid):
             clash_from = t + 1
             break
-
-    def ok(n: int) -> bool:
-        if n > cohort.capacity_pairs or not splits_into_sets(lo, hi, n):
-            return False
-        need = max(by_org.values(), default=1) if orgs else 1
-        if n >= clash_from:
-            need = max(need, 2)
-        return max(set_counts(lo, hi, n)) >= need
-
-    n = len(members)
-    while n and not ok(n):
+    n = len(duos)
+    while n and not _counts_hold(cohort, n, _sets_needed(by_org, n >= clash_from)):
         n -= 1
         keys.pop()
-        for org in orgs[n] if orgs else ():
-            by_org[org] -= 1
-            if not by_org[org]:
-                del by_org[org]
+        if by_org is not None:
+            for org in orgs[n]:
+                by_org[org] -= 1
+                if not by_org[org]:
+                    del by_org[org]
 
 
 def feasible_hint(
