@@ -63,14 +63,19 @@ def calibrate(cosine: NDArray[np.float64]) -> NDArray[np.float64]:
     return np.clip((cosine - FLOOR) / (CEILING - FLOOR), 0.0, 1.0)
 
 
+def similarity(u: NDArray[np.floating], v: NDArray[np.floating]) -> float:
+    """The similarity of two descriptions' unit vectors: their cosine, calibrated."""
+    cosine = float(np.dot(u.astype(np.float64), v.astype(np.float64)))
+    return float(calibrate(np.array(cosine)))
+
+
 def pair_similarity(a: Participant, b: Participant) -> float | None:
     """The similarity of two people's descriptions, or None when either has none (or the model
     is unavailable)."""
     vec, has = vectors([a, b])
     if vec is None or not has.all():
         return None
-    cosine = float(np.dot(vec[0].astype(np.float64), vec[1].astype(np.float64)))
-    return float(calibrate(np.array(cosine)))
+    return similarity(vec[0], vec[1])
 
 
 def meaning_notes(instance: Instance) -> list[str]:

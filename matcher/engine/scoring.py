@@ -207,6 +207,16 @@ def _take(whole: Side, people: list[Participant], rows: NDArray[np.intp], vec: b
     )
 
 
+def _own_rows(instance: Instance, whole: Side, people: list[Participant]) -> list[int] | None:
+    """The people's rows in the instance's coding ``whole``, or None when one of them is not
+    the instance's own record (a copy, or someone else's)."""
+    mine = instance.participants
+    rows = [whole.index.get(p.id, -1) for p in people]
+    if all(i >= 0 and mine[i] is p for i, p in zip(rows, people, strict=True)):
+        return rows
+    return None
+
+
 def sides(
     instance: Instance, rows: list[Participant], cols: list[Participant]
 ) -> tuple[Side, Side]:
@@ -214,11 +224,8 @@ def sides(
     taken from the instance's coding (:func:`coded`); people who are not the instance's own
     records are coded on the spot."""
     whole = coded(instance)
-    at = whole.index
-    mine = instance.participants
-    ri = [at.get(p.id, -1) for p in rows]
-    ci = [at.get(p.id, -1) for p in cols]
-    if all(i >= 0 and mine[i] is p for i, p in zip([*ri, *ci], [*rows, *cols], strict=True)):
+    ri, ci = _own_rows(instance, whole, rows), _own_rows(instance, whole, cols)
+    if ri is not None and ci is not None:
         r, c = np.array(ri, dtype=np.intp), np.array(ci, dtype=np.intp)
     else:
         whole = _code(instance, [*rows, *cols])
@@ -397,16 +404,15 @@ def similarity(instance: Instance, a: Participant, b: Participant) -> float | No
     """:func:`matcher.engine.meaning.pair_similarity` of two of the instance's people, from its
     coding (:func:`coded`) rather than embedding lookups per pair: the same number."""
     whole = coded(instance)
-    i, j = whole.index.get(a.id), whole.index.get(b.id)
-    mine = instance.participants
-    if i is None or j is None or mine[i] is not a or mine[j] is not b:
+    own = _own_rows(instance, whole, [a, b])
+    if own is None:
         return meaning.pair_similarity(a, b)
+    i, j = own
     if whole.meaning is None or whole.described is None:
         return None
     if not (whole.described[i] and whole.described[j]):
         return None
-    cosine = float(np.dot(whole.meaning[i], whole.meaning[j]))
-    return float(meaning.calibrate(np.array(cosine)))
+    return meaning.similarity(whole.meaning[i], whole.meaning[j])
 
 
 def pair_scores(
