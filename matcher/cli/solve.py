@@ -155,6 +155,7 @@ def solve(
         # modules load before its clock starts (0.2-0.3 s the solve used to spend importing).
         import matcher.engine.assemble  # noqa: F401  # lazy: the engine, once a solve runs
     data, checked_s = _load_checked(instance, check_s)
+    spent = checked_s if timings else max(check_s, checked_s)  # of the limit, by the check
     if not any(p.active for p in data.participants):
         _say(f"{visible(instance)}: no active participants; the plan is empty", prefix="warning: ")
     before = _read_plan(previous) if previous is not None else None
@@ -174,11 +175,7 @@ def solve(
                 previous=before,
                 progress=progress,
                 force=True,  # checked above, naming the files
-                time_used=0.0
-                if time_limit is None
-                else checked_s
-                if timings
-                else max(check_s, checked_s),
+                time_used=0.0 if time_limit is None else spent,
             ),
             show_progress=err.is_terminal,
         )
