@@ -6,10 +6,8 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import threading
 import types
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -180,104 +178,3 @@ def test_form_all_reports_progress_and_a_cancel_still_returns_every_cohorts_sets
     finally:
         pool.close()
     assert again[0].sets == serial.sets and again[0].diversity == serial.diversity
-
-
-# ---- the cohorts CP-SAT proves, in threads ----------------------------------------------------
-
-
-def _exact_threads() -> list[threading.Thread]:
-    return [t for t in threading.enumerate() if t.name.startswith("matcher-exact-sets")]
-
-
-def test_cohorts_cp_sat_proves_run_in_threads_and_give_the_serial_plan(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    """A fresh plan's cohorts of at most ``EXACT_MAX_PAIRS`` pairs get their sets in threads
-    (CP-SAT releases the interpreter) on a machine with two cores; the plan is the one-core
-    plan, byte for byte, and no thread outlives the solve."""
-    from matcher import solve
-    from matcher.engine import assemble
-    from matcher.engine.sets import EXACT_MAX_PAIRS
-    from matcher.intake.json_file import parse_instance
-    from matcher.tools.generate import generate_instance
-
-    data = generate_instance(240, cohorts=8, seed=5)
-    for cohort in data["cohorts"]:
-        cohort["capacity_pairs"] = min(cohort["capacity_pairs"], EXACT_MAX_PAIRS - 1)
-    instance = parse_instance(data)
-    monkeypatch.delenv("MATCHER_SET_WORKERS", raising=False)
-    monkeypatch.setattr(set_pool, "usable_cores", lambda: 1)
-    one_core = solve(instance, seed=2)
-
-    where: list[str] = []
-    form_sets = assemble.form_sets
-
-    def spy(*args: Any, **kwargs: Any) -> Any:
-        where.append(threading.current_thread().name)
-        return form_sets(*args, **kwargs)
-
-    monkeypatch.setattr(assemble, "form_sets", spy)
-    monkeypatch.setattr(set_pool, "usable_cores", lambda: 2)
-    two_cores = solve(instance, seed=2)
-    assert two_cores.model_dump_json() == one_core.model_dump_json()
-    in_threads = [name for name in where if name.startswith("matcher-exact-sets")]
-    assert len(in_threads) == len(where) == len(instance.cohorts) >= 2
-    assert len(set(in_threads)) == 2  # both threads took cohorts
-    assert not _exact_threads()
-
-
-def test_alongside_stays_serial_without_a_second_core_or_a_second_job(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    jobs = {0: lambda: "a", 1: lambda: "b"}
-    monkeypatch.delenv("MATCHER_SET_WORKERS", raising=False)
-    monkeypatch.setattr(set_pool, "usable_cores", lambda: 1)
-    with set_pool.alongside(jobs) as running:
-        assert running == {}
-    monkeypatch.setattr(set_pool, "usable_cores", lambda: 8)
-    with set_pool.alongside({0: jobs[0]}) as running:
-        assert running == {}
-    monkeypatch.setenv("MATCHER_SET_WORKERS", "1")  # forced serial
-    with set_pool.alongside(jobs) as running:
-        assert running == {}
-    monkeypatch.delenv("MATCHER_SET_WORKERS")
-    with set_pool.alongside(jobs) as running:
-        assert [running[q].result() for q in (0, 1)] == ["a", "b"]
-
-
-def test_alongside_passes_a_jobs_error_on_and_leaves_no_thread_behind(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    """When the caller's loop stops early (an error of its own, a cancel), the jobs not yet
-    started are dropped and the running ones awaited before the stage returns; a job's error
-    reaches the caller when it takes that job's result."""
-    monkeypatch.delenv("MATCHER_SET_WORKERS", raising=False)
-    monkeypatch.setattr(set_pool, "usable_cores", lambda: 2)
-    release = threading.Event()
-    started: list[int] = []
-
-    def job(q: int) -> str:
-        started.append(q)
-        release.wait(10)
-        if q == 1:
-            raise ValueError("cohort 1 failed")
-        return f"sets of {q}"
-
-    jobs = {q: (lambda q=q: job(q)) for q in range(6)}
-    threading.Timer(0.3, release.set).start()  # the two running jobs end a little later
-    with (
-        pytest.raises(RuntimeError, match="the caller stopped"),
-        set_pool.alongside(jobs),
-    ):
-        raise RuntimeError("the caller stopped")
-    assert release.is_set()  # it waited for the running jobs
-    assert sorted(started) == [0, 1]  # and dropped the four queued ones
-    assert not _exact_threads()
-    started.clear()
-    with (
-        pytest.raises(ValueError, match="cohort 1 failed"),
-        set_pool.alongside(jobs) as running,
-    ):
-        assert running[0].result() == "sets of 0"
-        running[1].result()
-    assert not _exact_threads()

@@ -11,7 +11,6 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from functools import partial
 from importlib.metadata import PackageNotFoundError, version
 
 import numpy as np
@@ -75,13 +74,7 @@ from matcher.engine.replan import (
     quality_trades,
 )
 from matcher.engine.scoring import CRITERIA, pair_scores
-from matcher.engine.sets import (
-    CohortSets,
-    announce_searches,
-    form_sets,
-    pair_distance,
-    proven_by_cp_sat,
-)
+from matcher.engine.sets import CohortSets, announce_searches, form_sets, pair_distance
 from matcher.errors import (
     Conflict,
     Infeasible,
@@ -457,7 +450,7 @@ def _group(run: _Run, candidates: list[Candidate], placement: Placement, named: 
     """Stage 4: split each cohort's pairs into action-learning sets (keeping the previous
     plan's sets where it can); pairs the set rules leave out join the wait-list (and lose
     their cohort in ``named.records``)."""
-    eff, people, stop, prev = run.eff, run.people, run.stop, run.prev
+    eff, people, stop, deadline, prev = run.eff, run.people, run.stop, run.deadline, run.prev
     pair_id, records, waitlist = named.pair_id, named.records, named.waitlist
     before_sets = previous_pairs(prev) if prev is not None else {}
     used_set_ids = {s.id for s in prev.learning_sets or []} if prev is not None else set()
@@ -468,138 +461,100 @@ def _group(run: _Run, candidates: list[Candidate], placement: Placement, named: 
     if not presolved:
         counts = [len(named.in_cohort[q]) for q in range(len(eff.cohorts))]
         announce_searches(eff, counts, stop.remaining())
-    every_duos = [
-        [(people[candidates[k].patient_leader], people[candidates[k].partner]) for k in ks]
-        for ks in (named.in_cohort[q] for q in range(len(eff.cohorts)))
-    ]
-    # a fresh plan's cohorts that CP-SAT groups run in threads while this loop goes on
-    exact_jobs: dict[int, Callable[[], CohortSets]] = (
-        {
-            q: partial(_fresh_sets, run, q, cohort, every_duos[q])
-            for q, cohort in enumerate(eff.cohorts)
-            if proven_by_cp_sat(eff, len(every_duos[q]))
-        }
-        if prev is None and not presolved
-        else {}
-    )
-    with set_pool.alongside(exact_jobs) as running:
-        for q, cohort in enumerate(eff.cohorts):
-            run.reporter.report(
-                "learning_sets", q / len(eff.cohorts), f"action-learning sets of {cohort.id}"
+    for q, cohort in enumerate(eff.cohorts):
+        run.reporter.report(
+            "learning_sets", q / len(eff.cohorts), f"action-learning sets of {cohort.id}"
+        )
+        ks = named.in_cohort[q]
+        duos = [(people[candidates[k].patient_leader], people[candidates[k].partner]) for k in ks]
+        share = deadline.share(0.5 / len(eff.cohorts), len(eff.cohorts) - q)
+        left = stop.remaining()
+        if left is not None and share is not None:  # never past the wall-clock limit
+            # past it, 1 ms: the search's start (a valid grouping) and no more; a 10 ms floor
+            # gave 50 cohorts half a second after a 1 s limit's deadline
+            share = max(0.001, min(share, left / (len(eff.cohorts) - q)))
+        before = [
+            before_sets[key].learning_set
+            if (key := (candidates[k].patient_leader, candidates[k].partner)) in before_sets
+            and before_sets[key].cohort == cohort.id
+            else None
+            for k in ks
+        ]
+        kept = None
+        if any(b is not None for b in before) and len(ks) <= KEEP_SETS_MAX_PAIRS:
+            links = never_share_a_set(eff, duos)
+            kept = keep_sets(
+                eff,
+                cohort,
+                duos,
+                before,
+                pair_distance(eff, duos),
+                links,
+                seed=run.seed,
+                time_limit=share,
+                stop=stop.within(share, stage="learning_sets"),
             )
-            ks, duos = named.in_cohort[q], every_duos[q]
-            before = [
-                before_sets[key].learning_set
-                if (key := (candidates[k].patient_leader, candidates[k].partner)) in before_sets
-                and before_sets[key].cohort == cohort.id
-                else None
-                for k in ks
+        if kept is not None:
+            fresh = iter(new_set_ids(cohort, len(kept.sets), used_set_ids))
+            named_sets = [(sid or next(fresh), members) for sid, members in kept.sets]
+            dist = pair_distance(eff, duos)
+            result_sets = [
+                (sid, members, _mean_distance(dist, members)) for sid, members in sorted(named_sets)
             ]
-            kept = None
-            if any(b is not None for b in before) and len(ks) <= KEEP_SETS_MAX_PAIRS:
-                links = never_share_a_set(eff, duos)
-                share = _cohort_share(run, q)
-                kept = keep_sets(
-                    eff,
-                    cohort,
-                    duos,
-                    before,
-                    pair_distance(eff, duos),
-                    links,
-                    seed=run.seed,
-                    time_limit=share,
-                    stop=stop.within(share, stage="learning_sets"),
-                )
-            if kept is not None:
-                fresh = iter(new_set_ids(cohort, len(kept.sets), used_set_ids))
-                named_sets = [(sid or next(fresh), members) for sid, members in kept.sets]
-                dist = pair_distance(eff, duos)
-                result_sets = [
-                    (sid, members, _mean_distance(dist, members))
-                    for sid, members in sorted(named_sets)
-                ]
-                dropped: dict[int, str] = {}
-                set_outcomes.append("optimal" if kept.proven else "feasible")
-                if not kept.proven:
-                    run.minimal = False
-            else:
-                if any(b is not None for b in before):
-                    run.minimal = run.minimal and len(ks) <= KEEP_SETS_MAX_PAIRS
-                result = (
-                    running[q].result()
-                    if q in running
-                    else presolved.get(q) or _fresh_sets(run, q, cohort, duos)
-                )
-                dropped = result.dropped
-                ids_here = (
-                    new_set_ids(cohort, len(result.sets), used_set_ids)
-                    if prev is not None
-                    else [f"{cohort.id}-s{n}" for n in range(1, len(result.sets) + 1)]
-                )
-                result_sets = [
-                    (sid, members, div)
-                    for sid, members, div in zip(
-                        ids_here, result.sets, result.diversity, strict=True
-                    )
-                ]
-                # Pairs left out of the sets after placement: the plan is no longer proven best.
-                set_outcomes.append("feasible" if dropped else result.status)
-            for i, why in dropped.items():
-                k = ks[i]
-                records[k] = records[k].model_copy(update={"cohort": None})
-                waitlist.append(Waitlisted(pair=pair_id[k], reason=why))
-            for set_id, members, div in result_sets:
-                for i in members:
-                    records[ks[i]] = records[ks[i]].model_copy(update={"learning_set": set_id})
-                sets_out.append(
-                    LearningSet(
-                        id=set_id,
-                        cohort=cohort.id,
-                        pairs=[pair_id[ks[i]] for i in members],
-                        diversity=round(div, 6),
-                    )
-                )
-            placed = [pair_id[k] for k in ks if records[k].cohort is not None]
-            cohort_plans.append(
-                CohortPlan(id=cohort.id, pairs=placed, capacity_pairs=cohort.capacity_pairs)
+            dropped: dict[int, str] = {}
+            set_outcomes.append("optimal" if kept.proven else "feasible")
+            if not kept.proven:
+                run.minimal = False
+        else:
+            if any(b is not None for b in before):
+                run.minimal = run.minimal and len(ks) <= KEEP_SETS_MAX_PAIRS
+            sets_stop = stop.within(share, stage="learning_sets")
+
+            def stop_sets(s: Stop = sets_stop, c: str = cohort.id) -> bool:
+                return not s.check(f"sets of {c}")
+
+            result = presolved.get(q) or form_sets(
+                eff,
+                cohort,
+                duos,
+                seed=run.seed,
+                time_limit=share,
+                deterministic=run.deterministic,
+                should_stop=stop_sets,
             )
-    log.info(
-        "sets: %d action-learning sets in %.2f s (%d cohorts in threads)",
-        len(sets_out),
-        run.lap("learning_sets"),
-        len(running),
-    )
+            dropped = result.dropped
+            ids_here = (
+                new_set_ids(cohort, len(result.sets), used_set_ids)
+                if prev is not None
+                else [f"{cohort.id}-s{n}" for n in range(1, len(result.sets) + 1)]
+            )
+            result_sets = [
+                (sid, members, div)
+                for sid, members, div in zip(ids_here, result.sets, result.diversity, strict=True)
+            ]
+            # Pairs left out of the sets after placement: the plan is no longer proven best.
+            set_outcomes.append("feasible" if dropped else result.status)
+        for i, why in dropped.items():
+            k = ks[i]
+            records[k] = records[k].model_copy(update={"cohort": None})
+            waitlist.append(Waitlisted(pair=pair_id[k], reason=why))
+        for set_id, members, div in result_sets:
+            for i in members:
+                records[ks[i]] = records[ks[i]].model_copy(update={"learning_set": set_id})
+            sets_out.append(
+                LearningSet(
+                    id=set_id,
+                    cohort=cohort.id,
+                    pairs=[pair_id[ks[i]] for i in members],
+                    diversity=round(div, 6),
+                )
+            )
+        placed = [pair_id[k] for k in ks if records[k].cohort is not None]
+        cohort_plans.append(
+            CohortPlan(id=cohort.id, pairs=placed, capacity_pairs=cohort.capacity_pairs)
+        )
+    log.info("sets: %d action-learning sets in %.2f s", len(sets_out), run.lap("learning_sets"))
     return _Grouped(cohort_plans, sets_out, set_outcomes)
-
-
-def _cohort_share(run: _Run, q: int) -> float | None:
-    """Seconds of a time limit for cohort ``q``'s sets (None: no limit): its part of what is
-    left, split over the cohorts from ``q`` on, and never past the wall-clock limit."""
-    n_q = len(run.eff.cohorts)
-    share = run.deadline.share(0.5 / n_q, n_q - q)
-    left = run.stop.remaining()
-    if left is not None and share is not None:
-        # past it, 1 ms: the search's start (a valid grouping) and no more; a 10 ms floor
-        # gave 50 cohorts half a second after a 1 s limit's deadline
-        share = max(0.001, min(share, left / (n_q - q)))
-    return share
-
-
-def _fresh_sets(
-    run: _Run, q: int, cohort: Cohort, duos: list[tuple[Participant, Participant]]
-) -> CohortSets:
-    """Cohort ``q``'s sets formed afresh (:func:`form_sets`), within its share of the limit."""
-    share = _cohort_share(run, q)
-    sets_stop = run.stop.within(share, stage="learning_sets")
-    return form_sets(
-        run.eff,
-        cohort,
-        duos,
-        seed=run.seed,
-        time_limit=share,
-        deterministic=run.deterministic,
-        should_stop=lambda: not sets_stop.check(f"sets of {cohort.id}"),
-    )
 
 
 def _assemble(

@@ -1,6 +1,4 @@
-"""The sets stage's cohorts side by side, when the cores and the work allow: in worker
-processes (:func:`start`, :func:`form_all`), and the cohorts whose sets CP-SAT proves in threads
-(:func:`alongside`).
+"""The sets stage's cohorts in worker processes, when the cores and the work allow.
 
 Each cohort's sets are independent of every other's (:func:`matcher.engine.sets.form_sets` sees
 only that cohort's pairs), so on a machine with more than one core the cohorts of a large intake
@@ -16,12 +14,6 @@ the compiled search kernel: 0.3-1 s each) overlaps pairing and placement; :func:
 then decides from the real work whether to use it. Serial (no pool) is the rule otherwise: one
 core, a small intake, a re-plan, or a platform without process support.
 
-A small cohort's exact grouping (:func:`matcher.engine.sets.proven_by_cp_sat`) spends its time
-inside CP-SAT's solve, which releases the interpreter: such cohorts run in threads of the solving
-process (:func:`alongside`), while the caller goes on with the others. This needs no pool and no
-start-up, so it serves intakes of every size. Measured: 19 cohorts of 8-12 pairs took 2.35 s one
-after another, 95% of it inside CP-SAT.
-
 A worker never calls back into the parent: the time limit reaches it as a wall-clock deadline
 (``time.monotonic``, one clock for every process on the machine), a cancel as an event set by
 the parent, which polls the caller's progress callback every ``POLL_S`` seconds while it waits.
@@ -33,25 +25,17 @@ import logging
 import os
 import sys
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from concurrent.futures import (
-    FIRST_COMPLETED,
-    Future,
-    ProcessPoolExecutor,
-    ThreadPoolExecutor,
-    wait,
-)
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from dataclasses import dataclass
 from multiprocessing import get_all_start_methods, get_context
-from typing import TYPE_CHECKING, Any, TypeVar, cast
+from typing import TYPE_CHECKING, Any, cast
 
 if TYPE_CHECKING:
     from matcher.contract.instance import Cohort, Instance, Participant
     from matcher.engine.sets import CohortSets
 
 log = logging.getLogger("matcher")
-T = TypeVar("T")
 
 #: Intakes with at least this many participants start the pool at the beginning of the solve
 #: (when the machine has more than one core). Measured on generated intakes: 2,000 participants
@@ -75,12 +59,6 @@ POOL_MAX_WORKERS = 4
 PRELOAD = ("matcher.engine.sets", "solvers.grouping.kernels", "numba")
 #: Seconds between the parent's progress checks while workers run.
 POLL_S = 0.2
-
-
-def _forced_workers() -> int | None:
-    """``MATCHER_SET_WORKERS`` as a number, or None when it is not set (or not a number)."""
-    forced = os.environ.get("MATCHER_SET_WORKERS", "").strip()
-    return int(forced) if forced.isdigit() else None
 
 
 def usable_cores() -> int:
@@ -151,11 +129,11 @@ def start(n_participants: int, *, replan: bool, search_s: float | None = None) -
     ``MATCHER_SET_WORKERS`` (a number) overrides the choice: ``0`` or ``1`` forces serial, ``2``
     or more that many workers whatever the intake's size and whoever calls (a script that
     sets it must guard its work with ``if __name__ == "__main__":``, as multiprocessing asks)."""
-    forced = _forced_workers()
+    forced = os.environ.get("MATCHER_SET_WORKERS", "").strip()
     if replan:
         return None
-    if forced is not None:
-        workers = forced
+    if forced.isdigit():
+        workers = int(forced)
         if workers <= 1:
             return None
     else:
@@ -178,7 +156,8 @@ def worth_it(pool: SetPool | None, tasks: Sequence[SetTask]) -> bool:
     """Whether to run ``tasks`` in ``pool`` rather than serially."""
     if pool is None or len(tasks) < POOL_MIN_COHORTS:
         return False
-    if _forced_workers() is not None:
+    forced = os.environ.get("MATCHER_SET_WORKERS", "").strip()
+    if forced.isdigit():
         return True
     return sum(len(t.duos) ** 2 for t in tasks) >= POOL_MIN_WORK
 
@@ -219,31 +198,6 @@ def form_all(
         if not keep_going(finished / len(tasks)):
             pool.cancel.set()
     return [r for r in results if r is not None]
-
-
-@contextmanager
-def alongside(jobs: Mapping[int, Callable[[], T]]) -> Iterator[dict[int, Future[T]]]:
-    """Start ``jobs`` (cohort index -> the computation of its sets) in threads, as many as the
-    usable cores (at most ``POOL_MAX_WORKERS``), and give their futures; the caller goes on
-    with its other cohorts and takes each result in cohort order, so the plan is the serial
-    run's (each job depends on its own cohort alone). For cohorts whose sets CP-SAT proves:
-    CP-SAT releases the interpreter, so the jobs really run at once. Nothing starts (no
-    futures: the caller runs every cohort itself) with one core, fewer than two jobs, or
-    ``MATCHER_SET_WORKERS`` at 0 or 1. On leaving, jobs not yet started are cancelled and the
-    running ones awaited (a cancelled solve's jobs stop at their next check), so no thread
-    outlives the stage."""
-    forced = _forced_workers()
-    threads = forced if forced is not None else min(usable_cores(), POOL_MAX_WORKERS)
-    if threads <= 1 or len(jobs) < 2:
-        yield {}
-        return
-    executor = ThreadPoolExecutor(
-        max_workers=min(threads, len(jobs)), thread_name_prefix="matcher-exact-sets"
-    )
-    try:
-        yield {q: executor.submit(job) for q, job in jobs.items()}
-    finally:
-        executor.shutdown(wait=True, cancel_futures=True)
 
 
 @dataclass(frozen=True)

@@ -395,13 +395,6 @@ def announce_searches(
     expect_searches([(_budget(n)[0], n) for n in pair_counts if n > EXACT_MAX_PAIRS], within)
 
 
-def proven_by_cp_sat(instance: Instance, n: int) -> bool:
-    """Whether a cohort of ``n`` pairs gets its sets from the exact CP-SAT grouping (at most
-    ``EXACT_MAX_PAIRS`` pairs, diversity by the sum over sets): its time is then spent inside
-    CP-SAT, which releases the interpreter, so such cohorts can run side by side in threads."""
-    return instance.rules.set_diversity != "least_first" and n <= EXACT_MAX_PAIRS
-
-
 def _search(
     instance: Instance,
     d: NDArray[np.float64],
@@ -429,7 +422,7 @@ def _search(
             initial=initial,
             should_stop=should_stop,
         )
-    exact = proven_by_cp_sat(instance, n)
+    exact = n <= EXACT_MAX_PAIRS
     return diverse_groups(
         d,
         bounds,
