@@ -13,8 +13,10 @@ search kernel ahead of the first search (e.g. in a worker process), and
 loading it.
 
 Modules, in the order the data flows: ``problem`` (validated input, result, errors, objective),
-``api`` (:func:`diverse_groups`), ``exact`` (the CP-SAT model) and ``feasibility`` (CP-SAT
-pieces it shares with the heuristic), ``search`` (starts and the iterated tabu search),
+``api`` (:func:`diverse_groups`), ``exact`` (the exact method: ``subsets``, dynamic
+programming over subsets, where the groups are interchangeable and the input small, else the
+CP-SAT model) and ``feasibility`` (CP-SAT pieces it shares with the heuristic), ``search``
+(starts and the iterated tabu search),
 ``kernels`` (the search's inner loop in plain Python/numba and in numpy, side by side),
 ``bound`` and ``packing`` (the largest grouping), ``patterns`` (the largest grouping by
 counting set patterns, when elements are sets of resources), ``maximin``. Only the names
@@ -22,9 +24,11 @@ below are public.
 
 Guarantees
 ----------
-- ``method="exact"`` (CP-SAT): ``status == "optimal"`` is a proof of optimality (up to the
-  rounding of distances to integers, see :func:`diverse_groups`); otherwise ``status ==
-  "feasible"`` and ``bound`` is a proven upper bound on the optimum.
+- ``method="exact"``: ``status == "optimal"`` is a proof of optimality: by enumeration when
+  every group has the same size bounds (minimum at least 1) and there are at most 16 elements
+  (``subsets``: every partition is covered, distances as given), else by CP-SAT (up to the
+  rounding of distances to integers, see :func:`diverse_groups`); when CP-SAT is cut short,
+  ``status == "feasible"`` and ``bound`` is a proven upper bound on the optimum.
 - ``method="heuristic"`` (iterated tabu search): a feasible grouping with no optimality
   proof (``bound`` is ``None``). On the MDGPLIB literature benchmark it is within a fraction of a
   per cent of the best published values; see ``benchmarks/results/mdgp.md``.

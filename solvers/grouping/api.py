@@ -49,8 +49,10 @@ def diverse_groups(
             check after this time; the result then depends on machine speed, so it is not
             reproducible run to run. ``None``: no limit.
         seed: Seed for all randomness (numpy ``Generator`` / CP-SAT ``random_seed``).
-        method: ``"exact"`` (CP-SAT, for small ``n``, up to about 30), ``"heuristic"`` (iterated
-            tabu search) or ``"auto"`` (exact when ``n <= 14``, heuristic otherwise).
+        method: ``"exact"`` (for small ``n``, up to about 30: dynamic programming over subsets
+            when every group has the same bounds, a minimum of at least 1, and ``n <= 16``,
+            else CP-SAT), ``"heuristic"`` (iterated tabu search) or ``"auto"`` (exact when
+            ``n <= 14``, heuristic otherwise).
         max_iters: Heuristic iteration budget (tabu moves). With ``max_iters`` and no
             ``time_limit`` the result is identical on every run and machine (byte-identical
             labels). If neither is given, the heuristic uses ``max(20_000, 400 * n)`` iterations.

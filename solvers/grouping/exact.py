@@ -1,4 +1,6 @@
-"""The exact method: the CP-SAT model of the whole problem, proving optimality or a bound."""
+"""The exact method: dynamic programming over subsets where it applies (small inputs whose
+groups are interchangeable, :mod:`solvers.grouping.subsets`), else the CP-SAT model of the whole
+problem, proving optimality or a bound."""
 
 from __future__ import annotations
 
@@ -21,6 +23,7 @@ from solvers.grouping.problem import (
     grouping_objective,
 )
 from solvers.grouping.search import _solve_heuristic
+from solvers.grouping.subsets import solve_by_subsets
 
 
 def _solve_exact(
@@ -33,6 +36,13 @@ def _solve_exact(
     initial: IntArray | None = None,
     should_stop: Callable[[], bool] | None = None,
 ) -> GroupingResult:
+    by_subsets = solve_by_subsets(p)
+    if by_subsets is not None:  # interchangeable groups of a small input: proven in ms
+        result = _finish(
+            p, by_subsets, bound=None, status="optimal", method="exact", seed=seed, start=start
+        )
+        return _replace_bound(result, result.objective)
+
     from ortools.sat.python import cp_model
 
     model, x = _feasibility_model(p)
