@@ -13,6 +13,7 @@ recomputed with plain loops from the instance file.
     python benchmarks/mdgp.py -o benchmarks/results/mdgp.md
     python benchmarks/mdgp.py --quick          # n <= 12 and one n = 120 instance, 1 seed, 1 s
     python benchmarks/mdgp.py --compare-numpy  # per-iteration cost: numba kernel vs numpy
+    python benchmarks/mdgp.py --exact-methods  # n <= 12: subset method vs CP-SAT's model
 """
 
 from __future__ import annotations
@@ -151,6 +152,48 @@ def run(data: Path, seeds: list[int], quick: bool) -> str:
     )
 
 
+def exact_methods(data: Path, repeat: int = 3) -> str:
+    """The exact method on the n <= 12 instances, as it runs (dynamic programming over subsets
+    where the groups share one size range) and with the subset method switched off
+    (``SUBSETS_MAX_N = 0``: CP-SAT's model, the reference), in this process: each the best of
+    ``repeat`` runs, both objectives checked against the proven optimum."""
+    import solvers.grouping.subsets as subsets
+
+    refs = references(data)
+    rows = [
+        "| instance | n | bounds | optimum | as it runs | CP-SAT's model | ratio |",
+        "| --- | ---: | --- | ---: | ---: | ---: | ---: |",
+    ]
+    files = sorted((data / "instances").glob("*.txt"), key=lambda p: (load_n(p), p.name))
+    diverse_groups(np.zeros((4, 4)), [(2, 2)] * 2, method="exact")  # imports, first call
+    for path in files:
+        if load_n(path) > 12:
+            continue
+        inst = load(path)
+        seconds = []
+        for max_n in (subsets.SUBSETS_MAX_N, 0):
+            saved, subsets.SUBSETS_MAX_N = subsets.SUBSETS_MAX_N, max_n
+            try:
+                best = float("inf")
+                for _ in range(repeat):
+                    t0 = time.perf_counter()
+                    res = diverse_groups(inst.distance, inst.bounds, method="exact")
+                    best = min(best, time.perf_counter() - t0)
+            finally:
+                subsets.SUBSETS_MAX_N = saved
+            value = evaluate(inst, res.labels)
+            if res.status != "optimal" or abs(value - refs[inst.name]) > 2e-3:
+                raise AssertionError(f"{inst.name}: {value} is not the optimum")
+            seconds.append(best)
+        same = len(set(inst.bounds)) == 1
+        rows.append(
+            f"| {inst.name} | {inst.n} | {'one range' if same else 'per group'} | "
+            f"{refs[inst.name]:.3f} | {seconds[0]:.4f} s | {seconds[1]:.4f} s | "
+            f"{seconds[0] / seconds[1]:.3f}x |"
+        )
+    return "\n".join(rows)
+
+
 def load_n(path: Path) -> int:
     return int(path.read_text(encoding="ascii").split(maxsplit=1)[0])
 
@@ -224,12 +267,17 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
     parser.add_argument("--quick", action="store_true", help="small subset, 1 seed, 1 s limits")
     parser.add_argument("--compare-numpy", action="store_true", help="numba vs numpy timing")
+    parser.add_argument(
+        "--exact-methods", action="store_true", help="n <= 12: subset method vs CP-SAT's model"
+    )
     parser.add_argument("-o", "--output", type=Path, help="also write the markdown here")
     args = parser.parse_args()
     if not args.data.exists():
         parser.error(f"benchmark data not found at {args.data}; pass --data")
     if args.compare_numpy:
         text = compare_numpy(args.data, iters=20_000)
+    elif args.exact_methods:
+        text = exact_methods(args.data)
     else:
         seeds = args.seeds[:1] if args.quick else args.seeds
         text = run(args.data, seeds, args.quick)

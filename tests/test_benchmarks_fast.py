@@ -236,6 +236,10 @@ def test_mdgp_quick() -> None:
     if not Path(module.DEFAULT_DATA).is_dir():
         pytest.skip("the MDGP data set is not where benchmarks/mdgp.py looks (--data)")
     one_table_at_least(run("benchmarks/mdgp.py", "--quick"))
+    # the exact method as it runs against CP-SAT's model; it raises unless both reach the optima
+    exact = run("benchmarks/mdgp.py", "--exact-methods")
+    one_table_at_least(exact)
+    assert exact.count("one range") >= 1 and exact.count("per group") >= 1
 
 
 def test_project_fit_quality_only() -> None:
