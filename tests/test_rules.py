@@ -205,7 +205,8 @@ def test_splits_into_sets_and_most_pairs_held(lo: int, extra: int, n: int) -> No
     for _ in range(n + 1):
         sums |= {x + k for x in sums for k in range(lo, hi + 1) if x + k <= n}
     assert splits_into_sets(lo, hi, n) == (n in sums)
-    assert all(lo * s <= n <= hi * s for s in set_counts(lo, hi, n))
+    # every number of sets the definition allows, in order (computed from its two ends)
+    assert set_counts(lo, hi, n) == [s for s in range(n + 1) if lo * s <= n <= hi * s]
     assert most_pairs_held(lo, hi, n) == max(k for k in sums if k <= n)
 
 

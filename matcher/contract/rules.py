@@ -89,8 +89,14 @@ def why_cannot_attend(person: Participant, cohort: Cohort) -> str | None:
 
 
 def set_counts(lo: int, hi: int, n: int) -> list[int]:
-    """Numbers of sets ``s`` into which ``n`` pairs split with ``lo..hi`` pairs per set."""
-    return [s for s in range(0, n + 1) if s * lo <= n <= s * hi]
+    """Numbers of sets ``s`` into which ``n`` pairs split with ``lo..hi`` pairs per set: every
+    ``s`` from 0 to ``n`` with ``s * lo <= n <= s * hi``, in increasing order (computed from its
+    two ends, not by trying each ``s``)."""
+    if hi <= 0:
+        return [0] if n == 0 else []
+    first = -(-n // hi)  # the fewest sets of at most hi pairs
+    last = n if lo <= 0 else min(n, n // lo)  # the most sets of at least lo pairs
+    return list(range(first, last + 1))
 
 
 def usable_capacity(cohort: Cohort) -> int:

@@ -421,6 +421,7 @@ def place_by_moves(
         if (q := where.get(k)) is not None:
             members[q].append(k)
     people = instance.participants_by_id()
+    organisations: dict[tuple[str, str], frozenset[str]] = {}
 
     def duos(ks: list[int]) -> list[tuple[Participant, Participant]]:
         return [(people[candidates[k].patient_leader], people[candidates[k].partner]) for k in ks]
@@ -428,7 +429,7 @@ def place_by_moves(
     def passes(q: int, ks: list[int]) -> bool:
         # the placement model's own cohort rules first (a declared conflict needs two sets),
         # then the sets' fast checks
-        if not cohort_ok(instance, q, [candidates[k] for k in ks], people):
+        if not cohort_ok(instance, q, [candidates[k] for k in ks], people, organisations):
             return False
         check = check_set_rules(instance, instance.cohorts[q], duos(ks))
         return check.bound >= len(ks)
