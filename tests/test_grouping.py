@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import csv
 import itertools
+import os
 import time
 from pathlib import Path
 from typing import Any
@@ -811,6 +812,35 @@ def test_compiled_kernel_found_in_numbas_cache(
     (tmp_path / "solvers_x").mkdir()
     (tmp_path / "solvers_x" / "kernels._tabu_steps-985.py311.nbi").write_bytes(b"")
     assert kernels._compiled_on_disk()
+
+
+def test_warm_up_leaves_the_first_search_nothing_to_load() -> None:
+    """In a fresh process, ``warm_up`` (what a worker process runs while it waits) loads the
+    compiled code itself, not only numba: numba reads it on the kernel's first call, which the
+    first real search paid (0.44-0.50 s) before warm_up made that call."""
+    import subprocess
+    import sys
+
+    from tests.conftest import pythonpath
+
+    if kernels.compile_kernel(kernels._tabu_steps, (), {}) is None:
+        pytest.skip("numba is not installed")
+    d = np.ones((15, 15))
+    diverse_groups(d, [(3, 4)] * 4, method="heuristic", max_iters=1)  # compiled and cached now
+    code = (
+        "from solvers.grouping import kernels, warm_up\n"
+        "loaded = warm_up()\n"
+        "print(loaded, len(kernels._KERNEL.signatures))\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        env={**os.environ, "PYTHONPATH": pythonpath()},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    ).stdout.split()
+    assert out == ["True", "1"]  # the kernel is loaded, with its one compiled specialisation
 
 
 def test_stall_ends_the_search_early_reproducibly_and_close_to_the_full_budget() -> None:
