@@ -45,9 +45,10 @@ def diverse_groups(
             ``labels`` index into this list.
         cannot_link: Optional ``k x 2`` index pairs that must never share a group (hard rule).
         time_limit: Wall-clock seconds. Exact: CP-SAT's limit (if cut short the status is
-            ``"feasible"`` with a proven ``bound``). Heuristic: the search stops at the first
-            check after this time; the result then depends on machine speed, so it is not
-            reproducible run to run. ``None``: no limit.
+            ``"feasible"`` with a proven ``bound``); the subset method is not interrupted (it
+            declines inputs that would take more than about 0.2 s). Heuristic: the search
+            stops at the first check after this time; the result then depends on machine
+            speed, so it is not reproducible run to run. ``None``: no limit.
         seed: Seed for all randomness (numpy ``Generator`` / CP-SAT ``random_seed``).
         method: ``"exact"`` (for small ``n``, up to about 30: dynamic programming over subsets
             when every group has the same bounds, a minimum of at least 1, and ``n <= 16``,
@@ -66,7 +67,8 @@ def diverse_groups(
             heuristic improves it (e.g. the labels of :func:`largest_grouping` on the kept
             elements), the exact method uses it as a hint. An infeasible one raises ValueError.
         should_stop: Optional callable, polled about every 20 ms of search (exact: by a
-            watcher thread, so it must be safe to call from another thread); when it returns
+            watcher thread, so it must be safe to call from another thread; not by the subset
+            method); when it returns
             True the search ends with the best grouping found so far (``status ==
             "feasible"``), or raises :class:`GroupingNotFound` if there is none yet.
 
