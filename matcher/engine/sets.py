@@ -430,7 +430,7 @@ def _search(
         bounds,
         cannot_link=cl,
         seed=seed,
-        # deterministic: the exact model (at most EXACT_MAX_PAIRS pairs) runs to proof,
+        # deterministic: the exact method (at most EXACT_MAX_PAIRS pairs) runs to proof,
         # the heuristic on its iteration budget with the time limit only as a cap
         time_limit=None if deterministic and exact else time_limit,
         max_iters=iters,

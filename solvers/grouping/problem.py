@@ -14,7 +14,7 @@ from numpy.typing import ArrayLike, NDArray
 Method = Literal["auto", "exact", "heuristic"]
 METHODS: tuple[str, ...] = ("auto", "exact", "heuristic")
 
-#: ``method="auto"`` uses the exact CP-SAT model up to this many elements.
+#: ``method="auto"`` uses the exact method (subsets or CP-SAT's model) up to this many elements.
 AUTO_EXACT_MAX_N = 14
 
 IntArray = NDArray[np.int64]
