@@ -213,6 +213,32 @@ def fmt(x: Any) -> str:
     return str(x)
 
 
+#: The machine-speed probe: small numpy operations in a Python loop, the kind of work most of a
+#: solve's seconds are made of. Timed in a fresh process before and after the runs, so that a
+#: table recorded while the machine ran slow (a shared host) says so.
+PROBE = """
+import time, numpy as np
+a = np.random.default_rng(0).random((25, 25)); idx = np.arange(25)
+t = time.perf_counter()
+s = 0.0
+for i in range(20000):
+    b = a.take(idx); s += float(b.sum()); np.argmax(b)
+print(time.perf_counter() - t)
+"""
+
+
+def machine_probe(runs: int = 3) -> float:
+    """Seconds the probe takes, the best of ``runs`` fresh processes."""
+    return min(
+        float(
+            subprocess.run(
+                [sys.executable, "-c", PROBE], capture_output=True, text=True, check=True
+            ).stdout
+        )
+        for _ in range(runs)
+    )
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument("--sizes", type=int, nargs="*", default=SIZES)
@@ -247,6 +273,7 @@ def main() -> None:
 
         args.shapes = list(SHAPES)
     args.output.mkdir(parents=True, exist_ok=True)
+    probe_before = machine_probe()
     rows: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory() as tmp_name:
         folder = Path(tmp_name)
@@ -269,6 +296,7 @@ def main() -> None:
                 row["warm_s"] = None if warm_s is None else round(warm_s, 2)
             rows.append(row)
             print(" ".join(f"{k}={fmt(row.get(k))}" for k in FIELDS), flush=True)
+    probe_after = machine_probe()
     csv_path = args.output / f"{args.name}.csv"
     with csv_path.open("w", newline="") as fh:
         w = csv.DictWriter(fh, fieldnames=FIELDS, extrasaction="ignore")
@@ -296,6 +324,9 @@ def main() -> None:
     cmd = "python benchmarks/sweep.py " + " ".join(sys.argv[1:])
     (args.output / f"{args.name}.md").write_text(
         f"# Size sweep\n\nCommand: `{cmd}`\n\n"
+        f"Machine-speed probe (`PROBE` in `benchmarks/sweep.py`, best of 3 fresh processes): "
+        f"{probe_before:.3f} s before the runs, {probe_after:.3f} s after. Wall times move with "
+        "it: compare tables recorded at similar probes.\n\n"
         + "\n".join(lines)
         + f"\n\nPlot: `{args.name}.png` (wall time against participants, log-log).\n"
         + (

@@ -253,4 +253,8 @@ def test_sweep_tiny(tmp_path: Path) -> None:
     )  # fmt: skip
     rows = list(csv.DictReader(io.StringIO((tmp_path / "sweep.csv").read_text())))
     assert rows and rows[0]["participants"] == "50"
-    one_table_at_least((tmp_path / "sweep.md").read_text())
+    table = (tmp_path / "sweep.md").read_text()
+    one_table_at_least(table)
+    # the machine's speed while it ran, timed before and after, is part of the record
+    probe = re.search(r"probe .*?: (\d+\.\d+) s before the runs, (\d+\.\d+) s after", table)
+    assert probe and 0 < float(probe[1]) < 60 and 0 < float(probe[2]) < 60
