@@ -46,7 +46,7 @@ from __future__ import annotations
 
 from solvers.grouping.api import diverse_groups
 from solvers.grouping.bound import grouping_bound
-from solvers.grouping.kernels import expect_searches, warm_up
+from solvers.grouping.kernels import expect_searches
 from solvers.grouping.maximin import maximin_groups
 from solvers.grouping.packing import PartialGrouping, largest_grouping
 from solvers.grouping.patterns import group_by_patterns
@@ -59,6 +59,7 @@ from solvers.grouping.problem import (
     Method,
     grouping_objective,
 )
+from solvers.grouping.search import warm_up
 
 __all__ = [
     "AUTO_EXACT_MAX_N",

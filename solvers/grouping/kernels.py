@@ -100,23 +100,16 @@ def _tabu_kernel(work: int = 0) -> Callable[..., int]:
     return _KERNEL
 
 
-def warm_up() -> bool:
-    """Load the compiled kernel now when numba's cache holds it (a worker process calls this
-    while it waits for work, so its first search pays no load); never compiles. Returns
-    whether the compiled kernel is loaded. Numba reads the compiled code on the kernel's first
-    call, so a one-iteration search on 8 elements makes it: without it the first real search
-    still paid 0.44-0.50 s."""
+def load_compiled() -> bool:
+    """Load the compiled kernel now when numba's cache holds it; never compiles. Returns
+    whether the compiled kernel is loaded (numba reads its code on the first call:
+    :func:`solvers.grouping.search.warm_up` makes that call too)."""
     global _CACHED
     if _CACHED is None:
         _CACHED = _compiled_on_disk()
     if _CACHED:
         _tabu_kernel(np.iinfo(np.int64).max)
-    loaded = _KERNEL is not None and _KERNEL is not _tabu_steps_numpy
-    if loaded:
-        from solvers.grouping.api import diverse_groups  # lazy: api imports this module
-
-        diverse_groups(np.zeros((8, 8)), [(4, 4)] * 2, method="heuristic", max_iters=1)
-    return loaded
+    return _KERNEL is not None and _KERNEL is not _tabu_steps_numpy
 
 
 # The functions below are written in the numba-compatible subset of Python (loops, scalars, numpy
