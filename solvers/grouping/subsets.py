@@ -75,7 +75,7 @@ def solve_by_subsets(p: _Problem) -> IntArray | None:
             new_totals.append(totals[rows[r]] + weights[cols[c]])
             from_sets.append(covered[rows[r]])
             via.append(cols[c])
-        if not new_sets or not sum(len(s) for s in new_sets):
+        if not sum(len(s) for s in new_sets):
             raise _infeasible()
         union_all = np.concatenate(new_sets)
         total_all = np.concatenate(new_totals)
@@ -102,13 +102,12 @@ def _blocks(
 ) -> tuple[NDArray[np.int64], NDArray[np.float64], NDArray[np.int64], NDArray[np.int64]]:
     """Every allowed block (``lo``-``hi`` elements, no cannot-link pair inside), in
     lexicographic order of its members within each size: its bits, its total distance, its
-    lowest element and its size."""
+    lowest element and its size. ``1 <= lo <= n`` (the caller's input is validated), so every
+    size from ``lo`` to ``min(hi, n)`` has blocks before the cannot-link filter."""
     n = p.n
     bits, weights, lowest, sizes = [], [], [], []
     for size in range(lo, min(hi, n) + 1):
         members = np.array(list(combinations(range(n), size)), dtype=np.int64).reshape(-1, size)
-        if not len(members):
-            continue
         ok = np.ones(len(members), dtype=np.bool_)
         weight = np.zeros(len(members), dtype=np.float64)
         for a, b in combinations(range(size), 2):
@@ -119,8 +118,6 @@ def _blocks(
         weights.append(weight)
         lowest.append(members[:, 0])
         sizes.append(np.full(len(members), size, dtype=np.int64))
-    if not bits:
-        return (np.zeros(0, np.int64), np.zeros(0), np.zeros(0, np.int64), np.zeros(0, np.int64))
     return (
         np.concatenate(bits),
         np.concatenate(weights),
