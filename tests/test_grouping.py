@@ -959,6 +959,34 @@ def test_searches_under_a_short_limit_stay_on_the_numpy_kernel(
     assert kernels._numpy_allowance == 0
 
 
+def test_would_load_compiled_answers_as_the_announcement_would_choose(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """``would_load_compiled`` says whether announcing a batch would leave it to the compiled
+    kernel (which the process then loads), and grants nothing: a small batch stays on numpy, a
+    large one loads it unless a short limit keeps it on numpy, and once the compiled kernel is
+    loaded nothing more is loaded."""
+    monkeypatch.setattr(kernels, "_KERNEL", None)
+    monkeypatch.setattr(kernels, "_numpy_allowance", 0)
+    monkeypatch.setattr(kernels, "_numpy_granted_s", 0.0)
+    monkeypatch.setattr(kernels, "NUMPY_BATCH_LOADED_S", kernels.NUMPY_BATCH_S)
+    small, big = [(2000, 15), (2000, 16)], [(2000, 60)] * 10
+    assert not kernels.would_load_compiled(small)
+    assert kernels.would_load_compiled(big)
+    assert not kernels.would_load_compiled(big, within=2 * kernels.NUMPY_BATCH_S - 0.01)
+    assert kernels.would_load_compiled(big, within=5.0)
+    assert not kernels.would_load_compiled([])  # no search at all (only exact cohorts)
+    assert kernels._numpy_granted_s == 0.0 and kernels._numpy_allowance == 0  # nothing granted
+    for searches in (small, big):  # the announcement agrees
+        expected = kernels.would_load_compiled(searches)
+        kernels.expect_searches(searches)
+        assert (kernels._numpy_allowance == 0) == expected
+        monkeypatch.setattr(kernels, "_numpy_granted_s", 0.0)
+    monkeypatch.setattr(kernels, "_KERNEL", lambda *args: 0)  # a loaded compiled kernel
+    assert kernels.compiled_loaded()
+    assert not kernels.would_load_compiled(big)
+
+
 def test_a_small_intakes_sets_skip_numba_with_identical_plans(tmp_path: Path) -> None:
     """With numba's cache warm, a 100-participant intake's set searches are announced as a
     batch the numpy kernel does faster than numba loads: the solve never imports numba, and
@@ -1013,7 +1041,7 @@ def _perturb_loops(
             g = kernels._rand_below(ints, n_groups)
             if g == a or sizes[a] <= lo[a] or sizes[g] >= hi[g] or (has_cl and c[i, g] > 0):
                 continue
-            kernels._move(d, cl, has_cl, labels, sizes, m, c, i, g)
+            kernels._move(d, cl, has_cl, labels, sizes, m, c, m.T.copy(), c.T.copy(), i, g)
         else:
             j = kernels._rand_below(ints, n)
             b = labels[j]
@@ -1022,8 +1050,8 @@ def _perturb_loops(
             link = 1 if has_cl and cl[i, j] else 0
             if has_cl and (c[i, b] - link > 0 or c[j, a] - link > 0):
                 continue
-            kernels._move(d, cl, has_cl, labels, sizes, m, c, i, b)
-            kernels._move(d, cl, has_cl, labels, sizes, m, c, j, a)
+            kernels._move(d, cl, has_cl, labels, sizes, m, c, m.T.copy(), c.T.copy(), i, b)
+            kernels._move(d, cl, has_cl, labels, sizes, m, c, m.T.copy(), c.T.copy(), j, a)
         done += 1
     obj = 0.0
     for i in range(n):

@@ -53,11 +53,11 @@ def test_serial_for_a_replan_a_forced_one_and_a_small_intake(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setenv("MATCHER_SET_WORKERS", "2")
-    assert set_pool.start(100, replan=True) is None  # a re-plan keeps its sets one by one
+    assert set_pool.start(100, 4, replan=True) is None  # a re-plan keeps its sets one by one
     monkeypatch.setenv("MATCHER_SET_WORKERS", "1")
-    assert set_pool.start(50_000, replan=False) is None
+    assert set_pool.start(50_000, 50, replan=False) is None
     monkeypatch.delenv("MATCHER_SET_WORKERS")
-    assert set_pool.start(set_pool.POOL_MIN_PARTICIPANTS - 1, replan=False) is None
+    assert set_pool.start(set_pool.POOL_LOAD_PARTICIPANTS - 1, 4, replan=False) is None
 
 
 def test_no_pool_when_a_time_limit_leaves_the_searches_less_than_its_start_up(
@@ -77,11 +77,11 @@ def test_no_pool_when_a_time_limit_leaves_the_searches_less_than_its_start_up(
 
     monkeypatch.setattr(set_pool, "SetPool", pool)
     n = set_pool.POOL_MIN_PARTICIPANTS
-    assert set_pool.start(n, replan=False, search_s=0.2) is None
-    assert set_pool.start(n, replan=False, search_s=set_pool.POOL_MIN_SEARCH_S - 0.01) is None
+    assert set_pool.start(n, 50, replan=False, search_s=0.2) is None
+    assert set_pool.start(n, 50, replan=False, search_s=set_pool.POOL_MIN_SEARCH_S - 0.01) is None
     assert not started
-    assert set_pool.start(n, replan=False, search_s=set_pool.POOL_MIN_SEARCH_S) == "pool"
-    assert set_pool.start(n, replan=False) == "pool"  # no limit
+    assert set_pool.start(n, 50, replan=False, search_s=set_pool.POOL_MIN_SEARCH_S) == "pool"
+    assert set_pool.start(n, 50, replan=False) == "pool"  # no limit
     assert started == [2, 2]
 
 
@@ -94,7 +94,7 @@ def test_no_pool_under_an_unguarded_main_module(monkeypatch: pytest.MonkeyPatch)
     script.__file__ = "/somewhere/their_script.py"
     monkeypatch.setitem(sys.modules, "__main__", script)
     assert not set_pool._main_is_guarded()
-    assert set_pool.start(50_000, replan=False) is None
+    assert set_pool.start(50_000, 50, replan=False) is None
     console = types.ModuleType("__main__")
     console.__file__ = "/venv/bin/matcher"
     from matcher.__main__ import run
@@ -114,12 +114,65 @@ def test_small_work_stays_serial_even_with_a_pool(monkeypatch: pytest.MonkeyPatc
     duo = (instance.participants[0], instance.participants[1])
     pool = object.__new__(set_pool.SetPool)  # never started: only its presence matters here
     few = [set_pool.SetTask(cohort, [duo] * 20, None)] * (set_pool.POOL_MIN_COHORTS - 1)
-    assert not set_pool.worth_it(pool, few)
+    assert not set_pool.worth_it(pool, few, loads_kernel=False)
     small = [set_pool.SetTask(cohort, [duo] * 20, None)] * 40  # 2,000 participants' shape
-    assert not set_pool.worth_it(pool, small)
+    assert not set_pool.worth_it(pool, small, loads_kernel=False)
     large = [set_pool.SetTask(cohort, [duo] * 200, None)] * 50  # 20,000 participants' shape
-    assert set_pool.worth_it(pool, large)
-    assert not set_pool.worth_it(None, large)
+    assert set_pool.worth_it(pool, large, loads_kernel=False)
+    assert not set_pool.worth_it(None, large, loads_kernel=False)
+    # work this process would load the compiled kernel for goes to the workers, which have it
+    assert set_pool.worth_it(pool, few, loads_kernel=True)
+    assert set_pool.worth_it(pool, few[:1], loads_kernel=True)
+    assert not set_pool.worth_it(None, few, loads_kernel=True)
+    assert not set_pool.worth_it(pool, [], loads_kernel=True)
+
+
+def test_a_mid_size_intake_starts_workers_only_while_the_kernel_is_not_loaded(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """From POOL_LOAD_PARTICIPANTS, a process that has not loaded the compiled kernel (a
+    fresh `matcher solve`) starts the workers, one per cohort at most, so that they load it
+    while it pairs and places; a process that has it (the web app after a solve) stays
+    serial below POOL_MIN_PARTICIPANTS."""
+    monkeypatch.delenv("MATCHER_SET_WORKERS", raising=False)
+    monkeypatch.setattr(set_pool, "_main_is_guarded", lambda: True)
+    monkeypatch.setattr(set_pool, "usable_cores", lambda: 4)
+    monkeypatch.setattr(set_pool, "SetPool", lambda workers: workers)
+    loaded = [False]
+    monkeypatch.setattr(set_pool, "compiled_loaded", lambda: loaded[0])
+    mid = set_pool.POOL_LOAD_PARTICIPANTS
+    assert set_pool.start(mid - 1, 40, replan=False) is None
+    assert set_pool.start(mid, 40, replan=False) == 4
+    assert set_pool.start(mid, 1, replan=False) == 1  # one cohort: one worker
+    assert set_pool.start(mid, 0, replan=False) == 1
+    loaded[0] = True
+    assert set_pool.start(mid, 40, replan=False) is None
+    assert set_pool.start(set_pool.POOL_MIN_PARTICIPANTS, 40, replan=False) == 4
+
+
+def test_starting_the_pool_does_not_wait_for_its_workers(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Starting a forkserver worker waits for the server's preload (~0.6 s): the workers are
+    started from a thread, so the solve goes on pairing meanwhile, and the sets stage waits
+    (``ready``) only when it needs them."""
+    import threading
+
+    release = threading.Event()
+    started: list[int] = []
+
+    def slow_start(self: set_pool.SetPool) -> None:
+        release.wait(30)
+        started.append(self.workers)
+
+    monkeypatch.setattr(set_pool.SetPool, "_start_workers", slow_start)
+    pool = set_pool.SetPool(1)
+    try:
+        assert started == []  # the constructor returned while the workers were starting
+        release.set()
+        pool.ready()
+        assert started == [1]
+    finally:
+        release.set()
+        pool.close()
 
 
 def test_form_all_reports_progress_and_a_cancel_still_returns_every_cohorts_sets() -> None:

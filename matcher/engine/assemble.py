@@ -74,7 +74,13 @@ from matcher.engine.replan import (
     quality_trades,
 )
 from matcher.engine.scoring import CRITERIA, pair_scores
-from matcher.engine.sets import CohortSets, announce_searches, form_sets, pair_distance
+from matcher.engine.sets import (
+    CohortSets,
+    announce_searches,
+    form_sets,
+    pair_distance,
+    searches_load_compiled,
+)
 from matcher.errors import (
     Conflict,
     Infeasible,
@@ -302,7 +308,12 @@ def make_plan(
             job=Job(prepared, seed, deterministic, stop),
             # the sets stage's workers start now, so that their start-up overlaps pairing and
             # placement
-            pool=set_pool.start(n_people, replan=prev is not None, search_s=searching),
+            pool=set_pool.start(
+                n_people,
+                len(prepared.effective.cohorts),
+                replan=prev is not None,
+                search_s=searching,
+            ),
         )
         log.info(
             "solve: %d participants, %d cohorts", len(instance.participants), len(run.eff.cohorts)
@@ -682,7 +693,8 @@ def _sets_in_pool(
         if share is not None and not run.deterministic:
             share *= pool.workers  # the cohorts share the workers, not one clock
         tasks.append(set_pool.SetTask(cohort, duos, share))
-    if not set_pool.worth_it(pool, tasks):
+    loads_kernel = searches_load_compiled(eff, [len(t.duos) for t in tasks], run.stop.remaining())
+    if not set_pool.worth_it(pool, tasks, loads_kernel=loads_kernel):
         return {}
 
     def keep_going(fraction: float) -> bool:

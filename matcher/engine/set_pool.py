@@ -24,12 +24,15 @@ from __future__ import annotations
 import logging
 import os
 import sys
+import threading
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from dataclasses import dataclass
 from multiprocessing import get_all_start_methods, get_context
 from typing import TYPE_CHECKING, Any, cast
+
+from solvers.grouping import compiled_loaded
 
 if TYPE_CHECKING:
     from matcher.contract.instance import Cohort, Instance, Participant
@@ -38,17 +41,23 @@ if TYPE_CHECKING:
 log = logging.getLogger("matcher")
 
 #: Intakes with at least this many participants start the pool at the beginning of the solve
-#: (when the machine has more than one core). Measured on generated intakes: 2,000 participants
-#: have 40 cohorts of 12-32 pairs whose sets take ~0.5 s of CPU serially (~1.3 s with the one
-#: 12-pair cohort proven exactly), less than two workers' start-up on a busy machine; 20,000
+#: (when the machine has more than one core) for the searches' own work: 20,000 participants
 #: have 50 cohorts of 118-257 pairs (3 s of CPU).
 POOL_MIN_PARTICIPANTS = 4_000
+#: Intakes from this size start it too while this process has not loaded the compiled search
+#: kernel (a fresh ``matcher solve``): loading it (numba's import and the kernel's code) takes
+#: 0.8-1 s, and the workers do it on another core while this process pairs and places. Their
+#: searches then run there only if this process would have loaded the kernel for them
+#: (:func:`worth_it`). Measured at 2,000 participants (2 cores, the four shapes of
+#: ``benchmarks/shapes.py`` that place 495-920 pairs): 3.2-4.0 s before, see the sweep after.
+POOL_LOAD_PARTICIPANTS = 1_500
 #: Under a time limit, the least time for the searches with which the pool is started: its
 #: workers' start-up (0.3-1 s each, on the cores the solve itself runs on) would take more
 #: than a shorter limit's set searches get. Measured: 5,000 participants under `--time-limit 1`
 #: (0.2 s of searches) took 2.8-3.9 s with the pool.
 POOL_MIN_SEARCH_S = 3.0
-#: Fewest cohorts (each run whole in one worker) for the pool to be worth its start-up.
+#: Fewest cohorts (each run whole in one worker) for the pool to be worth it for the searches'
+#: own work.
 POOL_MIN_COHORTS = 4
 #: Work (the sum over cohorts of pairs squared: a search iteration is O(pairs^2)) below which the
 #: cohorts run serially even when a pool was started: 20,000 participants are ~1.9 M.
@@ -99,10 +108,23 @@ class SetPool:
             initargs=(self.cancel, self.deadline),
         )
         # start every worker now: each loads what the searches need while the parent pairs
-        # and places
-        self._warm = [self.executor.submit(_warm) for _ in range(workers)]
+        # and places. From a thread: starting a forkserver worker waits for the server's
+        # preload (~0.6 s), which the solve need not wait for
+        self._warm: list[Future[Any]] = []
+        self._starting = threading.Thread(
+            target=self._start_workers, name="matcher-set-pool", daemon=True
+        )
+        self._starting.start()
+
+    def _start_workers(self) -> None:
+        self._warm = [self.executor.submit(_warm) for _ in range(self.workers)]
+
+    def ready(self) -> None:
+        """Wait until every worker has been started (not until it has warmed up)."""
+        self._starting.join()
 
     def close(self) -> None:
+        self._starting.join()
         self.cancel.set()
         self.executor.shutdown(wait=False, cancel_futures=True)
 
@@ -122,10 +144,14 @@ def _main_is_guarded() -> bool:
     return getattr(run, "__module__", None) == "matcher.__main__"
 
 
-def start(n_participants: int, *, replan: bool, search_s: float | None = None) -> SetPool | None:
-    """A pool for the sets stage of a fresh plan of ``n_participants`` on a machine with more
-    than one core, run from the ``matcher`` command, with no time limit or one that gives the
-    searches at least ``POOL_MIN_SEARCH_S`` (``search_s``); else None (serial).
+def start(
+    n_participants: int, n_cohorts: int, *, replan: bool, search_s: float | None = None
+) -> SetPool | None:
+    """A pool for the sets stage of a fresh plan of ``n_participants`` in ``n_cohorts`` on a
+    machine with more than one core, run from the ``matcher`` command, with no time limit or
+    one that gives the searches at least ``POOL_MIN_SEARCH_S`` (``search_s``), and either a
+    large intake or a mid-size one in a process that has not loaded the compiled search kernel;
+    else None (serial). One worker per cohort at most.
     ``MATCHER_SET_WORKERS`` (a number) overrides the choice: ``0`` or ``1`` forces serial, ``2``
     or more that many workers whatever the intake's size and whoever calls (a script that
     sets it must guard its work with ``if __name__ == "__main__":``, as multiprocessing asks)."""
@@ -140,11 +166,13 @@ def start(n_participants: int, *, replan: bool, search_s: float | None = None) -
         if not _main_is_guarded():
             return None
         cores = usable_cores()
-        if cores < 2 or n_participants < POOL_MIN_PARTICIPANTS:
+        if cores < 2 or n_participants < POOL_LOAD_PARTICIPANTS:
+            return None
+        if n_participants < POOL_MIN_PARTICIPANTS and compiled_loaded():
             return None
         if search_s is not None and search_s < POOL_MIN_SEARCH_S:
             return None
-        workers = min(cores, POOL_MAX_WORKERS)
+        workers = min(cores, POOL_MAX_WORKERS, max(1, n_cohorts))
     try:
         return SetPool(workers)
     except (OSError, ImportError, NotImplementedError) as exc:  # no process support here
@@ -152,14 +180,16 @@ def start(n_participants: int, *, replan: bool, search_s: float | None = None) -
         return None
 
 
-def worth_it(pool: SetPool | None, tasks: Sequence[SetTask]) -> bool:
-    """Whether to run ``tasks`` in ``pool`` rather than serially."""
-    if pool is None or len(tasks) < POOL_MIN_COHORTS:
+def worth_it(pool: SetPool | None, tasks: Sequence[SetTask], *, loads_kernel: bool) -> bool:
+    """Whether to run ``tasks`` in ``pool`` rather than serially: when this process would
+    load the compiled kernel for them (``loads_kernel``: the workers have it, or load it
+    already), or they are enough work to share out."""
+    if pool is None or not tasks:
         return False
     forced = os.environ.get("MATCHER_SET_WORKERS", "").strip()
-    if forced.isdigit():
+    if forced.isdigit() or loads_kernel:
         return True
-    return sum(len(t.duos) ** 2 for t in tasks) >= POOL_MIN_WORK
+    return len(tasks) >= POOL_MIN_COHORTS and sum(len(t.duos) ** 2 for t in tasks) >= POOL_MIN_WORK
 
 
 def form_all(
@@ -176,6 +206,7 @@ def form_all(
     ``time.monotonic()`` value after which the searches stop at their next check (None: none);
     ``keep_going(fraction done)`` is called every ``POLL_S`` seconds and after each cohort, and
     a False from it cancels the searches (each returns its best sets so far)."""
+    pool.ready()
     pool.deadline.value = deadline or 0.0
     # only what form_sets reads of the instance travels: its rules and diversity weights
     rules_only = _SetRules(instance.rules, instance.diversity)

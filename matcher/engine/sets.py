@@ -48,6 +48,7 @@ from solvers.grouping import (
     grouping_bound,
     largest_grouping,
     maximin_groups,
+    would_load_compiled,
 )
 
 #: Cost of two pairs sharing an organisation in one set when the rule is soft: more than any
@@ -394,7 +395,23 @@ def announce_searches(
     (:func:`solvers.grouping.expect_searches`; identical sets either way without a limit)."""
     if instance.rules.set_diversity == "least_first":
         return
-    expect_searches([(_budget(n)[0], n) for n in pair_counts if n > EXACT_MAX_PAIRS], within)
+    expect_searches(_searches(pair_counts), within)
+
+
+def searches_load_compiled(
+    instance: Instance, pair_counts: list[int], within: float | None = None
+) -> bool:
+    """Whether the set searches of cohorts of ``pair_counts`` pairs, run in this process,
+    would load the compiled search kernel first (0.8-1 s in a fresh process; see
+    :func:`announce_searches`). Nothing is announced."""
+    if instance.rules.set_diversity == "least_first":
+        return False
+    return would_load_compiled(_searches(pair_counts), within)
+
+
+def _searches(pair_counts: list[int]) -> list[tuple[int, int]]:
+    """(iterations, pairs) of the tabu search each cohort of ``pair_counts`` pairs runs."""
+    return [(_budget(n)[0], n) for n in pair_counts if n > EXACT_MAX_PAIRS]
 
 
 def _search(

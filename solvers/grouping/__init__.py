@@ -10,7 +10,8 @@ element can be grouped, :func:`largest_grouping` with the bound of :func:`groupi
 :func:`maximin_groups` for the least diverse group first; :func:`warm_up` loads the compiled
 search kernel ahead of the first search (e.g. in a worker process), and
 :func:`expect_searches` lets a caller announce a batch of searches small enough to run without
-loading it.
+loading it (:func:`would_load_compiled` tells, beforehand, whether a batch would load it;
+:func:`compiled_loaded`, whether it is loaded).
 
 Modules, in the order the data flows: ``problem`` (validated input, result, errors, objective),
 ``api`` (:func:`diverse_groups`), ``exact`` (the exact method: ``subsets``, dynamic
@@ -46,7 +47,7 @@ from __future__ import annotations
 
 from solvers.grouping.api import diverse_groups
 from solvers.grouping.bound import grouping_bound
-from solvers.grouping.kernels import expect_searches
+from solvers.grouping.kernels import compiled_loaded, expect_searches, would_load_compiled
 from solvers.grouping.maximin import maximin_groups
 from solvers.grouping.packing import PartialGrouping, largest_grouping
 from solvers.grouping.patterns import group_by_patterns
@@ -69,6 +70,7 @@ __all__ = [
     "GroupingResult",
     "Method",
     "PartialGrouping",
+    "compiled_loaded",
     "diverse_groups",
     "expect_searches",
     "group_by_patterns",
@@ -77,4 +79,5 @@ __all__ = [
     "largest_grouping",
     "maximin_groups",
     "warm_up",
+    "would_load_compiled",
 ]
