@@ -214,10 +214,14 @@ def _tabu_steps(
     depth = params[0]
     tmin = params[2]
     tspan = params[3]
-    # The swap scan reads column a of m, c and tabu for every j: row-major transposes (kept
-    # in step with them) make those reads contiguous, and own[j] = m[j, labels[j]] is read
-    # once per iteration. The values, and so the moves, are the same: 2x faster at 920
-    # elements, whose columns are far apart in memory.
+    # Two speed-ups that leave every value, and so every move, the same:
+    # - the swap scan reads column a of m, c and tabu for every j: row-major transposes (kept
+    #   in step with them) make those reads contiguous, and own[j] = m[j, labels[j]] is read
+    #   once per iteration (2x faster at 920 elements, whose columns are far apart in memory);
+    # - each move's delta comes first, and one below the best so far is passed over before
+    #   its checks (size, group, cannot-link, tabu): it could neither win nor tie. A move is
+    #   skipped only once best_delta > -inf, i.e. after a move was counted, so "no move at
+    #   all" (n_moves == 0) is found exactly as before (another 2x at 920 elements).
     mt = np.ascontiguousarray(m.T)
     ct = np.ascontiguousarray(c.T)
     tabut = np.ascontiguousarray(tabu.T)
@@ -238,13 +242,16 @@ def _tabu_steps(
             a = labels[i]
             if sizes[a] <= lo[a]:
                 continue
+            mia = m[i, a]
             for g in range(n_groups):
+                delta = m[i, g] - mia
+                if delta < best_delta:
+                    continue  # neither a better move nor a tie: its checks cannot matter
                 if g == a or sizes[g] >= hi[g]:
                     continue
                 if has_cl and c[i, g] > 0:
                     continue
                 n_moves += 1
-                delta = m[i, g] - m[i, a]
                 if tabu[i, g] > it and cur + delta <= best + eps:
                     continue
                 if delta > best_delta:
@@ -267,6 +274,9 @@ def _tabu_steps(
             mia = m[i, a]
             for j in range(i + 1, n):
                 b = labels[j]
+                delta = m[i, b] - mia + mt[a, j] - own[j] - 2.0 * d[i, j]
+                if delta < best_delta:
+                    continue
                 if a == b:
                     continue
                 if has_cl:
@@ -274,7 +284,6 @@ def _tabu_steps(
                     if c[i, b] - link > 0 or ct[a, j] - link > 0:
                         continue
                 n_moves += 1
-                delta = m[i, b] - mia + mt[a, j] - own[j] - 2.0 * d[i, j]
                 if (tabu[i, b] > it or tabut[a, j] > it) and cur + delta <= best + eps:
                     continue
                 if delta > best_delta:
