@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import os
 import signal
 import sys
@@ -31,7 +32,12 @@ def run() -> None:
         os.environ.setdefault(var, "1")
     from matcher.cli import main  # lazy: after the signal handlers (quiet Ctrl-C)
 
-    main()
+    try:
+        main()
+    finally:
+        # The process ends here: the collector's last passes would walk every object still
+        # alive (0.3 s after a 2,000-participant solve) only for the process to free them.
+        gc.freeze()
 
 
 if __name__ == "__main__":

@@ -118,3 +118,20 @@ def test_scores_csv_and_json() -> None:
     code, out = invoke("scores", str(MAY2016), "--format", "json", "--all")
     doc = json.loads(out)
     assert len(doc["rows"]) == 28 and len(doc["columns"]) == 24
+
+
+def test_a_command_freezes_its_long_lived_heap_after_reading_the_intake() -> None:
+    """After the intake is read and checked, what exists lives until the command ends: it is
+    frozen out of the collector's full passes (``gc.freeze``), which then walk only what the
+    solve creates."""
+    import gc
+
+    from matcher.cli.group import _load_checked
+
+    gc.unfreeze()
+    try:
+        data, _ = _load_checked(MAY2016)
+        assert data.participants
+        assert gc.get_freeze_count() > 0
+    finally:
+        gc.unfreeze()  # the rest of the test session collects as usual

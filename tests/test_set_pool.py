@@ -231,3 +231,18 @@ def test_form_all_reports_progress_and_a_cancel_still_returns_every_cohorts_sets
     finally:
         pool.close()
     assert again[0].sets == serial.sets and again[0].diversity == serial.diversity
+
+
+def test_the_workers_come_from_a_frozen_forkserver() -> None:
+    """The forkserver freezes the collector's view of what it preloaded before it forks the
+    workers (``matcher.engine.forkserver_ready``): they share those pages and skip them in
+    their collections, and the server exits quickly when the solve ends."""
+    import gc
+
+    pool = set_pool.SetPool(1)
+    try:
+        pool.ready()
+        frozen = pool.executor.submit(gc.get_freeze_count).result(timeout=120)
+    finally:
+        pool.close()
+    assert frozen > 1_000  # numpy, numba, the engine: tens of thousands of objects

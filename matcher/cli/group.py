@@ -8,6 +8,7 @@ Exit codes (DESIGN.md §5): 0 solved; 1 internal error; 2 usage error; 3 invalid
 
 from __future__ import annotations
 
+import gc
 import json
 import logging
 import os
@@ -555,6 +556,9 @@ def _load_checked(path: Path, check_seconds: float | None = None) -> tuple[Insta
     spent = time.monotonic() - started
     notes.extend(str(near) for near in check.found)
     _warn_all(notes)
+    # What exists now (the modules, the intake) lives until the command ends: the collector's
+    # full passes stop walking it (0.12-0.2 s of a 2,000-participant solve's 3-4 full passes).
+    gc.freeze()
     return data, spent
 
 

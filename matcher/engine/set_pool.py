@@ -64,8 +64,14 @@ POOL_MIN_COHORTS = 4
 POOL_MIN_WORK = 200_000
 #: Most worker processes (each holds numpy, the engine and the kernel: up to ~170 MB).
 POOL_MAX_WORKERS = 4
-#: Modules the forkserver imports before it forks the workers.
-PRELOAD = ("matcher.engine.sets", "solvers.grouping.kernels", "numba")
+#: Modules the forkserver imports before it forks the workers (the last one freezes the
+#: collector's view of them: see its docstring).
+PRELOAD = (
+    "matcher.engine.sets",
+    "solvers.grouping.kernels",
+    "numba",
+    "matcher.engine.forkserver_ready",
+)
 #: Seconds between the parent's progress checks while workers run.
 POLL_S = 0.2
 
