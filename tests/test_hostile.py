@@ -305,6 +305,42 @@ def test_d3_signal_ends_a_solve_with_nothing_written(
     _interrupt_solve(tmp_path, intake_2000, signum, expected)
 
 
+@pytest.mark.parametrize("after", [b"matcher: solve:", b"matcher: pairing:"])
+def test_ctrl_c_to_the_process_group_ends_every_process_quietly(
+    tmp_path: Path, intake_2000: Path, after: bytes
+) -> None:
+    """A terminal's Ctrl-C reaches the whole process group: the command and, on a 2,000-
+    participant intake, the sets stage's server and workers (started at the solve's start,
+    still loading after its first log line). Exit 130, one line, no traceback or warning from
+    any of them (a server still preloading printed a KeyboardInterrupt traceback; the resource
+    tracker, leaked semaphores), the old output untouched, and the output pipes closed by
+    every process (none left waiting for work)."""
+    out = tmp_path / "plan.json"
+    out.write_text("previous plan")
+    with subprocess.Popen(
+        [sys.executable, "-m", "matcher", "-v", "solve", str(intake_2000), "-o", str(out)],
+        env={**SUBPROCESS_ENV, "MATCHER_SET_WORKERS": ""},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        start_new_session=True,  # its own process group, as a terminal's foreground job
+    ) as proc:
+        assert proc.stderr is not None
+        seen = []
+        for line in proc.stderr:
+            seen.append(line)
+            if after in line:
+                break
+        assert proc.poll() is None, b"".join(seen)
+        os.killpg(proc.pid, signal.SIGINT)
+        _, rest = proc.communicate(timeout=60)  # a hang guard: every process closed the pipes
+    err = b"".join(seen) + rest
+    assert proc.returncode == 130, err
+    assert b"interrupted (SIGINT)" in err
+    for noise in (b"Traceback", b"Warning", b"leaked", b"KeyboardInterrupt", b"Error"):
+        assert noise not in err, err
+    assert out.read_text() == "previous plan"
+
+
 @pytest.mark.slow
 def test_d3_signal_ends_a_solve_within_a_second(tmp_path: Path, intake_2000: Path) -> None:
     """Wall clock (slow: timing on a loaded machine): the run ends within a second of SIGINT."""

@@ -258,6 +258,7 @@ def _cancellable(work: Callable[[ProgressCallback], T], *, show_progress: bool =
         _say(f"interrupted ({exc.signal_name}); stopped, nothing written", prefix="")
         with suppress(Exception):
             sys.stderr.flush()
+        _release_process_resources()
         # Not sys.exit: native solver threads still winding down can abort the interpreter's
         # shutdown (std::terminate); nothing is left to write or clean up.
         os._exit(exc.exit_code)
@@ -265,6 +266,18 @@ def _cancellable(work: Callable[[ProgressCallback], T], *, show_progress: bool =
         if bar is not None:
             bar.stop()
     return job.result()
+
+
+def _release_process_resources() -> None:
+    """Before ``os._exit``: release what a normal exit's multiprocessing clean-up would (the
+    sets stage's worker pool holds named semaphores; its resource tracker would otherwise
+    remove them itself and print a warning about leaked objects). The workers end on their own
+    once this process has ended (they watch it). Nothing to do when no pool was started."""
+    mp_util = sys.modules.get("multiprocessing.util")
+    run_finalizers = getattr(mp_util, "_run_finalizers", None)
+    if run_finalizers is not None:
+        with suppress(Exception):
+            run_finalizers(0)  # exit-time finalizers of priority >= 0: semaphores, queues
 
 
 def _guard(fn: F) -> F:

@@ -23,11 +23,13 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
 import sys
 import threading
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from contextlib import suppress
 from dataclasses import dataclass
 from multiprocessing import get_all_start_methods, get_context
 from typing import TYPE_CHECKING, Any, cast
@@ -74,6 +76,8 @@ PRELOAD = (
 )
 #: Seconds between the parent's progress checks while workers run.
 POLL_S = 0.2
+#: Signals the server and workers start with blocked (see SetPool._start_workers).
+_BLOCKED_IN_HELPERS = {signal.SIGINT, signal.SIGTERM}
 
 
 def usable_cores() -> int:
@@ -107,32 +111,57 @@ class SetPool:
         self.workers = workers
         self.cancel = ctx.Event()
         self.deadline = ctx.Value("d", 0.0)  # monotonic deadline; 0: none
+        # Only this process holds the writing end: when it ends, however abruptly (a signal
+        # ends the command with os._exit), the workers read end-of-file and end too, so none
+        # is left waiting for work that will never come (holding the server, and the caller's
+        # output pipes, open).
+        parent_alive, self._alive = ctx.Pipe(duplex=False)
         self.executor = ProcessPoolExecutor(
             max_workers=workers,
             mp_context=ctx,
             initializer=_init_worker,
-            initargs=(self.cancel, self.deadline),
+            initargs=(self.cancel, self.deadline, parent_alive),
         )
         # start every worker now: each loads what the searches need while the parent pairs
         # and places. From a thread: starting a forkserver worker waits for the server's
         # preload (~0.6 s), which the solve need not wait for
         self._warm: list[Future[Any]] = []
+        self._lock = threading.Lock()
+        self._started = self._closed = False
         self._starting = threading.Thread(
             target=self._start_workers, name="matcher-set-pool", daemon=True
         )
         self._starting.start()
 
     def _start_workers(self) -> None:
-        self._warm = [self.executor.submit(_warm) for _ in range(self.workers)]
+        # The server and the workers start with SIGINT and SIGTERM blocked (a thread's signal
+        # mask is inherited by the processes it starts, as multiprocessing's resource tracker
+        # does it): a Ctrl-C reaches the whole process group, and only this process handles it
+        # (it cancels the searches and ends; the workers follow, see _end_with_parent). Without
+        # it a Ctrl-C during the server's preload printed a KeyboardInterrupt traceback.
+        signal.pthread_sigmask(signal.SIG_BLOCK, _BLOCKED_IN_HELPERS)
+        try:
+            self._warm = [self.executor.submit(_warm) for _ in range(self.workers)]
+        finally:
+            with self._lock:
+                self._started = True
+                closed = self._closed
+            if closed:  # closed while the workers were starting: close() left this to us
+                self.executor.shutdown(wait=False, cancel_futures=True)
 
     def ready(self) -> None:
         """Wait until every worker has been started (not until it has warmed up)."""
         self._starting.join()
 
     def close(self) -> None:
-        self._starting.join()
+        """Cancel the searches and let the workers go, without waiting for them (nor for
+        their start, which the starting thread then ends)."""
         self.cancel.set()
-        self.executor.shutdown(wait=False, cancel_futures=True)
+        with self._lock:
+            self._closed = True
+            started = self._started
+        if started:
+            self.executor.shutdown(wait=False, cancel_futures=True)
 
 
 def _main_is_guarded() -> bool:
@@ -252,13 +281,27 @@ _cancel: Any = None
 _deadline: Any = None
 
 
-def _init_worker(cancel: Any, deadline: Any) -> None:
+def _init_worker(cancel: Any, deadline: Any, parent_alive: Any) -> None:
     global _cancel, _deadline
     # one BLAS thread per worker: the workers are the parallelism (the parent's setting, e.g.
     # the CLI's, is inherited; a library caller's numpy may not have one)
     for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
         os.environ.setdefault(var, "1")
+    # Ctrl-C reaches the whole process group: the parent handles it (it cancels the searches
+    # and ends), a worker must not print a KeyboardInterrupt traceback of its own
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    threading.Thread(
+        target=_end_with_parent, args=(parent_alive,), name="matcher-parent-watch", daemon=True
+    ).start()
     _cancel, _deadline = cancel, deadline
+
+
+def _end_with_parent(parent_alive: Any) -> None:
+    """Wait for the parent's end of the pipe to close (nothing is ever sent on it), then end
+    this worker at once: its results have nowhere to go."""
+    with suppress(EOFError, OSError):
+        parent_alive.recv_bytes()
+    os._exit(0)
 
 
 def _warm() -> bool:
