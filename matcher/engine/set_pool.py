@@ -139,7 +139,8 @@ class SetPool:
         # does it): a Ctrl-C reaches the whole process group, and only this process handles it
         # (it cancels the searches and ends; the workers follow, see _end_with_parent). Without
         # it a Ctrl-C during the server's preload printed a KeyboardInterrupt traceback.
-        signal.pthread_sigmask(signal.SIG_BLOCK, _BLOCKED_IN_HELPERS)
+        if hasattr(signal, "pthread_sigmask"):  # POSIX (Windows has no process groups)
+            signal.pthread_sigmask(signal.SIG_BLOCK, _BLOCKED_IN_HELPERS)
         try:
             self._warm = [self.executor.submit(_warm) for _ in range(self.workers)]
         finally:
