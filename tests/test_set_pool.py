@@ -131,9 +131,9 @@ def test_a_mid_size_intake_starts_workers_only_while_the_kernel_is_not_loaded(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """From POOL_LOAD_PARTICIPANTS, a process that has not loaded the compiled kernel (a
-    fresh `matcher solve`) starts the workers, one per cohort at most, so that they load it
-    while it pairs and places; a process that has it (the web app after a solve) stays
-    serial below POOL_MIN_PARTICIPANTS."""
+    fresh `matcher solve`) starts one worker, which loads it while the command pairs and
+    places; a process that has it (the web app after a solve) stays serial below
+    POOL_MIN_PARTICIPANTS. Larger intakes get a worker per core, one per cohort at most."""
     monkeypatch.delenv("MATCHER_SET_WORKERS", raising=False)
     monkeypatch.setattr(set_pool, "_main_is_guarded", lambda: True)
     monkeypatch.setattr(set_pool, "usable_cores", lambda: 4)
@@ -141,13 +141,16 @@ def test_a_mid_size_intake_starts_workers_only_while_the_kernel_is_not_loaded(
     loaded = [False]
     monkeypatch.setattr(set_pool, "compiled_loaded", lambda: loaded[0])
     mid = set_pool.POOL_LOAD_PARTICIPANTS
+    large = set_pool.POOL_MIN_PARTICIPANTS
     assert set_pool.start(mid - 1, 40, replan=False) is None
-    assert set_pool.start(mid, 40, replan=False) == 4
-    assert set_pool.start(mid, 1, replan=False) == 1  # one cohort: one worker
-    assert set_pool.start(mid, 0, replan=False) == 1
+    assert set_pool.start(mid, 40, replan=False) == 1  # its start-up fits the free core
+    assert set_pool.start(large - 1, 40, replan=False) == 1
+    assert set_pool.start(large, 40, replan=False) == 4
+    assert set_pool.start(large, 3, replan=False) == 3  # one cohort per worker at most
+    assert set_pool.start(large, 0, replan=False) == 1
     loaded[0] = True
     assert set_pool.start(mid, 40, replan=False) is None
-    assert set_pool.start(set_pool.POOL_MIN_PARTICIPANTS, 40, replan=False) == 4
+    assert set_pool.start(large, 40, replan=False) == 4
 
 
 def test_starting_the_pool_does_not_wait_for_its_workers(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -187,7 +187,7 @@ def start(
     machine with more than one core, run from the ``matcher`` command, with no time limit or
     one that gives the searches at least ``POOL_MIN_SEARCH_S`` (``search_s``), and either a
     large intake or a mid-size one in a process that has not loaded the compiled search kernel;
-    else None (serial). One worker per cohort at most.
+    else None (serial). One worker per cohort at most, and one in all for a mid-size intake.
     ``MATCHER_SET_WORKERS`` (a number) overrides the choice: ``0`` or ``1`` forces serial, ``2``
     or more that many workers whatever the intake's size and whoever calls (a script that
     sets it must guard its work with ``if __name__ == "__main__":``, as multiprocessing asks)."""
@@ -209,6 +209,10 @@ def start(
         if search_s is not None and search_s < POOL_MIN_SEARCH_S:
             return None
         workers = min(cores, POOL_MAX_WORKERS, max(1, n_cohorts))
+        if n_participants < POOL_MIN_PARTICIPANTS:
+            # one worker: its start-up (the server's preload and the kernel's load, ~1.5 s of
+            # CPU) fits the core this process leaves free; two slowed placement by 0.2-0.5 s
+            workers = 1
     try:
         return SetPool(workers)
     except (OSError, ImportError, NotImplementedError) as exc:  # no process support here
