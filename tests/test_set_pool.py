@@ -113,6 +113,7 @@ def test_small_work_stays_serial_even_with_a_pool(monkeypatch: pytest.MonkeyPatc
     cohort = instance.cohorts[0]
     duo = (instance.participants[0], instance.participants[1])
     pool = object.__new__(set_pool.SetPool)  # never started: only its presence matters here
+    pool.started = lambda: True  # type: ignore[method-assign]  # its workers are up
     few = [set_pool.SetTask(cohort, [duo] * 20, None)] * (set_pool.POOL_MIN_COHORTS - 1)
     assert not set_pool.worth_it(pool, few, loads_kernel=False)
     small = [set_pool.SetTask(cohort, [duo] * 20, None)] * 40  # 2,000 participants' shape
@@ -125,6 +126,10 @@ def test_small_work_stays_serial_even_with_a_pool(monkeypatch: pytest.MonkeyPatc
     assert set_pool.worth_it(pool, few[:1], loads_kernel=True)
     assert not set_pool.worth_it(None, few, loads_kernel=True)
     assert not set_pool.worth_it(pool, [], loads_kernel=True)
+    # workers still starting (the server preloading): this process loads the kernel sooner
+    pool.started = lambda: False  # type: ignore[method-assign]
+    assert not set_pool.worth_it(pool, few, loads_kernel=True)
+    assert set_pool.worth_it(pool, large, loads_kernel=False)  # shared-out work waits for them
 
 
 def test_a_mid_size_intake_starts_workers_only_while_the_kernel_is_not_loaded(
@@ -166,13 +171,15 @@ def test_starting_the_pool_does_not_wait_for_its_workers(monkeypatch: pytest.Mon
         release.wait(30)
         started.append(self.workers)
 
-    monkeypatch.setattr(set_pool.SetPool, "_start_workers", slow_start)
+    monkeypatch.setattr(set_pool.SetPool, "_submit_warm", slow_start)
     pool = set_pool.SetPool(1)
     try:
         assert started == []  # the constructor returned while the workers were starting
+        assert not pool.started()
         release.set()
         pool.ready()
         assert started == [1]
+        assert pool.started()
     finally:
         release.set()
         pool.close()

@@ -142,7 +142,7 @@ class SetPool:
         if hasattr(signal, "pthread_sigmask"):  # POSIX (Windows has no process groups)
             signal.pthread_sigmask(signal.SIG_BLOCK, _BLOCKED_IN_HELPERS)
         try:
-            self._warm = [self.executor.submit(_warm) for _ in range(self.workers)]
+            self._submit_warm()
         finally:
             with self._lock:
                 self._started = True
@@ -150,9 +150,18 @@ class SetPool:
             if closed:  # closed while the workers were starting: close() left this to us
                 self.executor.shutdown(wait=False, cancel_futures=True)
 
+    def _submit_warm(self) -> None:
+        # each submit starts a worker (waiting for the server's preload the first time)
+        self._warm = [self.executor.submit(_warm) for _ in range(self.workers)]
+
     def ready(self) -> None:
         """Wait until every worker has been started (not until it has warmed up)."""
         self._starting.join()
+
+    def started(self) -> bool:
+        """Whether every worker has been started (the server's preload is done); no wait."""
+        with self._lock:
+            return self._started
 
     def close(self) -> None:
         """Cancel the searches and let the workers go, without waiting for them (nor for
@@ -222,12 +231,14 @@ def start(
 
 def worth_it(pool: SetPool | None, tasks: Sequence[SetTask], *, loads_kernel: bool) -> bool:
     """Whether to run ``tasks`` in ``pool`` rather than serially: when this process would
-    load the compiled kernel for them (``loads_kernel``: the workers have it, or load it
-    already), or they are enough work to share out."""
+    load the compiled kernel for them (``loads_kernel``) and the workers are past the server's
+    preload (left: at most their own load of the kernel, ~0.5 s, less than this process's
+    0.8-1 s; a solve that reaches its sets sooner, e.g. one cohort of pre-formed pairs, went
+    0.3-1 s slower waiting for them), or they are enough work to share out."""
     if pool is None or not tasks:
         return False
     forced = os.environ.get("MATCHER_SET_WORKERS", "").strip()
-    if forced.isdigit() or loads_kernel:
+    if forced.isdigit() or (loads_kernel and pool.started()):
         return True
     return len(tasks) >= POOL_MIN_COHORTS and sum(len(t.duos) ** 2 for t in tasks) >= POOL_MIN_WORK
 
