@@ -50,8 +50,10 @@ POOL_MIN_PARTICIPANTS = 4_000
 #: kernel (a fresh ``matcher solve``): loading it (numba's import and the kernel's code) takes
 #: 0.8-1 s, and the workers do it on another core while this process pairs and places. Their
 #: searches then run there only if this process would have loaded the kernel for them
-#: (:func:`worth_it`). Measured at 2,000 participants (2 cores, the four shapes of
-#: ``benchmarks/shapes.py`` that place 495-920 pairs): 3.2-4.0 s before, see the sweep after.
+#: (:func:`worth_it`). Measured on the 2-core machine against the serial run
+#: (``MATCHER_SET_WORKERS=0``), alternately, 3 runs each: a generated 2,000 (seed 0) 2.70-2.82 s
+#: against 3.25-3.54 s, the many-cohorts shape of ``benchmarks/shapes.py`` 1.95-2.37 s against
+#: 2.46-3.06 s.
 POOL_LOAD_PARTICIPANTS = 1_500
 #: Under a time limit, the least time for the searches with which the pool is started: its
 #: workers' start-up (0.3-1 s each, on the cores the solve itself runs on) would take more
