@@ -53,7 +53,10 @@ def main() -> None:
         for name, cmd in cases.items():
             times[name].append(timed(cmd))
     base = statistics.median(times["python -c pass"])
-    print(f"instance: {args.instance}; {args.runs} runs each, interleaved; medians")
+    shown = Path(args.instance).resolve()
+    if shown.is_relative_to(REPO):  # a path in the repository, never this machine's folders
+        shown = shown.relative_to(REPO)
+    print(f"instance: {shown}; {args.runs} runs each, interleaved; medians")
     print("| command | median (s) | beyond start-up (s) |")
     print("| --- | ---: | ---: |")
     for name, ts in times.items():
