@@ -569,10 +569,18 @@ def _load_checked(path: Path, check_seconds: float | None = None) -> tuple[Insta
     spent = time.monotonic() - started
     notes.extend(str(near) for near in check.found)
     _warn_all(notes)
-    # What exists now (the modules, the intake) lives until the command ends: the collector's
-    # full passes stop walking it (0.12-0.2 s of a 2,000-participant solve's 3-4 full passes).
-    gc.freeze()
+    if ONE_SHOT:
+        # What exists now (the modules, the intake) lives until the process ends with the
+        # command: the collector's full passes stop walking it (0.12-0.2 s of a 2,000-
+        # participant solve's 3-4 full passes). Not for a caller running commands in its own
+        # process (tests, a script calling `main`): frozen objects are never collected.
+        gc.freeze()
     return data, spent
+
+
+#: Set by the `matcher` command's entry point (``matcher.__main__.run``): this process runs one
+#: command and ends with it.
+ONE_SHOT = False
 
 
 def _warn_all(notes: list[str]) -> None:
