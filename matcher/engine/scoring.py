@@ -326,7 +326,10 @@ def block(instance: Instance, a: Side, b: Side, start: int, stop: int) -> Compat
     same_org = a.organisation[start:stop, None] == b.organisation[None, :]
     same_sys = a.system[start:stop, None] == b.system[None, :]
     rules = instance.rules
-    common = a.attend[start:stop] @ b.attend.T
+    # cohorts both can attend, counted by a float product (BLAS; exact for counts this small)
+    # and kept as integers: numpy multiplies int64 matrices without BLAS, 4-9x slower here
+    both = a.attend[start:stop].astype(np.float64) @ b.attend.T.astype(np.float64)
+    common = both.astype(np.int64)
     similarity = None
     if a.meaning is not None and b.meaning is not None:
         assert a.described is not None and b.described is not None

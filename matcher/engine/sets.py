@@ -227,14 +227,14 @@ def check_set_rules(
     the greedy clique search, no model."""
     n = len(duos)
     lo, hi = cohort.set_size.min_pairs, cohort.set_size.max_pairs
-    cliques = _cliques(instance, duos)
-    bound, groups = grouping_bound(n, lo, hi, cliques)
-    orgs = _organisations(duos)
+    hard_org = one_organisation_per_set(instance)
+    orgs = _organisations(duos) if hard_org else {}
+    conflict = _conflict_cliques(n, _conflicts(duos))
+    bound, groups = grouping_bound(n, lo, hi, _cliques_of(orgs, conflict))
     busiest = None
-    if one_organisation_per_set(instance) and orgs:
+    if orgs:
         org = min(orgs, key=lambda o: (-len(orgs[o]), o))
         busiest = (org, len(orgs[org]))
-    conflict = _conflict_cliques(n, _conflicts(duos))
     return SetRuleCheck(
         n=n,
         lo=lo,
@@ -250,10 +250,14 @@ def check_set_rules(
 def _cliques(instance: Instance, duos: list[tuple[Participant, Participant]]) -> list[list[int]]:
     """Groups of pairs a set may hold at most one of: per organisation (hard rule), and the
     conflict cliques."""
-    cliques = []
-    if one_organisation_per_set(instance):
-        cliques = [ks for ks in _organisations(duos).values() if len(ks) > 1]
-    return cliques + _conflict_cliques(len(duos), _conflicts(duos))
+    orgs = _organisations(duos) if one_organisation_per_set(instance) else {}
+    return _cliques_of(orgs, _conflict_cliques(len(duos), _conflicts(duos)))
+
+
+def _cliques_of(orgs: dict[str, list[int]], conflict: list[list[int]]) -> list[list[int]]:
+    """:func:`_cliques` from the pairs of each organisation (empty without the hard rule) and
+    the conflict cliques."""
+    return [ks for ks in orgs.values() if len(ks) > 1] + conflict
 
 
 def _links(instance: Instance, duos: list[tuple[Participant, Participant]]) -> NDArray[np.int64]:

@@ -72,26 +72,38 @@ def _greedy_start(
         # 20 tries cost O(20 n^2): on large inputs fewer, the repair search does the rest
         tries = 20 if n <= 200 else max(3, 4000 // n)
     deg = p.cl.sum(axis=1)
+    lo, cap = p.lo.tolist(), caps.tolist()
+    groups = range(n_groups)
     for _ in range(tries):
         order = np.lexsort((rng.random(n), -deg))
         labels = np.full(n, -1, dtype=np.int64)
-        sizes = np.zeros(n_groups, dtype=np.int64)
+        sizes = [0] * n_groups
         gain = np.zeros((n, n_groups), dtype=np.float64)  # gain[k, g]: distance from k to g
         blocked = np.zeros((n, n_groups), dtype=np.int64)
         ok = True
-        for pos, i in enumerate(order):
-            deficit = np.maximum(p.lo - sizes, 0)
-            remaining = n - pos
-            allowed = (sizes < caps) & (blocked[i] == 0)
-            if remaining <= int(deficit.sum()):
-                allowed &= deficit > 0
-            cand = np.flatnonzero(allowed)
-            if cand.size == 0:
+        # Per element a few numbers per group: plain Python lists, not small numpy arrays (the
+        # start of every cohort's search, 50 cohorts in a row at 5,000 participants). The
+        # arithmetic is the vectorised form's, so the choices are the same.
+        for pos, i in enumerate(order.tolist()):
+            deficit = [max(lo[g] - sizes[g], 0) for g in groups]
+            short = n - pos <= sum(deficit)  # only groups below their minimum may take it
+            row = blocked[i].tolist()
+            cand = [
+                g
+                for g in groups
+                if sizes[g] < cap[g] and row[g] == 0 and (not short or deficit[g] > 0)
+            ]
+            if not cand:
                 ok = False
                 break
             # Prefer groups below their minimum, then the largest gain, random tie-break.
-            key = gain[i, cand] + 1e12 * (deficit[cand] > 0) + 1e-9 * rng.random(cand.size)
-            g = int(cand[int(np.argmax(key))])
+            here = gain[i].tolist()
+            noise = rng.random(len(cand)).tolist()
+            best, g = -np.inf, -1
+            for c, r in zip(cand, noise, strict=True):
+                key = here[c] + (1e12 if deficit[c] > 0 else 0.0) + 1e-9 * r
+                if key > best:
+                    best, g = key, c
             labels[i] = g
             sizes[g] += 1
             blocked[:, g] += p.cl[i]
