@@ -435,7 +435,13 @@ def place_by_moves(
         return check.bound >= len(ks)
 
     placed_now, moved = 0, 0
+    # Cohorts from which no chain of moves reaches room: every cohort a failed search visited
+    # (it explored them all), until a move changes the cohorts. A pair that can attend only
+    # such cohorts has no chain either (425 wait-listed pairs, one search instead of 425).
+    dead: set[int] = set()
     for k in waiting:
+        if dead.issuperset(candidates[k].cohorts):
+            continue
         # breadth first from the cohorts k can attend; parent[q] = (cohort it came from, the
         # pair that would move from there to q)
         parent: dict[int, tuple[int, int] | None] = {}
@@ -461,6 +467,7 @@ def place_by_moves(
                     break
             frontier = following
         if end is None:
+            dead.update(parent)
             continue
         # the chain, from the cohort with room back to one k can attend
         steps: list[tuple[int, int, int]] = []  # (pair, from cohort, to cohort)
@@ -484,6 +491,7 @@ def place_by_moves(
             where[j] = dst
         where[k] = q
         members = new
+        dead.clear()
         placed_now += 1
         moved += len(steps)
     if not placed_now:
