@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from importlib.metadata import PackageNotFoundError, version
 
@@ -73,7 +73,7 @@ from matcher.engine.replan import (
     previous_pairs,
     quality_trades,
 )
-from matcher.engine.scoring import CRITERIA, pair_scores
+from matcher.engine.scoring import CRITERIA, pair_scores, people_by_id
 from matcher.engine.sets import (
     CohortSets,
     announce_searches,
@@ -232,7 +232,7 @@ class _Run:
         return self.prepared.effective
 
     @property
-    def people(self) -> dict[str, Participant]:
+    def people(self) -> Mapping[str, Participant]:
         return self.prepared.people
 
     def lap(self, stage: str) -> float:
@@ -820,7 +820,7 @@ def _binding_lock_rules(
     """Per cohort of the locked pairs ``locked``: the rule they break together, in words with
     figures (more locked pairs than the cohort holds; more pairs of one organisation, or
     pairs with a declared conflict between them, than the cohort has sets)."""
-    people = instance.participants_by_id()
+    people = people_by_id(instance)
     hard_org = instance.rules.one_organisation_per_set == "hard"
     out: list[Conflict] = []
     by_cohort: dict[int, list[Candidate]] = {}
@@ -904,7 +904,7 @@ def _unmatched(
     for pair in prev.pairs if prev is not None else []:
         was_with[pair.patient_leader], was_with[pair.partner] = pair.partner, pair.patient_leader
     out = []
-    original_people = original.participants_by_id()
+    original_people = people_by_id(original)
     for n_seen, p in enumerate(instance.participants):
         if ticks is not None and n_seen % 512 == 0:
             ticks.check(f"reasons of the unmatched: {n_seen} of {len(instance.participants)}")

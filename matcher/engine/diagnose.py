@@ -15,6 +15,7 @@ from matcher.contract.rules import (
     splits_into_sets,
 )
 from matcher.engine.placement.model import Candidate
+from matcher.engine.scoring import people_by_id
 from matcher.errors import Conflict
 from matcher.words import count
 
@@ -24,7 +25,7 @@ def diagnose_cohorts(
 ) -> list[Conflict]:
     """For each cohort (or those in ``only``), why the pairs that could attend it cannot
     form a plan there, when a simple necessary condition fails."""
-    people = instance.participants_by_id()
+    people = people_by_id(instance)
     hard_org = one_organisation_per_set(instance)
     out: list[Conflict] = []
     for q, cohort in enumerate(instance.cohorts):
@@ -104,7 +105,7 @@ def _conflict_clique_blocks(instance: Instance, here: list[Candidate], lo: int) 
     """True when every two of the cohort's pairs conflict and a set needs 2+ pairs."""
     if lo < 2 or len(here) < 2:
         return False
-    people = instance.participants_by_id()
+    people = people_by_id(instance)
     duos = [(people[c.patient_leader], people[c.partner]) for c in here]
     return all(
         pairs_in_conflict(duos[i], duos[j])

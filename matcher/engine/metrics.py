@@ -19,7 +19,7 @@ from matcher.contract.keys import category_key
 from matcher.contract.solution import MIN_GROUP as MIN_GROUP  # re-exported; its home
 from matcher.contract.solution import Pair, Solution
 from matcher.engine.pairing import FloatArray, IntArray, LoneScan, scan_lone
-from matcher.engine.scoring import Side, iter_blocks, lone_sides, pair_scores
+from matcher.engine.scoring import Side, iter_blocks, lone_sides, pair_scores, people_by_id
 
 
 def _stats(values: list[float]) -> dict[str, float | int | None]:
@@ -226,7 +226,7 @@ def solution_metrics(
 
     ``tick`` (optional) is called between the parts with what comes next, for progress reports.
     """
-    people = instance.participants_by_id()
+    people = people_by_id(instance)
     pair_of: dict[str, Pair] = {}
     for p in solution.pairs:
         pair_of[p.patient_leader] = pair_of[p.partner] = p

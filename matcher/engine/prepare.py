@@ -20,6 +20,7 @@ The independent verifier reads the original instance, never this one.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -27,7 +28,7 @@ from numpy.typing import NDArray
 from pydantic import BaseModel
 
 from matcher.contract.instance import Instance, Participant
-from matcher.engine.scoring import coded
+from matcher.engine.scoring import coded, people_by_id
 
 
 @dataclass(frozen=True)
@@ -42,7 +43,7 @@ class Prepared:
     #: (patient leader, partner) of the pairs that applied together (both active)
     preformed: frozenset[tuple[str, str]]
     #: the effective instance's people by ID
-    people: dict[str, Participant]
+    people: Mapping[str, Participant]
     #: each effective person's index in the file (and in ``attend``'s rows)
     order: dict[str, int]
     #: ``attend[i, q]``: effective person ``i`` can attend cohort ``q`` in full
@@ -94,7 +95,7 @@ def prepare(instance: Instance) -> Prepared:
         withdrawn=withdrawn,
         locks=locks,
         preformed=preformed,
-        people=effective.participants_by_id(),
+        people=people_by_id(effective),
         order={p.id: k for k, p in enumerate(effective.participants)},
         attend=coded(effective).attend != 0,
     )

@@ -8,7 +8,7 @@ from matcher.contract.instance import Instance, Participant
 from matcher.contract.rules import organisation_key
 from matcher.engine.objectives import REGISTRY
 from matcher.engine.pairing import SideStats
-from matcher.engine.scoring import active_weights, similarity, tag
+from matcher.engine.scoring import active_weights, people_by_id, similarity, tag
 from matcher.words import count
 
 
@@ -144,10 +144,10 @@ def partner_gone_reason(
     """``reason`` for unmatched ``pid``, led by what happened to them when the partner they
     applied with (or, in a re-plan, their partner in the previous plan) withdrew or left the
     intake: "partner pr05 withdrew; no compatible partner was free: ...". ``people``:
-    ``original.participants_by_id()``, when the caller has it (building it costs O(intake) a
-    call: 44 s over the 1,600 unmatched of a 20,000-participant intake)."""
+    ``original``'s people by ID, when the caller has them (by default
+    :func:`matcher.engine.scoring.people_by_id`, built once per instance)."""
     if people is None:
-        people = original.participants_by_id()
+        people = people_by_id(original)
     me = people.get(pid)
     candidates = [x for x in (me.partner if me else None, previous_partner) if x]
     for partner in candidates:

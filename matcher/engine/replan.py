@@ -13,6 +13,7 @@ accepted: those become changes, not errors.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -24,7 +25,7 @@ from matcher.contract.plan_file import load_plan, parse_plan, parse_plan_bytes
 from matcher.contract.rules import pairing_rule_breaks, set_counts
 from matcher.contract.solution import Changes, Pair, Solution
 from matcher.engine.progress import Stop
-from matcher.engine.scoring import pair_scores
+from matcher.engine.scoring import pair_scores, people_by_id
 
 #: Cohorts with more pairs than this keep their sets greedily (no exact set-moves model).
 KEEP_SETS_MAX_PAIRS = 80
@@ -210,7 +211,7 @@ def quality_trades(
     pairing with them would score at least :data:`TRADE_MARGIN` more, with both figures.
     ``instance`` is the effective intake (withdrawals and locks applied)."""
 
-    people = instance.participants_by_id()
+    people = people_by_id(instance)
     before = previous_pairs(prev)
     kept = [
         p
@@ -246,7 +247,7 @@ def quality_trades(
 
 def _trade(
     instance: Instance,
-    people: dict[str, Participant],
+    people: Mapping[str, Participant],
     kept: list[Pair],
     own: dict[str, float],
     partner_of: dict[str, str],

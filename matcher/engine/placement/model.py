@@ -44,7 +44,7 @@ from __future__ import annotations
 import logging
 import time
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Protocol
 
@@ -60,6 +60,7 @@ from matcher.contract.rules import (
 )
 from matcher.engine.cpsat import hold_level, optimise_level, run_cpsat
 from matcher.engine.progress import Stop
+from matcher.engine.scoring import people_by_id
 from matcher.errors import MatcherError
 
 if TYPE_CHECKING:
@@ -287,7 +288,7 @@ def _one_organisation_per_set(
     # (the CP-SAT form of rules.shares_organisation; tests/test_rules.py ties it to cohort_ok).
     if not one_organisation_per_set(instance):
         return
-    people = instance.participants_by_id()
+    people = people_by_id(instance)
     orgs_of: dict[int, frozenset[str]] = {}  # a pair's organisations, once for its cohorts
     n_seen, n_all = 0, len(v.placed)
     for q, ks in v.in_cohort.items():
@@ -317,7 +318,7 @@ def _conflicts_in_separate_sets(
 ) -> None:
     # Declared conflicts never share a set: two conflicting pairs in a cohort need s >= 2 (the
     # CP-SAT form of rules.declared_conflict; tests/test_rules.py ties it to cohort_ok).
-    people = instance.participants_by_id()
+    people = people_by_id(instance)
     for q in range(len(instance.cohorts)):
         tick("declared conflicts, cohorts", q, len(instance.cohorts), every=1)
         two_sets = model.new_bool_var(f"two_sets{q}")
@@ -455,7 +456,7 @@ def solve_placement(
 
     tick = _build_ticks(stop)
     try:
-        people = instance.participants_by_id()
+        people = people_by_id(instance)
         cohorts = instance.cohorts
         model, v, _ = _build(instance, candidates, replan.must_place, tick=tick)
         placed, formed = v.placed, v.formed
@@ -760,7 +761,7 @@ def _polish(
     candidates: list[Candidate],
     chosen: list[int],
     cohort_of: dict[int, int | None],
-    people: dict[str, Participant],
+    people: Mapping[str, Participant],
 ) -> dict[tuple[str, str], int | None] | None:
     """The plan with the lone pairs of each cohort re-matched among the same people by an
     exact maximum-weight matching (as many pairs, a higher total), where the cohort's rules
@@ -838,7 +839,7 @@ def _fullest(instance: Instance, cohort_of: dict[int, int | None]) -> int | None
 def _prefers_any(instance: Instance, candidates: list[Candidate]) -> bool:
     """Whether a member of some candidate prefers a cohort the pair could be placed in (level
     (d)'s preference terms)."""
-    people = instance.participants_by_id()
+    people = people_by_id(instance)
     cohorts = instance.cohorts
     return any(
         cohorts[q].id in people[pid].preferred_cohorts
@@ -946,7 +947,7 @@ def _joint_plan_from_hint(
     candidates: list[Candidate],
     hint: dict[tuple[str, str], int | None],
     must_place: frozenset[int],
-    people: dict[str, Participant],
+    people: Mapping[str, Participant],
 ) -> tuple[list[int], dict[int, int | None]] | None:
     """The hint as a plan over fixed and optional candidates (formed: the fixed ones and the
     optional ones the hint names), when it forms every fixed pair, nobody twice, places every
@@ -982,7 +983,7 @@ def _plan_from_hint(
 ) -> Placement | None:
     """The hint as a plan of fixed pairs, when it meets every cohort rule and places every
     locked pair in its cohort; else None."""
-    people = instance.participants_by_id()
+    people = people_by_id(instance)
     cohort_of: dict[int, int | None] = {}
     members: dict[int, list[Candidate]] = defaultdict(list)
     for k, c in enumerate(candidates):
@@ -1095,7 +1096,7 @@ def cohort_ok(
     instance: Instance,
     q: int,
     members: list[Candidate],
-    people: dict[str, Participant] | None = None,
+    people: Mapping[str, Participant] | None = None,
     organisations: dict[tuple[str, str], frozenset[str]] | None = None,
 ) -> bool:
     """The placement rules of one cohort, from :mod:`matcher.contract.rules`: capacity, a count
@@ -1107,7 +1108,7 @@ def cohort_ok(
     n = len(members)
     if not _counts_hold(cohort, n, 1):  # capacity and set sizes first: no people to read
         return False
-    people = people if people is not None else instance.participants_by_id()
+    people = people if people is not None else people_by_id(instance)
     duos = [(people[c.patient_leader], people[c.partner]) for c in members]
     by_org: dict[str, int] | None = None
     if one_organisation_per_set(instance):
@@ -1144,7 +1145,7 @@ def drop_last_until_ok(
     q: int,
     candidates: list[Candidate],
     keys: list[int],
-    people: dict[str, Participant],
+    people: Mapping[str, Participant],
 ) -> None:
     """Drop the last of ``keys`` (candidates placed in cohort ``q``, in order) until
     :func:`cohort_ok` holds for the rest: the loop ``while not cohort_ok(...): keys.pop()``,
@@ -1193,7 +1194,7 @@ def feasible_hint(
     rules (:func:`cohort_ok`): locked pairs in their cohort first, then the wanted placements,
     each cohort dropping its last pairs until its rules hold. Fixed candidates are always in it
     (placed or not), so CP-SAT starts from a feasible plan."""
-    people = instance.participants_by_id()
+    people = people_by_id(instance)
     members: dict[int, list[int]] = defaultdict(list)
     for k, c in enumerate(candidates):
         key = (c.patient_leader, c.partner)
@@ -1232,7 +1233,7 @@ def greedy_placement(
         if options:
             q = max(options, key=lambda q: (room[q] - len(members[q]), -q))
             members[q].append(k)
-    people = instance.participants_by_id()  # once, not once per cohort_ok
+    people = people_by_id(instance)  # once, not once per cohort_ok
     for q, ks in members.items():
         drop_last_until_ok(instance, q, candidates, ks, people)
     cohort_of: dict[int, int | None] = {k: None for k in range(len(candidates))}

@@ -49,7 +49,7 @@ from matcher.engine.progress import Stop
 from matcher.engine.replan import (
     previous_pairs,
 )
-from matcher.engine.scoring import pair_scores
+from matcher.engine.scoring import pair_scores, people_by_id
 from solvers.assignment import max_weight_matching_sparse
 
 log = logging.getLogger("matcher")
@@ -712,7 +712,7 @@ def _organisation_quota_pairing(
     if not len(r):
         return None
     cohort = instance.cohorts[0]
-    people = instance.participants_by_id()
+    people = people_by_id(instance)
     orgs: dict[str, int] = {}
     row_org = np.array(
         [orgs.setdefault(organisation_key(people[x]), len(orgs)) for x in scan.rows.ids]
