@@ -26,7 +26,7 @@ def grouping_bound(
     """
     if n <= 0 or lo <= 0 or hi < lo or n < lo:
         return 0, 0
-    sets = [np.unique(np.asarray(c, dtype=np.int64)) for c in cliques]
+    sets = [np.array(sorted({int(x) for x in c}), dtype=np.int64) for c in cliques]
     sets = [c for c in sets if c.size > 1]
     sets.sort(key=lambda c: (-c.size, c.tolist()[:1]))
     sets = sets[:64]

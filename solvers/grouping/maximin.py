@@ -17,6 +17,7 @@ import time
 from collections.abc import Callable, Sequence
 
 import numpy as np
+from numpy.random import default_rng
 from numpy.typing import ArrayLike, NDArray
 
 from solvers.grouping.api import diverse_groups
@@ -83,7 +84,7 @@ def maximin_groups(
         members = np.flatnonzero(labels == g)
         return not any(cl[i, m] for m in members if m != skip and m != i)
 
-    rng = np.random.default_rng(seed)
+    rng = default_rng(seed)
     best = base.labels.astype(np.int64).copy()
     best_key = _key(d, best, groups)
     current, current_key = best.copy(), best_key

@@ -8,6 +8,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
+from numpy.random import default_rng
 from numpy.typing import ArrayLike, NDArray
 
 from solvers.grouping.bound import grouping_bound
@@ -221,7 +222,7 @@ def largest_grouping(
     bound, groups = grouping_bound(n, lo, hi, cliques)
     if groups == 0:
         return PartialGrouping(np.full(n, -1, dtype=np.int64), 0, 0, 0, 0, 0.0)
-    rng = np.random.default_rng(seed)
+    rng = default_rng(seed)
     budget = max(2_000, 20 * n) if max_iters is None else max_iters
     packer = _Packer(
         cl,

@@ -8,6 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
+from numpy.random import default_rng
 
 from solvers.grouping.feasibility import _cpsat_start
 from solvers.grouping.kernels import _perturb, _tabu_kernel, load_compiled, search_work
@@ -137,7 +138,7 @@ def _solve_heuristic(
     should_stop: Callable[[], bool] | None = None,
     stall: int | None = None,
 ) -> GroupingResult:
-    rng = np.random.default_rng(seed)
+    rng = default_rng(seed)
     if max_iters is None and time_limit is None:
         max_iters = max(20_000, 400 * p.n)
     labels0 = initial

@@ -19,6 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 import numpy as np
+from numpy.random import default_rng
 from numpy.typing import NDArray
 from ortools.graph.python import min_cost_flow
 
@@ -736,7 +737,7 @@ def _organisation_quota_pairing(
 
     # Each inner pair gets its own share (1/2 to 1, from the seed) of its organisation's bonus:
     # scores tie often, and with one bonus for all, every tied inner pair would change at once.
-    spread = 0.5 + 0.5 * np.random.default_rng(job.seed).random(len(r))
+    spread = 0.5 + 0.5 * default_rng(job.seed).random(len(r))
 
     def attempt(extra: NDArray[np.float64]) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
         """The matching with the bonus ``extra`` on each organisation's inner pairs, and how
