@@ -174,8 +174,13 @@ def _near_in_field(
     keys = sorted(users)
     counts = {k: sum(map(len, users[k].values())) for k in keys}
     found = []
-    for i, j in _alike(keys, ratio, counts, label, notes, bounds):
-        if _DIGITS.findall(keys[i]) != _DIGITS.findall(keys[j]):
+    alike = _alike(keys, ratio, counts, label, notes, bounds)
+    # each key's numbers once: generated organisations ("trust 1", "trust 2", ...) give tens of
+    # thousands of alike pairs, and reading both keys' numbers per pair took 30 ms past the
+    # check's time budget at 5,000 participants
+    numbers = [_DIGITS.findall(k) for k in keys] if alike else []
+    for i, j in alike:
+        if numbers[i] != numbers[j]:
             continue
         a, b = users[keys[i]], users[keys[j]]
         n_a, n_b = counts[keys[i]], counts[keys[j]]
