@@ -69,7 +69,8 @@ def generate(
     output: Path | None,
     debug: bool,
 ) -> None:
-    """Write a seeded synthetic instance (distributions documented in matcher/generate.py)."""
+    """Write a seeded synthetic instance (its distributions: the docstring of the module
+    matcher.tools.generate)."""
     from matcher.intake.json_file import parse_instance  # lazy: pydantic; not for --help
     from matcher.tools.generate import generate_instance  # lazy: numpy, for generate only
 
