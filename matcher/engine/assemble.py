@@ -904,7 +904,6 @@ def _unmatched(
     for pair in prev.pairs if prev is not None else []:
         was_with[pair.patient_leader], was_with[pair.partner] = pair.partner, pair.patient_leader
     out = []
-    original_people = people_by_id(original)
     for n_seen, p in enumerate(instance.participants):
         if ticks is not None and n_seen % 512 == 0:
             ticks.check(f"reasons of the unmatched: {n_seen} of {len(instance.participants)}")
@@ -921,9 +920,7 @@ def _unmatched(
             n_cols=len(scan.cols.ids),
             min_score=instance.rules.min_score,
         )
-        reason = partner_gone_reason(
-            original, p.id, reason, was_with.get(p.id), people=original_people
-        )
+        reason = partner_gone_reason(original, p.id, reason, was_with.get(p.id))
         out.append(Unmatched(participant=p.id, reason=reason + _dates_rule_out(instance, p)))
     return out
 
